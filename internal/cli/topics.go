@@ -1,0 +1,150 @@
+package cli
+
+import (
+	"encoding/base64"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ReplicationFactor is the largest replica count over a topic's partitions (they are normally
+// all equal), or 0 for a topic without partitions.
+func ReplicationFactor(td kadm.TopicDetail) int {
+	rf := 0
+	for _, p := range td.Partitions {
+		rf = max(rf, len(p.Replicas))
+	}
+	return rf
+}
+
+// WriteTopicList writes one row per topic, sorted by name: name, partition count and
+// replication factor. Topics that failed to load are listed with their error.
+func WriteTopicList(w io.Writer, topics kadm.TopicDetails) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tPARTITIONS\tREPLICATION-FACTOR")
+	for _, name := range topics.Names() {
+		td := topics[name]
+		if td.Err != nil {
+			fmt.Fprintf(tw, "%s\t-\t-\t(%s)\n", name, Reason(td.Err))
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\n", name, len(td.Partitions), ReplicationFactor(td))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write topic list: %w", err)
+	}
+	return nil
+}
+
+// TopicIDString renders a topic ID the way Kafka's tools do (URL-safe base64 without
+// padding), or "" for the all-zero ID of a broker without topic IDs.
+func TopicIDString(id kadm.TopicID) string {
+	if id == (kadm.TopicID{}) {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString(id[:])
+}
+
+// TopicOverrides returns the configs set on the topic itself (source DYNAMIC_TOPIC_CONFIG),
+// sorted by key: the values that differ from the broker's defaults.
+func TopicOverrides(configs []kadm.Config) []kadm.Config {
+	var out []kadm.Config
+	for _, c := range configs {
+		if c.Source == kmsg.ConfigSourceDynamicTopicConfig {
+			out = append(out, c)
+		}
+	}
+	slices.SortFunc(out, func(a, b kadm.Config) int { return strings.Compare(a.Key, b.Key) })
+	return out
+}
+
+// configString renders one config as k=v, hiding sensitive values.
+func configString(c kadm.Config) string {
+	if c.Sensitive || c.Value == nil {
+		return c.Key + "=(sensitive)"
+	}
+	return c.Key + "=" + *c.Value
+}
+
+// WriteTopicDescription writes a topic's summary, its non-default configs (overrides, as
+// returned by TopicOverrides) and a table of its partitions with leader, replicas and ISR.
+func WriteTopicDescription(w io.Writer, td kadm.TopicDetail, overrides []kadm.Config) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "Topic:\t%s\n", td.Topic)
+	if id := TopicIDString(td.ID); id != "" {
+		fmt.Fprintf(tw, "ID:\t%s\n", id)
+	}
+	if td.IsInternal {
+		fmt.Fprintf(tw, "Internal:\ttrue\n")
+	}
+	fmt.Fprintf(tw, "Partitions:\t%d\n", len(td.Partitions))
+	fmt.Fprintf(tw, "Replication factor:\t%d\n", ReplicationFactor(td))
+	if len(overrides) == 0 {
+		fmt.Fprintf(tw, "Configs:\t(defaults)\n")
+	}
+	for i, c := range overrides {
+		label := ""
+		if i == 0 {
+			label = "Configs:"
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", label, configString(c))
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write topic description: %w", err)
+	}
+
+	parts := td.Partitions.Sorted()
+	var withOffline, withErr bool
+	for _, p := range parts {
+		withOffline = withOffline || len(p.OfflineReplicas) > 0
+		withErr = withErr || p.Err != nil
+	}
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	header := "  PARTITION\tLEADER\tREPLICAS\tISR"
+	if withOffline {
+		header += "\tOFFLINE"
+	}
+	if withErr {
+		header += "\tERROR"
+	}
+	fmt.Fprintln(tw, header)
+	for _, p := range parts {
+		leader := "none"
+		if p.Leader >= 0 {
+			leader = strconv.Itoa(int(p.Leader))
+		}
+		row := fmt.Sprintf("  %d\t%s\t%s\t%s", p.Partition, leader, joinIDs(p.Replicas), joinIDs(p.ISR))
+		if withOffline {
+			row += "\t" + joinIDs(p.OfflineReplicas)
+		}
+		if withErr {
+			row += "\t" + Reason(p.Err)
+		}
+		fmt.Fprintln(tw, row)
+	}
+	if err := tw.Flush(); err != nil {
+		return fmt.Errorf("write topic description: %w", err)
+	}
+	return nil
+}
+
+// joinIDs renders broker ids as "1,2,3", or "-" when empty.
+func joinIDs(ids []int32) string {
+	if len(ids) == 0 {
+		return "-"
+	}
+	var b strings.Builder
+	for i, id := range ids {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strconv.Itoa(int(id)))
+	}
+	return b.String()
+}
