@@ -1,0 +1,50 @@
+// Package metadata owns Samsa's cluster metadata: the records that make up the replicated
+// metadata log (KRaft-style) and the immutable Image they build. It is pure: no I/O, no
+// clocks, no randomness, so the same records always build the same image. The controller
+// package replicates the records with Raft and publishes images; brokers read images.
+//
+// # Records
+//
+// A Record is one change to the cluster metadata. Record types and what they do:
+//
+//	Bootstrap            sets the cluster ID (once; re-applying the same ID is a no-op)
+//	RegisterBroker       adds or replaces a broker registration (ID, endpoints, rack, incarnation)
+//	CreateTopic          adds a topic with its ID, partitions (replicas, ISR, leader, epochs), configs
+//	DeleteTopic          removes a topic, by ID
+//	CreatePartitions     appends partitions to a topic, by topic ID
+//	SetConfigs           sets and deletes config keys of a topic (ResourceTopic=2) or of a broker
+//	                     (ResourceBroker=4; ResourceName "" is the cluster-wide broker default)
+//	AllocateProducerIDs  hands out the producer-ID block [FirstID, FirstID+Count)
+//
+// # Record encoding (version 1)
+//
+// A record is one JSON object whose "type" member names the record type and whose "v" member is
+// the version of that type's layout; the remaining members are the record's fields, named by
+// their json tags below. Example:
+//
+//	{"type":"DeleteTopic","v":1,"id":"AAAAAAAAAAAAAAAAAAAAAQ"}
+//
+// UUIDs are written as Kafka writes them: 22 characters of URL-safe base64 without padding.
+// Unknown members are ignored; a change that old code must not ignore gets a new version, and
+// DecodeRecord rejects versions it does not know with ErrUnsupportedVersion.
+//
+// One Raft log entry holds one batch: a JSON array of records (EncodeBatch, DecodeBatch). A
+// batch is applied atomically: either every record applies or the image is unchanged.
+//
+// # Image
+//
+// An Image is an immutable snapshot of the metadata at one log index. Apply and ApplyBatch
+// return a new image and never modify the receiver (copy-on-write: maps and topics that did not
+// change are shared with the old image), so readers may hold an image without locks. Callers
+// must treat every map and slice reachable from an Image as read-only.
+//
+// # Snapshot encoding (version 1)
+//
+// EncodeImage writes an image as one JSON object:
+//
+//	{"v":1,"index":N,"clusterID":"...","brokers":[Broker...],"topics":[Topic...],
+//	 "brokerConfigs":{"":{...},"1":{...}},"nextProducerID":N}
+//
+// with brokers sorted by ID and topics by name, so equal images encode to equal bytes.
+// DecodeImage rebuilds the by-name and by-ID indexes and checks them for consistency.
+package metadata

@@ -1,0 +1,356 @@
+package metadata
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strconv"
+)
+
+// Errors Apply returns when a record does not fit the image. The image is left unchanged.
+var (
+	ErrInvalidRecord      = errors.New("metadata: invalid record")
+	ErrClusterIDMismatch  = errors.New("metadata: cluster ID already set to a different value")
+	ErrTopicExists        = errors.New("metadata: topic already exists")
+	ErrTopicIDExists      = errors.New("metadata: topic ID already in use")
+	ErrUnknownTopic       = errors.New("metadata: unknown topic")
+	ErrUnknownTopicID     = errors.New("metadata: unknown topic ID")
+	ErrProducerIDMismatch = errors.New("metadata: producer ID block does not start at the next producer ID")
+)
+
+// Endpoint is one listener a broker accepts clients on.
+type Endpoint struct {
+	Listener string `json:"listener"`
+	Host     string `json:"host"`
+	Port     int32  `json:"port"`
+	// SecurityProtocol is Kafka's name for the listener's protocol: PLAINTEXT, SSL,
+	// SASL_PLAINTEXT or SASL_SSL.
+	SecurityProtocol string `json:"securityProtocol"`
+}
+
+// Broker is a registered broker.
+type Broker struct {
+	ID        int32      `json:"id"`
+	Endpoints []Endpoint `json:"endpoints"`
+	Rack      string     `json:"rack,omitempty"`
+	// IncarnationID changes every time the broker process starts.
+	IncarnationID UUID `json:"incarnationID"`
+}
+
+// Partition is the replica assignment and leadership of one partition.
+type Partition struct {
+	Partition      int32   `json:"partition"`
+	Replicas       []int32 `json:"replicas"`
+	ISR            []int32 `json:"isr"`
+	Leader         int32   `json:"leader"`
+	LeaderEpoch    int32   `json:"leaderEpoch"`
+	PartitionEpoch int32   `json:"partitionEpoch"`
+}
+
+// Topic is one topic. Partitions[i].Partition == i.
+type Topic struct {
+	Name       string            `json:"name"`
+	ID         UUID              `json:"id"`
+	Partitions []Partition       `json:"partitions"`
+	Configs    map[string]string `json:"configs,omitempty"`
+}
+
+// ReplicationFactor returns the number of replicas of the topic's first partition.
+func (t *Topic) ReplicationFactor() int16 {
+	if len(t.Partitions) == 0 {
+		return 0
+	}
+	return int16(len(t.Partitions[0].Replicas))
+}
+
+// Image is an immutable snapshot of the cluster metadata. Never modify an Image or anything
+// reachable from it; Apply returns a new one. The zero Image is the empty metadata.
+type Image struct {
+	// Index is the Raft log index of the last batch applied to this image.
+	Index     uint64
+	ClusterID string
+	Brokers   map[int32]Broker
+	// Topics and TopicsByID index the same *Topic values.
+	Topics     map[string]*Topic
+	TopicsByID map[UUID]*Topic
+	// BrokerConfigs holds dynamic broker configs by resource name: "" is the cluster-wide
+	// default, a decimal broker ID is that broker's own.
+	BrokerConfigs map[string]map[string]string
+	// NextProducerID is the first producer ID not yet allocated.
+	NextProducerID int64
+}
+
+// Topic returns the topic with the given name.
+func (img *Image) Topic(name string) (*Topic, bool) {
+	t, ok := img.Topics[name]
+	return t, ok
+}
+
+// TopicByID returns the topic with the given ID.
+func (img *Image) TopicByID(id UUID) (*Topic, bool) {
+	t, ok := img.TopicsByID[id]
+	return t, ok
+}
+
+// TopicNames returns the names of all topics, sorted.
+func (img *Image) TopicNames() []string {
+	return slices.Sorted(maps.Keys(img.Topics))
+}
+
+// BrokerIDs returns the IDs of all registered brokers, sorted.
+func (img *Image) BrokerIDs() []int32 {
+	return slices.Sorted(maps.Keys(img.Brokers))
+}
+
+// BrokerConfig returns the dynamic configs of one broker resource ("" for the cluster-wide
+// default). The map is shared; do not modify it.
+func (img *Image) BrokerConfig(name string) map[string]string {
+	return img.BrokerConfigs[name]
+}
+
+// ApplyBatch applies recs in order and returns the resulting image at the given log index. It is
+// atomic: if any record fails, it returns the receiver unchanged and the error.
+func (img *Image) ApplyBatch(index uint64, recs []Record) (*Image, error) {
+	next := img
+	for i, r := range recs {
+		applied, err := next.Apply(r)
+		if err != nil {
+			return img, fmt.Errorf("record %d (%T): %w", i, r, err)
+		}
+		next = applied
+	}
+	if next == img {
+		next = img.clone()
+	}
+	next.Index = index
+	return next, nil
+}
+
+// Apply returns the image with r applied. It never modifies the receiver; on error it returns
+// the receiver and the error. The returned image has the receiver's Index; ApplyBatch sets it.
+func (img *Image) Apply(r Record) (*Image, error) {
+	switch r := r.(type) {
+	case Bootstrap:
+		return img.applyBootstrap(r)
+	case RegisterBroker:
+		return img.applyRegisterBroker(r)
+	case CreateTopic:
+		return img.applyCreateTopic(r)
+	case DeleteTopic:
+		return img.applyDeleteTopic(r)
+	case CreatePartitions:
+		return img.applyCreatePartitions(r)
+	case SetConfigs:
+		return img.applySetConfigs(r)
+	case AllocateProducerIDs:
+		return img.applyAllocateProducerIDs(r)
+	default:
+		return img, fmt.Errorf("%w: %T", ErrUnknownRecordType, r)
+	}
+}
+
+// clone returns a shallow copy of img that shares all maps.
+func (img *Image) clone() *Image {
+	c := *img
+	return &c
+}
+
+func (img *Image) applyBootstrap(r Bootstrap) (*Image, error) {
+	if r.ClusterID == "" {
+		return img, fmt.Errorf("%w: empty cluster ID", ErrInvalidRecord)
+	}
+	if img.ClusterID != "" && img.ClusterID != r.ClusterID {
+		return img, fmt.Errorf("%w: have %q, record has %q", ErrClusterIDMismatch, img.ClusterID, r.ClusterID)
+	}
+	next := img.clone()
+	next.ClusterID = r.ClusterID
+	return next, nil
+}
+
+func (img *Image) applyRegisterBroker(r RegisterBroker) (*Image, error) {
+	if r.ID < 0 {
+		return img, fmt.Errorf("%w: broker ID %d", ErrInvalidRecord, r.ID)
+	}
+	b := Broker(r)
+	b.Endpoints = slices.Clone(b.Endpoints)
+	next := img.clone()
+	next.Brokers = maps.Clone(img.Brokers)
+	if next.Brokers == nil {
+		next.Brokers = make(map[int32]Broker, 1)
+	}
+	next.Brokers[b.ID] = b
+	return next, nil
+}
+
+// checkPartitions checks that parts are numbered first, first+1, ... and each has replicas.
+func checkPartitions(parts []Partition, first int32) error {
+	for i, p := range parts {
+		if want := first + int32(i); p.Partition != want {
+			return fmt.Errorf("%w: partition %d at position %d, want %d", ErrInvalidRecord, p.Partition, i, want)
+		}
+		if len(p.Replicas) == 0 {
+			return fmt.Errorf("%w: partition %d has no replicas", ErrInvalidRecord, p.Partition)
+		}
+	}
+	return nil
+}
+
+// clonePartitions deep-copies parts so an image never aliases a caller's slices.
+func clonePartitions(parts []Partition) []Partition {
+	out := make([]Partition, len(parts))
+	for i, p := range parts {
+		p.Replicas = slices.Clone(p.Replicas)
+		p.ISR = slices.Clone(p.ISR)
+		out[i] = p
+	}
+	return out
+}
+
+// withTopic returns a clone of img whose topic indexes hold t (replacing old, if non-nil).
+func (img *Image) withTopic(old, t *Topic) *Image {
+	next := img.clone()
+	next.Topics = maps.Clone(img.Topics)
+	next.TopicsByID = maps.Clone(img.TopicsByID)
+	if next.Topics == nil {
+		next.Topics = make(map[string]*Topic, 1)
+		next.TopicsByID = make(map[UUID]*Topic, 1)
+	}
+	if old != nil {
+		delete(next.Topics, old.Name)
+		delete(next.TopicsByID, old.ID)
+	}
+	if t != nil {
+		next.Topics[t.Name] = t
+		next.TopicsByID[t.ID] = t
+	}
+	return next
+}
+
+func (img *Image) applyCreateTopic(r CreateTopic) (*Image, error) {
+	if r.Name == "" {
+		return img, fmt.Errorf("%w: empty topic name", ErrInvalidRecord)
+	}
+	if r.ID.IsZero() {
+		return img, fmt.Errorf("%w: zero topic ID for %q", ErrInvalidRecord, r.Name)
+	}
+	if _, ok := img.Topics[r.Name]; ok {
+		return img, fmt.Errorf("%w: %q", ErrTopicExists, r.Name)
+	}
+	if _, ok := img.TopicsByID[r.ID]; ok {
+		return img, fmt.Errorf("%w: %s", ErrTopicIDExists, r.ID)
+	}
+	if len(r.Partitions) == 0 {
+		return img, fmt.Errorf("%w: topic %q has no partitions", ErrInvalidRecord, r.Name)
+	}
+	if err := checkPartitions(r.Partitions, 0); err != nil {
+		return img, fmt.Errorf("topic %q: %w", r.Name, err)
+	}
+	t := &Topic{
+		Name:       r.Name,
+		ID:         r.ID,
+		Partitions: clonePartitions(r.Partitions),
+		Configs:    maps.Clone(r.Configs),
+	}
+	return img.withTopic(nil, t), nil
+}
+
+func (img *Image) applyDeleteTopic(r DeleteTopic) (*Image, error) {
+	old, ok := img.TopicsByID[r.ID]
+	if !ok {
+		return img, fmt.Errorf("%w: %s", ErrUnknownTopicID, r.ID)
+	}
+	return img.withTopic(old, nil), nil
+}
+
+func (img *Image) applyCreatePartitions(r CreatePartitions) (*Image, error) {
+	old, ok := img.TopicsByID[r.TopicID]
+	if !ok {
+		return img, fmt.Errorf("%w: %s", ErrUnknownTopicID, r.TopicID)
+	}
+	if len(r.Partitions) == 0 {
+		return img, fmt.Errorf("%w: no new partitions for %q", ErrInvalidRecord, old.Name)
+	}
+	if err := checkPartitions(r.Partitions, int32(len(old.Partitions))); err != nil {
+		return img, fmt.Errorf("topic %q: %w", old.Name, err)
+	}
+	t := *old
+	t.Partitions = make([]Partition, 0, len(old.Partitions)+len(r.Partitions))
+	t.Partitions = append(t.Partitions, old.Partitions...)
+	t.Partitions = append(t.Partitions, clonePartitions(r.Partitions)...)
+	return img.withTopic(old, &t), nil
+}
+
+// applyConfigChange returns a copy of configs with set applied and del removed, or nil if the
+// result is empty.
+func applyConfigChange(configs, set map[string]string, del []string) map[string]string {
+	out := maps.Clone(configs)
+	if out == nil {
+		out = make(map[string]string, len(set))
+	}
+	maps.Copy(out, set)
+	for _, k := range del {
+		delete(out, k)
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func (img *Image) applySetConfigs(r SetConfigs) (*Image, error) {
+	switch r.ResourceType {
+	case ResourceTopic:
+		old, ok := img.Topics[r.ResourceName]
+		if !ok {
+			return img, fmt.Errorf("%w: %q", ErrUnknownTopic, r.ResourceName)
+		}
+		t := *old
+		t.Configs = applyConfigChange(old.Configs, r.Set, r.Delete)
+		return img.withTopic(old, &t), nil
+	case ResourceBroker:
+		if r.ResourceName != "" {
+			if id, err := strconv.ParseInt(r.ResourceName, 10, 32); err != nil || id < 0 ||
+				strconv.FormatInt(id, 10) != r.ResourceName {
+				return img, fmt.Errorf("%w: broker resource name %q", ErrInvalidRecord, r.ResourceName)
+			}
+		}
+		next := img.clone()
+		next.BrokerConfigs = maps.Clone(img.BrokerConfigs)
+		if next.BrokerConfigs == nil {
+			next.BrokerConfigs = make(map[string]map[string]string, 1)
+		}
+		if c := applyConfigChange(img.BrokerConfigs[r.ResourceName], r.Set, r.Delete); c != nil {
+			next.BrokerConfigs[r.ResourceName] = c
+		} else {
+			delete(next.BrokerConfigs, r.ResourceName)
+		}
+		return next, nil
+	default:
+		return img, fmt.Errorf("%w: config resource type %d", ErrInvalidRecord, r.ResourceType)
+	}
+}
+
+func (img *Image) applyAllocateProducerIDs(r AllocateProducerIDs) (*Image, error) {
+	if r.Count <= 0 {
+		return img, fmt.Errorf("%w: producer ID count %d", ErrInvalidRecord, r.Count)
+	}
+	if r.FirstID != img.NextProducerID {
+		return img, fmt.Errorf("%w: first %d, next %d", ErrProducerIDMismatch, r.FirstID, img.NextProducerID)
+	}
+	if r.FirstID > math.MaxInt64-int64(r.Count) {
+		return img, fmt.Errorf("%w: producer IDs exhausted", ErrInvalidRecord)
+	}
+	next := img.clone()
+	next.NextProducerID = r.FirstID + int64(r.Count)
+	return next, nil
+}
+
+// sortedTopics returns the image's topics sorted by name.
+func (img *Image) sortedTopics() []*Topic {
+	ts := slices.Collect(maps.Values(img.Topics))
+	slices.SortFunc(ts, func(a, b *Topic) int { return cmp.Compare(a.Name, b.Name) })
+	return ts
+}
