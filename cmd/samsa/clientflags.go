@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/samsa-io/samsa/internal/cli"
+)
+
+const (
+	// defaultBrokers is where the client commands connect unless --brokers says otherwise.
+	defaultBrokers = "localhost:9092"
+	// dialTimeout bounds each TCP connect (and TLS handshake) to a broker.
+	dialTimeout = 5 * time.Second
+	// pingTimeout bounds the initial reachability check of the seed brokers.
+	pingTimeout = 10 * time.Second
+	// adminTimeout bounds a whole topic admin command once the broker is reachable.
+	adminTimeout = 60 * time.Second
+)
+
+// clientFlags are the connection flags shared by the client subcommands.
+type clientFlags struct {
+	brokers string
+}
+
+// register adds the connection flags to fs.
+func (f *clientFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.brokers, "brokers", defaultBrokers, "comma-separated bootstrap brokers, host:port")
+}
+
+// connect creates a franz-go client for the configured brokers with opts added, and checks
+// that one of the brokers answers so that an unreachable cluster fails fast with a one-line
+// message ("cannot reach broker localhost:9092: connection refused") instead of retrying.
+func (f *clientFlags) connect(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
+	brokers, err := cli.SplitBrokers(f.brokers)
+	if err != nil {
+		return nil, err
+	}
+	all := append([]kgo.Opt{
+		kgo.SeedBrokers(brokers...),
+		kgo.ClientID("samsa-cli"),
+		kgo.DialTimeout(dialTimeout),
+	}, opts...)
+	cl, err := kgo.NewClient(all...)
+	if err != nil {
+		return nil, fmt.Errorf("create client: %w", err)
+	}
+	pingCtx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if err := cl.Ping(pingCtx); err != nil {
+		cl.Close()
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("interrupted while connecting: %w", ctx.Err())
+		}
+		return nil, cli.ReachError(brokers, err)
+	}
+	return cl, nil
+}
+
+// withAdmin runs fn with an admin client, bounded by adminTimeout and interruptible.
+func (f *clientFlags) withAdmin(cmd *cobra.Command, fn func(ctx context.Context, adm *kadm.Client) error) error {
+	ctx, stop := commandContext(cmd)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
+	defer cancel()
+	cl, err := f.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	return fn(ctx, kadm.NewClient(cl))
+}
+
+// commandContext returns the command's context, canceled on the first interrupt (Ctrl-C).
+func commandContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
+	ctx := cmd.Context()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	return signal.NotifyContext(ctx, os.Interrupt)
+}
+
+// lookupTopic fetches the metadata of one topic, failing with a clear message when the topic
+// does not exist or cannot be described.
+func lookupTopic(ctx context.Context, adm *kadm.Client, topic string) (kadm.TopicDetail, error) {
+	topics, err := adm.ListTopicsWithInternal(ctx, topic)
+	if err != nil {
+		return kadm.TopicDetail{}, cli.ResponseError("describe topic", topic, err, "")
+	}
+	td, ok := topics[topic]
+	switch {
+	case !ok, errors.Is(td.Err, kerr.UnknownTopicOrPartition):
+		return kadm.TopicDetail{}, fmt.Errorf("topic %q does not exist", topic)
+	case td.Err != nil:
+		return kadm.TopicDetail{}, cli.ResponseError("describe topic", topic, td.Err, "")
+	}
+	return td, nil
+}
+
+// checkPartition fails unless partition p exists in td.
+func checkPartition(td kadm.TopicDetail, p int32) error {
+	if _, ok := td.Partitions[p]; !ok {
+		return fmt.Errorf("topic %q has no partition %d (it has %d partitions)", td.Topic, p, len(td.Partitions))
+	}
+	return nil
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+)
+
+// TestCommandErrors checks that bad arguments and an unreachable broker fail with a one-line
+// message, before or instead of talking to a broker.
+func TestCommandErrors(t *testing.T) {
+	down := closedAddr(t)
+	tests := []struct {
+		name    string
+		stdin   string
+		args    []string
+		wantErr string
+	}{
+		{name: "create unreachable", args: []string{"topic", "create", "t", "--brokers", down},
+			wantErr: "cannot reach broker " + down + ": connection refused"},
+		{name: "list unreachable", args: []string{"topic", "list", "--brokers", down},
+			wantErr: "cannot reach broker " + down + ": connection refused"},
+		{name: "produce unreachable", stdin: "a\n", args: []string{"produce", "t", "--brokers", down},
+			wantErr: "cannot reach broker " + down + ": connection refused"},
+		{name: "consume unreachable", args: []string{"consume", "t", "--brokers", down},
+			wantErr: "cannot reach broker " + down + ": connection refused"},
+		{name: "empty brokers", args: []string{"topic", "list", "--brokers", " , "},
+			wantErr: "no brokers given"},
+		{name: "create zero partitions", args: []string{"topic", "create", "t", "--partitions", "0"},
+			wantErr: "invalid --partitions 0"},
+		{name: "create bad replication factor", args: []string{"topic", "create", "t", "--replication-factor", "-2"},
+			wantErr: "invalid --replication-factor -2"},
+		{name: "create bad config", args: []string{"topic", "create", "t", "--config", "retention.ms"},
+			wantErr: `--config: invalid "retention.ms": expected key=value`},
+		{name: "create without name", args: []string{"topic", "create"},
+			wantErr: "accepts 1 arg(s), received 0"},
+		{name: "describe without name", args: []string{"topic", "describe"},
+			wantErr: "requires at least 1 arg(s)"},
+		{name: "alter nothing", args: []string{"topic", "alter-config", "t"},
+			wantErr: "nothing to alter"},
+		{name: "produce bad acks", args: []string{"produce", "t", "--acks", "2"},
+			wantErr: `--acks: invalid acks "2"`},
+		{name: "produce bad compression", args: []string{"produce", "t", "--compression", "brotli"},
+			wantErr: `--compression: invalid compression "brotli"`},
+		{name: "produce bad header", args: []string{"produce", "t", "--header", "nokey"},
+			wantErr: `--header: invalid "nokey"`},
+		{name: "consume bad from", args: []string{"consume", "t", "--from", "offset:-3"},
+			wantErr: `--from: invalid start "offset:-3"`},
+		{name: "consume bad format", args: []string{"consume", "t", "--format", "%q"},
+			wantErr: "--format: invalid format"},
+		{name: "consume negative count", args: []string{"consume", "t", "--count", "-1"},
+			wantErr: "invalid --count -1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := runCLI(t, tt.stdin, tt.args...)
+			if err == nil {
+				t.Fatalf("succeeded, want error containing %q", tt.wantErr)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error = %q, want it to contain %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "\n") {
+				t.Errorf("error spans several lines: %q", err)
+			}
+		})
+	}
+}
+
+func TestConfigAlterations(t *testing.T) {
+	type alter struct {
+		op    kadm.IncrementalOp
+		name  string
+		value string
+	}
+	tests := []struct {
+		name    string
+		sets    []string
+		deletes []string
+		want    []alter
+		wantErr string
+	}{
+		{name: "set and delete", sets: []string{"retention.ms=1000", "cleanup.policy=compact"}, deletes: []string{"segment.bytes"},
+			want: []alter{{kadm.SetConfig, "retention.ms", "1000"}, {kadm.SetConfig, "cleanup.policy", "compact"}, {kadm.DeleteConfig, "segment.bytes", ""}}},
+		{name: "delete only", deletes: []string{"a"}, want: []alter{{kadm.DeleteConfig, "a", ""}}},
+		{name: "nothing", wantErr: "nothing to alter"},
+		{name: "set twice", sets: []string{"a=1", "a=2"}, wantErr: `config "a" given more than once`},
+		{name: "set and delete same", sets: []string{"a=1"}, deletes: []string{"a"}, wantErr: `config "a" given more than once`},
+		{name: "malformed set", sets: []string{"a"}, wantErr: "--set: "},
+		{name: "empty delete", deletes: []string{""}, wantErr: "empty config name"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := configAlterations(tt.sets, tt.deletes)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var flat []alter
+			for _, a := range got {
+				v := ""
+				if a.Value != nil {
+					v = *a.Value
+				}
+				flat = append(flat, alter{a.Op, a.Name, v})
+			}
+			if !reflect.DeepEqual(flat, tt.want) {
+				t.Errorf("got %+v, want %+v", flat, tt.want)
+			}
+		})
+	}
+}
+
+// TestCommandsRegistered checks that init wired every client command into the real root.
+func TestCommandsRegistered(t *testing.T) {
+	for _, path := range [][]string{
+		{"topic", "create"}, {"topic", "list"}, {"topic", "describe"}, {"topic", "delete"},
+		{"topic", "alter-config"}, {"produce"}, {"consume"},
+	} {
+		cmd, _, err := rootCmd.Find(path)
+		if err != nil || cmd.Name() != path[len(path)-1] {
+			t.Errorf("samsa %s is not registered (err %v)", strings.Join(path, " "), err)
+		}
+	}
+}
