@@ -1,0 +1,132 @@
+#!/usr/bin/env node
+// Compat check with kafkajs: create a topic, produce keyed records, read them back.
+//
+// kafkajs has no partition-assign API, so reading back goes through a consumer
+// group (JoinGroup/SyncGroup/Heartbeat/OffsetFetch). When that fails, the end
+// offsets are still fetched so the report can tell whether the records arrived.
+//
+// Output contract (shared with the Python clients): records as
+// "PARTITION<TAB>KEY<TAB>VALUE" lines on stdout for compat/python/verify.py;
+// diagnostics on stderr, a fatal problem ends with "error: ..." and exit 1.
+'use strict';
+
+const { Kafka, logLevel, Partitioners } = require('kafkajs');
+
+function parseArgs(argv) {
+  const args = { partitions: 3, keys: 10, perKey: 30, timeout: 30 };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [name, value] = [argv[i], argv[i + 1]];
+    switch (name) {
+      case '--bootstrap': args.bootstrap = value; break;
+      case '--topic': args.topic = value; break;
+      case '--partitions': args.partitions = Number(value); break;
+      case '--keys': args.keys = Number(value); break;
+      case '--per-key': args.perKey = Number(value); break;
+      case '--timeout': args.timeout = Number(value); break;
+      default: throw new Error(`unknown argument ${name}`);
+    }
+  }
+  if (!args.bootstrap || !args.topic) throw new Error('--bootstrap and --topic are required');
+  return args;
+}
+
+function fail(message) {
+  process.stderr.write(`error: ${message}\n`);
+  process.exit(1);
+}
+
+// Logs go to stderr so stdout carries only records.
+const stderrLog = () => ({ namespace, label, log }) => {
+  const { message, ...extra } = log;
+  process.stderr.write(`kafkajs ${label} [${namespace}] ${message} ${JSON.stringify(extra)}\n`);
+};
+
+async function main() {
+  const args = parseArgs(process.argv.slice(2));
+  const timeoutMs = args.timeout * 1000;
+  const kafka = new Kafka({
+    clientId: 'compat-kafkajs',
+    brokers: [args.bootstrap],
+    logLevel: logLevel.WARN,
+    logCreator: stderrLog,
+    retry: { retries: 5 },
+  });
+
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const created = await admin.createTopics({
+      topics: [{ topic: args.topic, numPartitions: args.partitions, replicationFactor: 1 }],
+      waitForLeaders: true,
+      timeout: timeoutMs,
+    });
+    if (!created) fail(`create topic (CreateTopics): ${args.topic} already exists`);
+  } catch (e) {
+    fail(`create topic (CreateTopics): ${e.message}`);
+  }
+
+  const messages = [];
+  for (let seq = 0; seq < args.perKey; seq++) {
+    for (let k = 0; k < args.keys; k++) {
+      messages.push({ key: `key-${k}`, value: `key-${k}:${seq}` });
+    }
+  }
+  const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  try {
+    await producer.connect();
+    // One request per sequence round, so ordering across requests is exercised too.
+    for (let i = 0; i < messages.length; i += args.keys) {
+      await producer.send({ topic: args.topic, acks: -1, messages: messages.slice(i, i + args.keys) });
+    }
+    await producer.disconnect();
+  } catch (e) {
+    fail(`produce (Produce): ${e.message}`);
+  }
+
+  const want = messages.length;
+  let got = 0;
+  const consumer = kafka.consumer({
+    groupId: `compat-kafkajs-${args.topic}`,
+    sessionTimeout: 10000,
+    heartbeatInterval: 1000,
+    retry: { retries: 2 },
+  });
+  let done;
+  const allRead = new Promise((resolve) => { done = resolve; });
+  let crashed = null;
+  consumer.on(consumer.events.CRASH, (e) => { crashed = e.payload.error; done(); });
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [args.topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ partition, message }) => {
+        process.stdout.write(`${partition}\t${message.key.toString()}\t${message.value.toString()}\n`);
+        got++;
+        if (got >= want) done();
+      },
+    });
+    const timer = setTimeout(done, timeoutMs);
+    await allRead;
+    clearTimeout(timer);
+  } catch (e) {
+    crashed = e;
+  }
+  await consumer.disconnect().catch(() => {});
+
+  if (got < want) {
+    let stored = 'unknown';
+    try {
+      const offsets = await admin.fetchTopicOffsets(args.topic);
+      stored = offsets.reduce((n, o) => n + Number(o.high) - Number(o.low), 0);
+    } catch (e) {
+      stored = `unknown (ListOffsets: ${e.message})`;
+    }
+    await admin.disconnect().catch(() => {});
+    const why = crashed ? `consumer group failed: ${crashed.message}` : 'timed out';
+    fail(`consume via consumer group: ${why}; read ${got} of ${want}, topic holds ${stored} records`);
+  }
+  await admin.disconnect();
+}
+
+main().catch((e) => fail(e.stack || String(e)));

@@ -1,0 +1,345 @@
+#!/usr/bin/env bash
+# compat/run.sh: the external-client compatibility suite.
+#
+# Installs the clients (compat/install.sh), builds samsa, starts a fresh
+# single-node broker on a free port with a temporary data directory, and runs
+# one check per client. Each check creates its own 3-partition topic, produces
+# keyed records (300 records over 10 keys, a per-key sequence number in each
+# value), reads them back from the beginning and verifies them with
+# compat/python/verify.py. Prints "PASS <client>" or "FAIL <client>: reason"
+# per client and ends with exactly "N passed, M failed"; exits 1 if M > 0.
+#
+# Environment:
+#   SAMSA_CACHE                where installed clients live (default ~/.cache/samsa)
+#   SAMSA_COMPAT_ONLY          space-separated subset of clients to run
+#   SAMSA_COMPAT_BOOTSTRAP     host:port of a running broker: skip build and start
+#   SAMSA_COMPAT_SERVER_ARGS   extra arguments for `samsa server`
+#   SAMSA_COMPAT_TIMEOUT       seconds per client check (default 45; the perf test gets twice that)
+#   SAMSA_COMPAT_KEEP=1        keep the work directory (logs) even when all pass
+#   SAMSA_COMPAT_SKIP_INSTALL=1  do not run compat/install.sh
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+COMPAT=$ROOT/compat
+export SAMSA_CACHE=${SAMSA_CACHE:-$HOME/.cache/samsa}
+CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-console kafka-producer-perf-test)
+TIMEOUT=${SAMSA_COMPAT_TIMEOUT:-45}
+PARTITIONS=3 KEYS=10 PER_KEY=30
+
+BROKER_PID=
+
+stop_broker() {
+	[[ -n $BROKER_PID ]] || return 0
+	kill -TERM "$BROKER_PID" 2> /dev/null
+	for _ in $(seq 100); do
+		kill -0 "$BROKER_PID" 2> /dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$BROKER_PID" 2> /dev/null
+	wait "$BROKER_PID" 2> /dev/null
+	BROKER_PID=
+}
+cleanup() {
+	stop_broker
+	if [[ ${KEEP_WORK:-} == 1 || ${SAMSA_COMPAT_KEEP:-} == 1 ]]; then
+		echo "compat: logs kept in $WORK" >&2
+	else
+		rm -rf "$WORK"
+	fi
+}
+log() { echo "compat: $*" >&2; }
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# last_error FILE: the most telling line of a client's output, for a FAIL reason.
+last_error() {
+	local line
+	line=$(grep -E '^error: |ERROR|Exception|^% (ERROR|Failed)' "$1" 2> /dev/null |
+		grep -v 'errors.TimeoutException$' | tail -n 1)
+	[[ -n $line ]] || line=$(grep -v '^[[:space:]]*$' "$1" 2> /dev/null | tail -n 1)
+	line=${line#error: }
+	echo "${line:0:400}"
+}
+
+PY=$SAMSA_CACHE/venv/bin/python
+JARS=$SAMSA_CACHE/kafka-jars
+JAVA_OPTS=(-Xmx256m -XX:TieredStopAtLevel=1 -Xshare:auto
+	-Dorg.slf4j.simpleLogger.defaultLogLevel=warn -Dorg.slf4j.simpleLogger.logFile=System.err)
+
+# ---- broker ----------------------------------------------------------------
+
+# start_broker: builds samsa and starts it; sets BOOTSTRAP and BROKER_PID, or
+# BROKER_PROBLEM saying why not.
+start_broker() {
+	if ! (cd "$ROOT" && go build -o "$WORK/samsa" ./cmd/samsa) > "$WORK/build.log" 2>&1; then
+		BROKER_PROBLEM="go build ./cmd/samsa failed: $(tail -n 1 "$WORK/build.log")"
+		return 1
+	fi
+	local port cport
+	port=$(free_port) cport=$(free_port)
+	while [[ $cport == "$port" ]]; do cport=$(free_port); done
+	# shellcheck disable=SC2206 # word splitting of the extra arguments is intended
+	local extra=(${SAMSA_COMPAT_SERVER_ARGS:-})
+	"$WORK/samsa" server \
+		--override "listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport" \
+		--override "advertised.listeners=PLAINTEXT://127.0.0.1:$port" \
+		--override "controller.quorum.voters=1@127.0.0.1:$cport" \
+		--override "log.dirs=$WORK/data" \
+		"${extra[@]}" > "$WORK/broker.log" 2>&1 &
+	BROKER_PID=$!
+	BOOTSTRAP=127.0.0.1:$port
+	local deadline=$((SECONDS + 30))
+	while ((SECONDS < deadline)); do
+		if ! kill -0 "$BROKER_PID" 2> /dev/null; then
+			wait "$BROKER_PID"
+			BROKER_PROBLEM="samsa server exited with status $? at startup: $(tail -n 1 "$WORK/broker.log")"
+			BROKER_PID=
+			return 1
+		fi
+		if (exec 3<> "/dev/tcp/127.0.0.1/$port") 2> /dev/null; then
+			# Accepting connections; wait for metadata that lists this broker.
+			if ! command -v kcat > /dev/null ||
+				kcat -L -b "$BOOTSTRAP" -m 2 2> /dev/null | grep -q '1 brokers'; then
+				return 0
+			fi
+		fi
+		sleep 0.2
+	done
+	BROKER_PROBLEM="samsa server did not answer metadata on $BOOTSTRAP within 30s: $(tail -n 1 "$WORK/broker.log")"
+	return 1
+}
+
+# ---- client checks ---------------------------------------------------------
+# Each check runs in its own directory ($WORK/<client>) under a timeout. It
+# returns 0 on success; on failure it writes the reason to ./reason. A line
+# written to ./note is printed under the PASS/FAIL line.
+
+reason() { echo "$*" > reason; }
+
+need() {
+	case $1 in
+	kcat) command -v kcat > /dev/null || { reason "kcat is not installed"; return 1; } ;;
+	python) [[ -x $PY ]] || { reason "python venv $SAMSA_CACHE/venv is not installed"; return 1; } ;;
+	node) [[ -f $COMPAT/js/node_modules/kafkajs/package.json ]] ||
+		{ reason "kafkajs is not installed in compat/js/node_modules"; return 1; } ;;
+	java) compgen -G "$JARS/kafka-tools-*.jar" > /dev/null ||
+		{ reason "Kafka CLI jars are not installed in $JARS"; return 1; } ;;
+	esac
+}
+
+# records.tsv: the keyed records in production order, "KEY<TAB>VALUE".
+write_records() {
+	local seq k
+	for ((seq = 0; seq < PER_KEY; seq++)); do
+		for ((k = 0; k < KEYS; k++)); do
+			printf 'key-%d\tkey-%d:%d\n' "$k" "$k" "$seq"
+		done
+	done
+}
+
+verify() {
+	local problem
+	if ! problem=$(python3 "$COMPAT/python/verify.py" --keys "$KEYS" --per-key "$PER_KEY" < "$1"); then
+		reason "$problem${2:+ ($2)}"
+		return 1
+	fi
+}
+
+kafka_tool() { java "${JAVA_OPTS[@]}" -cp "$JARS/*" "$@"; }
+
+# topics_create TOPIC [PARTITIONS]: kafka-topics --create.
+topics_create() {
+	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" \
+		--create --topic "$1" --partitions "${2:-$PARTITIONS}" --replication-factor 1 \
+		> create.out 2> create.err && grep -q "Created topic $1" create.out || {
+		reason "kafka-topics --create (CreateTopics): $(last_error create.err)"
+		return 1
+	}
+}
+
+check_kcat() {
+	need kcat && need python || return 1
+	local topic=compat-kcat-$RUN_ID
+	"$PY" "$COMPAT/python/create_topic.py" "$BOOTSTRAP" "$topic" "$PARTITIONS" 2> create.err ||
+		{ reason "$(last_error create.err)"; return 1; }
+	write_records > records.tsv
+	kcat -P -b "$BOOTSTRAP" -t "$topic" -K $'\t' -X acks=all < records.tsv 2> produce.err ||
+		{ reason "kcat -P (Produce): $(last_error produce.err)"; return 1; }
+	grep -qE '^% (ERROR|Failed)' produce.err && { reason "kcat -P (Produce): $(last_error produce.err)"; return 1; }
+	kcat -C -b "$BOOTSTRAP" -t "$topic" -o beginning -e -q -f '%p\t%k\t%s\n' > consumed.tsv 2> consume.err ||
+		{ reason "kcat -C (Fetch): $(last_error consume.err)"; return 1; }
+	verify consumed.tsv "$(last_error consume.err)"
+}
+
+# python_client SCRIPT: runs one of the Python client programs.
+python_client() {
+	need python || return 1
+	"$PY" "$COMPAT/python/$1" --bootstrap "$BOOTSTRAP" --topic "compat-${1%.py}-$RUN_ID" \
+		--partitions "$PARTITIONS" --keys "$KEYS" --per-key "$PER_KEY" --timeout 20 > consumed.tsv 2> client.err ||
+		{ reason "$(last_error client.err)"; return 1; }
+	verify consumed.tsv "$(last_error client.err)"
+}
+check_kafka-python() { python_client kafka_python_client.py; }
+check_confluent-kafka() { python_client confluent_client.py; }
+
+check_kafkajs() {
+	need node || return 1
+	node "$COMPAT/js/kafkajs_client.js" --bootstrap "$BOOTSTRAP" --topic "compat-kafkajs-$RUN_ID" \
+		--partitions "$PARTITIONS" --keys "$KEYS" --per-key "$PER_KEY" --timeout 20 > consumed.tsv 2> client.err ||
+		{ reason "$(last_error client.err)"; return 1; }
+	verify consumed.tsv "$(last_error client.err)"
+}
+
+check_kafka-topics() {
+	need java || return 1
+	local topic=compat-topics-$RUN_ID
+	topics_create "$topic" || return 1
+	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" --list \
+		> list.out 2> list.err || { reason "kafka-topics --list: $(last_error list.err)"; return 1; }
+	grep -qx "$topic" list.out || { reason "kafka-topics --list (Metadata) does not show $topic"; return 1; }
+	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" --describe --topic "$topic" \
+		> describe.out 2> describe.err || { reason "kafka-topics --describe: $(last_error describe.err)"; return 1; }
+	grep -q "PartitionCount: $PARTITIONS" describe.out ||
+		{ reason "kafka-topics --describe: no 'PartitionCount: $PARTITIONS' in: $(head -n 1 describe.out)"; return 1; }
+	local n
+	n=$(grep -cE "Partition: [0-9]+[[:space:]]+Leader: [0-9]+" describe.out)
+	((n == PARTITIONS)) || { reason "kafka-topics --describe: $n partitions with a leader, want $PARTITIONS"; return 1; }
+}
+
+check_kafka-console() {
+	need java || return 1
+	local topic=compat-console-$RUN_ID p
+	topics_create "$topic" || return 1
+	write_records > records.tsv
+	kafka_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$BOOTSTRAP" --topic "$topic" \
+		--property parse.key=true --property key.separator=$'\t' < records.tsv 2> produce.err ||
+		{ reason "kafka-console-producer (Produce): $(last_error produce.err)"; return 1; }
+	grep -q ERROR produce.err && { reason "kafka-console-producer (Produce): $(last_error produce.err)"; return 1; }
+	# One consumer per assigned partition, no consumer group; each stops after 4s without records.
+	for ((p = 0; p < PARTITIONS; p++)); do
+		kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$BOOTSTRAP" \
+			--topic "$topic" --partition "$p" --offset earliest --timeout-ms 4000 \
+			--property print.key=true --property print.partition=true > "consumed.$p.tsv" 2> "consume.$p.err" &
+	done
+	wait
+	cat consumed.*.tsv > consumed.tsv
+	verify consumed.tsv "$(cat consume.*.err | last_error /dev/stdin)"
+}
+
+check_kafka-producer-perf-test() {
+	need java || return 1
+	local topic=compat-perf-$RUN_ID records=100000
+	topics_create "$topic" || return 1
+	kafka_tool org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-records "$records" \
+		--record-size 100 --throughput -1 --producer-props "bootstrap.servers=$BOOTSTRAP" acks=1 \
+		> perf.out 2> perf.err || { reason "producer-perf-test: $(last_error perf.err)"; return 1; }
+	local summary
+	summary=$(grep -E "^$records records sent, " perf.out | tail -n 1)
+	[[ -n $summary ]] || { reason "producer-perf-test printed no '$records records sent' line: $(last_error perf.err)"; return 1; }
+	echo "$summary" > note
+	# All records must be stored: the end offsets add up to the record count.
+	kafka_tool org.apache.kafka.tools.GetOffsetShell --bootstrap-server "$BOOTSTRAP" --topic "$topic" \
+		--time -1 > offsets.out 2> offsets.err || { reason "get-offsets (ListOffsets): $(last_error offsets.err)"; return 1; }
+	local stored
+	stored=$(awk -F: '{ n += $NF } END { print n + 0 }' offsets.out)
+	((stored == records)) || { reason "end offsets add up to $stored, want $records"; return 1; }
+}
+
+# ---- main ------------------------------------------------------------------
+
+# run_check CLIENT: runs check_CLIENT in $WORK/CLIENT under the timeout and prints
+# its PASS or FAIL line; returns its status.
+run_check() {
+	local c=$1 dir=$WORK/$1 rc why limit=$TIMEOUT
+	[[ $c == kafka-producer-perf-test ]] && limit=$((TIMEOUT * 2))
+	mkdir -p "$dir"
+	# The check runs in a fresh copy of this script under `timeout`, which kills
+	# the check's whole process group when the time is up.
+	(cd "$dir" && timeout --kill-after=5 "$limit" bash "$COMPAT/run.sh" __check "$c") \
+		> "$dir/check.log" 2>&1
+	rc=$?
+	if ((rc == 0)); then
+		echo "PASS $c"
+	else
+		if [[ -s $dir/reason ]]; then
+			why=$(head -n 1 "$dir/reason")
+		elif ((rc == 124 || rc == 137)); then
+			why="timed out after ${limit}s"
+			local newest
+			newest=$(ls -t "$dir"/*.err 2> /dev/null | head -n 1)
+			[[ -n $newest ]] && why+=" in ${newest##*/}: $(grep -v '^[[:space:]]*$' "$newest" | tail -n 1 | cut -c1-300)"
+		else
+			why="check exited with status $rc: $(last_error "$dir/check.log")"
+		fi
+		echo "FAIL $c: $why"
+	fi
+	[[ -s $dir/note ]] && sed 's/^/    /' "$dir/note"
+	return $rc
+}
+
+main() {
+	WORK=$(mktemp -d "${TMPDIR:-/tmp}/samsa-compat.XXXXXX")
+	trap cleanup EXIT
+	trap 'exit 130' INT TERM
+	export RUN_ID=$(date +%s)-$$
+
+	if [[ ${SAMSA_COMPAT_SKIP_INSTALL:-} != 1 ]]; then
+		SAMSA_COMPAT_INSTALL_LOG=$WORK/install.log bash "$COMPAT/install.sh" ||
+			log "some installs failed; see the FAIL lines below"
+	fi
+
+	local selected=() c
+	for c in "${CLIENTS[@]}"; do
+		if [[ -z ${SAMSA_COMPAT_ONLY:-} || " $SAMSA_COMPAT_ONLY " == *" $c "* ]]; then selected+=("$c"); fi
+	done
+
+	BROKER_PROBLEM=
+	if [[ -n ${SAMSA_COMPAT_BOOTSTRAP:-} ]]; then
+		BOOTSTRAP=$SAMSA_COMPAT_BOOTSTRAP
+		log "using the running broker at $BOOTSTRAP"
+	elif start_broker; then
+		log "samsa broker pid $BROKER_PID on $BOOTSTRAP, data in $WORK/data"
+	else
+		log "$BROKER_PROBLEM"
+	fi
+	export BOOTSTRAP
+
+	local passed=0 failed=0
+	for c in "${selected[@]}"; do
+		if [[ -n $BROKER_PID ]] && ! kill -0 "$BROKER_PID" 2> /dev/null; then
+			BROKER_PROBLEM="the broker exited during the run: $(tail -n 1 "$WORK/broker.log")"
+		fi
+		if [[ -n $BROKER_PROBLEM ]]; then
+			echo "FAIL $c: broker not running: $BROKER_PROBLEM"
+			failed=$((failed + 1))
+		elif run_check "$c"; then
+			passed=$((passed + 1))
+		else
+			failed=$((failed + 1))
+		fi
+	done
+
+	if [[ -n $BROKER_PID ]] && ! kill -0 "$BROKER_PID" 2> /dev/null; then
+		log "the broker exited during the run; last log lines:"
+		tail -n 20 "$WORK/broker.log" | sed 's/^/    /' >&2
+		BROKER_PID=
+	fi
+	if ((failed > 0)); then
+		KEEP_WORK=1
+		if [[ -s $WORK/broker.log ]]; then
+			log "broker log warnings and errors (last 20):"
+			grep -iE 'level=(WARN|ERROR)|panic|error' "$WORK/broker.log" | tail -n 20 | sed 's/^/    /' >&2
+		fi
+	fi
+	echo "$passed passed, $failed failed"
+	((failed == 0))
+}
+
+if [[ ${1:-} == __check ]]; then
+	# Internal: run one check in the current directory (see run_check).
+	"check_$2"
+	exit
+fi
+main "$@"
