@@ -85,7 +85,6 @@ start_broker() {
 	"$WORK/samsa" server \
 		--override "listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport" \
 		--override "advertised.listeners=PLAINTEXT://127.0.0.1:$port" \
-		--override "controller.quorum.voters=1@127.0.0.1:$cport" \
 		--override "log.dirs=$WORK/data" \
 		"${extra[@]}" > "$WORK/broker.log" 2>&1 &
 	BROKER_PID=$!
