@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2317 # the install_* functions are called by name at the end
 # compat/install.sh: installs the external clients compat/run.sh drives. Idempotent
 # and quiet: each component is skipped when its stamp (a hash of the file that pins
 # it) matches, so a second run takes about a second. Prints one line per component

@@ -150,12 +150,12 @@ kafka_tool() { java "${JAVA_OPTS[@]}" -cp "$JARS/*" "$@"; }
 
 # topics_create TOPIC [PARTITIONS]: kafka-topics --create.
 topics_create() {
-	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" \
+	if ! kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" \
 		--create --topic "$1" --partitions "${2:-$PARTITIONS}" --replication-factor 1 \
-		> create.out 2> create.err && grep -q "Created topic $1" create.out || {
+		> create.out 2> create.err || ! grep -q "Created topic $1" create.out; then
 		reason "kafka-topics --create (CreateTopics): $(last_error create.err)"
 		return 1
-	}
+	fi
 }
 
 check_kcat() {
@@ -267,6 +267,7 @@ run_check() {
 		elif ((rc == 124 || rc == 137)); then
 			why="timed out after ${limit}s"
 			local newest
+			# shellcheck disable=SC2012 # our own file names
 			newest=$(ls -t "$dir"/*.err 2> /dev/null | head -n 1)
 			[[ -n $newest ]] && why+=" in ${newest##*/}: $(grep -v '^[[:space:]]*$' "$newest" | tail -n 1 | cut -c1-300)"
 		else
@@ -282,7 +283,8 @@ main() {
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/samsa-compat.XXXXXX")
 	trap cleanup EXIT
 	trap 'exit 130' INT TERM
-	export RUN_ID=$(date +%s)-$$
+	RUN_ID=$(date +%s)-$$
+	export RUN_ID
 
 	if [[ ${SAMSA_COMPAT_SKIP_INSTALL:-} != 1 ]]; then
 		SAMSA_COMPAT_INSTALL_LOG=$WORK/install.log bash "$COMPAT/install.sh" ||
