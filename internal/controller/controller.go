@@ -1,0 +1,360 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/samsa-io/samsa/internal/metadata"
+)
+
+// Config configures a controller. Zero values of the optional fields mean their defaults.
+type Config struct {
+	// NodeID is this node's ID, also its Raft server ID. Required, >= 0.
+	NodeID int32
+	// Dir holds the Raft log, stable store and snapshots, e.g.
+	// <metadata.log.dir>/__cluster_metadata. Created if missing. Required.
+	Dir string
+	// BindAddr is the controller listener's host:port. Port 0 picks a free port; Addr reports it.
+	BindAddr string
+	// Bootstrap makes this node bootstrap a cluster whose only voter is itself when Dir holds
+	// no Raft state. Ignored when there is state.
+	Bootstrap bool
+	// Logger receives the controller's logs and raft's warnings and errors. Nil discards them.
+	Logger *slog.Logger
+	// ValidateTopicConfig checks one topic config; a non-nil error makes the request fail
+	// with INVALID_CONFIG. Nil accepts every config.
+	ValidateTopicConfig func(name, value string) error
+	// ValidateBrokerConfig checks one dynamic broker config, like ValidateTopicConfig. Nil
+	// accepts every config.
+	ValidateBrokerConfig func(name, value string) error
+	// DefaultPartitions is the partition count of topics created with NumPartitions -1
+	// (num.partitions). Default 1.
+	DefaultPartitions int32
+	// DefaultReplicationFactor is the replication factor of topics created with
+	// ReplicationFactor -1 (default.replication.factor). Default 1.
+	DefaultReplicationFactor int16
+}
+
+// Raft tuning. The timeouts suit a single voter, which elects itself one heartbeat timeout
+// (randomized up to twice that) after start.
+//
+// TODO(multi-voter): timeouts this short cause needless elections on a busy network; raise
+// them (Raft.ReloadConfig) once the configuration has more than one voter.
+const (
+	heartbeatTimeout   = 100 * time.Millisecond
+	electionTimeout    = 100 * time.Millisecond
+	leaderLeaseTimeout = 50 * time.Millisecond
+	commitTimeout      = 5 * time.Millisecond
+	// applyTimeout bounds how long a proposal waits to be enqueued when ctx has no deadline.
+	applyTimeout = 30 * time.Second
+	// snapshotsRetained is how many snapshots the file snapshot store keeps.
+	snapshotsRetained = 2
+	// logCacheSize is how many recent log entries are cached in memory.
+	logCacheSize = 512
+	// transportMaxPool and transportTimeout configure the Raft network transport.
+	transportMaxPool = 3
+	transportTimeout = 10 * time.Second
+)
+
+// Controller runs this node's member of the metadata quorum and, while it is the leader,
+// serves metadata-changing operations.
+type Controller struct {
+	cfg    Config
+	logger *slog.Logger
+	raft   *raft.Raft
+	fsm    *fsm
+	pub    *publisher
+	store  *raftboltdb.BoltStore
+	addr   string
+
+	mu struct {
+		// Mutex is held across read-validate-propose-wait, so operations are serialized and
+		// each validates against the image its predecessor produced.
+		sync.Mutex
+		closed bool
+	}
+}
+
+func (cfg Config) withDefaults() (Config, error) {
+	if cfg.NodeID < 0 {
+		return cfg, fmt.Errorf("controller: node ID %d is negative", cfg.NodeID)
+	}
+	if cfg.Dir == "" {
+		return cfg, errors.New("controller: no Dir")
+	}
+	if cfg.BindAddr == "" {
+		return cfg, errors.New("controller: no BindAddr")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.DefaultPartitions <= 0 {
+		cfg.DefaultPartitions = 1
+	}
+	if cfg.DefaultReplicationFactor <= 0 {
+		cfg.DefaultReplicationFactor = 1
+	}
+	return cfg, nil
+}
+
+// Start opens the Raft state in cfg.Dir (bootstrapping a single-voter cluster if asked and
+// there is none), starts Raft and returns once this node is the leader and every committed
+// entry is applied to the image. On a new cluster it commits a fresh cluster ID first.
+//
+// TODO(multi-voter): a node that is not a voter, or loses the election, waits here until ctx
+// ends; it should instead return once it has caught up with the leader.
+func Start(ctx context.Context, cfg Config) (*Controller, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("controller: %w", err)
+	}
+	hlog := newHCLogAdapter(cfg.Logger, "raft")
+	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
+	if err != nil {
+		return nil, fmt.Errorf("controller: open raft store: %w", err)
+	}
+	r, c, err := startRaft(cfg, hlog, store)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
+	c.raft = r
+	if err := c.waitReady(ctx); err != nil {
+		c.Close()
+		return nil, err
+	}
+	cfg.Logger.Info("metadata controller ready", "node", cfg.NodeID, "addr", c.addr,
+		"clusterID", c.Image().ClusterID, "index", c.Image().Index)
+	return c, nil
+}
+
+// startRaft builds the snapshot store, transport and FSM and starts Raft on store.
+func startRaft(cfg Config, hlog *hclogAdapter, store *raftboltdb.BoltStore) (*raft.Raft, *Controller, error) {
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, snapshotsRetained, hlog.Named("snapshots"))
+	if err != nil {
+		return nil, nil, fmt.Errorf("controller: open snapshot store: %w", err)
+	}
+	stream, err := newStreamLayer(cfg.BindAddr)
+	if err != nil {
+		return nil, nil, err
+	}
+	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream:  stream,
+		MaxPool: transportMaxPool,
+		Timeout: transportTimeout,
+		Logger:  hlog.Named("transport"),
+	})
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(strconv.FormatInt(int64(cfg.NodeID), 10))
+	rc.Logger = hlog
+	rc.HeartbeatTimeout = heartbeatTimeout
+	rc.ElectionTimeout = electionTimeout
+	rc.LeaderLeaseTimeout = leaderLeaseTimeout
+	rc.CommitTimeout = commitTimeout
+
+	if cfg.Bootstrap {
+		has, err := raft.HasExistingState(store, store, snaps)
+		if err != nil {
+			trans.Close()
+			return nil, nil, fmt.Errorf("controller: check raft state: %w", err)
+		}
+		if !has {
+			voters := raft.Configuration{Servers: []raft.Server{
+				{Suffrage: raft.Voter, ID: rc.LocalID, Address: trans.LocalAddr()},
+			}}
+			if err := raft.BootstrapCluster(rc, store, store, snaps, trans, voters); err != nil {
+				trans.Close()
+				return nil, nil, fmt.Errorf("controller: bootstrap: %w", err)
+			}
+			cfg.Logger.Info("bootstrapped single-voter metadata quorum", "node", cfg.NodeID, "dir", cfg.Dir)
+		}
+	}
+
+	logs, err := raft.NewLogCache(logCacheSize, store)
+	if err != nil {
+		trans.Close()
+		return nil, nil, fmt.Errorf("controller: %w", err)
+	}
+	pub := newPublisher(&metadata.Image{})
+	f := newFSM(cfg.Logger, pub)
+	r, err := raft.NewRaft(rc, f, logs, store, snaps, trans)
+	if err != nil {
+		trans.Close()
+		pub.close()
+		return nil, nil, fmt.Errorf("controller: start raft: %w", err)
+	}
+	c := &Controller{
+		cfg:    cfg,
+		logger: cfg.Logger,
+		fsm:    f,
+		pub:    pub,
+		store:  store,
+		addr:   string(trans.LocalAddr()),
+	}
+	return r, c, nil
+}
+
+// waitReady waits for leadership, applies everything committed before it, and commits a
+// cluster ID if there is none yet.
+func (c *Controller) waitReady(ctx context.Context) error {
+	for leader := false; !leader; {
+		select {
+		case leader = <-c.raft.LeaderCh():
+		case <-ctx.Done():
+			return fmt.Errorf("controller: waiting for leadership: %w", context.Cause(ctx))
+		}
+	}
+	if err := c.raft.Barrier(timeoutFrom(ctx)).Error(); err != nil {
+		return fmt.Errorf("controller: apply committed log: %w", err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.Image().ClusterID != "" {
+		return nil
+	}
+	clusterID := metadata.UUID(uuid.New()).String()
+	if _, err := c.proposeLocked(ctx, metadata.Bootstrap{ClusterID: clusterID}); err != nil {
+		return fmt.Errorf("controller: commit cluster ID: %w", err)
+	}
+	return nil
+}
+
+// timeoutFrom returns the time left before ctx's deadline, or applyTimeout if it has none.
+func timeoutFrom(ctx context.Context) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		return max(time.Until(dl), time.Millisecond)
+	}
+	return applyTimeout
+}
+
+// Image returns the current metadata image. It never blocks.
+func (c *Controller) Image() *metadata.Image { return c.fsm.image.Load() }
+
+// OnPublish registers fn to be called, in order and from one goroutine, with every image the
+// controller publishes from now on. fn is first called with (nil, current image), so no change
+// is missed between reading Image and registering. fn must not block for long and must not call
+// Close. The returned function unregisters fn.
+func (c *Controller) OnPublish(fn PublishFunc) (unregister func()) {
+	return c.pub.register(fn)
+}
+
+// Addr returns the controller listener's address (with the real port when BindAddr had port 0).
+func (c *Controller) Addr() string { return c.addr }
+
+// NodeID returns this node's ID.
+func (c *Controller) NodeID() int32 { return c.cfg.NodeID }
+
+// IsLeader reports whether this node currently leads the metadata quorum.
+func (c *Controller) IsLeader() bool { return c.raft.State() == raft.Leader }
+
+// Close shuts Raft down, closes the store and stops the publisher. It waits for an operation in
+// progress to finish. It is safe to call more than once.
+func (c *Controller) Close() error {
+	c.mu.Lock()
+	if c.mu.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.mu.closed = true
+	c.mu.Unlock()
+
+	var errs []error
+	if err := c.raft.Shutdown().Error(); err != nil { // also closes the transport
+		errs = append(errs, fmt.Errorf("controller: raft shutdown: %w", err))
+	}
+	if err := c.store.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("controller: close raft store: %w", err))
+	}
+	c.pub.close()
+	return errors.Join(errs...)
+}
+
+// beginLocked checks that the controller may serve an operation: it is open and the leader.
+func (c *Controller) beginLocked() error {
+	if c.mu.closed {
+		return fmt.Errorf("%w: controller is closed", kerr.NotController)
+	}
+	if c.raft.State() != raft.Leader {
+		return fmt.Errorf("%w: node %d is not the active controller", kerr.NotController, c.cfg.NodeID)
+	}
+	return nil
+}
+
+// proposeLocked commits recs as one log entry and waits until it is applied, returning the image
+// that resulted. Errors wrap a *kerr.Error.
+func (c *Controller) proposeLocked(ctx context.Context, recs ...metadata.Record) (*metadata.Image, error) {
+	data, err := metadata.EncodeBatch(recs)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", kerr.UnknownServerError, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("%w: %w", kerr.RequestTimedOut, err)
+	}
+	// The wait cannot be abandoned when ctx ends: the entry may still commit, and the next
+	// operation must validate against an image that includes it.
+	future := c.raft.Apply(data, timeoutFrom(ctx))
+	if err := future.Error(); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrEnqueueTimeout):
+			return nil, fmt.Errorf("%w: %w", kerr.RequestTimedOut, err)
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
+			errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrRaftShutdown):
+			return nil, fmt.Errorf("%w: %w", kerr.NotController, err)
+		default:
+			return nil, fmt.Errorf("%w: %w", kerr.UnknownServerError, err)
+		}
+	}
+	res, ok := future.Response().(applyResult)
+	if !ok {
+		return nil, fmt.Errorf("%w: unexpected apply response %T", kerr.UnknownServerError, future.Response())
+	}
+	if res.err != nil {
+		return nil, applyError(res.err)
+	}
+	return res.image, nil
+}
+
+// applyError maps an error from metadata.Image.Apply to a Kafka error.
+func applyError(err error) error {
+	var code *kerr.Error
+	switch {
+	case errors.Is(err, metadata.ErrTopicExists), errors.Is(err, metadata.ErrTopicIDExists):
+		code = kerr.TopicAlreadyExists
+	case errors.Is(err, metadata.ErrUnknownTopic):
+		code = kerr.UnknownTopicOrPartition
+	case errors.Is(err, metadata.ErrUnknownTopicID):
+		code = kerr.UnknownTopicID
+	default:
+		code = kerr.UnknownServerError
+	}
+	return fmt.Errorf("%w: %w", code, err)
+}
+
+// ErrorCode returns the Kafka error code of an error returned by the controller: 0 for nil,
+// the code of the *kerr.Error it wraps, or UNKNOWN_SERVER_ERROR (-1).
+func ErrorCode(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	return kerr.UnknownServerError.Code
+}

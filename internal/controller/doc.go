@@ -1,0 +1,32 @@
+// Package controller owns the metadata quorum: the Raft-replicated metadata log, the state
+// machine that turns it into metadata images (package metadata), and the operations that change
+// it (creating and deleting topics, adding partitions, altering configs, registering brokers,
+// allocating producer IDs), including their validation and replica placement.
+//
+// # Raft
+//
+// The log is replicated with hashicorp/raft rather than etcd-io/raft because hashicorp/raft
+// brings the transport, the log store (raft-boltdb, bbolt), snapshots and membership changes
+// with it, so this package only writes the state machine. etcd-io/raft is a bare state machine
+// that leaves networking, storage and the apply loop to the user.
+//
+// Layout of Config.Dir: raft.db (bbolt log and stable store) and snapshots/ (file snapshot
+// store). Each Raft log entry is one metadata batch (metadata.EncodeBatch); a snapshot is one
+// encoded image (metadata.EncodeImage).
+//
+// Today the quorum is a single voter inside the broker process, bootstrapped on first start.
+// Nothing but Start's bootstrap assumes one voter; see the TODO(multi-voter) notes.
+//
+// # Concurrency
+//
+// Operations hold Controller.mu across read-image, validate, propose and wait-for-apply, so they
+// are serialized and each one validates against the image its predecessor produced. Raft's FSM
+// goroutine applies entries (fsm.Apply) and stores each new image in an atomic.Pointer, so
+// Image never blocks. A publisher goroutine then calls the OnPublish callbacks in order.
+//
+// Goroutines: raft's own (run loop, FSM, snapshots, transport), stopped by Close; and the
+// publisher, which owns the callback list and is stopped by Close after Raft.
+//
+// Errors returned to callers wrap a franz-go *kerr.Error (see ErrorCode) and carry a message
+// suitable for a response's ErrorMessage.
+package controller
