@@ -190,7 +190,9 @@ func Validate(b []byte) (Header, error) {
 func SetBaseOffset(b []byte, off int64) { binary.BigEndian.PutUint64(b[0:], uint64(off)) }
 
 // SetPartitionLeaderEpoch stamps the leader epoch in place (not covered by the CRC).
-func SetPartitionLeaderEpoch(b []byte, epoch int32) { binary.BigEndian.PutUint32(b[12:], uint32(epoch)) }
+func SetPartitionLeaderEpoch(b []byte, epoch int32) {
+	binary.BigEndian.PutUint32(b[12:], uint32(epoch))
+}
 
 // SetLogAppendTime marks the batch as LogAppendTime with max timestamp ts and rewrites the CRC.
 func SetLogAppendTime(b []byte, ts int64) {

@@ -1,0 +1,108 @@
+package config
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseProperties(t *testing.T) {
+	in := `# comment
+! other comment
+node.id=3
+listeners = PLAINTEXT://:9092
+log.dirs: /tmp/a
+num.partitions 4
+long.value=a,\
+  b
+`
+	got, err := ParseProperties(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"node.id": "3", "listeners": "PLAINTEXT://:9092", "log.dirs": "/tmp/a", "num.partitions": "4", "long.value": "a,b"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("got %v", got)
+	}
+}
+
+func TestLoadServer(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		props   map[string]string
+		wantErr string
+	}{
+		{"defaults", nil, ""},
+		{"unknown setting", map[string]string{"log.retention.hourz": "1"}, `unknown setting "log.retention.hourz"`},
+		{"bad int", map[string]string{"num.partitions": "many"}, "num.partitions"},
+		{"below min", map[string]string{"num.partitions": "0"}, "num.partitions"},
+		{"bad bool", map[string]string{"auto.create.topics.enable": "yes"}, "auto.create.topics.enable"},
+		{"bad enum", map[string]string{"log.message.timestamp.type": "Now"}, "log.message.timestamp.type"},
+		{"bad listener", map[string]string{"listeners": "PLAINTEXT:9092"}, "listeners"},
+		{"unmapped listener", map[string]string{"listeners": "FOO://:1,CONTROLLER://:2"}, "FOO"},
+		{"no controller listener", map[string]string{"listeners": "PLAINTEXT://:9092"}, "controller.listener.names"},
+		{"ignored jvm setting", map[string]string{"num.network.threads": "3"}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := LoadServer(tc.props)
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("err %v, want mention of %q", err, tc.wantErr)
+			}
+		})
+	}
+	s, err := LoadServer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.ClientListeners()[0].Addr() != "localhost:9092" || s.LogDirs[0] != "./data" || s.NumPartitions != 1 {
+		t.Fatalf("defaults: %+v", s)
+	}
+}
+
+func TestTopicDefaults(t *testing.T) {
+	s, err := LoadServer(map[string]string{"log.retention.hours": "24", "log.segment.bytes": "1000", "log.roll.ms": "5000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := s.TopicDefaults()
+	for name, want := range map[string]TopicDefault{
+		"retention.ms":      {"86400000", "log.retention.hours"},
+		"segment.bytes":     {"1000", "log.segment.bytes"},
+		"segment.ms":        {"5000", "log.roll.ms"},
+		"max.message.bytes": {"1048588", ""},
+	} {
+		if td[name] != want {
+			t.Errorf("%s = %+v, want %+v", name, td[name], want)
+		}
+	}
+}
+
+func TestValidateTopicConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name, value string
+		ok          bool
+	}{
+		{"retention.ms", "-1", true},
+		{"retention.ms", "-2", false},
+		{"cleanup.policy", "compact,delete", true},
+		{"cleanup.policy", "shred", false},
+		{"compression.type", "zstd", true},
+		{"segment.bytes", "10", false},
+		{"no.such.config", "1", false},
+	} {
+		err := ValidateTopicConfig(tc.name, tc.value)
+		if (err == nil) != tc.ok {
+			t.Errorf("%s=%s: err %v", tc.name, tc.value, err)
+		}
+	}
+}

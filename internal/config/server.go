@@ -1,0 +1,353 @@
+package config
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// ServerDefs are the broker settings Samsa acts on, with Kafka's names and defaults (Samsa's
+// defaults differ only where a single-node install needs it, marked "Samsa default").
+var ServerDefs = []Def{
+	{Name: "node.id", Type: TypeInt, Default: "1", Min: 0, MinSet: true, Doc: "this node's id (Samsa default 1)"},
+	{Name: "process.roles", Type: TypeList, Default: "broker,controller", OneOf: []string{"broker", "controller"}, Doc: "roles of this process (Samsa default broker,controller)"},
+	{Name: "listeners", Type: TypeList, Default: "PLAINTEXT://localhost:9092,CONTROLLER://localhost:9093", Doc: "listeners as NAME://host:port"},
+	{Name: "advertised.listeners", Type: TypeList, NoDefault: true, Doc: "listeners published to clients; defaults to listeners"},
+	{Name: "controller.listener.names", Type: TypeList, Default: "CONTROLLER", Doc: "listeners used by the controller quorum"},
+	{Name: "inter.broker.listener.name", Type: TypeString, NoDefault: true, Doc: "listener brokers use to talk to each other"},
+	{Name: "listener.security.protocol.map", Type: TypeList, Default: "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", Doc: "listener name to security protocol"},
+	{Name: "controller.quorum.voters", Type: TypeList, Default: "", Doc: "id@host:port of each voter; empty means this node alone"},
+	{Name: "controller.quorum.bootstrap.servers", Type: TypeList, Default: "", Doc: "controller addresses (KIP-853)"},
+	{Name: "log.dirs", Type: TypeList, NoDefault: true, Doc: "directories of partition data; defaults to log.dir"},
+	{Name: "log.dir", Type: TypeString, Default: "./data", Doc: "directory of partition data (Samsa default ./data)"},
+	{Name: "metadata.log.dir", Type: TypeString, NoDefault: true, Doc: "directory of the metadata log; defaults to the first log dir"},
+	{Name: "num.partitions", Type: TypeInt, Default: "1", Min: 1, MinSet: true, Doc: "default partitions of a new topic"},
+	{Name: "default.replication.factor", Type: TypeInt, Default: "1", Min: 1, MinSet: true, Doc: "default replication factor of a new topic"},
+	{Name: "auto.create.topics.enable", Type: TypeBoolean, Default: "true", Doc: "create unknown topics on metadata requests"},
+	{Name: "delete.topic.enable", Type: TypeBoolean, Default: "true", Doc: "allow DeleteTopics"},
+	{Name: "log.segment.bytes", Type: TypeInt, Default: "1073741824", Min: 14, MinSet: true, Doc: "segment file size"},
+	{Name: "log.roll.ms", Type: TypeLong, NoDefault: true, Min: 1, MinSet: true, Doc: "time after which a segment is rolled"},
+	{Name: "log.roll.hours", Type: TypeInt, Default: "168", Min: 1, MinSet: true, Doc: "log.roll.ms in hours"},
+	{Name: "log.roll.jitter.ms", Type: TypeLong, NoDefault: true, Doc: "segment roll jitter"},
+	{Name: "log.retention.ms", Type: TypeLong, NoDefault: true, Min: -1, MinSet: true, Doc: "longest a segment is kept; -1 unlimited"},
+	{Name: "log.retention.minutes", Type: TypeInt, NoDefault: true, Doc: "log.retention.ms in minutes"},
+	{Name: "log.retention.hours", Type: TypeInt, Default: "168", Doc: "log.retention.ms in hours"},
+	{Name: "log.retention.bytes", Type: TypeLong, Default: "-1", Doc: "largest partition size before old segments are deleted"},
+	{Name: "log.retention.check.interval.ms", Type: TypeLong, Default: "300000", Min: 1, MinSet: true, Doc: "how often retention is checked"},
+	{Name: "log.flush.interval.messages", Type: TypeLong, Default: maxLong, Min: 1, MinSet: true, Doc: "fsync after this many messages"},
+	{Name: "log.flush.interval.ms", Type: TypeLong, NoDefault: true, Min: 0, MinSet: true, Doc: "fsync at least this often; defaults to log.flush.scheduler.interval.ms"},
+	{Name: "log.flush.scheduler.interval.ms", Type: TypeLong, Default: maxLong, Min: 0, MinSet: true, Doc: "how often the flusher checks"},
+	{Name: "log.index.interval.bytes", Type: TypeInt, Default: "4096", Min: 0, MinSet: true, Doc: "bytes between offset index entries"},
+	{Name: "log.index.size.max.bytes", Type: TypeInt, Default: "10485760", Min: 4, MinSet: true, Doc: "offset index size"},
+	{Name: "log.segment.delete.delay.ms", Type: TypeLong, Default: "60000", Min: 0, MinSet: true, Doc: "delay before deleted segment files are removed"},
+	{Name: "log.message.timestamp.type", Type: TypeString, Default: "CreateTime", OneOf: []string{"CreateTime", "LogAppendTime"}, Doc: "CreateTime or LogAppendTime"},
+	{Name: "log.message.timestamp.before.max.ms", Type: TypeLong, Default: maxLong, Min: 0, MinSet: true, Doc: "how far in the past a timestamp may be"},
+	{Name: "log.message.timestamp.after.max.ms", Type: TypeLong, Default: maxLong, Min: 0, MinSet: true, Doc: "how far in the future a timestamp may be"},
+	{Name: "log.cleanup.policy", Type: TypeList, Default: "delete", OneOf: []string{"delete", "compact"}, Doc: "delete or compact"},
+	{Name: "log.cleaner.delete.retention.ms", Type: TypeLong, Default: "86400000", Doc: "tombstone retention"},
+	{Name: "log.cleaner.min.compaction.lag.ms", Type: TypeLong, Default: "0", Doc: "shortest a message stays uncompacted"},
+	{Name: "log.cleaner.max.compaction.lag.ms", Type: TypeLong, Default: maxLong, Doc: "longest a message stays uncompacted"},
+	{Name: "log.cleaner.min.cleanable.ratio", Type: TypeDouble, Default: "0.5", Doc: "dirty ratio that triggers compaction"},
+	{Name: "log.preallocate", Type: TypeBoolean, Default: "false", Doc: "preallocate segment files"},
+	{Name: "message.max.bytes", Type: TypeInt, Default: "1048588", Min: 0, MinSet: true, Doc: "largest record batch size"},
+	{Name: "socket.request.max.bytes", Type: TypeInt, Default: "104857600", Min: 1, MinSet: true, Doc: "largest request frame"},
+	{Name: "compression.type", Type: TypeString, Default: "producer", OneOf: []string{"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"}, Doc: "final compression of topic data"},
+	{Name: "min.insync.replicas", Type: TypeInt, Default: "1", Min: 1, MinSet: true, Doc: "replicas that must acknowledge an acks=all write"},
+	{Name: "unclean.leader.election.enable", Type: TypeBoolean, Default: "false", Doc: "allow out-of-sync replicas to become leader"},
+	{Name: "offsets.topic.num.partitions", Type: TypeInt, Default: "50", Min: 1, MinSet: true, Doc: "partitions of __consumer_offsets"},
+	{Name: "offsets.topic.replication.factor", Type: TypeShort, Default: "1", Min: 1, MinSet: true, Doc: "replication of __consumer_offsets (Samsa default 1)"},
+	{Name: "transaction.state.log.replication.factor", Type: TypeShort, Default: "1", Min: 1, MinSet: true, Doc: "replication of __transaction_state (Samsa default 1)"},
+	{Name: "transaction.state.log.min.isr", Type: TypeInt, Default: "1", Min: 1, MinSet: true, Doc: "min ISR of __transaction_state (Samsa default 1)"},
+	{Name: "replica.lag.time.max.ms", Type: TypeLong, Default: "30000", Doc: "how long a follower may lag before leaving the ISR"},
+	{Name: "fetch.max.bytes", Type: TypeInt, Default: "57671680", Min: 0, MinSet: true, Doc: "largest fetch response"},
+	{Name: "connections.max.idle.ms", Type: TypeLong, Default: "600000", Doc: "close idle connections after this long"},
+	{Name: "producer.id.expiration.ms", Type: TypeInt, Default: "86400000", Min: 1, MinSet: true, Doc: "expire idle producer ids"},
+	{Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: "3000", Doc: "delay of a new group's first rebalance"},
+	{Name: "broker.rack", Type: TypeString, NoDefault: true, Doc: "rack of this broker"},
+}
+
+// ignoredServerSettings are Kafka settings that have no meaning in Samsa (JVM threading and the
+// like). They are accepted so an existing server.properties works, and reported at start.
+var ignoredServerSettings = map[string]bool{
+	"num.network.threads": true, "num.io.threads": true, "num.replica.fetchers": true,
+	"socket.send.buffer.bytes": true, "socket.receive.buffer.bytes": true,
+	"num.recovery.threads.per.data.dir": true, "queued.max.requests": true,
+	"background.threads": true, "log.cleaner.threads": true, "log.cleaner.enable": true,
+	"group.coordinator.rebalance.protocols": true, "share.coordinator.state.topic.replication.factor": true,
+	"share.coordinator.state.topic.min.isr": true, "offsets.topic.segment.bytes": true,
+	"transaction.state.log.num.partitions": true, "metadata.max.idle.interval.ms": true,
+}
+
+var serverDefsByName = func() map[string]*Def {
+	m := make(map[string]*Def, len(ServerDefs))
+	for i := range ServerDefs {
+		m[ServerDefs[i].Name] = &ServerDefs[i]
+	}
+	return m
+}()
+
+// ServerDef returns the definition of a broker setting, or nil.
+func ServerDef(name string) *Def { return serverDefsByName[name] }
+
+// Listener is one parsed listener: NAME://host:port.
+type Listener struct {
+	Name     string
+	Host     string
+	Port     int
+	Protocol string // security protocol from listener.security.protocol.map
+}
+
+// Addr returns host:port.
+func (l Listener) Addr() string { return net.JoinHostPort(l.Host, strconv.Itoa(l.Port)) }
+
+// Server is the validated broker configuration.
+type Server struct {
+	// Explicit holds every setting given in the file or on the command line.
+	Explicit map[string]string
+	// Ignored lists accepted settings that Samsa does not act on.
+	Ignored []string
+
+	NodeID                 int32
+	Broker, Controller     bool
+	Listeners              []Listener
+	AdvertisedListeners    []Listener
+	ControllerListener     string
+	LogDirs                []string
+	MetadataLogDir         string
+	NumPartitions          int32
+	DefaultReplication     int16
+	AutoCreateTopics       bool
+	DeleteTopicEnable      bool
+	MessageMaxBytes        int32
+	SocketRequestMaxBytes  int32
+	RetentionCheckInterval int64
+	FlushSchedulerInterval int64
+	FetchMaxBytes          int32
+}
+
+// Value returns the effective value of a broker setting: explicit, else the default. ok is
+// false for unknown settings; a null default yields "", true.
+func (s *Server) Value(name string) (string, bool) {
+	if v, ok := s.Explicit[name]; ok {
+		return v, true
+	}
+	d := serverDefsByName[name]
+	if d == nil {
+		return "", false
+	}
+	return d.Default, true
+}
+
+func (s *Server) int64Value(name string) int64 {
+	v, _ := s.Value(name)
+	n, _ := strconv.ParseInt(v, 10, 64)
+	return n
+}
+
+// LoadServer validates props (from a properties file plus overrides) and builds a Server.
+// Unknown or invalid settings are errors that name the setting.
+func LoadServer(props map[string]string) (*Server, error) {
+	s := &Server{Explicit: make(map[string]string, len(props))}
+	keys := make([]string, 0, len(props))
+	for k := range props {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := props[k]
+		if ignoredServerSettings[k] {
+			s.Ignored = append(s.Ignored, k)
+			continue
+		}
+		d := serverDefsByName[k]
+		if d == nil {
+			return nil, fmt.Errorf("unknown setting %q", k)
+		}
+		if err := d.Validate(v); err != nil {
+			return nil, err
+		}
+		s.Explicit[k] = v
+	}
+	atoi := func(name string) int64 { return s.int64Value(name) }
+	s.NodeID = int32(atoi("node.id"))
+	roles, _ := s.Value("process.roles")
+	for _, r := range splitList(roles) {
+		switch r {
+		case "broker":
+			s.Broker = true
+		case "controller":
+			s.Controller = true
+		}
+	}
+	if !s.Broker {
+		return nil, fmt.Errorf("process.roles=%s: a controller-only node is not supported yet", roles)
+	}
+	protoMap := map[string]string{}
+	pm, _ := s.Value("listener.security.protocol.map")
+	for _, e := range splitList(pm) {
+		name, proto, ok := strings.Cut(e, ":")
+		if !ok {
+			return nil, fmt.Errorf("invalid listener.security.protocol.map entry %q", e)
+		}
+		protoMap[strings.ToUpper(name)] = strings.ToUpper(proto)
+	}
+	cl, _ := s.Value("controller.listener.names")
+	s.ControllerListener = strings.ToUpper(firstOf(splitList(cl)))
+	ls, _ := s.Value("listeners")
+	var err error
+	if s.Listeners, err = parseListeners("listeners", ls, protoMap); err != nil {
+		return nil, err
+	}
+	for _, l := range s.Listeners {
+		if l.Protocol != "PLAINTEXT" {
+			return nil, fmt.Errorf("listeners: %s uses security protocol %s, which is not supported yet", l.Name, l.Protocol)
+		}
+	}
+	if _, ok := s.ControllerListenerAddr(); s.Controller && !ok {
+		return nil, fmt.Errorf("controller.listener.names=%s: no such listener in listeners", s.ControllerListener)
+	}
+	if len(s.ClientListeners()) == 0 {
+		return nil, fmt.Errorf("listeners: no listener for clients besides %s", s.ControllerListener)
+	}
+	if al, ok := s.Explicit["advertised.listeners"]; ok && al != "" {
+		if s.AdvertisedListeners, err = parseListeners("advertised.listeners", al, protoMap); err != nil {
+			return nil, err
+		}
+	}
+	dirs := s.Explicit["log.dirs"]
+	if dirs == "" {
+		dirs, _ = s.Value("log.dir")
+	}
+	s.LogDirs = splitList(dirs)
+	if len(s.LogDirs) == 0 {
+		return nil, fmt.Errorf("log.dirs: no directory given")
+	}
+	if len(s.LogDirs) > 1 {
+		return nil, fmt.Errorf("log.dirs: more than one log directory is not supported yet")
+	}
+	s.MetadataLogDir = s.Explicit["metadata.log.dir"]
+	if s.MetadataLogDir == "" {
+		s.MetadataLogDir = s.LogDirs[0]
+	}
+	s.NumPartitions = int32(atoi("num.partitions"))
+	s.DefaultReplication = int16(atoi("default.replication.factor"))
+	s.AutoCreateTopics, _ = strconv.ParseBool(mustValue(s, "auto.create.topics.enable"))
+	s.DeleteTopicEnable, _ = strconv.ParseBool(mustValue(s, "delete.topic.enable"))
+	s.MessageMaxBytes = int32(atoi("message.max.bytes"))
+	s.SocketRequestMaxBytes = int32(atoi("socket.request.max.bytes"))
+	s.RetentionCheckInterval = atoi("log.retention.check.interval.ms")
+	s.FlushSchedulerInterval = atoi("log.flush.scheduler.interval.ms")
+	s.FetchMaxBytes = int32(atoi("fetch.max.bytes"))
+	return s, nil
+}
+
+func mustValue(s *Server, name string) string { v, _ := s.Value(name); return v }
+
+func firstOf(l []string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return l[0]
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parseListeners(setting, v string, protoMap map[string]string) ([]Listener, error) {
+	var out []Listener
+	for _, e := range splitList(v) {
+		name, addr, ok := strings.Cut(e, "://")
+		if !ok {
+			return nil, fmt.Errorf("%s: %q is not NAME://host:port", setting, e)
+		}
+		host, portStr, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %q: %v", setting, e, err)
+		}
+		port, err := strconv.Atoi(portStr)
+		if err != nil || port < 0 || port > 65535 {
+			return nil, fmt.Errorf("%s: %q: bad port", setting, e)
+		}
+		name = strings.ToUpper(name)
+		proto, ok := protoMap[name]
+		if !ok {
+			return nil, fmt.Errorf("%s: listener %s has no entry in listener.security.protocol.map", setting, name)
+		}
+		out = append(out, Listener{Name: name, Host: host, Port: port, Protocol: proto})
+	}
+	return out, nil
+}
+
+// ClientListeners returns the listeners that serve Kafka clients (all but the controller's).
+func (s *Server) ClientListeners() []Listener {
+	var out []Listener
+	for _, l := range s.Listeners {
+		if l.Name != s.ControllerListener {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// ControllerListenerAddr returns the controller listener, if configured.
+func (s *Server) ControllerListenerAddr() (Listener, bool) {
+	for _, l := range s.Listeners {
+		if l.Name == s.ControllerListener {
+			return l, true
+		}
+	}
+	return Listener{}, false
+}
+
+// TopicDefaults returns, for every topic config, the value the broker settings give it and
+// the broker setting it came from ("" when it is Kafka's built-in default).
+func (s *Server) TopicDefaults() map[string]TopicDefault {
+	out := make(map[string]TopicDefault, len(TopicDefs))
+	for _, d := range TopicDefs {
+		td := TopicDefault{Value: d.Default}
+		if v, ok := s.Explicit[d.Synonym]; ok {
+			td = TopicDefault{Value: v, Source: d.Synonym}
+		}
+		out[d.Name] = td
+	}
+	// Settings Kafka derives from several broker settings.
+	if v, ok := s.Explicit["log.retention.ms"]; ok {
+		out["retention.ms"] = TopicDefault{Value: v, Source: "log.retention.ms"}
+	} else if v, ok := s.Explicit["log.retention.minutes"]; ok {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		out["retention.ms"] = TopicDefault{Value: strconv.FormatInt(n*60_000, 10), Source: "log.retention.minutes"}
+	} else if v, ok := s.Explicit["log.retention.hours"]; ok {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		out["retention.ms"] = TopicDefault{Value: strconv.FormatInt(n*3_600_000, 10), Source: "log.retention.hours"}
+	}
+	if v, ok := s.Explicit["log.roll.ms"]; ok {
+		out["segment.ms"] = TopicDefault{Value: v, Source: "log.roll.ms"}
+	} else if v, ok := s.Explicit["log.roll.hours"]; ok {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		out["segment.ms"] = TopicDefault{Value: strconv.FormatInt(n*3_600_000, 10), Source: "log.roll.hours"}
+	}
+	if _, ok := s.Explicit["log.flush.interval.ms"]; !ok {
+		if v, ok := s.Explicit["log.flush.scheduler.interval.ms"]; ok {
+			out["flush.ms"] = TopicDefault{Value: v, Source: "log.flush.scheduler.interval.ms"}
+		}
+	}
+	return out
+}
+
+// TopicDefault is a topic config's value before any topic override.
+type TopicDefault struct {
+	Value  string
+	Source string // the broker setting it comes from, or "" for Kafka's default
+}
+
+// Int64 returns a numeric setting's effective value (0 when unset with a null default).
+func (s *Server) Int64(name string) int64 { return s.int64Value(name) }

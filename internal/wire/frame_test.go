@@ -1,0 +1,154 @@
+package wire
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func TestReadFrame(t *testing.T) {
+	frame := func(n int) []byte {
+		b := binary.BigEndian.AppendUint32(nil, uint32(n))
+		return append(b, bytes.Repeat([]byte{7}, n)...)
+	}
+	for _, tc := range []struct {
+		name    string
+		in      []byte
+		max     int32
+		wantLen int
+		wantErr error
+	}{
+		{"empty frame", frame(0), 100, 0, nil},
+		{"small", frame(10), 100, 10, nil},
+		{"exactly max", frame(100), 100, 100, nil},
+		{"over max", frame(101), 100, 0, ErrFrameTooLarge},
+		{"negative", binary.BigEndian.AppendUint32(nil, 0x80000000), 100, 0, ErrFrameTooLarge},
+		{"truncated body", frame(10)[:8], 100, 0, io.ErrUnexpectedEOF},
+		{"truncated prefix", []byte{0, 0}, 100, 0, io.ErrUnexpectedEOF},
+		{"large over chunks", frame(200_000), 1 << 20, 200_000, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			got, err := ReadFrame(bytes.NewReader(tc.in), tc.max, &buf)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err %v, want %v", err, tc.wantErr)
+			}
+			if err == nil && len(got) != tc.wantLen {
+				t.Fatalf("len %d, want %d", len(got), tc.wantLen)
+			}
+		})
+	}
+}
+
+// A huge size prefix with few bytes behind it must not make ReadFrame allocate the claimed size.
+func TestReadFrameDoesNotTrustLength(t *testing.T) {
+	in := binary.BigEndian.AppendUint32(nil, 90<<20)
+	in = append(in, make([]byte, 1000)...)
+	var buf bytes.Buffer
+	if _, err := ReadFrame(bytes.NewReader(in), 100<<20, &buf); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("err %v", err)
+	}
+	if buf.Cap() > 1<<20 {
+		t.Fatalf("buffer grew to %d bytes for 1000 bytes of input", buf.Cap())
+	}
+}
+
+func header(key, version int16, corr int32, client string, flexible bool) []byte {
+	b := binary.BigEndian.AppendUint16(nil, uint16(key))
+	b = binary.BigEndian.AppendUint16(b, uint16(version))
+	b = binary.BigEndian.AppendUint32(b, uint32(corr))
+	b = binary.BigEndian.AppendUint16(b, uint16(len(client)))
+	b = append(b, client...)
+	if flexible {
+		b = append(b, 0)
+	}
+	return b
+}
+
+func TestParseRequestHeader(t *testing.T) {
+	withTags := append(header(18, 3, 1, "c", false), 1, 5, 2, 'h', 'i', 'B', 'O', 'D', 'Y')
+	for _, tc := range []struct {
+		name     string
+		in       []byte
+		wantErr  bool
+		flexible bool
+		body     string
+	}{
+		{"v1 metadata v1", append(header(3, 1, 9, "client", false), "BODY"...), false, false, "BODY"},
+		{"v2 metadata v9", append(header(3, 9, 9, "client", true), "BODY"...), false, true, "BODY"},
+		{"tagged fields skipped", withTags, false, true, "BODY"},
+		{"null client id", append(binary.BigEndian.AppendUint16(header(3, 1, 9, "", false)[:8], 0xffff), "B"...), false, false, "B"},
+		{"unknown key parsed as v1", append(header(999, 0, 1, "x", false), "B"...), false, false, "B"},
+		{"short", []byte{0, 3, 0}, true, false, ""},
+		{"client id past end", binary.BigEndian.AppendUint16(header(3, 1, 1, "", false)[:8], 50), true, false, ""},
+		{"bad tag count", append(header(3, 9, 1, "", false), 0xff, 0xff, 0xff), true, false, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, body, err := ParseRequestHeader(tc.in)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("err %v", err)
+			}
+			if err != nil {
+				return
+			}
+			if h.Flexible != tc.flexible || string(body) != tc.body {
+				t.Fatalf("flexible %v body %q", h.Flexible, body)
+			}
+		})
+	}
+}
+
+func TestAppendResponseApiVersionsHeaderIsV0(t *testing.T) {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.SetVersion(3)
+	out := AppendResponse(nil, 77, resp)
+	if got := int32(binary.BigEndian.Uint32(out[4:])); got != 77 {
+		t.Fatalf("correlation %d", got)
+	}
+	// Body follows the correlation id directly: error code 0 then the compact array length.
+	if out[8] != 0 || out[9] != 0 {
+		t.Fatalf("ApiVersions response header has tagged fields: % x", out[:12])
+	}
+	meta := kmsg.NewPtrMetadataResponse()
+	meta.SetVersion(9)
+	out = AppendResponse(nil, 1, meta)
+	if int(binary.BigEndian.Uint32(out)) != len(out)-4 {
+		t.Fatal("size prefix wrong")
+	}
+}
+
+func FuzzParseRequestHeader(f *testing.F) {
+	f.Add(header(3, 9, 1, "client", true))
+	f.Add(header(0, 7, 1, "", false))
+	f.Add([]byte{0, 18, 0, 3, 0, 0, 0, 1, 0xff, 0xff, 0})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		h, body, err := ParseRequestHeader(in)
+		if err != nil {
+			return
+		}
+		if len(body) > len(in) {
+			t.Fatal("body longer than input")
+		}
+		// Decoding the body with kmsg must not panic either.
+		if req := kmsg.RequestForKey(h.Key); req != nil && h.Version >= 0 && h.Version <= req.MaxVersion() {
+			req.SetVersion(h.Version)
+			_ = req.ReadFrom(body)
+		}
+	})
+}
+
+func FuzzReadFrame(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 2, 1, 2})
+	f.Add([]byte{0x7f, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var buf bytes.Buffer
+		got, err := ReadFrame(bytes.NewReader(in), 1<<16, &buf)
+		if err == nil && len(got) > len(in) {
+			t.Fatal("frame longer than input")
+		}
+	})
+}
