@@ -1,0 +1,54 @@
+// Package storage owns the partition log: segments of Kafka v2 record batches stored exactly as
+// producers sent them, the sparse offset and time indexes, idempotent-producer state, the
+// leader-epoch cache, recovery after a crash, retention, DeleteRecords and truncation.
+//
+// # On-disk layout (format version 1)
+//
+// One directory per partition log. All integers are big-endian.
+//
+//	<base>.log        record batches back to back, exactly as in records (magic v2) with the
+//	                  base offset and partition leader epoch stamped; <base> is the 20-digit,
+//	                  zero-padded offset of the segment's first batch.
+//	<base>.index      sparse offset index: 8-byte entries (relative offset uint32 = batch last
+//	                  offset - base, file position uint32 of the batch start), ascending; one entry
+//	                  after each IndexIntervalBytes of appended batches.
+//	<base>.timeindex  time index: 12-byte entries (timestamp int64, relative offset uint32 of
+//	                  the last offset of the batch that raised the segment's max timestamp),
+//	                  strictly increasing timestamps. The last entry of a sealed segment is its
+//	                  (max timestamp, offset of max timestamp).
+//	<off>.snapshot    idempotent-producer state as of offset <off> (written at roll and at clean
+//	                  close): "SPS1" magic, uint32 CRC-32C of the rest, uint32 producer count,
+//	                  then per producer: id int64, epoch int16, batch count uint8, and per
+//	                  cached batch (oldest first): first seq int32, last seq int32, base offset
+//	                  int64, last offset int64, max timestamp int64.
+//	leader-epoch-checkpoint  Kafka's text format: "0\n<count>\n" then "<epoch> <start offset>\n".
+//	log-checkpoint    "SLC1" magic, log start offset int64, recovery point int64, CRC-32C of
+//	                  the preceding 20 bytes (uint32).
+//	clean-shutdown    empty marker, present only while the log is closed cleanly.
+//	*.deleted         files of deleted segments waiting FileDeleteDelayMs so that concurrent
+//	                  readers finish; removed on open.
+//	*.tmp             partially written checkpoints; removed on open.
+//
+// Checkpoints and snapshots are written to a .tmp file, synced and renamed into place.
+//
+// # Recovery
+//
+// Without the clean-shutdown marker, every segment from the one holding the recovery point
+// (the offset below which everything was fsynced; at least the active segment) is read back:
+// each batch is checked with records.Validate and for monotonic offsets, and at the first torn or
+// corrupt batch the segment is truncated and later segments are dropped, with one slog.Warn
+// line. The indexes of recovered segments are rebuilt; a missing or insane index of any segment
+// is rebuilt too. Producer state is loaded from the newest snapshot at or below the log end and
+// rebuilt from the batch headers after it; the leader-epoch cache is truncated to the recovered
+// range and re-filled from the recovered batches' headers.
+//
+// # Concurrency
+//
+// Log.mu serializes every mutation (append, roll, flush, truncate, retention, config, close) and
+// is held during the disk writes they make. Readers never take it: after each mutation the writer
+// publishes an immutable view (segment list, sizes, end offsets, the active segment's in-memory
+// index) through an atomic pointer, and readers pread the segment files below the sizes in the
+// view they loaded. Segment files that a mutation removes are renamed to *.deleted and closed
+// only after FileDeleteDelayMs, so a reader holding an old view can finish. Lock order: Log.mu,
+// then Log.deletes.mu.
+package storage

@@ -1,0 +1,363 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// rollLocked seals the active segment and starts a new one at newBase (the log end, or for
+// a follower the first offset of the append). It writes a producer snapshot at newBase and
+// asks the background flusher to fsync the sealed segments.
+func (l *Log) rollLocked(newBase int64) error {
+	old := l.activeLocked()
+	if newBase < old.end {
+		return fmt.Errorf("storage: cannot roll to offset %d below the log end %d", newBase, old.end)
+	}
+	if old.size == 0 && old.base == newBase {
+		return nil
+	}
+	ns, err := createSegment(l.fs, l.dir, newBase)
+	if err != nil {
+		return err
+	}
+	if err := old.seal(); err != nil {
+		ns.close()
+		l.removeFiles(ns)
+		return err
+	}
+	l.mu.segments = append(l.mu.segments, ns)
+	l.rebuildSealedLocked()
+	l.publishLocked()
+	l.writeSnapshotLocked(newBase, false)
+	l.requestBackgroundFlushLocked(newBase)
+	return nil
+}
+
+// removeFiles removes a segment's files (used for segments that never held data).
+func (l *Log) removeFiles(s *segment) {
+	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		_ = l.fs.Remove(s.path(suffix))
+	}
+}
+
+// requestBackgroundFlushLocked asks the background flusher to fsync every segment below
+// upTo and then advance the recovery point to it, starting the flusher if needed.
+func (l *Log) requestBackgroundFlushLocked(upTo int64) {
+	l.mu.flushTarget = max(l.mu.flushTarget, upTo)
+	if l.mu.flushing || l.mu.flushTarget <= l.mu.recoveryPoint {
+		return
+	}
+	l.mu.flushing = true
+	l.background.Add(1)
+	go l.backgroundFlush()
+}
+
+// backgroundFlush is the flusher goroutine: it syncs sealed segments without holding mu, so
+// appends continue, and exits when it has caught up, on close, or on an error.
+func (l *Log) backgroundFlush() {
+	defer l.background.Done()
+	for {
+		l.mu.Lock()
+		target, gen := l.mu.flushTarget, l.mu.truncations
+		if l.mu.closed || target <= l.mu.recoveryPoint {
+			l.mu.flushing = false
+			l.mu.Unlock()
+			return
+		}
+		var segs []*segment
+		for _, s := range l.mu.segments {
+			if s.base < target && s.end > l.mu.recoveryPoint {
+				segs = append(segs, s)
+			}
+		}
+		l.mu.Unlock()
+		var err error
+		for _, s := range segs {
+			if err = s.sync(); err != nil {
+				break
+			}
+		}
+		l.mu.Lock()
+		if err != nil {
+			l.mu.flushing = false
+			if !l.mu.closed && !isClosedFile(err) {
+				l.logger.Error("background flush of rolled segments", "dir", l.dir, "err", err)
+			}
+			l.mu.Unlock()
+			return
+		}
+		if !l.mu.closed && gen == l.mu.truncations && target > l.mu.recoveryPoint {
+			l.mu.recoveryPoint = target
+			l.writeCheckpointLocked()
+		}
+		l.mu.Unlock()
+	}
+}
+
+// flushLocked fsyncs everything not yet flushed and advances the recovery point to the log
+// end. The checkpoint file is rewritten by rolls, log start changes and close; the recovery
+// point it holds only bounds the work of a recovery.
+func (l *Log) flushLocked(nowMs int64) error {
+	end := l.endLocked()
+	for _, s := range l.mu.segments {
+		if s.end > l.mu.recoveryPoint || s.active {
+			if err := s.sync(); err != nil {
+				return err
+			}
+		}
+	}
+	l.mu.recoveryPoint = end
+	l.mu.lastFlushMs = nowMs
+	if l.mu.epochs.dirty {
+		l.writeEpochsLocked()
+	}
+	return nil
+}
+
+// Flush fsyncs all appended data.
+func (l *Log) Flush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		return err
+	}
+	return l.flushLocked(l.now().UnixMilli())
+}
+
+// FlushIfDue flushes when flush.ms has passed since the last flush and there is unflushed
+// data; the replica manager calls it periodically.
+func (l *Log) FlushIfDue() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		if errors.Is(err, ErrClosed) {
+			return nil
+		}
+		return err
+	}
+	nowMs := l.now().UnixMilli()
+	if l.endLocked() > l.mu.recoveryPoint && nowMs-l.mu.lastFlushMs >= l.mu.cfg.FlushMs {
+		return l.flushLocked(nowMs)
+	}
+	return nil
+}
+
+// MaybeRoll rolls the active segment when it is non-empty and older than segment.ms; the
+// replica manager calls it periodically.
+func (l *Log) MaybeRoll() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.writableLocked(); err != nil {
+		if errors.Is(err, ErrClosed) {
+			return nil
+		}
+		return err
+	}
+	act := l.activeLocked()
+	if act.size > 0 && act.rollBaseMs >= 0 && l.now().UnixMilli()-act.rollBaseMs > l.mu.cfg.SegmentMs {
+		return l.rollLocked(act.end)
+	}
+	return nil
+}
+
+// writeCheckpointLocked persists the log start offset and recovery point.
+func (l *Log) writeCheckpointLocked() error {
+	cp := logCheckpoint{logStart: l.mu.logStart, recoveryPoint: l.mu.recoveryPoint}
+	if err := writeFileAtomic(l.fs, l.dir, logCheckpointFile, cp.encode(), true); err != nil {
+		l.logger.Error("writing log checkpoint", "dir", l.dir, "err", err)
+		return fmt.Errorf("writing log checkpoint: %w", err)
+	}
+	return nil
+}
+
+// writeEpochsLocked persists the leader-epoch cache; on failure it stays dirty and is retried
+// at the next flush or close.
+func (l *Log) writeEpochsLocked() {
+	if err := writeFileAtomic(l.fs, l.dir, epochCheckpointFile, l.mu.epochs.encode(), true); err != nil {
+		l.logger.Error("writing leader-epoch checkpoint", "dir", l.dir, "err", err)
+		return
+	}
+	l.mu.epochs.dirty = false
+}
+
+// snapshotsToKeep is how many producer snapshots are kept.
+const snapshotsToKeep = 3
+
+// writeSnapshotLocked writes the producer state as of offset and prunes old snapshots. A
+// snapshot is an optimization (state can be rebuilt from the log), so errors are only logged.
+func (l *Log) writeSnapshotLocked(offset int64, sync bool) error {
+	if err := writeFileAtomic(l.fs, l.dir, fileName(offset, snapshotSuffix), l.mu.producers.encodeSnapshot(), sync); err != nil {
+		l.logger.Warn("writing producer snapshot", "dir", l.dir, "offset", offset, "err", err)
+		return err
+	}
+	offs, _ := l.listSnapshots()
+	for len(offs) > snapshotsToKeep {
+		_ = l.fs.Remove(filepath.Join(l.dir, fileName(offs[0], snapshotSuffix)))
+		offs = offs[1:]
+	}
+	return nil
+}
+
+// listSnapshots returns the offsets of the producer snapshots, ascending.
+func (l *Log) listSnapshots() ([]int64, error) {
+	entries, err := l.fs.ReadDir(l.dir)
+	if err != nil {
+		return nil, err
+	}
+	var offs []int64
+	for _, e := range entries {
+		if off, ok := parseFileName(e.Name(), snapshotSuffix); ok {
+			offs = append(offs, off)
+		}
+	}
+	slices.Sort(offs)
+	return offs, nil
+}
+
+// removeSnapshotsAbove removes the snapshots taken after offset.
+func (l *Log) removeSnapshotsAbove(offset int64) {
+	offs, _ := l.listSnapshots()
+	for _, off := range offs {
+		if off > offset {
+			_ = l.fs.Remove(filepath.Join(l.dir, fileName(off, snapshotSuffix)))
+		}
+	}
+}
+
+// Close flushes everything, writes the producer snapshot, the checkpoints and the
+// clean-shutdown marker, and closes the files. Later calls return nil.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.mu.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.mu.closed = true
+	l.mu.Unlock()
+	l.background.Wait()
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.mu.failed
+	act := l.activeLocked()
+	if err == nil {
+		err = act.seal()
+	}
+	if err == nil {
+		err = l.flushLocked(l.now().UnixMilli())
+	}
+	if err == nil {
+		err = l.writeSnapshotLocked(l.endLocked(), true)
+	}
+	if err == nil && l.mu.epochs.dirty {
+		l.writeEpochsLocked()
+		if l.mu.epochs.dirty {
+			err = errors.New("storage: leader-epoch checkpoint not written")
+		}
+	}
+	if err == nil {
+		err = l.writeCheckpointLocked()
+	}
+	for _, s := range l.mu.segments {
+		if cerr := s.close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	l.deletes.flush()
+	if err == nil {
+		err = writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil, true)
+	}
+	l.publishLocked()
+	if err != nil {
+		return fmt.Errorf("closing log %s: %w", l.dir, err)
+	}
+	return nil
+}
+
+// Delete closes the log and removes its directory.
+func (l *Log) Delete() error {
+	cerr := l.Close()
+	if err := l.fs.RemoveAll(l.dir); err != nil {
+		return fmt.Errorf("deleting log %s: %w", l.dir, err)
+	}
+	if cerr != nil && !errors.Is(cerr, ErrClosed) {
+		l.logger.Warn("closing log before deleting it", "dir", l.dir, "err", cerr)
+	}
+	return nil
+}
+
+// deleteQueue holds the files of removed segments until FileDeleteDelayMs has passed, so
+// readers that loaded an older view can finish.
+type deleteQueue struct {
+	mu      sync.Mutex
+	pending []*pendingDelete
+}
+
+type pendingDelete struct {
+	once     sync.Once
+	timer    *time.Timer
+	run      func()
+	finished atomic.Bool
+}
+
+// do runs the deletion once.
+func (d *pendingDelete) do() {
+	d.once.Do(func() {
+		d.run()
+		d.finished.Store(true)
+	})
+}
+
+// scheduleDeleteLocked renames a removed segment's files to *.deleted, then closes and removes
+// them after the configured delay.
+func (l *Log) scheduleDeleteLocked(s *segment) {
+	var paths []string
+	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		p := s.path(suffix)
+		if err := l.fs.Rename(p, p+deletedSuffix); err == nil {
+			p += deletedSuffix
+		} else if !errors.Is(err, os.ErrNotExist) {
+			l.logger.Warn("renaming deleted segment file", "file", p, "err", err)
+		}
+		paths = append(paths, p)
+	}
+	fsys, logger := l.fs, l.logger
+	d := &pendingDelete{run: func() {
+		_ = s.close()
+		for _, p := range paths {
+			if err := fsys.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+				logger.Warn("removing deleted segment file", "file", p, "err", err)
+			}
+		}
+	}}
+	delay := time.Duration(l.mu.cfg.FileDeleteDelayMs) * time.Millisecond
+	if delay <= 0 {
+		d.do()
+		return
+	}
+	l.deletes.mu.Lock()
+	defer l.deletes.mu.Unlock()
+	l.deletes.pending = slices.DeleteFunc(l.deletes.pending, func(p *pendingDelete) bool { return p.finished.Load() })
+	l.deletes.pending = append(l.deletes.pending, d)
+	d.timer = time.AfterFunc(delay, d.do)
+}
+
+// flush runs every pending deletion now.
+func (q *deleteQueue) flush() {
+	q.mu.Lock()
+	pending := q.pending
+	q.pending = nil
+	q.mu.Unlock()
+	for _, d := range pending {
+		if d.timer != nil {
+			d.timer.Stop()
+		}
+		d.do()
+	}
+}
