@@ -63,10 +63,15 @@ func Reason(err error) string {
 
 // ResponseError formats a per-resource error from an admin response, e.g.
 // "create topic foo: TOPIC_ALREADY_EXISTS: Topic with this name already exists. (detail)",
-// appending the broker's extra message when it adds something. The result unwraps to err.
+// appending the broker's extra message when it adds something (or using it alone when it
+// already contains the error's text). The result unwraps to err.
 func ResponseError(action, name string, err error, message string) error {
 	msg := Reason(err)
-	if message != "" && !strings.Contains(msg, message) {
+	switch {
+	case message == "" || strings.Contains(msg, message):
+	case strings.Contains(message, msg):
+		msg = message // the broker's message already says it all
+	default:
 		msg += " (" + message + ")"
 	}
 	return &responseError{text: action + " " + name + ": " + msg, err: err}

@@ -55,6 +55,10 @@ func TestResponseError(t *testing.T) {
 		want    string
 	}{
 		{name: "plain", err: kerr.UnknownTopicOrPartition, want: "delete topic t: UNKNOWN_TOPIC_OR_PARTITION: " + kerr.UnknownTopicOrPartition.Description},
+		{name: "message repeats the error", err: kerr.UnknownTopicOrPartition, message: "UNKNOWN_TOPIC_OR_PARTITION: " + kerr.UnknownTopicOrPartition.Description + ": no topic t",
+			want: "delete topic t: UNKNOWN_TOPIC_OR_PARTITION: " + kerr.UnknownTopicOrPartition.Description + ": no topic t"},
+		{name: "message is the description", err: kerr.UnknownTopicOrPartition, message: kerr.UnknownTopicOrPartition.Description,
+			want: "delete topic t: UNKNOWN_TOPIC_OR_PARTITION: " + kerr.UnknownTopicOrPartition.Description},
 		{name: "with message", err: kerr.InvalidConfig, message: "bad value", want: "delete topic t: INVALID_CONFIG: " + kerr.InvalidConfig.Description + " (bad value)"},
 	}
 	for _, tt := range tests {
