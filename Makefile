@@ -1,0 +1,23 @@
+# The test command the README gives and CI runs.
+.PHONY: test unit compat build fuzz
+
+build:
+	go build -o bin/samsa ./cmd/samsa
+
+# Everything: vet, the Go suites with the race detector (unit, integration over TCP, crash
+# tests with real processes), then the external-client compatibility suite.
+test: unit compat
+
+unit:
+	go vet ./...
+	go test -race -count=1 -timeout 20m ./...
+
+compat:
+	bash compat/run.sh
+
+# A short run of every fuzz target (the seeds also run as part of `go test`).
+fuzz:
+	go test -run XXX -fuzz FuzzParseRequestHeader -fuzztime 30s ./internal/wire
+	go test -run XXX -fuzz FuzzReadFrame -fuzztime 30s ./internal/wire
+	go test -run XXX -fuzz FuzzValidate -fuzztime 30s ./internal/records
+	go test -run XXX -fuzz FuzzDecompress -fuzztime 30s ./internal/records

@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/samsa-io/samsa/internal/config"
+	"github.com/samsa-io/samsa/internal/server"
+)
+
+func init() {
+	var (
+		configPath string
+		overrides  []string
+		logFormat  string
+		logLevel   string
+	)
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a Samsa node (broker and controller)",
+		Long: `Run a Samsa node. With no configuration it is a complete single-node cluster: data in
+./data, clients on PLAINTEXT://localhost:9092, the controller on localhost:9093.
+
+Settings use Kafka's property names (server.properties), e.g.
+  samsa server --config server.properties --override log.retention.hours=24`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			props := map[string]string{}
+			if configPath != "" {
+				f, err := os.Open(configPath)
+				if err != nil {
+					return err
+				}
+				props, err = config.ParseProperties(f)
+				f.Close()
+				if err != nil {
+					return fmt.Errorf("%s: %w", configPath, err)
+				}
+			}
+			for _, o := range overrides {
+				k, v, err := config.ParseOverride(o)
+				if err != nil {
+					return err
+				}
+				props[k] = v
+			}
+			cfg, err := config.LoadServer(props)
+			if err != nil {
+				return fmt.Errorf("configuration: %w", err)
+			}
+			logger, err := newLogger(logFormat, logLevel)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+			defer stop()
+			srv, err := server.Start(ctx, cfg, logger)
+			if err != nil {
+				return err
+			}
+			<-ctx.Done()
+			logger.Info("shutting down")
+			return srv.Close()
+		},
+	}
+	cmd.Flags().StringVar(&configPath, "config", "", "server.properties file")
+	cmd.Flags().StringArrayVar(&overrides, "override", nil, "a setting as key=value (repeatable); wins over --config")
+	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	rootCmd.AddCommand(cmd)
+}
+
+func newLogger(format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
+}

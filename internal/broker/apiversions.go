@@ -1,0 +1,34 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.ApiVersions.Int16(), 0, 4, handleApiVersions) }
+
+func appendVersions(resp *kmsg.ApiVersionsResponse) {
+	for _, a := range servedAPIs() {
+		k := kmsg.NewApiVersionsResponseApiKey()
+		k.ApiKey, k.MinVersion, k.MaxVersion = a.key, a.min, a.max
+		resp.ApiKeys = append(resp.ApiKeys, k)
+	}
+}
+
+func handleApiVersions(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.ApiVersionsRequest)
+	resp := r.ResponseKind().(*kmsg.ApiVersionsResponse)
+	appendVersions(resp)
+	resp.FinalizedFeaturesEpoch = -1
+	return resp, nil
+}
+
+// apiVersionsUnsupported answers an ApiVersions request of a version we do not serve: a v0
+// response with UNSUPPORTED_VERSION and the list of versions, so the client can retry lower.
+func apiVersionsUnsupported() kmsg.Response {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.SetVersion(0)
+	resp.ErrorCode = kerr.UnsupportedVersion.Code
+	appendVersions(resp)
+	return resp
+}

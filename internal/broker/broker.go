@@ -1,0 +1,129 @@
+// Package broker owns Kafka client connections and the request handlers: it reads frames,
+// dispatches each request to the handler registered for its API key (one file per API or API
+// family), and writes responses in order per connection. It reads cluster state from the
+// controller's metadata image and hosts partitions through the replica manager.
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/samsa-io/samsa/internal/config"
+	"github.com/samsa-io/samsa/internal/controller"
+	"github.com/samsa-io/samsa/internal/replica"
+)
+
+// Broker serves Kafka clients on its listeners.
+type Broker struct {
+	cfg      *config.Server
+	log      *slog.Logger
+	ctrl     *controller.Controller
+	replicas *replica.Manager
+	// advertised are the listeners published in Metadata, by listener name.
+	advertised  map[string]config.Listener
+	idleTimeout time.Duration
+	// topicDefaults are the topic config values given by the static broker settings.
+	topicDefaults map[string]config.TopicDefault
+	now           func() time.Time
+
+	pids producerIDs
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu struct {
+		sync.Mutex
+		listeners []net.Listener
+		conns     map[*conn]struct{}
+	}
+}
+
+// New returns a broker that serves with the given controller and replica manager.
+func New(cfg *config.Server, ctrl *controller.Controller, replicas *replica.Manager, logger *slog.Logger) *Broker {
+	ctx, cancel := context.WithCancel(context.Background())
+	b := &Broker{
+		cfg:           cfg,
+		log:           logger,
+		ctrl:          ctrl,
+		replicas:      replicas,
+		advertised:    make(map[string]config.Listener),
+		now:           time.Now,
+		topicDefaults: cfg.TopicDefaults(),
+		ctx:           ctx,
+		cancel:        cancel,
+	}
+	b.idleTimeout = time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond
+	b.mu.conns = make(map[*conn]struct{})
+	return b
+}
+
+// Serve accepts connections on ln for listener l until the broker closes. The advertised
+// address of l is its configured advertised listener, else its bound address.
+func (b *Broker) Serve(ln net.Listener, l config.Listener) {
+	b.mu.Lock()
+	b.mu.listeners = append(b.mu.listeners, ln)
+	b.mu.Unlock()
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		for {
+			nc, err := ln.Accept()
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) || b.ctx.Err() != nil {
+					return
+				}
+				b.log.Warn("accept failed", "listener", l.Name, "err", err)
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			if tc, ok := nc.(*net.TCPConn); ok {
+				tc.SetNoDelay(true)
+			}
+			c := b.newConn(nc, l.Name)
+			b.mu.Lock()
+			b.mu.conns[c] = struct{}{}
+			b.mu.Unlock()
+			b.wg.Add(1)
+			go func() {
+				defer b.wg.Done()
+				c.serve()
+				b.mu.Lock()
+				delete(b.mu.conns, c)
+				b.mu.Unlock()
+			}()
+		}
+	}()
+}
+
+// SetAdvertised records the address published for a listener.
+func (b *Broker) SetAdvertised(l config.Listener) { b.advertised[l.Name] = l }
+
+// Close stops accepting, closes every connection and waits for their goroutines.
+func (b *Broker) Close() {
+	b.cancel()
+	b.mu.Lock()
+	for _, ln := range b.mu.listeners {
+		ln.Close()
+	}
+	for c := range b.mu.conns {
+		c.nc.Close()
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+}
+
+// awaitMetadata waits until the replica manager has applied the controller's latest image, so
+// that a request following a topic change (produce right after CreateTopics, say) finds the
+// partitions open, as Kafka's clients expect once the admin call has returned.
+func (b *Broker) awaitMetadata(req *request) {
+	ctx, cancel := context.WithTimeout(req.conn.ctx, 10*time.Second)
+	defer cancel()
+	if err := b.replicas.WaitApplied(ctx, b.ctrl.Image().Index); err != nil && b.ctx.Err() == nil {
+		b.log.Warn("metadata not applied in time", "err", err)
+	}
+}

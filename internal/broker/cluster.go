@@ -1,0 +1,123 @@
+package broker
+
+import (
+	"path/filepath"
+	"sort"
+	"sync"
+	"syscall"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// The cluster-description APIs: DescribeCluster and DescribeLogDirs, and InitProducerId.
+func init() {
+	register(kmsg.DescribeCluster.Int16(), 0, 1, handleDescribeCluster)
+	register(kmsg.DescribeLogDirs.Int16(), 1, 4, handleDescribeLogDirs)
+	register(kmsg.InitProducerID.Int16(), 0, 4, handleInitProducerID)
+}
+
+func handleDescribeCluster(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.DescribeClusterRequest)
+	resp := r.ResponseKind().(*kmsg.DescribeClusterResponse)
+	img := b.ctrl.Image()
+	resp.ClusterID = img.ClusterID
+	resp.ControllerID = b.cfg.NodeID
+	resp.EndpointType = 1
+	resp.ClusterAuthorizedOperations = authorizedOperationsOmitted
+	if r.Version >= 1 && r.EndpointType != 1 {
+		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+		return resp, nil
+	}
+	for _, mb := range brokerList(img, req.conn.listener) {
+		db := kmsg.NewDescribeClusterResponseBroker()
+		db.NodeID, db.Host, db.Port, db.Rack = mb.NodeID, mb.Host, mb.Port, mb.Rack
+		resp.Brokers = append(resp.Brokers, db)
+	}
+	return resp, nil
+}
+
+func handleDescribeLogDirs(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.DescribeLogDirsRequest)
+	resp := r.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	dir := kmsg.NewDescribeLogDirsResponseDir()
+	abs, err := filepath.Abs(b.cfg.LogDirs[0])
+	if err != nil {
+		abs = b.cfg.LogDirs[0]
+	}
+	dir.Dir = abs
+	dir.TotalBytes, dir.UsableBytes = -1, -1
+	var st syscall.Statfs_t
+	if syscall.Statfs(abs, &st) == nil {
+		dir.TotalBytes = int64(st.Blocks) * int64(st.Bsize)
+		dir.UsableBytes = int64(st.Bavail) * int64(st.Bsize)
+	}
+	want := map[string]map[int32]bool{}
+	for _, t := range r.Topics {
+		m := map[int32]bool{}
+		for _, p := range t.Partitions {
+			m[p] = true
+		}
+		want[t.Topic] = m
+	}
+	byTopic := map[string][]kmsg.DescribeLogDirsResponseDirTopicPartition{}
+	for _, p := range b.replicas.Partitions() {
+		if r.Topics != nil && !want[p.TP.Topic][p.TP.Partition] {
+			continue
+		}
+		dp := kmsg.NewDescribeLogDirsResponseDirTopicPartition()
+		dp.Partition = p.TP.Partition
+		dp.Size = p.Log().Size()
+		dp.OffsetLag = p.Log().LogEndOffset() - p.HighWatermark()
+		byTopic[p.TP.Topic] = append(byTopic[p.TP.Topic], dp)
+	}
+	names := make([]string, 0, len(byTopic))
+	for n := range byTopic {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		dt := kmsg.NewDescribeLogDirsResponseDirTopic()
+		dt.Topic = n
+		dt.Partitions = byTopic[n]
+		sort.Slice(dt.Partitions, func(i, j int) bool { return dt.Partitions[i].Partition < dt.Partitions[j].Partition })
+		dir.Topics = append(dir.Topics, dt)
+	}
+	resp.Dirs = append(resp.Dirs, dir)
+	return resp, nil
+}
+
+// producerIDBlock is the size of the producer-id range a broker takes from the controller at a
+// time, as Kafka's brokers do, so InitProducerId rarely waits for a metadata commit.
+const producerIDBlock = 1000
+
+// producerIDs hands out producer ids from blocks allocated by the controller.
+type producerIDs struct {
+	mu        sync.Mutex
+	next, end int64
+}
+
+func handleInitProducerID(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.InitProducerIDRequest)
+	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
+	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if r.TransactionalID != nil {
+		// Transactions need the transaction coordinator, which a later issue adds.
+		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return resp, nil
+	}
+	b.pids.mu.Lock()
+	defer b.pids.mu.Unlock()
+	if b.pids.next >= b.pids.end {
+		first, err := b.ctrl.AllocateProducerIDs(req.conn.ctx, producerIDBlock)
+		if err != nil {
+			resp.ErrorCode = errCode(err)
+			return resp, nil
+		}
+		b.pids.next, b.pids.end = first, first+producerIDBlock
+	}
+	resp.ProducerID = b.pids.next
+	resp.ProducerEpoch = 0
+	b.pids.next++
+	return resp, nil
+}

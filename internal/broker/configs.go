@@ -1,0 +1,348 @@
+package broker
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/config"
+	"github.com/samsa-io/samsa/internal/metadata"
+)
+
+// The config APIs: DescribeConfigs, AlterConfigs and IncrementalAlterConfigs.
+func init() {
+	register(kmsg.DescribeConfigs.Int16(), 1, 4, handleDescribeConfigs)
+	register(kmsg.AlterConfigs.Int16(), 0, 2, handleAlterConfigs)
+	register(kmsg.IncrementalAlterConfigs.Int16(), 0, 1, handleIncrementalAlterConfigs)
+}
+
+// describedConfig is one config entry as DescribeConfigs reports it.
+type describedConfig struct {
+	Name        string
+	Value       *string
+	ReadOnly    bool
+	Source      int8
+	IsSensitive bool
+	Synonyms    []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+	Type        config.Type
+	Doc         string
+}
+
+func strp(s string) *string { return &s }
+
+func wanted(names []string, name string) bool {
+	if names == nil {
+		return true
+	}
+	for _, n := range names {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+func synonym(name, value string, source int8) kmsg.DescribeConfigsResponseResourceConfigConfigSynonym {
+	s := kmsg.NewDescribeConfigsResponseResourceConfigConfigSynonym()
+	s.Name, s.Value, s.Source = name, strp(value), kmsg.ConfigSource(source)
+	return s
+}
+
+// describeTopicConfigs lists a topic's configs with values, sources and, if asked, synonyms:
+// the topic's own value, the dynamic broker values, the static broker setting, the default.
+func (b *Broker) describeTopicConfigs(img *metadata.Image, topicConfigs map[string]string, names []string, synonyms, docs bool) []describedConfig {
+	var out []describedConfig
+	nodeKey := strconv.Itoa(int(b.cfg.NodeID))
+	for _, d := range config.TopicDefs {
+		if !wanted(names, d.Name) {
+			continue
+		}
+		v, src := b.topicConfigValue(img, topicConfigs, d.Name)
+		dc := describedConfig{Name: d.Name, Value: strp(v), Source: src, Type: d.Type}
+		if docs {
+			dc.Doc = d.Doc
+		}
+		if synonyms {
+			if tv, ok := topicConfigs[d.Name]; ok {
+				dc.Synonyms = append(dc.Synonyms, synonym(d.Name, tv, sourceDynamicTopic))
+			}
+			if bv, ok := img.BrokerConfig(nodeKey)[d.Synonym]; ok {
+				dc.Synonyms = append(dc.Synonyms, synonym(d.Synonym, bv, sourceDynamicBroker))
+			}
+			if bv, ok := img.BrokerConfig("")[d.Synonym]; ok {
+				dc.Synonyms = append(dc.Synonyms, synonym(d.Synonym, bv, sourceDynamicDefaultBroker))
+			}
+			if td := b.topicDefaults[d.Name]; td.Source != "" {
+				dc.Synonyms = append(dc.Synonyms, synonym(td.Source, td.Value, sourceStaticBroker))
+			}
+			dc.Synonyms = append(dc.Synonyms, synonym(d.Synonym, d.Default, sourceDefault))
+		}
+		out = append(out, dc)
+	}
+	return out
+}
+
+// dynamicBrokerConfig reports whether a broker setting may be changed at run time: the
+// broker-wide defaults of topic configs may, as in Kafka.
+func dynamicBrokerConfig(name string) bool {
+	for _, d := range config.TopicDefs {
+		if d.Synonym == name {
+			return true
+		}
+	}
+	switch name {
+	case "log.retention.minutes", "log.retention.hours", "log.roll.hours", "log.retention.check.interval.ms":
+		return name != "log.retention.check.interval.ms"
+	}
+	return false
+}
+
+func (b *Broker) describeBrokerConfigs(img *metadata.Image, resourceName string, names []string, synonyms, docs bool) []describedConfig {
+	var out []describedConfig
+	nodeKey := strconv.Itoa(int(b.cfg.NodeID))
+	for _, d := range config.ServerDefs {
+		if !wanted(names, d.Name) {
+			continue
+		}
+		dc := describedConfig{Name: d.Name, Type: d.Type, ReadOnly: !dynamicBrokerConfig(d.Name)}
+		if docs {
+			dc.Doc = d.Doc
+		}
+		var syn []kmsg.DescribeConfigsResponseResourceConfigConfigSynonym
+		if resourceName != "" {
+			if v, ok := img.BrokerConfig(nodeKey)[d.Name]; ok {
+				syn = append(syn, synonym(d.Name, v, sourceDynamicBroker))
+			}
+		}
+		if v, ok := img.BrokerConfig("")[d.Name]; ok {
+			syn = append(syn, synonym(d.Name, v, sourceDynamicDefaultBroker))
+		}
+		if resourceName != "" {
+			if v, ok := b.cfg.Explicit[d.Name]; ok {
+				syn = append(syn, synonym(d.Name, v, sourceStaticBroker))
+			}
+		}
+		if !d.NoDefault {
+			syn = append(syn, synonym(d.Name, d.Default, sourceDefault))
+		}
+		if len(syn) > 0 {
+			dc.Value, dc.Source = syn[0].Value, int8(syn[0].Source)
+		} else {
+			dc.Source = sourceDefault
+		}
+		if resourceName == "" && dc.Source != sourceDynamicDefaultBroker {
+			continue // the cluster-default resource lists only what is set there
+		}
+		if synonyms {
+			dc.Synonyms = syn
+		}
+		out = append(out, dc)
+	}
+	return out
+}
+
+func handleDescribeConfigs(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.DescribeConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.DescribeConfigsResponse)
+	img := b.ctrl.Image()
+	for _, rr := range r.Resources {
+		sr := kmsg.NewDescribeConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		var configs []describedConfig
+		switch rr.ResourceType {
+		case kmsg.ConfigResourceTypeTopic:
+			t, ok := img.Topic(rr.ResourceName)
+			if !ok {
+				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				break
+			}
+			configs = b.describeTopicConfigs(img, t.Configs, rr.ConfigNames, r.IncludeSynonyms, r.IncludeDocumentation)
+		case kmsg.ConfigResourceTypeBroker:
+			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.cfg.NodeID)) {
+				sr.ErrorCode = kerr.InvalidRequest.Code
+				sr.ErrorMessage = strp("unknown broker " + rr.ResourceName)
+				break
+			}
+			configs = b.describeBrokerConfigs(img, rr.ResourceName, rr.ConfigNames, r.IncludeSynonyms, r.IncludeDocumentation)
+		case kmsg.ConfigResourceTypeBrokerLogger:
+			// No dynamic loggers: an empty list.
+		default:
+			sr.ErrorCode = kerr.InvalidRequest.Code
+			sr.ErrorMessage = strp(fmt.Sprintf("unsupported resource type %d", rr.ResourceType))
+		}
+		for _, c := range configs {
+			sc := kmsg.NewDescribeConfigsResponseResourceConfig()
+			sc.Name, sc.Value, sc.ReadOnly, sc.Source, sc.IsSensitive = c.Name, c.Value, c.ReadOnly, kmsg.ConfigSource(c.Source), c.IsSensitive
+			sc.IsDefault = c.Source == sourceDefault
+			sc.ConfigSynonyms = c.Synonyms
+			sc.ConfigType = kmsg.ConfigType(c.Type)
+			if c.Doc != "" {
+				sc.Documentation = strp(c.Doc)
+			}
+			sr.Configs = append(sr.Configs, sc)
+		}
+		resp.Resources = append(resp.Resources, sr)
+	}
+	return resp, nil
+}
+
+// alterResource validates and applies one resource's config change.
+func (b *Broker) alterResource(req *request, resType kmsg.ConfigResourceType, name string, set map[string]string, del []string, validateOnly bool) error {
+	switch resType {
+	case kmsg.ConfigResourceTypeTopic:
+		for k, v := range set {
+			if err := config.ValidateTopicConfig(k, v); err != nil {
+				return &kerrMsg{kerr.InvalidConfig, err.Error()}
+			}
+		}
+		for _, k := range del {
+			if config.TopicDef(k) == nil {
+				return &kerrMsg{kerr.InvalidConfig, "unknown topic config " + k}
+			}
+		}
+		return b.ctrl.AlterConfigs(req.conn.ctx, metadata.ResourceTopic, name, set, del, validateOnly)
+	case kmsg.ConfigResourceTypeBroker:
+		if name != "" && name != strconv.Itoa(int(b.cfg.NodeID)) {
+			return &kerrMsg{kerr.InvalidRequest, "unknown broker " + name}
+		}
+		for k, v := range set {
+			d := config.ServerDef(k)
+			if d == nil {
+				return &kerrMsg{kerr.InvalidConfig, "unknown broker config " + k}
+			}
+			if !dynamicBrokerConfig(k) {
+				return &kerrMsg{kerr.InvalidRequest, "broker config " + k + " cannot be updated dynamically"}
+			}
+			if err := d.Validate(v); err != nil {
+				return &kerrMsg{kerr.InvalidConfig, err.Error()}
+			}
+		}
+		return b.ctrl.AlterConfigs(req.conn.ctx, metadata.ResourceBroker, name, set, del, validateOnly)
+	default:
+		return &kerrMsg{kerr.InvalidRequest, fmt.Sprintf("unsupported resource type %d", resType)}
+	}
+}
+
+func handleAlterConfigs(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.AlterConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.AlterConfigsResponse)
+	img := b.ctrl.Image()
+	for _, rr := range r.Resources {
+		sr := kmsg.NewAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		// AlterConfigs replaces the whole set: what is not given returns to its default.
+		set := map[string]string{}
+		for _, c := range rr.Configs {
+			if c.Value != nil {
+				set[c.Name] = *c.Value
+			}
+		}
+		var existing map[string]string
+		if rr.ResourceType == kmsg.ConfigResourceTypeTopic {
+			if t, ok := img.Topic(rr.ResourceName); ok {
+				existing = t.Configs
+			}
+		} else {
+			existing = img.BrokerConfig(rr.ResourceName)
+		}
+		var del []string
+		for k := range existing {
+			if _, ok := set[k]; !ok {
+				del = append(del, k)
+			}
+		}
+		err := b.alterResource(req, rr.ResourceType, rr.ResourceName, set, del, r.ValidateOnly)
+		sr.ErrorCode, sr.ErrorMessage = errCode(err), errMessage(err)
+		resp.Resources = append(resp.Resources, sr)
+	}
+	b.awaitMetadata(req)
+	return resp, nil
+}
+
+func handleIncrementalAlterConfigs(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.IncrementalAlterConfigsRequest)
+	resp := r.ResponseKind().(*kmsg.IncrementalAlterConfigsResponse)
+	img := b.ctrl.Image()
+	for _, rr := range r.Resources {
+		sr := kmsg.NewIncrementalAlterConfigsResponseResource()
+		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
+		set, del, err := b.incrementalChanges(img, rr)
+		if err == nil {
+			err = b.alterResource(req, rr.ResourceType, rr.ResourceName, set, del, r.ValidateOnly)
+		}
+		sr.ErrorCode, sr.ErrorMessage = errCode(err), errMessage(err)
+		resp.Resources = append(resp.Resources, sr)
+	}
+	b.awaitMetadata(req)
+	return resp, nil
+}
+
+// incrementalChanges turns SET/DELETE/APPEND/SUBTRACT operations into values to set and keys
+// to delete, reading current list values for APPEND and SUBTRACT.
+func (b *Broker) incrementalChanges(img *metadata.Image, rr kmsg.IncrementalAlterConfigsRequestResource) (map[string]string, []string, error) {
+	set := map[string]string{}
+	var del []string
+	current := func(name string) string {
+		if rr.ResourceType == kmsg.ConfigResourceTypeTopic {
+			t, ok := img.Topic(rr.ResourceName)
+			if !ok {
+				return ""
+			}
+			v, _ := b.topicConfigValue(img, t.Configs, name)
+			return v
+		}
+		v, _ := b.cfg.Value(name)
+		if dv, ok := img.BrokerConfig(rr.ResourceName)[name]; ok {
+			v = dv
+		}
+		return v
+	}
+	for _, c := range rr.Configs {
+		value := ""
+		if c.Value != nil {
+			value = *c.Value
+		}
+		switch c.Op {
+		case kmsg.IncrementalAlterConfigOpSet:
+			set[c.Name] = value
+		case kmsg.IncrementalAlterConfigOpDelete:
+			del = append(del, c.Name)
+		case kmsg.IncrementalAlterConfigOpAppend, kmsg.IncrementalAlterConfigOpSubtract:
+			list := splitConfigList(current(c.Name))
+			for _, item := range splitConfigList(value) {
+				i := indexOf(list, item)
+				if c.Op == kmsg.IncrementalAlterConfigOpAppend && i < 0 {
+					list = append(list, item)
+				} else if c.Op == kmsg.IncrementalAlterConfigOpSubtract && i >= 0 {
+					list = append(list[:i], list[i+1:]...)
+				}
+			}
+			set[c.Name] = strings.Join(list, ",")
+		default:
+			return nil, nil, &kerrMsg{kerr.InvalidRequest, fmt.Sprintf("unknown config operation %d", c.Op)}
+		}
+	}
+	return set, del, nil
+}
+
+func splitConfigList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func indexOf(list []string, s string) int {
+	for i, x := range list {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}

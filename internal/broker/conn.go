@@ -1,0 +1,133 @@
+package broker
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/wire"
+)
+
+// pipelineDepth bounds how many decoded requests of one connection wait for their turn. With the
+// frame limit it bounds a connection's memory; Kafka itself handles one request per connection
+// at a time, so a small read-ahead is all pipelining needs.
+const pipelineDepth = 8
+
+// request is one decoded request with its header, in flight on a connection.
+type request struct {
+	hdr  wire.RequestHeader
+	kreq kmsg.Request
+	conn *conn
+}
+
+// conn is one client connection. Its reader goroutine decodes frames and queues them; its
+// writer goroutine (serve) handles them in order and writes the responses in order.
+type conn struct {
+	b      *Broker
+	nc     net.Conn
+	log    *slog.Logger
+	remote string
+	// listener is the name of the listener the connection came in on (Metadata answers with
+	// the brokers' endpoints on the same listener).
+	listener string
+	ctx      context.Context
+	cancel   context.CancelFunc
+}
+
+func (b *Broker) newConn(nc net.Conn, listener string) *conn {
+	ctx, cancel := context.WithCancel(b.ctx)
+	return &conn{
+		b:        b,
+		nc:       nc,
+		remote:   nc.RemoteAddr().String(),
+		listener: listener,
+		log:      b.log.With("remote", nc.RemoteAddr().String()),
+		ctx:      ctx,
+		cancel:   cancel,
+	}
+}
+
+// serve runs the connection until the client closes it, a protocol error occurs, or the broker
+// shuts down.
+func (c *conn) serve() {
+	defer c.nc.Close()
+	defer c.cancel()
+	reqs := make(chan *request, pipelineDepth)
+	go c.readLoop(reqs)
+	w := bufio.NewWriterSize(c.nc, 64<<10)
+	var out []byte
+	for {
+		var req *request
+		var ok bool
+		select {
+		case req, ok = <-reqs:
+		default:
+			// Nothing queued: push what is buffered to the client before waiting.
+			if w.Buffered() > 0 {
+				if err := w.Flush(); err != nil {
+					c.log.Debug("write failed", "err", err)
+					return
+				}
+			}
+			req, ok = <-reqs
+		}
+		if !ok {
+			return
+		}
+		resp, err := c.b.dispatch(req)
+		if err != nil {
+			c.log.Warn("closing connection", "api_key", req.hdr.Key, "api_version", req.hdr.Version, "err", err)
+			w.Flush()
+			return
+		}
+		if resp == nil {
+			continue // acks=0 produce: no response
+		}
+		out = wire.AppendResponse(out[:0], req.hdr.CorrelationID, resp)
+		if _, err := w.Write(out); err != nil {
+			c.log.Debug("write failed", "err", err)
+			return
+		}
+		if cap(out) > 1<<20 {
+			out = nil // do not keep a large buffer per idle connection
+		}
+	}
+}
+
+// readLoop decodes frames into requests until an error, then closes reqs. Malformed input
+// closes the connection with one log line.
+func (c *conn) readLoop(reqs chan<- *request) {
+	defer close(reqs)
+	r := bufio.NewReaderSize(c.nc, 64<<10)
+	maxFrame := c.b.cfg.SocketRequestMaxBytes
+	for {
+		if idle := c.b.idleTimeout; idle > 0 {
+			c.nc.SetReadDeadline(time.Now().Add(idle))
+		}
+		var buf bytes.Buffer
+		frame, err := wire.ReadFrame(r, maxFrame, &buf)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
+				c.log.Info("closing connection", "err", err)
+			}
+			return
+		}
+		req, err := c.decode(frame)
+		if err != nil {
+			c.log.Warn("closing connection: bad request", "err", err)
+			return
+		}
+		select {
+		case reqs <- req:
+		case <-c.ctx.Done():
+			return
+		}
+	}
+}

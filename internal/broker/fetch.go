@@ -1,0 +1,183 @@
+package broker
+
+import (
+	"reflect"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/replica"
+)
+
+// Fetch v4 is the first version that returns v2 batches with the last stable offset; v13+
+// name topics by id.
+func init() { register(kmsg.Fetch.Int16(), 4, 16, handleFetch) }
+
+// fetchPart is one requested partition, resolved once per request.
+type fetchPart struct {
+	req  *kmsg.FetchRequestTopicPartition
+	resp *kmsg.FetchResponseTopicPartition
+	p    *replica.Partition
+}
+
+func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.FetchRequest)
+	resp := r.ResponseKind().(*kmsg.FetchResponse)
+
+	// Fetch sessions (KIP-227) are refused correctly: a request to open one gets session id 0,
+	// which tells the client to keep sending full fetches; an id we never issued is unknown.
+	if r.Version >= 7 {
+		switch {
+		case r.SessionID != 0:
+			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+			return resp, nil
+		case r.SessionEpoch != 0 && r.SessionEpoch != -1:
+			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
+			return resp, nil
+		}
+	}
+
+	img := b.ctrl.Image()
+	var parts []fetchPart
+	for i := range r.Topics {
+		rt := &r.Topics[i]
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic = rt.Topic
+		st.TopicID = rt.TopicID
+		var t *metadata.Topic
+		var ok bool
+		if r.Version >= 13 {
+			t, ok = img.TopicByID(metadata.UUID(rt.TopicID))
+		} else {
+			t, ok = img.Topic(rt.Topic)
+		}
+		for j := range rt.Partitions {
+			sp := kmsg.NewFetchResponseTopicPartition()
+			sp.Partition = rt.Partitions[j].Partition
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
+			sp.PreferredReadReplica = -1
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+		st2 := &resp.Topics[len(resp.Topics)-1]
+		for j := range rt.Partitions {
+			rp := &rt.Partitions[j]
+			sp := &st2.Partitions[j]
+			switch {
+			case !ok && r.Version >= 13:
+				sp.ErrorCode = kerr.UnknownTopicID.Code
+				continue
+			case !ok:
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				continue
+			}
+			p := b.replicas.Partition(t.Name, rp.Partition)
+			if p == nil {
+				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				continue
+			}
+			if err := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch()); err != nil {
+				sp.ErrorCode = err.Code
+				continue
+			}
+			parts = append(parts, fetchPart{req: rp, resp: sp, p: p})
+		}
+	}
+
+	maxBytes := int(b.cfg.FetchMaxBytes)
+	if r.MaxBytes > 0 && int(r.MaxBytes) < maxBytes {
+		maxBytes = int(r.MaxBytes)
+	}
+	deadline := time.Duration(r.MaxWaitMillis) * time.Millisecond
+	var timer *time.Timer
+	for {
+		// Take the wake-up channels before reading, so data appended after the read but
+		// before the wait still wakes us.
+		waits := make([]<-chan struct{}, 0, len(parts))
+		for _, fp := range parts {
+			waits = append(waits, fp.p.Wait())
+		}
+		total, anyErr := readFetchParts(parts, maxBytes)
+		if anyErr || total >= int(r.MinBytes) || r.MaxWaitMillis <= 0 || len(parts) == 0 {
+			return resp, nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(deadline)
+			defer timer.Stop()
+		}
+		if !waitAny(req.conn.ctx.Done(), timer.C, waits) {
+			// Timed out or shutting down: answer with what there is (nothing new).
+			readFetchParts(parts, maxBytes)
+			return resp, nil
+		}
+	}
+}
+
+// readFetchParts fills each partition's response from its log. The first batch of the first
+// partition with data is returned whole even beyond the limits (KIP-74), so a consumer can
+// always make progress. It reports the bytes returned and whether any partition has an error.
+func readFetchParts(parts []fetchPart, maxBytes int) (total int, anyErr bool) {
+	for _, fp := range parts {
+		sp, rp := fp.resp, fp.req
+		sp.ErrorCode = 0
+		sp.RecordBatches = nil
+		sp.HighWatermark = fp.p.HighWatermark()
+		sp.LastStableOffset = sp.HighWatermark
+		sp.LogStartOffset = fp.p.Log().LogStartOffset()
+		limit := int(rp.PartitionMaxBytes)
+		if remaining := maxBytes - total; remaining < limit {
+			limit = remaining
+		}
+		if limit <= 0 && total > 0 {
+			continue
+		}
+		if limit < 0 {
+			limit = 0
+		}
+		data, err := fp.p.Read(rp.FetchOffset, limit, total == 0)
+		if err != nil {
+			sp.ErrorCode = errCode(storageErr(err))
+			anyErr = true
+			continue
+		}
+		sp.RecordBatches = data
+		total += len(data)
+	}
+	return total, anyErr
+}
+
+// waitAny blocks until one of the partition channels fires (true) or done/timeout (false).
+func waitAny(done <-chan struct{}, timeout <-chan time.Time, waits []<-chan struct{}) bool {
+	if len(waits) == 1 {
+		select {
+		case <-waits[0]:
+			return true
+		case <-done:
+		case <-timeout:
+		}
+		return false
+	}
+	cases := make([]reflect.SelectCase, 0, len(waits)+2)
+	cases = append(cases,
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(done)},
+		reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timeout)})
+	for _, w := range waits {
+		cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(w)})
+	}
+	chosen, _, _ := reflect.Select(cases)
+	return chosen >= 2
+}
+
+// checkLeaderEpoch compares a client's current leader epoch (-1: no check) with ours.
+func checkLeaderEpoch(clientEpoch, ours int32) *kerr.Error {
+	switch {
+	case clientEpoch < 0 || clientEpoch == ours:
+		return nil
+	case clientEpoch > ours:
+		return kerr.UnknownLeaderEpoch
+	default:
+		return kerr.FencedLeaderEpoch
+	}
+}

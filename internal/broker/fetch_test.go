@@ -1,0 +1,70 @@
+package broker_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/samsa-io/samsa/internal/testcluster"
+)
+
+// A consumer waiting in a long poll (max wait 20s) gets a record produced while it waits
+// without waiting out the poll.
+func TestFetchLongPollReturnsWhenDataArrives(t *testing.T) {
+	n := testcluster.Start(t)
+	createTopic(t, n, "lp", 1, nil)
+	consumer := newClient(t, n, kgo.ConsumeTopics("lp"), kgo.FetchMaxWait(20*time.Second),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	producer := newClient(t, n, kgo.DefaultProduceTopic("lp"))
+
+	got := make(chan time.Time, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		for {
+			fs := consumer.PollFetches(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+			if len(fs.Records()) > 0 {
+				got <- time.Now()
+				return
+			}
+		}
+	}()
+	// Let the consumer reach its long poll, then produce.
+	time.Sleep(time.Second)
+	sent := time.Now()
+	if err := producer.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("hello")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case at := <-got:
+		// The poll's own deadline is 20s after it started; arriving well before it shows the
+		// append woke the fetch.
+		if at.Sub(sent) > 15*time.Second {
+			t.Fatalf("record arrived %v after produce; the fetch was not woken", at.Sub(sent))
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatal("consumer never received the record")
+	}
+}
+
+func TestFetchRespectsMaxBytesButReturnsOneBatch(t *testing.T) {
+	n := testcluster.Start(t)
+	createTopic(t, n, "mb", 1, nil)
+	producer := newClient(t, n, kgo.DefaultProduceTopic("mb"), kgo.ProducerLinger(0))
+	big := make([]byte, 50_000)
+	for i := 0; i < 3; i++ {
+		if err := producer.ProduceSync(ctxT(t), &kgo.Record{Value: big}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Partition max bytes below one batch: the consumer still progresses (KIP-74).
+	got := consumeAll(t, n, "mb", 3, kgo.FetchMaxPartitionBytes(1000), kgo.FetchMaxBytes(1000))
+	if len(got) != 3 {
+		t.Fatalf("got %d records", len(got))
+	}
+}

@@ -1,0 +1,85 @@
+package broker_test
+
+import (
+	"context"
+	"crypto/rand"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/samsa-io/samsa/internal/testcluster"
+)
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func newClient(t *testing.T, n *testcluster.Node, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.Addr())}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func newAdmin(t *testing.T, n *testcluster.Node) *kadm.Client {
+	return kadm.NewClient(newClient(t, n))
+}
+
+func createTopic(t *testing.T, n *testcluster.Node, name string, partitions int32, configs map[string]*string) {
+	t.Helper()
+	adm := newAdmin(t, n)
+	resp, err := adm.CreateTopics(ctxT(t), partitions, 1, configs, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := resp[name].Err; err != nil {
+		t.Fatalf("create %s: %v", name, err)
+	}
+}
+
+// consumeAll reads records from the beginning of topic until it has want records or the
+// context ends.
+func consumeAll(t *testing.T, n *testcluster.Node, topic string, want int, opts ...kgo.Opt) []*kgo.Record {
+	t.Helper()
+	cl := newClient(t, n, append([]kgo.Opt{
+		kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(500 * time.Millisecond),
+	}, opts...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var out []*kgo.Record
+	for len(out) < want {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of %d records before timeout", len(out), want)
+		}
+		for _, e := range fs.Errors() {
+			t.Fatalf("fetch error: %v", e.Err)
+		}
+		out = append(out, fs.Records()...)
+	}
+	return out
+}
+
+func strPtr(s string) *string { return &s }
+
+func kadmOffsets(topic string, partition int32, at int64) kadm.Offsets {
+	o := kadm.Offsets{}
+	o.Add(kadm.Offset{Topic: topic, Partition: partition, At: at, LeaderEpoch: -1})
+	return o
+}
+
+// randomBytes returns incompressible bytes, so size limits apply whatever the client's codec.
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}

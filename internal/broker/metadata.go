@@ -1,0 +1,139 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/controller"
+	"github.com/samsa-io/samsa/internal/metadata"
+)
+
+func init() { register(kmsg.Metadata.Int16(), 0, 12, handleMetadata) }
+
+// authorizedOperationsOmitted is Kafka's value for "not requested" authorized operations.
+const authorizedOperationsOmitted = -2147483648
+
+func handleMetadata(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.MetadataRequest)
+	resp := r.ResponseKind().(*kmsg.MetadataResponse)
+	img := b.ctrl.Image()
+
+	allTopics := r.Topics == nil || (r.Version == 0 && len(r.Topics) == 0)
+	allowCreate := b.cfg.AutoCreateTopics && (r.Version < 4 || r.AllowAutoTopicCreation)
+
+	// Auto-create the unknown topics asked for by name, all in one controller call.
+	if !allTopics && allowCreate {
+		var create []controller.CreateTopic
+		seen := map[string]bool{}
+		for _, t := range r.Topics {
+			if t.Topic == nil || seen[*t.Topic] {
+				continue
+			}
+			seen[*t.Topic] = true
+			if _, ok := img.Topic(*t.Topic); !ok && !isInternalTopic(*t.Topic) {
+				create = append(create, controller.CreateTopic{Name: *t.Topic, NumPartitions: -1, ReplicationFactor: -1})
+			}
+		}
+		if len(create) > 0 {
+			for _, res := range b.ctrl.CreateTopics(req.conn.ctx, create, false) {
+				if res.Err != nil && res.Err != kerr.TopicAlreadyExists {
+					b.log.Info("auto topic creation failed", "topic", res.Name, "err", res.Err)
+				} else if res.Err == nil {
+					b.log.Info("auto-created topic", "topic", res.Name, "partitions", res.NumPartitions)
+				}
+			}
+			b.awaitMetadata(req)
+			img = b.ctrl.Image()
+		}
+	}
+
+	resp.Brokers = brokerList(img, req.conn.listener)
+	resp.ClusterID = &img.ClusterID
+	resp.ControllerID = b.cfg.NodeID
+	resp.AuthorizedOperations = authorizedOperationsOmitted
+
+	if allTopics {
+		for _, name := range img.TopicNames() {
+			t, _ := img.Topic(name)
+			resp.Topics = append(resp.Topics, metadataTopic(t, r.Version))
+		}
+		return resp, nil
+	}
+	for _, rt := range r.Topics {
+		var t *metadata.Topic
+		var ok bool
+		switch {
+		case rt.Topic != nil:
+			t, ok = img.Topic(*rt.Topic)
+		default:
+			t, ok = img.TopicByID(metadata.UUID(rt.TopicID))
+		}
+		if !ok {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic = rt.Topic
+			mt.TopicID = rt.TopicID
+			mt.AuthorizedOperations = authorizedOperationsOmitted
+			switch {
+			case rt.Topic == nil:
+				mt.ErrorCode = kerr.UnknownTopicID.Code
+			case controller.ValidateTopicName(*rt.Topic) != nil:
+				mt.ErrorCode = kerr.InvalidTopicException.Code
+			default:
+				mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			}
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		resp.Topics = append(resp.Topics, metadataTopic(t, r.Version))
+	}
+	return resp, nil
+}
+
+// brokerList returns every registered broker's endpoint on the given listener.
+func brokerList(img *metadata.Image, listener string) []kmsg.MetadataResponseBroker {
+	var out []kmsg.MetadataResponseBroker
+	for _, id := range img.BrokerIDs() {
+		br := img.Brokers[id]
+		for _, ep := range br.Endpoints {
+			if ep.Listener != listener {
+				continue
+			}
+			mb := kmsg.NewMetadataResponseBroker()
+			mb.NodeID = br.ID
+			mb.Host = ep.Host
+			mb.Port = ep.Port
+			if br.Rack != "" {
+				rack := br.Rack
+				mb.Rack = &rack
+			}
+			out = append(out, mb)
+		}
+	}
+	return out
+}
+
+func metadataTopic(t *metadata.Topic, version int16) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic = &name
+	mt.TopicID = t.ID
+	mt.IsInternal = isInternalTopic(t.Name)
+	mt.AuthorizedOperations = authorizedOperationsOmitted
+	for _, p := range t.Partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = p.Partition
+		mp.Leader = p.Leader
+		mp.LeaderEpoch = p.LeaderEpoch
+		mp.Replicas = p.Replicas
+		mp.ISR = p.ISR
+		if p.Leader < 0 {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}
+
+func isInternalTopic(name string) bool {
+	return name == "__consumer_offsets" || name == "__transaction_state"
+}

@@ -1,0 +1,164 @@
+package broker
+
+import (
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/records"
+	"github.com/samsa-io/samsa/internal/storage"
+)
+
+// Produce v3 is the first version that carries v2 record batches; v12 and v13 (topic ids,
+// transactions v2) are not served yet.
+func init() { register(kmsg.Produce.Int16(), 3, 11, handleProduce) }
+
+func handleProduce(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.ProduceRequest)
+	resp := r.ResponseKind().(*kmsg.ProduceResponse)
+	img := b.ctrl.Image()
+	acksOK := r.Acks == 0 || r.Acks == 1 || r.Acks == -1
+	failed := false
+	for _, rt := range r.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic = rt.Topic
+		t, topicOK := img.Topic(rt.Topic)
+		var limits produceLimits
+		if topicOK {
+			limits = b.produceLimits(img, t)
+		}
+		for _, rp := range rt.Partitions {
+			sp := kmsg.NewProduceResponseTopicPartition()
+			sp.Partition = rp.Partition
+			sp.BaseOffset = -1
+			sp.LogAppendTime = -1
+			sp.LogStartOffset = -1
+			var err error
+			switch {
+			case !acksOK:
+				err = kerr.InvalidRequiredAcks
+			case !topicOK:
+				err = kerr.UnknownTopicOrPartition
+			case isInternalTopic(rt.Topic):
+				err = kerr.InvalidTopicException
+			default:
+				err = b.producePartition(t, &limits, r.Acks, rp.Records, &sp)
+			}
+			if err != nil {
+				failed = true
+				sp.ErrorCode = errCode(err)
+				if msg := err.Error(); sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.CorruptMessage.Code || sp.ErrorCode == kerr.InvalidRecord.Code {
+					sp.ErrorMessage = &msg
+				}
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if r.Acks == 0 {
+		if failed {
+			// A producer that asks for no response learns of errors only by the connection
+			// closing, as with Kafka, and then refreshes its metadata.
+			return nil, errors.New("acks=0 produce failed; closing so the client refreshes")
+		}
+		return nil, nil
+	}
+	return resp, nil
+}
+
+// producePartition validates and appends one partition's records and fills in sp.
+func (b *Broker) producePartition(t *metadata.Topic, limits *produceLimits, acks int16, data []byte, sp *kmsg.ProduceResponseTopicPartition) error {
+	p := b.replicas.Partition(t.Name, sp.Partition)
+	if p == nil || int(sp.Partition) >= len(t.Partitions) {
+		return kerr.UnknownTopicOrPartition
+	}
+	mp := &t.Partitions[sp.Partition]
+	if mp.Leader != b.cfg.NodeID {
+		return kerr.NotLeaderForPartition
+	}
+	if acks == -1 && int64(len(mp.ISR)) < limits.minInsyncReplicas {
+		return kerr.NotEnoughReplicas
+	}
+	if len(data) == 0 {
+		return &kerrMsg{kerr.CorruptMessage, "produce request carries no record batch"}
+	}
+	var nbatches int
+	rest, err := records.Split(data, func(batch []byte) error {
+		nbatches++
+		if int64(len(batch)) > limits.maxMessageBytes {
+			return kerr.MessageTooLarge
+		}
+		h, err := records.Validate(batch)
+		if err != nil {
+			if errors.Is(err, records.ErrMagic) {
+				return &kerrMsg{kerr.InvalidRecord, "produce v3+ requires record batches of magic v2"}
+			}
+			return &kerrMsg{kerr.CorruptMessage, err.Error()}
+		}
+		if h.IsControl() {
+			return &kerrMsg{kerr.InvalidRecord, "producers may not send control batches"}
+		}
+		if h.IsTransactional() {
+			return &kerrMsg{kerr.InvalidRecord, "transactional produce is not supported yet"}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if rest != 0 {
+		// A frame cut inside a batch, or a length prefix that does not fit: Kafka rejects the
+		// whole partition's data as corrupt.
+		if n, ok := records.PeekSize(data[len(data)-rest:]); ok && int64(n) > limits.maxMessageBytes {
+			return kerr.MessageTooLarge
+		}
+		return &kerrMsg{kerr.CorruptMessage, "trailing bytes do not form a whole record batch"}
+	}
+	if limits.compression >= 0 {
+		if data, err = records.Recompress(data, limits.compression); err != nil {
+			return &kerrMsg{kerr.CorruptMessage, err.Error()}
+		}
+	}
+	res, err := p.AppendAsLeader(data)
+	if err != nil {
+		return storageErr(err)
+	}
+	sp.BaseOffset = res.BaseOffset
+	sp.LogAppendTime = res.LogAppendTime
+	sp.LogStartOffset = res.LogStartOffset
+	return nil
+}
+
+// kerrMsg is a Kafka error with a message for the client.
+type kerrMsg struct {
+	err *kerr.Error
+	msg string
+}
+
+func (e *kerrMsg) Error() string { return e.msg }
+func (e *kerrMsg) Unwrap() error { return e.err }
+
+// storageErr maps storage errors to Kafka errors.
+func storageErr(err error) error {
+	switch {
+	case errors.Is(err, storage.ErrOffsetOutOfRange):
+		return kerr.OffsetOutOfRange
+	case errors.Is(err, storage.ErrOutOfOrderSequence):
+		return kerr.OutOfOrderSequenceNumber
+	case errors.Is(err, storage.ErrInvalidProducerEpoch):
+		return kerr.InvalidProducerEpoch
+	case errors.Is(err, storage.ErrUnknownProducerID):
+		return kerr.UnknownProducerID
+	case errors.Is(err, storage.ErrCorrupt):
+		return kerr.CorruptMessage
+	case errors.Is(err, storage.ErrClosed):
+		return kerr.NotLeaderForPartition
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return err
+	}
+	return &kerrMsg{kerr.KafkaStorageError, err.Error()}
+}

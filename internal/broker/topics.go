@@ -1,0 +1,165 @@
+package broker
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/controller"
+)
+
+// The topic admin APIs: CreateTopics, DeleteTopics and CreatePartitions.
+func init() {
+	register(kmsg.CreateTopics.Int16(), 2, 7, handleCreateTopics)
+	register(kmsg.DeleteTopics.Int16(), 1, 6, handleDeleteTopics)
+	register(kmsg.CreatePartitions.Int16(), 0, 3, handleCreatePartitions)
+}
+
+func errMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	return &s
+}
+
+func handleCreateTopics(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.CreateTopicsRequest)
+	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
+	count := map[string]int{}
+	for _, rt := range r.Topics {
+		count[rt.Topic]++
+	}
+	var creates []controller.CreateTopic
+	for _, rt := range r.Topics {
+		if count[rt.Topic] > 1 {
+			continue
+		}
+		ct := controller.CreateTopic{
+			Name:              rt.Topic,
+			NumPartitions:     rt.NumPartitions,
+			ReplicationFactor: rt.ReplicationFactor,
+			Configs:           map[string]string{},
+		}
+		if len(rt.ReplicaAssignment) > 0 {
+			ct.Assignments = make(map[int32][]int32, len(rt.ReplicaAssignment))
+			for _, a := range rt.ReplicaAssignment {
+				ct.Assignments[a.Partition] = a.Replicas
+			}
+		}
+		for _, c := range rt.Configs {
+			if c.Value != nil {
+				ct.Configs[c.Name] = *c.Value
+			}
+		}
+		creates = append(creates, ct)
+	}
+	results := map[string]controller.TopicResult{}
+	if len(creates) > 0 {
+		for _, res := range b.ctrl.CreateTopics(req.conn.ctx, creates, r.ValidateOnly) {
+			results[res.Name] = res
+		}
+	}
+	img := b.ctrl.Image()
+	for _, rt := range r.Topics {
+		st := kmsg.NewCreateTopicsResponseTopic()
+		st.Topic = rt.Topic
+		st.NumPartitions, st.ReplicationFactor = -1, -1
+		if count[rt.Topic] > 1 {
+			st.ErrorCode = kerr.InvalidRequest.Code
+			msg := "topic " + rt.Topic + " appears more than once in the request"
+			st.ErrorMessage = &msg
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		res := results[rt.Topic]
+		if res.Err != nil {
+			st.ErrorCode = errCode(res.Err)
+			st.ErrorMessage = errMessage(res.Err)
+		} else {
+			st.TopicID = res.ID
+			st.NumPartitions = res.NumPartitions
+			st.ReplicationFactor = res.ReplicationFactor
+			configs := map[string]string{}
+			for _, c := range rt.Configs {
+				if c.Value != nil {
+					configs[c.Name] = *c.Value
+				}
+			}
+			for _, c := range b.describeTopicConfigs(img, configs, nil, false, false) {
+				cc := kmsg.NewCreateTopicsResponseTopicConfig()
+				cc.Name, cc.Value, cc.ReadOnly, cc.Source, cc.IsSensitive = c.Name, c.Value, c.ReadOnly, c.Source, c.IsSensitive
+				st.Configs = append(st.Configs, cc)
+			}
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	b.awaitMetadata(req)
+	return resp, nil
+}
+
+func handleDeleteTopics(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.DeleteTopicsRequest)
+	resp := r.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	type target struct {
+		name *string
+		id   [16]byte
+	}
+	var targets []target
+	if r.Version >= 6 {
+		for _, t := range r.Topics {
+			targets = append(targets, target{t.Topic, t.TopicID})
+		}
+	} else {
+		for i := range r.TopicNames {
+			targets = append(targets, target{name: &r.TopicNames[i]})
+		}
+	}
+	for _, t := range targets {
+		st := kmsg.NewDeleteTopicsResponseTopic()
+		st.Topic, st.TopicID = t.name, t.id
+		var err error
+		switch {
+		case !b.cfg.DeleteTopicEnable:
+			err = kerr.TopicDeletionDisabled
+		case t.name != nil && isInternalTopic(*t.name):
+			err = kerr.InvalidTopicException
+		case t.name != nil:
+			res := b.ctrl.DeleteTopics(req.conn.ctx, []string{*t.name}, nil)
+			err = res[0].Err
+			st.TopicID = res[0].ID
+		default:
+			res := b.ctrl.DeleteTopics(req.conn.ctx, nil, [][16]byte{t.id})
+			err = res[0].Err
+			if res[0].Name != "" {
+				name := res[0].Name
+				st.Topic = &name
+			}
+		}
+		st.ErrorCode = errCode(err)
+		if r.Version >= 5 {
+			st.ErrorMessage = errMessage(err)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	b.awaitMetadata(req)
+	return resp, nil
+}
+
+func handleCreatePartitions(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.CreatePartitionsRequest)
+	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	for _, rt := range r.Topics {
+		st := kmsg.NewCreatePartitionsResponseTopic()
+		st.Topic = rt.Topic
+		var assignment [][]int32
+		for _, a := range rt.Assignment {
+			assignment = append(assignment, a.Replicas)
+		}
+		err := b.ctrl.CreatePartitions(req.conn.ctx, rt.Topic, rt.Count, assignment, r.ValidateOnly)
+		st.ErrorCode = errCode(err)
+		st.ErrorMessage = errMessage(err)
+		resp.Topics = append(resp.Topics, st)
+	}
+	b.awaitMetadata(req)
+	return resp, nil
+}

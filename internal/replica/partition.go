@@ -1,0 +1,108 @@
+// Package replica owns the partitions this broker hosts: their logs, leader epochs and high
+// watermarks, the notification that wakes waiting fetches when data arrives, and the
+// background work on logs (retention, scheduled flushes, time-based rolls). It follows the
+// metadata image: partitions appear when a topic is created and are deleted with it.
+//
+// Today every partition has a single replica, so the high watermark is the log end offset.
+// The replication issue adds followers, ISR tracking and the high-watermark rule here.
+package replica
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/samsa-io/samsa/internal/storage"
+)
+
+// TopicPartition names a partition.
+type TopicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+// Partition is one hosted partition.
+type Partition struct {
+	TP      TopicPartition
+	TopicID [16]byte
+	log     *storage.Log
+
+	leaderEpoch atomic.Int32
+	// highWatermark is the offset up to which records are visible to consumers.
+	highWatermark atomic.Int64
+
+	// mu guards the notify channel, which is closed and replaced after every append so that
+	// every waiting fetch wakes at once (a broadcast without polling).
+	mu struct {
+		sync.Mutex
+		notify chan struct{}
+	}
+}
+
+func newPartition(tp TopicPartition, id [16]byte, log *storage.Log, leaderEpoch int32) *Partition {
+	p := &Partition{TP: tp, TopicID: id, log: log}
+	p.leaderEpoch.Store(leaderEpoch)
+	p.highWatermark.Store(log.LogEndOffset())
+	p.mu.notify = make(chan struct{})
+	return p
+}
+
+// Log returns the partition's log.
+func (p *Partition) Log() *storage.Log { return p.log }
+
+// LeaderEpoch returns the current leader epoch.
+func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch.Load() }
+
+// HighWatermark returns the offset below which records are committed and visible.
+func (p *Partition) HighWatermark() int64 { return p.highWatermark.Load() }
+
+// Wait returns a channel closed when the partition next receives data.
+func (p *Partition) Wait() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.mu.notify
+}
+
+func (p *Partition) wake() {
+	p.mu.Lock()
+	close(p.mu.notify)
+	p.mu.notify = make(chan struct{})
+	p.mu.Unlock()
+}
+
+// AppendAsLeader appends producer batches, advances the high watermark (a single replica
+// commits on append) and wakes waiting fetches.
+func (p *Partition) AppendAsLeader(batches []byte) (storage.AppendResult, error) {
+	res, err := p.log.AppendAsLeader(batches, p.leaderEpoch.Load())
+	if err != nil || res.Duplicate {
+		return res, err
+	}
+	p.advanceHighWatermark(res.LastOffset + 1)
+	p.wake()
+	return res, nil
+}
+
+func (p *Partition) advanceHighWatermark(hw int64) {
+	for {
+		cur := p.highWatermark.Load()
+		if hw <= cur || p.highWatermark.CompareAndSwap(cur, hw) {
+			return
+		}
+	}
+}
+
+// Read returns committed batches from offset, up to maxBytes.
+func (p *Partition) Read(offset int64, maxBytes int, minOneBatch bool) ([]byte, error) {
+	return p.log.Read(offset, maxBytes, p.HighWatermark(), minOneBatch)
+}
+
+// DeleteRecordsBefore raises the log start offset (DeleteRecords); -1 means the high watermark.
+func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
+	hw := p.HighWatermark()
+	if offset == -1 {
+		offset = hw
+	}
+	if offset > hw {
+		return 0, storage.ErrOffsetOutOfRange
+	}
+	return p.log.DeleteRecordsBefore(offset)
+}
