@@ -56,7 +56,7 @@ free_port() {
 # last_error FILE: the most telling line of a client's output, for a FAIL reason.
 last_error() {
 	local line
-	line=$(grep -E '^error: |ERROR|Exception|^% (ERROR|Failed)' "$1" 2> /dev/null |
+	line=$(grep -E '^error: |ERROR|Exception|^% (ERROR|Failed)|^%[0-3]\|' "$1" 2> /dev/null |
 		grep -v 'errors.TimeoutException$' | tail -n 1)
 	[[ -n $line ]] || line=$(grep -v '^[[:space:]]*$' "$1" 2> /dev/null | tail -n 1)
 	line=${line#error: }
@@ -167,8 +167,18 @@ check_kcat() {
 	kcat -P -b "$BOOTSTRAP" -t "$topic" -K $'\t' -X acks=all < records.tsv 2> produce.err ||
 		{ reason "kcat -P (Produce): $(last_error produce.err)"; return 1; }
 	grep -qE '^% (ERROR|Failed)' produce.err && { reason "kcat -P (Produce): $(last_error produce.err)"; return 1; }
-	kcat -C -b "$BOOTSTRAP" -t "$topic" -o beginning -e -q -f '%p\t%k\t%s\n' > consumed.tsv 2> consume.err ||
-		{ reason "kcat -C (Fetch): $(last_error consume.err)"; return 1; }
+	# -e: exit at the end of every partition, which librdkafka detects from a Fetch
+	# response without records at the high watermark. -d fetch logs fetch problems.
+	local rc=0
+	timeout 20 kcat -C -b "$BOOTSTRAP" -t "$topic" -o beginning -e -q -d fetch \
+		-f '%p\t%k\t%s\n' > consumed.tsv 2> consume.err || rc=$?
+	if ((rc == 124)); then
+		reason "kcat -C -e (Fetch): read $(wc -l < consumed.tsv) records but never reached the end of the partitions in 20s: $(last_error consume.err)"
+		return 1
+	elif ((rc != 0)); then
+		reason "kcat -C (Fetch): $(last_error consume.err)"
+		return 1
+	fi
 	verify consumed.tsv "$(last_error consume.err)"
 }
 
@@ -329,9 +339,11 @@ main() {
 	fi
 	if ((failed > 0)); then
 		KEEP_WORK=1
-		if [[ -s $WORK/broker.log ]]; then
+		local problems line
+		problems=$(grep -iE 'level=(WARN|ERROR)|panic|error' "$WORK/broker.log" 2> /dev/null | tail -n 20)
+		if [[ -n $problems ]]; then
 			log "broker log warnings and errors (last 20):"
-			grep -iE 'level=(WARN|ERROR)|panic|error' "$WORK/broker.log" | tail -n 20 | sed 's/^/    /' >&2
+			while IFS= read -r line; do echo "    $line"; done <<< "$problems" >&2
 		fi
 	fi
 	echo "$passed passed, $failed failed"
