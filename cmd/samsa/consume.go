@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -27,6 +28,8 @@ type consumeOptions struct {
 	count     int64         // 0: unlimited
 	idle      time.Duration // 0: wait forever
 	format    *cli.Format
+	// formatEndsLine is set when the format ends with \n itself, so no newline is added.
+	formatEndsLine bool
 }
 
 // newConsumeCmd builds `samsa consume`, with fresh flag variables on each call.
@@ -43,8 +46,9 @@ func newConsumeCmd() *cobra.Command {
 		Use:   "consume TOPIC",
 		Short: "Print records from a topic, one per line",
 		Long: "Consume reads records from TOPIC without a consumer group (nothing is committed)\n" +
-			"and prints each with --format followed by a newline. It runs until --count records\n" +
-			"were printed, no record arrived for --timeout, or it is interrupted.\n\n" +
+			"and prints each with --format, followed by a newline unless the format ends with \\n.\n" +
+			"It runs until --count records were printed, no record arrived for --timeout, or it\n" +
+			"is interrupted.\n\n" +
 			"Format placeholders: " + cli.FormatHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -56,6 +60,7 @@ func newConsumeCmd() *cobra.Command {
 			if opts.format, err = cli.ParseFormat(format); err != nil {
 				return fmt.Errorf("--format: %w", err)
 			}
+			opts.formatEndsLine = strings.HasSuffix(format, `\n`)
 			switch {
 			case partition < -1:
 				return fmt.Errorf("invalid --partition %d", partition)
@@ -75,7 +80,7 @@ func newConsumeCmd() *cobra.Command {
 	fs.Int32Var(&partition, "partition", -1, "consume only this partition (default: all partitions)")
 	fs.Int64Var(&count, "count", 0, "stop after this many records (0: no limit)")
 	fs.DurationVar(&idle, "timeout", 0, "stop when no record arrived for this long (0: wait forever)")
-	fs.StringVar(&format, "format", "%v", "output format per record (a newline is added): "+cli.FormatHelp)
+	fs.StringVar(&format, "format", "%v", "output format per record (a newline is added unless it ends with \\n): "+cli.FormatHelp)
 	return cmd
 }
 
@@ -136,7 +141,9 @@ func consume(ctx context.Context, cf *clientFlags, opts consumeOptions, out, std
 		for it := fetches.RecordIter(); !it.Done(); {
 			rec := it.Next()
 			buf = opts.format.Append(buf[:0], rec)
-			buf = append(buf, '\n')
+			if !opts.formatEndsLine {
+				buf = append(buf, '\n')
+			}
 			if _, err := w.Write(buf); err != nil {
 				return fmt.Errorf("write output: %w", err)
 			}

@@ -7,6 +7,7 @@ package server
 import (
 	"context"
 	"fmt"
+	"github.com/google/uuid"
 	"log/slog"
 	"net"
 	"os"
@@ -141,7 +142,7 @@ func (s *Server) registration(bound []config.Listener) metadata.Broker {
 	if len(adv) == 0 {
 		adv = bound
 	}
-	br := metadata.Broker{ID: s.cfg.NodeID}
+	br := metadata.Broker{ID: s.cfg.NodeID, IncarnationID: metadata.UUID(uuid.New())}
 	if v, ok := s.cfg.Explicit["broker.rack"]; ok {
 		br.Rack = v
 	}
