@@ -9,8 +9,11 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/internal/records"
 	"github.com/samsa-io/samsa/internal/testcluster"
 )
 
@@ -139,5 +142,81 @@ func TestIdempotentRetryAfterLostResponseLeavesNoDuplicates(t *testing.T) {
 	}
 	if end, _ := offs.Lookup("idem", 0); end.Offset != total {
 		t.Fatalf("log end offset %d, want %d (a retry was appended twice)", end.Offset, total)
+	}
+}
+
+// rawBatch builds an uncompressed v2 batch of one record for an idempotent producer.
+func rawBatch(pid int64, epoch int16, seq int32, value string) []byte {
+	rec := kmsg.Record{Value: []byte(value)}
+	recBytes := rec.AppendTo(nil)
+	b := kmsg.RecordBatch{Magic: 2, NumRecords: 1, ProducerID: pid, ProducerEpoch: epoch, FirstSequence: seq, Records: recBytes}
+	raw := b.AppendTo(nil)
+	binary.BigEndian.PutUint32(raw[8:], uint32(len(raw)-12))
+	binary.BigEndian.PutUint32(raw[17:], records.ComputeCRC(raw))
+	return raw
+}
+
+func produceRaw(t *testing.T, cl *kgo.Client, topic string, batch []byte) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks = -1
+	req.TimeoutMillis = 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = batch
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Topics[0].Partitions[0]
+}
+
+// The broker's producer state survives a restart: a retried batch is still recognised as a
+// duplicate, and sequence gaps are still refused.
+func TestIdempotenceStateSurvivesRestart(t *testing.T) {
+	n := testcluster.Start(t)
+	createTopic(t, n, "idem-restart", 1, nil)
+	cl := newClient(t, n)
+	initReq := kmsg.NewPtrInitProducerIDRequest()
+	initReq.TransactionTimeoutMillis = 60000
+	initResp, err := initReq.RequestWith(ctxT(t), cl)
+	if err != nil || initResp.ErrorCode != 0 {
+		t.Fatalf("InitProducerId: %v %d", err, initResp.ErrorCode)
+	}
+	pid := initResp.ProducerID
+
+	for seq := int32(0); seq < 3; seq++ {
+		r := produceRaw(t, cl, "idem-restart", rawBatch(pid, 0, seq, fmt.Sprint(seq)))
+		if r.ErrorCode != 0 || r.BaseOffset != int64(seq) {
+			t.Fatalf("seq %d: error %d offset %d", seq, r.ErrorCode, r.BaseOffset)
+		}
+	}
+	n.Restart()
+	cl2 := newClient(t, n)
+	for _, tc := range []struct {
+		name       string
+		seq        int32
+		wantCode   int16
+		wantOffset int64
+	}{
+		{"retry of seq 2 is a duplicate", 2, 0, 2},
+		{"retry of seq 1 is a duplicate", 1, 0, 1},
+		{"gap is out of order", 5, kerr.OutOfOrderSequenceNumber.Code, -1},
+		{"next sequence appends", 3, 0, 3},
+	} {
+		r := produceRaw(t, cl2, "idem-restart", rawBatch(pid, 0, tc.seq, "again"))
+		if r.ErrorCode != tc.wantCode || (tc.wantCode == 0 && r.BaseOffset != tc.wantOffset) {
+			t.Errorf("%s: error %d offset %d, want error %d offset %d", tc.name, r.ErrorCode, r.BaseOffset, tc.wantCode, tc.wantOffset)
+		}
+	}
+	// Fenced: an older epoch after a newer one.
+	if r := produceRaw(t, cl2, "idem-restart", rawBatch(pid, 1, 0, "new epoch")); r.ErrorCode != 0 {
+		t.Fatalf("epoch bump: error %d", r.ErrorCode)
+	}
+	if r := produceRaw(t, cl2, "idem-restart", rawBatch(pid, 0, 4, "old epoch")); r.ErrorCode != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("old epoch: error %d, want INVALID_PRODUCER_EPOCH", r.ErrorCode)
 	}
 }

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"errors"
+	"math"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -84,9 +85,8 @@ func (b *Broker) producePartition(t *metadata.Topic, limits *produceLimits, acks
 	if len(data) == 0 {
 		return &kerrMsg{kerr.CorruptMessage, "produce request carries no record batch"}
 	}
-	var nbatches int
+	nowMs := b.now().UnixMilli()
 	rest, err := records.Split(data, func(batch []byte) error {
-		nbatches++
 		if int64(len(batch)) > limits.maxMessageBytes {
 			return kerr.MessageTooLarge
 		}
@@ -103,7 +103,7 @@ func (b *Broker) producePartition(t *metadata.Topic, limits *produceLimits, acks
 		if h.IsTransactional() {
 			return &kerrMsg{kerr.InvalidRecord, "transactional produce is not supported yet"}
 		}
-		return nil
+		return checkTimestamps(&h, limits, nowMs)
 	})
 	if err != nil {
 		return err
@@ -161,4 +161,19 @@ func storageErr(err error) error {
 		return err
 	}
 	return &kerrMsg{kerr.KafkaStorageError, err.Error()}
+}
+
+// checkTimestamps enforces message.timestamp.before.max.ms and message.timestamp.after.max.ms
+// on CreateTime batches, using the batch's first and largest timestamps.
+func checkTimestamps(h *records.Header, limits *produceLimits, nowMs int64) error {
+	if h.Attributes&records.AttrTimestampType != 0 {
+		return nil
+	}
+	if limits.timestampBefore < nowMs && h.BaseTimestamp < nowMs-limits.timestampBefore {
+		return &kerrMsg{kerr.InvalidTimestamp, "record timestamp is older than message.timestamp.before.max.ms allows"}
+	}
+	if limits.timestampAfter < math.MaxInt64-nowMs && h.MaxTimestamp > nowMs+limits.timestampAfter {
+		return &kerrMsg{kerr.InvalidTimestamp, "record timestamp is further in the future than message.timestamp.after.max.ms allows"}
+	}
+	return nil
 }

@@ -81,10 +81,12 @@ func (n *Node) Stop() {
 	}
 }
 
-// Restart stops the node cleanly and starts it again on the same data directory. The client
-// port changes; use Addr again.
+// Restart stops the node cleanly and starts it again on the same data directory and the same
+// client port, so connected clients reconnect to it.
 func (n *Node) Restart() {
 	n.t.Helper()
+	addr := n.Addr()
 	n.Stop()
+	n.props["listeners"] = "PLAINTEXT://" + addr + ",CONTROLLER://127.0.0.1:0"
 	n.start()
 }
