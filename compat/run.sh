@@ -182,12 +182,19 @@ check_kcat() {
 	verify consumed.tsv "$(last_error consume.err)"
 }
 
+# librdkafka_hint FILE: " (librdkafka: <last error log line>)" when FILE has one.
+librdkafka_hint() {
+	local line
+	line=$(grep -E '^%[0-3]\|' "$1" 2> /dev/null | tail -n 1)
+	[[ -z $line ]] || echo " (librdkafka: ${line:0:300})"
+}
+
 # python_client SCRIPT: runs one of the Python client programs.
 python_client() {
 	need python || return 1
 	"$PY" "$COMPAT/python/$1" --bootstrap "$BOOTSTRAP" --topic "compat-${1%.py}-$RUN_ID" \
 		--partitions "$PARTITIONS" --keys "$KEYS" --per-key "$PER_KEY" --timeout 20 > consumed.tsv 2> client.err ||
-		{ reason "$(last_error client.err)"; return 1; }
+		{ reason "$(last_error client.err)$(librdkafka_hint client.err)"; return 1; }
 	verify consumed.tsv "$(last_error client.err)"
 }
 check_kafka-python() { python_client kafka_python_client.py; }

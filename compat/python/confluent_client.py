@@ -4,12 +4,16 @@
 The producer runs with librdkafka's defaults (idempotence off, acks=all). The
 consumer assigns every partition at the beginning and commits nothing; librdkafka
 requires a group.id, but with assign() and explicit offsets no group is joined.
+Reading ends when every record has arrived and every partition has reported its
+end (enable.partition.eof: a Fetch answered without records at the high
+watermark), as an application waiting for "caught up" would.
 """
 
 import sys
 import time
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import (OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Producer,
+                             TopicPartition)
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import common
@@ -60,22 +64,33 @@ def main():
         common.fail(f"produce (Produce): {left} records not delivered within {args.timeout}s")
 
     consumer = Consumer({**base, "group.id": "compat-confluent-unused",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest",
+                         "enable.partition.eof": True})
     consumer.assign([TopicPartition(args.topic, p, OFFSET_BEGINNING) for p in range(args.partitions)])
 
     want = args.keys * args.per_key
     got = 0
+    at_end = set()
     deadline = time.monotonic() + args.timeout
-    while got < want and time.monotonic() < deadline:
+    while (got < want or len(at_end) < args.partitions) and time.monotonic() < deadline:
         msgs = consumer.consume(num_messages=500, timeout=0.5)
         for m in msgs:
             if m.error():
+                if m.error().code() == KafkaError._PARTITION_EOF:
+                    at_end.add(m.partition())
+                    continue
                 common.fail(f"consume (ListOffsets/Fetch): {m.error()}")
+            at_end.discard(m.partition())
             common.emit(m.partition(), m.key().decode(), m.value().decode())
             got += 1
     consumer.close()
     if got < want:
         print(f"consumed {got} of {want} records before the timeout", file=sys.stderr)
+    elif len(at_end) < args.partitions:
+        missing = sorted(set(range(args.partitions)) - at_end)
+        common.fail(f"consume (Fetch): read all {got} records, but partitions {missing} never "
+                    f"reported their end (a Fetch without records at the high watermark) "
+                    f"in {args.timeout}s")
     return 0
 
 
