@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -119,7 +120,7 @@ func TestIdempotentRetryAfterLostResponseLeavesNoDuplicates(t *testing.T) {
 	createTopic(t, n, "idem", 1, nil)
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(proxy.ln.Addr().String()), kgo.DefaultProduceTopic("idem"),
-		kgo.RecordRetries(20), kgo.ProducerLinger(0))
+		kgo.RecordRetries(20), kgo.ProducerLinger(0), kgo.MetadataMinAge(50*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ func saramaConfig() *sarama.Config {
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Consumer.Return.Errors = true
 	cfg.Metadata.Retry.Backoff = 50 * time.Millisecond
+	cfg.Consumer.MaxWaitTime = 100 * time.Millisecond
 	return cfg
 }
 
