@@ -51,4 +51,9 @@
 // view they loaded. Segment files that a mutation removes are renamed to *.deleted and closed
 // only after FileDeleteDelayMs, so a reader holding an old view can finish. Lock order: Log.mu,
 // then Log.deletes.mu.
+//
+// Goroutines: after a roll, a short-lived flusher fsyncs the sealed segments without holding
+// Log.mu and then advances the recovery point; it exits when caught up, and Close waits for it.
+// Deleted segment files are closed and removed by time.AfterFunc timers; Close runs the
+// pending ones at once.
 package storage

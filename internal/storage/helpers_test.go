@@ -25,7 +25,8 @@ type batchSpec struct {
 	producerID int64 // 0 means none (-1 on the wire); use pid() for real ids
 	epoch      int16
 	baseSeq    int32
-	codec      int8 // when set, the records bytes are opaque (not really compressed)
+	codec      int8 // compression attribute
+	compress   bool // really compress the records with codec (else they are opaque bytes)
 }
 
 // makeBatch builds a valid uncompressed (or fake-compressed) v2 batch.
@@ -48,6 +49,12 @@ func makeBatch(s batchSpec) []byte {
 		r = binary.AppendVarint(r, 0) // no headers
 		recs = binary.AppendVarint(recs, int64(len(r)))
 		recs = append(recs, r...)
+	}
+	if s.compress {
+		var err error
+		if recs, err = records.Compress(s.codec, recs); err != nil {
+			panic(err)
+		}
 	}
 	b := make([]byte, records.HeaderSize, records.HeaderSize+len(recs))
 	b = append(b, recs...)

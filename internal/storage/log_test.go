@@ -246,11 +246,15 @@ func TestOffsetForTimestampAndMaxTimestamp(t *testing.T) {
 	cfg.SegmentBytes = 1024
 	cfg.IndexIntervalBytes = 100
 	tl := openTest(t, cfg)
-	// Batch i has 4 records with timestamps 1000+100i, +10, +20, +30; batch 7 is "compressed".
+	// Batch i has 4 records with timestamps 1000+100i, +10, +20, +30; batch 7 is compressed
+	// with LZ4, batch 9 claims zstd but its records cannot be decompressed.
 	for i := 0; i < 12; i++ {
 		spec := batchSpec{records: 4, valueSize: 30, baseTs: 1000 + 100*int64(i), tsStep: 10}
-		if i == 7 {
-			spec.codec = records.CodecLZ4
+		switch i {
+		case 7:
+			spec.codec, spec.compress = records.CodecLZ4, true
+		case 9:
+			spec.codec = records.CodecZstd
 		}
 		tl.append(makeBatch(spec))
 	}
@@ -269,7 +273,8 @@ func TestOffsetForTimestampAndMaxTimestamp(t *testing.T) {
 		{1030, 3, 1030, true},
 		{1031, 4, 1100, true},
 		{1525, 23, 1530, true},
-		{1710, 28, 1730, true}, // compressed batch 7 (offsets 28-31): its base offset and max timestamp
+		{1710, 29, 1710, true}, // compressed batch 7 (offsets 28-31)
+		{1915, 36, 1930, true}, // undecodable batch 9 (offsets 36-39): its base offset and max timestamp
 		{2130, 47, 2130, true},
 		{2131, 48, 5000, true},
 		{4990, 48, 5000, true},

@@ -89,27 +89,37 @@ type pendingProducer struct {
 }
 
 // producerUpdates collects the tentative states of one append, so that a failed append
-// changes nothing. Most appends touch one producer; the array avoids allocating.
+// changes nothing. Most appends touch one producer; the inline array avoids allocating.
 type producerUpdates struct {
-	buf  [2]pendingProducer
-	list []pendingProducer
+	n      int
+	inline [2]pendingProducer
+	more   []pendingProducer
+}
+
+func (u *producerUpdates) at(i int) *pendingProducer {
+	if i < len(u.inline) {
+		return &u.inline[i]
+	}
+	return &u.more[i-len(u.inline)]
 }
 
 func (u *producerUpdates) get(ps *producerStates, id int64) *producerEntry {
-	if u.list == nil {
-		u.list = u.buf[:0]
-	}
-	for i := range u.list {
-		if u.list[i].id == id {
-			return &u.list[i].entry
+	for i := 0; i < u.n; i++ {
+		if p := u.at(i); p.id == id {
+			return &p.entry
 		}
 	}
 	p := pendingProducer{id: id, entry: producerEntry{epoch: -1}}
 	if cur, ok := ps.producers[id]; ok {
 		p.entry = *cur
 	}
-	u.list = append(u.list, p)
-	return &u.list[len(u.list)-1].entry
+	if u.n < len(u.inline) {
+		u.inline[u.n] = p
+	} else {
+		u.more = append(u.more, p)
+	}
+	u.n++
+	return &u.at(u.n - 1).entry
 }
 
 // check validates one client batch against the producer's state (Kafka's rules: fencing,
@@ -176,8 +186,8 @@ func (ps *producerStates) replay(h *records.Header) {
 
 // commit makes the tentative states of a successful append current.
 func (ps *producerStates) commit(u *producerUpdates) {
-	for i := range u.list {
-		p := &u.list[i]
+	for i := 0; i < u.n; i++ {
+		p := u.at(i)
 		if cur, ok := ps.producers[p.id]; ok {
 			*cur = p.entry
 		} else {

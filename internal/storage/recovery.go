@@ -69,9 +69,13 @@ func (l *Log) loadLocked() error {
 			}
 		}
 	}
+	haveLog := make(map[int64]bool, len(bases))
+	for _, base := range bases {
+		haveLog[base] = true
+	}
 	for _, e := range entries {
 		for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
-			if base, ok := parseFileName(e.Name(), suffix); ok && !slices.Contains(bases, base) {
+			if base, ok := parseFileName(e.Name(), suffix); ok && !haveLog[base] {
 				_ = l.fs.Remove(filepath.Join(l.dir, e.Name()))
 			}
 		}

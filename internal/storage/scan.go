@@ -120,19 +120,23 @@ func (s *batchScanner) next(full bool) (h records.Header, pos int64, batch []byt
 	return h, pos, batch, nil
 }
 
-// firstRecordAtOrAfter walks the records of an uncompressed batch and returns the offset and
-// timestamp of the first record with timestamp >= ts and offset >= minOffset. For compressed
-// batches (whose records this package does not decompress) it returns the batch's base offset
-// (or minOffset if larger) and max timestamp. ok is false when no record qualifies.
+// firstRecordAtOrAfter walks the records of a batch (decompressing them if needed) and returns
+// the offset and timestamp of the first record with timestamp >= ts and offset >= minOffset.
+// If the records cannot be decoded it falls back to the batch's base offset (or minOffset if
+// larger) and max timestamp. ok is false when no record qualifies.
 func firstRecordAtOrAfter(batch []byte, h *records.Header, ts, minOffset int64) (offset, timestamp int64, ok bool) {
 	logAppend := h.Attributes&records.AttrTimestampType != 0
-	if h.Codec() != records.CodecNone || h.IsControl() {
-		if h.MaxTimestamp < ts || h.LastOffset() < minOffset {
-			return 0, 0, false
-		}
-		return max(h.BaseOffset, minOffset), h.MaxTimestamp, true
-	}
 	b := batch[records.HeaderSize:]
+	if h.Codec() != records.CodecNone {
+		d, err := records.Decompress(h.Codec(), b)
+		if err != nil {
+			if h.MaxTimestamp < ts || h.LastOffset() < minOffset {
+				return 0, 0, false
+			}
+			return max(h.BaseOffset, minOffset), h.MaxTimestamp, true
+		}
+		b = d
+	}
 	for i := int32(0); i < h.RecordCount && len(b) > 0; i++ {
 		length, n := binary.Varint(b)
 		if n <= 0 || length < 0 || int64(len(b)-n) < length {
@@ -161,4 +165,24 @@ func firstRecordAtOrAfter(batch []byte, h *records.Header, ts, minOffset int64) 
 		}
 	}
 	return 0, 0, false
+}
+
+// validateStored checks a batch read back from a segment: what records.Validate checks
+// (length, CRC, non-negative counts, known codec) except its rule that the record count
+// matches the offset delta, which holds for a producer's fresh batch but not for a batch
+// rewritten by compaction.
+func validateStored(batch []byte, h *records.Header) error {
+	if h.Size() != len(batch) {
+		return fmt.Errorf("batch length %d does not match %d bytes", h.Size(), len(batch))
+	}
+	if records.ComputeCRC(batch) != h.CRC {
+		return records.ErrCRC
+	}
+	if h.LastOffsetDelta < 0 || h.RecordCount < 0 {
+		return fmt.Errorf("negative record count or offset delta")
+	}
+	if h.Codec() > records.CodecZstd {
+		return records.ErrCompression
+	}
+	return nil
 }

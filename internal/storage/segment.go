@@ -354,10 +354,8 @@ func (s *segment) scanTail(nowMs int64) error {
 	if n := len(s.offsets); n > 0 {
 		from = int64(s.offsets[n-1].pos)
 	}
-	if t, ok := s.lastTimeEntry(); ok {
-		if s.base+int64(t.rel) >= s.base && t.ts >= 0 {
-			s.maxTs, s.maxTsOffset = t.ts, s.base+int64(t.rel)
-		}
+	if t, ok := s.lastTimeEntry(); ok && t.ts >= 0 {
+		s.maxTs, s.maxTsOffset = t.ts, s.base+int64(t.rel)
 	}
 	sc := newBatchScanner(s.log, from, s.size)
 	defer sc.release()
@@ -425,7 +423,7 @@ func (s *segment) recoverSegment(indexInterval int64, nowMs int64, visit func(h 
 		if err != nil {
 			return nil, fmt.Errorf("reading segment %d: %w", s.base, err)
 		}
-		if _, err := records.Validate(batch); err != nil {
+		if err := validateStored(batch, &h); err != nil {
 			bad = &corruption{pos, err.Error()}
 			break
 		}
