@@ -105,8 +105,9 @@ func (l *Log) backgroundFlush() {
 // point it holds only bounds the work of a recovery.
 func (l *Log) flushLocked(nowMs int64) error {
 	end := l.endLocked()
+	act := l.activeLocked()
 	for _, s := range l.mu.segments {
-		if s.end > l.mu.recoveryPoint || s.active {
+		if s.end > l.mu.recoveryPoint || s == act {
 			if err := s.sync(); err != nil {
 				return err
 			}

@@ -129,8 +129,9 @@ func splitHeader(b []byte) (records.Header, int, error) {
 // already checked with records.Validate. It assigns consecutive offsets, stamps the base
 // offset, leaderEpoch and (if configured) LogAppendTime in place in batches, enforces
 // idempotent-producer sequencing, writes them with one write call and updates the indexes. It
-// appends all the batches or none. An idempotent retry of a recent batch appends nothing and
-// returns the original offsets with Duplicate set.
+// appends all the batches or none (batches may have been stamped even when it fails). If any
+// batch is an idempotent retry of a recent one, nothing is appended and the original batch's
+// offsets are returned with Duplicate set, as Kafka does.
 func (l *Log) AppendAsLeader(batches []byte, leaderEpoch int32) (AppendResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -225,6 +226,9 @@ func (l *Log) AppendAsFollower(batches []byte) error {
 		h, n, err := splitHeader(batches[pos:])
 		if err != nil {
 			return err
+		}
+		if h.BaseOffset < 0 || h.LastOffset() < h.BaseOffset {
+			return fmt.Errorf("%w: batch offsets %d..%d", ErrCorrupt, h.BaseOffset, h.LastOffset())
 		}
 		if h.BaseOffset <= last {
 			return fmt.Errorf("%w: batch at offset %d, expected at least %d", ErrUnexpectedAppendOffset, h.BaseOffset, last+1)

@@ -190,6 +190,36 @@ func TestRecoveryDropsLaterSegments(t *testing.T) {
 	tl.readAll()
 }
 
+func TestMissingIndexOfSealedSegmentRebuilt(t *testing.T) {
+	cfg := testConfig()
+	cfg.SegmentBytes = 600
+	cfg.IndexIntervalBytes = 100
+	tl := openTest(t, cfg)
+	fillLog(tl, 12)
+	files := tl.segmentFiles()
+	if len(files) != 4 {
+		t.Fatalf("%d segments", len(files))
+	}
+	idx := strings.TrimSuffix(files[1], logSuffix) + indexSuffix
+	want, err := os.ReadFile(tl.path(idx))
+	if err != nil || len(want) == 0 {
+		t.Fatalf("index %s: %d bytes, %v", idx, len(want), err)
+	}
+	tl.Close()
+	removeFile(t, tl.path(idx))
+	tl.reopen()
+	if !strings.Contains(tl.logs.String(), "rebuilding missing") {
+		t.Fatalf("no rebuild logged:\n%s", tl.logs)
+	}
+	got, err := os.ReadFile(tl.path(idx))
+	if err != nil || string(got) != string(want) {
+		t.Fatalf("rebuilt index differs: %x vs %x (%v)", got, want, err)
+	}
+	if n := len(tl.readAll()); n != 12 {
+		t.Fatalf("read %d batches", n)
+	}
+}
+
 func TestRecoverySkipsFlushedSegments(t *testing.T) {
 	cfg := testConfig()
 	cfg.SegmentBytes = 600
