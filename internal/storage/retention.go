@@ -53,11 +53,15 @@ func (l *Log) countBelowStartLocked() int {
 // segment's largest timestamp, or its file time when it has none) or retention.bytes, and those
 // below the log start offset, like Kafka's retention pass. The active segment is deleted too
 // when it breaks the policy and is not empty: a new empty segment is rolled first. The log
-// start offset rises to the new first segment. It returns how many segments were deleted.
+// start offset rises to the new first segment. It returns how many segments were deleted; a
+// closed log has nothing to do.
 func (l *Log) EnforceRetention() (deletedSegments int, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.writableLocked(); err != nil {
+		if errors.Is(err, ErrClosed) {
+			return 0, nil
+		}
 		return 0, err
 	}
 	nowMs := l.now().UnixMilli()
