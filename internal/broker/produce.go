@@ -151,6 +151,8 @@ func storageErr(err error) error {
 		return kerr.InvalidProducerEpoch
 	case errors.Is(err, storage.ErrUnknownProducerID):
 		return kerr.UnknownProducerID
+	case errors.Is(err, storage.ErrRecordBatchTooLarge):
+		return kerr.RecordListTooLarge
 	case errors.Is(err, storage.ErrCorrupt):
 		return kerr.CorruptMessage
 	case errors.Is(err, storage.ErrClosed):
