@@ -58,6 +58,7 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 			sp.Partition = rt.Partitions[j].Partition
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 			sp.PreferredReadReplica = -1
+			sp.RecordBatches = emptyRecords
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -115,6 +116,8 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 	}
 }
 
+var emptyRecords = []byte{}
+
 // readFetchParts fills each partition's response from its log. The first batch of the first
 // partition with data is returned whole even beyond the limits (KIP-74), so a consumer can
 // always make progress. It reports the bytes returned and whether any partition has an error.
@@ -122,7 +125,8 @@ func readFetchParts(parts []fetchPart, maxBytes int) (total int, anyErr bool) {
 	for _, fp := range parts {
 		sp, rp := fp.resp, fp.req
 		sp.ErrorCode = 0
-		sp.RecordBatches = nil
+		// An empty record set, never a null one: librdkafka rejects a null set (length -1).
+		sp.RecordBatches = emptyRecords
 		sp.HighWatermark = fp.p.HighWatermark()
 		sp.LastStableOffset = sp.HighWatermark
 		sp.LogStartOffset = fp.p.Log().LogStartOffset()
@@ -142,7 +146,9 @@ func readFetchParts(parts []fetchPart, maxBytes int) (total int, anyErr bool) {
 			anyErr = true
 			continue
 		}
-		sp.RecordBatches = data
+		if len(data) > 0 {
+			sp.RecordBatches = data
+		}
 		total += len(data)
 	}
 	return total, anyErr
