@@ -28,6 +28,8 @@ type consumeOptions struct {
 	count     int64         // 0: unlimited
 	idle      time.Duration // 0: wait forever
 	format    *cli.Format
+	// group, if set, consumes as a member of this consumer group and commits what was printed.
+	group string
 	// formatEndsLine is set when the format ends with \n itself, so no newline is added.
 	formatEndsLine bool
 }
@@ -41,6 +43,7 @@ func newConsumeCmd() *cobra.Command {
 		count     int64
 		idle      time.Duration
 		format    string
+		group     string
 	)
 	cmd := &cobra.Command{
 		Use:   "consume TOPIC",
@@ -52,7 +55,10 @@ func newConsumeCmd() *cobra.Command {
 			"Format placeholders: " + cli.FormatHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := consumeOptions{topic: args[0], partition: partition, count: count, idle: idle}
+			opts := consumeOptions{topic: args[0], partition: partition, count: count, idle: idle, group: group}
+			if group != "" && partition >= 0 {
+				return fmt.Errorf("--group and --partition exclude each other: a group member is assigned its partitions")
+			}
 			var err error
 			if opts.from, err = cli.ParseStartOffset(from); err != nil {
 				return fmt.Errorf("--from: %w", err)
@@ -80,6 +86,7 @@ func newConsumeCmd() *cobra.Command {
 	fs.Int32Var(&partition, "partition", -1, "consume only this partition (default: all partitions)")
 	fs.Int64Var(&count, "count", 0, "stop after this many records (0: no limit)")
 	fs.DurationVar(&idle, "timeout", 0, "stop when no record arrived for this long (0: wait forever)")
+	fs.StringVar(&group, "group", "", "consume as a member of this consumer group, committing the records printed (--from applies where the group has no committed offset)")
 	fs.StringVar(&format, "format", "%v", "output format per record (a newline is added unless it ends with \\n): "+cli.FormatHelp)
 	return cmd
 }
@@ -88,7 +95,10 @@ func newConsumeCmd() *cobra.Command {
 // expires or ctx is canceled (all of which end it without error), or a fetch fails.
 func consume(ctx context.Context, cf *clientFlags, opts consumeOptions, out, stderr io.Writer) error {
 	var kopts []kgo.Opt
-	if opts.partition >= 0 {
+	if opts.group != "" {
+		kopts = append(kopts, kgo.ConsumerGroup(opts.group), kgo.ConsumeTopics(opts.topic),
+			kgo.ConsumeResetOffset(opts.from.Offset), kgo.AutoCommitMarks())
+	} else if opts.partition >= 0 {
 		kopts = append(kopts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
 			opts.topic: {opts.partition: opts.from.Offset},
 		}))
@@ -100,6 +110,16 @@ func consume(ctx context.Context, cf *clientFlags, opts consumeOptions, out, std
 		return err
 	}
 	defer cl.Close()
+	if opts.group != "" {
+		// Commit what was printed, even when interrupted, before leaving the group.
+		defer func() {
+			cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := cl.CommitMarkedOffsets(cctx); err != nil {
+				fmt.Fprintf(stderr, "warning: committing offsets of group %s: %s\n", opts.group, cli.Reason(err))
+			}
+		}()
+	}
 
 	td, err := lookupTopic(ctx, kadm.NewClient(cl), opts.topic)
 	if err != nil {
@@ -146,6 +166,9 @@ func consume(ctx context.Context, cf *clientFlags, opts consumeOptions, out, std
 			}
 			if _, err := w.Write(buf); err != nil {
 				return fmt.Errorf("write output: %w", err)
+			}
+			if opts.group != "" {
+				cl.MarkCommitRecords(rec)
 			}
 			consumed++
 			lastSeen = time.Now()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -172,20 +171,14 @@ func ParseStartOffset(s string) (StartOffset, error) {
 	return StartOffset{}, fmt.Errorf("invalid start %q: expected beginning, end, offset:N or timestamp:RFC3339-or-ms", s)
 }
 
-// parseTimestampMillis accepts milliseconds since the epoch or an RFC 3339 time.
+// parseTimestampMillis accepts what ParseTimestamp does, refusing times before 1970.
 func parseTimestampMillis(s string) (int64, error) {
-	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-		if ms < 0 {
-			return 0, errors.New("timestamp must not be negative")
-		}
-		return ms, nil
-	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	ms, err := ParseTimestamp(s)
 	if err != nil {
-		return 0, errors.New("timestamp must be RFC 3339 (2006-01-02T15:04:05Z) or milliseconds since the epoch")
+		return 0, err
 	}
-	if t.UnixMilli() < 0 {
+	if ms < 0 {
 		return 0, errors.New("timestamp must not be before 1970")
 	}
-	return t.UnixMilli(), nil
+	return ms, nil
 }
