@@ -105,6 +105,22 @@ func startServer(t *testing.T, dir string) *proc {
 	}
 }
 
+func createTopic(t *testing.T, addr, name string, partitions int32) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopics(context.Background(), partitions, 1, nil, name)
+	if err == nil {
+		err = resp[name].Err
+	}
+	if err != nil {
+		t.Fatalf("creating %s: %v", name, err)
+	}
+}
+
 func (p *proc) kill(t *testing.T) {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGKILL)
@@ -142,11 +158,7 @@ func consumeAll(t *testing.T, addr, topic string) []*kgo.Record {
 func TestSIGKILLLosesNothingAcknowledged(t *testing.T) {
 	dir := t.TempDir()
 	p := startServer(t, dir)
-	adm, _ := kgo.NewClient(kgo.SeedBrokers(p.addr))
-	if _, err := kadm.NewClient(adm).CreateTopics(context.Background(), 3, 1, nil, "crash"); err != nil {
-		t.Fatal(err)
-	}
-	adm.Close()
+	createTopic(t, p.addr, "crash", 3)
 
 	producer, err := kgo.NewClient(kgo.SeedBrokers(p.addr), kgo.DefaultProduceTopic("crash"),
 		kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite(), kgo.RecordRetries(0),
@@ -277,11 +289,7 @@ func TestTornAndCorruptTailsAreTruncated(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			p := startServer(t, dir)
-			cl, _ := kgo.NewClient(kgo.SeedBrokers(p.addr))
-			if _, err := kadm.NewClient(cl).CreateTopics(context.Background(), 1, 1, nil, "torn"); err != nil {
-				t.Fatal(err)
-			}
-			cl.Close()
+			createTopic(t, p.addr, "torn", 1)
 			produceOneByOne(t, p.addr, "torn", 0, 100)
 			p.kill(t)
 			tc.damage(t, activeSegment(t, dir, "torn-0"))
