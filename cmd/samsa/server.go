@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -20,6 +23,7 @@ func init() {
 		overrides  []string
 		logFormat  string
 		logLevel   string
+		pprofAddr  string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -58,6 +62,11 @@ Settings use Kafka's property names (server.properties), e.g.
 			if err != nil {
 				return err
 			}
+			if pprofAddr != "" {
+				if err := servePprof(pprofAddr, logger); err != nil {
+					return err
+				}
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
 			srv, err := server.Start(ctx, cfg, logger)
@@ -73,6 +82,7 @@ Settings use Kafka's property names (server.properties), e.g.
 	cmd.Flags().StringArrayVar(&overrides, "override", nil, "a setting as key=value (repeatable); wins over --config")
 	cmd.Flags().StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	cmd.Flags().StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	cmd.Flags().StringVar(&pprofAddr, "pprof-addr", "", "serve Go's pprof profiles over HTTP on this address (e.g. 127.0.0.1:6060)")
 	rootCmd.AddCommand(cmd)
 }
 
@@ -89,4 +99,20 @@ func newLogger(format, level string) (*slog.Logger, error) {
 		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
 	}
 	return nil, fmt.Errorf("--log-format: %q is not text or json", format)
+}
+
+// servePprof serves net/http/pprof on addr for profiling the broker under load.
+func servePprof(addr string, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof-addr: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	logger.Info("serving pprof", "addr", ln.Addr().String())
+	go http.Serve(ln, mux)
+	return nil
 }
