@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// segmentBytes is the segment size given to both brokers (Kafka's default).
+const segmentBytes = 1 << 30
+
+// brokerKind describes how to start one of the two brokers.
+type brokerKind struct {
+	name  string // "kafka" or "samsa"
+	port  int    // client listener
+	cport int    // controller listener
+}
+
+// running is a started broker.
+type running struct {
+	kind    brokerKind
+	cmd     *exec.Cmd
+	dir     string
+	addr    string
+	started time.Time // just before the process was started
+	exited  chan struct{}
+	logPath string
+}
+
+func (r *running) pid() int { return r.cmd.Process.Pid }
+
+// kafkaProperties is the server.properties of the Kafka node: a single KRaft node that is both
+// broker and controller, on loopback, with the settings Samsa gets too.
+func kafkaProperties(k brokerKind, dataDir string) string {
+	lines := []string{
+		"process.roles=broker,controller",
+		"node.id=1",
+		fmt.Sprintf("controller.quorum.voters=1@127.0.0.1:%d", k.cport),
+		fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", k.port, k.cport),
+		fmt.Sprintf("advertised.listeners=PLAINTEXT://127.0.0.1:%d", k.port),
+		"controller.listener.names=CONTROLLER",
+		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+		"inter.broker.listener.name=PLAINTEXT",
+		"log.dirs=" + dataDir,
+		"num.partitions=1",
+		"default.replication.factor=1",
+		"offsets.topic.replication.factor=1",
+		"transaction.state.log.replication.factor=1",
+		"transaction.state.log.min.isr=1",
+		"group.initial.rebalance.delay.ms=0",
+		fmt.Sprintf("log.segment.bytes=%d", segmentBytes),
+		// Deleted topics' files go at once rather than after a minute, so that the disk
+		// does not fill over a run (Samsa deletes them at once).
+		"file.delete.delay.ms=1000",
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// log4j2Config keeps the Kafka processes quiet: warnings, and the broker's "started" line.
+const log4j2Config = `status = warn
+appender.console.type = Console
+appender.console.name = STDERR
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.stderr.ref = STDERR
+logger.raftserver.name = kafka.server.KafkaRaftServer
+logger.raftserver.level = INFO
+`
+
+// kafkaJVMOpts are the heap and GC settings of kafka-server-start.sh (KAFKA_HEAP_OPTS and
+// KAFKA_JVM_PERFORMANCE_OPTS), with the heap fixed at 1 GiB.
+var kafkaJVMOpts = []string{
+	"-Xms1g", "-Xmx1g",
+	"-server", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:InitiatingHeapOccupancyPercent=35",
+	"-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true",
+}
+
+// randomClusterID returns a Kafka cluster id: 16 random bytes, URL-safe base64 without padding.
+func randomClusterID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40 // as Uuid.randomUuid: a version-4 UUID
+	b[8] = b[8]&0x3f | 0x80
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// startKafka formats a fresh KRaft store in dir and starts the Kafka node.
+func (e *env) startKafka(ctx context.Context, k brokerKind, dir string) (*running, error) {
+	data := filepath.Join(dir, "data")
+	props := filepath.Join(dir, "server.properties")
+	if err := os.WriteFile(props, []byte(kafkaProperties(k, data)), 0o644); err != nil {
+		return nil, err
+	}
+	logPath := filepath.Join(dir, "kafka.log")
+	if _, err := runTool(ctx, 2*time.Minute, logPath, e.java, append(e.javaToolOpts(),
+		"kafka.tools.StorageTool", "format", "-t", randomClusterID(), "-c", props)...); err != nil {
+		return nil, fmt.Errorf("formatting the Kafka store: %w", err)
+	}
+	args := append(append([]string{}, kafkaJVMOpts...), e.log4jOpt(), "-cp", e.classpath(), "kafka.Kafka", props)
+	return e.startBroker(k, dir, logPath, e.java, args...)
+}
+
+// startSamsa starts a Samsa node with data in dir.
+func (e *env) startSamsa(_ context.Context, k brokerKind, dir string) (*running, error) {
+	args := []string{"server",
+		"--override", fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", k.port, k.cport),
+		"--override", "log.dirs=" + filepath.Join(dir, "data"),
+		"--override", "num.partitions=1",
+		"--override", "default.replication.factor=1",
+		"--override", fmt.Sprintf("log.segment.bytes=%d", segmentBytes),
+		"--log-level", "warn",
+	}
+	bin := e.samsa
+	if e.profileDir != "" {
+		bin = e.profserver
+		args = append([]string{"--cpuprofile-prefix", filepath.Join(e.profileDir, "samsa")}, args[1:]...)
+	}
+	return e.startBroker(k, dir, filepath.Join(dir, "samsa.log"), bin, args...)
+}
+
+func (e *env) startBroker(k brokerKind, dir, logPath, bin string, args ...string) (*running, error) {
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.Stdout, cmd.Stderr = logf, logf
+	r := &running{kind: k, cmd: cmd, dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", k.port), exited: make(chan struct{}), logPath: logPath}
+	r.started = time.Now()
+	if err := startProc(cmd); err != nil {
+		return nil, err
+	}
+	go func() {
+		_ = cmd.Wait()
+		forget(cmd)
+		close(r.exited)
+	}()
+	return r, nil
+}
+
+// stop ends the broker with SIGTERM (a clean shutdown), then SIGKILL after a grace period.
+func (r *running) stop() time.Duration {
+	t0 := time.Now()
+	_ = syscall.Kill(r.pid(), syscall.SIGTERM)
+	select {
+	case <-r.exited:
+	case <-time.After(30 * time.Second):
+		_ = syscall.Kill(-r.pid(), syscall.SIGKILL)
+		<-r.exited
+	}
+	return time.Since(t0)
+}
+
+// probe is what waitFirstAck learned about a freshly started broker.
+type probe struct {
+	ListenMs   float64 // process start to the first accepted TCP connection
+	FirstAckMs float64 // process start to the first acknowledged produce
+	Groups     bool    // the broker serves FindCoordinator and JoinGroup
+}
+
+// waitFirstAck retries until the broker accepts a connection and then acknowledges one
+// produced record (to an auto-created topic), measuring both from the process start.
+func waitFirstAck(ctx context.Context, r *running, limit time.Duration) (probe, error) {
+	var p probe
+	ctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	for {
+		if ctx.Err() != nil {
+			return p, fmt.Errorf("%s did not accept connections within %v (log: %s)", r.kind.name, limit, r.logPath)
+		}
+		select {
+		case <-r.exited:
+			return p, fmt.Errorf("%s exited during startup (log: %s)", r.kind.name, r.logPath)
+		default:
+		}
+		c, err := net.DialTimeout("tcp", r.addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	p.ListenMs = ms(time.Since(r.started))
+	cl, err := kgo.NewClient(
+		kgo.SeedBrokers(r.addr),
+		kgo.AllowAutoTopicCreation(),
+		kgo.RequiredAcks(kgo.LeaderAck()),
+		kgo.DisableIdempotentWrite(),
+		kgo.ProducerLinger(0),
+		kgo.MetadataMinAge(10*time.Millisecond),
+		kgo.RetryBackoffFn(func(int) time.Duration { return 10 * time.Millisecond }),
+		kgo.DialTimeout(time.Second),
+	)
+	if err != nil {
+		return p, err
+	}
+	defer cl.Close()
+	for {
+		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+		err := cl.ProduceSync(pctx, &kgo.Record{Topic: "startup-probe", Value: []byte("x")}).FirstErr()
+		pcancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return p, fmt.Errorf("%s acknowledged no produce within %v: %v (log: %s)", r.kind.name, limit, err, r.logPath)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.FirstAckMs = ms(time.Since(r.started))
+
+	resp, err := kmsg.NewPtrApiVersionsRequest().RequestWith(ctx, cl)
+	if err != nil {
+		return p, fmt.Errorf("ApiVersions: %w", err)
+	}
+	has := map[int16]bool{}
+	for _, k := range resp.ApiKeys {
+		has[k.ApiKey] = true
+	}
+	p.Groups = has[kmsg.FindCoordinator.Int16()] && has[kmsg.JoinGroup.Int16()] && has[kmsg.SyncGroup.Int16()]
+	return p, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+var errSkipped = errors.New("skipped")

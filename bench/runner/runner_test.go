@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestParseProducerPerformance(t *testing.T) {
+	out := "1000 records sent, 200.0 records/sec (0.02 MB/sec), 3.5 ms avg latency, 9.0 ms max latency.\n" +
+		"500000 records sent, 150375.9 records/sec (14.34 MB/sec), 1235.65 ms avg latency, 1652.00 ms max latency, 1282 ms 50th, 1613 ms 95th, 1645 ms 99th, 1651 ms 99.9th.\n"
+	r, err := parseProducerPerformance(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := toolResult{Records: 500000, RecordsPerSec: 150375.9, MBPerSec: 14.34, AvgMs: 1235.65, MaxMs: 1652, P50Ms: 1282, P95Ms: 1613, P99Ms: 1645, P999Ms: 1651}
+	if r != want {
+		t.Fatalf("got %+v, want %+v", r, want)
+	}
+	if _, err := parseProducerPerformance("org.apache.kafka.common.errors.TimeoutException"); err == nil {
+		t.Fatal("no error for output without a summary")
+	}
+}
+
+func TestParseConsumerPerformance(t *testing.T) {
+	out := "start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec, rebalance.time.ms, fetch.time.ms, fetch.MB.sec, fetch.nMsg.sec\n" +
+		"2026-11-22 03:20:05:229, 2026-11-22 03:20:06:547, 47.6837, 36.1788, 500000, 379362.6707, 625, 693, 68.8077, 721500.7215\n"
+	fetch, total, err := parseConsumerPerformance(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fetch.Records != 500000 || fetch.RecordsPerSec != 721500.7215 || fetch.MBPerSec != 68.8077 {
+		t.Fatalf("fetch %+v", fetch)
+	}
+	if total.RecordsPerSec != 379362.6707 || total.MBPerSec != 36.1788 {
+		t.Fatalf("total %+v", total)
+	}
+	if _, _, err := parseConsumerPerformance("WARN nothing\n"); err == nil {
+		t.Fatal("no error for output without a result")
+	}
+}
+
+func TestParseSamsaPerf(t *testing.T) {
+	out := "10 records sent, 5.0 records/sec (0.00 MB/sec).\n" +
+		`{"result":{"records":10,"bytes":1000,"seconds":2,"records_per_sec":5,"mb_per_sec":0.0005,"latency":{"avg_ms":1,"max_ms":4,"p50_ms":1,"p95_ms":2,"p99_ms":3,"p99_9_ms":4}}}` + "\n"
+	r, err := parseSamsaPerf(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Records != 10 || r.RecordsPerSec != 5 || r.P99Ms != 3 || r.P999Ms != 4 {
+		t.Fatalf("got %+v", r)
+	}
+	if _, err := parseSamsaPerf("no json"); err == nil {
+		t.Fatal("no error without JSON")
+	}
+}
+
+func TestTableRatiosFavorSamsaAboveOne(t *testing.T) {
+	r := &results{samples: map[string]map[string][]float64{}, Skipped: map[string]string{}}
+	up := figure{"x/rate", "rate", "rec/s", true}
+	down := figure{"x/lat", "latency", "ms", false}
+	for _, v := range []float64{100, 300, 200} {
+		r.add(0, "kafka", up, v)
+		r.add(0, "kafka", down, v)
+	}
+	for _, v := range []float64{400, 400, 500, 300} {
+		r.add(0, "samsa", up, v)
+		r.add(0, "samsa", down, v/4)
+	}
+	r.buildTable()
+	if len(r.Table) != 2 {
+		t.Fatalf("%d rows", len(r.Table))
+	}
+	rate, lat := r.Table[0], r.Table[1]
+	if rate.Kafka.Median != 200 || rate.Kafka.Min != 100 || rate.Kafka.Max != 300 || rate.Samsa.Median != 400 {
+		t.Fatalf("rate stats %+v %+v", rate.Kafka, rate.Samsa)
+	}
+	if rate.Ratio != 2 || rate.RatioLabel != "Samsa/Kafka" {
+		t.Fatalf("rate ratio %v %s", rate.Ratio, rate.RatioLabel)
+	}
+	if lat.Ratio != 2 || lat.RatioLabel != "Kafka/Samsa" {
+		t.Fatalf("latency ratio %v %s", lat.Ratio, lat.RatioLabel)
+	}
+	var md bytes.Buffer
+	r.writeMarkdown(&md)
+	if !strings.Contains(md.String(), "| rate | rec/s ↑ | 200 (100–300) | 400 (300–500) | 2.00× Samsa/Kafka |") {
+		t.Fatalf("markdown:\n%s", md.String())
+	}
+}
+
+func TestFmtNum(t *testing.T) {
+	for v, want := range map[float64]string{1234567: "1,234,567", 999: "999", 12.34: "12.3", 0.123: "0.12", 100000: "100,000"} {
+		if got := fmtNum(v); got != want {
+			t.Errorf("fmtNum(%v) = %q, want %q", v, got, want)
+		}
+	}
+}
+
+func TestKafkaPropertiesMatchSamsaSettings(t *testing.T) {
+	p := kafkaProperties(brokerKind{name: "kafka", port: 19092, cport: 19093}, "/d")
+	for _, want := range []string{"listeners=PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093",
+		"controller.quorum.voters=1@127.0.0.1:19093", "log.dirs=/d", "log.segment.bytes=1073741824", "num.partitions=1"} {
+		if !strings.Contains(p, want+"\n") {
+			t.Errorf("properties lack %q:\n%s", want, p)
+		}
+	}
+	if strings.Contains(p, "flush") {
+		t.Error("Kafka gets a flush setting; neither broker should force flushes")
+	}
+	if id := randomClusterID(); len(id) != 22 {
+		t.Errorf("cluster id %q is not 22 base64 characters", id)
+	}
+}
+
+func TestProcReadersOnSelf(t *testing.T) {
+	cpu, err := cpuSeconds(os.Getpid())
+	if err != nil || cpu < 0 {
+		t.Fatalf("cpu %v, %v", cpu, err)
+	}
+	rss, hwm, err := memStatus(os.Getpid())
+	if err != nil || rss <= 0 || hwm < rss {
+		t.Fatalf("rss %v hwm %v, %v", rss, hwm, err)
+	}
+}
