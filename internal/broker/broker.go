@@ -14,6 +14,7 @@ import (
 
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/controller"
+	"github.com/samsa-io/samsa/internal/group"
 	"github.com/samsa-io/samsa/internal/replica"
 )
 
@@ -31,6 +32,8 @@ type Broker struct {
 	now           func() time.Time
 
 	pids producerIDs
+	// groups is the group coordinator (consumer groups and committed offsets).
+	groups *group.Coordinator
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -59,6 +62,7 @@ func New(cfg *config.Server, ctrl *controller.Controller, replicas *replica.Mana
 	}
 	b.idleTimeout = time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond
 	b.mu.conns = make(map[*conn]struct{})
+	b.groups = newGroupCoordinator(b)
 	return b
 }
 
@@ -115,6 +119,7 @@ func (b *Broker) Close() {
 	}
 	b.mu.Unlock()
 	b.wg.Wait()
+	b.groups.Close()
 }
 
 // awaitMetadata waits until the replica manager has applied the controller's latest image, so

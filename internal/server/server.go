@@ -110,10 +110,12 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (*Serve
 		ctrl.Close()
 		return nil, fmt.Errorf("opening partitions: %w", err)
 	}
+	s.broker.MetadataApplied(ctrl.Image())
 	s.unsub = ctrl.OnPublish(func(_, img *metadata.Image) {
 		if err := s.replicas.Apply(img); err != nil {
 			logger.Error("applying metadata", "index", img.Index, "err", err)
 		}
+		s.broker.MetadataApplied(img)
 	})
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
