@@ -115,7 +115,22 @@ func (t *target) createTopic(ctx context.Context, topic string, parts int32) err
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return fmt.Errorf("creating %s: %w", topic, err)
 	}
-	return nil
+	// Kafka lists a new topic before its partition leaders serve it; a produce that meets
+	// NOT_LEADER_FOR_PARTITION on some partitions backs off on them and skews the run. Wait
+	// until every partition answers ListOffsets.
+	for {
+		ends, err := t.adm.ListEndOffsets(ctx, topic)
+		if err == nil {
+			err = ends.Error()
+		}
+		if err == nil && len(ends[topic]) == int(parts) {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("topic %s not ready: %v", topic, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // deleteTopic removes a run's topic so that the disk does not fill over the bench.

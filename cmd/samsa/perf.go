@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,6 +50,7 @@ type perfCommon struct {
 	partitions int32
 	interval   time.Duration
 	json       bool
+	clientLog  string
 }
 
 func (c *perfCommon) register(fs *pflag.FlagSet, records int64) {
@@ -59,6 +61,28 @@ func (c *perfCommon) register(fs *pflag.FlagSet, records int64) {
 	fs.Int32Var(&c.partitions, "partitions", 1, "partitions of the topic when it has to be created")
 	fs.DurationVar(&c.interval, "report-interval", 5*time.Second, "how often to print a progress line")
 	fs.BoolVar(&c.json, "json", false, "also print the final summary as one JSON line")
+	fs.StringVar(&c.clientLog, "client-log", "", "log the client's own events to stderr at this level: error, warn, info or debug")
+}
+
+// connect connects with the client logger asked for by --client-log.
+func (c *perfCommon) connect(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
+	if c.clientLog != "" {
+		var lvl kgo.LogLevel
+		switch c.clientLog {
+		case "error":
+			lvl = kgo.LogLevelError
+		case "warn":
+			lvl = kgo.LogLevelWarn
+		case "info":
+			lvl = kgo.LogLevelInfo
+		case "debug":
+			lvl = kgo.LogLevelDebug
+		default:
+			return nil, fmt.Errorf("invalid --client-log %q: expected error, warn, info or debug", c.clientLog)
+		}
+		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, lvl, nil)))
+	}
+	return c.cf.connect(ctx, opts...)
 }
 
 func (c *perfCommon) validate() error {
@@ -139,12 +163,21 @@ func ensureTopic(ctx context.Context, cl *kgo.Client, topic string, partitions i
 	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 		return 0, cli.ResponseError("create topic", topic, err, "")
 	}
-	// The topic may take a moment to appear in every broker's metadata.
+	// The topic may take a moment to appear in every broker's metadata, and a partition
+	// leader a moment more to serve it: produce would meet NOT_LEADER_FOR_PARTITION on some
+	// partitions and back off on them, which skews the run. Wait until every partition
+	// answers ListOffsets.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		td, err := lookupTopic(ctx, adm, topic)
 		if err == nil && len(td.Partitions) > 0 {
-			return len(td.Partitions), nil
+			var ends kadm.ListedOffsets
+			if ends, err = adm.ListEndOffsets(ctx, topic); err == nil {
+				err = ends.Error()
+			}
+			if err == nil {
+				return len(td.Partitions), nil
+			}
 		}
 		if time.Now().After(deadline) {
 			if err == nil {
@@ -243,7 +276,7 @@ func newPerfProduceCmd() *cobra.Command {
 }
 
 func perfProduce(ctx context.Context, c *perfCommon, throughput float64, opts []kgo.Opt, out io.Writer) error {
-	cl, err := c.cf.connect(ctx, append(opts, kgo.DefaultProduceTopic(c.topic))...)
+	cl, err := c.connect(ctx, append(opts, kgo.DefaultProduceTopic(c.topic))...)
 	if err != nil {
 		return err
 	}
@@ -327,7 +360,7 @@ func newPerfConsumeCmd() *cobra.Command {
 }
 
 func perfConsume(ctx context.Context, c *perfCommon, timeout time.Duration, opts []kgo.Opt, out io.Writer) error {
-	cl, err := c.cf.connect(ctx, opts...)
+	cl, err := c.connect(ctx, opts...)
 	if err != nil {
 		return err
 	}
@@ -413,7 +446,7 @@ func newPerfE2ECmd() *cobra.Command {
 }
 
 func perfE2E(ctx context.Context, c *perfCommon, throughput float64, popts []kgo.Opt, warmup, timeout time.Duration, out io.Writer) error {
-	prod, err := c.cf.connect(ctx, append(popts, kgo.DefaultProduceTopic(c.topic))...)
+	prod, err := c.connect(ctx, append(popts, kgo.DefaultProduceTopic(c.topic))...)
 	if err != nil {
 		return err
 	}
@@ -430,7 +463,7 @@ func perfE2E(ctx context.Context, c *perfCommon, throughput float64, popts []kgo
 	}
 	start := map[int32]kgo.Offset{}
 	ends.Each(func(o kadm.ListedOffset) { start[o.Partition] = kgo.NewOffset().At(o.Offset) })
-	cons, err := c.cf.connect(ctx, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{c.topic: start}))
+	cons, err := c.connect(ctx, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{c.topic: start}))
 	if err != nil {
 		return err
 	}
