@@ -1,0 +1,93 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/samsa-io/samsa/internal/testcluster"
+)
+
+// TestGroupCommands consumes with --group, then checks describe's lag, reset-offsets (dry run
+// and --execute), delete-offsets and delete against an in-process broker.
+func TestGroupCommands(t *testing.T) {
+	node := testcluster.Start(t, "group.initial.rebalance.delay.ms=0")
+	brokers := "--brokers=" + node.Addr()
+	run := func(stdin string, args ...string) (string, string) {
+		t.Helper()
+		stdout, stderr, err := runCLI(t, stdin, append(args, brokers)...)
+		if err != nil {
+			t.Fatalf("samsa %s: %v (stderr %q)", strings.Join(args, " "), err, stderr)
+		}
+		return stdout, stderr
+	}
+	// row returns the fields of the describe row for partition p.
+	row := func(out string, p int) []string {
+		for _, l := range strings.Split(out, "\n") {
+			f := strings.Fields(l)
+			if len(f) >= 5 && f[0] == "events" && f[1] == fmt.Sprint(p) {
+				return f
+			}
+		}
+		t.Fatalf("no row for partition %d in:\n%s", p, out)
+		return nil
+	}
+
+	run("", "topic", "create", "events", "--partitions", "2")
+	var in strings.Builder
+	for i := 0; i < 10; i++ {
+		fmt.Fprintf(&in, "v%d\n", i)
+	}
+	run(in.String(), "produce", "events", "--partition", "0")
+	run("v\nw\n", "produce", "events", "--partition", "1")
+
+	// Consume 10 of the 12 records as group g1 and commit them.
+	run("", "consume", "events", "--group", "g1", "--from", "beginning", "--count", "10")
+
+	out, _ := run("", "group", "list")
+	if !strings.Contains(out, "g1") {
+		t.Fatalf("group list:\n%s", out)
+	}
+	out, _ = run("", "group", "describe", "g1")
+	if !strings.Contains(out, "TOTAL LAG 2") {
+		t.Fatalf("describe: want total lag 2:\n%s", out)
+	}
+
+	// Dry run changes nothing.
+	out, errOut := run("", "group", "reset-offsets", "g1", "--topic", "events", "--to-earliest")
+	if !strings.Contains(errOut, "dry run") || !strings.Contains(out, "NEW-OFFSET") {
+		t.Fatalf("dry run: %q %q", out, errOut)
+	}
+	out, _ = run("", "group", "describe", "g1")
+	if !strings.Contains(out, "TOTAL LAG 2") {
+		t.Fatalf("dry run changed offsets:\n%s", out)
+	}
+	// Execute: back to the start, lag is everything.
+	run("", "group", "reset-offsets", "g1", "--topic", "events", "--to-earliest", "--execute")
+	out, _ = run("", "group", "describe", "g1")
+	if !strings.Contains(out, "TOTAL LAG 12") {
+		t.Fatalf("after reset to earliest:\n%s", out)
+	}
+	// Shift partition 0 forward by 4.
+	run("", "group", "reset-offsets", "g1", "--topic", "events:0", "--shift-by", "4", "--execute")
+	out, _ = run("", "group", "describe", "g1")
+	if f := row(out, 0); f[2] != "4" || f[3] != "10" || f[4] != "6" {
+		t.Fatalf("after shift-by 4, partition 0 row %v", f)
+	}
+	// To a specific offset beyond the end clamps to the end.
+	run("", "group", "reset-offsets", "g1", "--topic", "events:1", "--to-offset", "99", "--execute")
+	out, _ = run("", "group", "describe", "g1")
+	if f := row(out, 1); f[2] != "2" || f[4] != "0" {
+		t.Fatalf("after to-offset 99, partition 1 row %v", f)
+	}
+
+	run("", "group", "delete-offsets", "g1", "--topic", "events:1")
+	out, _ = run("", "group", "describe", "g1")
+	if f := row(out, 1); f[2] != "-" {
+		t.Fatalf("after delete-offsets, partition 1 row %v", f)
+	}
+	run("", "group", "delete", "g1")
+	if _, _, err := runCLI(t, "", "group", "describe", "g1", brokers); err == nil {
+		t.Fatal("describe of a deleted group succeeded")
+	}
+}
