@@ -209,4 +209,195 @@ func TestGroupThreeConsumersSixPartitions(t *testing.T) {
 	})
 }
 
-var _ = net.Dial
+func TestGroupMoreConsumersThanPartitions(t *testing.T) {
+	n := startGroupNode(t)
+	createTopic(t, n, "three", 3, nil)
+	var ms []*member
+	for i := 0; i < 4; i++ {
+		ms = append(ms, startMember(t, n, fmt.Sprint("c", i), "g4", "three", memberOpts{}))
+	}
+	balanced(t, ms, 3, []int{0, 1, 1, 1})
+}
+
+func TestGroupsConsumeIndependently(t *testing.T) {
+	n := startGroupNode(t)
+	createTopic(t, n, "shared", 3, nil)
+	produceN(t, n, "shared", 30)
+	a := startMember(t, n, "a", "ga", "shared", memberOpts{commit: true})
+	b := startMember(t, n, "b", "gb", "shared", memberOpts{commit: true})
+	for _, m := range []*member{a, b} {
+		waitUntil(t, 30*time.Second, m.name+" consumed everything", func() bool { return len(m.processed()) >= 30 })
+	}
+	adm := newAdmin(t, n)
+	for _, g := range []string{"ga", "gb"} {
+		waitUntil(t, 30*time.Second, g+" committed everything", func() bool {
+			offs, err := adm.FetchOffsets(ctxT(t), g)
+			if err != nil {
+				return false
+			}
+			var sum int64
+			for _, ps := range offs {
+				for _, o := range ps {
+					sum += o.At
+				}
+			}
+			return sum == 30
+		})
+	}
+	if len(a.processed()) != 30 || len(b.processed()) != 30 {
+		t.Fatalf("processed %d and %d records, want 30 each", len(a.processed()), len(b.processed()))
+	}
+}
+
+// cutDialer dials through connections it can cut all at once, like a client whose process
+// died: its sessions end without a LeaveGroup.
+type cutDialer struct {
+	mu    sync.Mutex
+	conns []net.Conn
+	cut   bool
+}
+
+func (d *cutDialer) dial(ctx context.Context, network, host string) (net.Conn, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cut {
+		return nil, fmt.Errorf("connection refused (test: client killed)")
+	}
+	c, err := (&net.Dialer{}).DialContext(ctx, network, host)
+	if err == nil {
+		d.conns = append(d.conns, c)
+	}
+	return c, err
+}
+
+func (d *cutDialer) kill() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.cut = true
+	for _, c := range d.conns {
+		c.Close()
+	}
+}
+
+// TestGroupMemberKilled: a member whose connections die without LeaveGroup loses its
+// partitions after its session timeout, and with process-then-commit nothing is lost.
+func TestGroupMemberKilled(t *testing.T) {
+	n := startGroupNode(t)
+	createTopic(t, n, "killed", 6, nil)
+	produceN(t, n, "killed", 60)
+	d := &cutDialer{}
+	a := startMember(t, n, "a", "gk", "killed", memberOpts{commit: true, opts: []kgo.Opt{kgo.Dialer(d.dial)}})
+	b := startMember(t, n, "b", "gk", "killed", memberOpts{commit: true})
+	balanced(t, []*member{a, b}, 6, []int{3, 3})
+	waitUntil(t, 30*time.Second, "a processed records", func() bool { return len(a.processed()) > 0 })
+
+	killedAt := time.Now()
+	d.kill()
+	produceN(t, n, "killed", 60)
+	waitUntil(t, 30*time.Second, "b owns every partition", func() bool { return len(b.ownedPartitions()) == 6 })
+	t.Logf("b took over %v after a was killed", time.Since(killedAt).Round(100*time.Millisecond))
+
+	waitUntil(t, 30*time.Second, "every record was processed at least once", func() bool {
+		seen := map[string]bool{}
+		for _, m := range []*member{a, b} {
+			for _, r := range m.processed() {
+				seen[fmt.Sprintf("%d/%d", r.Partition, r.Offset)] = true
+			}
+		}
+		return len(seen) == 120
+	})
+}
+
+// TestGroupCooperativeSticky: when a second member joins, the first gives up only the
+// partitions that move; the ones it keeps are never revoked.
+func TestGroupCooperativeSticky(t *testing.T) {
+	n := startGroupNode(t)
+	createTopic(t, n, "coop", 6, nil)
+	coop := memberOpts{opts: []kgo.Opt{kgo.Balancers(kgo.CooperativeStickyBalancer())}}
+	a := startMember(t, n, "a", "gc", "coop", coop)
+	balanced(t, []*member{a}, 6, []int{6})
+	b := startMember(t, n, "b", "gc", "coop", coop)
+	balanced(t, []*member{a, b}, 6, []int{3, 3})
+	a.mu.Lock()
+	revoked, lost := slices.Clone(a.revoked), slices.Clone(a.lost)
+	a.mu.Unlock()
+	slices.Sort(revoked)
+	if len(revoked) != 3 || len(lost) != 0 {
+		t.Fatalf("a revoked %v and lost %v, want exactly the 3 partitions that moved", revoked, lost)
+	}
+	for _, p := range a.ownedPartitions() {
+		if slices.Contains(revoked, p) {
+			t.Fatalf("a revoked partition %d that it kept", p)
+		}
+	}
+}
+
+// TestGroupStaticMemberRestart: a static member that restarts within its session timeout
+// gets its partitions back without a rebalance.
+func TestGroupStaticMemberRestart(t *testing.T) {
+	n := startGroupNode(t)
+	createTopic(t, n, "static", 6, nil)
+	static := func(id string) memberOpts { return memberOpts{opts: []kgo.Opt{kgo.InstanceID(id)}} }
+	a := startMember(t, n, "a", "gs", "static", static("inst-a"))
+	balanced(t, []*member{a}, 6, []int{6}) // a leads
+	b := startMember(t, n, "b", "gs", "static", static("inst-b"))
+	balanced(t, []*member{a, b}, 6, []int{3, 3})
+	_, genA := a.cl.GroupMetadata()
+	oldB, genB := b.cl.GroupMetadata()
+	ownedB := b.ownedPartitions()
+	a.mu.Lock()
+	revokedBefore := len(a.revoked)
+	a.mu.Unlock()
+
+	b.close() // a static member does not leave the group
+	b2 := startMember(t, n, "b2", "gs", "static", static("inst-b"))
+	waitUntil(t, 30*time.Second, "the restarted member owns its partitions", func() bool {
+		return slices.Equal(b2.ownedPartitions(), ownedB)
+	})
+	newB, genB2 := b2.cl.GroupMetadata()
+	_, genA2 := a.cl.GroupMetadata()
+	if genB2 != genB || genA2 != genA || newB == oldB {
+		t.Fatalf("generations a %d->%d, b %d->%d (member %s->%s): want no rebalance and a new member id", genA, genA2, genB, genB2, oldB, newB)
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.revoked) != revokedBefore {
+		t.Fatalf("a had partitions revoked during the static restart: %v", a.revoked)
+	}
+}
+
+// TestGroupCommitsSurviveRestart: committed offsets and the group come back after the
+// broker restarts, and a new consumer resumes after the last commit.
+func TestGroupCommitsSurviveRestart(t *testing.T) {
+	n := startGroupNode(t)
+	createTopic(t, n, "durable", 3, nil)
+	produceN(t, n, "durable", 30)
+	a := startMember(t, n, "a", "gd", "durable", memberOpts{commit: true})
+	adm := newAdmin(t, n)
+	committed := func() int64 {
+		offs, err := adm.FetchOffsets(ctxT(t), "gd")
+		if err != nil {
+			return -1
+		}
+		var sum int64
+		for _, ps := range offs {
+			for _, o := range ps {
+				sum += o.At
+			}
+		}
+		return sum
+	}
+	waitUntil(t, 30*time.Second, "30 offsets committed", func() bool { return committed() == 30 })
+	a.close()
+
+	n.Restart()
+	waitUntil(t, 30*time.Second, "the commits are back after the restart", func() bool { return committed() == 30 })
+	b := startMember(t, n, "b", "gd", "durable", memberOpts{commit: true})
+	produceN(t, n, "durable", 9)
+	waitUntil(t, 30*time.Second, "b consumed the new records", func() bool { return len(b.processed()) >= 9 })
+	for _, r := range b.processed() {
+		if r.Offset < 10 {
+			t.Fatalf("b re-consumed committed record %d/%d", r.Partition, r.Offset)
+		}
+	}
+}
