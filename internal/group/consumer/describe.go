@@ -3,6 +3,7 @@ package consumer
 import (
 	"slices"
 	"sort"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -202,7 +203,7 @@ func (s *Groups) DeleteGroup(group string) ([]Record, error) {
 	if len(g.members) > 0 {
 		return nil, errorf(kerr.NonEmptyGroup, "The group is not empty.")
 	}
-	o := &op{s: s}
+	o := newOp(s, time.Time{})
 	ids := make([]string, 0, len(g.target))
 	for id := range g.target {
 		ids = append(ids, id)

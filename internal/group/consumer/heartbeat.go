@@ -24,18 +24,53 @@ func errorf(k *kerr.Error, format string, args ...any) *Error {
 	return &Error{Err: k, Message: fmt.Sprintf(format, args...)}
 }
 
-// op is one operation: the records it emitted, each already applied to the state.
+// op is one operation: the records it emitted, each already applied to the state, and
+// copies of the groups it changed as they were before, for Revert.
 type op struct {
 	s       *Groups
 	now     time.Time
 	records []Record
-	err     error // the first record that failed to apply (a bug)
+	err     error             // the first record that failed to apply (a bug)
+	undo    map[string]*group // group id → the group before the operation (nil: absent)
+}
+
+func newOp(s *Groups, now time.Time) *op {
+	o := &op{s: s, now: now, undo: make(map[string]*group)}
+	s.lastOp = o
+	return o
 }
 
 func (o *op) emit(r Record) {
+	if k, err := decodeKey(r.Key); err == nil {
+		if _, saved := o.undo[k.group]; !saved {
+			var before *group
+			if g := o.s.groups[k.group]; g != nil {
+				before = g.clone()
+			}
+			o.undo[k.group] = before
+		}
+	}
 	o.records = append(o.records, r)
 	if err := o.s.Replay(r); err != nil && o.err == nil {
 		o.err = err
+	}
+}
+
+// Revert undoes the last operation (Heartbeat, Tick or DeleteGroup) that emitted records:
+// the coordinator calls it when writing them failed, so that the state matches the log.
+func (s *Groups) Revert() {
+	o := s.lastOp
+	if o == nil {
+		return
+	}
+	s.lastOp = nil
+	for id, before := range o.undo {
+		if before == nil || (!before.persisted && len(before.members) == 0) {
+			delete(s.groups, id)
+			continue
+		}
+		before.metadataStale = true
+		s.groups[id] = before
 	}
 }
 
@@ -45,7 +80,7 @@ func (o *op) emit(r Record) {
 func (s *Groups) Heartbeat(now time.Time, clientID, clientHost string, req *kmsg.ConsumerGroupHeartbeatRequest) (*kmsg.ConsumerGroupHeartbeatResponse, []Record) {
 	resp := kmsg.NewPtrConsumerGroupHeartbeatResponse()
 	resp.Version = req.Version
-	o := &op{s: s, now: now}
+	o := newOp(s, now)
 	err := s.heartbeat(o, clientID, clientHost, req, resp)
 	if err == nil && o.err != nil {
 		err = errorf(kerr.UnknownServerError, "%v", o.err)
@@ -531,7 +566,7 @@ func (s *Groups) fence(o *op, g *group, m *member) {
 // Tick fences the members whose session expired, or that did not revoke partitions within
 // their rebalance timeout, and returns the records to persist.
 func (s *Groups) Tick(now time.Time) []Record {
-	o := &op{s: s, now: now}
+	o := newOp(s, now)
 	ids := make([]string, 0, len(s.groups))
 	for id := range s.groups {
 		ids = append(ids, id)

@@ -635,3 +635,37 @@ func TestReplayThenContinue(t *testing.T) {
 		t.Fatal("members did not expire after the load")
 	}
 }
+
+func TestRevertUndoesTheLastOperation(t *testing.T) {
+	h := newHarness(t, topic("t", 4))
+	a := h.client("g", "a", "t")
+	a.join()
+	before := dump(h.s)
+	// b's join is refused by the log: the state goes back to before it.
+	b := h.client("g", "b", "t")
+	_, recs := h.s.Heartbeat(h.now, "c", "h", b.request(0))
+	if len(recs) == 0 {
+		t.Fatal("no records")
+	}
+	h.s.Revert()
+	if got := dump(h.s); got != before {
+		t.Fatalf("after revert:\n%s\nwant:\n%s", got, before)
+	}
+	// A new group's first join, reverted, leaves no group.
+	c := h.client("g2", "c", "t")
+	h.s.Heartbeat(h.now, "c", "h", c.request(0))
+	h.s.Revert()
+	if h.s.Has("g2") {
+		t.Fatal("reverted join left its group")
+	}
+	// Expirations too.
+	h.now = h.now.Add(time.Minute)
+	if recs := h.s.Tick(h.now); len(recs) == 0 {
+		t.Fatal("nothing expired")
+	}
+	h.s.Revert()
+	if got := dump(h.s); got != before {
+		t.Fatalf("after reverting the expiry:\n%s", got)
+	}
+	h.check()
+}

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -107,6 +108,7 @@ type Groups struct {
 	groups map[string]*group
 	// resolved caches the topics each regular expression matches in the current view.
 	resolved map[string][]string
+	lastOp   *op // the last operation that may have emitted records, for Revert
 }
 
 // New returns an empty shard. cfg must be valid.
@@ -168,6 +170,26 @@ func newGroup(id string) *group {
 		rebalanceTimer:  make(map[string]rebalanceTimer),
 		metadataStale:   true,
 	}
+}
+
+// clone deep-copies a group, soft state included.
+func (g *group) clone() *group {
+	c := *g
+	c.members = make(map[string]*member, len(g.members))
+	for id, m := range g.members {
+		c.members[id] = m.clone()
+	}
+	c.target = make(map[string]Assignment, len(g.target))
+	for id, a := range g.target {
+		c.target[id] = a.clone()
+	}
+	c.partitionEpochs = make(map[TopicID]map[int32]int32, len(g.partitionEpochs))
+	for t, ps := range g.partitionEpochs {
+		c.partitionEpochs[t] = maps.Clone(ps)
+	}
+	c.sessionDeadline = maps.Clone(g.sessionDeadline)
+	c.rebalanceTimer = maps.Clone(g.rebalanceTimer)
+	return &c
 }
 
 func newMember(id string) *member {
