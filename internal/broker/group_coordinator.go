@@ -51,6 +51,7 @@ func groupSettings(cfg *config.Server) group.Settings {
 	s.OffsetsRetention = time.Duration(optionalSetting(cfg, "offsets.retention.minutes", int64(s.OffsetsRetention/time.Minute))) * time.Minute
 	s.MaxGroupSize = int(optionalSetting(cfg, "group.max.size", 0))
 	s.OffsetMetadataMaxBytes = int(optionalSetting(cfg, "offset.metadata.max.bytes", int64(s.OffsetMetadataMaxBytes)))
+	s.Consumer = consumerGroupSettings(cfg)
 	return s
 }
 

@@ -89,7 +89,7 @@ func handleOffsetFetch(b *Broker, req *request) (kmsg.Response, error) {
 			}
 			sg := kmsg.NewOffsetFetchResponseGroup()
 			sg.Group = rg.Group
-			offsets, err := b.groups.FetchOffsets(rg.Group, tps)
+			offsets, err := b.groups.FetchOffsetsForMember(rg.Group, rg.MemberID, rg.MemberEpoch, tps)
 			sg.ErrorCode = errCode(err)
 			for _, ft := range groupFetched(offsets) {
 				st := kmsg.NewOffsetFetchResponseGroupTopic()

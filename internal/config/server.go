@@ -65,6 +65,10 @@ var ServerDefs = []Def{
 	{Name: "connections.max.idle.ms", Type: TypeLong, Default: "600000", Doc: "close idle connections after this long"},
 	{Name: "producer.id.expiration.ms", Type: TypeInt, Default: "86400000", Min: 1, MinSet: true, Doc: "expire idle producer ids"},
 	{Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: "3000", Doc: "delay of a new group's first rebalance"},
+	{Name: "group.consumer.heartbeat.interval.ms", Type: TypeInt, Default: "5000", Min: 1, MinSet: true, Doc: "heartbeat interval of consumer-protocol (KIP-848) group members"},
+	{Name: "group.consumer.session.timeout.ms", Type: TypeInt, Default: "45000", Min: 1, MinSet: true, Doc: "session timeout of consumer-protocol group members"},
+	{Name: "group.consumer.max.size", Type: TypeInt, Default: "2147483647", Min: 1, MinSet: true, Doc: "most members of a consumer-protocol group"},
+	{Name: "group.consumer.assignors", Type: TypeList, Default: "uniform,range", OneOf: []string{"uniform", "range", "org.apache.kafka.coordinator.group.assignor.UniformAssignor", "org.apache.kafka.coordinator.group.assignor.RangeAssignor"}, Doc: "server assignors of consumer-protocol groups; the first is the default"},
 	{Name: "broker.rack", Type: TypeString, NoDefault: true, Doc: "rack of this broker"},
 }
 

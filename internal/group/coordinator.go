@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kerr"
 
+	"github.com/samsa-io/samsa/internal/group/consumer"
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/replica"
 )
@@ -80,6 +81,8 @@ type Coordinator struct {
 	// numPartitions is the partition count of __consumer_offsets (the image's, else the
 	// configured one): it decides which partition a group hashes to.
 	numPartitions atomic.Int32
+	// consumerTopics is the topics of the latest image, for consumer groups (consumer_groups.go).
+	consumerTopics atomic.Pointer[[]consumer.Topic]
 	// createMu serializes creating the topic.
 	createMu sync.Mutex
 	ctx      context.Context
@@ -153,6 +156,7 @@ func (c *Coordinator) PartitionFor(group string) int32 {
 // broker leads (and hosts) and unloads the others. It is called after the replica manager has
 // applied img.
 func (c *Coordinator) ApplyImage(img *metadata.Image, hosted func(topic string, partition int32) *replica.Partition) {
+	c.setConsumerTopics(img)
 	want := map[int32]*replica.Partition{}
 	epochs := map[int32]int32{}
 	if t, ok := img.Topic(OffsetsTopic); ok {
@@ -233,6 +237,7 @@ func (c *Coordinator) load(ctx context.Context, part *partition) {
 	} else {
 		part.mu.shard = shard
 		part.mu.timers = timers
+		c.initConsumerTopics(shard)
 		shard.finishLoad()
 		part.mu.state = partitionActive
 		groups := len(shard.groups)

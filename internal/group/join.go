@@ -38,6 +38,9 @@ func (s *Shard) JoinGroup(req JoinRequest, done func(JoinResult)) {
 		done(joinError(req.MemberID, errInvalidSession))
 		return
 	}
+	if s.joinConsumerGroup(req, done) {
+		return // a consumer group with members (consumer_groups.go)
+	}
 	unknown := req.MemberID == ""
 	g := s.groups[req.Group]
 	if g == nil {

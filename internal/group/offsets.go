@@ -76,6 +76,9 @@ func (g *classicGroup) validateCommit(req CommitRequest) error {
 // CommitOffsets handles an OffsetCommit request whose partitions the caller has checked to
 // exist. The offsets are acknowledged only once written; it returns one error per offset.
 func (s *Shard) CommitOffsets(req CommitRequest) []error {
+	if s.isConsumerGroup(req.Group) {
+		return s.commitConsumerOffsets(req)
+	}
 	errs := make([]error, len(req.Offsets))
 	fail := func(err error) []error {
 		for i := range errs {
@@ -153,6 +156,9 @@ func (s *Shard) CommitOffsets(req CommitRequest) []error {
 // FetchOffsets returns a group's committed offsets for the given partitions, or all of them
 // if tps is nil. Partitions without a commit (or of an unknown group) get offset -1.
 func (s *Shard) FetchOffsets(group string, tps []TopicPartition) []FetchedOffset {
+	if s.isConsumerGroup(group) {
+		return s.fetchConsumerOffsets(group, tps)
+	}
 	g := s.groups[group]
 	if tps == nil {
 		if g == nil {
@@ -177,6 +183,9 @@ func (s *Shard) FetchOffsets(group string, tps []TopicPartition) []FetchedOffset
 // members keeps the offsets of topics it consumes (GROUP_SUBSCRIBED_TO_TOPIC). It returns a
 // group-level error or one error per partition.
 func (s *Shard) DeleteOffsets(group string, tps []TopicPartition) (error, []error) {
+	if s.isConsumerGroup(group) {
+		return s.deleteConsumerOffsets(group, tps)
+	}
 	g := s.groups[group]
 	if g == nil || g.state == stateDead {
 		return errGroupIDNotFound, nil
@@ -277,4 +286,5 @@ func (s *Shard) ExpireOffsets() {
 			s.dropGroup(g)
 		}
 	}
+	s.expireConsumerOffsets()
 }

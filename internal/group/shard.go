@@ -12,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/internal/group/consumer"
 	"github.com/samsa-io/samsa/internal/storage"
 )
 
@@ -35,6 +36,9 @@ type Settings struct {
 	// NewMemberJoinTimeout bounds how long a member that joined for the first time may wait
 	// in a rebalance (Kafka's fixed 5 minutes).
 	NewMemberJoinTimeout time.Duration
+	// Consumer configures KIP-848 consumer groups (group.consumer.*); zero fields take
+	// Kafka's defaults.
+	Consumer consumer.Config
 }
 
 // DefaultSettings returns Kafka's defaults.
@@ -47,6 +51,7 @@ func DefaultSettings() Settings {
 		OffsetsRetentionCheckInterval: 10 * time.Minute,
 		OffsetMetadataMaxBytes:        4096,
 		NewMemberJoinTimeout:          5 * time.Minute,
+		Consumer:                      consumer.DefaultConfig(),
 	}
 }
 
@@ -87,6 +92,8 @@ type Shard struct {
 	store     func([]Record) error
 	newID     func() string
 	groups    map[string]*classicGroup
+	// cg holds the KIP-848 consumer groups (consumer_groups.go).
+	cg *consumerGroups
 	// loading holds the replayed state until finishLoad builds the groups.
 	loading *loadState
 }
@@ -100,6 +107,7 @@ func newShard(partition int32, set Settings, logger *slog.Logger, t timers, stor
 		store:     store,
 		newID:     newID,
 		groups:    make(map[string]*classicGroup),
+		cg:        newConsumerGroups(set.Consumer),
 		loading:   &loadState{groups: map[string]*kmsg.GroupMetadataValue{}, offsets: map[string]map[TopicPartition]offsetEntry{}},
 	}
 }
@@ -155,12 +163,15 @@ func (s *Shard) ListGroups(states, types []string) []GroupListing {
 		}
 		out = append(out, GroupListing{Group: g.id, ProtocolType: g.protocolType, State: g.state.String(), Type: groupTypeClassic})
 	}
-	return out
+	return append(out, s.listConsumerGroups(states, types)...)
 }
 
 // DescribeGroup describes a group; an unknown group is described as Dead with no error, as
 // Kafka does.
 func (s *Shard) DescribeGroup(id string) GroupDescription {
+	if d, ok := s.describeConsumerGroup(id); ok {
+		return d
+	}
 	g := s.groups[id]
 	if g == nil {
 		return GroupDescription{Group: id, State: stateDead.String()}
@@ -171,6 +182,9 @@ func (s *Shard) DescribeGroup(id string) GroupDescription {
 // DeleteGroup deletes an Empty group and its offsets (NON_EMPTY_GROUP if it has members,
 // GROUP_ID_NOT_FOUND if there is no such group).
 func (s *Shard) DeleteGroup(id string) error {
+	if s.isConsumerGroup(id) {
+		return s.deleteConsumerGroup(id)
+	}
 	g := s.groups[id]
 	switch {
 	case g == nil || g.state == stateDead:
@@ -232,6 +246,9 @@ func (s *Shard) replay(key, value []byte) error {
 	if len(key) < 2 {
 		return fmt.Errorf("%w: key of %d bytes", ErrCorruptRecord, len(key))
 	}
+	if consumer.IsRecord(key) {
+		return s.replayConsumer(key, value)
+	}
 	ls := s.loading
 	version := int16(key[0])<<8 | int16(key[1])
 	switch version {
@@ -288,6 +305,7 @@ func (s *Shard) replay(key, value []byte) error {
 func (s *Shard) finishLoad() {
 	ls := s.loading
 	s.loading = nil
+	s.finishConsumerLoad(ls)
 	now := s.nowMs()
 	for id, v := range ls.groups {
 		g := newClassicGroup(id, now)

@@ -1,0 +1,66 @@
+package broker
+
+import (
+	"math"
+	"strings"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/config"
+	"github.com/samsa-io/samsa/internal/group/consumer"
+)
+
+// KIP-848 consumer groups: the members heartbeat with ConsumerGroupHeartbeat and the
+// coordinator assigns the partitions (internal/group/consumer). v1 (Kafka 4.0) has the client
+// choose its member id and adds regular-expression subscriptions.
+func init() {
+	register(kmsg.ConsumerGroupHeartbeat.Int16(), 0, 1, handleConsumerGroupHeartbeat)
+	register(kmsg.ConsumerGroupDescribe.Int16(), 0, 1, handleConsumerGroupDescribe)
+}
+
+func handleConsumerGroupHeartbeat(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.ConsumerGroupHeartbeatRequest)
+	return b.groups.ConsumerGroupHeartbeat(clientID(req), clientHost(req), r), nil
+}
+
+func handleConsumerGroupDescribe(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.ConsumerGroupDescribeRequest)
+	resp := r.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
+	for _, id := range r.Groups {
+		g := b.groups.ConsumerGroupDescribe(id)
+		g.AuthorizedOperations = authorizedOperationsOmitted
+		if r.Version < 1 {
+			for i := range g.Members {
+				g.Members[i].MemberType = -1
+			}
+		}
+		resp.Groups = append(resp.Groups, g)
+	}
+	return resp, nil
+}
+
+// consumerGroupSettings reads the group.consumer.* settings.
+func consumerGroupSettings(cfg *config.Server) consumer.Config {
+	c := consumer.DefaultConfig()
+	c.HeartbeatInterval = time.Duration(optionalSetting(cfg, "group.consumer.heartbeat.interval.ms", c.HeartbeatInterval.Milliseconds())) * time.Millisecond
+	c.SessionTimeout = time.Duration(optionalSetting(cfg, "group.consumer.session.timeout.ms", c.SessionTimeout.Milliseconds())) * time.Millisecond
+	if n := optionalSetting(cfg, "group.consumer.max.size", math.MaxInt32); n < math.MaxInt32 {
+		c.MaxSize = int(n)
+	}
+	if v, ok := cfg.Value("group.consumer.assignors"); ok && v != "" {
+		var names []string
+		for _, a := range strings.Split(v, ",") {
+			switch strings.TrimSpace(a) {
+			case "uniform", "org.apache.kafka.coordinator.group.assignor.UniformAssignor":
+				names = append(names, consumer.AssignorUniform)
+			case "range", "org.apache.kafka.coordinator.group.assignor.RangeAssignor":
+				names = append(names, consumer.AssignorRange)
+			}
+		}
+		if len(names) > 0 {
+			c.Assignors = names
+		}
+	}
+	return c
+}
