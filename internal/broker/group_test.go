@@ -284,11 +284,11 @@ func (d *cutDialer) kill() {
 func TestGroupMemberKilled(t *testing.T) {
 	n := startGroupNode(t)
 	createTopic(t, n, "killed", 6, nil)
-	produceN(t, n, "killed", 60)
 	d := &cutDialer{}
 	a := startMember(t, n, "a", "gk", "killed", memberOpts{commit: true, opts: []kgo.Opt{kgo.Dialer(d.dial)}})
 	b := startMember(t, n, "b", "gk", "killed", memberOpts{commit: true})
 	balanced(t, []*member{a, b}, 6, []int{3, 3})
+	produceN(t, n, "killed", 60) // round robin: both members get some
 	waitUntil(t, 30*time.Second, "a processed records", func() bool { return len(a.processed()) > 0 })
 
 	killedAt := time.Now()
