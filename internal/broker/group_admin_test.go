@@ -11,6 +11,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/samsa-io/samsa/internal/group"
+	"github.com/samsa-io/samsa/internal/testcluster"
 )
 
 // maxVersion returns the latest versions with key capped at v, to send older requests.
@@ -270,4 +273,61 @@ func TestGroupLeaveGroupVersions(t *testing.T) {
 		return id != idA && g > gen && gb == g
 	})
 	balanced(t, []*member{a, b}, 2, []int{1, 1})
+}
+
+// TestGroupOffsetsTopic checks the internal topic: created on the first FindCoordinator with
+// offsets.topic.num.partitions partitions and cleanup.policy=compact, and holding Kafka's
+// record formats in the partition Kafka would pick for the group.
+func TestGroupOffsetsTopic(t *testing.T) {
+	n := testcluster.Start(t, "group.initial.rebalance.delay.ms=0", "offsets.topic.num.partitions=7")
+	createTopic(t, n, "fmt", 1, nil)
+	adm := newAdmin(t, n)
+	ctx := ctxT(t)
+	if r, err := adm.CommitOffsets(ctx, "format-group", kadmOffsets("fmt", 0, 42)); err != nil || r.Error() != nil {
+		t.Fatalf("commit: %v %v", err, r.Error())
+	}
+	td, err := adm.ListTopicsWithInternal(ctx, "__consumer_offsets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := td["__consumer_offsets"]
+	if topic.Err != nil || !topic.IsInternal || len(topic.Partitions) != 7 {
+		t.Fatalf("offsets topic: %+v", topic)
+	}
+	rc, err := adm.DescribeTopicConfigs(ctx, "__consumer_offsets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c, err := rc.On("__consumer_offsets", nil); err != nil || configValue(c.Configs, "cleanup.policy") != "compact" {
+		t.Fatalf("offsets topic configs: %+v %v", c, err)
+	}
+
+	// Read the group's partition (Utils.abs(hashCode) % 7) and decode Kafka's key and value.
+	p := group.PartitionFor("format-group", 7)
+	cl := newClient(t, n, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{"__consumer_offsets": {p: kgo.NewOffset().AtStart()}}))
+	fs := cl.PollFetches(ctx)
+	if err := fs.Err(); err != nil {
+		t.Fatal(err)
+	}
+	recs := fs.Records()
+	if len(recs) != 1 {
+		t.Fatalf("%d records in partition %d, want the commit", len(recs), p)
+	}
+	var key kmsg.OffsetCommitKey
+	var value kmsg.OffsetCommitValue
+	if err := key.ReadFrom(recs[0].Key); err != nil || key.Group != "format-group" || key.Topic != "fmt" || key.Partition != 0 {
+		t.Fatalf("key %+v: %v", key, err)
+	}
+	if err := value.ReadFrom(recs[0].Value); err != nil || value.Offset != 42 || value.CommitTimestamp <= 0 {
+		t.Fatalf("value %+v: %v", value, err)
+	}
+}
+
+func configValue(cs []kadm.Config, name string) string {
+	for _, c := range cs {
+		if c.Key == name && c.Value != nil {
+			return *c.Value
+		}
+	}
+	return ""
 }
