@@ -54,6 +54,10 @@ func (s *Shard) JoinGroup(req JoinRequest, done func(JoinResult)) {
 	if !s.acceptJoiningMember(g, req.MemberID) {
 		if m := g.members[req.MemberID]; m != nil {
 			s.removeMemberAndUpdateGroup(g, m, errGroupMaxSize)
+		} else if g.pending[req.MemberID] {
+			delete(g.pending, req.MemberID)
+			s.timers.cancel(timerKey{kind: timerPending, group: g.id, member: req.MemberID})
+			s.maybeCompleteJoin(g)
 		}
 		done(joinError("", errGroupMaxSize))
 		return

@@ -427,6 +427,16 @@ func TestGroupMaxSize(t *testing.T) {
 	h.stableGroup("g", 2)
 	wantErr(t, "third member", h.join("g", "").result().Err, errGroupMaxSize)
 	h.wantState("g", "Stable")
+	// A member id handed out while there was room is dropped when the group is full.
+	set.MaxGroupSize = 3
+	h.shard.set = set
+	pending := h.join("g", "").result().MemberID
+	set.MaxGroupSize = 2
+	h.shard.set = set
+	wantErr(t, "pending member", h.join("g", pending).result().Err, errGroupMaxSize)
+	if len(h.shard.groups["g"].pending) != 0 {
+		t.Fatal("the refused pending member is still pending")
+	}
 }
 
 func TestPendingMemberExpires(t *testing.T) {
