@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -108,6 +109,14 @@ func TestConsumerGroupJoinConsumeCommit(t *testing.T) {
 		t.Fatalf("described assignment: %+v", dg.Members[0].Assigned)
 	}
 
+	cgs, err := adm.DescribeConsumerGroups(ctxT(t), "g848")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cg := cgs["g848"]; cg.Err != nil || cg.AssignorName != "range" || len(cg.Members) != 1 || len(cg.Members[0].Assignment["kip848"]) != 3 {
+		t.Fatalf("kadm DescribeConsumerGroups: %+v", cg)
+	}
+
 	// A classic member cannot join a consumer group that has members.
 	join := kmsg.NewPtrJoinGroupRequest()
 	join.Group, join.ProtocolType, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = "g848", "consumer", 10000, 10000
@@ -118,6 +127,53 @@ func TestConsumerGroupJoinConsumeCommit(t *testing.T) {
 	}
 	if err := kerr.ErrorForCode(jresp.ErrorCode); err != kerr.InconsistentGroupProtocol {
 		t.Fatalf("classic JoinGroup to a consumer group: %v", err)
+	}
+
+	// Once empty, the group and its offsets can be deleted.
+	if dr, err := adm.DeleteGroups(ctxT(t), "g848"); err != nil || dr["g848"].Err == nil {
+		t.Fatalf("deleting a group with members: %+v %v", dr, err)
+	}
+	a.close()
+	waitUntil(t, 10*time.Second, "the group is empty", func() bool { return describeConsumerGroup(t, n, "g848").State == "Empty" })
+	if dr, err := adm.DeleteGroups(ctxT(t), "g848"); err != nil || dr["g848"].Err != nil {
+		t.Fatalf("DeleteGroups: %+v %v", dr, err)
+	}
+	if d := describeConsumerGroup(t, n, "g848"); kerr.ErrorForCode(d.ErrorCode) != kerr.GroupIDNotFound {
+		t.Fatalf("deleted group: %+v", d)
+	}
+	if got := committedSum(t, n, "g848"); got != 0 {
+		t.Fatalf("offsets of a deleted group: %d", got)
+	}
+}
+
+// TestConsumerGroupStaticMemberRestart: a static member that restarts within its session
+// gets its partitions back without a rebalance; the other member keeps its own.
+func TestConsumerGroupStaticMemberRestart(t *testing.T) {
+	n := startConsumerGroupNode(t)
+	createTopic(t, n, "static848", 4, nil)
+	a := startMember(t, n, "a", "gs", "static848", kip848(kgo.InstanceID("instance-a")))
+	b := startMember(t, n, "b", "gs", "static848", kip848())
+	balanced(t, []*member{a, b}, 4, []int{2, 2})
+	before := describeConsumerGroup(t, n, "gs")
+	ownedA := a.ownedPartitions()
+	b.mu.Lock()
+	revokedB := len(b.revoked)
+	b.mu.Unlock()
+
+	a.close() // a static member leaves with epoch -2: it keeps its partitions
+	a2 := startMember(t, n, "a2", "gs", "static848", kip848(kgo.InstanceID("instance-a")))
+	balanced(t, []*member{a2, b}, 4, []int{2, 2})
+	if got := a2.ownedPartitions(); !slices.Equal(got, ownedA) {
+		t.Fatalf("restarted static member owns %v, had %v", got, ownedA)
+	}
+	after := describeConsumerGroup(t, n, "gs")
+	if after.Epoch != before.Epoch || len(after.Members) != 2 {
+		t.Fatalf("group epoch %d -> %d, %d members: want no rebalance", before.Epoch, after.Epoch, len(after.Members))
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.revoked) != revokedB {
+		t.Fatalf("b had partitions revoked during the static restart: %v", b.revoked)
 	}
 }
 

@@ -71,6 +71,10 @@
 //     metadata hash) as it does in Kafka.
 //   - A static member that rejoins (epoch 0) with the member id it already has is accepted
 //     as a rejoin instead of being refused with UNRELEASED_INSTANCE_ID.
+//   - A heartbeat with member epoch -2 (a static member leaving for now) without an instance
+//     id, which Kafka refuses with INVALID_REQUEST, is accepted from a member that is static:
+//     franz-go sends it so, and would otherwise hold its instance id until its session
+//     expires. From any other member it is INVALID_REQUEST as in Kafka.
 //   - Members using the classic protocol inside a consumer group (Kafka's mixed groups) are
 //     not supported; the coordinator converts only empty groups between the two types.
 package consumer

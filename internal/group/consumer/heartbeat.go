@@ -133,9 +133,8 @@ func (s *Groups) validate(req *kmsg.ConsumerGroupHeartbeatRequest) *Error {
 			return invalid("Either SubscribedTopicNames or SubscribedTopicRegex must be non-null when (re-)joining.")
 		}
 	case req.MemberEpoch == LeaveGroupStaticMemberEpoch:
-		if req.InstanceID == nil {
-			return invalid("InstanceId can't be null.")
-		}
+		// Kafka requires the instance id here; leave accepts its absence from a known static
+		// member (see the package doc).
 	case req.MemberEpoch < LeaveGroupStaticMemberEpoch:
 		return invalid("MemberEpoch is invalid.")
 	}
@@ -524,6 +523,19 @@ func keepSubscribed(m *member, subscribed map[TopicID]bool, owned []TopicPartiti
 // for now: it keeps its assignment until it rejoins or its session expires).
 func (s *Groups) leave(o *op, req *kmsg.ConsumerGroupHeartbeatRequest, resp *kmsg.ConsumerGroupHeartbeatResponse) error {
 	g := s.groups[req.Group]
+	if req.MemberEpoch == LeaveGroupStaticMemberEpoch && req.InstanceID == nil {
+		// franz-go leaves with epoch -2 but without its instance id: accept it from a member
+		// that is static, refuse it like Kafka from any other.
+		var m *member
+		if g != nil {
+			m = g.members[req.MemberID]
+		}
+		if m == nil || m.instanceID == "" {
+			return errorf(kerr.InvalidRequest, "InstanceId can't be null.")
+		}
+		instanceID := m.instanceID
+		req = &kmsg.ConsumerGroupHeartbeatRequest{Version: req.Version, Group: req.Group, MemberID: req.MemberID, MemberEpoch: req.MemberEpoch, InstanceID: &instanceID}
+	}
 	if g == nil {
 		return errorf(kerr.GroupIDNotFound, "Group %s not found.", req.Group)
 	}

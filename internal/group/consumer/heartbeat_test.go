@@ -215,6 +215,9 @@ func TestStaticMemberRejoin(t *testing.T) {
 	other := h.client("g", "s2", "t").static("instance-1")
 	expectErr(t, other.join(), kerr.UnreleasedInstanceID)
 
+	// A dynamic member cannot leave "for now".
+	expectErr(t, d.leaveFor(LeaveGroupStaticMemberEpoch), kerr.InvalidRequest)
+
 	// s1 leaves for now: it keeps its partitions and the group epoch does not move.
 	resp := s.leave()
 	expectErr(t, resp, nil)
@@ -253,6 +256,24 @@ func TestStaticMemberRejoin(t *testing.T) {
 	h.converge("g", d)
 	if d.owned.count() != 4 {
 		t.Fatalf("d owns %v after the static member expired", d.owned)
+	}
+}
+
+// TestStaticLeaveWithoutInstanceID: franz-go's static leave carries epoch -2 but no
+// instance id.
+func TestStaticLeaveWithoutInstanceID(t *testing.T) {
+	h := newHarness(t, topic("t", 2))
+	s := h.client("g", "s", "t").static("i")
+	s.join()
+	s.instance = nil
+	resp := s.leaveFor(LeaveGroupStaticMemberEpoch)
+	expectErr(t, resp, nil)
+	if resp.MemberEpoch != LeaveGroupStaticMemberEpoch || h.s.groups["g"].members["s"].epoch != LeaveGroupStaticMemberEpoch {
+		t.Fatalf("static leave: %+v", resp)
+	}
+	s2 := h.client("g", "s2", "t").static("i")
+	if resp := s2.join(); resp.ErrorCode != 0 || s2.owned.count() != 2 || resp.MemberEpoch != 1 {
+		t.Fatalf("rejoin after the leave: %+v", resp)
 	}
 }
 
