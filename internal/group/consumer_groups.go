@@ -37,6 +37,9 @@ const consumerRetryDelay = time.Second
 type consumerGroups struct {
 	sm      *consumer.Groups
 	offsets map[string]*groupOffsets
+	// timerAt is when the shard's consumer-group timer fires, if timerSet.
+	timerAt  time.Time
+	timerSet bool
 }
 
 // consumerConfig completes a consumer-group configuration with Kafka's defaults.
@@ -105,6 +108,10 @@ func (s *Shard) finishConsumerLoad(ls *loadState) {
 func (s *Shard) scheduleConsumerTimer() {
 	key := timerKey{kind: timerConsumerGroups}
 	dl, ok := s.cg.sm.NextDeadline()
+	if ok == s.cg.timerSet && dl.Equal(s.cg.timerAt) {
+		return // already set (most heartbeats move no deadline earlier)
+	}
+	s.cg.timerAt, s.cg.timerSet = dl, ok
 	if !ok {
 		s.timers.cancel(key)
 		return
@@ -114,9 +121,11 @@ func (s *Shard) scheduleConsumerTimer() {
 
 // consumerTimerFired fences the members whose session or rebalance timeout expired.
 func (s *Shard) consumerTimerFired() {
+	s.cg.timerSet = false
 	recs := s.cg.sm.Tick(s.timers.now())
 	if err := s.persistConsumer(recs); err != nil {
 		s.cg.sm.Revert()
+		s.cg.timerAt, s.cg.timerSet = s.timers.now().Add(consumerRetryDelay), true
 		s.timers.schedule(timerKey{kind: timerConsumerGroups}, consumerRetryDelay, s.consumerTimerFired)
 		return
 	}

@@ -72,6 +72,7 @@ func (s *Groups) Revert() {
 		before.metadataStale = true
 		s.groups[id] = before
 	}
+	s.recomputeDeadline()
 }
 
 // Heartbeat handles a ConsumerGroupHeartbeat request (v0 or v1, req.Version) from a client
@@ -316,6 +317,7 @@ func (s *Groups) heartbeat(o *op, clientID, clientHost string, req *kmsg.Consume
 	m := g.members[memberID]
 	s.reconcile(o, g, m, owned, subscriptionChanged)
 	g.sessionDeadline[memberID] = o.now.Add(s.cfg.SessionTimeout)
+	s.noteDeadline(g.sessionDeadline[memberID])
 
 	resp.MemberID = &memberID
 	resp.MemberEpoch = m.epoch
@@ -411,6 +413,7 @@ func (s *Groups) reconcile(o *op, g *group, m *member, owned []TopicPartitions, 
 	o.emit(currentAssignmentRecord(g.id, m.id, next.currentAssignment()))
 	if next.state == MemberUnrevokedPartitions {
 		g.rebalanceTimer[m.id] = rebalanceTimer{epoch: next.epoch, at: o.now.Add(ms(next.rebalanceTimeout))}
+		s.noteDeadline(g.rebalanceTimer[m.id].at)
 	} else {
 		delete(g.rebalanceTimer, m.id)
 	}
@@ -603,25 +606,33 @@ func (s *Groups) Tick(now time.Time) []Record {
 			}
 		}
 	}
+	s.recomputeDeadline()
 	return o.records
 }
 
-// NextDeadline returns when Tick next has work to do.
+// NextDeadline returns when Tick should next run: at or before the earliest session or
+// rebalance deadline (it may be early: a deadline that moved later is noticed when Tick
+// runs, which keeps heartbeats from scanning every member).
 func (s *Groups) NextDeadline() (time.Time, bool) {
-	var next time.Time
-	found := false
-	consider := func(t time.Time) {
-		if !found || t.Before(next) {
-			next, found = t, true
-		}
+	return s.deadline, s.hasDeadline
+}
+
+// noteDeadline records that a deadline was set.
+func (s *Groups) noteDeadline(t time.Time) {
+	if !s.hasDeadline || t.Before(s.deadline) {
+		s.deadline, s.hasDeadline = t, true
 	}
+}
+
+// recomputeDeadline finds the earliest deadline of every member.
+func (s *Groups) recomputeDeadline() {
+	s.hasDeadline = false
 	for _, g := range s.groups {
 		for _, t := range g.sessionDeadline {
-			consider(t)
+			s.noteDeadline(t)
 		}
 		for _, rt := range g.rebalanceTimer {
-			consider(rt.at)
+			s.noteDeadline(rt.at)
 		}
 	}
-	return next, found
 }

@@ -109,6 +109,9 @@ type Groups struct {
 	// resolved caches the topics each regular expression matches in the current view.
 	resolved map[string][]string
 	lastOp   *op // the last operation that may have emitted records, for Revert
+	// deadline is at or before the earliest session or rebalance deadline (if hasDeadline).
+	deadline    time.Time
+	hasDeadline bool
 }
 
 // New returns an empty shard. cfg must be valid.
@@ -504,6 +507,7 @@ func (s *Groups) Loaded(now time.Time) {
 			}
 		}
 	}
+	s.recomputeDeadline()
 }
 
 func ms(v int32) time.Duration { return time.Duration(v) * time.Millisecond }
