@@ -204,3 +204,34 @@ func TestGroupConversions(t *testing.T) {
 		t.Fatalf("offsets after the second reload: %+v", got)
 	}
 }
+
+func TestConsumerGroupOffsetExpiration(t *testing.T) {
+	set := testSettings()
+	h := newHarness(t, set)
+	h.shard.setConsumerTopics([]consumer.Topic{topicT, {Name: "u", ID: consumer.TopicID{2}, Partitions: 1}})
+	wantCode(t, "join", h.cgHeartbeat("g", "m1", 0).ErrorCode, nil)
+	errs := h.shard.CommitOffsets(CommitRequest{Group: "g", MemberID: "m1", Generation: 1, APIVersion: 9, RetentionTime: -1, Offsets: []CommitOffset{
+		{TopicPartition: TopicPartition{"t", 0}, Offset: 1, LeaderEpoch: -1, CommitTimestamp: -1},
+		{TopicPartition: TopicPartition{"u", 0}, Offset: 2, LeaderEpoch: -1, CommitTimestamp: -1},
+	}})
+	wantErr(t, "commit", errs[0], nil)
+	// The member keeps heartbeating past the retention: the offset of the topic it does not
+	// subscribe to expires, the other stays.
+	for elapsed := time.Duration(0); elapsed <= set.OffsetsRetention+set.OffsetsRetentionCheckInterval; elapsed += 30 * time.Second {
+		h.clock.Advance(30 * time.Second)
+		wantCode(t, "heartbeat", h.cgHeartbeat("g", "m1", 1, 0, 1).ErrorCode, nil)
+	}
+	if got := h.shard.FetchOffsets("g", nil); len(got) != 1 || got[0].Topic != "t" {
+		t.Fatalf("offsets after the retention: %+v", got)
+	}
+	// Once the group is empty, its last offset expires and the group goes.
+	h.clock.Advance(time.Minute) // the session expires
+	h.clock.Advance(set.OffsetsRetention + set.OffsetsRetentionCheckInterval)
+	if h.shard.isConsumerGroup("g") || len(h.shard.FetchOffsets("g", nil)) != 0 {
+		t.Fatal("the empty group with expired offsets was not deleted")
+	}
+	h.reload()
+	if h.shard.isConsumerGroup("g") || len(h.shard.FetchOffsets("g", nil)) != 0 {
+		t.Fatal("the expired group came back after a reload")
+	}
+}

@@ -690,3 +690,31 @@ func TestRevertUndoesTheLastOperation(t *testing.T) {
 	}
 	h.check()
 }
+
+// TestSubscriptionChangeWhileRevoking: a member that still owns partitions it must revoke
+// and drops a topic from its subscription must revoke that topic too.
+func TestSubscriptionChangeWhileRevoking(t *testing.T) {
+	h := newHarness(t, topic("x", 2), topic("y", 2))
+	a := h.client("g", "a", "x", "y")
+	a.join()
+	b := h.client("g", "b", "x")
+	b.join()
+	a.keepalive() // told to revoke, but a has not done it yet
+	a.owned = Assignment{tid("x"): {0, 1}, tid("y"): {0, 1}}
+	if m := h.s.groups["g"].members["a"]; m.state != MemberUnrevokedPartitions {
+		t.Fatalf("a is %v", m.state)
+	}
+	a.topics = []string{"x"}
+	resp := a.beat() // still owns everything, and no longer wants y
+	if partitionsOf(a.owned, "y") != nil {
+		t.Fatalf("a still assigned y: %v", fmtAssignment(a.owned))
+	}
+	m := h.s.groups["g"].members["a"]
+	if m.state != MemberUnrevokedPartitions || m.pendingRevocation[tid("y")] == nil || resp.MemberEpoch != m.epoch {
+		t.Fatalf("a: state %v pending %v", m.state, fmtAssignment(m.pendingRevocation))
+	}
+	h.converge("g", a, b)
+	if a.owned.count() != 1 || b.owned.count() != 1 || partitionsOf(a.owned, "y") != nil {
+		t.Fatalf("a %v b %v", fmtAssignment(a.owned), fmtAssignment(b.owned))
+	}
+}
