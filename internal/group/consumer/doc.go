@@ -77,4 +77,7 @@
 //     expires. From any other member it is INVALID_REQUEST as in Kafka.
 //   - Members using the classic protocol inside a consumer group (Kafka's mixed groups) are
 //     not supported; the coordinator converts only empty groups between the two types.
+//   - Offset commits and fetches need the member's exact epoch (Kafka 4.0's rule); the
+//     per-partition assignment epochs of KIP-1251, which let a commit from the previous
+//     epoch through, are not implemented.
 package consumer
