@@ -69,6 +69,16 @@ var ServerDefs = []Def{
 	{Name: "group.consumer.session.timeout.ms", Type: TypeInt, Default: "45000", Min: 1, MinSet: true, Doc: "session timeout of consumer-protocol group members"},
 	{Name: "group.consumer.max.size", Type: TypeInt, Default: "2147483647", Min: 1, MinSet: true, Doc: "most members of a consumer-protocol group"},
 	{Name: "group.consumer.assignors", Type: TypeList, Default: "uniform,range", OneOf: []string{"uniform", "range", "org.apache.kafka.coordinator.group.assignor.UniformAssignor", "org.apache.kafka.coordinator.group.assignor.RangeAssignor"}, Doc: "server assignors of consumer-protocol groups; the first is the default"},
+	{Name: "group.min.session.timeout.ms", Type: TypeInt, Default: "6000", Min: 0, MinSet: true, Doc: "smallest session timeout a classic group member may ask for"},
+	{Name: "group.max.session.timeout.ms", Type: TypeInt, Default: "1800000", Min: 0, MinSet: true, Doc: "largest session timeout a classic group member may ask for"},
+	{Name: "group.max.size", Type: TypeInt, Default: "2147483647", Min: 1, MinSet: true, Doc: "most members of a classic group"},
+	{Name: "offsets.retention.minutes", Type: TypeInt, Default: "10080", Min: 1, MinSet: true, Doc: "keep committed offsets of empty groups this long"},
+	{Name: "offsets.retention.check.interval.ms", Type: TypeLong, Default: "600000", Min: 1, MinSet: true, Doc: "how often expired offsets are removed"},
+	{Name: "offset.metadata.max.bytes", Type: TypeInt, Default: "4096", Min: 0, MinSet: true, Doc: "largest metadata string of a committed offset"},
+	{Name: "group.consumer.heartbeat.interval.ms", Type: TypeInt, Default: "5000", Min: 1, MinSet: true, Doc: "heartbeat interval of consumer (KIP-848) group members"},
+	{Name: "group.consumer.session.timeout.ms", Type: TypeInt, Default: "45000", Min: 1, MinSet: true, Doc: "session timeout of consumer (KIP-848) group members"},
+	{Name: "group.consumer.max.size", Type: TypeInt, Default: "2147483647", Min: 1, MinSet: true, Doc: "most members of a consumer (KIP-848) group"},
+	{Name: "group.consumer.assignors", Type: TypeList, Default: "uniform,range", Doc: "server-side assignors of consumer (KIP-848) groups, the first the default (Kafka's class names are accepted too)"},
 	{Name: "broker.rack", Type: TypeString, NoDefault: true, Doc: "rack of this broker"},
 }
 
