@@ -46,6 +46,8 @@ func TestLoadServer(t *testing.T) {
 		{"unmapped listener", map[string]string{"listeners": "FOO://:1,CONTROLLER://:2"}, "FOO"},
 		{"no controller listener", map[string]string{"listeners": "PLAINTEXT://:9092"}, "controller.listener.names"},
 		{"ignored jvm setting", map[string]string{"num.network.threads": "3"}, ""},
+		{"unknown assignor", map[string]string{"group.consumer.assignors": "uniform,sticky"}, "group.consumer.assignors"},
+		{"kafka assignor class", map[string]string{"group.consumer.assignors": "org.apache.kafka.coordinator.group.assignor.RangeAssignor"}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := LoadServer(tc.props)
