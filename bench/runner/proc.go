@@ -21,9 +21,11 @@ var procs = struct {
 	m map[int]*exec.Cmd
 }{m: map[int]*exec.Cmd{}}
 
-// startProc starts cmd in its own process group and tracks it.
+// startProc starts cmd in its own process group and tracks it. The child also gets SIGKILL if
+// the runner dies without cleaning up (Pdeathsig; best effort, as it follows the OS thread
+// that started the child).
 func startProc(cmd *exec.Cmd) error {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
