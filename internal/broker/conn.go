@@ -62,7 +62,7 @@ func (c *conn) serve() {
 	reqs := make(chan *request, pipelineDepth)
 	go c.readLoop(reqs)
 	w := bufio.NewWriterSize(c.nc, 64<<10)
-	var out []byte
+	var out, fetchMeta []byte
 	for {
 		var req *request
 		var ok bool
@@ -89,6 +89,22 @@ func (c *conn) serve() {
 		}
 		if resp == nil {
 			continue // acks=0 produce: no response
+		}
+		if fr, ok := resp.(*kmsg.FetchResponse); ok && fetchEncodable(fr) {
+			// Record batches go out as they were read, in one vectored write behind
+			// whatever responses are buffered.
+			segs := appendFetchFrame(fetchMeta[:0], req.hdr.CorrelationID, fr)
+			fetchMeta = segs[0][:0]
+			if err := w.Flush(); err != nil {
+				c.log.Debug("write failed", "err", err)
+				return
+			}
+			bufs := net.Buffers(segs)
+			if _, err := bufs.WriteTo(c.nc); err != nil {
+				c.log.Debug("write failed", "err", err)
+				return
+			}
+			continue
 		}
 		out = wire.AppendResponse(out[:0], req.hdr.CorrelationID, resp)
 		if _, err := w.Write(out); err != nil {
