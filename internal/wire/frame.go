@@ -19,9 +19,10 @@ var ErrFrameTooLarge = errors.New("wire: frame larger than socket.request.max.by
 // ErrMalformed is returned for a header that cannot be decoded.
 var ErrMalformed = errors.New("wire: malformed request header")
 
-// readChunk bounds how much buffer a frame may claim before its bytes actually arrive, so a
-// size prefix alone cannot make the broker allocate a large buffer.
-const readChunk = 64 << 10
+// trustedSize is how much of a frame's declared size is allocated up front: typical requests
+// fit, so they are read with one allocation and no copying. Beyond it the buffer grows only as
+// bytes actually arrive, so a size prefix alone cannot make the broker allocate a large buffer.
+const trustedSize = 1 << 20
 
 // ReadFrame reads one size-prefixed frame into buf (reusing its storage) and returns the
 // frame's bytes, which stay valid until buf is reused. Frames larger than max are refused with
@@ -36,13 +37,16 @@ func ReadFrame(r io.Reader, max int32, buf *bytes.Buffer) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrFrameTooLarge, size, max)
 	}
 	buf.Reset()
+	buf.Grow(int(min(size, trustedSize)))
 	remaining := int64(size)
 	for remaining > 0 {
-		n := remaining
-		if n > readChunk {
-			n = readChunk
+		// Read at most what the buffer holds now, or as much again once it is full: growth
+		// doubles, so the copying stays proportional to the bytes received.
+		n := min(remaining, int64(buf.Cap()-buf.Len()))
+		if n == 0 {
+			n = min(remaining, int64(buf.Len()))
+			buf.Grow(int(n))
 		}
-		buf.Grow(int(n))
 		got, err := io.CopyN(buf, r, n)
 		remaining -= got
 		if err != nil {

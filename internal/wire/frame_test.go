@@ -30,6 +30,7 @@ func TestReadFrame(t *testing.T) {
 		{"truncated body", frame(10)[:8], 100, 0, io.ErrUnexpectedEOF},
 		{"truncated prefix", []byte{0, 0}, 100, 0, io.ErrUnexpectedEOF},
 		{"large over chunks", frame(200_000), 1 << 20, 200_000, nil},
+		{"beyond the trusted size", frame(3 << 20), 4 << 20, 3 << 20, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var buf bytes.Buffer
@@ -52,8 +53,18 @@ func TestReadFrameDoesNotTrustLength(t *testing.T) {
 	if _, err := ReadFrame(bytes.NewReader(in), 100<<20, &buf); !errors.Is(err, io.ErrUnexpectedEOF) {
 		t.Fatalf("err %v", err)
 	}
-	if buf.Cap() > 1<<20 {
+	if buf.Cap() > 2*trustedSize {
 		t.Fatalf("buffer grew to %d bytes for 1000 bytes of input", buf.Cap())
+	}
+	// 5 MiB claimed, 3 MiB sent: the buffer stays near what arrived.
+	in = binary.BigEndian.AppendUint32(nil, 5<<20)
+	in = append(in, make([]byte, 3<<20)...)
+	buf = bytes.Buffer{}
+	if _, err := ReadFrame(bytes.NewReader(in), 100<<20, &buf); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("err %v", err)
+	}
+	if buf.Cap() > 2*(3<<20)+trustedSize {
+		t.Fatalf("buffer grew to %d bytes for 3 MiB of input", buf.Cap())
 	}
 }
 
