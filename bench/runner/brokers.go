@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -152,6 +153,76 @@ func (e *env) startBroker(k brokerKind, dir, logPath, bin string, args ...string
 		close(r.exited)
 	}()
 	return r, nil
+}
+
+// freePorts returns two loopback ports that nothing listens on (the kernel's choice).
+func freePorts() (int, int, error) {
+	var ports [2]int
+	var lns []net.Listener
+	defer func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
+	}()
+	for i := range ports {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, 0, err
+		}
+		lns = append(lns, ln)
+		ports[i] = ln.Addr().(*net.TCPAddr).Port
+	}
+	return ports[0], ports[1], nil
+}
+
+// checkOwnsPort verifies that the client port is served by this broker process: it is still
+// running and one of its sockets listens on the port (from /proc/net/tcp and its fds).
+func (r *running) checkOwnsPort() error {
+	select {
+	case <-r.exited:
+		return fmt.Errorf("%s exited during startup; another process answered on %s (log: %s)", r.kind.name, r.addr, r.logPath)
+	default:
+	}
+	inode, err := listeningInode(r.kind.port)
+	if err != nil {
+		return err
+	}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", r.pid()))
+	if err != nil {
+		return err
+	}
+	want := fmt.Sprintf("socket:[%s]", inode)
+	for _, fd := range fds {
+		if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", r.pid(), fd.Name())); err == nil && l == want {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s (pid %d) does not own the socket listening on %s (log: %s)", r.kind.name, r.pid(), r.addr, r.logPath)
+}
+
+// listeningInode returns the inode of the socket listening on 127.0.0.1:port.
+func listeningInode(port int) (string, error) {
+	for _, path := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			// local_address is hex ip:port; state 0A is LISTEN; the inode is field 9.
+			if len(f) < 10 || f[3] != "0A" {
+				continue
+			}
+			_, hexPort, ok := strings.Cut(f[1], ":")
+			if !ok {
+				continue
+			}
+			if p, err := strconv.ParseUint(hexPort, 16, 16); err == nil && int(p) == port {
+				return f[9], nil
+			}
+		}
+	}
+	return "", fmt.Errorf("nothing listens on port %d", port)
 }
 
 // stop ends the broker with SIGTERM (a clean shutdown), then SIGKILL after a grace period.

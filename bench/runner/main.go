@@ -102,7 +102,7 @@ func run(ctx context.Context, e *env) error {
 		return err
 	}
 	start := time.Now()
-	kinds := []brokerKind{{name: "kafka", port: 19092, cport: 19093}, {name: "samsa", port: 29092, cport: 29093}}
+	kinds := []brokerKind{{name: "kafka"}, {name: "samsa"}}
 	if e.profileDir != "" {
 		kinds = kinds[1:]
 		if err := os.MkdirAll(e.profileDir, 0o755); err != nil {
@@ -135,8 +135,13 @@ func (e *env) runBroker(ctx context.Context, round int, k brokerKind) error {
 		return err
 	}
 	defer os.RemoveAll(filepath.Join(dir, "data"))
-	var r *running
+	// Fresh loopback ports for every start: other engineers' brokers may hold any fixed
+	// port on a shared machine, and a probe that reached one of those would measure it.
 	var err error
+	if k.port, k.cport, err = freePorts(); err != nil {
+		return err
+	}
+	var r *running
 	if k.name == "kafka" {
 		r, err = e.startKafka(ctx, k, dir)
 	} else {
@@ -148,6 +153,9 @@ func (e *env) runBroker(ctx context.Context, round int, k brokerKind) error {
 	defer r.stop()
 	p, err := waitFirstAck(ctx, r, 90*time.Second)
 	if err != nil {
+		return err
+	}
+	if err := r.checkOwnsPort(); err != nil {
 		return err
 	}
 	rss, _, _ := memStatus(r.pid())

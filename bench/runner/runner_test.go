@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 )
@@ -121,5 +123,26 @@ func TestProcReadersOnSelf(t *testing.T) {
 	rss, hwm, err := memStatus(os.Getpid())
 	if err != nil || rss <= 0 || hwm < rss {
 		t.Fatalf("rss %v hwm %v, %v", rss, hwm, err)
+	}
+}
+
+func TestCheckOwnsPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	self, _ := os.FindProcess(os.Getpid())
+	r := &running{kind: brokerKind{name: "self", port: ln.Addr().(*net.TCPAddr).Port}, cmd: &exec.Cmd{Process: self}, exited: make(chan struct{})}
+	if err := r.checkOwnsPort(); err != nil {
+		t.Fatalf("own listener: %v", err)
+	}
+	p1, p2, err := freePorts()
+	if err != nil || p1 == p2 || p1 == 0 {
+		t.Fatalf("freePorts %d %d %v", p1, p2, err)
+	}
+	r.kind.port = p1
+	if err := r.checkOwnsPort(); err == nil {
+		t.Fatal("no error for a port nothing listens on")
 	}
 }
