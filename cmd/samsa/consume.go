@@ -30,6 +30,8 @@ type consumeOptions struct {
 	format    *cli.Format
 	// group, if set, consumes as a member of this consumer group and commits what was printed.
 	group string
+	// groupProtocol is classic (client-side assignment) or consumer (KIP-848).
+	groupProtocol string
 	// formatEndsLine is set when the format ends with \n itself, so no newline is added.
 	formatEndsLine bool
 }
@@ -44,6 +46,7 @@ func newConsumeCmd() *cobra.Command {
 		idle      time.Duration
 		format    string
 		group     string
+		protocol  string
 	)
 	cmd := &cobra.Command{
 		Use:   "consume TOPIC",
@@ -55,7 +58,10 @@ func newConsumeCmd() *cobra.Command {
 			"Format placeholders: " + cli.FormatHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := consumeOptions{topic: args[0], partition: partition, count: count, idle: idle, group: group}
+			opts := consumeOptions{topic: args[0], partition: partition, count: count, idle: idle, group: group, groupProtocol: protocol}
+			if protocol != "classic" && protocol != "consumer" {
+				return fmt.Errorf("--group-protocol %q: expected classic or consumer", protocol)
+			}
 			if group != "" && partition >= 0 {
 				return fmt.Errorf("--group and --partition exclude each other: a group member is assigned its partitions")
 			}
@@ -87,6 +93,7 @@ func newConsumeCmd() *cobra.Command {
 	fs.Int64Var(&count, "count", 0, "stop after this many records (0: no limit)")
 	fs.DurationVar(&idle, "timeout", 0, "stop when no record arrived for this long (0: wait forever)")
 	fs.StringVar(&group, "group", "", "consume as a member of this consumer group, committing the records printed (--from applies where the group has no committed offset)")
+	fs.StringVar(&protocol, "group-protocol", "classic", "group protocol with --group: classic, or consumer (KIP-848, server-side assignment)")
 	fs.StringVar(&format, "format", "%v", "output format per record (a newline is added unless it ends with \\n): "+cli.FormatHelp)
 	return cmd
 }
@@ -98,6 +105,9 @@ func consume(ctx context.Context, cf *clientFlags, opts consumeOptions, out, std
 	if opts.group != "" {
 		kopts = append(kopts, kgo.ConsumerGroup(opts.group), kgo.ConsumeTopics(opts.topic),
 			kgo.ConsumeResetOffset(opts.from.Offset), kgo.AutoCommitMarks())
+		if opts.groupProtocol == "consumer" {
+			kopts = append(kopts, kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer()))
+		}
 	} else if opts.partition >= 0 {
 		kopts = append(kopts, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
 			opts.topic: {opts.partition: opts.from.Offset},

@@ -86,6 +86,13 @@ func TestGroupCommands(t *testing.T) {
 	if f := row(out, 1); f[2] != "-" {
 		t.Fatalf("after delete-offsets, partition 1 row %v", f)
 	}
+	// A KIP-848 member of another group reads everything and commits it.
+	run("", "consume", "events", "--group", "g848", "--group-protocol", "consumer", "--from", "beginning", "--count", "12")
+	out, _ = run("", "group", "describe", "g848")
+	if !strings.Contains(out, "TOTAL LAG 0") {
+		t.Fatalf("KIP-848 group after consuming everything:\n%s", out)
+	}
+
 	run("", "group", "delete", "g1")
 	if _, _, err := runCLI(t, "", "group", "describe", "g1", brokers); err == nil {
 		t.Fatal("describe of a deleted group succeeded")
