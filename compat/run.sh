@@ -6,8 +6,10 @@
 # one check per client. Each check creates its own 3-partition topic, produces
 # keyed records (300 records over 10 keys, a per-key sequence number in each
 # value), reads them back from the beginning and verifies them with
-# compat/python/verify.py. Prints "PASS <client>" or "FAIL <client>: reason"
-# per client and ends with exactly "N passed, M failed"; exits 1 if M > 0.
+# compat/python/verify.py. The *-group checks (and kafka-consumer-groups) read
+# as members of a consumer group, commit, and check the committed offsets. Prints
+# "PASS <check>" or "FAIL <check>: reason" per check and ends with exactly
+# "N passed, M failed"; exits 1 if M > 0.
 #
 # Environment:
 #   SAMSA_CACHE                where installed clients live (default ~/.cache/samsa)
@@ -15,6 +17,8 @@
 #   SAMSA_COMPAT_BOOTSTRAP     host:port of a running broker: skip build and start
 #   SAMSA_COMPAT_SERVER_ARGS   extra arguments for `samsa server`
 #   SAMSA_COMPAT_TIMEOUT       seconds per client check (default 45; the perf test gets twice that)
+#   SAMSA_COMPAT_BUDGET        seconds for all the checks together (default 300); a check
+#                              gets at most what is left, and none is started with less than 10s
 #   SAMSA_COMPAT_KEEP=1        keep the work directory (logs) even when all pass
 #   SAMSA_COMPAT_SKIP_INSTALL=1  do not run compat/install.sh
 set -uo pipefail
@@ -22,8 +26,11 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 COMPAT=$ROOT/compat
 export SAMSA_CACHE=${SAMSA_CACHE:-$HOME/.cache/samsa}
-CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-console kafka-producer-perf-test)
+CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-console kafka-producer-perf-test
+	kafka-consumer-groups kafka-console-group-kip848 kafka-python-group confluent-kafka-group
+	confluent-kafka-group-pair confluent-kafka-group-kip848)
 TIMEOUT=${SAMSA_COMPAT_TIMEOUT:-45}
+BUDGET=${SAMSA_COMPAT_BUDGET:-300}
 PARTITIONS=3 KEYS=10 PER_KEY=30
 
 BROKER_PID=
@@ -189,16 +196,39 @@ librdkafka_hint() {
 	[[ -z $line ]] || echo " (librdkafka: ${line:0:300})"
 }
 
-# python_client SCRIPT: runs one of the Python client programs.
+# python_client SCRIPT CHECK [ARG...]: runs one of the Python client programs on
+# the topic compat-CHECK-RUN_ID; its "note: " stderr lines become the check's note.
 python_client() {
 	need python || return 1
-	"$PY" "$COMPAT/python/$1" --bootstrap "$BOOTSTRAP" --topic "compat-${1%.py}-$RUN_ID" \
-		--partitions "$PARTITIONS" --keys "$KEYS" --per-key "$PER_KEY" --timeout 20 > consumed.tsv 2> client.err ||
-		{ reason "$(last_error client.err)$(librdkafka_hint client.err)"; return 1; }
+	local rc=0
+	"$PY" "$COMPAT/python/$1" --bootstrap "$BOOTSTRAP" --topic "compat-$2-$RUN_ID" \
+		--partitions "$PARTITIONS" --keys "$KEYS" --per-key "$PER_KEY" --timeout 20 "${@:3}" \
+		> consumed.tsv 2> client.err || rc=$?
+	sed -n 's/^note: //p' client.err > note
+	((rc == 0)) || { reason "$(last_error client.err)$(librdkafka_hint client.err)"; return 1; }
 	verify consumed.tsv "$(last_error client.err)"
 }
-check_kafka-python() { python_client kafka_python_client.py; }
-check_confluent-kafka() { python_client confluent_client.py; }
+check_kafka-python() { python_client kafka_python_client.py kafka-python; }
+check_confluent-kafka() { python_client confluent_client.py confluent-kafka; }
+
+# The group checks: read as members of a consumer group, commit, and a member
+# started afterwards must read nothing (see the --group docs of the scripts).
+check_kafka-python-group() {
+	python_client kafka_python_client.py kafka-python-group --group "compat-kafka-python-$RUN_ID"
+}
+check_confluent-kafka-group() {
+	python_client confluent_client.py confluent-kafka-group --group "compat-confluent-$RUN_ID"
+}
+# Two members share the 3 partitions: each reads some, together all once.
+check_confluent-kafka-group-pair() {
+	python_client confluent_client.py confluent-kafka-group-pair --group "compat-confluent-pair-$RUN_ID" \
+		--members 2
+}
+# The same with librdkafka's KIP-848 consumer (ConsumerGroupHeartbeat).
+check_confluent-kafka-group-kip848() {
+	python_client confluent_client.py confluent-kafka-group-kip848 --group "compat-confluent-kip848-$RUN_ID" \
+		--members 2 --group-protocol consumer
+}
 
 check_kafkajs() {
 	need node || return 1
@@ -224,15 +254,21 @@ check_kafka-topics() {
 	((n == PARTITIONS)) || { reason "kafka-topics --describe: $n partitions with a leader, want $PARTITIONS"; return 1; }
 }
 
+# console_produce TOPIC FILE: kafka-console-producer of the keyed records in FILE.
+console_produce() {
+	local err=produce.${2%.tsv}.err
+	kafka_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$BOOTSTRAP" --topic "$1" \
+		--property parse.key=true --property key.separator=$'\t' < "$2" 2> "$err" ||
+		{ reason "kafka-console-producer (Produce): $(last_error "$err")"; return 1; }
+	! grep -q ERROR "$err" || { reason "kafka-console-producer (Produce): $(last_error "$err")"; return 1; }
+}
+
 check_kafka-console() {
 	need java || return 1
 	local topic=compat-console-$RUN_ID p
 	topics_create "$topic" || return 1
 	write_records > records.tsv
-	kafka_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$BOOTSTRAP" --topic "$topic" \
-		--property parse.key=true --property key.separator=$'\t' < records.tsv 2> produce.err ||
-		{ reason "kafka-console-producer (Produce): $(last_error produce.err)"; return 1; }
-	grep -q ERROR produce.err && { reason "kafka-console-producer (Produce): $(last_error produce.err)"; return 1; }
+	console_produce "$topic" records.tsv || return 1
 	# One consumer per assigned partition, no consumer group; each stops after 4s without records.
 	for ((p = 0; p < PARTITIONS; p++)); do
 		kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$BOOTSTRAP" \
@@ -242,6 +278,120 @@ check_kafka-console() {
 	wait
 	cat consumed.*.tsv > consumed.tsv
 	verify consumed.tsv "$(cat consume.*.err | last_error /dev/stdin)"
+}
+
+# ---- consumer groups with the Kafka tools ----
+
+GROUP_COMMAND=org.apache.kafka.tools.consumer.group.ConsumerGroupCommand
+
+# console_group_consume TOPIC GROUP [OPTION...]: kafka-console-consumer --group reads
+# every record of TOPIC as a member of GROUP into consumed.tsv and commits on exit
+# (enable.auto.commit), then checks them; it gives up after 15s without a record.
+console_group_consume() {
+	local rc=0
+	kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$BOOTSTRAP" \
+		--topic "$1" --group "$2" --from-beginning --max-messages $((KEYS * PER_KEY)) --timeout-ms 15000 \
+		--property print.key=true --property print.partition=true "${@:3}" > consumed.tsv 2> consume.err ||
+		rc=$?
+	if ((rc != 0)) || grep -q 'ERROR' consume.err; then
+		reason "kafka-console-consumer --group $2 (FindCoordinator/group membership/Fetch): read" \
+			"$(wc -l < consumed.tsv) records, exit status $rc: $(last_error consume.err)"
+		return 1
+	fi
+	verify consumed.tsv "$(last_error consume.err)"
+}
+
+# consumed_offsets: the offset a group member commits after reading consumed.tsv,
+# per partition: its record count there ("90 90 120", in partition order).
+consumed_offsets() {
+	awk -F'\t' -v parts="$PARTITIONS" '{ sub(/^Partition:/, "", $1); n[$1]++ }
+		END { for (p = 0; p < parts; p++) printf "%s%d", (p ? " " : ""), n[p] }' consumed.tsv
+}
+
+# group_offsets STEP GROUP TOPIC: kafka-consumer-groups --describe --group GROUP into
+# describe.STEP.out, and its rows for TOPIC as "PARTITION CURRENT-OFFSET LOG-END-OFFSET
+# LAG" lines, sorted by partition, into offsets.STEP.
+group_offsets() {
+	kafka_tool "$GROUP_COMMAND" --bootstrap-server "$BOOTSTRAP" --describe --group "$2" \
+		> "describe.$1.out" 2> "describe.$1.err" ||
+		{ reason "kafka-consumer-groups --describe $1: $(last_error "describe.$1.err")"; return 1; }
+	awk -v t="$3" '$1 == "GROUP" && $2 == "TOPIC" { for (i = 1; i <= NF; i++) col[$i] = i; next }
+		col["TOPIC"] && $col["TOPIC"] == t {
+			print $col["PARTITION"], $col["CURRENT-OFFSET"], $col["LOG-END-OFFSET"], $col["LAG"]
+		}' "describe.$1.out" | sort -n > "offsets.$1"
+}
+
+# expect_offsets STEP CURRENT LAG [HINT]: the describe table of STEP (group_offsets) must
+# list every partition once with the committed offsets CURRENT ("90 90 120", in partition
+# order), on each the lag LOG-END-OFFSET - CURRENT-OFFSET, and the lags adding up to LAG.
+# HINT is added to the failure reason.
+expect_offsets() {
+	local got table
+	got=$(awk '{ cur = cur (NR > 1 ? " " : "") $2; lag += $4; if ($1 != NR - 1 || $4 != $3 - $2) bad = 1 }
+		END { print (bad ? "inconsistent" : cur " lag " lag + 0) }' "offsets.$1")
+	[[ $got == "$2 lag $3" ]] && return 0
+	table=$(awk '{ printf "%sp%s current %s end %s lag %s", (NR > 1 ? ", " : ""), $1, $2, $3, $4 }' "offsets.$1")
+	if [[ -z $table ]]; then
+		table="no rows for the topic: $(last_error "describe.$1.err")"
+		[[ -s describe.$1.err ]] || table="no rows for the topic: $(grep -v '^[[:space:]]*$' "describe.$1.out" | tail -n 1)"
+	fi
+	reason "kafka-consumer-groups --describe $1 (OffsetFetch/ListOffsets): want committed offsets" \
+		"$2 and a total lag of $3, got ${table:0:300}${4:+ ($4)}"
+	return 1
+}
+
+# Classic group (kafka-console-consumer's default protocol): consume and commit,
+# then kafka-consumer-groups --describe (lag 0), produce one more round and describe
+# (lag = the new records), --list, --reset-offsets --to-earliest and describe (lag =
+# every record).
+check_kafka-consumer-groups() {
+	need java || return 1
+	local topic=compat-groups-$RUN_ID group=compat-groups-$RUN_ID committed more=$KEYS
+	topics_create "$topic" || return 1
+	write_records > records.tsv
+	console_produce "$topic" records.tsv || return 1
+	console_group_consume "$topic" "$group" || return 1
+	committed=$(consumed_offsets)
+	group_offsets consumed "$group" "$topic" && expect_offsets consumed "$committed" 0 || return 1
+
+	# One more round of records (sequence number PER_KEY) after the consumer left.
+	local k
+	for ((k = 0; k < KEYS; k++)); do printf 'key-%d\tkey-%d:%d\n' "$k" "$k" "$PER_KEY"; done > more.tsv
+	console_produce "$topic" more.tsv || return 1
+	group_offsets produced "$group" "$topic" && expect_offsets produced "$committed" "$more" || return 1
+
+	kafka_tool "$GROUP_COMMAND" --bootstrap-server "$BOOTSTRAP" --list > list.out 2> list.err ||
+		{ reason "kafka-consumer-groups --list (ListGroups): $(last_error list.err)"; return 1; }
+	grep -qx "$group" list.out ||
+		{ reason "kafka-consumer-groups --list (ListGroups) does not show $group: $(last_error list.err)"; return 1; }
+
+	kafka_tool "$GROUP_COMMAND" --bootstrap-server "$BOOTSTRAP" --reset-offsets --to-earliest --execute \
+		--group "$group" --topic "$topic" > reset.out 2> reset.err ||
+		{ reason "kafka-consumer-groups --reset-offsets (OffsetCommit): $(last_error reset.err)"; return 1; }
+	local zeros said
+	zeros=$(awk -v n="$PARTITIONS" 'BEGIN { for (p = 0; p < n; p++) printf "%s0", (p ? " " : "") }')
+	said=$(grep -hiE 'error|exception' reset.out reset.err | tail -n 1 | cut -c1-200)
+	group_offsets reset "$group" "$topic" &&
+		expect_offsets reset "$zeros" $((KEYS * PER_KEY + more)) "${said:+--reset-offsets: $said}"
+}
+
+# KIP-848: kafka-console-consumer with group.protocol=consumer reads everything and
+# commits; --describe shows lag 0 and --list --type shows the group as a Consumer group.
+check_kafka-console-group-kip848() {
+	need java || return 1
+	local topic=compat-kip848-$RUN_ID group=compat-kip848-$RUN_ID
+	topics_create "$topic" || return 1
+	write_records > records.tsv
+	console_produce "$topic" records.tsv || return 1
+	console_group_consume "$topic" "$group" --consumer-property group.protocol=consumer || return 1
+	group_offsets consumed "$group" "$topic" && expect_offsets consumed "$(consumed_offsets)" 0 || return 1
+	kafka_tool "$GROUP_COMMAND" --bootstrap-server "$BOOTSTRAP" --list --type > list.out 2> list.err ||
+		{ reason "kafka-consumer-groups --list --type (ListGroups): $(last_error list.err)"; return 1; }
+	grep -qE "^${group}[[:space:]]+Consumer[[:space:]]*\$" list.out || {
+		reason "kafka-consumer-groups --list --type (ListGroups) does not show $group as a Consumer" \
+			"group: $(grep -E "^${group}[[:space:]]" list.out || echo "not listed; $(last_error list.err)")"
+		return 1
+	}
 }
 
 check_kafka-producer-perf-test() {
@@ -265,11 +415,17 @@ check_kafka-producer-perf-test() {
 
 # ---- main ------------------------------------------------------------------
 
-# run_check CLIENT: runs check_CLIENT in $WORK/CLIENT under the timeout and prints
+# run_check CLIENT LEFT: runs check_CLIENT in $WORK/CLIENT under the timeout, or
+# under LEFT seconds (what is left of the run's budget) if that is less, and prints
 # its PASS or FAIL line; returns its status.
 run_check() {
 	local c=$1 dir=$WORK/$1 rc why limit=$TIMEOUT
 	[[ $c == kafka-producer-perf-test ]] && limit=$((TIMEOUT * 2))
+	if (($2 < 10)); then
+		echo "FAIL $c: not run: the run's time budget of ${BUDGET}s (SAMSA_COMPAT_BUDGET) is spent"
+		return 1
+	fi
+	((limit <= $2)) || limit=$2
 	mkdir -p "$dir"
 	# The check runs in a fresh copy of this script under `timeout`, which kills
 	# the check's whole process group when the time is up.
@@ -286,7 +442,12 @@ run_check() {
 			local newest
 			# shellcheck disable=SC2012 # our own file names
 			newest=$(ls -t "$dir"/*.err 2> /dev/null | head -n 1)
-			[[ -n $newest ]] && why+=" in ${newest##*/}: $(grep -v '^[[:space:]]*$' "$newest" | tail -n 1 | cut -c1-300)"
+			if [[ -n $newest ]]; then
+				why+=" in ${newest##*/}"
+				local last
+				last=$(grep -v '^[[:space:]]*$' "$newest" | tail -n 1 | cut -c1-300)
+				[[ -z $last ]] || why+=": $last"
+			fi
 		else
 			why="check exited with status $rc: $(last_error "$dir/check.log")"
 		fi
@@ -324,7 +485,7 @@ main() {
 	fi
 	export BOOTSTRAP
 
-	local passed=0 failed=0
+	local passed=0 failed=0 budget_end=$((SECONDS + BUDGET))
 	for c in "${selected[@]}"; do
 		if [[ -n $BROKER_PID ]] && ! kill -0 "$BROKER_PID" 2> /dev/null; then
 			BROKER_PROBLEM="the broker exited during the run: $(tail -n 1 "$WORK/broker.log")"
@@ -332,7 +493,7 @@ main() {
 		if [[ -n $BROKER_PROBLEM ]]; then
 			echo "FAIL $c: broker not running: $BROKER_PROBLEM"
 			failed=$((failed + 1))
-		elif run_check "$c"; then
+		elif run_check "$c" $((budget_end - SECONDS)); then
 			passed=$((passed + 1))
 		else
 			failed=$((failed + 1))

@@ -1,8 +1,14 @@
 #!/usr/bin/env python3
 """Compat check with kafka-python: create a topic, produce keyed records, read them back.
 
-Uses kafka-python's API version auto-detection (it sends ApiVersions) and reads
-with assigned partitions, so no consumer group is involved.
+Uses kafka-python's API version auto-detection (it sends ApiVersions). Without
+--group it reads with assigned partitions, so no consumer group is involved.
+
+With --group G it subscribes as a member of the classic consumer group G
+(FindCoordinator, JoinGroup, SyncGroup, Heartbeat, Fetch), reads every record,
+commits (OffsetCommit) and checks the committed offsets (OffsetFetch) against the
+end offsets, then leaves (LeaveGroup). A second member of G started afterwards
+must be assigned every partition at the committed offsets and read nothing.
 """
 
 import sys
@@ -13,13 +19,12 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 import common
 
+CLIENT_ID = "compat-kafka-python"
 
-def main():
-    args = common.parse_args(__doc__.splitlines()[0])
-    servers = [args.bootstrap]
 
+def create_and_produce(args, servers):
     try:
-        admin = KafkaAdminClient(bootstrap_servers=servers, client_id="compat-kafka-python",
+        admin = KafkaAdminClient(bootstrap_servers=servers, client_id=CLIENT_ID,
                                  request_timeout_ms=int(args.timeout * 1000))
         admin.create_topics([NewTopic(args.topic, args.partitions, 1)],
                             timeout_ms=int(args.timeout * 1000))
@@ -28,7 +33,7 @@ def main():
         common.fail(f"create topic (CreateTopics): {e!r}")
 
     try:
-        producer = KafkaProducer(bootstrap_servers=servers, client_id="compat-kafka-python",
+        producer = KafkaProducer(bootstrap_servers=servers, client_id=CLIENT_ID,
                                  acks="all", linger_ms=5,
                                  key_serializer=str.encode, value_serializer=str.encode)
     except Exception as e:
@@ -52,8 +57,10 @@ def main():
             common.fail(f"produce (Produce): {e!r}")
     producer.close()
 
+
+def consume_assigned(args, servers):
     try:
-        consumer = KafkaConsumer(bootstrap_servers=servers, client_id="compat-kafka-python",
+        consumer = KafkaConsumer(bootstrap_servers=servers, client_id=CLIENT_ID,
                                  group_id=None, enable_auto_commit=False,
                                  auto_offset_reset="earliest")
         tps = [TopicPartition(args.topic, p) for p in range(args.partitions)]
@@ -77,6 +84,102 @@ def main():
     consumer.close()
     if got < want:
         print(f"consumed {got} of {want} records before the timeout", file=sys.stderr)
+
+
+def group_member(args, servers):
+    try:
+        return KafkaConsumer(args.topic, bootstrap_servers=servers, client_id=CLIENT_ID,
+                             group_id=args.group, enable_auto_commit=False,
+                             auto_offset_reset="earliest")
+    except Exception as e:
+        common.fail(f"group {args.group}: connect consumer (ApiVersions/Metadata): {e!r}")
+
+
+def assigned(consumer):
+    return sorted(tp.partition for tp in consumer.assignment())
+
+
+def consume_group(args, servers):
+    group = args.group
+    want = args.keys * args.per_key
+    tps = [TopicPartition(args.topic, p) for p in range(args.partitions)]
+
+    consumer = group_member(args, servers)
+    got = 0
+    deadline = time.monotonic() + args.timeout
+    while got < want and time.monotonic() < deadline:
+        try:
+            batches = consumer.poll(timeout_ms=500)
+        except Exception as e:
+            common.fail(f"group {group}: consume (FindCoordinator/JoinGroup/SyncGroup/OffsetFetch/Fetch): "
+                        f"{e!r} after {got} records")
+        for tp, records in sorted(batches.items(), key=lambda kv: kv[0].partition):
+            for r in records:
+                common.emit(tp.partition, r.key.decode(), r.value.decode())
+                got += 1
+    if got < want:
+        parts = assigned(consumer)
+        why = (f"assigned partitions {parts}" if parts else
+               "never assigned a partition (JoinGroup/SyncGroup)")
+        common.fail(f"group {group}: consumed {got} of {want} records in {args.timeout:g}s; {why}")
+    if assigned(consumer) != list(range(args.partitions)):
+        common.fail(f"group {group}: the only member is assigned partitions {assigned(consumer)}, "
+                    f"want all {args.partitions}")
+
+    try:
+        consumer.commit()
+    except Exception as e:
+        common.fail(f"group {group}: commit (OffsetCommit): {e!r}")
+    try:
+        ends = consumer.end_offsets(tps)
+        committed = {tp.partition: consumer.committed(tp) for tp in tps}
+    except Exception as e:
+        common.fail(f"group {group}: committed offsets (OffsetFetch/ListOffsets): {e!r}")
+    want_offsets = {tp.partition: ends[tp] for tp in tps}
+    if committed != want_offsets:
+        common.fail(f"group {group}: committed offsets {committed} after reading everything, "
+                    f"want the end offsets {want_offsets} (OffsetCommit/OffsetFetch)")
+    try:
+        consumer.close()  # LeaveGroup
+    except Exception as e:
+        common.fail(f"group {group}: close (LeaveGroup): {e!r}")
+
+    # A new member of the group starts where the first one committed: at the end.
+    second = group_member(args, servers)
+    again = 0
+    positions = None
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        try:
+            batches = second.poll(timeout_ms=500)
+            again += sum(len(records) for records in batches.values())
+            if positions is None and len(second.assignment()) == args.partitions:
+                positions = {tp.partition: second.position(tp) for tp in tps}
+                # One more poll: records it should not have would arrive now.
+                deadline = min(deadline, time.monotonic() + 1)
+        except Exception as e:
+            common.fail(f"second member of group {group} (JoinGroup/SyncGroup/OffsetFetch/Fetch): {e!r}")
+    parts = assigned(second)
+    second.close()
+    if positions is None:
+        common.fail(f"second member of group {group}: assigned partitions {parts} within "
+                    f"{args.timeout:g}s, want all {args.partitions} (JoinGroup/SyncGroup)")
+    if again:
+        common.fail(f"second member of group {group} read {again} records again, want none: "
+                    f"it did not start at the committed offsets {want_offsets} (OffsetFetch)")
+    if positions != want_offsets:
+        common.fail(f"second member of group {group} is at offsets {positions}, want the "
+                    f"committed offsets {want_offsets} (OffsetFetch)")
+
+
+def main():
+    args = common.parse_args(__doc__.splitlines()[0])
+    servers = [args.bootstrap]
+    create_and_produce(args, servers)
+    if args.group:
+        consume_group(args, servers)
+    else:
+        consume_assigned(args, servers)
     return 0
 
 
