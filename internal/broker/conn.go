@@ -25,6 +25,8 @@ type request struct {
 	hdr  wire.RequestHeader
 	kreq kmsg.Request
 	conn *conn
+	// bufs holds pooled buffers the response refers to, released once it is written.
+	bufs readBuffers
 }
 
 // conn is one client connection. Its reader goroutine decodes frames and queues them; its
@@ -82,39 +84,44 @@ func (c *conn) serve() {
 			return
 		}
 		resp, err := c.b.dispatch(req)
-		if err != nil {
-			c.log.Warn("closing connection", "api_key", req.hdr.Key, "api_version", req.hdr.Version, "err", err)
-			w.Flush()
-			return
-		}
-		if resp == nil {
-			continue // acks=0 produce: no response
-		}
-		if fr, ok := resp.(*kmsg.FetchResponse); ok && fetchEncodable(fr) {
-			// Record batches go out as they were read, in one vectored write behind
-			// whatever responses are buffered.
-			segs := appendFetchFrame(fetchMeta[:0], req.hdr.CorrelationID, fr)
-			fetchMeta = segs[0][:0]
-			if err := w.Flush(); err != nil {
-				c.log.Debug("write failed", "err", err)
-				return
-			}
-			bufs := net.Buffers(segs)
-			if _, err := bufs.WriteTo(c.nc); err != nil {
+		if err == nil && resp != nil {
+			err = c.writeResponse(w, req, resp, &out, &fetchMeta)
+			req.bufs.release()
+			if err != nil {
 				c.log.Debug("write failed", "err", err)
 				return
 			}
 			continue
 		}
-		out = wire.AppendResponse(out[:0], req.hdr.CorrelationID, resp)
-		if _, err := w.Write(out); err != nil {
-			c.log.Debug("write failed", "err", err)
+		req.bufs.release()
+		if err != nil {
+			c.log.Warn("closing connection", "api_key", req.hdr.Key, "api_version", req.hdr.Version, "err", err)
+			w.Flush()
 			return
 		}
-		if cap(out) > 1<<20 {
-			out = nil // do not keep a large buffer per idle connection
-		}
+		// resp == nil: an acks=0 produce, which gets no response.
 	}
+}
+
+// writeResponse writes one response behind those already buffered in w. Fetch responses
+// leave their record batches where they are and go out in one vectored write.
+func (c *conn) writeResponse(w *bufio.Writer, req *request, resp kmsg.Response, out, fetchMeta *[]byte) error {
+	if fr, ok := resp.(*kmsg.FetchResponse); ok && fetchEncodable(fr) {
+		segs := appendFetchFrame((*fetchMeta)[:0], req.hdr.CorrelationID, fr)
+		*fetchMeta = segs[0][:0]
+		if err := w.Flush(); err != nil {
+			return err
+		}
+		bufs := net.Buffers(segs)
+		_, err := bufs.WriteTo(c.nc)
+		return err
+	}
+	*out = wire.AppendResponse((*out)[:0], req.hdr.CorrelationID, resp)
+	_, err := w.Write(*out)
+	if cap(*out) > 1<<20 {
+		*out = nil // do not keep a large buffer per idle connection
+	}
+	return err
 }
 
 // readLoop decodes frames into requests until an error, then closes reqs. Malformed input

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"reflect"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -100,7 +101,7 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 		for _, fp := range parts {
 			waits = append(waits, fp.p.Wait())
 		}
-		total, anyErr := readFetchParts(parts, maxBytes)
+		total, anyErr := readFetchParts(parts, maxBytes, &req.bufs)
 		if anyErr || total >= int(r.MinBytes) || r.MaxWaitMillis <= 0 || len(parts) == 0 {
 			return resp, nil
 		}
@@ -110,7 +111,7 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 		}
 		if !waitAny(req.conn.ctx.Done(), timer.C, waits) {
 			// Timed out or shutting down: answer with what there is (nothing new).
-			readFetchParts(parts, maxBytes)
+			readFetchParts(parts, maxBytes, &req.bufs)
 			return resp, nil
 		}
 	}
@@ -118,10 +119,48 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 
 var emptyRecords = []byte{}
 
+// readChunkSize is the size of the pooled chunks fetch reads are carved from: consecutive
+// partition reads share a chunk, so the consume path neither allocates nor zeroes memory per
+// partition. A read larger than a chunk allocates.
+const readChunkSize = 1 << 20
+
+var readChunkPool = sync.Pool{New: func() any { b := make([]byte, readChunkSize); return &b }}
+
+// readBuffers is the memory a fetch response's record batches live in: pooled chunks handed
+// out in order, returned to the pool once the response is written.
+type readBuffers struct {
+	held []*[]byte
+	tail []byte // unused rest of the last chunk
+}
+
+// alloc returns n bytes from the current chunk, a new pooled chunk, or the heap.
+func (r *readBuffers) alloc(n int) []byte {
+	if n > readChunkSize {
+		return make([]byte, n)
+	}
+	if n > len(r.tail) {
+		c := readChunkPool.Get().(*[]byte)
+		r.held = append(r.held, c)
+		r.tail = *c
+	}
+	b := r.tail[:n:n]
+	r.tail = r.tail[n:]
+	return b
+}
+
+// release returns every held chunk; the data read into them must no longer be referenced.
+func (r *readBuffers) release() {
+	for _, c := range r.held {
+		readChunkPool.Put(c)
+	}
+	r.held, r.tail = r.held[:0], nil
+}
+
 // readFetchParts fills each partition's response from its log. The first batch of the first
 // partition with data is returned whole even beyond the limits (KIP-74), so a consumer can
 // always make progress. It reports the bytes returned and whether any partition has an error.
-func readFetchParts(parts []fetchPart, maxBytes int) (total int, anyErr bool) {
+func readFetchParts(parts []fetchPart, maxBytes int, bufs *readBuffers) (total int, anyErr bool) {
+	bufs.release() // a re-read after a wait replaces everything read before
 	for _, fp := range parts {
 		sp, rp := fp.resp, fp.req
 		sp.ErrorCode = 0
@@ -140,7 +179,7 @@ func readFetchParts(parts []fetchPart, maxBytes int) (total int, anyErr bool) {
 		if limit < 0 {
 			limit = 0
 		}
-		data, err := fp.p.Read(rp.FetchOffset, limit, total == 0)
+		data, err := fp.p.ReadWith(bufs.alloc, rp.FetchOffset, limit, total == 0)
 		if err != nil {
 			sp.ErrorCode = errCode(storageErr(err))
 			anyErr = true

@@ -66,3 +66,27 @@ func TestFetchEncodableRejectsTaggedFields(t *testing.T) {
 		t.Fatal("a diverging epoch must go through kmsg")
 	}
 }
+
+func TestReadBuffersCarveChunksAndRelease(t *testing.T) {
+	var r readBuffers
+	a := r.alloc(100)
+	b := r.alloc(200)
+	if len(r.held) != 1 || &a[0] == &b[0] || cap(a) != 100 {
+		t.Fatalf("small allocations should share one chunk: %d chunks, cap %d", len(r.held), cap(a))
+	}
+	if &b[0] != &(*r.held[0])[100] {
+		t.Fatal("second allocation does not follow the first in the chunk")
+	}
+	r.alloc(readChunkSize - 250) // fits in the rest
+	r.alloc(100)                 // needs a new chunk
+	if len(r.held) != 2 {
+		t.Fatalf("%d chunks, want 2", len(r.held))
+	}
+	if big := r.alloc(readChunkSize + 1); len(big) != readChunkSize+1 || len(r.held) != 2 {
+		t.Fatal("a read larger than a chunk must come from the heap")
+	}
+	r.release()
+	if len(r.held) != 0 || r.tail != nil {
+		t.Fatal("release kept chunks")
+	}
+}

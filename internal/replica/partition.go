@@ -95,6 +95,11 @@ func (p *Partition) Read(offset int64, maxBytes int, minOneBatch bool) ([]byte, 
 	return p.log.Read(offset, maxBytes, p.HighWatermark(), minOneBatch)
 }
 
+// ReadWith is Read into memory from alloc (see storage.Log.ReadWith).
+func (p *Partition) ReadWith(alloc func(n int) []byte, offset int64, maxBytes int, minOneBatch bool) ([]byte, error) {
+	return p.log.ReadWith(alloc, offset, maxBytes, p.HighWatermark(), minOneBatch)
+}
+
 // DeleteRecordsBefore raises the log start offset (DeleteRecords); -1 means the high watermark.
 func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
 	hw := p.HighWatermark()

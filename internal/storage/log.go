@@ -320,12 +320,19 @@ func (l *Log) Size() int64 { return l.view.Load().size }
 // log start or above the log end is ErrOffsetOutOfRange; the log end gives no bytes. It does
 // not block appends: it preads the files below the sizes of the view it loaded.
 func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOneBatch bool) ([]byte, error) {
+	return l.ReadWith(nil, offset, maxBytes, maxOffset, minOneBatch)
+}
+
+// ReadWith is Read with the caller providing the memory: alloc(n) must return at least n
+// bytes, which the result then aliases (nil alloc: a new slice). It lets the broker read into
+// pooled buffers on the consume path.
+func (l *Log) ReadWith(alloc func(n int) []byte, offset int64, maxBytes int, maxOffset int64, minOneBatch bool) ([]byte, error) {
 	v := l.view.Load()
-	b, err := v.read(offset, maxBytes, maxOffset, minOneBatch)
+	b, err := v.read(alloc, offset, maxBytes, maxOffset, minOneBatch)
 	if err != nil && isClosedFile(err) {
 		if nv := l.view.Load(); nv != v {
 			// The segment was deleted under us; the new view does not have it.
-			return nv.read(offset, maxBytes, maxOffset, minOneBatch)
+			return nv.read(alloc, offset, maxBytes, maxOffset, minOneBatch)
 		}
 	}
 	return b, err

@@ -472,3 +472,21 @@ func TestConfigValidation(t *testing.T) {
 		t.Fatal("SetConfig accepted an invalid config")
 	}
 }
+
+func TestReadWithUsesCallerMemory(t *testing.T) {
+	tl := openTest(t, DefaultLogConfig())
+	fillLog(tl, 5)
+	want, err := tl.Read(0, 1<<20, tl.LogEndOffset(), true)
+	if err != nil || len(want) == 0 {
+		t.Fatalf("read: %v", err)
+	}
+	arena := make([]byte, 1<<20)
+	var asked int
+	got, err := tl.ReadWith(func(n int) []byte { asked = n; return arena[:n] }, 0, 1<<20, tl.LogEndOffset(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) || asked < len(got) || &got[0] != &arena[0] {
+		t.Fatalf("ReadWith: %d bytes (asked %d), aliases arena %v", len(got), asked, &got[0] == &arena[0])
+	}
+}

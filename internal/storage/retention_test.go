@@ -153,7 +153,7 @@ func TestDeletedSegmentsStayReadableForTheDelay(t *testing.T) {
 	if _, err := tl.DeleteRecordsBefore(12); err != nil {
 		t.Fatal(err)
 	}
-	b, err := old.read(0, 1<<20, 24, true)
+	b, err := old.read(nil, 0, 1<<20, 24, true)
 	if err != nil || len(batchesOf(t, b)) == 0 {
 		t.Fatalf("old view read: %v", err)
 	}

@@ -96,7 +96,7 @@ func findBatch(info *segmentInfo, offset int64) (pos int64, h records.Header, fo
 }
 
 // read implements Log.Read on one view.
-func (v *logView) read(offset int64, maxBytes int, maxOffset int64, minOneBatch bool) ([]byte, error) {
+func (v *logView) read(alloc func(n int) []byte, offset int64, maxBytes int, maxOffset int64, minOneBatch bool) ([]byte, error) {
 	if v.closed {
 		return nil, ErrClosed
 	}
@@ -138,10 +138,10 @@ func (v *logView) read(offset int64, maxBytes int, maxOffset int64, minOneBatch 
 			if !minOneBatch {
 				return nil, nil
 			}
-			return readExactly(info.seg.log, pos, first)
+			return readExactly(alloc, info.seg.log, pos, first)
 		}
 		n := min(int64(maxBytes), limit-pos)
-		buf := make([]byte, n)
+		buf := allocate(alloc, n)
 		got, err := info.seg.log.ReadAt(buf, pos)
 		if got < len(buf) && err != nil && !errors.Is(err, io.EOF) {
 			return nil, fmt.Errorf("reading segment %d: %w", info.seg.base, err)
@@ -151,9 +151,17 @@ func (v *logView) read(offset int64, maxBytes int, maxOffset int64, minOneBatch 
 	return nil, nil
 }
 
-// readExactly reads n bytes at pos.
-func readExactly(f File, pos, n int64) ([]byte, error) {
-	buf := make([]byte, n)
+// allocate returns n bytes from alloc, or a new slice when alloc is nil.
+func allocate(alloc func(n int) []byte, n int64) []byte {
+	if alloc != nil {
+		return alloc(int(n))[:n]
+	}
+	return make([]byte, n)
+}
+
+// readExactly reads n bytes at pos into memory from alloc.
+func readExactly(alloc func(n int) []byte, f File, pos, n int64) ([]byte, error) {
+	buf := allocate(alloc, n)
 	if _, err := f.ReadAt(buf, pos); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("reading segment: %w", err)
 	}
