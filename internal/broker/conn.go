@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -27,6 +28,24 @@ type request struct {
 	conn *conn
 	// bufs holds pooled buffers the response refers to, released once it is written.
 	bufs readBuffers
+	// frame is the buffer the request was read into, recycled after a produce request
+	// (whose decoded form aliases it but is not kept once the records are appended).
+	frame *bytes.Buffer
+}
+
+// framePool recycles the read buffers of produce requests, the broker's most frequent large
+// frames. Other requests may keep slices of their frame (group metadata, for example), so
+// theirs are left to the garbage collector.
+var framePool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// recycleFrame returns a produce request's frame buffer to the pool once it is handled.
+func (r *request) recycleFrame() {
+	if r.frame == nil || r.hdr.Key != kmsg.Produce.Int16() || r.frame.Cap() > 4<<20 {
+		return
+	}
+	r.frame.Reset()
+	framePool.Put(r.frame)
+	r.frame = nil
 }
 
 // conn is one client connection. Its reader goroutine decodes frames and queues them; its
@@ -84,6 +103,7 @@ func (c *conn) serve() {
 			return
 		}
 		resp, err := c.b.dispatch(req)
+		req.recycleFrame()
 		if err == nil && resp != nil {
 			err = c.writeResponse(w, req, resp, &out, &fetchMeta)
 			req.bufs.release()
@@ -134,8 +154,8 @@ func (c *conn) readLoop(reqs chan<- *request) {
 		if idle := c.b.idleTimeout; idle > 0 {
 			c.nc.SetReadDeadline(time.Now().Add(idle))
 		}
-		var buf bytes.Buffer
-		frame, err := wire.ReadFrame(r, maxFrame, &buf)
+		buf := framePool.Get().(*bytes.Buffer)
+		frame, err := wire.ReadFrame(r, maxFrame, buf)
 		if err != nil {
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
 				c.log.Info("closing connection", "err", err)
@@ -147,6 +167,7 @@ func (c *conn) readLoop(reqs chan<- *request) {
 			c.log.Warn("closing connection: bad request", "err", err)
 			return
 		}
+		req.frame = buf
 		select {
 		case reqs <- req:
 		case <-c.ctx.Done():
