@@ -340,6 +340,23 @@ expect_offsets() {
 	return 1
 }
 
+# samsa_same_lag GROUP TOPIC STEP: `samsa group describe` must show the same committed
+# offset, log end offset and lag per partition as kafka-consumer-groups did at STEP.
+samsa_same_lag() {
+	local bin=$WORK/samsa
+	if [[ ! -x $bin ]] && ! (cd "$ROOT" && go build -o "$bin" ./cmd/samsa) > samsa-build.log 2>&1; then
+		reason "go build ./cmd/samsa failed: $(tail -n 1 samsa-build.log)"
+		return 1
+	fi
+	"$bin" group describe "$1" --brokers "$BOOTSTRAP" > samsa-describe.out 2> samsa-describe.err ||
+		{ reason "samsa group describe: $(tail -n 1 samsa-describe.err)"; return 1; }
+	awk -v t="$2" '$1 == t { print $2, $3, $4, $5 }' samsa-describe.out | sort -n > samsa-offsets
+	cmp -s samsa-offsets "offsets.$3" && return 0
+	reason "samsa group describe disagrees with kafka-consumer-groups --describe:" \
+		"samsa [$(tr '\n' ';' < samsa-offsets)] kafka [$(tr '\n' ';' < "offsets.$3")]"
+	return 1
+}
+
 # Classic group (kafka-console-consumer's default protocol): consume and commit,
 # then kafka-consumer-groups --describe (lag 0), produce one more round and describe
 # (lag = the new records), --list, --reset-offsets --to-earliest and describe (lag =
@@ -359,6 +376,7 @@ check_kafka-consumer-groups() {
 	for ((k = 0; k < KEYS; k++)); do printf 'key-%d\tkey-%d:%d\n' "$k" "$k" "$PER_KEY"; done > more.tsv
 	console_produce "$topic" more.tsv || return 1
 	group_offsets produced "$group" "$topic" && expect_offsets produced "$committed" "$more" || return 1
+	samsa_same_lag "$group" "$topic" produced || return 1
 
 	kafka_tool "$GROUP_COMMAND" --bootstrap-server "$BOOTSTRAP" --list > list.out 2> list.err ||
 		{ reason "kafka-consumer-groups --list (ListGroups): $(last_error list.err)"; return 1; }
