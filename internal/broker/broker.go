@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -32,6 +33,9 @@ type Broker struct {
 	now           func() time.Time
 
 	pids producerIDs
+	// sendfile sends fetched records from segment files with sendfile(2) on plain TCP
+	// connections (SAMSA_SENDFILE=0 turns it off, to compare).
+	sendfile bool
 	// groups is the group coordinator (consumer groups and committed offsets).
 	groups *group.Coordinator
 
@@ -62,6 +66,7 @@ func New(cfg *config.Server, ctrl *controller.Controller, replicas *replica.Mana
 	}
 	b.idleTimeout = time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond
 	b.mu.conns = make(map[*conn]struct{})
+	b.sendfile = os.Getenv("SAMSA_SENDFILE") != "0"
 	b.groups = newGroupCoordinator(b)
 	return b
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/internal/storage"
 	"github.com/samsa-io/samsa/internal/wire"
 )
 
@@ -28,6 +29,9 @@ type request struct {
 	conn *conn
 	// bufs holds pooled buffers the response refers to, released once it is written.
 	bufs readBuffers
+	// regions are the fetch partitions whose records go out by sendfile from the segment
+	// file rather than from memory.
+	regions map[*kmsgPartition]*storage.Region
 	// frame is the buffer the request was read into, recycled after a produce request
 	// (whose decoded form aliases it but is not kept once the records are appended).
 	frame *bytes.Buffer
@@ -126,15 +130,18 @@ func (c *conn) serve() {
 // writeResponse writes one response behind those already buffered in w. Fetch responses
 // leave their record batches where they are and go out in one vectored write.
 func (c *conn) writeResponse(w *bufio.Writer, req *request, resp kmsg.Response, out, fetchMeta *[]byte) error {
-	if fr, ok := resp.(*kmsg.FetchResponse); ok && fetchEncodable(fr) {
-		segs := appendFetchFrame((*fetchMeta)[:0], req.hdr.CorrelationID, fr)
-		*fetchMeta = segs[0][:0]
-		if err := w.Flush(); err != nil {
+	if fr, ok := resp.(*kmsg.FetchResponse); ok {
+		if fetchEncodable(fr) {
+			segs := appendFetchFrame((*fetchMeta)[:0], req.hdr.CorrelationID, fr, req.regions)
+			*fetchMeta = segs[0].mem[:0]
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			return writeSegments(c.nc, segs)
+		}
+		if err := materializeRegions(req.regions); err != nil {
 			return err
 		}
-		bufs := net.Buffers(segs)
-		_, err := bufs.WriteTo(c.nc)
-		return err
 	}
 	*out = wire.AppendResponse((*out)[:0], req.hdr.CorrelationID, resp)
 	_, err := w.Write(*out)
@@ -142,6 +149,12 @@ func (c *conn) writeResponse(w *bufio.Writer, req *request, resp kmsg.Response, 
 		*out = nil // do not keep a large buffer per idle connection
 	}
 	return err
+}
+
+// canSendfile reports whether fetched records may go out with sendfile: plain TCP only.
+func (c *conn) canSendfile() bool {
+	_, ok := c.nc.(*net.TCPConn)
+	return ok
 }
 
 // readLoop decodes frames into requests until an error, then closes reqs. Malformed input

@@ -10,6 +10,7 @@ import (
 
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/replica"
+	"github.com/samsa-io/samsa/internal/storage"
 )
 
 // Fetch v4 is the first version that returns v2 batches with the last stable offset; v13+
@@ -88,6 +89,9 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 		}
 	}
 
+	if req.conn.canSendfile() && b.sendfile {
+		req.regions = make(map[*kmsgPartition]*storage.Region, len(parts))
+	}
 	maxBytes := int(b.cfg.FetchMaxBytes)
 	if r.MaxBytes > 0 && int(r.MaxBytes) < maxBytes {
 		maxBytes = int(r.MaxBytes)
@@ -101,7 +105,7 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 		for _, fp := range parts {
 			waits = append(waits, fp.p.Wait())
 		}
-		total, anyErr := readFetchParts(parts, maxBytes, &req.bufs)
+		total, anyErr := readFetchParts(parts, maxBytes, &req.bufs, req.regions)
 		if anyErr || total >= int(r.MinBytes) || r.MaxWaitMillis <= 0 || len(parts) == 0 {
 			return resp, nil
 		}
@@ -111,7 +115,7 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 		}
 		if !waitAny(req.conn.ctx.Done(), timer.C, waits) {
 			// Timed out or shutting down: answer with what there is (nothing new).
-			readFetchParts(parts, maxBytes, &req.bufs)
+			readFetchParts(parts, maxBytes, &req.bufs, req.regions)
 			return resp, nil
 		}
 	}
@@ -159,8 +163,9 @@ func (r *readBuffers) release() {
 // readFetchParts fills each partition's response from its log. The first batch of the first
 // partition with data is returned whole even beyond the limits (KIP-74), so a consumer can
 // always make progress. It reports the bytes returned and whether any partition has an error.
-func readFetchParts(parts []fetchPart, maxBytes int, bufs *readBuffers) (total int, anyErr bool) {
+func readFetchParts(parts []fetchPart, maxBytes int, bufs *readBuffers, regions map[*kmsgPartition]*storage.Region) (total int, anyErr bool) {
 	bufs.release() // a re-read after a wait replaces everything read before
+	clear(regions)
 	for _, fp := range parts {
 		sp, rp := fp.resp, fp.req
 		sp.ErrorCode = 0
@@ -178,6 +183,19 @@ func readFetchParts(parts []fetchPart, maxBytes int, bufs *readBuffers) (total i
 		}
 		if limit < 0 {
 			limit = 0
+		}
+		if regions != nil {
+			r, ok, err := fp.p.ReadRegion(rp.FetchOffset, limit, total == 0)
+			if err == nil && ok {
+				regions[sp] = &r
+				total += int(r.Len)
+				continue
+			}
+			if err != nil {
+				sp.ErrorCode = errCode(storageErr(err))
+				anyErr = true
+				continue
+			}
 		}
 		data, err := fp.p.ReadWith(bufs.alloc, rp.FetchOffset, limit, total == 0)
 		if err != nil {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/storage"
 )
 
 // Fetch responses are the broker's largest: encoding them with kmsg would copy every record
@@ -41,30 +43,50 @@ func fetchEncodable(resp *kmsg.FetchResponse) bool {
 	return true
 }
 
-// segmentWriter accumulates a frame as metadata bytes and borrowed record slices.
+// outSeg is one piece of a response frame: bytes in memory, or a range of a segment file to
+// send with sendfile.
+type outSeg struct {
+	mem    []byte
+	region *storage.Region
+}
+
+// segmentWriter accumulates a frame as metadata bytes, borrowed record slices and file
+// regions.
 type segmentWriter struct {
 	meta  []byte
 	start int // where the current metadata run begins in meta
-	segs  [][]byte
-	total int
+	segs  []outSeg
+	total int64
 }
 
-// borrow ends the current metadata run and appends b without copying it.
+// cut ends the current metadata run.
+func (w *segmentWriter) cut() {
+	w.segs = append(w.segs, outSeg{mem: w.meta[w.start:]})
+	w.start = len(w.meta)
+}
+
+// borrow appends b without copying it.
 func (w *segmentWriter) borrow(b []byte) {
 	if len(b) == 0 {
 		return
 	}
-	w.segs = append(w.segs, w.meta[w.start:])
-	w.segs = append(w.segs, b)
-	w.start = len(w.meta)
-	w.total += len(b)
+	w.cut()
+	w.segs = append(w.segs, outSeg{mem: b})
+	w.total += int64(len(b))
 }
 
-func (w *segmentWriter) finish() [][]byte {
-	if w.start < len(w.meta) {
-		w.segs = append(w.segs, w.meta[w.start:])
+// region appends a file range.
+func (w *segmentWriter) region(r *storage.Region) {
+	w.cut()
+	w.segs = append(w.segs, outSeg{region: r})
+	w.total += r.Len
+}
+
+func (w *segmentWriter) finish() []outSeg {
+	if w.start < len(w.meta) || len(w.segs) == 0 {
+		w.segs = append(w.segs, outSeg{mem: w.meta[w.start:]})
 	}
-	w.total += len(w.meta)
+	w.total += int64(len(w.meta))
 	return w.segs
 }
 
@@ -88,8 +110,9 @@ func appendString(dst []byte, s string, flexible bool) []byte {
 
 // appendFetchFrame encodes a whole response frame (size prefix, correlation id, header tags,
 // body) for resp, which must satisfy fetchEncodable. The record batches are referenced, not
-// copied; the segments stay valid as long as the response does.
-func appendFetchFrame(meta []byte, correlationID int32, resp *kmsg.FetchResponse) [][]byte {
+// copied, and a partition with an entry in regions sends that file range instead of its
+// RecordBatches; the segments stay valid as long as the response does.
+func appendFetchFrame(meta []byte, correlationID int32, resp *kmsg.FetchResponse, regions map[*kmsg.FetchResponseTopicPartition]*storage.Region) []outSeg {
 	v := resp.Version
 	flexible := v >= 12
 	w := segmentWriter{meta: meta[:0]}
@@ -148,18 +171,27 @@ func appendFetchFrame(meta []byte, correlationID int32, resp *kmsg.FetchResponse
 				m = binary.BigEndian.AppendUint32(m, uint32(p.PreferredReadReplica))
 			}
 			rb := p.RecordBatches
+			reg := regions[p]
+			n := int64(len(rb))
+			if reg != nil {
+				n = reg.Len
+			}
 			switch {
-			case rb == nil && flexible:
+			case rb == nil && reg == nil && flexible:
 				m = append(m, 0)
-			case rb == nil:
+			case rb == nil && reg == nil:
 				m = binary.BigEndian.AppendUint32(m, 0xffffffff)
 			case flexible:
-				m = appendUvarint(m, uint64(len(rb))+1)
+				m = appendUvarint(m, uint64(n)+1)
 			default:
-				m = binary.BigEndian.AppendUint32(m, uint32(len(rb)))
+				m = binary.BigEndian.AppendUint32(m, uint32(n))
 			}
 			w.meta = m
-			w.borrow(rb)
+			if reg != nil {
+				w.region(reg)
+			} else {
+				w.borrow(rb)
+			}
 			m = w.meta
 			if flexible {
 				m = append(m, 0) // partition tags
@@ -174,6 +206,6 @@ func appendFetchFrame(meta []byte, correlationID int32, resp *kmsg.FetchResponse
 	}
 	w.meta = m
 	segs := w.finish()
-	binary.BigEndian.PutUint32(segs[0], uint32(w.total-4))
+	binary.BigEndian.PutUint32(segs[0].mem, uint32(w.total-4))
 	return segs
 }

@@ -2,10 +2,14 @@ package broker
 
 import (
 	"bytes"
+	"io"
+	"net"
+	"os"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/internal/storage"
 	"github.com/samsa-io/samsa/internal/wire"
 )
 
@@ -46,7 +50,7 @@ func TestAppendFetchFrameMatchesKmsg(t *testing.T) {
 				t.Fatalf("v%d %s: not encodable", v, tc.name)
 			}
 			want := wire.AppendResponse(nil, 77, resp)
-			got := bytes.Join(appendFetchFrame(nil, 77, resp), nil)
+			got := joinSegs(t, appendFetchFrame(nil, 77, resp, nil))
 			if !bytes.Equal(got, want) {
 				t.Fatalf("v%d %s: encodings differ\n got % x\nwant % x", v, tc.name, got, want)
 			}
@@ -88,5 +92,101 @@ func TestReadBuffersCarveChunksAndRelease(t *testing.T) {
 	r.release()
 	if len(r.held) != 0 || r.tail != nil {
 		t.Fatal("release kept chunks")
+	}
+}
+
+// joinSegs concatenates a frame's segments, reading file regions.
+func joinSegs(t *testing.T, segs []outSeg) []byte {
+	t.Helper()
+	var out []byte
+	for _, s := range segs {
+		if s.region == nil {
+			out = append(out, s.mem...)
+			continue
+		}
+		b := make([]byte, s.region.Len)
+		if _, err := s.region.File.ReadAt(b, s.region.Pos); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b...)
+	}
+	return out
+}
+
+// Partitions sent from file regions encode exactly as if their bytes were in memory, and go
+// out intact through writeSegments (sendfile on a real TCP connection).
+func TestFetchFrameWithFileRegions(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "segment")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	content := bytes.Repeat([]byte("0123456789abcdef"), 10000)
+	if _, err := f.Write(content); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []int16{4, 11, 12, 16} {
+		resp := kmsg.NewPtrFetchResponse()
+		resp.SetVersion(v)
+		rt := kmsg.NewFetchResponseTopic()
+		rt.Topic = "t"
+		for i := 0; i < 3; i++ {
+			p := kmsg.NewFetchResponseTopicPartition()
+			p.Partition = int32(i)
+			p.RecordBatches = emptyRecords
+			rt.Partitions = append(rt.Partitions, p)
+		}
+		resp.Topics = append(resp.Topics, rt)
+		regions := map[*kmsgPartition]*storage.Region{
+			&resp.Topics[0].Partitions[0]: {File: f, Pos: 5, Len: 70000},
+			&resp.Topics[0].Partitions[2]: {File: f, Pos: 100000, Len: 3},
+		}
+		segs := appendFetchFrame(nil, 9, resp, regions)
+
+		// The same response with the bytes in memory, encoded by kmsg.
+		mem := kmsg.NewPtrFetchResponse()
+		mem.SetVersion(v)
+		mt := kmsg.NewFetchResponseTopic()
+		mt.Topic = "t"
+		for i, b := range [][]byte{content[5:70005], {}, content[100000:100003]} {
+			p := kmsg.NewFetchResponseTopicPartition()
+			p.Partition = int32(i)
+			p.RecordBatches = b
+			mt.Partitions = append(mt.Partitions, p)
+		}
+		mem.Topics = append(mem.Topics, mt)
+		want := wire.AppendResponse(nil, 9, mem)
+		if got := joinSegs(t, segs); !bytes.Equal(got, want) {
+			t.Fatalf("v%d: frame with regions differs from kmsg's encoding", v)
+		}
+
+		// Over a real TCP connection.
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := make(chan []byte, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err != nil {
+				got <- nil
+				return
+			}
+			defer c.Close()
+			b, _ := io.ReadAll(c)
+			got <- b
+		}()
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := writeSegments(c, segs); err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+		if b := <-got; !bytes.Equal(b, want) {
+			t.Fatalf("v%d: %d bytes arrived over TCP, want %d identical", v, len(b), len(want))
+		}
+		ln.Close()
 	}
 }

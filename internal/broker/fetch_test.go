@@ -1,7 +1,11 @@
 package broker_test
 
 import (
+	"bytes"
+	"fmt"
+
 	"context"
+	"github.com/IBM/sarama"
 	"testing"
 	"time"
 
@@ -95,6 +99,50 @@ func TestFetchEmptyPartitionHasEmptyNotNullRecords(t *testing.T) {
 		}
 		if rb := resp.Topics[0].Partitions[0].RecordBatches; rb == nil {
 			t.Fatalf("%s: null record set", topic)
+		}
+	}
+}
+
+// With sendfile a partition's bytes end at max.partition.fetch.bytes even inside a batch, as
+// Kafka's do; clients drop the partial trailing batch and fetch it again. franz-go and sarama
+// must read every record once, in order.
+func TestFetchPartialTrailingBatches(t *testing.T) {
+	n := testcluster.Start(t)
+	createTopic(t, n, "partial", 1, nil)
+	producer := newClient(t, n, kgo.DefaultProduceTopic("partial"), kgo.ProducerLinger(0))
+	const total = 40
+	for i := 0; i < total; i++ {
+		v := append([]byte(fmt.Sprintf("%d|", i)), randomBytes(5000)...)
+		if err := producer.ProduceSync(ctxT(t), &kgo.Record{Key: []byte("k"), Value: v}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := consumeAll(t, n, "partial", total, kgo.FetchMaxPartitionBytes(12000), kgo.FetchMaxBytes(12000))
+	checkPerKeyOrder(t, got, total)
+
+	cfg := saramaConfig()
+	cfg.Consumer.Fetch.Default = 12000
+	cfg.Consumer.Fetch.Max = 12000
+	cons, err := sarama.NewConsumer([]string{n.Addr()}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	pc, err := cons.ConsumePartition("partial", 0, sarama.OffsetOldest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	for i := 0; i < total; i++ {
+		select {
+		case m := <-pc.Messages():
+			if m.Offset != int64(i) || !bytes.HasPrefix(m.Value, []byte(fmt.Sprintf("%d|", i))) {
+				t.Fatalf("sarama: record %d at offset %d", i, m.Offset)
+			}
+		case err := <-pc.Errors():
+			t.Fatal(err)
+		case <-time.After(20 * time.Second):
+			t.Fatalf("sarama: timed out at record %d", i)
 		}
 	}
 }

@@ -95,6 +95,12 @@ func (p *Partition) Read(offset int64, maxBytes int, minOneBatch bool) ([]byte, 
 	return p.log.Read(offset, maxBytes, p.HighWatermark(), minOneBatch)
 }
 
+// ReadRegion locates committed batches from offset in a segment file, for sendfile (see
+// storage.Log.ReadRegion).
+func (p *Partition) ReadRegion(offset int64, maxBytes int, minOneBatch bool) (storage.Region, bool, error) {
+	return p.log.ReadRegion(offset, maxBytes, p.HighWatermark(), minOneBatch)
+}
+
 // ReadWith is Read into memory from alloc (see storage.Log.ReadWith).
 func (p *Partition) ReadWith(alloc func(n int) []byte, offset int64, maxBytes int, minOneBatch bool) ([]byte, error) {
 	return p.log.ReadWith(alloc, offset, maxBytes, p.HighWatermark(), minOneBatch)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -336,6 +337,32 @@ func (l *Log) ReadWith(alloc func(n int) []byte, offset int64, maxBytes int, max
 		}
 	}
 	return b, err
+}
+
+// Region is a byte range of a segment file holding record batches, for sending with
+// sendfile. Its end may cut the last batch short (as Kafka's fetch responses may); clients
+// drop a partial trailing batch.
+type Region struct {
+	File *os.File
+	Pos  int64
+	Len  int64
+}
+
+// ReadRegion locates what Read would return without reading it: the range of one segment
+// file, below maxOffset, at most maxBytes long (or the whole first batch if minOneBatch),
+// not cut to whole batches. ok is false when there is nothing to send, or when the segment is
+// not an *os.File (a test filesystem); callers then use Read. The file stays open at least
+// FileDeleteDelayMs after a deletion, so a prompt sendfile of the range is safe.
+func (l *Log) ReadRegion(offset int64, maxBytes int, maxOffset int64, minOneBatch bool) (r Region, ok bool, err error) {
+	sp, ok, err := l.view.Load().locate(offset, maxBytes, maxOffset, minOneBatch)
+	if !ok || err != nil {
+		return r, false, err
+	}
+	f, isOS := sp.f.(*os.File)
+	if !isOS {
+		return r, false, nil
+	}
+	return Region{File: f, Pos: sp.pos, Len: sp.n}, true, nil
 }
 
 // OffsetForTimestamp returns the offset and timestamp of the first record whose timestamp is

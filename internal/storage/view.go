@@ -95,36 +95,45 @@ func findBatch(info *segmentInfo, offset int64) (pos int64, h records.Header, fo
 	return pos, h, found, err
 }
 
-// read implements Log.Read on one view.
-func (v *logView) read(alloc func(n int) []byte, offset int64, maxBytes int, maxOffset int64, minOneBatch bool) ([]byte, error) {
+// span is where the bytes of a read lie in one segment file.
+type span struct {
+	f       File
+	base    int64 // the segment's base offset, for error messages
+	pos, n  int64
+	oneOnly bool // exactly one whole batch (KIP-74: larger than maxBytes)
+}
+
+// locate finds the bytes a read of offset returns (see Log.Read); ok is false when there are
+// none.
+func (v *logView) locate(offset int64, maxBytes int, maxOffset int64, minOneBatch bool) (sp span, ok bool, err error) {
 	if v.closed {
-		return nil, ErrClosed
+		return sp, false, ErrClosed
 	}
 	if offset < v.start || offset > v.end {
-		return nil, fmt.Errorf("%w: offset %d not in [%d, %d]", ErrOffsetOutOfRange, offset, v.start, v.end)
+		return sp, false, fmt.Errorf("%w: offset %d not in [%d, %d]", ErrOffsetOutOfRange, offset, v.start, v.end)
 	}
 	if offset == v.end || offset >= maxOffset {
-		return nil, nil
+		return sp, false, nil
 	}
 	maxBytes = max(maxBytes, 0)
 	for i := v.segmentFor(offset); i < v.count(); i++ {
 		info := v.at(i)
 		pos, h, found, err := findBatch(info, offset)
 		if err != nil {
-			return nil, err
+			return sp, false, err
 		}
 		if !found {
 			continue
 		}
 		if h.BaseOffset >= maxOffset {
-			return nil, nil
+			return sp, false, nil
 		}
 		limit := info.size
 		if maxOffset < info.end {
 			// Stop at the first batch at or beyond maxOffset (the high watermark).
 			hwPos, hwh, ok, err := findBatch(info, maxOffset)
 			if err != nil {
-				return nil, err
+				return sp, false, err
 			}
 			if ok {
 				limit = hwPos
@@ -133,22 +142,35 @@ func (v *logView) read(alloc func(n int) []byte, offset int64, maxBytes int, max
 				}
 			}
 		}
-		first := int64(h.Size())
-		if first > int64(maxBytes) {
+		sp = span{f: info.seg.log, base: info.seg.base, pos: pos}
+		if first := int64(h.Size()); first > int64(maxBytes) {
 			if !minOneBatch {
-				return nil, nil
+				return sp, false, nil
 			}
-			return readExactly(alloc, info.seg.log, pos, first)
+			sp.n, sp.oneOnly = first, true
+			return sp, true, nil
 		}
-		n := min(int64(maxBytes), limit-pos)
-		buf := allocate(alloc, n)
-		got, err := info.seg.log.ReadAt(buf, pos)
-		if got < len(buf) && err != nil && !errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("reading segment %d: %w", info.seg.base, err)
-		}
-		return buf[:wholeBatches(buf[:got], maxOffset)], nil
+		sp.n = min(int64(maxBytes), limit-pos)
+		return sp, true, nil
 	}
-	return nil, nil
+	return sp, false, nil
+}
+
+// read implements Log.Read on one view: the located bytes, cut to whole batches.
+func (v *logView) read(alloc func(n int) []byte, offset int64, maxBytes int, maxOffset int64, minOneBatch bool) ([]byte, error) {
+	sp, ok, err := v.locate(offset, maxBytes, maxOffset, minOneBatch)
+	if !ok || err != nil {
+		return nil, err
+	}
+	if sp.oneOnly {
+		return readExactly(alloc, sp.f, sp.pos, sp.n)
+	}
+	buf := allocate(alloc, sp.n)
+	got, err := sp.f.ReadAt(buf, sp.pos)
+	if got < len(buf) && err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("reading segment %d: %w", sp.base, err)
+	}
+	return buf[:wholeBatches(buf[:got], maxOffset)], nil
 }
 
 // allocate returns n bytes from alloc, or a new slice when alloc is nil.
