@@ -10,8 +10,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/samsa-io/samsa/internal/testcluster"
 )
@@ -80,24 +78,8 @@ func TestFetchRespectsMaxBytesButReturnsOneBatch(t *testing.T) {
 func TestFetchEmptyPartitionHasEmptyNotNullRecords(t *testing.T) {
 	n := testcluster.Start(t)
 	createTopic(t, n, "empty", 1, nil)
-	cl := newClient(t, n, kgo.MaxVersions(kversion.V2_8_0()))
 	for _, topic := range []string{"empty", "no-such-topic"} {
-		req := kmsg.NewPtrFetchRequest()
-		req.MaxWaitMillis = 0
-		req.MaxBytes = 1 << 20
-		req.SessionEpoch = -1
-		rt := kmsg.NewFetchRequestTopic()
-		rt.Topic = topic
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.PartitionMaxBytes = 1 << 20
-		rp.CurrentLeaderEpoch = -1
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		resp, err := req.RequestWith(ctxT(t), cl)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if rb := resp.Topics[0].Partitions[0].RecordBatches; rb == nil {
+		if rb := rawFetch(t, n, topic).RecordBatches; rb == nil {
 			t.Fatalf("%s: null record set", topic)
 		}
 	}

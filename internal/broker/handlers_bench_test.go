@@ -39,21 +39,7 @@ func dialRaw(b *testing.B, addr string) *rawConn {
 }
 
 // encodeRequest returns a complete request frame.
-func encodeRequest(req kmsg.Request, corr int32) []byte {
-	var f []byte
-	f = append(f, 0, 0, 0, 0)
-	f = binary.BigEndian.AppendUint16(f, uint16(req.Key()))
-	f = binary.BigEndian.AppendUint16(f, uint16(req.GetVersion()))
-	f = binary.BigEndian.AppendUint32(f, uint32(corr))
-	f = binary.BigEndian.AppendUint16(f, 5)
-	f = append(f, "bench"...)
-	if req.IsFlexible() {
-		f = append(f, 0)
-	}
-	f = req.AppendTo(f)
-	binary.BigEndian.PutUint32(f, uint32(len(f)-4))
-	return f
-}
+func encodeRequest(req kmsg.Request, corr int32) []byte { return rawRequest(req, corr) }
 
 // roundTrip writes a request frame and returns the response body (after the header).
 func (rc *rawConn) roundTrip(b *testing.B, frame []byte, flexible bool) []byte {

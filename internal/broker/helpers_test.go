@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/samsa-io/samsa/internal/testcluster"
 )
@@ -82,4 +84,27 @@ func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	rand.Read(b)
 	return b
+}
+
+// rawFetch sends one Fetch request for partition 0 of topic from offset 0 (versions pinned
+// below v13 so the topic is named, not identified by id) and returns the partition's response.
+func rawFetch(t *testing.T, n *testcluster.Node, topic string) kmsg.FetchResponseTopicPartition {
+	t.Helper()
+	cl := newClient(t, n, kgo.MaxVersions(kversion.V2_8_0()))
+	req := kmsg.NewPtrFetchRequest()
+	req.MaxWaitMillis = 100
+	req.MaxBytes = 1 << 20
+	req.SessionEpoch = -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.PartitionMaxBytes = 1 << 20
+	rp.CurrentLeaderEpoch = -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Topics[0].Partitions[0]
 }

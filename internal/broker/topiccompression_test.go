@@ -9,8 +9,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/samsa-io/samsa/internal/records"
 	"github.com/samsa-io/samsa/internal/testcluster"
@@ -20,25 +18,7 @@ import (
 // of every stored batch.
 func storedCodecs(t *testing.T, n *testcluster.Node, topic string) []int8 {
 	t.Helper()
-	// Pin versions below Fetch v13 so the request names the topic rather than its id.
-	cl := newClient(t, n, kgo.MaxVersions(kversion.V2_8_0()))
-	req := kmsg.NewPtrFetchRequest()
-	req.SetVersion(11)
-	req.MaxWaitMillis = 100
-	req.MaxBytes = 1 << 20
-	req.SessionEpoch = -1
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.PartitionMaxBytes = 1 << 20
-	rp.CurrentLeaderEpoch = -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctxT(t), cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sp := resp.Topics[0].Partitions[0]
+	sp := rawFetch(t, n, topic)
 	if sp.ErrorCode != 0 {
 		t.Fatalf("fetch error %d", sp.ErrorCode)
 	}
