@@ -1,0 +1,130 @@
+package replica
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/storage"
+)
+
+func testManager(t *testing.T) *Manager {
+	t.Helper()
+	m := NewManager(Config{
+		Dir:                    t.TempDir(),
+		NodeID:                 1,
+		Logger:                 slog.New(slog.NewTextHandler(io.Discard, nil)),
+		LogConfig:              func(map[string]string) storage.LogConfig { return storage.DefaultLogConfig() },
+		RetentionCheckInterval: time.Hour,
+	})
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+func image(index uint64, topics ...*metadata.Topic) *metadata.Image {
+	img := &metadata.Image{Index: index, Topics: map[string]*metadata.Topic{}, TopicsByID: map[metadata.UUID]*metadata.Topic{}}
+	for _, t := range topics {
+		img.Topics[t.Name] = t
+		img.TopicsByID[t.ID] = t
+	}
+	return img
+}
+
+func topic(name string, id byte, partitions int, replicas ...int32) *metadata.Topic {
+	t := &metadata.Topic{Name: name, ID: metadata.UUID{id}}
+	for p := 0; p < partitions; p++ {
+		t.Partitions = append(t.Partitions, metadata.Partition{Partition: int32(p), Replicas: replicas, ISR: replicas, Leader: replicas[0]})
+	}
+	return t
+}
+
+func exists(path string) bool { _, err := os.Stat(path); return err == nil }
+
+func TestManagerFollowsImages(t *testing.T) {
+	m := testManager(t)
+	if err := m.Apply(image(1, topic("a", 1, 2, 1), topic("elsewhere", 2, 1, 2))); err != nil {
+		t.Fatal(err)
+	}
+	if m.Partition("a", 0) == nil || m.Partition("a", 1) == nil {
+		t.Fatal("partitions of a are not hosted")
+	}
+	if m.Partition("elsewhere", 0) != nil || exists(filepath.Join(m.cfg.Dir, "elsewhere-0")) {
+		t.Fatal("a partition replicated only by node 2 is hosted here")
+	}
+	meta, err := os.ReadFile(filepath.Join(m.cfg.Dir, "a-0", partitionMetadataFile))
+	if err != nil || !strings.Contains(string(meta), "topic_id: "+metadata.UUID{1}.String()) {
+		t.Fatalf("partition.metadata: %q %v", meta, err)
+	}
+
+	// The topic is deleted: its partitions and directories go.
+	if err := m.Apply(image(2)); err != nil {
+		t.Fatal(err)
+	}
+	if m.Partition("a", 0) != nil {
+		t.Fatal("deleted topic still hosted")
+	}
+
+	// Recreated under the same name with a new id: it starts empty, in a fresh directory.
+	if err := m.Apply(image(3, topic("a", 3, 1, 1))); err != nil {
+		t.Fatal(err)
+	}
+	p := m.Partition("a", 0)
+	if p == nil || p.TopicID != (metadata.UUID{3}) || p.Log().LogEndOffset() != 0 {
+		t.Fatalf("recreated topic: %+v", p)
+	}
+}
+
+func TestManagerRemovesDirectoriesOfOlderTopics(t *testing.T) {
+	m := testManager(t)
+	// Left behind by a topic "b" (id 7) deleted while the node was down, and a stray one.
+	for dir, id := range map[string]metadata.UUID{"b-0": {7}, "gone-3": {8}} {
+		path := filepath.Join(m.cfg.Dir, dir)
+		os.MkdirAll(path, 0o755)
+		os.WriteFile(filepath.Join(path, partitionMetadataFile), []byte("version: 0\ntopic_id: "+id.String()+"\n"), 0o644)
+		os.WriteFile(filepath.Join(path, "marker"), []byte("old"), 0o644)
+	}
+	os.MkdirAll(filepath.Join(m.cfg.Dir, "not-a-partition"), 0o755)
+	if err := m.Apply(image(1, topic("b", 9, 1, 1))); err != nil {
+		t.Fatal(err)
+	}
+	if exists(filepath.Join(m.cfg.Dir, "b-0", "marker")) {
+		t.Fatal("the directory of the older topic b was reused")
+	}
+	if exists(filepath.Join(m.cfg.Dir, "gone-3")) {
+		t.Fatal("stray partition directory kept")
+	}
+	if !exists(filepath.Join(m.cfg.Dir, "not-a-partition")) {
+		t.Fatal("a directory without partition.metadata was removed")
+	}
+}
+
+func TestWaitApplied(t *testing.T) {
+	m := testManager(t)
+	done := make(chan error, 1)
+	go func() { done <- m.WaitApplied(context.Background(), 5) }()
+	if err := m.Apply(image(4)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("returned at index 4: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if err := m.Apply(image(5)); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := m.WaitApplied(ctx, 99); err == nil {
+		t.Fatal("WaitApplied ignored its context")
+	}
+}
