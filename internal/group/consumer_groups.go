@@ -321,34 +321,8 @@ func (s *Shard) commitConsumerOffsets(req CommitRequest) []error {
 		}
 		return errs
 	}
-	now := s.nowMs()
-	var recs []Record
-	entries := make([]offsetEntry, len(req.Offsets))
-	for i, o := range req.Offsets {
-		md := ""
-		if o.Metadata != nil {
-			md = *o.Metadata
-		}
-		if len(md) > s.set.OffsetMetadataMaxBytes {
-			errs[i] = errMetadataTooLarge
-			continue
-		}
-		e := offsetEntry{offset: o.Offset, leaderEpoch: max(o.LeaderEpoch, -1), metadata: md, commitTimestamp: now, expireTimestamp: -1}
-		if o.CommitTimestamp >= 0 {
-			e.commitTimestamp = o.CommitTimestamp
-		}
-		if req.RetentionTime >= 0 {
-			e.expireTimestamp = now + req.RetentionTime.Milliseconds()
-		}
-		entries[i] = e
-		recs = append(recs, Record{Key: offsetCommitKey(req.Group, o.Topic, o.Partition), Value: offsetCommitValue(e)})
-	}
-	if err := s.persist(recs); err != nil {
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
-			}
-		}
+	entries, ok := s.persistCommits(req.Group, req, errs)
+	if !ok {
 		return errs
 	}
 	offs := s.cg.offsets[req.Group]

@@ -112,37 +112,8 @@ func (s *Shard) CommitOffsets(req CommitRequest) []error {
 			s.scheduleHeartbeat(g, m, m.sessionTimeout)
 		}
 	}
-	now := s.nowMs()
-	var recs []Record
-	entries := make([]offsetEntry, len(req.Offsets))
-	for i, o := range req.Offsets {
-		md := ""
-		if o.Metadata != nil {
-			md = *o.Metadata
-		}
-		if len(md) > s.set.OffsetMetadataMaxBytes {
-			errs[i] = errMetadataTooLarge
-			continue
-		}
-		e := offsetEntry{offset: o.Offset, leaderEpoch: o.LeaderEpoch, metadata: md, commitTimestamp: now, expireTimestamp: -1}
-		if e.leaderEpoch < 0 {
-			e.leaderEpoch = -1
-		}
-		if o.CommitTimestamp >= 0 {
-			e.commitTimestamp = o.CommitTimestamp
-		}
-		if req.RetentionTime >= 0 {
-			e.expireTimestamp = now + req.RetentionTime.Milliseconds()
-		}
-		entries[i] = e
-		recs = append(recs, Record{Key: offsetCommitKey(g.id, o.Topic, o.Partition), Value: offsetCommitValue(e)})
-	}
-	if err := s.persist(recs); err != nil {
-		for i := range errs {
-			if errs[i] == nil {
-				errs[i] = err
-			}
-		}
+	entries, ok := s.persistCommits(g.id, req, errs)
+	if !ok {
 		return errs
 	}
 	for i, o := range req.Offsets {
@@ -287,4 +258,41 @@ func (s *Shard) ExpireOffsets() {
 		}
 	}
 	s.expireConsumerOffsets()
+}
+
+// persistCommits builds the offset entries of a commit (refusing metadata over
+// offset.metadata.max.bytes in errs) and writes their records. ok is false when the write
+// failed, every partition then carrying the error in errs.
+func (s *Shard) persistCommits(group string, req CommitRequest, errs []error) (entries []offsetEntry, ok bool) {
+	now := s.nowMs()
+	var recs []Record
+	entries = make([]offsetEntry, len(req.Offsets))
+	for i, o := range req.Offsets {
+		md := ""
+		if o.Metadata != nil {
+			md = *o.Metadata
+		}
+		if len(md) > s.set.OffsetMetadataMaxBytes {
+			errs[i] = errMetadataTooLarge
+			continue
+		}
+		e := offsetEntry{offset: o.Offset, leaderEpoch: max(o.LeaderEpoch, -1), metadata: md, commitTimestamp: now, expireTimestamp: -1}
+		if o.CommitTimestamp >= 0 {
+			e.commitTimestamp = o.CommitTimestamp
+		}
+		if req.RetentionTime >= 0 {
+			e.expireTimestamp = now + req.RetentionTime.Milliseconds()
+		}
+		entries[i] = e
+		recs = append(recs, Record{Key: offsetCommitKey(group, o.Topic, o.Partition), Value: offsetCommitValue(e)})
+	}
+	if err := s.persist(recs); err != nil {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+		return nil, false
+	}
+	return entries, true
 }
