@@ -48,6 +48,9 @@ func consumerGroupSettings(cfg *config.Server) consumer.Config {
 	if n := optionalSetting(cfg, "group.consumer.max.size", math.MaxInt32); n < math.MaxInt32 {
 		c.MaxSize = int(n)
 	}
+	if v, ok := cfg.Value("group.consumer.migration.policy"); ok && v != "" {
+		c.MigrationPolicy = consumer.MigrationPolicy(strings.ToLower(v))
+	}
 	if v, ok := cfg.Value("group.consumer.assignors"); ok && v != "" {
 		var names []string
 		for _, a := range strings.Split(v, ",") {

@@ -117,9 +117,10 @@ func TestConsumerGroupJoinConsumeCommit(t *testing.T) {
 		t.Fatalf("kadm DescribeConsumerGroups: %+v", cg)
 	}
 
-	// A classic member cannot join a consumer group that has members.
+	// A classic member of another protocol type cannot join a consumer group that has members
+	// (consumers can: group_mixed_test.go).
 	join := kmsg.NewPtrJoinGroupRequest()
-	join.Group, join.ProtocolType, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = "g848", "consumer", 10000, 10000
+	join.Group, join.ProtocolType, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = "g848", "connect", 10000, 10000
 	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{0, 0, 0, 0, 0, 0, 0, 0, 0, 0}}}
 	jresp, err := join.RequestWith(ctxT(t), newClient(t, n))
 	if err != nil {

@@ -75,6 +75,7 @@ var ServerDefs = []Def{
 	{Name: "group.consumer.session.timeout.ms", Type: TypeInt, Default: "45000", Min: 1, MinSet: true, Doc: "session timeout of consumer (KIP-848) group members"},
 	{Name: "group.consumer.max.size", Type: TypeInt, Default: "2147483647", Min: 1, MinSet: true, Doc: "most members of a consumer (KIP-848) group"},
 	{Name: "group.consumer.assignors", Type: TypeList, Default: "uniform,range", OneOf: []string{"uniform", "range", "org.apache.kafka.coordinator.group.assignor.UniformAssignor", "org.apache.kafka.coordinator.group.assignor.RangeAssignor"}, Doc: "server-side assignors of consumer (KIP-848) groups, the first the default (Kafka's class names are accepted too)"},
+	{Name: "group.consumer.migration.policy", Type: TypeString, Default: "bidirectional", OneOf: []string{"bidirectional", "upgrade", "downgrade", "disabled"}, Doc: "whether classic groups with members convert to consumer (KIP-848) groups when a consumer-protocol member joins (upgrade), and back when the last one leaves (downgrade)"},
 	{Name: "broker.rack", Type: TypeString, NoDefault: true, Doc: "rack of this broker"},
 }
 

@@ -18,10 +18,9 @@ import (
 // classic records, and their committed offsets, kept and persisted like a classic group's.
 // A group id is either a classic group or a consumer group: a ConsumerGroupHeartbeat that
 // joins an empty classic group (or a simple group, which only has offsets) converts it, and
-// so does a JoinGroup to an empty consumer group; the offsets stay. A JoinGroup to a
-// consumer group with members gets INCONSISTENT_GROUP_PROTOCOL, and a
-// ConsumerGroupHeartbeat to a classic group with members GROUP_ID_NOT_FOUND (Kafka's online
-// upgrade and downgrade of groups with members are not supported).
+// so does a JoinGroup to an empty consumer group; the offsets stay. Groups with members
+// convert as group.consumer.migration.policy allows, and consumer groups take classic members
+// (mixed_groups.go).
 
 // groupTypeConsumer is the ListGroups type of KIP-848 groups.
 const groupTypeConsumer = "consumer"
@@ -57,8 +56,12 @@ func consumerConfig(cfg consumer.Config) consumer.Config {
 	return cfg
 }
 
-func newConsumerGroups(cfg consumer.Config) *consumerGroups {
-	return &consumerGroups{sm: consumer.New(consumerConfig(cfg), nil), offsets: make(map[string]*groupOffsets)}
+// newConsumerGroups returns a shard's consumer groups; classicMaxSize is group.max.size,
+// which bounds downgrades to classic groups.
+func newConsumerGroups(cfg consumer.Config, classicMaxSize int) *consumerGroups {
+	cfg = consumerConfig(cfg)
+	cfg.ClassicMaxSize = classicMaxSize
+	return &consumerGroups{sm: consumer.New(cfg, nil), offsets: make(map[string]*groupOffsets)}
 }
 
 // topicsOf returns the topics of an image as the consumer groups see them.
@@ -140,10 +143,6 @@ func toRecords(recs []consumer.Record) []Record {
 	return out
 }
 
-func (s *Shard) persistConsumer(recs []consumer.Record, extra ...Record) error {
-	return s.persist(append(extra, toRecords(recs)...))
-}
-
 // ConsumerGroupHeartbeat handles a ConsumerGroupHeartbeat request.
 func (s *Shard) ConsumerGroupHeartbeat(clientID, clientHost string, req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGroupHeartbeatResponse {
 	fail := func(err error, msg string) *kmsg.ConsumerGroupHeartbeatResponse {
@@ -155,26 +154,35 @@ func (s *Shard) ConsumerGroupHeartbeat(clientID, clientHost string, req *kmsg.Co
 		}
 		return resp
 	}
-	// A classic group of that id: an empty one converts when a member joins.
+	// A classic group of that id: an empty one converts when a member joins, one with
+	// members is upgraded (mixed_groups.go).
 	var convert *classicGroup
 	var extra []Record
+	var from *consumer.ClassicGroup
 	if g := s.groups[req.Group]; g != nil && g.state != stateDead {
-		if req.MemberEpoch != 0 || g.state != stateEmpty || len(g.members) > 0 || len(g.pending) > 0 {
+		if req.MemberEpoch != 0 {
 			return fail(kerr.GroupIDNotFound, "Group "+req.Group+" is not a consumer group.")
 		}
 		convert = g
 		extra = []Record{{Key: groupMetadataKey(g.id)}}
+		if len(g.members) > 0 {
+			from = upgradeFrom(g)
+		}
 	}
-	resp, recs := s.cg.sm.Heartbeat(s.timers.now(), clientID, clientHost, req)
+	resp, recs := s.cg.sm.HeartbeatUpgrading(s.timers.now(), clientID, clientHost, req, from)
 	if resp.ErrorCode != 0 || (len(recs) == 0 && convert == nil) {
 		s.scheduleConsumerTimer()
 		return resp
 	}
 	if err := s.persistConsumer(recs, extra...); err != nil {
 		s.cg.sm.Revert()
+		s.scheduleConsumerTimer()
 		return fail(err, "")
 	}
-	if convert != nil {
+	switch {
+	case from != nil:
+		s.retireUpgraded(convert)
+	case convert != nil:
 		offs := convert.offsets
 		s.dropGroup(convert)
 		s.cg.offsets[req.Group] = &offs
@@ -201,13 +209,13 @@ func (s *Shard) ConsumerGroupDescribe(id string) kmsg.ConsumerGroupDescribeRespo
 
 // joinConsumerGroup handles a JoinGroup whose group id is a consumer group: an empty one is
 // converted to a classic group (and the join goes on: it returns false); one with members
-// refuses the join.
+// takes the member in (mixed_groups.go).
 func (s *Shard) joinConsumerGroup(req JoinRequest, done func(JoinResult)) bool {
 	if !s.isConsumerGroup(req.Group) {
 		return false
 	}
 	if !s.cg.sm.IsEmpty(req.Group) {
-		done(joinError(req.MemberID, errInconsistent))
+		s.classicJoinConsumerGroup(req, done)
 		return true
 	}
 	if err := s.dropConsumerGroup(req.Group, false); err != nil {

@@ -418,6 +418,10 @@ func (s *Shard) SyncGroup(req SyncRequest, done func(SyncResult)) {
 		done(SyncResult{Err: errInvalidGroupID})
 		return
 	}
+	if s.isConsumerGroup(req.Group) {
+		s.classicSyncConsumerGroup(req, done)
+		return
+	}
 	g := s.groups[req.Group]
 	if g == nil {
 		done(SyncResult{Err: errUnknownMember})
@@ -511,6 +515,9 @@ func (s *Shard) Heartbeat(req HeartbeatRequest) error {
 	if req.Group == "" {
 		return errInvalidGroupID
 	}
+	if s.isConsumerGroup(req.Group) {
+		return s.classicHeartbeatConsumerGroup(req)
+	}
 	g := s.groups[req.Group]
 	if g == nil {
 		return errUnknownMember
@@ -589,6 +596,9 @@ func (s *Shard) removeMemberAndUpdateGroup(g *classicGroup, m *member, err error
 func (s *Shard) LeaveGroup(group string, members []LeaveMember) (error, []error) {
 	if group == "" {
 		return errInvalidGroupID, nil
+	}
+	if s.isConsumerGroup(group) {
+		return s.classicLeaveConsumerGroup(group, members)
 	}
 	errs := make([]error, len(members))
 	g := s.groups[group]

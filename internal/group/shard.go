@@ -107,7 +107,7 @@ func newShard(partition int32, set Settings, logger *slog.Logger, t timers, stor
 		store:     store,
 		newID:     newID,
 		groups:    make(map[string]*classicGroup),
-		cg:        newConsumerGroups(set.Consumer),
+		cg:        newConsumerGroups(set.Consumer, set.MaxGroupSize),
 		loading:   &loadState{groups: map[string]*kmsg.GroupMetadataValue{}, offsets: map[string]map[TopicPartition]offsetEntry{}},
 	}
 }

@@ -49,6 +49,9 @@ func (s *Groups) Describe(group string) kmsg.ConsumerGroupDescribeResponseGroup 
 		dm.Assignment = s.describeAssignment(m.assigned)
 		dm.TargetAssignment = s.describeAssignment(g.target[id])
 		dm.MemberType = 1 // a member using the consumer protocol
+		if m.classic != nil {
+			dm.MemberType = 0 // a member using the classic protocol
+		}
 		d.Members = append(d.Members, dm)
 	}
 	return d
@@ -147,6 +150,13 @@ func (s *Groups) ValidateOffsetCommit(group, memberID string, memberEpoch int32,
 	m := g.members[memberID]
 	if m == nil {
 		return errorf(kerr.UnknownMemberID, "Member %s is not a member of group %s.", memberID, group)
+	}
+	if m.classic != nil {
+		// A classic member commits with its generation, its member epoch, at any version.
+		if memberEpoch != m.epoch {
+			return errorf(kerr.IllegalGeneration, "The received generation id %d does not match the expected member epoch %d.", memberEpoch, m.epoch)
+		}
+		return nil
 	}
 	if !transactional && apiVersion < 9 {
 		return errorf(kerr.UnsupportedVersion, "OffsetCommit version 9 or above must be used by members using the modern group protocol")

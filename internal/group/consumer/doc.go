@@ -5,6 +5,11 @@
 // schedules a timer for NextDeadline and calls Tick, and rebuilds a shard's state after a
 // restart by calling Replay for every record of the partition and Loaded at the end.
 //
+// Members using the classic protocol (JoinGroup, SyncGroup, Heartbeat, LeaveGroup) live in
+// consumer groups too, as in Kafka 4.x's mixed groups (classic.go), and classic groups with
+// members convert to consumer groups and back as group.consumer.migration.policy allows
+// (migration.go).
+//
 // # Model
 //
 // A group has a group epoch, bumped whenever its membership, a member's subscription or the
@@ -50,12 +55,15 @@
 // partition count and int32 partitions in increasing order. Decoders check every length
 // against the bytes left before allocating and reject trailing bytes.
 //
-// Value layouts (version 0):
+// Value layouts (version 0; a member using the classic protocol has a version 1 member
+// metadata value):
 //
 //	100: int32 group epoch, int64 metadata hash
 //	101: string instance id ("" for none), string rack id, string client id, string client
 //	     host, string list subscribed topic names, string subscribed regex ("" for none),
-//	     string server assignor ("" for none), int32 rebalance timeout in ms
+//	     string server assignor ("" for none), int32 rebalance timeout in ms; version 1 adds
+//	     Kafka's ClassicMemberMetadata: int32 session timeout in ms, then a uvarint count of
+//	     the JoinGroup's protocols, each a string name and a string (bytes) metadata
 //	102: int32 assignment epoch
 //	103: assignment
 //	104: int32 member epoch, int32 previous member epoch, int8 state (0 stable, 1 unrevoked
@@ -75,8 +83,11 @@
 //     id, which Kafka refuses with INVALID_REQUEST, is accepted from a member that is static:
 //     franz-go sends it so, and would otherwise hold its instance id until its session
 //     expires. From any other member it is INVALID_REQUEST as in Kafka.
-//   - Members using the classic protocol inside a consumer group (Kafka's mixed groups) are
-//     not supported; the coordinator converts only empty groups between the two types.
+//   - A classic static member replacing the last ConsumerGroupHeartbeat member (JoinGroup
+//     with its instance id and no member id) does not downgrade the group at once, as Kafka
+//     does; the group stays a consumer group of classic members until one of them leaves,
+//     when it is downgraded. A classic member's session after a coordinator failover is its
+//     own session timeout, where Kafka uses the consumer groups' 45 s.
 //   - Offset commits and fetches need the member's exact epoch (Kafka 4.0's rule); the
 //     per-partition assignment epochs of KIP-1251, which let a commit from the previous
 //     epoch through, are not implemented.

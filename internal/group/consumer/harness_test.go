@@ -145,6 +145,9 @@ func dump(s *Groups) string {
 			fmt.Fprintf(&b, "  member %s inst=%q rack=%q client=%q/%q topics=%v regex=%q assignor=%q rto=%d epoch=%d prev=%d state=%v assigned=%v pending=%v\n",
 				mid, m.instanceID, m.rackID, m.clientID, m.clientHost, m.topicNames, m.regex, m.serverAssignor,
 				m.rebalanceTimeout, m.epoch, m.previousEpoch, m.state, fmtAssignment(m.assigned), fmtAssignment(m.pendingRevocation))
+			if c := m.classic; c != nil {
+				fmt.Fprintf(&b, "    classic session=%d protocols=%v\n", c.sessionTimeout, c.protocols)
+			}
 		}
 		tids := make([]string, 0, len(g.target))
 		for mid := range g.target {

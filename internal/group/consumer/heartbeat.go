@@ -32,6 +32,8 @@ type op struct {
 	records []Record
 	err     error             // the first record that failed to apply (a bug)
 	undo    map[string]*group // group id → the group before the operation (nil: absent)
+	// downgrades are the groups the operation converted to classic groups.
+	downgrades []ClassicGroup
 }
 
 func newOp(s *Groups, now time.Time) *op {
@@ -59,11 +61,26 @@ func (o *op) emit(r Record) {
 // Revert undoes the last operation (Heartbeat, Tick or DeleteGroup) that emitted records:
 // the coordinator calls it when writing them failed, so that the state matches the log.
 func (s *Groups) Revert() {
-	o := s.lastOp
-	if o == nil {
-		return
+	if o := s.lastOp; o != nil {
+		s.revert(o)
 	}
-	s.lastOp = nil
+}
+
+// Downgrades returns the groups the last operation converted to classic groups (see
+// ClassicGroup): the coordinator builds them and writes their group metadata with the
+// operation's records.
+func (s *Groups) Downgrades() []ClassicGroup {
+	if s.lastOp == nil {
+		return nil
+	}
+	return s.lastOp.downgrades
+}
+
+// revert undoes an operation.
+func (s *Groups) revert(o *op) {
+	if s.lastOp == o {
+		s.lastOp = nil
+	}
 	for id, before := range o.undo {
 		if before == nil || (!before.persisted && len(before.members) == 0) {
 			delete(s.groups, id)
@@ -79,14 +96,32 @@ func (s *Groups) Revert() {
 // with the given client id and host. It returns the response and the records to persist,
 // which are already applied: the caller must write them before it sends the response.
 func (s *Groups) Heartbeat(now time.Time, clientID, clientHost string, req *kmsg.ConsumerGroupHeartbeatRequest) (*kmsg.ConsumerGroupHeartbeatResponse, []Record) {
+	return s.HeartbeatUpgrading(now, clientID, clientHost, req, nil)
+}
+
+// HeartbeatUpgrading is Heartbeat for a member joining (epoch 0) the classic group from,
+// which has members: the group is converted to a consumer group first (Kafka's online
+// upgrade, see Upgrade), in the same operation. With from nil it is Heartbeat.
+func (s *Groups) HeartbeatUpgrading(now time.Time, clientID, clientHost string, req *kmsg.ConsumerGroupHeartbeatRequest, from *ClassicGroup) (*kmsg.ConsumerGroupHeartbeatResponse, []Record) {
 	resp := kmsg.NewPtrConsumerGroupHeartbeatResponse()
 	resp.Version = req.Version
 	o := newOp(s, now)
-	err := s.heartbeat(o, clientID, clientHost, req, resp)
+	var err error
+	if from != nil {
+		if req.MemberEpoch != 0 {
+			err = errorf(kerr.GroupIDNotFound, "Group %s is not a consumer group.", from.Group)
+		} else {
+			err = s.upgrade(o, from)
+		}
+	}
+	if err == nil {
+		err = s.heartbeat(o, clientID, clientHost, req, resp)
+	}
 	if err == nil && o.err != nil {
 		err = errorf(kerr.UnknownServerError, "%v", o.err)
 	}
 	if err != nil {
+		s.revert(o)
 		// A group this request created in memory, and that nothing persisted, goes away.
 		if g := s.groups[req.Group]; g != nil && !g.persisted && len(g.members) == 0 {
 			delete(s.groups, req.Group)
@@ -94,6 +129,7 @@ func (s *Groups) Heartbeat(now time.Time, clientID, clientHost string, req *kmsg
 		*resp = kmsg.NewConsumerGroupHeartbeatResponse()
 		resp.Version = req.Version
 		setError(err, &resp.ErrorCode, &resp.ErrorMessage)
+		return resp, nil
 	}
 	return resp, o.records
 }
@@ -233,7 +269,7 @@ func (s *Groups) heartbeat(o *op, clientID, clientHost string, req *kmsg.Consume
 			old = g.members[memberID]
 		case join && existing.id == memberID:
 			old = existing // a rejoin under the same member id (see the package doc)
-		case join && existing.epoch != LeaveGroupStaticMemberEpoch:
+		case join && existing.epoch != LeaveGroupStaticMemberEpoch && existing.classic == nil:
 			return errorf(kerr.UnreleasedInstanceID, "Static member %s with instance id %s cannot join the group because the instance id is owned by %s member.", memberID, instanceID, existing.id)
 		case join:
 			replaced = existing
@@ -249,17 +285,7 @@ func (s *Groups) heartbeat(o *op, clientID, clientHost string, req *kmsg.Consume
 		}
 	}
 
-	var prev *member // the member as it was before this request
-	switch {
-	case old != nil:
-		prev = old.clone()
-	case replaced != nil:
-		prev = replaced.clone()
-		prev.id = memberID
-		prev.epoch, prev.previousEpoch = 0, 0
-	default:
-		prev = newMember(memberID)
-	}
+	prev := memberBefore(old, replaced, memberID) // the member as it was before this request
 	upd := prev.clone()
 	if req.InstanceID != nil {
 		upd.instanceID = *req.InstanceID
@@ -282,6 +308,7 @@ func (s *Groups) heartbeat(o *op, clientID, clientHost string, req *kmsg.Consume
 		upd.regex = *req.SubscribedTopicRegex
 	}
 	upd.clientID, upd.clientHost = clientID, clientHost
+	upd.classic = nil // a member of the classic protocol moves to this one
 	if upd.regex != prev.regex && upd.regex != "" {
 		if _, err := compileRegex(upd.regex); err != nil {
 			return errorf(kerr.InvalidRegularExpression, "SubscribedTopicRegex `%s` is not a valid regular expression: %v.", upd.regex, err)
@@ -289,33 +316,9 @@ func (s *Groups) heartbeat(o *op, clientID, clientHost string, req *kmsg.Consume
 	}
 
 	// Everything is validated: from here on, emit records.
-	if replaced != nil {
-		target := g.target[replaced.id]
-		s.removeMemberRecords(o, g, replaced.id)
-		o.emit(memberMetadataRecord(g.id, memberID, prev.metadata()))
-		o.emit(memberTargetRecord(g.id, memberID, target))
-		o.emit(currentAssignmentRecord(g.id, memberID, prev.currentAssignment()))
-	}
-	if (old == nil && replaced == nil) || !upd.sameMetadata(prev) {
-		o.emit(memberMetadataRecord(g.id, memberID, upd.metadata()))
-	}
-	subscriptionChanged := !slices.Equal(upd.topicNames, prev.topicNames) || upd.regex != prev.regex
-
-	// Bump the group epoch if the group is new, the subscription changed, or the metadata
-	// of the subscribed topics changed.
-	bump := g.epoch == 0 || subscriptionChanged
-	if bump || g.metadataStale {
-		hash := s.topics.metadataHash(s.subscribedTopicNames(g))
-		g.metadataStale = false
-		if bump || hash != g.metadataHash {
-			o.emit(groupMetadataRecord(g.id, groupMetadataValue{epoch: g.epoch + 1, metadataHash: hash}))
-		}
-	}
-	if g.epoch > g.assignmentEpoch {
-		s.updateTarget(o, g)
-	}
-	m := g.members[memberID]
-	s.reconcile(o, g, m, owned, subscriptionChanged)
+	m := s.updateMember(o, g, prev, upd, old == nil && replaced == nil, replaced, owned)
+	delete(g.joinDeadline, memberID)
+	delete(g.syncDeadline, memberID)
 	g.sessionDeadline[memberID] = o.now.Add(s.cfg.SessionTimeout)
 	s.noteDeadline(g.sessionDeadline[memberID])
 
@@ -333,6 +336,58 @@ func (s *Groups) heartbeat(o *op, clientID, clientHost string, req *kmsg.Consume
 		resp.Assignment = &a
 	}
 	return nil
+}
+
+// memberBefore is a joining or heartbeating member as it was before the request: the
+// existing member (old), the previous incarnation of a static member it replaces (under its
+// new id, at epoch 0), or a new member.
+func memberBefore(old, replaced *member, memberID string) *member {
+	switch {
+	case old != nil:
+		return old.clone()
+	case replaced != nil:
+		prev := replaced.clone()
+		prev.id = memberID
+		prev.epoch, prev.previousEpoch = 0, 0
+		return prev
+	}
+	return newMember(memberID)
+}
+
+// updateMember emits the records of a member's join or heartbeat, for both protocols: the
+// replacement of a static member's previous incarnation, the member's new metadata (upd,
+// prev being the member before the request), the group epoch bump its subscription or the
+// topics' metadata call for, the new target assignment, and the member's reconciliation with
+// the partitions it reports it owns. It returns the updated member.
+func (s *Groups) updateMember(o *op, g *group, prev, upd *member, isNew bool, replaced *member, owned []TopicPartitions) *member {
+	if replaced != nil {
+		target := g.target[replaced.id]
+		s.removeMemberRecords(o, g, replaced.id)
+		o.emit(memberMetadataRecord(g.id, upd.id, prev.metadata()))
+		o.emit(memberTargetRecord(g.id, upd.id, target))
+		o.emit(currentAssignmentRecord(g.id, upd.id, prev.currentAssignment()))
+	}
+	if isNew || !upd.sameMetadata(prev) {
+		o.emit(memberMetadataRecord(g.id, upd.id, upd.metadata()))
+	}
+	subscriptionChanged := !slices.Equal(upd.topicNames, prev.topicNames) || upd.regex != prev.regex
+
+	// Bump the group epoch if the group is new, the subscription changed, or the metadata
+	// of the subscribed topics changed.
+	bump := g.epoch == 0 || subscriptionChanged
+	if bump || g.metadataStale {
+		hash := s.topics.metadataHash(s.subscribedTopicNames(g))
+		g.metadataStale = false
+		if bump || hash != g.metadataHash {
+			o.emit(groupMetadataRecord(g.id, groupMetadataValue{epoch: g.epoch + 1, metadataHash: hash}))
+		}
+	}
+	if g.epoch > g.assignmentEpoch {
+		s.updateTarget(o, g)
+	}
+	m := g.members[upd.id]
+	s.reconcile(o, g, m, owned, subscriptionChanged)
+	return m
 }
 
 // removeMemberRecords emits the tombstones removing a member, in Kafka's order.
@@ -411,7 +466,8 @@ func (s *Groups) reconcile(o *op, g *group, m *member, owned []TopicPartitions, 
 		return
 	}
 	o.emit(currentAssignmentRecord(g.id, m.id, next.currentAssignment()))
-	if next.state == MemberUnrevokedPartitions {
+	if next.state == MemberUnrevokedPartitions && m.classic == nil {
+		// (A classic member revokes by rejoining; its join deadline bounds it instead.)
 		g.rebalanceTimer[m.id] = rebalanceTimer{epoch: next.epoch, at: o.now.Add(ms(next.rebalanceTimeout))}
 		s.noteDeadline(g.rebalanceTimer[m.id].at)
 	} else {
@@ -573,7 +629,22 @@ func (s *Groups) leave(o *op, req *kmsg.ConsumerGroupHeartbeatRequest, resp *kms
 
 // fence removes a member and bumps the group epoch.
 func (s *Groups) fence(o *op, g *group, m *member) {
-	s.removeMemberRecords(o, g, m.id)
+	s.fenceMembers(o, g, []*member{m})
+}
+
+// fenceMembers removes members and bumps the group epoch once, or converts the group to a
+// classic group if only members using the classic protocol remain (see downgrade).
+func (s *Groups) fenceMembers(o *op, g *group, ms []*member) {
+	if len(ms) == 0 {
+		return
+	}
+	if s.canDowngrade(g, ms) {
+		s.downgrade(o, g, ms)
+		return
+	}
+	for _, m := range ms {
+		s.removeMemberRecords(o, g, m.id)
+	}
 	hash := s.topics.metadataHash(s.subscribedTopicNames(g))
 	o.emit(groupMetadataRecord(g.id, groupMetadataValue{epoch: g.epoch + 1, metadataHash: hash}))
 }
@@ -593,8 +664,15 @@ func (s *Groups) Tick(now time.Time) []Record {
 			continue
 		}
 		for _, mid := range g.sortedMemberIDs() {
+			if s.groups[id] != g {
+				break // downgraded to a classic group
+			}
 			m := g.members[mid]
-			if dl, ok := g.sessionDeadline[mid]; ok && !now.Before(dl) {
+			expired := func(deadlines map[string]time.Time) bool {
+				dl, ok := deadlines[mid]
+				return ok && !now.Before(dl)
+			}
+			if expired(g.sessionDeadline) || expired(g.joinDeadline) || expired(g.syncDeadline) {
 				s.fence(o, g, m)
 				continue
 			}
@@ -633,6 +711,12 @@ func (s *Groups) recomputeDeadline() {
 		}
 		for _, rt := range g.rebalanceTimer {
 			s.noteDeadline(rt.at)
+		}
+		for _, t := range g.joinDeadline {
+			s.noteDeadline(t)
+		}
+		for _, t := range g.syncDeadline {
+			s.noteDeadline(t)
 		}
 	}
 }

@@ -23,7 +23,12 @@ const (
 	TypeCurrentAssignment      int16 = 104
 )
 
-const valueVersion = 0
+// valueVersion is the version of every value; member metadata of a member using the
+// classic protocol is written at memberMetadataClassicVersion.
+const (
+	valueVersion                 = 0
+	memberMetadataClassicVersion = 1
+)
 
 // ErrCorruptRecord reports a consumer-group record that cannot be decoded.
 var ErrCorruptRecord = errors.New("consumer group: corrupt record")
@@ -94,6 +99,9 @@ type memberMetadataValue struct {
 	regex            string
 	serverAssignor   string
 	rebalanceTimeout int32 // ms
+	// classic is set for a member using the classic protocol (value version 1); nil for a
+	// member using ConsumerGroupHeartbeat (value version 0).
+	classic *classicMeta
 }
 
 // currentAssignmentValue is record type 104.
@@ -114,6 +122,9 @@ func groupMetadataRecord(group string, v groupMetadataValue) Record {
 
 func memberMetadataRecord(group, member string, v memberMetadataValue) Record {
 	w := newValue()
+	if v.classic != nil {
+		w = newValueVersion(memberMetadataClassicVersion)
+	}
 	w.str(v.instanceID)
 	w.str(v.rackID)
 	w.str(v.clientID)
@@ -125,6 +136,14 @@ func memberMetadataRecord(group, member string, v memberMetadataValue) Record {
 	w.str(v.regex)
 	w.str(v.serverAssignor)
 	w.int32(v.rebalanceTimeout)
+	if c := v.classic; c != nil {
+		w.int32(c.sessionTimeout)
+		w.uvarint(uint64(len(c.protocols)))
+		for _, p := range c.protocols {
+			w.str(p.Name)
+			w.str(string(p.Metadata))
+		}
+	}
 	return Record{Key: recordKey{typ: TypeMemberMetadata, group: group, member: member}.encode(), Value: w.b}
 }
 
@@ -161,7 +180,7 @@ func decodeGroupMetadata(b []byte) (groupMetadataValue, error) {
 }
 
 func decodeMemberMetadata(b []byte) (memberMetadataValue, error) {
-	r := valueReader(b)
+	r, version := valueReaderUpTo(b, memberMetadataClassicVersion)
 	var v memberMetadataValue
 	v.instanceID = r.str()
 	v.rackID = r.str()
@@ -174,6 +193,14 @@ func decodeMemberMetadata(b []byte) (memberMetadataValue, error) {
 	v.regex = r.str()
 	v.serverAssignor = r.str()
 	v.rebalanceTimeout = r.int32()
+	if version == memberMetadataClassicVersion && r.err == nil {
+		c := &classicMeta{sessionTimeout: r.int32()}
+		n := r.count(2)
+		for i := 0; i < n && r.err == nil; i++ {
+			c.protocols = append(c.protocols, ClassicProtocol{Name: r.str(), Metadata: []byte(r.str())})
+		}
+		v.classic = c
+	}
 	return v, r.done("member metadata")
 }
 
@@ -205,8 +232,10 @@ func decodeCurrentAssignment(b []byte) (currentAssignmentValue, error) {
 
 type writer struct{ b []byte }
 
-func newValue() *writer {
-	return &writer{b: binary.BigEndian.AppendUint16(nil, valueVersion)}
+func newValue() *writer { return newValueVersion(valueVersion) }
+
+func newValueVersion(v int16) *writer {
+	return &writer{b: binary.BigEndian.AppendUint16(nil, uint16(v))}
 }
 
 func (w *writer) int32(v int32)    { w.b = binary.BigEndian.AppendUint32(w.b, uint32(v)) }
@@ -232,11 +261,18 @@ type reader struct {
 }
 
 func valueReader(b []byte) *reader {
+	r, _ := valueReaderUpTo(b, valueVersion)
+	return r
+}
+
+// valueReaderUpTo reads a value's version, refusing versions above max.
+func valueReaderUpTo(b []byte, max int16) (*reader, int16) {
 	r := &reader{b: b}
-	if v := r.int16(); r.err == nil && v != valueVersion {
+	v := r.int16()
+	if r.err == nil && (v < valueVersion || v > max) {
 		r.err = fmt.Errorf("unknown value version %d", v)
 	}
-	return r
+	return r, v
 }
 
 func (r *reader) take(n int) []byte {

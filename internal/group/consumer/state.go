@@ -62,6 +62,33 @@ type Config struct {
 	// NewMemberID generates member ids for ConsumerGroupHeartbeat v0 joins; nil uses random
 	// UUIDs.
 	NewMemberID func() string
+	// MigrationPolicy is group.consumer.migration.policy: whether a classic group with members
+	// converts to a consumer group when a member joins with ConsumerGroupHeartbeat (upgrade),
+	// and a consumer group whose last ConsumerGroupHeartbeat member leaves back to a classic
+	// group (downgrade). "" is Kafka's default, bidirectional.
+	MigrationPolicy MigrationPolicy
+	// ClassicMaxSize is group.max.size, the most members of a classic group (unlimited when
+	// 0): a consumer group larger than that is not downgraded.
+	ClassicMaxSize int
+}
+
+// MigrationPolicy is a value of group.consumer.migration.policy.
+type MigrationPolicy string
+
+// The migration policies. Empty groups convert either way whatever the policy.
+const (
+	MigrationBidirectional MigrationPolicy = "bidirectional"
+	MigrationUpgrade       MigrationPolicy = "upgrade"
+	MigrationDowngrade     MigrationPolicy = "downgrade"
+	MigrationDisabled      MigrationPolicy = "disabled"
+)
+
+func (p MigrationPolicy) upgrade() bool {
+	return p == "" || p == MigrationBidirectional || p == MigrationUpgrade
+}
+
+func (p MigrationPolicy) downgrade() bool {
+	return p == "" || p == MigrationBidirectional || p == MigrationDowngrade
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -88,6 +115,11 @@ func (c Config) Validate() error {
 		if assignorFor(a) == nil {
 			return fmt.Errorf("group.consumer.assignors: unknown assignor %q (known: uniform, range)", a)
 		}
+	}
+	switch c.MigrationPolicy {
+	case "", MigrationBidirectional, MigrationUpgrade, MigrationDowngrade, MigrationDisabled:
+	default:
+		return fmt.Errorf("group.consumer.migration.policy: unknown policy %q (known: bidirectional, upgrade, downgrade, disabled)", c.MigrationPolicy)
 	}
 	return nil
 }
@@ -138,6 +170,10 @@ type group struct {
 	metadataStale   bool // the topic view changed since the metadata hash was computed
 	sessionDeadline map[string]time.Time
 	rebalanceTimer  map[string]rebalanceTimer
+	// joinDeadline and syncDeadline are the deadlines of members using the classic protocol:
+	// to rejoin after being told to (REBALANCE_IN_PROGRESS), and to sync after joining.
+	joinDeadline map[string]time.Time
+	syncDeadline map[string]time.Time
 }
 
 type rebalanceTimer struct {
@@ -155,6 +191,9 @@ type member struct {
 	regex            string
 	serverAssignor   string
 	rebalanceTimeout int32 // ms
+	// classic is set while the member uses the classic protocol (JoinGroup, SyncGroup,
+	// Heartbeat) inside this consumer group.
+	classic *classicMeta
 
 	epoch             int32
 	previousEpoch     int32
@@ -171,6 +210,8 @@ func newGroup(id string) *group {
 		partitionEpochs: make(map[TopicID]map[int32]int32),
 		sessionDeadline: make(map[string]time.Time),
 		rebalanceTimer:  make(map[string]rebalanceTimer),
+		joinDeadline:    make(map[string]time.Time),
+		syncDeadline:    make(map[string]time.Time),
 		metadataStale:   true,
 	}
 }
@@ -192,6 +233,8 @@ func (g *group) clone() *group {
 	}
 	c.sessionDeadline = maps.Clone(g.sessionDeadline)
 	c.rebalanceTimer = maps.Clone(g.rebalanceTimer)
+	c.joinDeadline = maps.Clone(g.joinDeadline)
+	c.syncDeadline = maps.Clone(g.syncDeadline)
 	return &c
 }
 
@@ -204,6 +247,7 @@ func (m *member) clone() *member {
 	c.topicNames = slices.Clone(m.topicNames)
 	c.assigned = m.assigned.clone()
 	c.pendingRevocation = m.pendingRevocation.clone()
+	c.classic = m.classic.clone()
 	return &c
 }
 
@@ -211,14 +255,15 @@ func (m *member) metadata() memberMetadataValue {
 	return memberMetadataValue{
 		instanceID: m.instanceID, rackID: m.rackID, clientID: m.clientID, clientHost: m.clientHost,
 		topicNames: m.topicNames, regex: m.regex, serverAssignor: m.serverAssignor,
-		rebalanceTimeout: m.rebalanceTimeout,
+		rebalanceTimeout: m.rebalanceTimeout, classic: m.classic,
 	}
 }
 
 func (m *member) sameMetadata(o *member) bool {
 	return m.instanceID == o.instanceID && m.rackID == o.rackID && m.clientID == o.clientID &&
 		m.clientHost == o.clientHost && slices.Equal(m.topicNames, o.topicNames) && m.regex == o.regex &&
-		m.serverAssignor == o.serverAssignor && m.rebalanceTimeout == o.rebalanceTimeout
+		m.serverAssignor == o.serverAssignor && m.rebalanceTimeout == o.rebalanceTimeout &&
+		m.classic.equal(o.classic)
 }
 
 func (m *member) currentAssignment() currentAssignmentValue {
@@ -428,6 +473,8 @@ func (s *Groups) Replay(r Record) error {
 				delete(g.members, k.member)
 				delete(g.sessionDeadline, k.member)
 				delete(g.rebalanceTimer, k.member)
+				delete(g.joinDeadline, k.member)
+				delete(g.syncDeadline, k.member)
 			}
 			return nil
 		}
@@ -441,6 +488,11 @@ func (s *Groups) Replay(r Record) error {
 		}
 		m.instanceID, m.rackID, m.clientID, m.clientHost = v.instanceID, v.rackID, v.clientID, v.clientHost
 		m.topicNames, m.regex, m.serverAssignor, m.rebalanceTimeout = v.topicNames, v.regex, v.serverAssignor, v.rebalanceTimeout
+		m.classic = v.classic
+		if m.classic == nil {
+			delete(g.joinDeadline, k.member)
+			delete(g.syncDeadline, k.member)
+		}
 	case TypeTargetAssignment:
 		if r.Value == nil {
 			g.assignmentEpoch = 0
@@ -495,14 +547,15 @@ func (s *Groups) removeGroup(g *group) {
 }
 
 // Loaded arms the soft state after a shard was rebuilt with Replay: every member gets a
-// full session timeout from now, members revoking partitions a full rebalance timeout, and
+// full session timeout from now (a classic member its own, where Kafka gives every member the
+// consumer-group session timeout), members revoking partitions a full rebalance timeout, and
 // every group re-checks its topics' metadata on its next heartbeat.
 func (s *Groups) Loaded(now time.Time) {
 	for _, g := range s.groups {
 		g.metadataStale = true
 		for id, m := range g.members {
-			g.sessionDeadline[id] = now.Add(s.cfg.SessionTimeout)
-			if m.state == MemberUnrevokedPartitions {
+			g.sessionDeadline[id] = now.Add(s.sessionTimeout(m))
+			if m.state == MemberUnrevokedPartitions && m.classic == nil {
 				g.rebalanceTimer[id] = rebalanceTimer{epoch: m.epoch, at: now.Add(ms(m.rebalanceTimeout))}
 			}
 		}
