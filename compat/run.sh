@@ -28,7 +28,7 @@ COMPAT=$ROOT/compat
 export SAMSA_CACHE=${SAMSA_CACHE:-$HOME/.cache/samsa}
 CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-console kafka-producer-perf-test
 	kafka-consumer-groups kafka-console-group-kip848 kafka-python-group confluent-kafka-group
-	confluent-kafka-group-pair confluent-kafka-group-kip848)
+	confluent-kafka-group-pair confluent-kafka-group-kip848 confluent-kafka-group-mixed)
 TIMEOUT=${SAMSA_COMPAT_TIMEOUT:-45}
 BUDGET=${SAMSA_COMPAT_BUDGET:-300}
 PARTITIONS=3 KEYS=10 PER_KEY=30
@@ -228,6 +228,12 @@ check_confluent-kafka-group-pair() {
 check_confluent-kafka-group-kip848() {
 	python_client confluent_client.py confluent-kafka-group-kip848 --group "compat-confluent-kip848-$RUN_ID" \
 		--members 2 --group-protocol consumer
+}
+# A mixed group: a KIP-848 member and a classic member share the partitions; the group
+# becomes a classic group when the KIP-848 member leaves first.
+check_confluent-kafka-group-mixed() {
+	python_client confluent_client.py confluent-kafka-group-mixed --group "compat-confluent-mixed-$RUN_ID" \
+		--members 2 --group-protocol consumer,classic
 }
 
 check_kafkajs() {

@@ -11,7 +11,10 @@ the high watermark), as an application waiting for "caught up" would.
 With --group G the topic is read by --members consumers subscribed as members of
 the consumer group G: a classic group (FindCoordinator, JoinGroup, SyncGroup,
 Heartbeat, Fetch), or with --group-protocol consumer a KIP-848 group
-(ConsumerGroupHeartbeat; the broker assigns the partitions). With one member the
+(ConsumerGroupHeartbeat; the broker assigns the partitions), or with a list such as
+--group-protocol consumer,classic one protocol per member: a mixed group, where the
+classic members join the KIP-848 group (Kafka 4.x) and the group goes back to a
+classic group when the last KIP-848 member leaves. With one member the
 records are produced first; with several, the members first wait until the group
 has shared out the partitions (each member some, none twice), then the records
 are produced, and each member must read some of them, only from its own
@@ -106,9 +109,13 @@ def consume_assigned(args, base):
                     f"in {args.timeout}s")
 
 
-def group_member(args, base, name, eof=False):
+def protocols(args):
+    return args.group_protocol.split(",")
+
+
+def group_member(args, base, name, protocol, eof=False):
     c = Consumer({**base, "client.id": f"compat-confluent-kafka-{name}", "group.id": args.group,
-                  "group.protocol": args.group_protocol,
+                  "group.protocol": protocol,
                   "enable.auto.commit": False, "auto.offset.reset": "earliest",
                   "enable.partition.eof": eof})
     c.subscribe([args.topic])
@@ -121,7 +128,12 @@ def assigned(consumer):
 
 def joining(args):
     """The requests by which a member gets its partitions, for error reports."""
-    return "ConsumerGroupHeartbeat" if args.group_protocol == "consumer" else "JoinGroup/SyncGroup"
+    ps = set(protocols(args))
+    if ps == {"consumer"}:
+        return "ConsumerGroupHeartbeat"
+    if ps == {"classic"}:
+        return "JoinGroup/SyncGroup"
+    return "a mixed group: ConsumerGroupHeartbeat and JoinGroup/SyncGroup"
 
 
 def poll(consumer, who, got, timeout=0.2):
@@ -151,8 +163,9 @@ def show(parts):
 def consume_group(args, base):
     group, n, everything = args.group, args.members, frozenset(range(args.partitions))
     want = args.keys * args.per_key
-    names = [f"member {i + 1}" for i in range(n)]
-    members = [group_member(args, base, f"m{i + 1}") for i in range(n)]
+    protos = [protocols(args)[i % len(protocols(args))] for i in range(n)]
+    names = [f"member {i + 1} ({protos[i]})" if len(set(protos)) > 1 else f"member {i + 1}" for i in range(n)]
+    members = [group_member(args, base, f"m{i + 1}", protos[i]) for i in range(n)]
     got = [0] * n
 
     def assignments():
@@ -233,7 +246,7 @@ def consume_group(args, base):
 
     # A new member of the group starts where the others committed: at the end.
     who = f"group {group}: a new member started after the commit"
-    late = group_member(args, base, "late", eof=True)
+    late = group_member(args, base, "late", protos[-1], eof=True)
     again, at_end = 0, set()
     deadline = time.monotonic() + args.timeout
     while len(at_end) < args.partitions and time.monotonic() < deadline:
@@ -252,8 +265,9 @@ def consume_group(args, base):
 
 def own_args(ap):
     ap.add_argument("--members", type=int, default=1, help="with --group: consumers in the group")
-    ap.add_argument("--group-protocol", default="classic", choices=["classic", "consumer"],
-                    help="with --group: librdkafka's group.protocol (consumer: KIP-848)")
+    ap.add_argument("--group-protocol", default="classic",
+                    help="with --group: librdkafka's group.protocol (consumer: KIP-848), or a "
+                         "comma-separated list, one per member in turn (a mixed group)")
 
 
 def main():
