@@ -216,7 +216,8 @@ func TestGroupRawProtocol(t *testing.T) {
 	commit := kmsg.NewPtrOffsetCommitRequest()
 	commit.Group, commit.MemberID, commit.Generation = "raw-group", joined.MemberID, 2
 	ct := kmsg.NewOffsetCommitRequestTopic()
-	ct.Topic = "raw"
+	ct.Topic = "raw" // named up to v9; from v10 by id
+	ct.TopicID = topicIDOf(t, n, "raw")
 	cp := kmsg.NewOffsetCommitRequestTopicPartition()
 	cp.Offset = 1
 	ct.Partitions = append(ct.Partitions, cp)
