@@ -1,14 +1,16 @@
 package broker
 
 import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// The group admin APIs. DescribeGroups v6 (GROUP_ID_NOT_FOUND for unknown groups) is not
-// served; unknown groups are described as Dead, as earlier versions expect.
+// The group admin APIs.
 func init() {
 	register(kmsg.ListGroups.Int16(), 0, 5, handleListGroups)
-	register(kmsg.DescribeGroups.Int16(), 0, 5, handleDescribeGroups)
+	register(kmsg.DescribeGroups.Int16(), 0, 6, handleDescribeGroups)
 	register(kmsg.DeleteGroups.Int16(), 0, 2, handleDeleteGroups)
 }
 
@@ -32,6 +34,10 @@ func handleListGroups(b *Broker, req *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
+// handleDescribeGroups describes groups as Kafka does, with one difference: a KIP-848 consumer
+// group is described too (protocol type "consumer", its assignor as the protocol, each member's
+// subscription and assignment in the classic consumer encoding), where Kafka 4.1 answers it as
+// an unknown group (v6: GROUP_ID_NOT_FOUND "Group G is not a classic group.").
 func handleDescribeGroups(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.DescribeGroupsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeGroupsResponse)
@@ -41,7 +47,14 @@ func handleDescribeGroups(b *Broker, req *request) (kmsg.Response, error) {
 		rg.Group = id
 		rg.AuthorizedOperations = authorizedOperationsOmitted
 		rg.ErrorCode = errCode(d.Err)
-		if d.Err == nil {
+		switch {
+		case d.Err == nil && d.State == "Dead" && r.Version >= 6:
+			// KIP-1043: v6 tells an unknown group apart, with Kafka's message
+			// (GroupMetadataManager.describeGroups); earlier versions get a Dead group.
+			rg.State = d.State
+			rg.ErrorCode = kerr.GroupIDNotFound.Code
+			rg.ErrorMessage = kmsg.StringPtr(fmt.Sprintf("Group %s not found.", id))
+		case d.Err == nil:
 			rg.State, rg.ProtocolType, rg.Protocol = d.State, d.ProtocolType, d.Protocol
 			for _, m := range d.Members {
 				rm := kmsg.NewDescribeGroupsResponseGroupMember()

@@ -57,7 +57,8 @@ func TestGroupAdmin(t *testing.T) {
 	if c, ok := d.Members[0].Join.AsConsumer(); !ok || len(c.Topics) != 1 || c.Topics[0] != "adm" {
 		t.Fatalf("member subscription: %+v", d.Members[0].Join)
 	}
-	if d := described["nosuchgroup"]; d.Err != nil || d.State != "Dead" {
+	// DescribeGroups v6 (KIP-1043) answers an unknown group with GROUP_ID_NOT_FOUND.
+	if d := described["nosuchgroup"]; !errors.Is(d.Err, kerr.GroupIDNotFound) || d.State != "Dead" {
 		t.Fatalf("describe unknown group: %+v", d)
 	}
 

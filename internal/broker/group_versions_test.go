@@ -1,7 +1,8 @@
 package broker_test
 
 // The newest versions of the group APIs, pinned with raw requests: OffsetCommit and
-// OffsetFetch v10 (topics by id). The expected answers are Apache Kafka 4.1's.
+// OffsetFetch v10 (topics by id) and DescribeGroups v6 (KIP-1043). The expected answers are
+// Apache Kafka 4.1's.
 
 import (
 	"crypto/rand"
@@ -389,6 +390,68 @@ func TestOffsetFetchV10GroupError(t *testing.T) {
 	}
 }
 
+// TestDescribeGroupsV6 checks KIP-1043's GROUP_ID_NOT_FOUND and Kafka's message for unknown
+// groups, and that known groups are described as before.
+func TestDescribeGroupsV6(t *testing.T) {
+	n := startGroupNode(t)
+	createTopic(t, n, "dg", 1, nil)
+	coordinate(t, n, "simple", "live", "nosuch", "")
+	sendCommit(t, n, 10, commitRequest("simple", commitTopic{id: topicIDOf(t, n, "dg"), parts: []commitPart{{0, 1}}}))
+	m := startMember(t, n, "m", "live", "dg", memberOpts{})
+	balanced(t, []*member{m}, 1, []int{1})
+
+	describe := func(version int16, groups ...string) map[string]kmsg.DescribeGroupsResponseGroup {
+		t.Helper()
+		req := kmsg.NewPtrDescribeGroupsRequest()
+		req.Groups = groups
+		resp, err := req.RequestWith(ctxT(t), pinnedBroker(t, n, kmsg.DescribeGroups, version))
+		if err != nil || resp.Version != version || len(resp.Groups) != len(groups) {
+			t.Fatalf("describe v%d: %+v %v", version, resp, err)
+		}
+		out := map[string]kmsg.DescribeGroupsResponseGroup{}
+		for _, g := range resp.Groups {
+			out[g.Group] = g
+		}
+		return out
+	}
+	v6 := describe(6, "nosuch", "", "simple", "live")
+	for _, id := range []string{"nosuch", ""} {
+		g := v6[id]
+		if g.ErrorCode != kerr.GroupIDNotFound.Code || g.ErrorMessage == nil || *g.ErrorMessage != "Group "+id+" not found." ||
+			g.State != "Dead" || len(g.Members) != 0 {
+			t.Errorf("v6 group %q: %+v", id, g)
+		}
+	}
+	if g := v6["simple"]; g.ErrorCode != 0 || g.ErrorMessage != nil || g.State != "Empty" {
+		t.Errorf("v6 empty group: %+v", g)
+	}
+	if g := v6["live"]; g.ErrorCode != 0 || g.ErrorMessage != nil || g.State != "Stable" || g.ProtocolType != "consumer" || len(g.Members) != 1 {
+		t.Errorf("v6 live group: %+v", g)
+	}
+	// Before v6 an unknown group is Dead, without an error.
+	if g := describe(5, "nosuch")["nosuch"]; g.ErrorCode != 0 || g.ErrorMessage != nil || g.State != "Dead" {
+		t.Errorf("v5 unknown group: %+v", g)
+	}
+}
+
+// TestDescribeGroupsV6ConsumerGroup: a KIP-848 consumer group is described through
+// DescribeGroups, a Samsa choice (Kafka 4.1 answers GROUP_ID_NOT_FOUND, "not a classic group").
+func TestDescribeGroupsV6ConsumerGroup(t *testing.T) {
+	n := startGroupNode(t)
+	createTopic(t, n, "kc", 1, nil)
+	coordinate(t, n, "kg")
+	joinConsumerGroup(t, n, "kg", "member-1", "kc")
+	req := kmsg.NewPtrDescribeGroupsRequest()
+	req.Groups = []string{"kg"}
+	resp, err := req.RequestWith(ctxT(t), pinnedBroker(t, n, kmsg.DescribeGroups, 6))
+	if err != nil || resp.Version != 6 {
+		t.Fatalf("describe: %+v %v", resp, err)
+	}
+	if g := resp.Groups[0]; g.ErrorCode != 0 || g.ErrorMessage != nil || g.ProtocolType != "consumer" || len(g.Members) != 1 {
+		t.Fatalf("consumer group: %+v", g)
+	}
+}
+
 // TestGroupAPIVersions: ApiVersions advertises the newest versions, so kgo's group members
 // (which send the highest version both sides support) commit and fetch with v10.
 func TestGroupAPIVersions(t *testing.T) {
@@ -398,8 +461,9 @@ func TestGroupAPIVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[int16]int16{
-		kmsg.OffsetCommit.Int16(): 10,
-		kmsg.OffsetFetch.Int16():  10,
+		kmsg.OffsetCommit.Int16():   10,
+		kmsg.OffsetFetch.Int16():    10,
+		kmsg.DescribeGroups.Int16(): 6,
 	}
 	for _, k := range resp.ApiKeys {
 		if v, ok := want[k.ApiKey]; ok {
