@@ -1,11 +1,12 @@
 package broker_test
 
 // The newest versions of the group APIs, pinned with raw requests: OffsetCommit and
-// OffsetFetch v10 (topics by id) and DescribeGroups v6 (KIP-1043). The expected answers are
-// Apache Kafka 4.1's.
+// OffsetFetch v10 (topics by id), DescribeGroups v6 (KIP-1043) and FindCoordinator v6
+// (KIP-932 share keys). The expected answers are Apache Kafka 4.1's.
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"slices"
 	"testing"
 
@@ -452,6 +453,74 @@ func TestDescribeGroupsV6ConsumerGroup(t *testing.T) {
 	}
 }
 
+// kafkaUUID is Kafka's string form of a topic id (base64url, unpadded).
+func kafkaUUID(id [16]byte) string { return base64.RawURLEncoding.EncodeToString(id[:]) }
+
+// TestFindCoordinatorV6 checks group keys at v6 and Kafka 4.1's answers to share keys (key
+// type 2) without share groups, and to an unknown key type.
+func TestFindCoordinatorV6(t *testing.T) {
+	n := startGroupNode(t)
+	ctx := ctxT(t)
+	find := func(version int16, keyType int8, keys ...string) *kmsg.FindCoordinatorResponse {
+		t.Helper()
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorType = keyType
+		if version < 4 {
+			req.CoordinatorKey = keys[0]
+		} else {
+			req.CoordinatorKeys = keys
+		}
+		resp, err := req.RequestWith(ctx, pinnedBroker(t, n, kmsg.FindCoordinator, version))
+		if err != nil || resp.Version != version || version >= 4 && len(resp.Coordinators) != len(keys) {
+			t.Fatalf("find coordinator v%d: %+v %v", version, resp, err)
+		}
+		return resp
+	}
+	check := func(what string, c kmsg.FindCoordinatorResponseCoordinator, code int16, msg string) {
+		t.Helper()
+		if c.ErrorCode != code || c.ErrorMessage == nil || *c.ErrorMessage != msg || c.NodeID != -1 || c.Port != -1 {
+			t.Errorf("%s %q: %v %+v, want %v %q", what, c.Key, kerr.ErrorForCode(c.ErrorCode), c, kerr.ErrorForCode(code), msg)
+		}
+	}
+
+	resp := find(6, 0, "g1", "g2")
+	for _, c := range resp.Coordinators {
+		if c.ErrorCode != 0 || c.NodeID != 1 || c.Port <= 0 || c.Host == "" {
+			t.Errorf("group key %q: %+v", c.Key, c)
+		}
+	}
+
+	topic := kafkaUUID(randomTopicID())
+	// groupId:topicId:partition, checked as Kafka's SharePartitionKey.validate does (Java's
+	// split drops trailing empty fields; padding is optional; Integer.parseInt takes a sign).
+	valid := []string{"sg:" + topic + ":0", "sg:" + topic + ":-1", "sg:" + topic + ":+5", "sg:" + topic + "==:7",
+		"sg:" + topic + ":0:", "sg:" + topic + ":0::"}
+	invalid := []string{"sg:" + topic, ":" + topic + ":0", " :" + topic + ":0", "sg:" + topic + ":x", "sg:not-an-id:0",
+		"sg:" + topic[:21] + ":0", "sg:" + topic + "=:0", "sg:" + topic + "\n:0", "sg:" + topic + ":0:1",
+		"sg:" + topic + ":2147483648", "sg::0", ""}
+	resp = find(6, 2, append(slices.Clone(valid), invalid...)...)
+	for i, c := range resp.Coordinators {
+		if i < len(valid) {
+			// Kafka names the leader of __share_group_state, which does not exist.
+			check("v6 share key", c, kerr.CoordinatorNotAvailable.Code, "")
+		} else {
+			check("v6 invalid share key", c, kerr.InvalidRequest.Code, "")
+		}
+	}
+	for _, c := range find(5, 2, valid[0]).Coordinators {
+		check("v5 share key", c, kerr.InvalidRequest.Code, "")
+	}
+	if r := find(3, 2, valid[0]); r.ErrorCode != kerr.InvalidRequest.Code || r.ErrorMessage == nil || *r.ErrorMessage != kerr.InvalidRequest.Description || r.NodeID != -1 {
+		t.Errorf("v3 share key: %+v", r)
+	}
+	for _, c := range find(6, 3, "g1").Coordinators {
+		check("unknown key type", c, kerr.InvalidRequest.Code, kerr.InvalidRequest.Description)
+	}
+	for _, c := range find(6, 1, "txn").Coordinators {
+		check("transactional id", c, kerr.CoordinatorNotAvailable.Code, "transactions are not supported yet")
+	}
+}
+
 // TestGroupAPIVersions: ApiVersions advertises the newest versions, so kgo's group members
 // (which send the highest version both sides support) commit and fetch with v10.
 func TestGroupAPIVersions(t *testing.T) {
@@ -461,9 +530,10 @@ func TestGroupAPIVersions(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[int16]int16{
-		kmsg.OffsetCommit.Int16():   10,
-		kmsg.OffsetFetch.Int16():    10,
-		kmsg.DescribeGroups.Int16(): 6,
+		kmsg.OffsetCommit.Int16():    10,
+		kmsg.OffsetFetch.Int16():     10,
+		kmsg.DescribeGroups.Int16():  6,
+		kmsg.FindCoordinator.Int16(): 6,
 	}
 	for _, k := range resp.ApiKeys {
 		if v, ok := want[k.ApiKey]; ok {
