@@ -149,6 +149,12 @@ def poll(consumer, who, got, timeout=0.2):
             if m.error().code() == KafkaError._PARTITION_EOF:
                 ends.append(m.partition())
                 continue
+            if m.error().code() == KafkaError.REBALANCE_IN_PROGRESS:
+                # librdkafka reports a JoinGroup answered REBALANCE_IN_PROGRESS and rejoins by
+                # itself: Kafka (and Samsa) answer a waiting JoinGroup so when a KIP-848 member
+                # upgrades the classic group the classic member was joining.
+                common.note(f"{who}: {m.error().str()} (librdkafka rejoins)")
+                continue
             common.fail(f"{who}: consume (group membership/OffsetFetch/Fetch): {m.error()} "
                         f"after {got} records")
         common.emit(m.partition(), m.key().decode(), m.value().decode())
