@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/samsa-io/samsa/internal/cli"
 )
@@ -79,6 +80,10 @@ func newGroupDescribeCmd(cf *clientFlags) *cobra.Command {
 					switch {
 					case !ok:
 						errs = append(errs, fmt.Errorf("group %s: no answer", name))
+						continue
+					case errors.Is(g.DescribeErr, kerr.GroupIDNotFound):
+						// DescribeGroups v6+ (KIP-1043); older versions answer Dead.
+						errs = append(errs, fmt.Errorf("group %q does not exist", name))
 						continue
 					case g.Error() != nil:
 						errs = append(errs, cli.ResponseError("describe group", name, g.Error(), ""))
@@ -206,6 +211,9 @@ func checkGroupInactive(ctx context.Context, adm *kadm.Client, group string) err
 		return cli.ResponseError("describe group", group, err, "")
 	}
 	g := described[group]
+	if errors.Is(g.Err, kerr.GroupIDNotFound) {
+		return nil // a group that does not exist yet (DescribeGroups v6+), as Dead before
+	}
 	if g.Err != nil {
 		return cli.ResponseError("describe group", group, g.Err, "")
 	}

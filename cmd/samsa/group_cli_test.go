@@ -94,7 +94,13 @@ func TestGroupCommands(t *testing.T) {
 	}
 
 	run("", "group", "delete", "g1")
-	if _, _, err := runCLI(t, "", "group", "describe", "g1", brokers); err == nil {
-		t.Fatal("describe of a deleted group succeeded")
+	if _, _, err := runCLI(t, "", "group", "describe", "g1", brokers); err == nil || !strings.Contains(err.Error(), `group "g1" does not exist`) {
+		t.Fatalf("describe of a deleted group: %v", err)
+	}
+	// Offsets of a group that does not exist yet can be set, as with kafka-consumer-groups.
+	run("", "group", "reset-offsets", "fresh", "--topic", "events", "--to-latest", "--execute")
+	out, _ = run("", "group", "describe", "fresh")
+	if f := row(out, 0); f[2] != "10" || f[4] != "0" {
+		t.Fatalf("a new group's reset offsets, partition 0 row %v", f)
 	}
 }
