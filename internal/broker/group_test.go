@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-io/samsa/internal/testcluster"
@@ -400,4 +401,50 @@ func TestGroupCommitsSurviveRestart(t *testing.T) {
 			t.Fatalf("b re-consumed committed record %d/%d", r.Partition, r.Offset)
 		}
 	}
+}
+
+// TestDeletedTopicLosesCommittedOffsets: deleting a topic deletes the groups' committed
+// offsets of it (as Kafka does), so a topic recreated under the same name starts clean.
+func TestDeletedTopicLosesCommittedOffsets(t *testing.T) {
+	n := startGroupNode(t)
+	createTopic(t, n, "doomed", 2, nil)
+	createTopic(t, n, "kept", 1, nil)
+	adm := newAdmin(t, n)
+	offs := kadm.Offsets{}
+	offs.Add(kadm.Offset{Topic: "doomed", Partition: 0, At: 5, LeaderEpoch: -1})
+	offs.Add(kadm.Offset{Topic: "doomed", Partition: 1, At: 7, LeaderEpoch: -1})
+	offs.Add(kadm.Offset{Topic: "kept", Partition: 0, At: 3, LeaderEpoch: -1})
+	if err := adm.CommitAllOffsets(ctxT(t), "gdel", offs); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := adm.DeleteTopics(ctxT(t), "doomed"); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the deleted topic's offsets are gone", func() bool {
+		got, err := adm.FetchOffsets(ctxT(t), "gdel")
+		if err != nil {
+			return false
+		}
+		_, has := got["doomed"]
+		k, ok := got.Lookup("kept", 0)
+		return !has && ok && k.At == 3
+	})
+	createTopic(t, n, "doomed", 2, nil)
+	got, err := adm.FetchOffsets(ctxT(t), "gdel")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := got.Lookup("doomed", 0); ok && o.At >= 0 {
+		t.Fatalf("the recreated topic inherited offset %d", o.At)
+	}
+	n.Restart()
+	waitUntil(t, 30*time.Second, "the offsets are still right after a restart", func() bool {
+		got, err := adm.FetchOffsets(ctxT(t), "gdel")
+		if err != nil {
+			return false
+		}
+		_, has := got["doomed"]
+		k, ok := got.Lookup("kept", 0)
+		return !has && ok && k.At == 3
+	})
 }

@@ -476,11 +476,13 @@ func (c *Coordinator) FetchOffsetsForMember(group string, memberID *string, memb
 	return out, verr
 }
 
-// setConsumerTopics gives every loaded shard's consumer groups the image's topics; shards
-// loaded later take them from c.consumerTopics.
+// setConsumerTopics gives every loaded shard's consumer groups the image's topics (shards
+// loaded later take them from c.consumerTopics), and deletes the committed offsets of the
+// topics deleted (or recreated under the same name) since the previous image.
 func (c *Coordinator) setConsumerTopics(img *metadata.Image) {
 	topics := topicsOf(img)
-	c.consumerTopics.Store(&topics)
+	prev := c.consumerTopics.Swap(&topics)
+	gone := deletedTopics(prev, topics)
 	c.mu.Lock()
 	parts := slices.Collect(maps.Values(c.mu.partitions))
 	c.mu.Unlock()
@@ -488,9 +490,34 @@ func (c *Coordinator) setConsumerTopics(img *metadata.Image) {
 		part.mu.Lock()
 		if part.mu.state == partitionActive {
 			part.mu.shard.setConsumerTopics(topics)
+			if len(gone) > 0 {
+				part.mu.shard.deleteTopicOffsets(gone)
+			}
 		}
 		part.mu.Unlock()
 	}
+}
+
+// deletedTopics returns the names of the topics of prev that next no longer has under the
+// same topic id.
+func deletedTopics(prev *[]consumer.Topic, next []consumer.Topic) map[string]bool {
+	if prev == nil {
+		return nil
+	}
+	ids := make(map[string]consumer.TopicID, len(next))
+	for _, t := range next {
+		ids[t.Name] = t.ID
+	}
+	var gone map[string]bool
+	for _, t := range *prev {
+		if id, ok := ids[t.Name]; !ok || id != t.ID {
+			if gone == nil {
+				gone = make(map[string]bool)
+			}
+			gone[t.Name] = true
+		}
+	}
+	return gone
 }
 
 // initConsumerTopics gives a shard being loaded the latest topics.

@@ -34,7 +34,10 @@
 //	                 value GroupMetadataValue v3 (protocol type, generation, protocol,
 //	                 leader, state timestamp, members with subscription and assignment)
 //
-// A nil value is a tombstone (offset deleted or expired; group deleted). Group metadata is
+// A nil value is a tombstone (offset deleted or expired; group deleted). When a metadata
+// image no longer has a topic under the topic id the previous image had (deleted, or
+// recreated under the same name), every loaded shard writes tombstones for the groups'
+// offsets of it, as Kafka's coordinator does on partition deletion. Group metadata is
 // written when a rebalance completes (with the leader's assignment, before it is handed
 // out), when a group becomes empty, and when a static member is replaced. Each write is one
 // uncompressed v2 batch without producer id, appended with the partition leader's

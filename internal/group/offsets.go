@@ -42,6 +42,38 @@ func (o *groupOffsets) tombstones(group string, tps []TopicPartition) []Record {
 	return recs
 }
 
+// deleteTopicOffsets removes every group's committed offsets of the given topics, as Kafka's
+// coordinator does when topics are deleted: a topic recreated under the same name starts
+// without them. A failed write leaves the offsets (logged).
+func (s *Shard) deleteTopicOffsets(gone map[string]bool) {
+	drop := func(group string, offs *groupOffsets) {
+		var tps []TopicPartition
+		for tp := range offs.m {
+			if gone[tp.Topic] {
+				tps = append(tps, tp)
+			}
+		}
+		if len(tps) == 0 {
+			return
+		}
+		slices.SortFunc(tps, compareTP)
+		if err := s.persist(offs.tombstones(group, tps)); err != nil {
+			s.log.Warn("deleting the offsets of deleted topics", "group", group, "err", err)
+			return
+		}
+		for _, tp := range tps {
+			delete(offs.m, tp)
+		}
+		s.log.Info("deleted the offsets of deleted topics", "group", group, "partitions", len(tps))
+	}
+	for _, id := range slices.Sorted(maps.Keys(s.groups)) {
+		drop(id, &s.groups[id].offsets)
+	}
+	for _, id := range slices.Sorted(maps.Keys(s.cg.offsets)) {
+		drop(id, s.cg.offsets[id])
+	}
+}
+
 func compareTP(a, b TopicPartition) int {
 	if a.Topic != b.Topic {
 		if a.Topic < b.Topic {
