@@ -420,7 +420,7 @@ func TestDeletedTopicLosesCommittedOffsets(t *testing.T) {
 	if _, err := adm.DeleteTopics(ctxT(t), "doomed"); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 10*time.Second, "the deleted topic's offsets are gone", func() bool {
+	onlyKept := func() bool {
 		got, err := adm.FetchOffsets(ctxT(t), "gdel")
 		if err != nil {
 			return false
@@ -428,7 +428,8 @@ func TestDeletedTopicLosesCommittedOffsets(t *testing.T) {
 		_, has := got["doomed"]
 		k, ok := got.Lookup("kept", 0)
 		return !has && ok && k.At == 3
-	})
+	}
+	waitUntil(t, 10*time.Second, "the deleted topic's offsets are gone", onlyKept)
 	createTopic(t, n, "doomed", 2, nil)
 	got, err := adm.FetchOffsets(ctxT(t), "gdel")
 	if err != nil {
@@ -438,13 +439,5 @@ func TestDeletedTopicLosesCommittedOffsets(t *testing.T) {
 		t.Fatalf("the recreated topic inherited offset %d", o.At)
 	}
 	n.Restart()
-	waitUntil(t, 30*time.Second, "the offsets are still right after a restart", func() bool {
-		got, err := adm.FetchOffsets(ctxT(t), "gdel")
-		if err != nil {
-			return false
-		}
-		_, has := got["doomed"]
-		k, ok := got.Lookup("kept", 0)
-		return !has && ok && k.At == 3
-	})
+	waitUntil(t, 30*time.Second, "the offsets are still right after a restart", onlyKept)
 }
