@@ -1,8 +1,9 @@
 // Command rebalance measures how long a consumer group takes to absorb a new member: a 4th
 // member joins a stable, consuming 3-member group, and the time from its kgo.NewClient until all
 // 4 members consume their new assignment is measured for the classic protocol with an eager
-// assignor, the classic protocol with the cooperative-sticky assignor, and KIP-848 (server-side
-// assignment). See README.md.
+// assignor, the classic protocol with the cooperative-sticky assignor, KIP-848 (server-side
+// assignment), and a KIP-848 member joining a classic cooperative group (the online upgrade to a
+// mixed group). See README.md.
 //
 //	go run ./bench/rebalance [--rounds 5] [--fast] [--json] [--brokers host:port]
 package main
@@ -72,7 +73,7 @@ func run() int {
 		rounds       = flag.Int("rounds", 5, "joins measured per protocol")
 		fast         = flag.Bool("fast", false, "lower heartbeat intervals: classic kgo.HeartbeatInterval(500ms); KIP-848 group.consumer.heartbeat.interval.ms=500 on the in-process node")
 		jsonOut      = flag.Bool("json", false, "print the report as JSON instead of a table")
-		protoFlag    = flag.String("protocols", "classic-eager,classic-cooperative,kip848", "protocols to measure")
+		protoFlag    = flag.String("protocols", "classic-eager,classic-cooperative,kip848,upgrade", "protocols to measure (upgrade: a KIP-848 member joins a classic cooperative group)")
 		partitions   = flag.Int("partitions", 12, "partitions of the topic")
 		existing     = flag.Int("members", 3, "members of the group before the join")
 		trickleEvery = flag.Duration("trickle", 50*time.Millisecond, "interval between records on each partition")
@@ -90,7 +91,7 @@ func run() int {
 	for _, name := range strings.Split(*protoFlag, ",") {
 		i := slices.IndexFunc(protocols, func(p protocol) bool { return p.Name == strings.TrimSpace(name) })
 		if i < 0 {
-			fmt.Fprintf(os.Stderr, "rebalance: unknown protocol %q (known: classic-eager, classic-cooperative, kip848)\n", name)
+			fmt.Fprintf(os.Stderr, "rebalance: unknown protocol %q (known: classic-eager, classic-cooperative, kip848, upgrade)\n", name)
 			return 2
 		}
 		selected = append(selected, protocols[i])

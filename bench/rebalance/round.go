@@ -19,6 +19,15 @@ type protocol struct {
 	Client string `json:"client_options"`
 	opts   func(fast bool) []kgo.Opt
 	kip848 bool
+	// joiner, if set, are the options of the member that joins (opts are the existing
+	// members'): a mixed group.
+	joiner func(fast bool) []kgo.Opt
+}
+
+// kip848Opts are the options of a KIP-848 member. Its heartbeat interval is the broker's
+// (group.consumer.heartbeat.interval.ms), sent in every heartbeat response.
+func kip848Opts(bool) []kgo.Opt {
+	return []kgo.Opt{kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer())}
 }
 
 var protocols = []protocol{
@@ -39,12 +48,17 @@ var protocols = []protocol{
 	{
 		Name:   "kip848",
 		Client: "kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer())",
-		opts: func(bool) []kgo.Opt {
-			// The heartbeat interval of a KIP-848 member is the broker's
-			// (group.consumer.heartbeat.interval.ms), sent in every heartbeat response.
-			return []kgo.Opt{kgo.ServerSideBalancer(), kgo.Balancers(kgo.RangeBalancer())}
-		},
+		opts:   kip848Opts,
 		kip848: true,
+	},
+	{
+		// A KIP-848 member joins a classic group: the online upgrade to a mixed group.
+		Name:   "upgrade",
+		Client: "existing: kgo.Balancers(kgo.CooperativeStickyBalancer()); joining: kgo.ServerSideBalancer()",
+		opts: func(fast bool) []kgo.Opt {
+			return classic(fast, kgo.Balancers(kgo.CooperativeStickyBalancer()))
+		},
+		joiner: kip848Opts,
 	},
 }
 
@@ -150,7 +164,11 @@ func runRound(ctx context.Context, rc roundConfig, p protocol, round int) (res r
 		m.mark(t0)
 		initial[i] = len(m.state().owned)
 	}
-	nm, err := startMember(len(members), rc.brokers, group, rc.topic, p.opts(rc.fast))
+	joinOpts := p.opts
+	if p.joiner != nil {
+		joinOpts = p.joiner
+	}
+	nm, err := startMember(len(members), rc.brokers, group, rc.topic, joinOpts(rc.fast))
 	if err != nil {
 		return fail("starting the new member: %v", err)
 	}
