@@ -38,16 +38,17 @@ func ReadFrame(r io.Reader, max int32, buf *bytes.Buffer) ([]byte, error) {
 	}
 	buf.Reset()
 	buf.Grow(int(min(size, trustedSize)))
-	remaining := int64(size)
+	remaining := int(size)
 	for remaining > 0 {
-		// Read at most what the buffer holds now, or as much again once it is full: growth
-		// doubles, so the copying stays proportional to the bytes received.
-		n := min(remaining, int64(buf.Cap()-buf.Len()))
-		if n == 0 {
-			n = min(remaining, int64(buf.Len()))
-			buf.Grow(int(n))
+		// Read into the buffer's free space, at most what it holds now, or as much again once
+		// it is full: growth doubles, so the copying stays proportional to the bytes received.
+		// (Not io.CopyN: bytes.Buffer.ReadFrom grows a full buffer before it sees the end.)
+		if buf.Available() == 0 {
+			buf.Grow(min(remaining, buf.Len()))
 		}
-		got, err := io.CopyN(buf, r, n)
+		chunk := buf.AvailableBuffer()[:min(remaining, buf.Available())]
+		got, err := io.ReadFull(r, chunk)
+		buf.Write(chunk[:got])
 		remaining -= got
 		if err != nil {
 			if err == io.EOF {

@@ -41,6 +41,11 @@ func TestReadFrame(t *testing.T) {
 			if err == nil && len(got) != tc.wantLen {
 				t.Fatalf("len %d, want %d", len(got), tc.wantLen)
 			}
+			if err == nil && tc.wantLen <= trustedSize && buf.Cap() > tc.wantLen+tc.wantLen/4+64 {
+				// A frame within the trusted size is read into one allocation of its size
+				// (rounded up to the allocator's size class), not grown again once full.
+				t.Fatalf("buffer capacity %d for a %d-byte frame", buf.Cap(), tc.wantLen)
+			}
 		})
 	}
 }
