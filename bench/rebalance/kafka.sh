@@ -51,7 +51,10 @@ import base64, socket, uuid
 socks = [socket.socket() for _ in range(2)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
-print(*(s.getsockname()[1] for s in socks), base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode())
+cid = "-"
+while cid.startswith("-"):  # kafka-storage would take it for an option
+    cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+print(*(s.getsockname()[1] for s in socks), cid)
 ')
 
 cat > "$WORK/server.properties" << EOF

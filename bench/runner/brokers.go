@@ -90,13 +90,19 @@ var kafkaJVMOpts = []string{
 	"-XX:+ExplicitGCInvokesConcurrent", "-Djava.awt.headless=true",
 }
 
-// randomClusterID returns a Kafka cluster id: 16 random bytes, URL-safe base64 without padding.
+// randomClusterID returns a Kafka cluster id: 16 random bytes, URL-safe base64 without padding,
+// never starting with "-" (which kafka-storage's argument parser takes for an option; Kafka's
+// Uuid.randomUuid draws again in that case too).
 func randomClusterID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40 // as Uuid.randomUuid: a version-4 UUID
-	b[8] = b[8]&0x3f | 0x80
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	for {
+		var b [16]byte
+		_, _ = rand.Read(b[:])
+		b[6] = b[6]&0x0f | 0x40 // as Uuid.randomUuid: a version-4 UUID
+		b[8] = b[8]&0x3f | 0x80
+		if id := base64.RawURLEncoding.EncodeToString(b[:]); id[0] != '-' {
+			return id
+		}
+	}
 }
 
 // startKafka formats a fresh KRaft store in dir and starts the Kafka node.
@@ -140,6 +146,10 @@ func (e *env) startBroker(k brokerKind, dir, logPath, bin string, args ...string
 	}
 	defer logf.Close()
 	cmd := exec.Command(bin, args...)
+	if e.brokerCPUs != "" {
+		// taskset sets the affinity and execs the broker: the pid stays the broker's.
+		cmd = exec.Command("taskset", append([]string{"-c", e.brokerCPUs, bin}, args...)...)
+	}
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
 	r := &running{kind: k, cmd: cmd, dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", k.port), exited: make(chan struct{}), logPath: logPath}

@@ -34,6 +34,12 @@ type env struct {
 	profileDir        string // profile mode: only Samsa, under CPU profiles written here
 	only              map[string]bool
 	profiles          int // CPU profiles taken so far (profile mode)
+	// brokerCPUs, if set, is the CPU list (taskset -c) the brokers run on; bench/run --pin
+	// runs the runner, and so the client tools it starts, on the other CPUs.
+	brokerCPUs string
+	// clientsPinned: the runner and its tools run on the other CPUs (bench/run --pin), not on
+	// every CPU (--pin-broker).
+	clientsPinned bool
 
 	results *results
 }
@@ -48,6 +54,8 @@ func main() {
 	flag.StringVar(&e.work, "work", "", "scratch directory")
 	flag.StringVar(&e.outDir, "out", "bench/results", "where the JSON and table files go")
 	flag.StringVar(&e.kafkaVersion, "kafka-version", "", "Kafka version of the jars (for the report)")
+	flag.StringVar(&e.brokerCPUs, "broker-cpus", "", "run the brokers on these CPUs (taskset -c list)")
+	flag.BoolVar(&e.clientsPinned, "clients-pinned", false, "the caller runs the runner (and so its tools) on the other CPUs (for the report)")
 	flag.IntVar(&e.rounds, "rounds", 3, "rounds; each runs every workload against Kafka, then Samsa")
 	flag.BoolVar(&e.quick, "quick", false, "one round of fewer, shorter workloads")
 	flag.Float64Var(&e.scale, "scale", 1, "multiply every record count by this")

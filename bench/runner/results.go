@@ -69,6 +69,8 @@ type machine struct {
 	LoadAvgStart string `json:"loadavg_start"`
 	LoadAvgEnd   string `json:"loadavg_end"`
 	Shared       string `json:"note"`
+	// Pinning says which CPUs the brokers and the client tools ran on ("" when unpinned).
+	Pinning string `json:"pinning,omitempty"`
 }
 
 // runRecord is one tool run, kept in the JSON for whoever wants more than the table.
@@ -243,13 +245,23 @@ func (r *results) writeMarkdown(w io.Writer) {
 func (r *results) write(e *env) error {
 	r.buildTable()
 	fmt.Println()
-	fmt.Printf("Samsa vs Apache Kafka %s — %d round(s), %s, %d CPUs, %s GiB, load %s → %s\n\n",
+	fmt.Printf("Samsa vs Apache Kafka %s — %d round(s), %s, %d CPUs, %s GiB, load %s → %s\n",
 		r.Machine.Kafka, e.rounds, r.Machine.Host, r.Machine.CPUs, r.Machine.MemoryGiB, r.Machine.LoadAvgStart, r.Machine.LoadAvgEnd)
+	if r.Machine.Pinning != "" {
+		fmt.Printf("pinned: %s\n", r.Machine.Pinning)
+	}
+	fmt.Println()
 	r.writeMarkdown(os.Stdout)
 	fmt.Println("\n↑ higher is better, ↓ lower is better; the ratio is of the medians.")
 
 	dir := e.outDir
 	name := time.Now().Format("2006-01-02") + "-" + r.Machine.Host
+	if e.brokerCPUs != "" {
+		name += "-pinned"
+		if !e.clientsPinned {
+			name += "-broker"
+		}
+	}
 	if e.quick || e.only != nil || e.scale != 1 {
 		dir = filepath.Join(e.outDir, "tmp") // not a full run: kept out of git
 		name += "-partial"
@@ -277,10 +289,35 @@ func (r *results) write(e *env) error {
 	return nil
 }
 
+// onlineCPUs counts the machine's CPUs (runtime.NumCPU counts only those this process may run
+// on, one when bench/run --pin pins the runner).
+func onlineCPUs() int {
+	n := 0
+	if f, err := os.Open("/proc/cpuinfo"); err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "processor") {
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		n = runtime.NumCPU()
+	}
+	return n
+}
+
 // machineInfo describes this machine and the software under test.
 func machineInfo(e *env) machine {
-	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version(), Kafka: e.kafkaVersion,
+	m := machine{CPUs: onlineCPUs(), Go: runtime.Version(), Kafka: e.kafkaVersion,
 		Shared: "shared machine: other builds and tests may run at the same time (see loadavg)"}
+	if e.brokerCPUs != "" {
+		m.Pinning = fmt.Sprintf("brokers on CPUs %s (taskset), the runner and the client tools on the others", e.brokerCPUs)
+		if !e.clientsPinned {
+			m.Pinning = fmt.Sprintf("brokers on CPUs %s (taskset), the runner and the client tools on any CPU", e.brokerCPUs)
+		}
+	}
 	m.Host, _ = os.Hostname()
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
