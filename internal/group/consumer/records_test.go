@@ -81,6 +81,8 @@ func FuzzReplay(f *testing.F) {
 	for _, r := range []Record{
 		groupMetadataRecord("g", groupMetadataValue{epoch: 3}),
 		memberMetadataRecord("g", "m", memberMetadataValue{topicNames: []string{"x"}, rebalanceTimeout: 1}),
+		memberMetadataRecord("g", "m", memberMetadataValue{topicNames: []string{"x"}, rebalanceTimeout: 1,
+			classic: &classicMeta{sessionTimeout: 10000, protocols: []ClassicProtocol{{Name: "range", Metadata: []byte{0, 3}}}}}),
 		targetAssignmentRecord("g", 2),
 		memberTargetRecord("g", "m", a),
 		currentAssignmentRecord("g", "m", currentAssignmentValue{epoch: 2, assigned: a, pendingRevocation: Assignment{}}),
@@ -93,4 +95,31 @@ func FuzzReplay(f *testing.F) {
 			t.Fatalf("error not wrapping ErrCorruptRecord: %v", err)
 		}
 	})
+}
+
+func TestClassicMemberMetadataRoundTrip(t *testing.T) {
+	c := &classicMeta{sessionTimeout: 45000, protocols: []ClassicProtocol{{Name: "range", Metadata: []byte{0, 3, 1}}, {Name: "cooperative-sticky", Metadata: nil}}}
+	r := memberMetadataRecord("g", "m", memberMetadataValue{clientID: "c", topicNames: []string{"t"}, rebalanceTimeout: 300000, classic: c})
+	if r.Value[1] != memberMetadataClassicVersion {
+		t.Fatalf("value version %d, want %d", r.Value[1], memberMetadataClassicVersion)
+	}
+	v, err := decodeMemberMetadata(r.Value)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !v.classic.equal(&classicMeta{sessionTimeout: 45000, protocols: []ClassicProtocol{{Name: "range", Metadata: []byte{0, 3, 1}}, {Name: "cooperative-sticky", Metadata: []byte{}}}}) ||
+		v.clientID != "c" || v.rebalanceTimeout != 300000 {
+		t.Fatalf("decoded %+v, classic %+v", v, v.classic)
+	}
+	// A version-0 value has no classic metadata; a version above 1 is refused.
+	if v, err := decodeMemberMetadata(memberMetadataRecord("g", "m", memberMetadataValue{}).Value); err != nil || v.classic != nil {
+		t.Fatalf("version 0: %+v, %v", v, err)
+	}
+	bad := append([]byte{0, 2}, r.Value[2:]...)
+	if _, err := decodeMemberMetadata(bad); !errors.Is(err, ErrCorruptRecord) {
+		t.Fatalf("version 2: %v", err)
+	}
+	if _, err := decodeMemberMetadata(r.Value[:len(r.Value)-1]); !errors.Is(err, ErrCorruptRecord) {
+		t.Fatalf("truncated: %v", err)
+	}
 }
