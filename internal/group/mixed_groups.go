@@ -170,8 +170,9 @@ func (s *Shard) downgradedGroup(d consumer.ClassicGroup) (*classicGroup, Record)
 
 // installDowngraded makes a downgraded group one of the shard's classic groups, with the
 // consumer group's offsets, and starts the rebalance that hands assignment back to the
-// members' own assignor.
-func (s *Shard) installDowngraded(g *classicGroup) {
+// members' own assignor (unless rebalance is false: a static member's replacement with the
+// same subscription keeps the group Stable).
+func (s *Shard) installDowngraded(g *classicGroup, rebalance bool) {
 	if offs := s.cg.offsets[g.id]; offs != nil {
 		g.offsets = *offs
 	}
@@ -182,7 +183,9 @@ func (s *Shard) installDowngraded(g *classicGroup) {
 		s.scheduleHeartbeat(g, m, m.sessionTimeout)
 	}
 	s.log.Info("converted a consumer group to a classic group: only classic members remain", "group", g.id, "generation", g.generation, "members", len(g.members))
-	s.prepareRebalance(g)
+	if rebalance {
+		s.prepareRebalance(g)
+	}
 }
 
 // persistConsumer writes the records of a consumer-group operation, with the extra records
@@ -191,17 +194,18 @@ func (s *Shard) installDowngraded(g *classicGroup) {
 // reverts the operation.
 func (s *Shard) persistConsumer(recs []consumer.Record, extra ...Record) error {
 	all := append(extra, toRecords(recs)...)
-	var downgraded []*classicGroup
-	for _, d := range s.cg.sm.Downgrades() {
+	downs := s.cg.sm.Downgrades()
+	downgraded := make([]*classicGroup, len(downs))
+	for i, d := range downs {
 		g, rec := s.downgradedGroup(d)
-		downgraded = append(downgraded, g)
+		downgraded[i] = g
 		all = append(all, rec)
 	}
 	if err := s.persist(all); err != nil {
 		return err
 	}
-	for _, g := range downgraded {
-		s.installDowngraded(g)
+	for i, g := range downgraded {
+		s.installDowngraded(g, downs[i].Rebalance)
 	}
 	return nil
 }

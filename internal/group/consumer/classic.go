@@ -167,13 +167,23 @@ func (s *Groups) classicJoin(o *op, req ClassicJoin) (ClassicJoinResult, error) 
 	upd.classic = &classicMeta{sessionTimeout: req.SessionTimeout, protocols: slices.Clone(req.Protocols)}
 
 	m := s.updateMember(o, g, prev, upd, old == nil && replaced == nil, replaced, s.ownedByName(sub.OwnedPartitions))
+	res = ClassicJoinResult{MemberID: memberID, Generation: m.epoch, Protocol: m.classic.protocolName()}
+	if replaced != nil && replaced.classic == nil && s.canDowngrade(g, nil) {
+		// A classic static member took the place of the last member using the consumer
+		// protocol: the group becomes a classic group now, rebalancing only if the
+		// subscription changed (Kafka's validateOnlineDowngradeWithReplacedMember).
+		changed := !slices.Equal(prev.topicNames, upd.topicNames) || prev.regex != ""
+		s.downgrade(o, g, nil)
+		o.downgrades[len(o.downgrades)-1].Rebalance = changed
+		return res, nil
+	}
 	delete(g.joinDeadline, memberID)
 	delete(g.rebalanceTimer, memberID)
 	g.sessionDeadline[memberID] = o.now.Add(ms(req.SessionTimeout))
 	g.syncDeadline[memberID] = o.now.Add(ms(req.RebalanceTimeout))
 	s.noteDeadline(g.sessionDeadline[memberID])
 	s.noteDeadline(g.syncDeadline[memberID])
-	return ClassicJoinResult{MemberID: memberID, Generation: m.epoch, Protocol: m.classic.protocolName()}, nil
+	return res, nil
 }
 
 // consumerProtocolType is the protocol type of Kafka consumers, the only one a consumer

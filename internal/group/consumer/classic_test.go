@@ -539,3 +539,42 @@ func TestClassicMemberRecordsSurviveReplay(t *testing.T) {
 		t.Fatal("member kept its classic metadata")
 	}
 }
+
+func TestStaticClassicMemberReplacingLastConsumerMemberDowngrades(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		topics    []string
+		rebalance bool
+	}{{"same subscription", []string{"t"}, false}, {"new subscription", []string{"t", "u"}, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t, topic("t", 4), topic("u", 1))
+			a := h.client("g", "a", "t").static("i1")
+			a.join()
+			h.converge("g", a)
+			x := h.classic("g", "t")
+			x.rebalance()
+			h.convergeMixed("g", 4, []*client{a}, []*classicClient{x})
+			expectErr(t, a.leave(), nil) // a static member leaving for now (epoch -2)
+			if len(h.s.Downgrades()) != 0 {
+				t.Fatal("a static member's temporary leave downgraded the group")
+			}
+
+			// The same instance comes back with the classic protocol.
+			c := h.classic("g", tc.topics...)
+			inst := "i1"
+			c.instance = &inst
+			if err := c.join(); err != nil {
+				t.Fatal(err)
+			}
+			downs := h.s.Downgrades()
+			if len(downs) != 1 || h.s.Has("g") || downs[0].Rebalance != tc.rebalance || len(downs[0].Members) != 2 {
+				t.Fatalf("downgrades %+v, consumer group left: %v", downs, h.s.Has("g"))
+			}
+			for _, m := range downs[0].Members {
+				if m.MemberID == c.id && (m.InstanceID != "i1" || len(m.Target) == 0) {
+					t.Fatalf("the replacing member in the classic group: %+v", m)
+				}
+			}
+		})
+	}
+}

@@ -83,11 +83,8 @@
 //     id, which Kafka refuses with INVALID_REQUEST, is accepted from a member that is static:
 //     franz-go sends it so, and would otherwise hold its instance id until its session
 //     expires. From any other member it is INVALID_REQUEST as in Kafka.
-//   - A classic static member replacing the last ConsumerGroupHeartbeat member (JoinGroup
-//     with its instance id and no member id) does not downgrade the group at once, as Kafka
-//     does; the group stays a consumer group of classic members until one of them leaves,
-//     when it is downgraded. A classic member's session after a coordinator failover is its
-//     own session timeout, where Kafka uses the consumer groups' 45 s.
+//   - A classic member's session after a coordinator failover is its own session timeout,
+//     where Kafka uses the consumer groups' 45 s.
 //   - Offset commits and fetches need the member's exact epoch (Kafka 4.0's rule); the
 //     per-partition assignment epochs of KIP-1251, which let a commit from the previous
 //     epoch through, are not implemented.

@@ -18,7 +18,9 @@ import (
 //   - Downgrade: when members leave (or are fenced) and only members using the classic
 //     protocol remain, the group becomes a classic group again: Stable at a generation equal to
 //     the group epoch, each member holding its target assignment, and the coordinator starts a
-//     rebalance so that the members' assignor takes over.
+//     rebalance so that the members' assignor takes over. So does a classic static member that
+//     takes the place of the last ConsumerGroupHeartbeat member, without the rebalance if its
+//     subscription is the same.
 //
 // The conversions write the tombstones of the old group's records and the new group's records
 // in one batch.
@@ -34,6 +36,10 @@ type ClassicGroup struct {
 	// subscriptions (upgrade only; the first protocol of a member if empty).
 	Protocol string
 	Members  []ClassicMember
+	// Rebalance (downgrade only) tells the coordinator to start a rebalance in the classic
+	// group: always when members left, only if the subscription changed when a classic static
+	// member replaced the last consumer-protocol member.
+	Rebalance bool
 }
 
 // ClassicMember is a member of a ClassicGroup.
@@ -190,7 +196,7 @@ func (s *Groups) downgrade(o *op, g *group, leaving []*member) {
 	for _, m := range leaving {
 		gone[m.id] = true
 	}
-	cg := ClassicGroup{Group: g.id, ProtocolType: consumerProtocolType, Generation: g.epoch}
+	cg := ClassicGroup{Group: g.id, ProtocolType: consumerProtocolType, Generation: g.epoch, Rebalance: true}
 	ids := g.sortedMemberIDs()
 	for _, id := range ids {
 		m := g.members[id]
