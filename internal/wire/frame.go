@@ -99,10 +99,7 @@ func ParseRequestHeader(frame []byte) (RequestHeader, []byte, error) {
 	} else if n != -1 {
 		return h, nil, ErrMalformed
 	}
-	if req := kmsg.RequestForKey(h.Key); req != nil && h.Version >= 0 && h.Version <= req.MaxVersion() {
-		req.SetVersion(h.Version)
-		h.Flexible = req.IsFlexible()
-	}
+	h.Flexible = isFlexible(h.Key, h.Version)
 	if h.Flexible {
 		var err error
 		if rest, err = skipTags(rest); err != nil {
@@ -110,6 +107,40 @@ func ParseRequestHeader(frame []byte) (RequestHeader, []byte, error) {
 		}
 	}
 	return h, rest, nil
+}
+
+// requestVersions is, per API key kmsg knows, its highest version and its first flexible
+// version (-1: none), computed once so that parsing a header allocates no request.
+var requestVersions = func() []struct{ max, flexibleFrom int16 } {
+	var table []struct{ max, flexibleFrom int16 }
+	for key := int16(0); key < 1024; key++ {
+		req := kmsg.RequestForKey(key)
+		if req == nil {
+			continue
+		}
+		for int(key) >= len(table) {
+			table = append(table, struct{ max, flexibleFrom int16 }{-1, -1})
+		}
+		table[key].max = req.MaxVersion()
+		for v := int16(0); v <= req.MaxVersion(); v++ {
+			req.SetVersion(v)
+			if req.IsFlexible() {
+				table[key].flexibleFrom = v // flexible versions stay flexible from then on
+				break
+			}
+		}
+	}
+	return table
+}()
+
+// isFlexible reports whether a request of this key and version uses the flexible encoding
+// (false for keys and versions kmsg does not know).
+func isFlexible(key, version int16) bool {
+	if key < 0 || int(key) >= len(requestVersions) {
+		return false
+	}
+	v := requestVersions[key]
+	return version >= 0 && version <= v.max && v.flexibleFrom >= 0 && version >= v.flexibleFrom
 }
 
 // skipTags skips a tagged-field section: a count, then (tag, size, bytes) per field.

@@ -168,3 +168,20 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+// TestIsFlexibleMatchesKmsg checks the precomputed table against kmsg for every key and
+// version, and a little beyond.
+func TestIsFlexibleMatchesKmsg(t *testing.T) {
+	for key := int16(-1); key < 200; key++ {
+		for v := int16(-1); v < 30; v++ {
+			want := false
+			if req := kmsg.RequestForKey(key); req != nil && v >= 0 && v <= req.MaxVersion() {
+				req.SetVersion(v)
+				want = req.IsFlexible()
+			}
+			if got := isFlexible(key, v); got != want {
+				t.Fatalf("isFlexible(%d, %d) = %v, kmsg says %v", key, v, got, want)
+			}
+		}
+	}
+}
