@@ -240,14 +240,7 @@ func TestConsumerGroupCommitsSurviveRestart(t *testing.T) {
 	if after.ErrorCode != 0 || after.Epoch != before.Epoch || after.State != "Empty" {
 		t.Fatalf("group after the restart: %+v (before: epoch %d)", after, before.Epoch)
 	}
-	b := startMember(t, n, "b", "gd848", "durable848", mo)
-	produceN(t, n, "durable848", 9)
-	waitUntil(t, 30*time.Second, "b consumed the new records", func() bool { return len(b.processed()) >= 9 })
-	for _, r := range b.processed() {
-		if r.Offset < 10 {
-			t.Fatalf("b re-consumed committed record %d/%d", r.Partition, r.Offset)
-		}
-	}
+	resumesAfterCommits(t, n, "gd848", "durable848", mo)
 }
 
 // TestConsumerGroupsAndClassicGroupsCoexist: a classic group and a consumer group consume

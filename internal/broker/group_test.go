@@ -393,8 +393,15 @@ func TestGroupCommitsSurviveRestart(t *testing.T) {
 
 	n.Restart()
 	waitUntil(t, 30*time.Second, "the commits are back after the restart", func() bool { return committed() == 30 })
-	b := startMember(t, n, "b", "gd", "durable", memberOpts{commit: true})
-	produceN(t, n, "durable", 9)
+	resumesAfterCommits(t, n, "gd", "durable", memberOpts{commit: true})
+}
+
+// resumesAfterCommits starts a new member of group on topic, whose 3 partitions hold 10
+// committed records each, produces 9 more and checks that it reads only those.
+func resumesAfterCommits(t *testing.T, n *testcluster.Node, group, topic string, mo memberOpts) {
+	t.Helper()
+	b := startMember(t, n, "b", group, topic, mo)
+	produceN(t, n, topic, 9)
 	waitUntil(t, 30*time.Second, "b consumed the new records", func() bool { return len(b.processed()) >= 9 })
 	for _, r := range b.processed() {
 		if r.Offset < 10 {

@@ -384,11 +384,8 @@ func (s *Shard) deleteConsumerOffsets(group string, tps []TopicPartition) (error
 	if offs == nil {
 		return nil, errs
 	}
-	if err := s.persist(offs.tombstones(group, eligible)); err != nil {
+	if err := s.removeOffsets(group, offs, eligible); err != nil {
 		return err, nil
-	}
-	for _, tp := range eligible {
-		delete(offs.m, tp)
 	}
 	return nil, errs
 }
@@ -414,12 +411,9 @@ func (s *Shard) expireConsumerOffsets() {
 		if len(expired) == 0 {
 			continue
 		}
-		if err := s.persist(offs.tombstones(id, expired)); err != nil {
+		if err := s.removeOffsets(id, offs, expired); err != nil {
 			s.log.Warn("expiring offsets", "group", id, "err", err)
 			continue
-		}
-		for _, tp := range expired {
-			delete(offs.m, tp)
 		}
 		s.log.Info("expired offsets", "group", id, "partitions", len(expired))
 		if offs.empty() && s.cg.sm.IsEmpty(id) {

@@ -1,7 +1,6 @@
 package group
 
 import (
-	"encoding/binary"
 	"slices"
 	"time"
 
@@ -27,9 +26,7 @@ func (s *Shard) classicJoinConsumerGroup(req JoinRequest, done func(JoinResult))
 		SessionTimeout: durationMs(req.SessionTimeout), RebalanceTimeout: durationMs(req.RebalanceTimeout),
 		ProtocolType: req.ProtocolType, RequireKnownMemberID: req.RequireKnownMemberID,
 	}
-	for _, p := range req.Protocols {
-		cj.Protocols = append(cj.Protocols, consumer.ClassicProtocol{Name: p.Name, Metadata: p.Metadata})
-	}
+	cj.Protocols = classicProtocols(req.Protocols)
 	res, recs, err := s.cg.sm.ClassicJoinGroup(s.timers.now(), cj)
 	if err == nil {
 		if err = s.persistConsumer(recs); err != nil {
@@ -46,6 +43,15 @@ func (s *Shard) classicJoinConsumerGroup(req JoinRequest, done func(JoinResult))
 }
 
 func durationMs(d time.Duration) int32 { return int32(d.Milliseconds()) }
+
+// classicProtocols converts a JoinGroup's protocols for the consumer state machine.
+func classicProtocols(ps []Protocol) []consumer.ClassicProtocol {
+	out := make([]consumer.ClassicProtocol, len(ps))
+	for i, p := range ps {
+		out[i] = consumer.ClassicProtocol{Name: p.Name, Metadata: p.Metadata}
+	}
+	return out
+}
 
 // classicSyncConsumerGroup handles a SyncGroup to a consumer group.
 func (s *Shard) classicSyncConsumerGroup(req SyncRequest, done func(SyncResult)) {
@@ -100,9 +106,7 @@ func upgradeFrom(g *classicGroup) *consumer.ClassicGroup {
 			SessionTimeout: durationMs(m.sessionTimeout), RebalanceTimeout: durationMs(m.rebalanceTimeout),
 			Assignment: m.assignment,
 		}
-		for _, p := range m.protocols {
-			cm.Protocols = append(cm.Protocols, consumer.ClassicProtocol{Name: p.Name, Metadata: p.Metadata})
-		}
+		cm.Protocols = classicProtocols(m.protocols)
 		from.Members = append(from.Members, cm)
 	}
 	return from
@@ -154,9 +158,7 @@ func (s *Shard) downgradedGroup(d consumer.ClassicGroup) (*classicGroup, Record)
 	for _, cm := range d.Members {
 		m := g.members[cm.MemberID]
 		a := kmsg.NewConsumerMemberAssignment()
-		if meta := m.metadata(g.protocol); len(meta) >= 2 {
-			a.Version = max(0, min(int16(binary.BigEndian.Uint16(meta)), 3))
-		}
+		a.Version = consumer.SubscriptionVersion(m.metadata(g.protocol))
 		for _, t := range cm.Target {
 			at := kmsg.NewConsumerMemberAssignmentTopic()
 			at.Topic, at.Partitions = t.Topic, t.Partitions

@@ -57,12 +57,9 @@ func (s *Shard) deleteTopicOffsets(gone map[string]bool) {
 			return
 		}
 		slices.SortFunc(tps, compareTP)
-		if err := s.persist(offs.tombstones(group, tps)); err != nil {
+		if err := s.removeOffsets(group, offs, tps); err != nil {
 			s.log.Warn("deleting the offsets of deleted topics", "group", group, "err", err)
 			return
-		}
-		for _, tp := range tps {
-			delete(offs.m, tp)
 		}
 		s.log.Info("deleted the offsets of deleted topics", "group", group, "partitions", len(tps))
 	}
@@ -72,6 +69,18 @@ func (s *Shard) deleteTopicOffsets(gone map[string]bool) {
 	for _, id := range slices.Sorted(maps.Keys(s.cg.offsets)) {
 		drop(id, s.cg.offsets[id])
 	}
+}
+
+// removeOffsets deletes a group's committed offsets of the given partitions: their tombstones
+// are written first, then they leave offs.
+func (s *Shard) removeOffsets(group string, offs *groupOffsets, tps []TopicPartition) error {
+	if err := s.persist(offs.tombstones(group, tps)); err != nil {
+		return err
+	}
+	for _, tp := range tps {
+		delete(offs.m, tp)
+	}
+	return nil
 }
 
 func compareTP(a, b TopicPartition) int {
@@ -209,11 +218,8 @@ func (s *Shard) DeleteOffsets(group string, tps []TopicPartition) (error, []erro
 	default:
 		return errNonEmptyGroup, nil
 	}
-	if err := s.persist(g.offsets.tombstones(g.id, eligible)); err != nil {
+	if err := s.removeOffsets(g.id, &g.offsets, eligible); err != nil {
 		return err, nil
-	}
-	for _, tp := range eligible {
-		delete(g.offsets.m, tp)
 	}
 	return nil, errs
 }

@@ -226,9 +226,9 @@ func decodeSubscription(b []byte) (kmsg.ConsumerMemberMetadata, error) {
 	return sub, err
 }
 
-// subscriptionVersion is the version of a ConsumerProtocolSubscription (0 if unreadable):
-// the assignments a classic member gets are encoded at that version.
-func subscriptionVersion(b []byte) int16 {
+// SubscriptionVersion is the version of a ConsumerProtocolSubscription (0 if unreadable,
+// at most 3): the assignments a classic member gets are encoded at that version.
+func SubscriptionVersion(b []byte) int16 {
 	if len(b) < 2 {
 		return 0
 	}
@@ -329,7 +329,7 @@ func (s *Groups) ClassicSyncGroup(now time.Time, req ClassicSync) ([]byte, error
 	s.noteDeadline(g.sessionDeadline[m.id])
 
 	a := kmsg.NewConsumerMemberAssignment()
-	a.Version = subscriptionVersion(m.classic.protocols[0].Metadata)
+	a.Version = SubscriptionVersion(m.classic.protocols[0].Metadata)
 	for _, tp := range m.assigned.list() {
 		if t, ok := s.topics.byID[tp.TopicID]; ok {
 			at := kmsg.NewConsumerMemberAssignmentTopic()

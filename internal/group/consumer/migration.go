@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"slices"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -97,19 +98,23 @@ func (s *Groups) upgrade(o *op, from *ClassicGroup) error {
 				return refuse("an unsupported custom assignor is in use. Please refer to the documentation or switch to a default assignor before re-attempting the upgrade")
 			}
 			for _, t := range a.Topics {
-				if tv, ok := s.topics.byName[t.Topic]; ok && len(t.Partitions) > 0 {
-					assigned[tv.ID] = union(assigned[tv.ID], sortedUnique(t.Partitions))
+				tv, ok := s.topics.byName[t.Topic]
+				for _, p := range t.Partitions {
+					if ok && p >= 0 { // a negative partition could not be persisted
+						assigned[tv.ID] = append(assigned[tv.ID], p)
+					}
 				}
 			}
+			assigned = assigned.normalized()
 		}
 		m := newMember(cm.MemberID)
 		m.instanceID, m.clientID, m.clientHost = cm.InstanceID, cm.ClientID, cm.ClientHost
 		if sub.Rack != nil {
 			m.rackID = *sub.Rack
 		}
-		names := append([]string(nil), sub.Topics...)
+		names := slices.Clone(sub.Topics)
 		sort.Strings(names)
-		m.topicNames = compactStrings(names)
+		m.topicNames = slices.Compact(names)
 		m.rebalanceTimeout = cm.RebalanceTimeout
 		m.classic = &classicMeta{sessionTimeout: cm.SessionTimeout, protocols: append([]ClassicProtocol(nil), cm.Protocols...)}
 		m.epoch, m.previousEpoch, m.state = from.Generation, from.Generation, MemberStable
@@ -137,32 +142,6 @@ func (s *Groups) upgrade(o *op, from *ClassicGroup) error {
 		s.noteDeadline(g.sessionDeadline[im.m.id])
 	}
 	return nil
-}
-
-func sortedUnique(ps []int32) []int32 {
-	out := append([]int32(nil), ps...)
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	n := 0
-	for i, p := range out {
-		if p < 0 || (i > 0 && p == out[i-1]) {
-			continue
-		}
-		out[n] = p
-		n++
-	}
-	return out[:n]
-}
-
-func compactStrings(sorted []string) []string {
-	n := 0
-	for i, s := range sorted {
-		if i > 0 && s == sorted[i-1] {
-			continue
-		}
-		sorted[n] = s
-		n++
-	}
-	return sorted[:n]
 }
 
 // canDowngrade reports whether removing the members leaves only members using the classic
