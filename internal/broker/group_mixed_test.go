@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/testcluster"
 )
@@ -172,4 +174,70 @@ func TestSaramaJoinsConsumerGroup(t *testing.T) {
 	if got := memberTypes(t, n, "gsmix"); !slices.Equal(got, []int8{0, 1}) {
 		t.Fatalf("member types %v", got)
 	}
+}
+
+// TestStaticClassicMemberReplacesKIP848Member: a static KIP-848 member leaves for now (epoch
+// -2) and the same instance comes back with the classic protocol while a classic member stays:
+// the group is a classic group at once, and both members consume.
+func TestStaticClassicMemberReplacesKIP848Member(t *testing.T) {
+	n := startConsumerGroupNode(t)
+	createTopic(t, n, "srepl", 4, nil)
+	classicOpts := memberOpts{opts: []kgo.Opt{kgo.Balancers(kgo.CooperativeStickyBalancer())}}
+	a := startMember(t, n, "a", "gsr", "srepl", kip848(kgo.InstanceID("instance-a")))
+	balanced(t, []*member{a}, 4, []int{4})
+	x := startMember(t, n, "x", "gsr", "srepl", classicOpts)
+	balanced(t, []*member{a, x}, 4, []int{2, 2})
+	if got := memberTypes(t, n, "gsr"); !slices.Equal(got, []int8{0, 1}) {
+		t.Fatalf("member types %v", got)
+	}
+	a.close()
+	a2 := startMember(t, n, "a2", "gsr", "srepl", memberOpts{opts: append(classicOpts.opts, kgo.InstanceID("instance-a"))})
+	waitUntil(t, 30*time.Second, "the group is a classic group", func() bool {
+		return kerr.ErrorForCode(describeConsumerGroup(t, n, "gsr").ErrorCode) == kerr.GroupIDNotFound
+	})
+	balanced(t, []*member{a2, x}, 4, []int{2, 2})
+	produceN(t, n, "srepl", 40)
+	consumedAll(t, []*member{a2, x}, 40)
+}
+
+// TestMigrationPolicyDisabled: with group.consumer.migration.policy=disabled a KIP-848 member
+// cannot join a classic group that has members, nor a classic member a KIP-848 group that has
+// members.
+func TestMigrationPolicyDisabled(t *testing.T) {
+	n := testcluster.Start(t, "group.initial.rebalance.delay.ms=0", "group.consumer.heartbeat.interval.ms=200",
+		"group.consumer.migration.policy=disabled")
+	createTopic(t, n, "nomig", 2, nil)
+	c := startMember(t, n, "c", "gclassic", "nomig", memberOpts{})
+	balanced(t, []*member{c}, 2, []int{2})
+	k := startMember(t, n, "k", "gkip", "nomig", kip848())
+	balanced(t, []*member{k}, 2, []int{2})
+	cl := newClient(t, n)
+
+	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.MemberEpoch, hb.RebalanceTimeoutMillis = "gclassic", "m-new", 0, 30000
+	hb.SubscribedTopicNames, hb.Topics = []string{"nomig"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+	hresp, err := hb.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kerr.ErrorForCode(hresp.ErrorCode) != kerr.GroupIDNotFound || hresp.ErrorMessage == nil ||
+		!strings.Contains(*hresp.ErrorMessage, "online upgrade is disabled") {
+		t.Fatalf("KIP-848 join of a classic group: %v %v", kerr.ErrorForCode(hresp.ErrorCode), hresp.ErrorMessage)
+	}
+
+	join := kmsg.NewPtrJoinGroupRequest()
+	join.Group, join.ProtocolType, join.SessionTimeoutMillis, join.RebalanceTimeoutMillis = "gkip", "consumer", 10000, 10000
+	meta := kmsg.NewConsumerMemberMetadata()
+	meta.Topics = []string{"nomig"}
+	join.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: meta.AppendTo(nil)}}
+	join.MemberID = "m-classic"
+	jresp, err := join.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kerr.ErrorForCode(jresp.ErrorCode) != kerr.InconsistentGroupProtocol {
+		t.Fatalf("classic join of a KIP-848 group: %v", kerr.ErrorForCode(jresp.ErrorCode))
+	}
+	balanced(t, []*member{c}, 2, []int{2})
+	balanced(t, []*member{k}, 2, []int{2})
 }
