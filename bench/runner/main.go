@@ -24,6 +24,7 @@ import (
 // env is the runner's configuration and what it has measured so far.
 type env struct {
 	samsa, profserver string // binaries
+	batchload         string // bench/batchload: the broker-bound produce load
 	java, jars        string // /usr/bin/java and the Kafka jar directory
 	work              string // scratch directory for data and logs (removed by bench/run)
 	outDir            string
@@ -48,6 +49,7 @@ func main() {
 	var e env
 	var only string
 	flag.StringVar(&e.samsa, "samsa", "", "samsa binary")
+	flag.StringVar(&e.batchload, "batchload", "", "bench/batchload binary (broker-bound produce; skipped when empty)")
 	flag.StringVar(&e.profserver, "profserver", "", "bench/profserver binary (profile mode)")
 	flag.StringVar(&e.java, "java", "/usr/bin/java", "java 17+ binary")
 	flag.StringVar(&e.jars, "jars", "", "directory of Kafka's broker and tools jars")

@@ -108,6 +108,7 @@ type results struct {
 	Settings map[string]any    `json:"settings"`
 	Elapsed  string            `json:"elapsed"`
 	Table    []row             `json:"table"`
+	Goals    []goal            `json:"targets,omitempty"`
 	Runs     []runRecord       `json:"runs"`
 	Skipped  map[string]string `json:"skipped,omitempty"`
 
@@ -244,6 +245,7 @@ func (r *results) writeMarkdown(w io.Writer) {
 // write prints the table and writes the JSON and Markdown files.
 func (r *results) write(e *env) error {
 	r.buildTable()
+	r.computeGoals()
 	fmt.Println()
 	fmt.Printf("Samsa vs Apache Kafka %s — %d round(s), %s, %d CPUs, %s GiB, load %s → %s\n",
 		r.Machine.Kafka, e.rounds, r.Machine.Host, r.Machine.CPUs, r.Machine.MemoryGiB, r.Machine.LoadAvgStart, r.Machine.LoadAvgEnd)
@@ -253,6 +255,8 @@ func (r *results) write(e *env) error {
 	fmt.Println()
 	r.writeMarkdown(os.Stdout)
 	fmt.Println("\n↑ higher is better, ↓ lower is better; the ratio is of the medians.")
+	fmt.Println()
+	r.writeGoals(os.Stdout)
 
 	dir := e.outDir
 	name := time.Now().Format("2006-01-02") + "-" + r.Machine.Host
@@ -282,6 +286,8 @@ func (r *results) write(e *env) error {
 		return err
 	}
 	r.writeMarkdown(f)
+	fmt.Fprintln(f)
+	r.writeGoals(f)
 	if err := f.Close(); err != nil {
 		return err
 	}

@@ -148,3 +148,41 @@ func TestCheckOwnsPort(t *testing.T) {
 		t.Fatal("no error for a port nothing listens on")
 	}
 }
+
+func TestGoals(t *testing.T) {
+	r := &results{samples: map[string]map[string][]float64{}, Skipped: map[string]string{}}
+	// Client-tool ratios 1, 2, 3 and 4 (median 2.5); one batchload ratio of 1.2.
+	for i, tool := range []string{toolKafkaProducer, toolSamsaProduce, toolKafkaProducer, toolSamsaProduce} {
+		c := produceCase{100, "1", int32(i + 1)}
+		r.add(0, "kafka", produceFigure(c, tool, "rate"), 100)
+		r.add(0, "samsa", produceFigure(c, tool, "rate"), float64(100*(i+1)))
+		// p99 rows do not count towards the produce goal.
+		r.add(0, "kafka", produceFigure(c, tool, "p99"), 1)
+		r.add(0, "samsa", produceFigure(c, tool, "p99"), 100)
+	}
+	r.add(0, "kafka", produceFigure(produceCase{100, "1", 1}, toolBatchLoad, "rate"), 100)
+	r.add(0, "samsa", produceFigure(produceCase{100, "1", 1}, toolBatchLoad, "rate"), 120)
+	r.add(0, "kafka", figE2E99, 4)
+	r.add(0, "samsa", figE2E99, 1) // 0.25× Kafka: met
+	r.add(0, "kafka", figStartup, 1000)
+	r.add(0, "samsa", figStartup, 200) // 0.2× Kafka: not met
+	r.buildTable()
+	r.computeGoals()
+	want := []struct {
+		got float64
+		met bool
+	}{{2.5, true}, {1.2, false}, {4, true}, {5, false}}
+	if len(r.Goals) != len(want) {
+		t.Fatalf("goals %+v", r.Goals)
+	}
+	for i, w := range want {
+		if g := r.Goals[i]; g.Got != w.got || g.Met != w.met {
+			t.Errorf("goal %q: got %v met %v, want %v %v", g.Name, g.Got, g.Met, w.got, w.met)
+		}
+	}
+	var md bytes.Buffer
+	r.writeGoals(&md)
+	if !strings.Contains(md.String(), "| 2.50× (1.00–4.00 over 4) | ≥ 1.50× | yes |") {
+		t.Fatalf("markdown:\n%s", md.String())
+	}
+}

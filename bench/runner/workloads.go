@@ -20,6 +20,15 @@ const (
 	toolSamsaProduce  = "samsa perf produce"
 	toolSamsaConsume  = "samsa perf consume"
 	toolSamsaE2E      = "samsa perf e2e"
+	// toolBatchLoad sends pre-encoded batches over several connections: the broker's own rate.
+	toolBatchLoad = "batchload"
+)
+
+// Settings of the broker-bound produce load: as many producers as these connections with five
+// requests in flight each, every request a full batch for every partition.
+const (
+	batchLoadConnections = 4
+	batchLoadInflight    = 5
 )
 
 // produceCase is one produce workload.
@@ -67,6 +76,10 @@ func (e *env) produceRecords(tool string, size int) int64 {
 		return e.count(1_000_000)
 	case tool == toolKafkaProducer:
 		return e.count(320_000)
+	case tool == toolBatchLoad && size < 1024:
+		return e.count(6_000_000)
+	case tool == toolBatchLoad:
+		return e.count(600_000)
 	case size < 1024:
 		return e.count(2_800_000)
 	default:
@@ -173,8 +186,8 @@ func (t *target) warmUp(ctx context.Context) error {
 
 func (t *target) produceAll(ctx context.Context) error {
 	for _, c := range t.e.produceCases() {
-		for _, tool := range []string{toolKafkaProducer, toolSamsaProduce} {
-			if t.e.profileDir != "" && tool == toolKafkaProducer {
+		for _, tool := range []string{toolKafkaProducer, toolSamsaProduce, toolBatchLoad} {
+			if t.e.profileDir != "" && tool == toolKafkaProducer || tool == toolBatchLoad && t.e.batchload == "" {
 				continue
 			}
 			if err := t.produce(ctx, c, tool); err != nil {
@@ -189,7 +202,7 @@ func (t *target) produceAll(ctx context.Context) error {
 }
 
 func (t *target) produce(ctx context.Context, c produceCase, tool string) error {
-	topic := fmt.Sprintf("bench-produce-%d-acks%s-%dp-%s", c.size, c.acks, c.parts, map[string]string{toolKafkaProducer: "java", toolSamsaProduce: "go"}[tool])
+	topic := fmt.Sprintf("bench-produce-%d-acks%s-%dp-%s", c.size, c.acks, c.parts, map[string]string{toolKafkaProducer: "java", toolSamsaProduce: "go", toolBatchLoad: "batches"}[tool])
 	if err := t.createTopic(ctx, topic, c.parts); err != nil {
 		return err
 	}
@@ -206,6 +219,16 @@ func (t *target) produce(ctx context.Context, c produceCase, tool string) error 
 				return toolResult{}, err
 			}
 			return parseProducerPerformance(out)
+		}
+		if tool == toolBatchLoad {
+			out, err := runTool(ctx, 3*time.Minute, t.logPath(), t.e.batchload, "-broker", t.r.addr,
+				"-topic", topic, "-partitions", itoa(int64(c.parts)), "-records", itoa(n), "-record-size", itoa(int64(c.size)),
+				"-acks", c.acks, "-batch-bytes", "16384", "-connections", itoa(batchLoadConnections),
+				"-inflight", itoa(batchLoadInflight), "-json")
+			if err != nil {
+				return toolResult{}, err
+			}
+			return parseSamsaPerf(out)
 		}
 		out, err := runTool(ctx, 3*time.Minute, t.logPath(), t.e.samsa, "perf", "produce", "--brokers", t.r.addr,
 			"--topic", topic, "--records", itoa(n), "--record-size", itoa(int64(c.size)), "--throughput", "-1",
@@ -231,7 +254,7 @@ func (t *target) produce(ctx context.Context, c produceCase, tool string) error 
 		res2.add(t.round, t.r.kind.name, figLoadRSS, rss)
 	}
 	t.produceCPU += cpu
-	t.produceBytes += float64(n) * float64(c.size)
+	t.produceBytes += float64(res.Records) * float64(c.size)
 	return nil
 }
 

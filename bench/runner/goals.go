@@ -1,0 +1,97 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// goal is one target of the bench issue, checked against a finished table: the figure is a
+// ratio oriented as the table's (above 1: Samsa better), and the goal is met when it is at
+// least want.
+type goal struct {
+	Name   string    `json:"name"`
+	Want   float64   `json:"want"`
+	Got    float64   `json:"got"`
+	Ratios []float64 `json:"ratios,omitempty"` // the ratios a median was taken of
+	Met    bool      `json:"met"`
+}
+
+// produceGoals are the load generators whose ratios make up one produce goal each: the
+// client tools (each record built by a client) and the broker-bound load.
+var produceGoals = []struct {
+	name  string
+	tools []string
+}{
+	{"produce throughput ≥ 1.5× Kafka, client tools (median of the kafka-producer-perf-test and samsa perf produce ratios)",
+		[]string{toolKafkaProducer, toolSamsaProduce}},
+	{"produce throughput ≥ 1.5× Kafka, broker-bound (median of the batchload ratios)", []string{toolBatchLoad}},
+}
+
+// computeGoals derives the goals from r.Table; figures missing from a partial run are left out.
+func (r *results) computeGoals() {
+	r.Goals = nil
+	for _, pg := range produceGoals {
+		var ratios []float64
+		for _, rw := range r.Table {
+			if !strings.HasPrefix(rw.ID, "produce/") || !strings.HasSuffix(rw.ID, "/rate") || rw.RatioLabel == "" {
+				continue
+			}
+			for _, tool := range pg.tools {
+				if strings.HasSuffix(rw.ID, "/"+tool+"/rate") {
+					ratios = append(ratios, rw.Ratio)
+				}
+			}
+		}
+		if len(ratios) > 0 {
+			m := median(ratios)
+			r.Goals = append(r.Goals, goal{Name: pg.name, Want: 1.5, Got: m, Ratios: ratios, Met: m >= 1.5})
+		}
+	}
+	// The others are "Samsa's figure at most a fraction of Kafka's": the table's Kafka/Samsa
+	// ratio at least the inverse of the fraction.
+	for _, g := range []struct {
+		id, name string
+		frac     float64
+	}{
+		{figE2E99.ID, "e2e p99 latency ≤ 0.5× Kafka", 0.5},
+		{figPeakRSS.ID, "broker RSS ≤ 0.2× Kafka (peak over a round)", 0.2},
+		{figStartup.ID, "start → first acked produce ≤ 0.1× Kafka", 0.1},
+	} {
+		for _, rw := range r.Table {
+			if rw.ID == g.id && rw.RatioLabel != "" {
+				r.Goals = append(r.Goals, goal{Name: g.name, Want: 1 / g.frac, Got: rw.Ratio, Met: rw.Ratio >= 1/g.frac})
+			}
+		}
+	}
+}
+
+func median(vs []float64) float64 {
+	s := slices.Sorted(slices.Values(vs))
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// writeGoals writes the goals as a Markdown table.
+func (r *results) writeGoals(w io.Writer) {
+	if len(r.Goals) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "| target | ratio (>1: Samsa better) | wanted | met |")
+	fmt.Fprintln(w, "|---|---:|---:|---|")
+	for _, g := range r.Goals {
+		got := fmt.Sprintf("%.2f×", g.Got)
+		if len(g.Ratios) > 1 {
+			got += fmt.Sprintf(" (%.2f–%.2f over %d)", slices.Min(g.Ratios), slices.Max(g.Ratios), len(g.Ratios))
+		}
+		met := "no"
+		if g.Met {
+			met = "yes"
+		}
+		fmt.Fprintf(w, "| %s | %s | ≥ %.2f× | %s |\n", g.Name, got, g.Want, met)
+	}
+}
