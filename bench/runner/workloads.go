@@ -206,13 +206,14 @@ func (t *target) produceAll(ctx context.Context) error {
 }
 
 func (t *target) produce(ctx context.Context, c produceCase, tool string) error {
-	topic := fmt.Sprintf("bench-produce-%d-acks%s-%dp-%s", c.size, c.acks, c.parts, map[string]string{toolKafkaProducer: "java", toolSamsaProduce: "go", toolBatchLoad: "batches"}[tool])
+	name := fmt.Sprintf("produce-%d-acks%s-%dp-%s", c.size, c.acks, c.parts, map[string]string{toolKafkaProducer: "java", toolSamsaProduce: "go", toolBatchLoad: "batches"}[tool])
+	topic := "bench-" + name
 	if err := t.createTopic(ctx, topic, c.parts); err != nil {
 		return err
 	}
 	defer t.deleteTopic(ctx, topic)
 	n := t.e.produceRecords(tool, c.size)
-	stopProfile := t.profile(fmt.Sprintf("produce-%d-acks%s-%dp", c.size, c.acks, c.parts))
+	stopProfile := t.profile(name)
 	res, cpu, rss, err := t.measured(func() (toolResult, error) {
 		if tool == toolKafkaProducer {
 			out, err := runTool(ctx, 3*time.Minute, t.logPath(), t.e.java, append(t.e.javaToolOpts(),
