@@ -34,6 +34,7 @@ func TestTopicAdmin(t *testing.T) {
 		{"bad name", "bad/name", 1, kerr.InvalidTopicException},
 		{"dot name", "..", 1, kerr.InvalidTopicException},
 		{"zero partitions", "zero", 0, kerr.InvalidPartitions},
+		{"over 10,000 partitions in one request", "huge", 10_001, kerr.PolicyViolation},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r, err := adm.CreateTopics(ctx, tc.partitions, 1, nil, tc.topic)

@@ -20,6 +20,31 @@ const maxTopicNameLength = 249
 // controller build a log entry of unbounded size.
 const maxPartitions = 100_000
 
+// maxPartitionsPerCreate caps the partitions one CreateTopics request may create in all, as
+// Kafka's MAX_PARTITIONS_PER_BATCH does (KAFKA-17870): past it the whole request fails with
+// POLICY_VIOLATION, whatever its topics.
+const maxPartitionsPerCreate = 10_000
+
+// errTooManyPartitions is Kafka's answer to a CreateTopics request over maxPartitionsPerCreate.
+var errTooManyPartitions = fmt.Errorf("%w: Excessively large number of partitions per request.", kerr.PolicyViolation)
+
+// requestedPartitions is how many partitions reqs ask for, counted as Kafka does: the
+// assignments when given, else the partition count, the default for -1.
+func requestedPartitions(reqs []CreateTopic, defaultPartitions int32) int64 {
+	var total int64
+	for _, req := range reqs {
+		switch {
+		case len(req.Assignments) > 0:
+			total += int64(len(req.Assignments))
+		case req.NumPartitions == -1:
+			total += int64(defaultPartitions)
+		default:
+			total += int64(req.NumPartitions)
+		}
+	}
+	return total
+}
+
 // CreateTopic is one topic to create.
 type CreateTopic struct {
 	Name string
@@ -85,6 +110,12 @@ func (c *Controller) CreateTopics(ctx context.Context, reqs []CreateTopic, valid
 	results := make([]TopicResult, len(reqs))
 	for i, req := range reqs {
 		results[i].Name = req.Name
+	}
+	if requestedPartitions(reqs, c.cfg.DefaultPartitions) > maxPartitionsPerCreate {
+		for i := range results {
+			results[i].Err = errTooManyPartitions
+		}
+		return results
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()

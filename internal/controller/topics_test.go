@@ -68,7 +68,7 @@ func TestCreateTopics(t *testing.T) {
 		{name: "exists", req: CreateTopic{Name: "existing", NumPartitions: 1, ReplicationFactor: 1}, wantErr: kerr.TopicAlreadyExists},
 		{name: "zero partitions", req: CreateTopic{Name: "p0", NumPartitions: 0, ReplicationFactor: 1}, wantErr: kerr.InvalidPartitions},
 		{name: "negative partitions", req: CreateTopic{Name: "pneg", NumPartitions: -2, ReplicationFactor: 1}, wantErr: kerr.InvalidPartitions},
-		{name: "too many partitions", req: CreateTopic{Name: "pbig", NumPartitions: maxPartitions + 1, ReplicationFactor: 1}, wantErr: kerr.InvalidPartitions},
+		{name: "too many partitions", req: CreateTopic{Name: "pbig", NumPartitions: maxPartitionsPerCreate + 1, ReplicationFactor: 1}, wantErr: kerr.PolicyViolation},
 		{name: "zero replication factor", req: CreateTopic{Name: "rf0", NumPartitions: 1, ReplicationFactor: 0}, wantErr: kerr.InvalidReplicationFactor},
 		{name: "replication factor above brokers", req: CreateTopic{Name: "rf4", NumPartitions: 1, ReplicationFactor: 4}, wantErr: kerr.InvalidReplicationFactor},
 		{name: "invalid config", req: CreateTopic{Name: "cfg", NumPartitions: 1, ReplicationFactor: 1, Configs: map[string]string{"retention.ms": "bad"}}, wantErr: kerr.InvalidConfig},
@@ -366,6 +366,33 @@ func TestAlterConfigs(t *testing.T) {
 			}
 			if !maps.Equal(got, tt.wantAfter) {
 				t.Errorf("configs %v, want %v", got, tt.wantAfter)
+			}
+		})
+	}
+}
+
+// TestCreateTopicsPartitionsPerRequest: past 10,000 partitions in one request every topic of it
+// fails with POLICY_VIOLATION, as in Kafka; the default count (3 here) stands for -1,
+// assignments count one each.
+func TestCreateTopicsPartitionsPerRequest(t *testing.T) {
+	c := topicController(t)
+	assigned := map[int32][]int32{0: {1}, 1: {1}}
+	for _, tc := range []struct {
+		name string
+		reqs []CreateTopic
+		ok   bool
+	}{
+		{"at the limit", []CreateTopic{{Name: "a1", NumPartitions: 5000, ReplicationFactor: 1}, {Name: "a2", NumPartitions: 4995, ReplicationFactor: 1},
+			{Name: "a3", NumPartitions: -1, ReplicationFactor: 1}, {Name: "a4", Assignments: assigned, NumPartitions: -1, ReplicationFactor: -1}}, true},
+		{"over by the default", []CreateTopic{{Name: "b1", NumPartitions: 9_998, ReplicationFactor: 1}, {Name: "b2", NumPartitions: -1, ReplicationFactor: 1}}, false},
+		{"over by assignments", []CreateTopic{{Name: "c1", NumPartitions: 9_999, ReplicationFactor: 1}, {Name: "c2", Assignments: assigned, NumPartitions: -1, ReplicationFactor: -1}}, false},
+		{"one huge topic", []CreateTopic{{Name: "d1", NumPartitions: 10_001, ReplicationFactor: 1}, {Name: "d2", NumPartitions: 1, ReplicationFactor: 1}}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, r := range c.CreateTopics(testCtx(t), tc.reqs, true) {
+				if tc.ok && r.Err != nil || !tc.ok && !errors.Is(r.Err, kerr.PolicyViolation) {
+					t.Errorf("%s: err %v, want ok=%v", r.Name, r.Err, tc.ok)
+				}
 			}
 		})
 	}
