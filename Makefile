@@ -21,3 +21,9 @@ fuzz:
 	go test -run XXX -fuzz FuzzReadFrame -fuzztime 30s ./internal/wire
 	go test -run XXX -fuzz FuzzValidate -fuzztime 30s ./internal/records
 	go test -run XXX -fuzz FuzzDecompress -fuzztime 30s ./internal/records
+	go test -run XXX -fuzz FuzzDecodeImage -fuzztime 30s ./internal/metadata
+	go test -run XXX -fuzz FuzzDecodeBatch -fuzztime 30s ./internal/metadata
+	go test -run XXX -fuzz FuzzRecover -fuzztime 30s ./internal/storage
+	go test -run XXX -fuzz FuzzStateFiles -fuzztime 30s ./internal/storage
+	go test -run XXX -fuzz FuzzReplay -fuzztime 30s ./internal/group/consumer
+	go test -run XXX -fuzz FuzzShardOps -fuzztime 30s ./internal/group
