@@ -82,6 +82,19 @@ func TestTopicAdmin(t *testing.T) {
 	if !errors.Is(cp["orders"].Err, kerr.InvalidPartitions) {
 		t.Fatalf("shrink: got %v", cp["orders"].Err)
 	}
+	// Over 10,000 new partitions in one request, the whole request is refused, as in Kafka.
+	cp, _ = adm.UpdatePartitions(ctx, 10_006, "orders")
+	if !errors.Is(cp["orders"].Err, kerr.PolicyViolation) {
+		t.Fatalf("10,001 new partitions: got %v", cp["orders"].Err)
+	}
+	// __consumer_offsets keeps its partition count: groups are mapped to partitions by it.
+	waitUntil(t, 30*time.Second, "__consumer_offsets exists", func() bool {
+		return adm.FindGroupCoordinators(ctx, "any").Error() == nil
+	})
+	cp, _ = adm.UpdatePartitions(ctx, 60, "__consumer_offsets")
+	if !errors.Is(cp["__consumer_offsets"].Err, kerr.InvalidRequest) {
+		t.Fatalf("growing __consumer_offsets: got %v", cp["__consumer_offsets"].Err)
+	}
 	// The new partitions take writes.
 	cl := newClient(t, n, kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "orders", Partition: 4, Value: []byte("x")}).FirstErr(); err != nil {

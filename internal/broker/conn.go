@@ -64,18 +64,29 @@ type conn struct {
 	listener string
 	ctx      context.Context
 	cancel   context.CancelFunc
+	// waitCtx ends with ctx or as soon as the reader stops (the client closed the connection,
+	// or sent something unreadable). The handlers that wait for something to happen (a fetch's
+	// long poll, JoinGroup and SyncGroup) wait on it, so that a client that leaves does not
+	// keep its connection, goroutines and file descriptor until the wait times out; work the
+	// client already asked for (an append, a topic creation) still completes under ctx, as
+	// Kafka handles requests it has received from a connection that then closed.
+	waitCtx    context.Context
+	cancelWait context.CancelFunc
 }
 
 func (b *Broker) newConn(nc net.Conn, listener string) *conn {
 	ctx, cancel := context.WithCancel(b.ctx)
+	waitCtx, cancelWait := context.WithCancel(ctx)
 	return &conn{
-		b:        b,
-		nc:       nc,
-		remote:   nc.RemoteAddr().String(),
-		listener: listener,
-		log:      b.log.With("remote", nc.RemoteAddr().String()),
-		ctx:      ctx,
-		cancel:   cancel,
+		waitCtx:    waitCtx,
+		cancelWait: cancelWait,
+		b:          b,
+		nc:         nc,
+		remote:     nc.RemoteAddr().String(),
+		listener:   listener,
+		log:        b.log.With("remote", nc.RemoteAddr().String()),
+		ctx:        ctx,
+		cancel:     cancel,
 	}
 }
 
@@ -161,6 +172,7 @@ func (c *conn) canSendfile() bool {
 // closes the connection with one log line.
 func (c *conn) readLoop(reqs chan<- *request) {
 	defer close(reqs)
+	defer c.cancelWait()
 	r := bufio.NewReaderSize(c.nc, 64<<10)
 	maxFrame := c.b.cfg.SocketRequestMaxBytes
 	for {

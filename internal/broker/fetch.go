@@ -113,8 +113,8 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 			timer = time.NewTimer(deadline)
 			defer timer.Stop()
 		}
-		if !waitAny(req.conn.ctx.Done(), timer.C, waits) {
-			// Timed out or shutting down: answer with what there is (nothing new).
+		if !waitAny(req.conn.waitCtx.Done(), timer.C, waits) {
+			// Timed out, shutting down or the client gone: answer with what there is.
 			readFetchParts(parts, maxBytes, &req.bufs, req.regions)
 			return resp, nil
 		}

@@ -40,7 +40,7 @@ func handleJoinGroup(b *Broker, req *request) (kmsg.Response, error) {
 	for _, p := range r.Protocols {
 		jr.Protocols = append(jr.Protocols, group.Protocol{Name: p.Name, Metadata: p.Metadata})
 	}
-	res := b.groups.JoinGroup(req.conn.ctx, jr)
+	res := b.groups.JoinGroup(req.conn.waitCtx, jr)
 	resp.ErrorCode = errCode(res.Err)
 	resp.Generation = res.Generation
 	resp.ProtocolType = res.ProtocolType
@@ -77,7 +77,7 @@ func handleSyncGroup(b *Broker, req *request) (kmsg.Response, error) {
 			sr.Assignments[a.MemberID] = a.MemberAssignment
 		}
 	}
-	res := b.groups.SyncGroup(req.conn.ctx, sr)
+	res := b.groups.SyncGroup(req.conn.waitCtx, sr)
 	resp.ErrorCode = errCode(res.Err)
 	resp.ProtocolType = res.ProtocolType
 	resp.Protocol = res.Protocol

@@ -122,6 +122,12 @@ func handleDeleteRecords(b *Broker, req *request) (kmsg.Response, error) {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
+			if isInternalTopic(rt.Topic) {
+				// As Kafka: the groups' offsets are not the client's to delete.
+				sp.ErrorCode = kerr.InvalidTopicException.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			p, kerrv := b.partitionFor(rt.Topic, rp.Partition)
 			if kerrv != nil {
 				sp.ErrorCode = kerrv.Code

@@ -2,10 +2,12 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-io/samsa/internal/testcluster"
@@ -80,6 +82,17 @@ func TestDeleteRecords(t *testing.T) {
 	got := consumeAll(t, n, "dr", 8)
 	if string(got[0].Value) != "12|v" || got[0].Offset != 12 {
 		t.Fatalf("first record after deletion: offset %d %q", got[0].Offset, got[0].Value)
+	}
+	// The groups' offsets are not for clients to delete, as in Kafka.
+	waitUntil(t, 30*time.Second, "__consumer_offsets exists", func() bool {
+		return adm.FindGroupCoordinators(ctxT(t), "any").Error() == nil
+	})
+	resp, err = adm.DeleteRecords(ctxT(t), kadmOffsets("__consumer_offsets", 0, -1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := resp.Lookup("__consumer_offsets", 0); !errors.Is(r.Err, kerr.InvalidTopicException) {
+		t.Fatalf("delete records of __consumer_offsets: %v", r.Err)
 	}
 	// The new start offset survives a restart.
 	n.Restart()

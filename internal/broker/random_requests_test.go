@@ -152,7 +152,10 @@ func TestRandomRequestsDoNotCrash(t *testing.T) {
 				limitPartitions(req)
 				req.SetVersion(v)
 				frame := rawRequest(req, int32(sent))
-				if round%3 == 2 && len(frame) > 16 { // a flipped byte past the header
+				// A flipped byte past the header, but not in the topic admin requests,
+				// where it would ask for thousands of partitions (legal, up to 10,000 per
+				// request, but a test of the machine's file limit).
+				if round%3 == 2 && len(frame) > 16 && kv.ApiKey != kmsg.CreateTopics.Int16() && kv.ApiKey != kmsg.CreatePartitions.Int16() {
 					frame[16+f.rng.IntN(len(frame)-16)] ^= byte(1 + f.rng.IntN(255))
 				}
 				if c == nil {

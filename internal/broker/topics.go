@@ -1,6 +1,9 @@
 package broker
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -145,12 +148,39 @@ func handleDeleteTopics(b *Broker, req *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
+// maxNewPartitionsPerRequest caps the partitions one CreatePartitions request adds in all, as
+// Kafka caps it (KAFKA-19673, the CreateTopics limit of KAFKA-17870): past it every topic of
+// the request fails with POLICY_VIOLATION.
+const maxNewPartitionsPerRequest = 10_000
+
 func handleCreatePartitions(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.CreatePartitionsRequest)
 	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	img := b.ctrl.Image()
+	var added int64
+	for _, rt := range r.Topics {
+		if t, ok := img.Topic(rt.Topic); ok && int(rt.Count) > len(t.Partitions) {
+			added += int64(int(rt.Count) - len(t.Partitions))
+		}
+	}
 	for _, rt := range r.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
+		switch {
+		case added > maxNewPartitionsPerRequest:
+			st.ErrorCode = kerr.PolicyViolation.Code
+			st.ErrorMessage = errMessage(errors.New("Excessively large number of partitions per request."))
+			resp.Topics = append(resp.Topics, st)
+			continue
+		case isInternalTopic(rt.Topic):
+			// The group coordinator maps a group to a partition of __consumer_offsets by the
+			// partition count: more partitions would move groups away from their offsets.
+			// (Kafka's kafka-topics refuses this on the client side.)
+			st.ErrorCode = kerr.InvalidRequest.Code
+			st.ErrorMessage = errMessage(fmt.Errorf("the number of partitions of the internal topic %s cannot be changed", rt.Topic))
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
 		var assignment [][]int32
 		for _, a := range rt.Assignment {
 			assignment = append(assignment, a.Replicas)
