@@ -275,6 +275,22 @@ func newPerfProduceCmd() *cobra.Command {
 	return cmd
 }
 
+// sentAt carries the moment a record was handed to the client to its promise. The record's
+// Timestamp cannot: franz-go truncates it to milliseconds (the wire's unit), which would add
+// up to a millisecond to every latency, half a millisecond on average.
+type sentAt struct {
+	context.Context
+	at time.Time
+}
+
+// ackLatency is how long r took from being handed to the client until now, its promise.
+func ackLatency(r *kgo.Record, now time.Time) time.Duration {
+	if s, ok := r.Context.(*sentAt); ok {
+		return now.Sub(s.at)
+	}
+	return now.Sub(r.Timestamp)
+}
+
 func perfProduce(ctx context.Context, c *perfCommon, throughput float64, opts []kgo.Opt, out io.Writer) error {
 	cl, err := c.connect(ctx, append(opts, kgo.DefaultProduceTopic(c.topic))...)
 	if err != nil {
@@ -294,7 +310,7 @@ func perfProduce(ctx context.Context, c *perfCommon, throughput float64, opts []
 			firstErr.CompareAndSwap(nil, &err)
 			return
 		}
-		rec.Record(len(r.Value)+len(r.Key), time.Since(r.Timestamp))
+		rec.Record(len(r.Value)+len(r.Key), ackLatency(r, time.Now()))
 	}
 	limiter := perf.NewLimiter(throughput)
 	stopProgress := startProgress(out, "sent", rec, c.interval)
@@ -303,7 +319,8 @@ func perfProduce(ctx context.Context, c *perfCommon, throughput float64, opts []
 		if err := limiter.Wait(ctx); err != nil {
 			break
 		}
-		cl.Produce(ctx, &kgo.Record{Value: value, Timestamp: time.Now()}, promise)
+		now := time.Now()
+		cl.Produce(ctx, &kgo.Record{Value: value, Timestamp: now, Context: &sentAt{ctx, now}}, promise)
 	}
 	if err := cl.Flush(ctx); err != nil {
 		return fmt.Errorf("interrupted: %w", err)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-io/samsa/internal/testcluster"
 )
@@ -133,5 +134,21 @@ func TestPerfUnreachableBroker(t *testing.T) {
 	if _, err := runPerf(t, "produce", "--brokers", closedAddr(t), "--topic", "t", "--records", "1"); err == nil ||
 		!strings.Contains(err.Error(), "cannot reach") {
 		t.Fatalf("got %v", err)
+	}
+}
+
+// TestAckLatencyUsesTheSendTime: franz-go truncates a record's timestamp to milliseconds, so
+// the latency is measured from the send time the record carries in its context.
+func TestAckLatencyUsesTheSendTime(t *testing.T) {
+	sent := time.Date(2026, 11, 22, 8, 0, 0, 900_000, time.UTC) // 0.9 ms past the millisecond
+	acked := sent.Add(300 * time.Microsecond)
+	r := &kgo.Record{Timestamp: sent, Context: &sentAt{context.Background(), sent}}
+	r.Timestamp = r.Timestamp.Truncate(time.Millisecond) // what franz-go does when buffering
+	if got := ackLatency(r, acked); got != 300*time.Microsecond {
+		t.Fatalf("latency %v, want 300µs", got)
+	}
+	// A record without the send time falls back to its timestamp.
+	if got := ackLatency(&kgo.Record{Timestamp: sent}, acked); got != 300*time.Microsecond {
+		t.Fatalf("fallback latency %v", got)
 	}
 }
