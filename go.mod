@@ -42,3 +42,7 @@ require (
 	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )
+
+// kmsg v1.15.0 with a patch: its loops over tagged fields spin up to 2^32 times on a few
+// malformed bytes (see third_party/kmsg/SAMSA-PATCH.md).
+replace github.com/twmb/franz-go/pkg/kmsg => ./third_party/kmsg
