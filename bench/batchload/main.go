@@ -16,13 +16,12 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"hash/crc32"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -34,6 +33,7 @@ import (
 
 	"github.com/samsa-io/samsa/internal/perf"
 	"github.com/samsa-io/samsa/internal/records"
+	"github.com/samsa-io/samsa/internal/wire"
 )
 
 // produceVersion is served by Kafka 4.x and by Samsa and still names topics (v13 uses ids).
@@ -126,7 +126,7 @@ func encodeBatch(n, size int, ts int64) []byte {
 	be.PutUint16(b[51:], 0xffff)             // producer epoch -1
 	be.PutUint32(b[53:], 0xffffffff)         // base sequence -1
 	be.PutUint32(b[57:], uint32(n))          // records
-	be.PutUint32(b[17:], crc32.Checksum(b[21:], crc32.MakeTable(crc32.Castagnoli)))
+	be.PutUint32(b[17:], records.ComputeCRC(b))
 	return b
 }
 
@@ -239,33 +239,25 @@ func drive(nc net.Conn, frame []byte, inflight int, take func() bool) (perf.Hist
 // readResponses reads one response per entry of sent, in order, and fails on any error code.
 func readResponses(nc net.Conn, sent <-chan time.Time, h *perf.Histogram) error {
 	r := bufio.NewReaderSize(nc, 64<<10)
+	var buf bytes.Buffer
 	var corr uint32
-	var buf []byte
 	for at := range sent {
-		var size [4]byte
-		if _, err := io.ReadFull(r, size[:]); err != nil {
-			return fmt.Errorf("reading response: %w", err)
-		}
-		n := binary.BigEndian.Uint32(size[:])
-		if n < 5 || n > 64<<20 {
-			return fmt.Errorf("response of %d bytes", n)
-		}
-		if cap(buf) < int(n) {
-			buf = make([]byte, n)
-		}
-		buf = buf[:n]
-		if _, err := io.ReadFull(r, buf); err != nil {
+		frame, err := wire.ReadFrame(r, 64<<20, &buf)
+		if err != nil {
 			return fmt.Errorf("reading response: %w", err)
 		}
 		h.Record(time.Since(at))
-		if got := binary.BigEndian.Uint32(buf); got != corr {
+		if len(frame) < 5 {
+			return fmt.Errorf("response of %d bytes", len(frame))
+		}
+		if got := binary.BigEndian.Uint32(frame); got != corr {
 			return fmt.Errorf("response to correlation id %d, expected %d", got, corr)
 		}
 		corr++
 		resp := kmsg.NewPtrProduceResponse()
 		resp.Version = produceVersion
 		// The flexible response header: correlation id, then an empty tag buffer.
-		if err := resp.ReadFrom(buf[5:]); err != nil {
+		if err := resp.ReadFrom(frame[5:]); err != nil {
 			return fmt.Errorf("decoding produce response: %w", err)
 		}
 		for _, t := range resp.Topics {

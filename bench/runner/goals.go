@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 )
 
@@ -45,7 +44,7 @@ func (r *results) computeGoals() {
 			}
 		}
 		if len(ratios) > 0 {
-			m := median(ratios)
+			m := summarize(ratios).Median
 			r.Goals = append(r.Goals, goal{Name: pg.name, Want: 1.5, Got: m, Ratios: ratios, Met: m >= 1.5})
 		}
 	}
@@ -67,15 +66,6 @@ func (r *results) computeGoals() {
 	}
 }
 
-func median(vs []float64) float64 {
-	s := slices.Sorted(slices.Values(vs))
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
-}
-
 // writeGoals writes the goals as a Markdown table.
 func (r *results) writeGoals(w io.Writer) {
 	if len(r.Goals) == 0 {
@@ -86,7 +76,8 @@ func (r *results) writeGoals(w io.Writer) {
 	for _, g := range r.Goals {
 		got := fmt.Sprintf("%.2f×", g.Got)
 		if len(g.Ratios) > 1 {
-			got += fmt.Sprintf(" (%.2f–%.2f over %d)", slices.Min(g.Ratios), slices.Max(g.Ratios), len(g.Ratios))
+			st := summarize(g.Ratios)
+			got += fmt.Sprintf(" (%.2f–%.2f over %d)", st.Min, st.Max, len(g.Ratios))
 		}
 		met := "no"
 		if g.Met {

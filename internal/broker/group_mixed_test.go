@@ -1,7 +1,6 @@
 package broker_test
 
 import (
-	"context"
 	"slices"
 	"strings"
 	"sync"
@@ -148,21 +147,7 @@ func TestSaramaJoinsConsumerGroup(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := &saramaClaims{topic: "smix"}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			if err := cg.Consume(ctx, []string{"smix"}, h); err != nil && ctx.Err() == nil {
-				t.Logf("consume: %v", err)
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		cg.Close()
-	})
+	consumeWithSarama(t, cg, "smix", h)
 	waitUntil(t, 60*time.Second, "sarama and the KIP-848 member share the partitions", func() bool {
 		s, kp := h.owned(), k.ownedPartitions()
 		if len(s) != 2 || len(kp) != 2 {

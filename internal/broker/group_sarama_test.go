@@ -68,21 +68,7 @@ func TestSaramaConsumerGroup(t *testing.T) {
 		}
 		m := &saramaMember{}
 		members = append(members, m)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			for ctx.Err() == nil {
-				if err := cg.Consume(ctx, []string{"sgroup"}, m); err != nil && ctx.Err() == nil {
-					t.Logf("consume: %v", err)
-				}
-			}
-		}()
-		t.Cleanup(func() {
-			cancel()
-			<-done
-			cg.Close()
-		})
+		consumeWithSarama(t, cg, "sgroup", m)
 	}
 	var desc string
 	waitUntil(t, 60*time.Second, "three sarama members own two partitions each", func() bool {
@@ -122,5 +108,25 @@ func TestSaramaConsumerGroup(t *testing.T) {
 			}
 		}
 		return sum == 60
+	})
+}
+
+// consumeWithSarama keeps the sarama group member cg consuming topic with handler (Consume
+// returns at every rebalance) until the test ends.
+func consumeWithSarama(t *testing.T, cg sarama.ConsumerGroup, topic string, handler sarama.ConsumerGroupHandler) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			if err := cg.Consume(ctx, []string{topic}, handler); err != nil && ctx.Err() == nil {
+				t.Logf("consume: %v", err)
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		cg.Close()
 	})
 }

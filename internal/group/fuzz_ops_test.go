@@ -89,14 +89,13 @@ func runShardOps(t *testing.T, data []byte) {
 				protos = protos[1:]
 			}
 			p := &pendingJoin{t: t}
-			p2 := p
 			h.shard.JoinGroup(JoinRequest{Group: group, MemberID: c.id, InstanceID: c.instance, ClientID: "c", ClientHost: "/h",
 				SessionTimeout: 10 * time.Second, RebalanceTimeout: time.Duration(1+arg%3) * 5 * time.Second,
 				ProtocolType: consumerProtocolType, Protocols: protos, RequireKnownMemberID: arg&16 != 0,
 				SupportsSkipAssignment: arg&32 != 0}, func(r JoinResult) {
-				p2.done(r)
-				if p2.calls > 1 {
-					t.Fatalf("JoinGroup of %q answered %d times", c.id, p2.calls)
+				p.done(r)
+				if p.calls > 1 {
+					t.Fatalf("JoinGroup of %q answered %d times", c.id, p.calls)
 				}
 				if r.Err == nil || errors.Is(r.Err, errMemberIDRequired) {
 					c.id, c.gen = r.MemberID, r.Generation
@@ -120,12 +119,11 @@ func runShardOps(t *testing.T, data []byte) {
 				}
 			}
 			p := &pendingSync{t: t}
-			p2 := p
 			h.shard.SyncGroup(SyncRequest{Group: group, MemberID: c.id, InstanceID: c.instance, Generation: c.gen, Assignments: assignments},
 				func(r SyncResult) {
-					p2.done(r)
-					if p2.calls > 1 {
-						t.Fatalf("SyncGroup of %q answered %d times", c.id, p2.calls)
+					p.done(r)
+					if p.calls > 1 {
+						t.Fatalf("SyncGroup of %q answered %d times", c.id, p.calls)
 					}
 				})
 			syncs = append(syncs, p)
