@@ -28,17 +28,13 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.FetchRequest)
 	resp := r.ResponseKind().(*kmsg.FetchResponse)
 
-	// Fetch sessions (KIP-227) are refused correctly: a request to open one gets session id 0,
-	// which tells the client to keep sending full fetches; an id we never issued is unknown.
-	if r.Version >= 7 {
-		switch {
-		case r.SessionID != 0:
-			resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-			return resp, nil
-		case r.SessionEpoch != 0 && r.SessionEpoch != -1:
-			resp.ErrorCode = kerr.InvalidFetchSessionEpoch.Code
-			return resp, nil
-		}
+	// Fetch sessions (KIP-227) are not kept. As in Kafka, a session epoch of 0 (open a session)
+	// or -1 (no session) makes a full fetch whatever the session id, and the answer's session id
+	// 0 tells the client to keep sending full fetches; any other epoch continues a session, and
+	// Samsa has none to continue.
+	if r.Version >= 7 && r.SessionEpoch != 0 && r.SessionEpoch != -1 {
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		return resp, nil
 	}
 
 	img := b.ctrl.Image()
@@ -171,8 +167,11 @@ func readFetchParts(parts []fetchPart, maxBytes int, bufs *readBuffers, regions 
 		sp.ErrorCode = 0
 		// An empty record set, never a null one: librdkafka rejects a null set (length -1).
 		sp.RecordBatches = emptyRecords
-		sp.HighWatermark = fp.p.HighWatermark()
-		sp.LastStableOffset = sp.HighWatermark
+		// The high watermark is read once: the response reports it and serves nothing at or
+		// above it, although appends may move the log end meanwhile.
+		hw := fp.p.HighWatermark()
+		sp.HighWatermark = hw
+		sp.LastStableOffset = hw
 		sp.LogStartOffset = fp.p.Log().LogStartOffset()
 		limit := int(rp.PartitionMaxBytes)
 		if remaining := maxBytes - total; remaining < limit {
@@ -185,7 +184,7 @@ func readFetchParts(parts []fetchPart, maxBytes int, bufs *readBuffers, regions 
 			limit = 0
 		}
 		if regions != nil {
-			r, ok, err := fp.p.ReadRegion(rp.FetchOffset, limit, total == 0)
+			r, ok, err := fp.p.ReadRegion(rp.FetchOffset, limit, hw, total == 0)
 			if err == nil && ok {
 				regions[sp] = &r
 				total += int(r.Len)
@@ -197,7 +196,7 @@ func readFetchParts(parts []fetchPart, maxBytes int, bufs *readBuffers, regions 
 				continue
 			}
 		}
-		data, err := fp.p.ReadWith(bufs.alloc, rp.FetchOffset, limit, total == 0)
+		data, err := fp.p.ReadWith(bufs.alloc, rp.FetchOffset, limit, hw, total == 0)
 		if err != nil {
 			sp.ErrorCode = errCode(storageErr(err))
 			anyErr = true

@@ -91,6 +91,16 @@ func randomBytes(n int) []byte {
 func rawFetch(t *testing.T, n *testcluster.Node, topic string) kmsg.FetchResponseTopicPartition {
 	t.Helper()
 	cl := newClient(t, n, kgo.MaxVersions(kversion.V2_8_0()))
+	resp, err := newFetchRequest(topic, 0).RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Topics[0].Partitions[0]
+}
+
+// newFetchRequest is a sessionless Fetch (session epoch -1) of partition 0 of topic, by name,
+// from offset, waiting at most 100 ms for data.
+func newFetchRequest(topic string, offset int64) *kmsg.FetchRequest {
 	req := kmsg.NewPtrFetchRequest()
 	req.MaxWaitMillis = 100
 	req.MaxBytes = 1 << 20
@@ -98,13 +108,10 @@ func rawFetch(t *testing.T, n *testcluster.Node, topic string) kmsg.FetchRespons
 	rt := kmsg.NewFetchRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.FetchOffset = offset
 	rp.PartitionMaxBytes = 1 << 20
 	rp.CurrentLeaderEpoch = -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctxT(t), cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.Topics[0].Partitions[0]
+	return req
 }

@@ -95,15 +95,17 @@ func (p *Partition) Read(offset int64, maxBytes int, minOneBatch bool) ([]byte, 
 	return p.log.Read(offset, maxBytes, p.HighWatermark(), minOneBatch)
 }
 
-// ReadRegion locates committed batches from offset in a segment file, for sendfile (see
-// storage.Log.ReadRegion).
-func (p *Partition) ReadRegion(offset int64, maxBytes int, minOneBatch bool) (storage.Region, bool, error) {
-	return p.log.ReadRegion(offset, maxBytes, p.HighWatermark(), minOneBatch)
+// ReadRegion locates batches from offset below hw in a segment file, for sendfile (see
+// storage.Log.ReadRegion). The caller reads the high watermark once and passes it, so what it
+// reports and what it serves agree: nothing at or above the reported high watermark is sent.
+func (p *Partition) ReadRegion(offset int64, maxBytes int, hw int64, minOneBatch bool) (storage.Region, bool, error) {
+	return p.log.ReadRegion(offset, maxBytes, hw, minOneBatch)
 }
 
-// ReadWith is Read into memory from alloc (see storage.Log.ReadWith).
-func (p *Partition) ReadWith(alloc func(n int) []byte, offset int64, maxBytes int, minOneBatch bool) ([]byte, error) {
-	return p.log.ReadWith(alloc, offset, maxBytes, p.HighWatermark(), minOneBatch)
+// ReadWith is Read into memory from alloc, of batches below hw (see storage.Log.ReadWith and
+// ReadRegion).
+func (p *Partition) ReadWith(alloc func(n int) []byte, offset int64, maxBytes int, hw int64, minOneBatch bool) ([]byte, error) {
+	return p.log.ReadWith(alloc, offset, maxBytes, hw, minOneBatch)
 }
 
 // DeleteRecordsBefore raises the log start offset (DeleteRecords); -1 means the high watermark.
