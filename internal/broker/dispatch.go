@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -95,4 +96,24 @@ func errCode(err error) int16 {
 		return ke.Code
 	}
 	return kerr.UnknownServerError.Code
+}
+
+// errMessage is the error message of a response: what Samsa says about this case, once. The
+// generic text of the Kafka error code that err wraps ("INVALID_PARTITIONS: Number of
+// partitions is below 1.: ...") is left out, as Kafka sends only the specific message and
+// clients print the code's own text beside it. A bare Kafka error gives its description.
+func errMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		if err == error(ke) {
+			s = ke.Description
+		} else {
+			s = strings.TrimPrefix(s, ke.Error()+": ")
+		}
+	}
+	return &s
 }

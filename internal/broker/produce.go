@@ -50,8 +50,8 @@ func handleProduce(b *Broker, req *request) (kmsg.Response, error) {
 			if err != nil {
 				failed = true
 				sp.ErrorCode = errCode(err)
-				if msg := err.Error(); sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.CorruptMessage.Code || sp.ErrorCode == kerr.InvalidRecord.Code {
-					sp.ErrorMessage = &msg
+				if sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.CorruptMessage.Code || sp.ErrorCode == kerr.InvalidRecord.Code {
+					sp.ErrorMessage = errMessage(err)
 				}
 			}
 			st.Partitions = append(st.Partitions, sp)

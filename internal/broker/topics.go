@@ -17,14 +17,6 @@ func init() {
 	register(kmsg.CreatePartitions.Int16(), 0, 3, handleCreatePartitions)
 }
 
-func errMessage(err error) *string {
-	if err == nil {
-		return nil
-	}
-	s := err.Error()
-	return &s
-}
-
 func handleCreateTopics(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.CreateTopicsRequest)
 	resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)

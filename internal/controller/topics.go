@@ -247,7 +247,7 @@ func validateConfigs(validate func(name, value string) error, configs map[string
 	}
 	for _, k := range slices.Sorted(maps.Keys(configs)) {
 		if err := validate(k, configs[k]); err != nil {
-			return fmt.Errorf("%w: invalid value %q for configuration %s: %w", kerr.InvalidConfig, configs[k], k, err)
+			return fmt.Errorf("%w: %w", kerr.InvalidConfig, err) // the error names the value and the config
 		}
 	}
 	return nil
