@@ -85,29 +85,19 @@ func (b *Broker) describeTopicConfigs(img *metadata.Image, topicConfigs map[stri
 	return out
 }
 
-// dynamicBrokerConfig reports whether a broker setting may be changed at run time: the
-// broker-wide defaults of topic configs may, as in Kafka.
-func dynamicBrokerConfig(name string) bool {
-	for _, d := range config.TopicDefs {
-		if d.Synonym == name {
-			return true
-		}
-	}
-	switch name {
-	case "log.retention.minutes", "log.retention.hours", "log.roll.hours", "log.retention.check.interval.ms":
-		return name != "log.retention.check.interval.ms"
-	}
-	return false
-}
-
+// describeBrokerConfigs lists a broker's settings (every Kafka broker setting) with values,
+// sources and synonyms; the cluster-default resource ("") lists only what is set there.
 func (b *Broker) describeBrokerConfigs(img *metadata.Image, resourceName string, names []string, synonyms, docs bool) []describedConfig {
 	var out []describedConfig
 	nodeKey := strconv.Itoa(int(b.cfg.NodeID))
-	for _, d := range config.ServerDefs {
-		if !wanted(names, d.Name) {
+	for _, name := range config.BrokerSettingNames() {
+		if !wanted(names, name) {
 			continue
 		}
-		dc := describedConfig{Name: d.Name, Type: d.Type, ReadOnly: !dynamicBrokerConfig(d.Name)}
+		s, _ := config.LookupBrokerSetting(name)
+		d := s.Def
+		sensitive := d.Type == config.TypePassword
+		dc := describedConfig{Name: d.Name, Type: d.Type, ReadOnly: !brokerConfigDynamic(s), IsSensitive: sensitive}
 		if docs {
 			dc.Doc = d.Doc
 		}
@@ -135,6 +125,12 @@ func (b *Broker) describeBrokerConfigs(img *metadata.Image, resourceName string,
 		}
 		if resourceName == "" && dc.Source != sourceDynamicDefaultBroker {
 			continue // the cluster-default resource lists only what is set there
+		}
+		if sensitive {
+			dc.Value = nil
+			for i := range syn {
+				syn[i].Value = nil
+			}
 		}
 		if synonyms {
 			dc.Synonyms = syn
@@ -208,17 +204,8 @@ func (b *Broker) alterResource(req *request, resType kmsg.ConfigResourceType, na
 		if name != "" && name != strconv.Itoa(int(b.cfg.NodeID)) {
 			return &kerrMsg{kerr.InvalidRequest, "unknown broker " + name}
 		}
-		for k, v := range set {
-			d := config.ServerDef(k)
-			if d == nil {
-				return &kerrMsg{kerr.InvalidConfig, "unknown broker config " + k}
-			}
-			if !dynamicBrokerConfig(k) {
-				return &kerrMsg{kerr.InvalidRequest, "broker config " + k + " cannot be updated dynamically"}
-			}
-			if err := d.Validate(v); err != nil {
-				return &kerrMsg{kerr.InvalidConfig, err.Error()}
-			}
+		if err := b.checkBrokerChanges(name, set, del); err != nil {
+			return err
 		}
 		return b.ctrl.AlterConfigs(req.conn.ctx, metadata.ResourceBroker, name, set, del, validateOnly)
 	default:

@@ -37,7 +37,12 @@ func TestLoadServer(t *testing.T) {
 		wantErr string
 	}{
 		{"defaults", nil, ""},
-		{"unknown setting", map[string]string{"log.retention.hourz": "1"}, `unknown setting "log.retention.hourz"`},
+		{"unknown setting", map[string]string{"log.retention.hourz": "1"}, `unknown setting "log.retention.hourz"; did you mean "log.retention.hours"?`},
+		{"unknown setting far from any", map[string]string{"no.such.thing": "1"}, `unknown setting "no.such.thing"`},
+		{"removed zookeeper setting", map[string]string{"zookeeper.connect": "zk:2181"}, `unknown setting "zookeeper.connect"`},
+		{"per-listener setting", map[string]string{"listener.name.internal.ssl.keystore.location": "/k"}, "not supported in Samsa"},
+		{"bad bool of unsupported setting", map[string]string{"auto.leader.rebalance.enable": "maybe"}, "auto.leader.rebalance.enable"},
+		{"bad double of unsupported setting", map[string]string{"log.cleaner.io.buffer.load.factor": "x"}, "expected a number"},
 		{"bad int", map[string]string{"num.partitions": "many"}, "num.partitions"},
 		{"below min", map[string]string{"num.partitions": "0"}, "num.partitions"},
 		{"bad bool", map[string]string{"auto.create.topics.enable": "yes"}, "auto.create.topics.enable"},
@@ -105,6 +110,62 @@ func TestValidateTopicConfig(t *testing.T) {
 		err := ValidateTopicConfig(tc.name, tc.value)
 		if (err == nil) != tc.ok {
 			t.Errorf("%s=%s: err %v", tc.name, tc.value, err)
+		}
+	}
+}
+
+// TestServerDefsAreKafkaSettings: every setting Samsa serves has Kafka's name (a typo in
+// ServerDefs would invent a setting), and Kafka's list was read.
+func TestServerDefsAreKafkaSettings(t *testing.T) {
+	kafka, _ := parseKafkaBrokerSettings(kafkaBrokerSettingsText)
+	if len(kafka) < 300 {
+		t.Fatalf("kafka_broker_settings.txt: %d settings, want Kafka's 300+", len(kafka))
+	}
+	for _, d := range ServerDefs {
+		if kafka[d.Name] == nil {
+			t.Errorf("served setting %s is not a Kafka 4.1 broker setting", d.Name)
+		}
+	}
+}
+
+func TestLookupBrokerSetting(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		support Support
+		mode    string
+		dflt    string
+	}{
+		{"log.retention.ms", Served, ModeClusterWide, ""},
+		{"node.id", Served, ModeReadOnly, "1"},
+		{"log.cleaner.threads", NoEffect, ModeClusterWide, "1"},
+		{"auto.leader.rebalance.enable", NoEffect, ModeReadOnly, "true"},
+		{"leader.replication.throttled.rate", NoEffect, ModeClusterWide, "9223372036854775807"},
+		{"ssl.keystore.location", Refused, ModePerBroker, ""},
+		{"create.topic.policy.class.name", Refused, ModeReadOnly, ""},
+	} {
+		s, ok := LookupBrokerSetting(tc.name)
+		if !ok {
+			t.Errorf("%s: not known", tc.name)
+			continue
+		}
+		if s.Support != tc.support || s.Mode != tc.mode || s.Def.Default != tc.dflt {
+			t.Errorf("%s: support %d mode %s default %q, want %d %s %q", tc.name, s.Support, s.Mode, s.Def.Default, tc.support, tc.mode, tc.dflt)
+		}
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	for in, want := range map[string]string{
+		"log.retention.hour":       "log.retention.hours",
+		"log.retentoin.ms":         "log.retention.ms",
+		"num.partition":            "num.partitions",
+		"auto.create.topic.enable": "auto.create.topics.enable",
+		"log.dir.s":                "log.dirs",
+		"foo":                      "",
+		"completely.unrelated.key": "",
+	} {
+		if got := Suggest(in); got != want {
+			t.Errorf("Suggest(%q) = %q, want %q", in, got, want)
 		}
 	}
 }

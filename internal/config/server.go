@@ -79,18 +79,6 @@ var ServerDefs = []Def{
 	{Name: "broker.rack", Type: TypeString, NoDefault: true, Doc: "rack of this broker"},
 }
 
-// ignoredServerSettings are Kafka settings that have no meaning in Samsa (JVM threading and the
-// like). They are accepted so an existing server.properties works, and reported at start.
-var ignoredServerSettings = map[string]bool{
-	"num.network.threads": true, "num.io.threads": true, "num.replica.fetchers": true,
-	"socket.send.buffer.bytes": true, "socket.receive.buffer.bytes": true,
-	"num.recovery.threads.per.data.dir": true, "queued.max.requests": true,
-	"background.threads": true, "log.cleaner.threads": true, "log.cleaner.enable": true,
-	"group.coordinator.rebalance.protocols": true, "share.coordinator.state.topic.replication.factor": true,
-	"share.coordinator.state.topic.min.isr": true, "offsets.topic.segment.bytes": true,
-	"transaction.state.log.num.partitions": true, "metadata.max.idle.interval.ms": true,
-}
-
 var serverDefsByName = func() map[string]*Def {
 	m := make(map[string]*Def, len(ServerDefs))
 	for i := range ServerDefs {
@@ -117,7 +105,7 @@ func (l Listener) Addr() string { return net.JoinHostPort(l.Host, strconv.Itoa(l
 type Server struct {
 	// Explicit holds every setting given in the file or on the command line.
 	Explicit map[string]string
-	// Ignored lists accepted settings that Samsa does not act on.
+	// Ignored lists the given Kafka settings that Samsa accepts but does not act on yet.
 	Ignored []string
 
 	NodeID                 int32
@@ -139,16 +127,16 @@ type Server struct {
 }
 
 // Value returns the effective value of a broker setting: explicit, else the default. ok is
-// false for unknown settings; a null default yields "", true.
+// false for settings Kafka does not define; a null default yields "", true.
 func (s *Server) Value(name string) (string, bool) {
 	if v, ok := s.Explicit[name]; ok {
 		return v, true
 	}
-	d := serverDefsByName[name]
-	if d == nil {
+	bs, ok := LookupBrokerSetting(name)
+	if !ok {
 		return "", false
 	}
-	return d.Default, true
+	return bs.Def.Default, true
 }
 
 func (s *Server) int64Value(name string) int64 {
@@ -158,7 +146,9 @@ func (s *Server) int64Value(name string) int64 {
 }
 
 // LoadServer validates props (from a properties file plus overrides) and builds a Server.
-// Unknown or invalid settings are errors that name the setting.
+// Every Kafka broker setting is recognized: served, accepted with no effect (listed in
+// Ignored) or refused. Unknown (with the closest known name suggested), refused or invalid
+// settings are errors that name the setting.
 func LoadServer(props map[string]string) (*Server, error) {
 	s := &Server{Explicit: make(map[string]string, len(props))}
 	keys := make([]string, 0, len(props))
@@ -168,16 +158,12 @@ func LoadServer(props map[string]string) (*Server, error) {
 	sort.Strings(keys)
 	for _, k := range keys {
 		v := props[k]
-		if ignoredServerSettings[k] {
-			s.Ignored = append(s.Ignored, k)
-			continue
-		}
-		d := serverDefsByName[k]
-		if d == nil {
-			return nil, fmt.Errorf("unknown setting %q", k)
-		}
-		if err := d.Validate(v); err != nil {
+		bs, err := CheckBrokerSetting("setting", k, v)
+		if err != nil {
 			return nil, err
+		}
+		if bs.Support == NoEffect {
+			s.Ignored = append(s.Ignored, k)
 		}
 		s.Explicit[k] = v
 	}

@@ -40,7 +40,7 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (*Serve
 	start := time.Now()
 	s := &Server{cfg: cfg, log: logger, addrs: map[string]string{}, done: make(chan struct{})}
 	for _, k := range cfg.Ignored {
-		logger.Info("setting has no effect in Samsa", "setting", k)
+		logger.Warn("setting is not supported yet and has no effect", "setting", k)
 	}
 	for _, dir := range cfg.LogDirs {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
