@@ -97,13 +97,17 @@ type producerIDs struct {
 	next, end int64
 }
 
+// errTransactionsUnsupported is the message of the refusals of transactional requests.
+const errTransactionsUnsupported = "transactions are not supported yet by Samsa: use a producer without transactional.id (idempotence works)"
+
 func handleInitProducerID(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.InitProducerIDRequest)
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if r.TransactionalID != nil {
-		// Transactions need the transaction coordinator, which a later issue adds.
-		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		// Transactions need the transaction coordinator, which a later issue adds. The
+		// response has no message; the error is not retriable, so clients fail at once.
+		resp.ErrorCode = kerr.InvalidRequest.Code
 		return resp, nil
 	}
 	b.pids.mu.Lock()

@@ -67,7 +67,11 @@ func (b *Broker) findCoordinator(req *request, version int16, keyType int8, key 
 	switch keyType {
 	case coordinatorGroup:
 	case coordinatorTransaction:
-		return fail(kerr.CoordinatorNotAvailable, "transactions are not supported yet")
+		// Not the retriable COORDINATOR_NOT_AVAILABLE, which made a transactional producer wait
+		// out max.block.ms: a non-retriable error that clients surface at once with the text.
+		req.conn.log.Warn("refused a transactional producer: transactions are not supported yet",
+			"transactional.id", key)
+		return fail(kerr.InvalidRequest, errTransactionsUnsupported)
 	case coordinatorShare:
 		// Kafka 4.1 refuses share keys below v6 and keys that are not
 		// groupId:topicId:partition with INVALID_REQUEST; for the others it names the leader

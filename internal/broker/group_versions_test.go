@@ -517,7 +517,8 @@ func TestFindCoordinatorV6(t *testing.T) {
 		check("unknown key type", c, kerr.InvalidRequest.Code, kerr.InvalidRequest.Description)
 	}
 	for _, c := range find(6, 1, "txn").Coordinators {
-		check("transactional id", c, kerr.CoordinatorNotAvailable.Code, "transactions are not supported yet")
+		check("transactional id", c, kerr.InvalidRequest.Code,
+			"transactions are not supported yet by Samsa: use a producer without transactional.id (idempotence works)")
 	}
 }
 

@@ -1,8 +1,11 @@
 package broker
 
 import (
+	"fmt"
 	"math"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/metadata"
@@ -56,7 +59,7 @@ func (b *Broker) LogConfig(topicConfigs map[string]string) storage.LogConfig {
 	img := b.ctrl.Image()
 	get := func(name string) int64 { return b.topicInt64(img, topicConfigs, name) }
 	ts, _ := b.topicConfigValue(img, topicConfigs, "message.timestamp.type")
-	return storage.LogConfig{
+	cfg := storage.LogConfig{
 		SegmentBytes:       get("segment.bytes"),
 		SegmentMs:          get("segment.ms"),
 		RetentionMs:        get("retention.ms"),
@@ -68,6 +71,18 @@ func (b *Broker) LogConfig(topicConfigs map[string]string) storage.LogConfig {
 		LogAppendTime:      ts == "LogAppendTime",
 		FileDeleteDelayMs:  get("file.delete.delay.ms"),
 	}
+	if !b.cleanupPolicy(img, topicConfigs, "delete") {
+		// As in Kafka, retention deletes segments only under cleanup.policy=delete: a
+		// compact-only topic keeps its records (until the log cleaner exists, all of them).
+		cfg.RetentionMs, cfg.RetentionBytes = -1, -1
+	}
+	return cfg
+}
+
+// cleanupPolicy reports whether a topic's effective cleanup.policy includes policy.
+func (b *Broker) cleanupPolicy(img *metadata.Image, topicConfigs map[string]string, policy string) bool {
+	v, _ := b.topicConfigValue(img, topicConfigs, "cleanup.policy")
+	return slices.Contains(strings.Split(v, ","), policy)
 }
 
 // produceLimits are the topic settings the produce path checks on every request.
@@ -94,4 +109,24 @@ func (b *Broker) produceLimits(img *metadata.Image, t *metadata.Topic) produceLi
 		timestampBefore:   b.topicInt64(img, t.Configs, "message.timestamp.before.max.ms"),
 		timestampAfter:    b.topicInt64(img, t.Configs, "message.timestamp.after.max.ms"),
 	}
+}
+
+// compactionWarning is the warning sent back (as the response's message, with no error) and
+// logged when a topic is created or altered with an effective cleanup.policy that includes
+// compact: Samsa accepts the setting, but has no log cleaner yet, so nothing is compacted.
+// It returns nil when the policy does not compact.
+func (b *Broker) compactionWarning(img *metadata.Image, topic string, topicConfigs map[string]string) *string {
+	if !b.cleanupPolicy(img, topicConfigs, "compact") {
+		return nil
+	}
+	policy, _ := b.topicConfigValue(img, topicConfigs, "cleanup.policy")
+	b.log.Warn("cleanup.policy=compact is accepted but has no effect yet: Samsa has no log cleaner",
+		"topic", topic, "cleanup.policy", policy)
+	kept := "keeps every record (retention does not delete under cleanup.policy=compact)"
+	if b.cleanupPolicy(img, topicConfigs, "delete") {
+		kept = "keeps every record until retention.ms / retention.bytes delete it"
+	}
+	msg := fmt.Sprintf("warning: cleanup.policy=%s is accepted, but Samsa does not compact logs yet: topic %s %s",
+		policy, topic, kept)
+	return &msg
 }
