@@ -91,8 +91,12 @@ func commandContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(ctx, os.Interrupt)
 }
 
+// errNoTopic is wrapped by lookupTopic's error for a topic that does not exist.
+var errNoTopic = errors.New("does not exist")
+
 // lookupTopic fetches the metadata of one topic, failing with a clear message when the topic
-// does not exist or cannot be described.
+// does not exist (wrapping errNoTopic) or cannot be described. With a client created with
+// kgo.AllowAutoTopicCreation the metadata request asks the broker to create the topic.
 func lookupTopic(ctx context.Context, adm *kadm.Client, topic string) (kadm.TopicDetail, error) {
 	topics, err := adm.ListTopicsWithInternal(ctx, topic)
 	if err != nil {
@@ -101,7 +105,7 @@ func lookupTopic(ctx context.Context, adm *kadm.Client, topic string) (kadm.Topi
 	td, ok := topics[topic]
 	switch {
 	case !ok, errors.Is(td.Err, kerr.UnknownTopicOrPartition):
-		return kadm.TopicDetail{}, fmt.Errorf("topic %q does not exist", topic)
+		return kadm.TopicDetail{}, fmt.Errorf("topic %q %w", topic, errNoTopic)
 	case td.Err != nil:
 		return kadm.TopicDetail{}, cli.ResponseError("describe topic", topic, td.Err, "")
 	}
