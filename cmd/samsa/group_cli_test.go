@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/samsa-io/samsa/internal/testcluster"
 )
@@ -102,5 +107,56 @@ func TestGroupCommands(t *testing.T) {
 	out, _ = run("", "group", "describe", "fresh")
 	if f := row(out, 0); f[2] != "10" || f[4] != "0" {
 		t.Fatalf("a new group's reset offsets, partition 0 row %v", f)
+	}
+}
+
+// TestConsumeGroupUntilInterrupted runs `consume --group` without --count: it says on stderr
+// that it runs until interrupted, prints only records on stdout, and on SIGINT exits without
+// error, having committed what it printed and left the group.
+func TestConsumeGroupUntilInterrupted(t *testing.T) {
+	// Catch SIGINT in this process for the whole test, so that the signal sent below cannot
+	// kill the test binary, whatever the command has registered at that moment.
+	caught := make(chan os.Signal, 1)
+	signal.Notify(caught, os.Interrupt)
+	defer signal.Stop(caught)
+
+	node := testcluster.Start(t, "group.initial.rebalance.delay.ms=0")
+	brokers := "--brokers=" + node.Addr()
+	if _, stderr, err := runCLI(t, "a\nb\nc\n", "produce", "events", "--partition", "0", brokers); err != nil {
+		t.Fatalf("produce: %v (%s)", err, stderr)
+	}
+	for _, protocol := range []string{"classic", "consumer"} {
+		t.Run(protocol, func(t *testing.T) {
+			group := "until-" + protocol
+			stdout, stderr := newTempOutput(t, "stdout"), newTempOutput(t, "stderr")
+			done := make(chan error, 1)
+			go func() {
+				done <- runCLIWith(context.Background(), strings.NewReader(""), stdout, stderr,
+					"consume", "events", "--group", group, "--group-protocol", protocol, "--from", "beginning", brokers)
+			}()
+			waitFor(t, 30*time.Second, "three records on stdout", func() bool { return stdout.contents() == "a\nb\nc\n" })
+			want := "consuming as group " + group + " until interrupted (Ctrl-C); --count N stops after N records\n"
+			if got := stderr.contents(); got != want {
+				t.Fatalf("stderr %q, want %q", got, want)
+			}
+			if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("consume after SIGINT: %v (stderr %q)", err, stderr.contents())
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("consume did not exit after SIGINT")
+			}
+			if got := stderr.contents(); got != want+"consumed 3 records\n" || stdout.contents() != "a\nb\nc\n" {
+				t.Fatalf("after SIGINT: stdout %q, stderr %q", stdout.contents(), got)
+			}
+			waitFor(t, 10*time.Second, "the group to be empty with no lag", func() bool {
+				out, _, err := runCLI(t, "", "group", "describe", group, brokers)
+				return err == nil && strings.Contains(out, "state Empty") && strings.Contains(out, "TOTAL LAG 0")
+			})
+		})
 	}
 }
