@@ -151,10 +151,7 @@ func TestCLIEndToEnd(t *testing.T) {
 		t.Errorf("consume acks=0 record: got %q", out)
 	}
 
-	// Errors for a missing topic or partition.
-	if err := runErr("x\n", "produce", "nope"); !strings.Contains(err.Error(), `topic "nope" does not exist`) {
-		t.Errorf("produce to missing topic: %v", err)
-	}
+	// Errors for a missing partition.
 	if err := runErr("", "consume", "orders", "--partition", "7"); !strings.Contains(err.Error(), `topic "orders" has no partition 7`) {
 		t.Errorf("consume missing partition: %v", err)
 	}
@@ -218,4 +215,44 @@ func partitionRows(out string) []string {
 		}
 	}
 	return rows
+}
+
+// TestProduceAutoCreate produces to a missing topic: the broker creates it when its
+// auto.create.topics.enable is true (the records are then readable), and otherwise produce
+// fails saying so.
+func TestProduceAutoCreate(t *testing.T) {
+	tests := []struct {
+		name    string
+		setting string
+		args    []string
+		wantErr string
+	}{
+		{name: "enabled", setting: "auto.create.topics.enable=true"},
+		{name: "enabled to one partition", setting: "auto.create.topics.enable=true", args: []string{"--partition", "0"}},
+		{name: "disabled", setting: "auto.create.topics.enable=false",
+			wantErr: `topic "fresh" does not exist and the broker does not create topics automatically (auto.create.topics.enable=false); create it with samsa topic create`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			brokers := "--brokers=" + testcluster.Start(t, tt.setting).Addr()
+			_, stderr, err := runCLI(t, "a\nb\n", append([]string{"produce", "fresh", brokers}, tt.args...)...)
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("produce: error %v, want %q", err, tt.wantErr)
+				}
+				out, _, err := runCLI(t, "", "topic", "list", brokers)
+				if err != nil || strings.Contains(out, "fresh") {
+					t.Fatalf("topic list after the refused produce: %v\n%s", err, out)
+				}
+				return
+			}
+			if err != nil || stderr != "produced 2 records\n" {
+				t.Fatalf("produce: %v (stderr %q)", err, stderr)
+			}
+			out, _, err := runCLI(t, "", "consume", "fresh", "--from", "beginning", "--count", "2", brokers)
+			if err != nil || out != "a\nb\n" {
+				t.Fatalf("consume: %v, got %q, want %q", err, out, "a\nb\n")
+			}
+		})
+	}
 }

@@ -18,8 +18,6 @@ import (
 )
 
 const (
-	// defaultBrokers is where the client commands connect unless --brokers says otherwise.
-	defaultBrokers = "localhost:9092"
 	// dialTimeout bounds each TCP connect (and TLS handshake) to a broker.
 	dialTimeout = 5 * time.Second
 	// pingTimeout bounds the initial reachability check of the seed brokers.
@@ -31,18 +29,21 @@ const (
 // clientFlags are the connection flags shared by the client subcommands.
 type clientFlags struct {
 	brokers string
+	// brokersFlag tells whether --brokers was given, which wins over $SAMSA_BROKERS.
+	brokersFlag *pflag.Flag
 }
 
 // register adds the connection flags to fs.
 func (f *clientFlags) register(fs *pflag.FlagSet) {
-	fs.StringVar(&f.brokers, "brokers", defaultBrokers, "comma-separated bootstrap brokers, host:port")
+	fs.StringVar(&f.brokers, "brokers", "", cli.BrokersUsage)
+	f.brokersFlag = fs.Lookup("brokers")
 }
 
 // connect creates a franz-go client for the configured brokers with opts added, and checks
 // that one of the brokers answers so that an unreachable cluster fails fast with a one-line
 // message ("cannot reach broker localhost:9092: connection refused") instead of retrying.
 func (f *clientFlags) connect(ctx context.Context, opts ...kgo.Opt) (*kgo.Client, error) {
-	brokers, err := cli.SplitBrokers(f.brokers)
+	brokers, err := cli.ResolveBrokers(f.brokers, f.brokersFlag.Changed, os.Getenv(cli.BrokersEnv))
 	if err != nil {
 		return nil, err
 	}
@@ -90,8 +91,12 @@ func commandContext(cmd *cobra.Command) (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(ctx, os.Interrupt)
 }
 
+// errNoTopic is wrapped by lookupTopic's error for a topic that does not exist.
+var errNoTopic = errors.New("does not exist")
+
 // lookupTopic fetches the metadata of one topic, failing with a clear message when the topic
-// does not exist or cannot be described.
+// does not exist (wrapping errNoTopic) or cannot be described. With a client created with
+// kgo.AllowAutoTopicCreation the metadata request asks the broker to create the topic.
 func lookupTopic(ctx context.Context, adm *kadm.Client, topic string) (kadm.TopicDetail, error) {
 	topics, err := adm.ListTopicsWithInternal(ctx, topic)
 	if err != nil {
@@ -100,7 +105,7 @@ func lookupTopic(ctx context.Context, adm *kadm.Client, topic string) (kadm.Topi
 	td, ok := topics[topic]
 	switch {
 	case !ok, errors.Is(td.Err, kerr.UnknownTopicOrPartition):
-		return kadm.TopicDetail{}, fmt.Errorf("topic %q does not exist", topic)
+		return kadm.TopicDetail{}, fmt.Errorf("topic %q %w", topic, errNoTopic)
 	case td.Err != nil:
 		return kadm.TopicDetail{}, cli.ResponseError("describe topic", topic, td.Err, "")
 	}

@@ -2,10 +2,15 @@ package main
 
 import (
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+
+	"github.com/samsa-io/samsa/internal/cli"
+	"github.com/samsa-io/samsa/internal/testcluster"
 )
 
 // TestCommandErrors checks that bad arguments and an unreachable broker fail with a one-line
@@ -127,6 +132,69 @@ func TestCommandsRegistered(t *testing.T) {
 		cmd, _, err := rootCmd.Find(path)
 		if err != nil || cmd.Name() != path[len(path)-1] {
 			t.Errorf("samsa %s is not registered (err %v)", strings.Join(path, " "), err)
+		}
+	}
+}
+
+// TestBrokersFromEnv checks that $SAMSA_BROKERS gives the brokers when --brokers is not set,
+// and that --brokers wins over it.
+func TestBrokersFromEnv(t *testing.T) {
+	node := testcluster.Start(t)
+	down := closedAddr(t)
+	tests := []struct {
+		name    string
+		env     string
+		args    []string
+		wantErr string
+	}{
+		{name: "env", env: node.Addr(), args: []string{"topic", "list"}},
+		{name: "flag wins over env", env: down, args: []string{"topic", "list", "--brokers", node.Addr()}},
+		{name: "flag wins over env, group subcommand", env: down, args: []string{"group", "list", "--brokers", node.Addr()}},
+		{name: "env unreachable", env: down, args: []string{"produce", "t"},
+			wantErr: "cannot reach broker " + down + ": connection refused"},
+		{name: "env without brokers", env: " , ", args: []string{"consume", "t"},
+			wantErr: `$SAMSA_BROKERS=" , ": no brokers given`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(cli.BrokersEnv, tt.env)
+			_, stderr, err := runCLI(t, "", tt.args...)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("samsa %s: %v (stderr %q)", strings.Join(tt.args, " "), err, stderr)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestBrokersHelp checks that the --help of every client command mentions $SAMSA_BROKERS.
+func TestBrokersHelp(t *testing.T) {
+	var leaves [][]string
+	var walk func(cmd *cobra.Command, path []string)
+	walk = func(cmd *cobra.Command, path []string) {
+		if cmd.Runnable() {
+			leaves = append(leaves, path)
+		}
+		for _, c := range cmd.Commands() {
+			walk(c, append(slices.Clip(path), c.Name()))
+		}
+	}
+	walk(newTestRoot(), nil)
+	if len(leaves) < 10 {
+		t.Fatalf("only %d client commands found: %v", len(leaves), leaves)
+	}
+	for _, path := range leaves {
+		stdout, _, err := runCLI(t, "", append(path, "--help")...)
+		if err != nil {
+			t.Fatalf("samsa %s --help: %v", strings.Join(path, " "), err)
+		}
+		if !strings.Contains(stdout, "--brokers") || !strings.Contains(stdout, "$SAMSA_BROKERS") {
+			t.Errorf("samsa %s --help does not mention $SAMSA_BROKERS:\n%s", strings.Join(path, " "), stdout)
 		}
 	}
 }

@@ -141,6 +141,10 @@ func consume(ctx context.Context, cf *clientFlags, opts consumeOptions, out, std
 		}
 	}
 
+	if opts.group != "" && opts.count == 0 && opts.idle == 0 {
+		fmt.Fprintf(stderr, "consuming as group %s until interrupted (Ctrl-C); --count N stops after N records\n", opts.group)
+	}
+
 	w := bufio.NewWriter(out)
 	var (
 		consumed int64

@@ -74,6 +74,7 @@ func newGroupDescribeCmd(cf *clientFlags) *cobra.Command {
 				if err != nil {
 					return cli.ResponseError("describe group", "", err, "")
 				}
+				kip848 := describeKIP848(ctx, adm, lags)
 				var errs []error
 				for i, name := range args {
 					g, ok := lags[name]
@@ -95,7 +96,11 @@ func newGroupDescribeCmd(cf *clientFlags) *cobra.Command {
 					if i > 0 {
 						fmt.Fprintln(cmd.OutOrStdout())
 					}
-					if err := cli.WriteGroupLag(cmd.OutOrStdout(), g); err != nil {
+					protocol := cli.GroupProtocol{Type: g.ProtocolType, Protocol: g.Protocol}
+					if cg, ok := kip848[name]; ok {
+						protocol.KIP848, protocol.Assignor = true, cg.AssignorName
+					}
+					if err := cli.WriteGroupLag(cmd.OutOrStdout(), g, protocol); err != nil {
 						return err
 					}
 				}
@@ -103,6 +108,31 @@ func newGroupDescribeCmd(cf *clientFlags) *cobra.Command {
 			})
 		},
 	}
+}
+
+// describeKIP848 returns the KIP-848 consumer groups among the described ones, with their
+// server-side assignor, which DescribeGroups does not tell. A broker without
+// ConsumerGroupDescribe, or a group it does not know as a consumer group (a classic group),
+// leaves the group out.
+func describeKIP848(ctx context.Context, adm *kadm.Client, lags kadm.DescribedGroupLags) map[string]kadm.DescribedConsumerGroup {
+	var names []string
+	for name, g := range lags {
+		if g.Error() == nil && g.ProtocolType == "consumer" {
+			names = append(names, name)
+		}
+	}
+	out := map[string]kadm.DescribedConsumerGroup{}
+	if len(names) == 0 {
+		return out
+	}
+	// Partial answers are kept: a failure only means those groups are shown as classic ones.
+	described, _ := adm.DescribeConsumerGroups(ctx, names...)
+	for name, g := range described {
+		if g.Err == nil {
+			out[name] = g
+		}
+	}
+	return out
 }
 
 func newGroupDeleteCmd(cf *clientFlags) *cobra.Command {

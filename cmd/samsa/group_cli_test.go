@@ -1,9 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/samsa-io/samsa/internal/testcluster"
 )
@@ -49,8 +54,8 @@ func TestGroupCommands(t *testing.T) {
 		t.Fatalf("group list:\n%s", out)
 	}
 	out, _ = run("", "group", "describe", "g1")
-	if !strings.Contains(out, "TOTAL LAG 2") {
-		t.Fatalf("describe: want total lag 2:\n%s", out)
+	if !strings.Contains(out, "TOTAL LAG 2") || !strings.Contains(out, "protocol consumer,") {
+		t.Fatalf("describe: want total lag 2 and protocol consumer (the group is empty):\n%s", out)
 	}
 
 	// Dry run changes nothing.
@@ -89,7 +94,7 @@ func TestGroupCommands(t *testing.T) {
 	// A KIP-848 member of another group reads everything and commits it.
 	run("", "consume", "events", "--group", "g848", "--group-protocol", "consumer", "--from", "beginning", "--count", "12")
 	out, _ = run("", "group", "describe", "g848")
-	if !strings.Contains(out, "TOTAL LAG 0") {
+	if !strings.Contains(out, "TOTAL LAG 0") || !strings.Contains(out, "protocol consumer (KIP-848") {
 		t.Fatalf("KIP-848 group after consuming everything:\n%s", out)
 	}
 
@@ -102,5 +107,66 @@ func TestGroupCommands(t *testing.T) {
 	out, _ = run("", "group", "describe", "fresh")
 	if f := row(out, 0); f[2] != "10" || f[4] != "0" {
 		t.Fatalf("a new group's reset offsets, partition 0 row %v", f)
+	}
+}
+
+// TestConsumeGroupUntilInterrupted runs `consume --group` without --count: it says on stderr
+// that it runs until interrupted, prints only records on stdout, and on SIGINT exits without
+// error, having committed what it printed and left the group. While it runs, describe shows
+// the group's protocol and assignor.
+func TestConsumeGroupUntilInterrupted(t *testing.T) {
+	// Catch SIGINT in this process for the whole test, so that the signal sent below cannot
+	// kill the test binary, whatever the command has registered at that moment.
+	caught := make(chan os.Signal, 1)
+	signal.Notify(caught, os.Interrupt)
+	defer signal.Stop(caught)
+
+	node := testcluster.Start(t, "group.initial.rebalance.delay.ms=0")
+	brokers := "--brokers=" + node.Addr()
+	if _, stderr, err := runCLI(t, "a\nb\nc\n", "produce", "events", "--partition", "0", brokers); err != nil {
+		t.Fatalf("produce: %v (%s)", err, stderr)
+	}
+	for _, tt := range []struct{ protocol, wantProtocol string }{
+		{"classic", "consumer/cooperative-sticky"},
+		{"consumer", "consumer (KIP-848, assignor range)"},
+	} {
+		protocol := tt.protocol
+		t.Run(protocol, func(t *testing.T) {
+			group := "until-" + protocol
+			stdout, stderr := newTempOutput(t, "stdout"), newTempOutput(t, "stderr")
+			done := make(chan error, 1)
+			go func() {
+				done <- runCLIWith(context.Background(), strings.NewReader(""), stdout, stderr,
+					"consume", "events", "--group", group, "--group-protocol", protocol, "--from", "beginning", brokers)
+			}()
+			waitFor(t, 30*time.Second, "three records on stdout", func() bool { return stdout.contents() == "a\nb\nc\n" })
+			want := "consuming as group " + group + " until interrupted (Ctrl-C); --count N stops after N records\n"
+			if got := stderr.contents(); got != want {
+				t.Fatalf("stderr %q, want %q", got, want)
+			}
+			// While the member is there, describe names the group's assignor.
+			out, _, err := runCLI(t, "", "group", "describe", group, brokers)
+			if err != nil || !strings.Contains(out, "(state Stable, protocol "+tt.wantProtocol+",") {
+				t.Fatalf("describe: %v, want protocol %s in:\n%s", err, tt.wantProtocol, out)
+			}
+			if err := syscall.Kill(os.Getpid(), syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatalf("consume after SIGINT: %v (stderr %q)", err, stderr.contents())
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("consume did not exit after SIGINT")
+			}
+			if got := stderr.contents(); got != want+"consumed 3 records\n" || stdout.contents() != "a\nb\nc\n" {
+				t.Fatalf("after SIGINT: stdout %q, stderr %q", stdout.contents(), got)
+			}
+			waitFor(t, 10*time.Second, "the group to be empty with no lag", func() bool {
+				out, _, err := runCLI(t, "", "group", "describe", group, brokers)
+				return err == nil && strings.Contains(out, "state Empty") && strings.Contains(out, "TOTAL LAG 0")
+			})
+		})
 	}
 }

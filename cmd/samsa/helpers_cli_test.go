@@ -3,7 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +18,7 @@ import (
 // run starts from default flag values (the package-level rootCmd keeps flag state).
 func newTestRoot() *cobra.Command {
 	root := &cobra.Command{Use: "samsa", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd())
+	root.AddCommand(newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newPerfCmd())
 	return root
 }
 
@@ -25,14 +28,55 @@ func runCLI(t *testing.T, stdin string, args ...string) (stdout, stderr string, 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	root := newTestRoot()
 	var out, errOut bytes.Buffer
-	root.SetArgs(args)
-	root.SetIn(strings.NewReader(stdin))
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	err = root.ExecuteContext(ctx)
+	err = runCLIWith(ctx, strings.NewReader(stdin), &out, &errOut, args...)
 	return out.String(), errOut.String(), err
+}
+
+// runCLIWith runs one samsa command line in-process with the given standard streams.
+func runCLIWith(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer, args ...string) error {
+	root := newTestRoot()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	return root.ExecuteContext(ctx)
+}
+
+// tempOutput is a file in the test's temporary directory for a command running in the
+// background to write to while the test reads what it wrote so far with contents.
+type tempOutput struct {
+	t *testing.T
+	*os.File
+}
+
+func newTempOutput(t *testing.T, name string) tempOutput {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return tempOutput{t: t, File: f}
+}
+
+func (o tempOutput) contents() string {
+	o.t.Helper()
+	b, err := os.ReadFile(o.Name())
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	return string(b)
+}
+
+// waitFor polls cond every 10 ms until it holds, failing the test after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+	}
 }
 
 // closedAddr returns a loopback address on which nothing listens.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 
@@ -47,7 +48,9 @@ func newProduceCmd() *cobra.Command {
 		Long: "Produce reads lines from stdin and produces each as one record to TOPIC. With\n" +
 			"--key-separator each line is split at the first separator into key and value (a line\n" +
 			"without the separator gets a null key). It waits for every record to be acknowledged\n" +
-			"and reports \"produced N records\" on stderr; any failure makes it exit non-zero.",
+			"and reports \"produced N records\" on stderr; any failure makes it exit non-zero.\n" +
+			"A missing TOPIC is created by the broker if its auto.create.topics.enable is true (the\n" +
+			"default), as for Kafka's console producer.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts := produceOptions{topic: args[0], keySeparator: keySeparator, partition: partition, linger: linger}
@@ -121,6 +124,9 @@ func produce(ctx context.Context, cf *clientFlags, opts produceOptions, in io.Re
 		kgo.RequiredAcks(opts.acks.Opt),
 		kgo.ProducerBatchCompression(opts.compression),
 		kgo.ProducerLinger(opts.linger),
+		// Like Kafka's console producer: a missing topic is created by the broker on the
+		// Metadata request when its auto.create.topics.enable allows.
+		kgo.AllowAutoTopicCreation(),
 	}
 	if !opts.acks.All {
 		// kgo's idempotent producer requires acks=all.
@@ -136,7 +142,11 @@ func produce(ctx context.Context, cf *clientFlags, opts produceOptions, in io.Re
 	closeClient := sync.OnceFunc(cl.Close)
 	defer closeClient()
 
-	td, err := lookupTopic(ctx, kadm.NewClient(cl), opts.topic)
+	adm := kadm.NewClient(cl)
+	td, err := lookupTopic(ctx, adm, opts.topic)
+	if errors.Is(err, errNoTopic) {
+		return topicNotCreated(ctx, adm, opts.topic)
+	}
 	if err != nil {
 		return err
 	}
@@ -194,4 +204,45 @@ func produce(ctx context.Context, cf *clientFlags, opts produceOptions, in io.Re
 		return readErr
 	}
 	return nil
+}
+
+// topicNotCreated explains why a topic is missing although the metadata request asked the
+// broker to create it: the broker's auto.create.topics.enable is false, or the creation failed.
+func topicNotCreated(ctx context.Context, adm *kadm.Client, topic string) error {
+	const hint = "create it with samsa topic create"
+	enabled, err := autoCreateEnabled(ctx, adm)
+	switch {
+	case err != nil:
+		return fmt.Errorf("topic %q does not exist and the broker did not create it (its auto.create.topics.enable is unknown: %s); %s", topic, cli.Reason(err), hint)
+	case !enabled:
+		return fmt.Errorf("topic %q does not exist and the broker does not create topics automatically (auto.create.topics.enable=false); %s", topic, hint)
+	}
+	return fmt.Errorf("topic %q does not exist and the broker failed to create it automatically (see its log); %s", topic, hint)
+}
+
+// autoCreateEnabled reads auto.create.topics.enable from the configs of the first broker.
+func autoCreateEnabled(ctx context.Context, adm *kadm.Client) (bool, error) {
+	brokers, err := adm.ListBrokers(ctx)
+	if err != nil {
+		return false, fmt.Errorf("list brokers: %w", err)
+	}
+	if len(brokers) == 0 {
+		return false, errors.New("no brokers in the metadata")
+	}
+	configs, err := adm.DescribeBrokerConfigs(ctx, brokers[0].NodeID)
+	if err != nil {
+		return false, fmt.Errorf("describe configs of broker %d: %w", brokers[0].NodeID, err)
+	}
+	const key = "auto.create.topics.enable"
+	for _, rc := range configs {
+		if rc.Err != nil {
+			return false, fmt.Errorf("describe configs of broker %d: %w", brokers[0].NodeID, rc.Err)
+		}
+		for _, c := range rc.Configs {
+			if c.Key == key && c.Value != nil {
+				return strconv.ParseBool(*c.Value)
+			}
+		}
+	}
+	return false, fmt.Errorf("broker %d does not report %s", brokers[0].NodeID, key)
 }

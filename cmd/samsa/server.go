@@ -69,6 +69,9 @@ Settings use Kafka's property names (server.properties), e.g.
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 			defer stop()
+			// A first line at once: opening the metadata log and recovering partitions after
+			// an unclean stop can take a while before "samsa started".
+			logger.Info("samsa starting", "node_id", cfg.NodeID, "log_dirs", cfg.LogDirs)
 			srv, err := server.Start(ctx, cfg, logger)
 			if err != nil {
 				return err

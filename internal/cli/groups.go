@@ -135,11 +135,35 @@ func WriteOffsetPlan(w io.Writer, group string, plan kadm.Offsets) error {
 	return tw.Flush()
 }
 
+// GroupProtocol says how a group assigns partitions, for the header of `samsa group describe`.
+type GroupProtocol struct {
+	Type     string // DescribeGroups' protocol type: consumer, connect, ...; "" for an empty classic group
+	Protocol string // DescribeGroups' protocol: a classic group's assignor (range, cooperative-sticky, ...)
+	KIP848   bool   // a KIP-848 consumer group (ConsumerGroupDescribe knows it)
+	Assignor string // a KIP-848 group's server-side assignor; "" until it has one
+}
+
+// String gives "consumer/range" for a classic group, "consumer (KIP-848, assignor uniform)"
+// for a KIP-848 group, and no trailing slash when the protocol is not known.
+func (p GroupProtocol) String() string {
+	switch {
+	case p.KIP848 && p.Assignor != "":
+		return "consumer (KIP-848, assignor " + p.Assignor + ")"
+	case p.KIP848:
+		return "consumer (KIP-848)"
+	case p.Type == "":
+		return "-"
+	case p.Protocol == "":
+		return p.Type
+	}
+	return p.Type + "/" + p.Protocol
+}
+
 // WriteGroupLag prints a group's partitions with committed offset, log end offset and lag per
 // partition, like `kafka-consumer-groups.sh --describe`, followed by the total lag.
-func WriteGroupLag(w io.Writer, g kadm.DescribedGroupLag) error {
-	fmt.Fprintf(w, "Group %s (state %s, protocol %s/%s, coordinator %d, %d members)\n\n",
-		g.Group, g.State, g.ProtocolType, g.Protocol, g.Coordinator.NodeID, len(g.Members))
+func WriteGroupLag(w io.Writer, g kadm.DescribedGroupLag, protocol GroupProtocol) error {
+	fmt.Fprintf(w, "Group %s (state %s, protocol %s, coordinator %d, %d members)\n\n",
+		g.Group, g.State, protocol, g.Coordinator.NodeID, len(g.Members))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tPARTITION\tCURRENT-OFFSET\tLOG-END-OFFSET\tLAG\tCONSUMER-ID\tHOST\tCLIENT-ID")
 	rows := g.Lag.Sorted()

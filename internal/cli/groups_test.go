@@ -55,3 +55,25 @@ func TestParseTopicPartitions(t *testing.T) {
 		}
 	}
 }
+
+func TestGroupProtocolString(t *testing.T) {
+	tests := []struct {
+		name string
+		p    GroupProtocol
+		want string
+	}{
+		{name: "classic", p: GroupProtocol{Type: "consumer", Protocol: "range"}, want: "consumer/range"},
+		{name: "classic without protocol", p: GroupProtocol{Type: "consumer"}, want: "consumer"},
+		{name: "empty classic", p: GroupProtocol{}, want: "-"},
+		{name: "KIP-848", p: GroupProtocol{Type: "consumer", Protocol: "uniform", KIP848: true, Assignor: "uniform"},
+			want: "consumer (KIP-848, assignor uniform)"},
+		{name: "KIP-848 without assignor", p: GroupProtocol{Type: "consumer", KIP848: true}, want: "consumer (KIP-848)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.p.String(); got != tt.want {
+				t.Errorf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

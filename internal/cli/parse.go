@@ -9,6 +9,32 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+const (
+	// BrokersEnv names the environment variable with the bootstrap brokers used when
+	// --brokers is not given.
+	BrokersEnv = "SAMSA_BROKERS"
+	// DefaultBrokers is where the client commands connect without --brokers or $SAMSA_BROKERS.
+	DefaultBrokers = "localhost:9092"
+	// BrokersUsage is the help text of --brokers.
+	BrokersUsage = "comma-separated bootstrap brokers, host:port (default: $" + BrokersEnv + " if set, else " + DefaultBrokers + ")"
+)
+
+// ResolveBrokers picks the bootstrap brokers: the --brokers value when the flag was given
+// (flagSet), else env (the value of $SAMSA_BROKERS) when it is not empty, else DefaultBrokers.
+func ResolveBrokers(flag string, flagSet bool, env string) ([]string, error) {
+	switch {
+	case flagSet:
+		return SplitBrokers(flag)
+	case env != "":
+		brokers, err := SplitBrokers(env)
+		if err != nil {
+			return nil, fmt.Errorf("$%s=%q: %w", BrokersEnv, env, err)
+		}
+		return brokers, nil
+	}
+	return SplitBrokers(DefaultBrokers)
+}
+
 // SplitBrokers splits a comma-separated list of host:port seeds, trimming spaces and dropping
 // empty entries. It fails when no broker remains.
 func SplitBrokers(list string) ([]string, error) {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -28,6 +29,38 @@ func TestSplitBrokers(t *testing.T) {
 		if !reflect.DeepEqual(got, tt.want) {
 			t.Errorf("SplitBrokers(%q) = %q, want %q", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestResolveBrokers(t *testing.T) {
+	tests := []struct {
+		name    string
+		flag    string
+		flagSet bool
+		env     string
+		want    []string
+		wantErr string
+	}{
+		{name: "default", want: []string{DefaultBrokers}},
+		{name: "env", env: "e:1,e:2", want: []string{"e:1", "e:2"}},
+		{name: "flag wins over env", flag: "f:1", flagSet: true, env: "e:1", want: []string{"f:1"}},
+		{name: "flag without env", flag: "f:1", flagSet: true, want: []string{"f:1"}},
+		{name: "empty flag given", flag: "", flagSet: true, env: "e:1", wantErr: "no brokers given"},
+		{name: "env without brokers", env: " , ", wantErr: `$SAMSA_BROKERS=" , ": no brokers given`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ResolveBrokers(tt.flag, tt.flagSet, tt.env)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error = %v, want it to contain %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("got %q, %v, want %q", got, err, tt.want)
+			}
+		})
 	}
 }
 
