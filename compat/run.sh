@@ -26,7 +26,7 @@ set -uo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 COMPAT=$ROOT/compat
 export SAMSA_CACHE=${SAMSA_CACHE:-$HOME/.cache/samsa}
-CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-console kafka-producer-perf-test
+CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-features kafka-console kafka-producer-perf-test
 	kafka-transactional-producer kafka-consumer-groups kafka-console-group-kip848 kafka-python-group confluent-kafka-group
 	confluent-kafka-group-pair confluent-kafka-group-kip848 confluent-kafka-group-mixed)
 TIMEOUT=${SAMSA_COMPAT_TIMEOUT:-45}
@@ -258,6 +258,20 @@ check_kafka-topics() {
 	local n
 	n=$(grep -cE "Partition: [0-9]+[[:space:]]+Leader: [0-9]+" describe.out)
 	((n == PARTITIONS)) || { reason "kafka-topics --describe: $n partitions with a leader, want $PARTITIONS"; return 1; }
+}
+
+# check_kafka-features: kafka-features describe shows the features ApiVersions reports, as
+# "Feature: NAME<TAB>SupportedMinVersion: ..<TAB>SupportedMaxVersion: ..<TAB>FinalizedVersionLevel: ..".
+check_kafka-features() {
+	need java || return 1
+	kafka_tool org.apache.kafka.tools.FeatureCommand --bootstrap-server "$BOOTSTRAP" describe \
+		> describe.out 2> describe.err || { reason "kafka-features describe: $(last_error describe.err)"; return 1; }
+	local want
+	for want in "metadata.version SupportedMinVersion: 3.3-IV3 SupportedMaxVersion: 3.8-IV0 FinalizedVersionLevel: 3.8-IV0" \
+		"group.version SupportedMinVersion: 0 SupportedMaxVersion: 1 FinalizedVersionLevel: 1"; do
+		tr '\t' ' ' < describe.out | grep -q "^Feature: $want Epoch: [0-9]" ||
+			{ reason "kafka-features describe: no line 'Feature: $want' in: $(grep '^Feature' describe.out | tr '\t\n' ' |')"; return 1; }
+	done
 }
 
 # console_produce TOPIC FILE: kafka-console-producer of the keyed records in FILE.

@@ -19,7 +19,7 @@ func handleApiVersions(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.ApiVersionsRequest)
 	resp := r.ResponseKind().(*kmsg.ApiVersionsResponse)
 	appendVersions(resp)
-	resp.FinalizedFeaturesEpoch = -1
+	b.appendFeatures(resp)
 	return resp, nil
 }
 

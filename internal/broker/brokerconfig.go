@@ -55,7 +55,7 @@ func (b *Broker) checkBrokerChanges(resourceName string, set map[string]string, 
 	for _, k := range names {
 		s, err := config.CheckBrokerSetting("broker config", k, set[k])
 		if err != nil {
-			return &kerrMsg{kerr.InvalidConfig, err.Error()}
+			return kerrMsg(kerr.InvalidConfig, err.Error())
 		}
 		switch {
 		case !s.Dynamic():
@@ -66,14 +66,14 @@ func (b *Broker) checkBrokerChanges(resourceName string, set map[string]string, 
 	}
 	for _, k := range del {
 		if _, ok := config.LookupBrokerSetting(k); !ok {
-			return &kerrMsg{kerr.InvalidConfig, config.UnknownError("broker config", k).Error()}
+			return kerrMsg(kerr.InvalidConfig, config.UnknownError("broker config", k).Error())
 		}
 	}
 	switch {
 	case len(readOnly) > 0:
-		return &kerrMsg{kerr.InvalidRequest, "Cannot update these configs dynamically: " + scalaSet(readOnly)}
+		return kerrMsg(kerr.InvalidRequest, "Cannot update these configs dynamically: "+scalaSet(readOnly))
 	case len(notAtRunTime) > 0:
-		return &kerrMsg{kerr.InvalidRequest, "Samsa does not support updating these configs dynamically yet (set them in server.properties): " + scalaSet(notAtRunTime)}
+		return kerrMsg(kerr.InvalidRequest, "Samsa does not support updating these configs dynamically yet (set them in server.properties): "+scalaSet(notAtRunTime))
 	}
 	for _, k := range names {
 		if s, _ := config.LookupBrokerSetting(k); s.Support == config.NoEffect {

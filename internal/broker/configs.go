@@ -192,25 +192,25 @@ func (b *Broker) alterResource(req *request, resType kmsg.ConfigResourceType, na
 	case kmsg.ConfigResourceTypeTopic:
 		for k, v := range set {
 			if err := config.ValidateTopicConfig(k, v); err != nil {
-				return &kerrMsg{kerr.InvalidConfig, err.Error()}
+				return kerrMsg(kerr.InvalidConfig, err.Error())
 			}
 		}
 		for _, k := range del {
 			if config.TopicDef(k) == nil {
-				return &kerrMsg{kerr.InvalidConfig, "unknown topic config " + k}
+				return kerrMsg(kerr.InvalidConfig, "unknown topic config "+k)
 			}
 		}
 		return b.ctrl.AlterConfigs(req.conn.ctx, metadata.ResourceTopic, name, set, del, validateOnly)
 	case kmsg.ConfigResourceTypeBroker:
 		if name != "" && name != strconv.Itoa(int(b.cfg.NodeID)) {
-			return &kerrMsg{kerr.InvalidRequest, "unknown broker " + name}
+			return kerrMsg(kerr.InvalidRequest, "unknown broker "+name)
 		}
 		if err := b.checkBrokerChanges(name, set, del); err != nil {
 			return err
 		}
 		return b.ctrl.AlterConfigs(req.conn.ctx, metadata.ResourceBroker, name, set, del, validateOnly)
 	default:
-		return &kerrMsg{kerr.InvalidRequest, fmt.Sprintf("unsupported resource type %d", resType)}
+		return kerrMsg(kerr.InvalidRequest, fmt.Sprintf("unsupported resource type %d", resType))
 	}
 }
 
@@ -316,7 +316,7 @@ func (b *Broker) incrementalChanges(img *metadata.Image, rr kmsg.IncrementalAlte
 			}
 			set[c.Name] = strings.Join(list, ",")
 		default:
-			return nil, nil, &kerrMsg{kerr.InvalidRequest, fmt.Sprintf("unknown config operation %d", c.Op)}
+			return nil, nil, kerrMsg(kerr.InvalidRequest, fmt.Sprintf("unknown config operation %d", c.Op))
 		}
 	}
 	return set, del, nil

@@ -5,9 +5,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/config"
+	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/group/consumer"
 )
 
@@ -19,8 +21,19 @@ func init() {
 	register(kmsg.ConsumerGroupDescribe.Int16(), 0, 1, handleConsumerGroupDescribe)
 }
 
+// consumerGroupsEnabled reports whether group.version is finalized at 1 or more: below it,
+// Kafka answers both APIs with UNSUPPORTED_VERSION.
+func (b *Broker) consumerGroupsEnabled() bool {
+	return controller.FinalizedLevel(b.ctrl.Image(), controller.FeatureGroupVersion) >= 1
+}
+
 func handleConsumerGroupHeartbeat(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.ConsumerGroupHeartbeatRequest)
+	if !b.consumerGroupsEnabled() {
+		resp := r.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
+		resp.ErrorCode, resp.ErrorMessage = kerr.UnsupportedVersion.Code, strp(kerr.UnsupportedVersion.Description)
+		return resp, nil
+	}
 	return b.groups.ConsumerGroupHeartbeat(clientID(req), clientHost(req), r), nil
 }
 
@@ -28,6 +41,12 @@ func handleConsumerGroupDescribe(b *Broker, req *request) (kmsg.Response, error)
 	r := req.kreq.(*kmsg.ConsumerGroupDescribeRequest)
 	resp := r.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
 	for _, id := range r.Groups {
+		if !b.consumerGroupsEnabled() {
+			g := kmsg.NewConsumerGroupDescribeResponseGroup()
+			g.Group, g.ErrorCode, g.ErrorMessage = id, kerr.UnsupportedVersion.Code, strp(kerr.UnsupportedVersion.Description)
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
 		g := b.groups.ConsumerGroupDescribe(id)
 		g.AuthorizedOperations = authorizedOperationsOmitted
 		if r.Version < 1 {

@@ -351,14 +351,24 @@ func TestOffsetFetchV10DeletedTopic(t *testing.T) {
 // must be loaded) and returns its answer.
 func joinConsumerGroup(t *testing.T, n *testcluster.Node, group, memberID, topic string) *kmsg.ConsumerGroupHeartbeatResponse {
 	t.Helper()
+	hr := joinHeartbeat(t, n, group, memberID, topic)
+	if hr.ErrorCode != 0 || hr.MemberEpoch < 1 {
+		t.Fatalf("join %s: %+v", group, hr)
+	}
+	return hr
+}
+
+// joinHeartbeat sends the first ConsumerGroupHeartbeat of a member and returns the answer.
+func joinHeartbeat(t *testing.T, n *testcluster.Node, group, memberID, topic string) *kmsg.ConsumerGroupHeartbeatResponse {
+	t.Helper()
 	hb := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	hb.Group, hb.MemberID = group, memberID
 	hb.RebalanceTimeoutMillis = 30000
 	hb.SubscribedTopicNames = []string{topic}
 	hb.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
 	hr, err := hb.RequestWith(ctxT(t), newClient(t, n).Broker(1))
-	if err != nil || hr.ErrorCode != 0 || hr.MemberEpoch < 1 {
-		t.Fatalf("join %s: %+v %v", group, hr, err)
+	if err != nil {
+		t.Fatalf("join %s: %v", group, err)
 	}
 	return hr
 }

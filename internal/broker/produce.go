@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/records"
 	"github.com/samsa-io/samsa/internal/storage"
@@ -83,7 +84,7 @@ func (b *Broker) producePartition(t *metadata.Topic, limits *produceLimits, acks
 		return kerr.NotEnoughReplicas
 	}
 	if len(data) == 0 {
-		return &kerrMsg{kerr.CorruptMessage, "produce request carries no record batch"}
+		return kerrMsg(kerr.CorruptMessage, "produce request carries no record batch")
 	}
 	nowMs := b.now().UnixMilli()
 	rest, err := records.Split(data, func(batch []byte) error {
@@ -93,15 +94,15 @@ func (b *Broker) producePartition(t *metadata.Topic, limits *produceLimits, acks
 		h, err := records.Validate(batch)
 		if err != nil {
 			if errors.Is(err, records.ErrMagic) {
-				return &kerrMsg{kerr.InvalidRecord, "produce v3+ requires record batches of magic v2"}
+				return kerrMsg(kerr.InvalidRecord, "produce v3+ requires record batches of magic v2")
 			}
-			return &kerrMsg{kerr.CorruptMessage, err.Error()}
+			return kerrMsg(kerr.CorruptMessage, err.Error())
 		}
 		if h.IsControl() {
-			return &kerrMsg{kerr.InvalidRecord, "producers may not send control batches"}
+			return kerrMsg(kerr.InvalidRecord, "producers may not send control batches")
 		}
 		if h.IsTransactional() {
-			return &kerrMsg{kerr.InvalidRecord, "transactional produce is not supported yet"}
+			return kerrMsg(kerr.InvalidRecord, "transactional produce is not supported yet")
 		}
 		return checkTimestamps(&h, limits, nowMs)
 	})
@@ -114,11 +115,11 @@ func (b *Broker) producePartition(t *metadata.Topic, limits *produceLimits, acks
 		if n, ok := records.PeekSize(data[len(data)-rest:]); ok && int64(n) > limits.maxMessageBytes {
 			return kerr.MessageTooLarge
 		}
-		return &kerrMsg{kerr.CorruptMessage, "trailing bytes do not form a whole record batch"}
+		return kerrMsg(kerr.CorruptMessage, "trailing bytes do not form a whole record batch")
 	}
 	if limits.compression >= 0 {
 		if data, err = records.Recompress(data, limits.compression); err != nil {
-			return &kerrMsg{kerr.CorruptMessage, err.Error()}
+			return kerrMsg(kerr.CorruptMessage, err.Error())
 		}
 	}
 	res, err := p.AppendAsLeader(data)
@@ -131,14 +132,10 @@ func (b *Broker) producePartition(t *metadata.Topic, limits *produceLimits, acks
 	return nil
 }
 
-// kerrMsg is a Kafka error with a message for the client.
-type kerrMsg struct {
-	err *kerr.Error
-	msg string
+// kerrMsg returns a Kafka error with a message for the client.
+func kerrMsg(code *kerr.Error, msg string) error {
+	return &controller.KafkaError{Code: code, Message: msg}
 }
-
-func (e *kerrMsg) Error() string { return e.msg }
-func (e *kerrMsg) Unwrap() error { return e.err }
 
 // storageErr maps storage errors to Kafka errors.
 func storageErr(err error) error {
@@ -162,7 +159,7 @@ func storageErr(err error) error {
 	if errors.As(err, &ke) {
 		return err
 	}
-	return &kerrMsg{kerr.KafkaStorageError, err.Error()}
+	return kerrMsg(kerr.KafkaStorageError, err.Error())
 }
 
 // checkTimestamps enforces message.timestamp.before.max.ms and message.timestamp.after.max.ms
@@ -172,10 +169,10 @@ func checkTimestamps(h *records.Header, limits *produceLimits, nowMs int64) erro
 		return nil
 	}
 	if limits.timestampBefore < nowMs && h.BaseTimestamp < nowMs-limits.timestampBefore {
-		return &kerrMsg{kerr.InvalidTimestamp, "record timestamp is older than message.timestamp.before.max.ms allows"}
+		return kerrMsg(kerr.InvalidTimestamp, "record timestamp is older than message.timestamp.before.max.ms allows")
 	}
 	if limits.timestampAfter < math.MaxInt64-nowMs && h.MaxTimestamp > nowMs+limits.timestampAfter {
-		return &kerrMsg{kerr.InvalidTimestamp, "record timestamp is further in the future than message.timestamp.after.max.ms allows"}
+		return kerrMsg(kerr.InvalidTimestamp, "record timestamp is further in the future than message.timestamp.after.max.ms allows")
 	}
 	return nil
 }

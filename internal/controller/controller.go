@@ -111,7 +111,8 @@ func (cfg Config) withDefaults() (Config, error) {
 
 // Start opens the Raft state in cfg.Dir (bootstrapping a single-voter cluster if asked and
 // there is none), starts Raft and returns once this node is the leader and every committed
-// entry is applied to the image. On a new cluster it commits a fresh cluster ID first.
+// entry is applied to the image. On a new cluster it commits a fresh cluster ID and the default
+// feature levels first.
 //
 // TODO(multi-voter): a node that is not a voter, or loses the election, waits here until ctx
 // ends; it should instead return once it has caught up with the leader.
@@ -211,7 +212,7 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *raftboltdb.BoltStore) (*ra
 }
 
 // waitReady waits for leadership, applies everything committed before it, and commits a
-// cluster ID if there is none yet.
+// cluster ID and the default feature levels if there are none yet.
 func (c *Controller) waitReady(ctx context.Context) error {
 	for leader := false; !leader; {
 		select {
@@ -225,12 +226,20 @@ func (c *Controller) waitReady(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.Image().ClusterID != "" {
+	var recs []metadata.Record
+	if c.Image().ClusterID == "" {
+		recs = append(recs, metadata.Bootstrap{ClusterID: metadata.UUID(uuid.New()).String()})
+	}
+	// A new cluster starts at the default feature levels; so does a metadata log written
+	// before feature levels existed (it has no metadata.version).
+	if c.Image().FeatureLevel(FeatureMetadataVersion) == 0 {
+		recs = append(recs, defaultFeatureRecords()...)
+	}
+	if len(recs) == 0 {
 		return nil
 	}
-	clusterID := metadata.UUID(uuid.New()).String()
-	if _, err := c.proposeLocked(ctx, metadata.Bootstrap{ClusterID: clusterID}); err != nil {
-		return fmt.Errorf("controller: commit cluster ID: %w", err)
+	if _, err := c.proposeLocked(ctx, recs...); err != nil {
+		return fmt.Errorf("controller: commit cluster ID and feature levels: %w", err)
 	}
 	return nil
 }
@@ -345,6 +354,16 @@ func applyError(err error) error {
 	}
 	return fmt.Errorf("%w: %w", code, err)
 }
+
+// KafkaError is a Kafka error code with the message for the client: Error returns the message
+// alone, as Kafka sends it.
+type KafkaError struct {
+	Code    *kerr.Error
+	Message string
+}
+
+func (e *KafkaError) Error() string { return e.Message }
+func (e *KafkaError) Unwrap() error { return e.Code }
 
 // ErrorCode returns the Kafka error code of an error returned by the controller: 0 for nil,
 // the code of the *kerr.Error it wraps, or UNKNOWN_SERVER_ERROR (-1).

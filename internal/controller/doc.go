@@ -1,7 +1,15 @@
 // Package controller owns the metadata quorum: the Raft-replicated metadata log, the state
 // machine that turns it into metadata images (package metadata), and the operations that change
 // it (creating and deleting topics, adding partitions, altering configs, registering brokers,
-// allocating producer IDs), including their validation and replica placement.
+// allocating producer IDs, updating feature levels), including their validation and replica
+// placement.
+//
+// # Features
+//
+// features.go holds the features (KIP-584) this node supports and their defaults, which Start
+// commits on a new cluster and on a log written before features existed (no metadata.version),
+// and UpdateFeatures, which follows Kafka 4.1's FeatureControlManager: all or nothing, the same
+// checks in the same order and the same messages.
 //
 // # Raft
 //

@@ -15,6 +15,11 @@
 //	SetConfigs           sets and deletes config keys of a topic (ResourceTopic=2) or of a broker
 //	                     (ResourceBroker=4; ResourceName "" is the cluster-wide broker default)
 //	AllocateProducerIDs  hands out the producer-ID block [FirstID, FirstID+Count)
+//	FeatureLevel         sets the finalized level of one feature (Kafka's FeatureLevelRecord,
+//	                     KIP-584), e.g. {"type":"FeatureLevel","v":1,"name":"group.version","level":1};
+//	                     level 0 removes the feature from the finalized features, as in Kafka.
+//	                     A batch holding one sets the image's FeaturesIndex (the features' epoch)
+//	                     to the batch's log index
 //
 // # Record encoding (version 1)
 //
@@ -43,8 +48,12 @@
 // EncodeImage writes an image as one JSON object:
 //
 //	{"v":1,"index":N,"clusterID":"...","brokers":[Broker...],"topics":[Topic...],
-//	 "brokerConfigs":{"":{...},"1":{...}},"nextProducerID":N}
+//	 "brokerConfigs":{"":{...},"1":{...}},"nextProducerID":N,
+//	 "features":{"metadata.version":20,...},"featuresIndex":N}
 //
 // with brokers sorted by ID and topics by name, so equal images encode to equal bytes.
 // DecodeImage rebuilds the by-name and by-ID indexes and checks them for consistency.
+// "features" and "featuresIndex" are absent in snapshots written before feature levels existed
+// (the image then has no finalized features until the controller writes its defaults; see
+// package controller); a stored feature level is always at least 1.
 package metadata

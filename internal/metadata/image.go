@@ -81,6 +81,12 @@ type Image struct {
 	BrokerConfigs map[string]map[string]string
 	// NextProducerID is the first producer ID not yet allocated.
 	NextProducerID int64
+	// Features holds the finalized feature levels by name (FeatureLevel records); a feature at
+	// level 0 is absent, as in Kafka. Nil until the first FeatureLevel record.
+	Features map[string]int16
+	// FeaturesIndex is the log index of the last batch that held a FeatureLevel record: the
+	// epoch of the finalized features.
+	FeaturesIndex uint64
 }
 
 // Topic returns the topic with the given name.
@@ -115,17 +121,23 @@ func (img *Image) BrokerConfig(name string) map[string]string {
 // atomic: if any record fails, it returns the receiver unchanged and the error.
 func (img *Image) ApplyBatch(index uint64, recs []Record) (*Image, error) {
 	next := img
+	features := false
 	for i, r := range recs {
 		applied, err := next.Apply(r)
 		if err != nil {
 			return img, fmt.Errorf("record %d (%T): %w", i, r, err)
 		}
 		next = applied
+		_, isFeature := r.(FeatureLevel)
+		features = features || isFeature
 	}
 	if next == img {
 		next = img.clone()
 	}
 	next.Index = index
+	if features {
+		next.FeaturesIndex = index
+	}
 	return next, nil
 }
 
@@ -147,6 +159,8 @@ func (img *Image) Apply(r Record) (*Image, error) {
 		return img.applySetConfigs(r)
 	case AllocateProducerIDs:
 		return img.applyAllocateProducerIDs(r)
+	case FeatureLevel:
+		return img.applyFeatureLevel(r)
 	default:
 		return img, fmt.Errorf("%w: %T", ErrUnknownRecordType, r)
 	}

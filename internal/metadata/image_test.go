@@ -245,6 +245,7 @@ func TestImageSnapshotRoundTrip(t *testing.T) {
 		CreateTopic{Name: "b", ID: idB, Partitions: parts(1, 1)},
 		SetConfigs{ResourceType: ResourceBroker, Set: map[string]string{"k": "v"}},
 		AllocateProducerIDs{FirstID: 0, Count: 3},
+		FeatureLevel{Name: "metadata.version", Level: 20},
 	)
 	data, err := EncodeImage(img)
 	if err != nil {
@@ -294,6 +295,7 @@ func must[T any](v T, err error) T {
 
 func FuzzDecodeImage(f *testing.F) {
 	f.Add([]byte(`{"v":1,"index":3,"clusterID":"c","topics":[{"name":"a","id":"AQAAAAAAAAAAAAAAAAAAAA","partitions":[{"partition":0,"replicas":[1]}]}]}`))
+	f.Add([]byte(`{"v":1,"index":4,"clusterID":"c","features":{"metadata.version":20,"group.version":1},"featuresIndex":2}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		img, err := DecodeImage(data)
 		if err != nil {

@@ -22,6 +22,7 @@ const (
 	TypeCreatePartitions    = "CreatePartitions"
 	TypeSetConfigs          = "SetConfigs"
 	TypeAllocateProducerIDs = "AllocateProducerIDs"
+	TypeFeatureLevel        = "FeatureLevel"
 )
 
 // recordVersion is the only layout version of every record type so far.
@@ -87,6 +88,13 @@ type AllocateProducerIDs struct {
 	Count   int32 `json:"count"`
 }
 
+// FeatureLevel sets the finalized level of one feature (Kafka's FeatureLevelRecord): Level 0
+// removes the feature from the finalized features, as Kafka does.
+type FeatureLevel struct {
+	Name  string `json:"name"`
+	Level int16  `json:"level"`
+}
+
 // RecordType implements Record.
 func (Bootstrap) RecordType() string { return TypeBootstrap }
 
@@ -108,6 +116,9 @@ func (SetConfigs) RecordType() string { return TypeSetConfigs }
 // RecordType implements Record.
 func (AllocateProducerIDs) RecordType() string { return TypeAllocateProducerIDs }
 
+// RecordType implements Record.
+func (FeatureLevel) RecordType() string { return TypeFeatureLevel }
+
 // decodeAs unmarshals data into a fresh T and returns it as a Record.
 func decodeAs[T Record](data []byte) (Record, error) {
 	var r T
@@ -126,6 +137,7 @@ var decoders = map[string]func([]byte) (Record, error){
 	TypeCreatePartitions:    decodeAs[CreatePartitions],
 	TypeSetConfigs:          decodeAs[SetConfigs],
 	TypeAllocateProducerIDs: decodeAs[AllocateProducerIDs],
+	TypeFeatureLevel:        decodeAs[FeatureLevel],
 }
 
 // envelope is the part of an encoded record common to all types.

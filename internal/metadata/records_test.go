@@ -18,6 +18,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		CreatePartitions{TopicID: UUID{7}, Partitions: []Partition{{Partition: 1, Replicas: []int32{1}, ISR: []int32{1}, Leader: 1}}},
 		SetConfigs{ResourceType: ResourceBroker, ResourceName: "", Set: map[string]string{"x": "1"}, Delete: []string{"y"}},
 		AllocateProducerIDs{FirstID: 1000, Count: 1000},
+		FeatureLevel{Name: "group.version", Level: 1},
 	}
 	for _, r := range recs {
 		t.Run(r.RecordType(), func(t *testing.T) {
@@ -112,6 +113,7 @@ func TestUUIDText(t *testing.T) {
 func FuzzDecodeBatch(f *testing.F) {
 	f.Add([]byte(`[{"type":"DeleteTopic","v":1,"id":"AAAAAAAAAAAAAAAAAAAAAA"}]`))
 	f.Add([]byte(`[{"type":"CreateTopic","v":1,"name":"a","id":"AQAAAAAAAAAAAAAAAAAAAA","partitions":[{"partition":0,"replicas":[1]}]}]`))
+	f.Add([]byte(`[{"type":"FeatureLevel","v":1,"name":"metadata.version","level":20},{"type":"FeatureLevel","v":1,"name":"group.version","level":0}]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		recs, err := DecodeBatch(data)
 		if err != nil {

@@ -19,6 +19,8 @@ type snapshot struct {
 	Topics         []*Topic                     `json:"topics"`
 	BrokerConfigs  map[string]map[string]string `json:"brokerConfigs,omitempty"`
 	NextProducerID int64                        `json:"nextProducerID"`
+	Features       map[string]int16             `json:"features,omitempty"`
+	FeaturesIndex  uint64                       `json:"featuresIndex,omitempty"`
 }
 
 // EncodeImage encodes img as a snapshot. Equal images encode to equal bytes.
@@ -31,6 +33,8 @@ func EncodeImage(img *Image) ([]byte, error) {
 		Topics:         img.sortedTopics(),
 		BrokerConfigs:  img.BrokerConfigs,
 		NextProducerID: img.NextProducerID,
+		Features:       img.Features,
+		FeaturesIndex:  img.FeaturesIndex,
 	}
 	for _, id := range img.BrokerIDs() {
 		s.Brokers = append(s.Brokers, img.Brokers[id])
@@ -55,6 +59,13 @@ func DecodeImage(data []byte) (*Image, error) {
 		Index:          s.Index,
 		ClusterID:      s.ClusterID,
 		NextProducerID: s.NextProducerID,
+		FeaturesIndex:  s.FeaturesIndex,
+	}
+	if err := checkFeatures(s.Features); err != nil {
+		return nil, err
+	}
+	if len(s.Features) > 0 {
+		img.Features = s.Features
 	}
 	if len(s.Brokers) > 0 {
 		img.Brokers = make(map[int32]Broker, len(s.Brokers))
@@ -97,10 +108,12 @@ func DecodeImage(data []byte) (*Image, error) {
 	return img, nil
 }
 
-// Equal reports whether a and b hold the same metadata, ignoring Index. Nil and empty maps
+// Equal reports whether a and b hold the same metadata, ignoring Index (but not FeaturesIndex,
+// the features' epoch). Nil and empty maps
 // are equal.
 func Equal(a, b *Image) bool {
-	if a.ClusterID != b.ClusterID || a.NextProducerID != b.NextProducerID {
+	if a.ClusterID != b.ClusterID || a.NextProducerID != b.NextProducerID ||
+		a.FeaturesIndex != b.FeaturesIndex || !maps.Equal(a.Features, b.Features) {
 		return false
 	}
 	if !maps.EqualFunc(a.Brokers, b.Brokers, brokerEqual) {
