@@ -71,6 +71,9 @@ Settings use Kafka's property names (server.properties), e.g.
 			defer stop()
 			srv, err := server.Start(ctx, cfg, logger)
 			if err != nil {
+				if ctx.Err() != nil {
+					logger.Error("start-up stopped", "cause", context.Cause(ctx).Error())
+				}
 				return err
 			}
 			<-ctx.Done()
