@@ -74,6 +74,9 @@ Settings use Kafka's property names (server.properties), e.g.
 			logger.Info("samsa starting", "node_id", cfg.NodeID, "log_dirs", cfg.LogDirs)
 			srv, err := server.Start(ctx, cfg, logger)
 			if err != nil {
+				if ctx.Err() != nil {
+					logger.Error("start-up stopped", "cause", context.Cause(ctx).Error())
+				}
 				return err
 			}
 			<-ctx.Done()

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"go.etcd.io/bbolt"
 
 	"github.com/samsa-io/samsa/internal/metadata"
 )
@@ -45,6 +46,10 @@ type Config struct {
 	// DefaultReplicationFactor is the replication factor of topics created with
 	// ReplicationFactor -1 (default.replication.factor). Default 1.
 	DefaultReplicationFactor int16
+	// StoreLockTimeout bounds the wait for the lock on raft.db when another process holds it
+	// (Samsa's directory lock normally refuses a second node first; this covers anything else
+	// holding the file). Default 30 s; ctx ending stops the wait sooner.
+	StoreLockTimeout time.Duration
 }
 
 // Raft tuning. The timeouts suit a single voter, which elects itself one heartbeat timeout
@@ -66,6 +71,11 @@ const (
 	// transportMaxPool and transportTimeout configure the Raft network transport.
 	transportMaxPool = 3
 	transportTimeout = 10 * time.Second
+	// defaultStoreLockTimeout is StoreLockTimeout's default.
+	defaultStoreLockTimeout = 30 * time.Second
+	// storeLockPoll is how long one attempt to open raft.db waits for its lock; ctx is checked
+	// between attempts.
+	storeLockPoll = 200 * time.Millisecond
 )
 
 // Controller runs this node's member of the metadata quorum and, while it is the leader,
@@ -106,6 +116,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.DefaultReplicationFactor <= 0 {
 		cfg.DefaultReplicationFactor = 1
 	}
+	if cfg.StoreLockTimeout <= 0 {
+		cfg.StoreLockTimeout = defaultStoreLockTimeout
+	}
 	return cfg, nil
 }
 
@@ -125,7 +138,7 @@ func Start(ctx context.Context, cfg Config) (*Controller, error) {
 		return nil, fmt.Errorf("controller: %w", err)
 	}
 	hlog := newHCLogAdapter(cfg.Logger, "raft")
-	store, err := raftboltdb.New(raftboltdb.Options{Path: filepath.Join(cfg.Dir, "raft.db")})
+	store, err := openStore(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("controller: open raft store: %w", err)
 	}
@@ -142,6 +155,32 @@ func Start(ctx context.Context, cfg Config) (*Controller, error) {
 	cfg.Logger.Info("metadata controller ready", "node", cfg.NodeID, "addr", c.addr,
 		"clusterID", c.Image().ClusterID, "index", c.Image().Index)
 	return c, nil
+}
+
+// openStore opens the bbolt Raft store in cfg.Dir. bbolt waits for an exclusive flock on the
+// file; the wait is taken in short attempts so that it ends when ctx does, and gives up after
+// cfg.StoreLockTimeout instead of hanging forever.
+func openStore(ctx context.Context, cfg Config) (*raftboltdb.BoltStore, error) {
+	path := filepath.Join(cfg.Dir, "raft.db")
+	opts := *bbolt.DefaultOptions
+	opts.Timeout = storeLockPoll
+	deadline := time.Now().Add(cfg.StoreLockTimeout)
+	for attempt := 0; ; attempt++ {
+		store, err := raftboltdb.New(raftboltdb.Options{Path: path, BoltOptions: &opts})
+		if !errors.Is(err, bbolt.ErrTimeout) {
+			return store, err
+		}
+		if attempt == 0 {
+			cfg.Logger.Warn("waiting for the lock on the Raft store: another process holds it",
+				"path", path, "timeout", cfg.StoreLockTimeout.String())
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("waiting for the lock on %s: %w", path, context.Cause(ctx))
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("%s is locked by another process (waited %s): %w", path, cfg.StoreLockTimeout, err)
+		}
+	}
 }
 
 // startRaft builds the snapshot store, transport and FSM and starts Raft on store.
@@ -221,7 +260,9 @@ func (c *Controller) waitReady(ctx context.Context) error {
 			return fmt.Errorf("controller: waiting for leadership: %w", context.Cause(ctx))
 		}
 	}
-	if err := c.raft.Barrier(timeoutFrom(ctx)).Error(); err != nil {
+	// The barrier applies every committed entry, which takes long on a long log; the caller
+	// closes the controller when ctx ends, which ends the barrier too.
+	if err := waitFuture(ctx, c.raft.Barrier(timeoutFrom(ctx))); err != nil {
 		return fmt.Errorf("controller: apply committed log: %w", err)
 	}
 	c.mu.Lock()
@@ -242,6 +283,18 @@ func (c *Controller) waitReady(ctx context.Context) error {
 		return fmt.Errorf("controller: commit cluster ID and feature levels: %w", err)
 	}
 	return nil
+}
+
+// waitFuture waits for f, or for ctx to end (f then completes in the background).
+func waitFuture(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
 }
 
 // timeoutFrom returns the time left before ctx's deadline, or applyTimeout if it has none.

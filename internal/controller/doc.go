@@ -20,7 +20,9 @@
 //
 // Layout of Config.Dir: raft.db (bbolt log and stable store) and snapshots/ (file snapshot
 // store). Each Raft log entry is one metadata batch (metadata.EncodeBatch); a snapshot is one
-// encoded image (metadata.EncodeImage).
+// encoded image (metadata.EncodeImage). bbolt locks raft.db with flock; Start waits for that
+// lock in short attempts, so it ends with its context and gives up after
+// Config.StoreLockTimeout (the broker's directory lock normally refuses a second node earlier).
 //
 // Today the quorum is a single voter inside the broker process, bootstrapped on first start.
 // Nothing but Start's bootstrap assumes one voter; see the TODO(multi-voter) notes.
@@ -33,7 +35,9 @@
 // Image never blocks. A publisher goroutine then calls the OnPublish callbacks in order.
 //
 // Goroutines: raft's own (run loop, FSM, snapshots, transport), stopped by Close; and the
-// publisher, which owns the callback list and is stopped by Close after Raft.
+// publisher, which owns the callback list and is stopped by Close after Raft. During Start a
+// short-lived goroutine waits for the barrier (waitFuture) so that Start can return when its
+// context ends; Close ends the barrier.
 //
 // Errors returned to callers wrap a franz-go *kerr.Error (see ErrorCode) and carry a message
 // suitable for a response's ErrorMessage.

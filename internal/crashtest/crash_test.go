@@ -45,6 +45,9 @@ type proc struct {
 	cmd    *exec.Cmd
 	addr   string
 	stderr *syncBuffer
+	exited chan struct{} // closed once the process has exited; waitErr is then its status
+	// waitErr is cmd.Wait's result, set before exited is closed.
+	waitErr error
 }
 
 type syncBuffer struct {
@@ -73,35 +76,71 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-// startServer runs samsa on dir and waits until it answers a metadata request.
-func startServer(t *testing.T, dir string) *proc {
+// spawn starts `samsa server` with loopback listeners on free ports and the given settings
+// (key=value), without waiting for it to serve. The process is killed when the test ends.
+func spawn(t *testing.T, settings ...string) *proc {
 	t.Helper()
 	port, cport := freePort(t), freePort(t)
-	p := &proc{addr: fmt.Sprintf("127.0.0.1:%d", port), stderr: &syncBuffer{}}
-	p.cmd = exec.Command(samsaBin, "server",
-		"--override", fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", port, cport),
-		"--override", "log.dirs="+dir)
+	p := &proc{addr: fmt.Sprintf("127.0.0.1:%d", port), stderr: &syncBuffer{}, exited: make(chan struct{})}
+	args := []string{"server", "--override",
+		fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", port, cport)}
+	for _, s := range settings {
+		args = append(args, "--override", s)
+	}
+	p.cmd = exec.Command(samsaBin, args...)
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
-	cl, err := kgo.NewClient(kgo.SeedBrokers(p.addr))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	go func() {
+		p.waitErr = p.cmd.Wait()
+		close(p.exited)
+	}()
+	t.Cleanup(func() { p.cmd.Process.Kill(); <-p.exited })
+	return p
+}
+
+// startServer runs samsa on dir and waits until it answers a metadata request.
+func startServer(t *testing.T, dir string) *proc {
+	t.Helper()
+	p := spawn(t, "log.dirs="+dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
-		if _, err := kadm.NewClient(cl).BrokerMetadata(ctx); err == nil {
+		if serves(ctx, p.addr) == nil {
 			return p
 		}
 		select {
 		case <-ctx.Done():
 			t.Fatalf("samsa did not start; stderr:\n%s", p.stderr.String())
+		case <-p.exited:
+			t.Fatalf("samsa exited (%v) instead of starting; stderr:\n%s", p.waitErr, p.stderr.String())
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// serves reports whether the broker at addr answers a metadata request.
+func serves(ctx context.Context, addr string) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	_, err = kadm.NewClient(cl).BrokerMetadata(ctx)
+	return err
+}
+
+// waitExit waits up to timeout (a deadline to declare a hang, not a timing assertion) for the
+// process to exit and returns its exit status.
+func (p *proc) waitExit(t *testing.T, timeout time.Duration) error {
+	t.Helper()
+	select {
+	case <-p.exited:
+		return p.waitErr
+	case <-time.After(timeout):
+		t.Fatalf("samsa did not exit within %s; stderr:\n%s", timeout, p.stderr.String())
+		return nil
 	}
 }
 
@@ -124,7 +163,7 @@ func createTopic(t *testing.T, addr, name string, partitions int32) {
 func (p *proc) kill(t *testing.T) {
 	t.Helper()
 	p.cmd.Process.Signal(syscall.SIGKILL)
-	p.cmd.Wait()
+	<-p.exited
 }
 
 func consumeAll(t *testing.T, addr, topic string) []*kgo.Record {

@@ -1,7 +1,10 @@
 package crashtest
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"go.etcd.io/bbolt"
 )
 
 func TestSIGTERMShutsDownCleanly(t *testing.T) {
@@ -17,15 +22,8 @@ func TestSIGTERMShutsDownCleanly(t *testing.T) {
 	createTopic(t, p.addr, "term", 1)
 	produceOneByOne(t, p.addr, "term", 0, 10)
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("samsa exited with %v after SIGTERM; stderr:\n%s", err, p.stderr.String())
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("samsa did not exit within 30s of SIGTERM")
+	if err := p.waitExit(t, 30*time.Second); err != nil {
+		t.Fatalf("samsa exited with %v after SIGTERM; stderr:\n%s", err, p.stderr.String())
 	}
 	if !strings.Contains(p.stderr.String(), "stopped cleanly") {
 		t.Fatalf("no clean-stop log line; stderr:\n%s", p.stderr.String())
@@ -57,6 +55,106 @@ func TestBadSettingsFailAtStartNamingTheSetting(t *testing.T) {
 		}
 		if !strings.Contains(string(out), tc.want) {
 			t.Errorf("%v: output does not name %q:\n%s", tc.args, tc.want, out)
+		}
+	}
+}
+
+// hangDeadline is how long a process may take to exit before the test declares it hung. It is
+// generous on purpose: the processes here should exit in well under a second.
+const hangDeadline = 20 * time.Second
+
+// exitCode returns a finished process's non-zero exit code, failing the test if it succeeded.
+func exitCode(t *testing.T, p *proc, err error) int {
+	t.Helper()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() <= 0 {
+		t.Fatalf("exit status %v, want a non-zero exit code; stderr:\n%s", err, p.stderr.String())
+	}
+	return exit.ExitCode()
+}
+
+func TestSecondProcessOnADirectoryInUseIsRefusedAtOnce(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		setting string // names the shared directory in the error
+		second  func(shared string) []string
+	}{
+		{"same log.dirs", "log.dirs", func(shared string) []string {
+			return []string{"log.dirs=" + shared}
+		}},
+		{"same metadata.log.dir", "metadata.log.dir", func(shared string) []string {
+			return []string{"log.dirs=" + t.TempDir(), "metadata.log.dir=" + shared}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			shared := t.TempDir()
+			first := startServer(t, shared)
+
+			second := spawn(t, tc.second(shared)...)
+			exitCode(t, second, second.waitExit(t, hangDeadline))
+			stderr := second.stderr.String()
+			want := fmt.Sprintf("%s: %s is in use by another Samsa process (pid %d): failed to acquire lock on file .lock in %s",
+				tc.setting, shared, first.cmd.Process.Pid, shared)
+			if !strings.Contains(stderr, want) {
+				t.Fatalf("stderr does not say %q:\n%s", want, stderr)
+			}
+			// The refused process bound nothing: its client port is free again.
+			if c, err := net.Dial("tcp", second.addr); err == nil {
+				c.Close()
+				t.Errorf("the refused process's client port %s accepts connections", second.addr)
+			}
+
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := serves(ctx, first.addr); err != nil {
+				t.Fatalf("the first process no longer serves: %v; stderr:\n%s", err, first.stderr.String())
+			}
+		})
+	}
+}
+
+// TestSIGTERMStopsABlockedStartUp holds the bbolt lock on the metadata directory's raft.db
+// from this test process (as a tool inspecting the file would), so that a node whose
+// directory locks are free blocks in start-up; SIGTERM must end it.
+func TestSIGTERMStopsABlockedStartUp(t *testing.T) {
+	metaDir := t.TempDir()
+	raftDir := filepath.Join(metaDir, "__cluster_metadata-0")
+	if err := os.MkdirAll(raftDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := bbolt.Open(filepath.Join(raftDir, "raft.db"), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close()
+
+	p := spawn(t, "log.dirs="+t.TempDir(), "metadata.log.dir="+metaDir)
+	// The client listener is bound before the controller starts: once it accepts connections,
+	// start-up has reached the raft store.
+	deadline := time.Now().Add(hangDeadline)
+	for {
+		c, err := net.Dial("tcp", p.addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-p.exited:
+			t.Fatalf("samsa exited (%v) before blocking; stderr:\n%s", p.waitErr, p.stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("samsa never bound its client port; stderr:\n%s", p.stderr.String())
+		}
+	}
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	exitCode(t, p, p.waitExit(t, hangDeadline))
+	stderr := p.stderr.String()
+	for _, want := range []string{"start-up stopped", "terminated signal received", "raft.db"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr does not mention %q:\n%s", want, stderr)
 		}
 	}
 }

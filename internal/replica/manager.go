@@ -117,6 +117,13 @@ func partitionDir(root string, tp TopicPartition) string {
 // leader epochs and pushes changed topic configs to the logs. It also removes stray partition
 // directories left by a topic deleted while the broker was down.
 func (m *Manager) Apply(img *metadata.Image) error {
+	return m.ApplyContext(context.Background(), img)
+}
+
+// ApplyContext is Apply that stops opening partitions once ctx ends (start-up, where opening
+// many logs can take long, must end on SIGTERM). It then returns ctx's cause, leaving the
+// partitions opened so far for Close, and does not mark img applied.
+func (m *Manager) ApplyContext(ctx context.Context, img *metadata.Image) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
 	if err := os.MkdirAll(m.cfg.Dir, 0o755); err != nil {
@@ -156,6 +163,9 @@ func (m *Manager) Apply(img *metadata.Image) error {
 				p.log.SetConfig(m.cfg.LogConfig(t.Configs))
 			}
 			continue
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("stopped before opening %s-%d: %w", tp.Topic, tp.Partition, context.Cause(ctx))
 		}
 		p, err := m.openPartition(tp, t, mp.LeaderEpoch)
 		if err != nil {

@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -126,5 +127,30 @@ func TestWaitApplied(t *testing.T) {
 	cancel()
 	if err := m.WaitApplied(ctx, 99); err == nil {
 		t.Fatal("WaitApplied ignored its context")
+	}
+}
+
+func TestApplyContextStopsOpeningPartitionsWhenCancelled(t *testing.T) {
+	m := testManager(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := m.ApplyContext(ctx, image(1, topic("a", 1, 3, 1)))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("ApplyContext with a cancelled context: %v, want context.Canceled", err)
+	}
+	if n := len(m.Partitions()); n != 0 {
+		t.Fatalf("%d partitions opened after cancellation", n)
+	}
+	done, stop := context.WithTimeout(context.Background(), time.Millisecond)
+	defer stop()
+	if m.WaitApplied(done, 1) == nil {
+		t.Fatal("an image whose partitions were not opened was marked applied")
+	}
+	// The next apply opens them all.
+	if err := m.ApplyContext(context.Background(), image(1, topic("a", 1, 3, 1))); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(m.Partitions()); n != 3 {
+		t.Fatalf("%d partitions after a full apply, want 3", n)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/samsa-io/samsa/internal/broker"
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/controller"
+	"github.com/samsa-io/samsa/internal/dirlock"
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/replica"
 	"github.com/samsa-io/samsa/internal/storage"
@@ -33,32 +34,44 @@ type Server struct {
 	cancel   context.CancelFunc
 	done     chan struct{}
 	unsub    func()
+	locks    []*dirlock.Lock // held from the start of Start until the end of Close
 }
 
-// Start starts a node and returns once it serves clients.
-func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (*Server, error) {
+// Start starts a node and returns once it serves clients. It first locks every data
+// directory (so a second process on the same directories fails at once, naming the holder),
+// then binds the listeners, starts the controller, registers the broker and opens the hosted
+// partitions. Every step that can wait ends when ctx does; on any failure everything started so
+// far is closed and the locks are released.
+func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Server, err error) {
 	start := time.Now()
 	s := &Server{cfg: cfg, log: logger, addrs: map[string]string{}, done: make(chan struct{})}
+	var undo []func()
+	defer func() {
+		if err != nil {
+			for i := len(undo) - 1; i >= 0; i-- {
+				undo[i]()
+			}
+		}
+	}()
 	for _, k := range cfg.Ignored {
 		logger.Warn("setting is not supported yet and has no effect", "setting", k)
 	}
-	for _, dir := range cfg.LogDirs {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return nil, fmt.Errorf("log.dirs: %w", err)
-		}
+	if s.locks, err = lockDirs(cfg); err != nil {
+		return nil, err
 	}
+	undo = append(undo, s.releaseLocks)
+
 	// Bind the client listeners first, so port 0 resolves before the broker registers.
 	var lns []net.Listener
-	closeAll := func() {
+	undo = append(undo, func() {
 		for _, ln := range lns {
 			ln.Close()
 		}
-	}
+	})
 	clientListeners := cfg.ClientListeners()
 	for i, l := range clientListeners {
 		ln, err := net.Listen("tcp", l.Addr())
 		if err != nil {
-			closeAll()
 			return nil, fmt.Errorf("listeners: %s: %w", l.Name, err)
 		}
 		lns = append(lns, ln)
@@ -81,15 +94,13 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (*Serve
 		DefaultReplicationFactor: cfg.DefaultReplication,
 	})
 	if err != nil {
-		closeAll()
 		return nil, fmt.Errorf("starting controller: %w", err)
 	}
 	s.ctrl = ctrl
+	undo = append(undo, func() { ctrl.Close() })
 	s.addrs[cfg.ControllerListener] = ctrl.Addr()
 
 	if err := ctrl.RegisterBroker(ctx, s.registration(clientListeners)); err != nil {
-		closeAll()
-		ctrl.Close()
 		return nil, fmt.Errorf("registering broker: %w", err)
 	}
 
@@ -102,12 +113,10 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (*Serve
 		RetentionCheckInterval: time.Duration(cfg.RetentionCheckInterval) * time.Millisecond,
 		FlushCheckInterval:     time.Duration(cfg.FlushSchedulerInterval) * time.Millisecond,
 	})
+	undo = append(undo, func() { s.replicas.Close() })
 	s.broker = broker.New(cfg, ctrl, s.replicas, logger.With("component", "broker"))
 	b.b = s.broker
-	if err := s.replicas.Apply(ctrl.Image()); err != nil {
-		closeAll()
-		s.replicas.Close()
-		ctrl.Close()
+	if err := s.replicas.ApplyContext(ctx, ctrl.Image()); err != nil {
 		return nil, fmt.Errorf("opening partitions: %w", err)
 	}
 	s.broker.MetadataApplied(ctrl.Image())
@@ -129,6 +138,47 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (*Serve
 	logger.Info("samsa started", "node_id", cfg.NodeID, "listeners", s.addrs, "cluster_id", ctrl.Image().ClusterID,
 		"log_dir", cfg.LogDirs[0], "startup", time.Since(start).Round(time.Millisecond).String())
 	return s, nil
+}
+
+// lockDirs locks every log directory and the metadata directory (see package dirlock),
+// creating them if needed. On failure it releases what it took.
+func lockDirs(cfg *config.Server) ([]*dirlock.Lock, error) {
+	type dir struct{ setting, path string }
+	dirs := make([]dir, 0, len(cfg.LogDirs)+1)
+	for _, d := range cfg.LogDirs {
+		dirs = append(dirs, dir{"log.dirs", d})
+	}
+	dirs = append(dirs, dir{"metadata.log.dir", cfg.MetadataLogDir})
+	var locks []*dirlock.Lock
+	seen := map[string]bool{}
+	for _, d := range dirs {
+		key := filepath.Clean(d.path)
+		if abs, err := filepath.Abs(d.path); err == nil {
+			key = abs
+		}
+		if seen[key] {
+			continue // metadata.log.dir defaults to the first log dir
+		}
+		seen[key] = true
+		l, err := dirlock.Acquire(d.path)
+		if err != nil {
+			for _, l := range locks {
+				l.Release()
+			}
+			return nil, fmt.Errorf("%s: %w", d.setting, err)
+		}
+		locks = append(locks, l)
+	}
+	return locks, nil
+}
+
+// releaseLocks releases the directory locks, logging failures.
+func (s *Server) releaseLocks() {
+	for _, l := range s.locks {
+		if err := l.Release(); err != nil {
+			s.log.Warn("releasing directory lock", "dir", l.Dir(), "err", err)
+		}
+	}
 }
 
 // lateBroker lets the replica manager derive log configs from the broker, which is created
@@ -173,7 +223,8 @@ func (s *Server) Addr() string { return s.addrs[s.cfg.ClientListeners()[0].Name]
 func (s *Server) ListenerAddr(name string) string { return s.addrs[name] }
 
 // Close shuts the node down in order: stop serving clients, stop the log work, close the logs
-// (flushing them and marking a clean shutdown), then stop the controller.
+// (flushing them and marking a clean shutdown), stop the controller, then release the
+// directory locks.
 func (s *Server) Close() error {
 	s.broker.Close()
 	if s.unsub != nil {
@@ -185,6 +236,7 @@ func (s *Server) Close() error {
 	if cerr := s.ctrl.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
+	s.releaseLocks()
 	if err != nil {
 		s.log.Error("shutdown", "err", err)
 	} else {
