@@ -198,3 +198,31 @@ func TestBrokersHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestBrokerWarningsShown checks that a warning the broker sends with a successful answer
+// (cleanup.policy=compact has no effect yet) reaches the user on stderr, and only then.
+func TestBrokerWarningsShown(t *testing.T) {
+	node := testcluster.Start(t)
+	tests := []struct {
+		name string
+		args []string
+		warn bool
+	}{
+		{"create compacted", []string{"topic", "create", "compacted", "--config", "cleanup.policy=compact"}, true},
+		{"create plain", []string{"topic", "create", "plain"}, false},
+		{"alter to compact,delete", []string{"topic", "alter-config", "plain", "--set", "cleanup.policy=compact,delete"}, true},
+		{"alter retention", []string{"topic", "alter-config", "compacted", "--set", "retention.ms=1000"}, true},
+		{"alter back to delete", []string{"topic", "alter-config", "plain", "--set", "cleanup.policy=delete"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, stderr, err := runCLI(t, "", append(tt.args, "--brokers", node.Addr())...)
+			if err != nil {
+				t.Fatalf("samsa %s: %v", strings.Join(tt.args, " "), err)
+			}
+			if got := strings.Contains(stderr, "broker: warning: cleanup.policy=compact"); got != tt.warn {
+				t.Errorf("stderr %q: want the compaction warning %v", stderr, tt.warn)
+			}
+		})
+	}
+}

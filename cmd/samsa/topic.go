@@ -74,6 +74,7 @@ func newTopicCreateCmd(cf *clientFlags) *cobra.Command {
 				} else {
 					fmt.Fprintf(cmd.OutOrStdout(), "created topic %s\n", name)
 				}
+				printBrokerWarning(cmd, resp.ErrMessage)
 				return nil
 			})
 		},
@@ -226,6 +227,7 @@ func newTopicAlterConfigCmd(cf *clientFlags) *cobra.Command {
 						errs = append(errs, cli.ResponseError("alter configs of topic", name, resp.Err, resp.ErrMessage))
 					default:
 						fmt.Fprintf(cmd.OutOrStdout(), "altered configs of topic %s\n", name)
+						printBrokerWarning(cmd, resp.ErrMessage)
 					}
 				}
 				return errors.Join(errs...)
@@ -267,4 +269,12 @@ func configAlterations(sets, deletes []string) ([]kadm.AlterConfig, error) {
 		alters = append(alters, kadm.AlterConfig{Op: kadm.DeleteConfig, Name: key})
 	}
 	return alters, nil
+}
+
+// printBrokerWarning prints to stderr the message a broker sent with a successful answer (for
+// example that cleanup.policy=compact has no effect yet), if any.
+func printBrokerWarning(cmd *cobra.Command, msg string) {
+	if msg != "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "broker: %s\n", msg)
+	}
 }
