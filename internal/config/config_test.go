@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -167,5 +168,26 @@ func TestSuggest(t *testing.T) {
 		if got := Suggest(in); got != want {
 			t.Errorf("Suggest(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// Kafka 4.1's own config/server.properties (KRaft, combined roles) loads unchanged, with the
+// settings Samsa serves taken from it.
+func TestKafkaServerPropertiesLoad(t *testing.T) {
+	f, err := os.Open("testdata/kafka-4.1-server.properties")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	props, err := ParseProperties(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := LoadServer(props)
+	if err != nil {
+		t.Fatalf("Kafka's server.properties: %v", err)
+	}
+	if len(s.LogDirs) != 1 || s.LogDirs[0] != "/tmp/kraft-combined-logs" || s.NodeID != 1 || !s.Broker || !s.Controller {
+		t.Errorf("loaded %+v", s)
 	}
 }
