@@ -131,6 +131,9 @@ var readChunkPool = sync.Pool{New: func() any { b := make([]byte, readChunkSize)
 type readBuffers struct {
 	held []*[]byte
 	tail []byte // unused rest of the last chunk
+	// regions are the sendfile regions the response refers to, pinned in the file cache
+	// until released.
+	regions []*storage.Region
 }
 
 // alloc returns n bytes from the current chunk, a new pooled chunk, or the heap.
@@ -154,6 +157,10 @@ func (r *readBuffers) release() {
 		readChunkPool.Put(c)
 	}
 	r.held, r.tail = r.held[:0], nil
+	for _, reg := range r.regions {
+		reg.Release()
+	}
+	r.regions = r.regions[:0]
 }
 
 // readFetchParts fills each partition's response from its log. The first batch of the first
@@ -187,6 +194,7 @@ func readFetchParts(parts []fetchPart, maxBytes int, bufs *readBuffers, regions 
 			r, ok, err := fp.p.ReadRegion(rp.FetchOffset, limit, hw, total == 0)
 			if err == nil && ok {
 				regions[sp] = &r
+				bufs.regions = append(bufs.regions, &r)
 				total += int(r.Len)
 				continue
 			}

@@ -52,6 +52,19 @@
 // only after FileDeleteDelayMs, so a reader holding an old view can finish. Lock order: Log.mu,
 // then Log.deletes.mu.
 //
+// Open files: every file a log opens goes through a FileCache (Options.FileCache, one per
+// process in the broker), which bounds the descriptors held: a handle opens its descriptor on
+// first use and the cache closes the least recently used descriptors that no operation is
+// using once more than its capacity are open; the next use reopens the file (without
+// O_CREATE/O_TRUNC, under its current name: a rename through the log's FS moves the handle,
+// so a segment renamed to *.deleted reopens as such). Each ReadAt/WriteAt/Sync/Truncate/Stat
+// pins the descriptor while it runs, and ReadRegion pins it until Region.Release, so neither a
+// pread nor a sendfile ever sees a descriptor closed or reused under it; a closed handle
+// answers os.ErrClosed, which readers take as "segment deleted, load the new view". Sync of a
+// file not written since its last Sync does nothing. The busy partitions' active segments
+// stay open because they are the most recently used. FileCache.mu is a leaf lock, taken under
+// Log.mu by writers and without it by readers.
+//
 // Goroutines: after a roll, a short-lived flusher fsyncs the sealed segments without holding
 // Log.mu and then advances the recovery point; it exits when caught up, and Close waits for it.
 // Deleted segment files are closed and removed by time.AfterFunc timers; Close runs the

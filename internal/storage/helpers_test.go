@@ -129,6 +129,7 @@ type testLog struct {
 	clock *clock
 	fs    FS
 	logs  *logBuffer
+	cache *FileCache // nil: DefaultFileCache
 }
 
 // openTest opens a log in a fresh temporary directory.
@@ -142,9 +143,10 @@ func openTest(t testing.TB, cfg LogConfig) *testLog {
 
 func (tl *testLog) options() Options {
 	return Options{
-		Logger: slog.New(slog.NewTextHandler(tl.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:    tl.clock.now,
-		FS:     tl.fs,
+		Logger:    slog.New(slog.NewTextHandler(tl.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:       tl.clock.now,
+		FS:        tl.fs,
+		FileCache: tl.cache,
 	}
 }
 

@@ -20,6 +20,8 @@ type Options struct {
 	Now func() time.Time
 	// FS is the filesystem; nil = the operating system's.
 	FS FS
+	// FileCache holds the log's open files; nil = DefaultFileCache.
+	FileCache *FileCache
 }
 
 // AppendResult describes a successful append.
@@ -346,23 +348,38 @@ type Region struct {
 	File *os.File
 	Pos  int64
 	Len  int64
+	// release unpins File in the FileCache.
+	release func()
+}
+
+// Release lets the file cache close the region's file again; call it once the region is
+// written (or dropped). File must not be used after.
+func (r *Region) Release() {
+	if r.release != nil {
+		r.release()
+		r.release = nil
+	}
 }
 
 // ReadRegion locates what Read would return without reading it: the range of one segment
 // file, below maxOffset, at most maxBytes long (or the whole first batch if minOneBatch),
 // not cut to whole batches. ok is false when there is nothing to send, or when the segment is
 // not an *os.File (a test filesystem); callers then use Read. The file stays open at least
-// FileDeleteDelayMs after a deletion, so a prompt sendfile of the range is safe.
+// FileDeleteDelayMs after a deletion, so a prompt sendfile of the range is safe, and the file
+// cache keeps it open until Release.
 func (l *Log) ReadRegion(offset int64, maxBytes int, maxOffset int64, minOneBatch bool) (r Region, ok bool, err error) {
 	sp, ok, err := l.view.Load().locate(offset, maxBytes, maxOffset, minOneBatch)
 	if !ok || err != nil {
 		return r, false, err
 	}
-	f, isOS := sp.f.(*os.File)
-	if !isOS {
-		return r, false, nil
+	f, release, isOS, err := pinOS(sp.f)
+	if isClosedFile(err) {
+		return r, false, nil // the segment was deleted under us; Read retries with the new view
 	}
-	return Region{File: f, Pos: sp.pos, Len: sp.n}, true, nil
+	if err != nil || !isOS {
+		return r, false, err
+	}
+	return Region{File: f, Pos: sp.pos, Len: sp.n, release: release}, true, nil
 }
 
 // OffsetForTimestamp returns the offset and timestamp of the first record whose timestamp is

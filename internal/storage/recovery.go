@@ -24,6 +24,11 @@ func OpenLog(dir string, cfg LogConfig, opts Options) (*Log, error) {
 	if l.fs == nil {
 		l.fs = OSFS{}
 	}
+	cache := opts.FileCache
+	if cache == nil {
+		cache = DefaultFileCache()
+	}
+	l.fs = cache.wrap(l.fs)
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
 	}
