@@ -72,9 +72,9 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				continue
 			}
-			p := b.replicas.Partition(t.Name, rp.Partition)
-			if p == nil {
-				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			p, perr := b.partitionFor(t.Name, rp.Partition)
+			if perr != nil {
+				sp.ErrorCode = perr.Code
 				continue
 			}
 			if err := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch()); err != nil {

@@ -1,6 +1,9 @@
 package broker
 
 import (
+	"errors"
+	"fmt"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -35,12 +38,23 @@ func handleMetadata(b *Broker, req *request) (kmsg.Response, error) {
 			}
 		}
 		if len(create) > 0 {
+			var created, failed int
+			var firstErr error
 			for _, res := range b.ctrl.CreateTopics(req.conn.ctx, create, false) {
-				if res.Err != nil && res.Err != kerr.TopicAlreadyExists {
-					b.log.Info("auto topic creation failed", "topic", res.Name, "err", res.Err)
-				} else if res.Err == nil {
-					b.log.Info("auto-created topic", "topic", res.Name, "partitions", res.NumPartitions)
+				switch {
+				case res.Err == nil:
+					created++
+				case !errors.Is(res.Err, kerr.TopicAlreadyExists):
+					if failed++; firstErr == nil {
+						firstErr = fmt.Errorf("%s: %w", res.Name, res.Err)
+					}
 				}
+			}
+			if created > 0 {
+				b.log.Info("auto-created topics", "count", created)
+			}
+			if failed > 0 {
+				b.log.Info("auto topic creation failed", "count", failed, "err", firstErr)
 			}
 			b.awaitMetadata(req)
 			img = b.ctrl.Image()
@@ -55,7 +69,7 @@ func handleMetadata(b *Broker, req *request) (kmsg.Response, error) {
 	if allTopics {
 		for _, name := range img.TopicNames() {
 			t, _ := img.Topic(name)
-			resp.Topics = append(resp.Topics, metadataTopic(t, r.Version))
+			resp.Topics = append(resp.Topics, b.metadataTopic(t, r.Version))
 		}
 		return resp, nil
 	}
@@ -84,7 +98,7 @@ func handleMetadata(b *Broker, req *request) (kmsg.Response, error) {
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, metadataTopic(t, r.Version))
+		resp.Topics = append(resp.Topics, b.metadataTopic(t, r.Version))
 	}
 	return resp, nil
 }
@@ -112,7 +126,10 @@ func brokerList(img *metadata.Image, listener string) []kmsg.MetadataResponseBro
 	return out
 }
 
-func metadataTopic(t *metadata.Topic, version int16) kmsg.MetadataResponseTopic {
+// metadataTopic describes t. A partition this broker leads but whose log it could not open
+// is shown as Kafka shows a replica on an offline log directory: no leader
+// (LEADER_NOT_AVAILABLE) and this broker among the offline replicas.
+func (b *Broker) metadataTopic(t *metadata.Topic, version int16) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
@@ -126,7 +143,11 @@ func metadataTopic(t *metadata.Topic, version int16) kmsg.MetadataResponseTopic 
 		mp.LeaderEpoch = p.LeaderEpoch
 		mp.Replicas = p.Replicas
 		mp.ISR = p.ISR
-		if p.Leader < 0 {
+		if p.Leader == b.cfg.NodeID && b.replicas.Offline(t.Name, p.Partition) {
+			mp.Leader = -1
+			mp.OfflineReplicas = []int32{b.cfg.NodeID}
+		}
+		if mp.Leader < 0 {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		mt.Partitions = append(mt.Partitions, mp)

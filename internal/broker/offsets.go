@@ -34,9 +34,20 @@ func (b *Broker) partitionFor(topic string, partition int32) (*replica.Partition
 	}
 	p := b.replicas.Partition(topic, partition)
 	if p == nil {
-		return nil, kerr.UnknownTopicOrPartition
+		return nil, b.unopenedErr(topic, partition)
 	}
 	return p, nil
+}
+
+// unopenedErr is the answer for a partition of the image that this broker leads but does not
+// have open: KAFKA_STORAGE_ERROR when its log failed to open (Kafka's answer for a replica on
+// an offline log directory), else NOT_LEADER_OR_FOLLOWER (not opened yet, or being deleted).
+// Both make clients refresh metadata and retry.
+func (b *Broker) unopenedErr(topic string, partition int32) *kerr.Error {
+	if b.replicas.Offline(topic, partition) {
+		return kerr.KafkaStorageError
+	}
+	return kerr.NotLeaderForPartition
 }
 
 func handleListOffsets(b *Broker, req *request) (kmsg.Response, error) {

@@ -72,13 +72,16 @@ func handleProduce(b *Broker, req *request) (kmsg.Response, error) {
 
 // producePartition validates and appends one partition's records and fills in sp.
 func (b *Broker) producePartition(t *metadata.Topic, limits *produceLimits, acks int16, data []byte, sp *kmsg.ProduceResponseTopicPartition) error {
-	p := b.replicas.Partition(t.Name, sp.Partition)
-	if p == nil || int(sp.Partition) >= len(t.Partitions) {
+	if sp.Partition < 0 || int(sp.Partition) >= len(t.Partitions) {
 		return kerr.UnknownTopicOrPartition
 	}
 	mp := &t.Partitions[sp.Partition]
 	if mp.Leader != b.cfg.NodeID {
 		return kerr.NotLeaderForPartition
+	}
+	p := b.replicas.Partition(t.Name, sp.Partition)
+	if p == nil {
+		return b.unopenedErr(t.Name, sp.Partition)
 	}
 	if acks == -1 && int64(len(mp.ISR)) < limits.minInsyncReplicas {
 		return kerr.NotEnoughReplicas

@@ -46,6 +46,10 @@ type Config struct {
 	// DefaultReplicationFactor is the replication factor of topics created with
 	// ReplicationFactor -1 (default.replication.factor). Default 1.
 	DefaultReplicationFactor int16
+	// MaxPartitionsPerBroker is how many partition replicas one broker may host: topic and
+	// partition creations that would place more on a broker fail with POLICY_VIOLATION
+	// (see budget.go). 0 means no limit.
+	MaxPartitionsPerBroker int
 	// StoreLockTimeout bounds the wait for the lock on raft.db when another process holds it
 	// (Samsa's directory lock normally refuses a second node first; this covers anything else
 	// holding the file). Default 30 s; ctx ending stops the wait sooner.

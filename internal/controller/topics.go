@@ -139,6 +139,7 @@ func (c *Controller) CreateTopics(ctx context.Context, reqs []CreateTopic, valid
 
 	var recs []metadata.Record
 	var planned []int
+	budget := c.newBudget(img)
 	for i, req := range reqs {
 		res := &results[i]
 		if seen[req.Name] > 1 {
@@ -146,6 +147,9 @@ func (c *Controller) CreateTopics(ctx context.Context, reqs []CreateTopic, valid
 			continue
 		}
 		rec, err := c.planTopic(img, p, req, colliding)
+		if err == nil {
+			err = budget.take(rec.Partitions)
+		}
 		if err != nil {
 			res.Err = err
 			continue
@@ -368,6 +372,9 @@ func (c *Controller) CreatePartitions(ctx context.Context, topic string, count i
 			return err
 		}
 		partitions = p.place(count-current, rf, current)
+	}
+	if err := c.newBudget(img).take(partitions); err != nil {
+		return err
 	}
 	if validateOnly {
 		return nil

@@ -28,7 +28,15 @@ type Config struct {
 	RetentionCheckInterval time.Duration
 	// FlushCheckInterval is log.flush.scheduler.interval.ms (how often flush.ms is checked).
 	FlushCheckInterval time.Duration
+	// FileCache holds the logs' open files; nil = storage.DefaultFileCache.
+	FileCache *storage.FileCache
+	// RetryBackoff is the first wait before opening an offline partition again; it doubles
+	// on each failure up to maxRetryBackoff. 0 = one second.
+	RetryBackoff time.Duration
 }
+
+// maxRetryBackoff caps the wait between attempts to open an offline partition.
+const maxRetryBackoff = time.Minute
 
 // Manager owns the partitions hosted by this broker.
 type Manager struct {
@@ -41,7 +49,10 @@ type Manager struct {
 		sync.RWMutex
 		partitions map[TopicPartition]*Partition
 		configs    map[string]map[string]string // topic -> configs last applied
-		closed     bool
+		// offline holds the partitions of the image this node hosts whose logs failed to
+		// open; they are retried with backoff (RetryOffline), not on every image.
+		offline map[TopicPartition]*offlinePartition
+		closed  bool
 	}
 	// applyMu serializes Apply calls.
 	applyMu sync.Mutex
@@ -57,6 +68,10 @@ func NewManager(cfg Config) *Manager {
 	m := &Manager{cfg: cfg, log: cfg.Logger}
 	m.mu.partitions = make(map[TopicPartition]*Partition)
 	m.mu.configs = make(map[string]map[string]string)
+	m.mu.offline = make(map[TopicPartition]*offlinePartition)
+	if m.cfg.RetryBackoff <= 0 {
+		m.cfg.RetryBackoff = time.Second
+	}
 	m.appliedCond = sync.NewCond(&m.appliedMu)
 	return m
 }
@@ -113,7 +128,7 @@ func partitionDir(root string, tp TopicPartition) string {
 }
 
 // Apply brings the hosted partitions in line with img: it opens logs of partitions this node
-// replicates, deletes logs of topics that are gone (or were recreated with a new id), updates
+// replicates (a log that fails to open leaves its partition offline, see RetryOffline), deletes logs of topics that are gone (or were recreated with a new id), updates
 // leader epochs and pushes changed topic configs to the logs. It also removes stray partition
 // directories left by a topic deleted while the broker was down.
 func (m *Manager) Apply(img *metadata.Image) error {
@@ -122,7 +137,8 @@ func (m *Manager) Apply(img *metadata.Image) error {
 
 // ApplyContext is Apply that stops opening partitions once ctx ends (start-up, where opening
 // many logs can take long, must end on SIGTERM). It then returns ctx's cause, leaving the
-// partitions opened so far for Close, and does not mark img applied.
+// partitions opened so far for Close, and does not mark img applied. Partitions whose logs
+// cannot be opened do not make it fail: they are offline until a retry opens them.
 func (m *Manager) ApplyContext(ctx context.Context, img *metadata.Image) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
@@ -154,7 +170,9 @@ func (m *Manager) ApplyContext(ctx context.Context, img *metadata.Image) error {
 		}
 		p.wake()
 	}
-	var firstErr error
+	m.forgetOffline(want)
+	var failed openFailures
+	now := time.Now()
 	for tp, t := range want {
 		mp := t.Partitions[tp.Partition]
 		if p := m.Partition(tp.Topic, tp.Partition); p != nil {
@@ -167,18 +185,12 @@ func (m *Manager) ApplyContext(ctx context.Context, img *metadata.Image) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("stopped before opening %s-%d: %w", tp.Topic, tp.Partition, context.Cause(ctx))
 		}
-		p, err := m.openPartition(tp, t, mp.LeaderEpoch)
-		if err != nil {
-			m.log.Error("opening partition", "topic", tp.Topic, "partition", tp.Partition, "err", err)
-			if firstErr == nil {
-				firstErr = err
-			}
+		if !m.offlineDue(tp, t, mp.LeaderEpoch, now) {
 			continue
 		}
-		m.mu.Lock()
-		m.mu.partitions[tp] = p
-		m.mu.Unlock()
+		m.tryOpen(tp, t, mp.LeaderEpoch, now, &failed)
 	}
+	m.reportOpenFailures(&failed)
 	m.mu.Lock()
 	for _, t := range img.Topics {
 		m.mu.configs[t.Name] = t.Configs
@@ -191,7 +203,7 @@ func (m *Manager) ApplyContext(ctx context.Context, img *metadata.Image) error {
 	m.mu.Unlock()
 	m.removeStrayDirs(want)
 	m.markApplied(img.Index)
-	return firstErr
+	return nil
 }
 
 func (m *Manager) appliedConfigs(topic string) map[string]string {
@@ -239,7 +251,7 @@ func (m *Manager) openPartition(tp TopicPartition, t *metadata.Topic, leaderEpoc
 			}
 		}
 	}
-	l, err := storage.OpenLog(dir, m.cfg.LogConfig(t.Configs), storage.Options{Logger: m.log.With("topic", tp.Topic, "partition", tp.Partition)})
+	l, err := storage.OpenLog(dir, m.cfg.LogConfig(t.Configs), storage.Options{Logger: m.log.With("topic", tp.Topic, "partition", tp.Partition), FileCache: m.cfg.FileCache})
 	if err != nil {
 		return nil, err
 	}
@@ -310,6 +322,8 @@ func (m *Manager) removeStrayDirs(want map[TopicPartition]*metadata.Topic) {
 func (m *Manager) Run(ctx context.Context) {
 	retention := time.NewTicker(m.cfg.RetentionCheckInterval)
 	defer retention.Stop()
+	retry := time.NewTicker(m.cfg.RetryBackoff)
+	defer retry.Stop()
 	var flushC <-chan time.Time
 	if m.cfg.FlushCheckInterval > 0 && m.cfg.FlushCheckInterval < 365*24*time.Hour {
 		t := time.NewTicker(m.cfg.FlushCheckInterval)
@@ -322,6 +336,8 @@ func (m *Manager) Run(ctx context.Context) {
 			return
 		case <-retention.C:
 			m.enforceRetention()
+		case <-retry.C:
+			m.RetryOffline()
 		case <-flushC:
 			for _, p := range m.Partitions() {
 				if err := p.log.FlushIfDue(); err != nil {

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -152,5 +154,67 @@ func TestApplyContextStopsOpeningPartitionsWhenCancelled(t *testing.T) {
 	}
 	if n := len(m.Partitions()); n != 3 {
 		t.Fatalf("%d partitions after a full apply, want 3", n)
+	}
+}
+
+// TestUnopenablePartitionsGoOffline checks that partitions whose logs cannot be opened do not
+// fail Apply: they are offline (the others open), reported in one log line per pass with a
+// count, not retried by later images before their backoff, and opened by a retry once the
+// cause is gone.
+func TestUnopenablePartitionsGoOffline(t *testing.T) {
+	var logs strings.Builder
+	m := NewManager(Config{
+		Dir:                    t.TempDir(),
+		NodeID:                 1,
+		Logger:                 slog.New(slog.NewTextHandler(&logs, nil)),
+		LogConfig:              func(map[string]string) storage.LogConfig { return storage.DefaultLogConfig() },
+		RetentionCheckInterval: time.Hour,
+		RetryBackoff:           time.Hour, // only the explicit retry below may reopen
+	})
+	t.Cleanup(func() { m.Close() })
+	// A regular file where a partition directory belongs makes its log fail to open.
+	blocked := []int{1, 3, 4}
+	for _, p := range blocked {
+		if err := os.WriteFile(filepath.Join(m.cfg.Dir, "a-"+strconv.Itoa(p)), nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := topic("a", 1, 6, 1)
+	for i := uint64(1); i <= 3; i++ { // later images must not retry before the backoff
+		if err := m.Apply(image(i, a)); err != nil {
+			t.Fatalf("Apply %d: %v", i, err)
+		}
+	}
+	for p := range 6 {
+		wantOffline := slices.Contains(blocked, p)
+		if got := m.Offline("a", int32(p)); got != wantOffline {
+			t.Errorf("a-%d offline = %v, want %v", p, got, wantOffline)
+		}
+		if got := m.Partition("a", int32(p)) != nil; got == wantOffline {
+			t.Errorf("a-%d hosted = %v", p, got)
+		}
+	}
+	if n := strings.Count(logs.String(), "partitions offline"); n != 1 {
+		t.Fatalf("%d offline log lines, want 1:\n%s", n, logs.String())
+	}
+	if !strings.Contains(logs.String(), "failed=3") {
+		t.Fatalf("the log line does not count the partitions:\n%s", logs.String())
+	}
+	for _, p := range blocked {
+		os.Remove(filepath.Join(m.cfg.Dir, "a-"+strconv.Itoa(p)))
+	}
+	m.mu.Lock()
+	for _, o := range m.mu.offline {
+		o.next = time.Time{} // backoff over
+	}
+	m.mu.Unlock()
+	m.RetryOffline()
+	if n := m.OfflineCount(); n != 0 {
+		t.Fatalf("%d partitions still offline after the retry", n)
+	}
+	for _, p := range blocked {
+		if m.Partition("a", int32(p)) == nil {
+			t.Fatalf("a-%d not hosted after the retry", p)
+		}
 	}
 }

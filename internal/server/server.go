@@ -83,6 +83,10 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	if cl, ok := cfg.ControllerListenerAddr(); ok {
 		ctrlAddr = cl.Addr()
 	}
+	fileLimit := storage.FileLimit()
+	cacheSize, maxPartitions := fileBudget(fileLimit)
+	cache := storage.NewFileCache(cacheSize)
+	logger.Info("open-file budget", "rlimit_nofile", fileLimit, "file_cache", cacheSize, "max_partitions_per_broker", maxPartitions)
 	ctrl, err := controller.Start(ctx, controller.Config{
 		NodeID:                   cfg.NodeID,
 		Dir:                      filepath.Join(cfg.MetadataLogDir, "__cluster_metadata-0"),
@@ -92,6 +96,7 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		ValidateTopicConfig:      config.ValidateTopicConfig,
 		DefaultPartitions:        cfg.NumPartitions,
 		DefaultReplicationFactor: cfg.DefaultReplication,
+		MaxPartitionsPerBroker:   maxPartitions,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting controller: %w", err)
@@ -112,6 +117,7 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		LogConfig:              b.logConfig,
 		RetentionCheckInterval: time.Duration(cfg.RetentionCheckInterval) * time.Millisecond,
 		FlushCheckInterval:     time.Duration(cfg.FlushSchedulerInterval) * time.Millisecond,
+		FileCache:              cache,
 	})
 	undo = append(undo, func() { s.replicas.Close() })
 	s.broker = broker.New(cfg, ctrl, s.replicas, logger.With("component", "broker"))
@@ -139,6 +145,18 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		"log_dir", cfg.LogDirs[0], "startup", time.Since(start).Round(time.Millisecond).String())
 	return s, nil
 }
+
+// fileBudget divides the process's open-file limit: a quarter (at least 128) stays free for
+// connections, the metadata log, listeners and checkpoint writes; the rest is the segment file
+// cache. A broker hosts at most partitionsPerCachedFile partitions per cached descriptor:
+// beyond that so few of them can be hot at once that the cache would only churn.
+func fileBudget(limit int) (cacheSize, maxPartitions int) {
+	cacheSize = max(limit-max(limit/4, 128), 64)
+	return cacheSize, cacheSize * partitionsPerCachedFile
+}
+
+// partitionsPerCachedFile is the partitions a broker may host per descriptor of its file cache.
+const partitionsPerCachedFile = 8
 
 // lockDirs locks every log directory and the metadata directory (see package dirlock),
 // creating them if needed. On failure it releases what it took.
