@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -23,7 +24,14 @@ import (
 
 var samsaBin string
 
+// nofileEnv, when set in the environment of the test binary, makes it a wrapper: it lowers
+// its RLIMIT_NOFILE to the value and execs the program named by its arguments (spawnLimited).
+const nofileEnv = "CRASHTEST_EXEC_WITH_NOFILE"
+
 func TestMain(m *testing.M) {
+	if v := os.Getenv(nofileEnv); v != "" {
+		execWithNofile(v)
+	}
 	dir, err := os.MkdirTemp("", "samsa-crashtest")
 	if err != nil {
 		panic(err)
@@ -80,6 +88,28 @@ func freePort(t *testing.T) int {
 // (key=value), without waiting for it to serve. The process is killed when the test ends.
 func spawn(t *testing.T, settings ...string) *proc {
 	t.Helper()
+	return spawnLimited(t, 0, settings...)
+}
+
+// execWithNofile is the wrapper of spawnLimited: it sets RLIMIT_NOFILE (soft and hard) to
+// nofile and replaces itself with os.Args[1:].
+func execWithNofile(nofile string) {
+	n, err := strconv.ParseUint(nofile, 10, 64)
+	if err == nil {
+		err = syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: n, Max: n})
+	}
+	if err == nil {
+		os.Unsetenv(nofileEnv)
+		err = syscall.Exec(os.Args[1], os.Args[1:], os.Environ())
+	}
+	fmt.Fprintln(os.Stderr, "crashtest wrapper:", err)
+	os.Exit(2)
+}
+
+// spawnLimited is spawn with the process's open-file limit lowered to nofile (0: unchanged).
+// The test binary itself sets the limit and execs samsa, so no external tool is needed.
+func spawnLimited(t *testing.T, nofile int, settings ...string) *proc {
+	t.Helper()
 	port, cport := freePort(t), freePort(t)
 	p := &proc{addr: fmt.Sprintf("127.0.0.1:%d", port), stderr: &syncBuffer{}, exited: make(chan struct{})}
 	args := []string{"server", "--override",
@@ -88,6 +118,10 @@ func spawn(t *testing.T, settings ...string) *proc {
 		args = append(args, "--override", s)
 	}
 	p.cmd = exec.Command(samsaBin, args...)
+	if nofile > 0 {
+		p.cmd = exec.Command(os.Args[0], append([]string{samsaBin}, args...)...)
+		p.cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", nofileEnv, nofile))
+	}
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -103,7 +137,13 @@ func spawn(t *testing.T, settings ...string) *proc {
 // startServer runs samsa on dir and waits until it answers a metadata request.
 func startServer(t *testing.T, dir string) *proc {
 	t.Helper()
-	p := spawn(t, "log.dirs="+dir)
+	return startLimited(t, dir, 0)
+}
+
+// startLimited is startServer with the open-file limit lowered to nofile (0: unchanged).
+func startLimited(t *testing.T, dir string, nofile int) *proc {
+	t.Helper()
+	p := spawnLimited(t, nofile, "log.dirs="+dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
