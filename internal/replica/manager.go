@@ -5,8 +5,10 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,6 +174,7 @@ func (m *Manager) ApplyContext(ctx context.Context, img *metadata.Image) error {
 	}
 	m.forgetOffline(want)
 	var failed openFailures
+	var toOpen []TopicPartition
 	now := time.Now()
 	for tp, t := range want {
 		mp := t.Partitions[tp.Partition]
@@ -182,13 +185,25 @@ func (m *Manager) ApplyContext(ctx context.Context, img *metadata.Image) error {
 			}
 			continue
 		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("stopped before opening %s-%d: %w", tp.Topic, tp.Partition, context.Cause(ctx))
+		if m.offlineDue(tp, t, mp.LeaderEpoch, now) {
+			toOpen = append(toOpen, tp)
 		}
-		if !m.offlineDue(tp, t, mp.LeaderEpoch, now) {
-			continue
+	}
+	// Opening a log is mostly waiting for the disk (directory reads, checkpoint writes and
+	// their fsyncs), so many partitions open at once.
+	var failedMu sync.Mutex
+	err := parallel(ctx, len(toOpen), func(i int) {
+		tp := toOpen[i]
+		t := want[tp]
+		var f openFailures
+		if !m.tryOpen(tp, t, t.Partitions[tp.Partition].LeaderEpoch, now, &f) {
+			failedMu.Lock()
+			failed.add(f)
+			failedMu.Unlock()
 		}
-		m.tryOpen(tp, t, mp.LeaderEpoch, now, &failed)
+	})
+	if err != nil {
+		return fmt.Errorf("stopped opening partitions: %w", err)
 	}
 	m.reportOpenFailures(&failed)
 	m.mu.Lock()
@@ -231,6 +246,34 @@ func containsID(ids []int32, id int32) bool {
 		}
 	}
 	return false
+}
+
+// ioParallelism is how many logs open or close at once: their work is mostly waiting on fsync.
+const ioParallelism = 32
+
+// parallel runs fn(0..n-1) on up to ioParallelism goroutines, stopping to start new calls once
+// ctx ends (then returning its cause).
+func parallel(ctx context.Context, n int, fn func(i int)) error {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(n, ioParallelism) {
+		wg.Go(func() {
+			for i := range next {
+				fn(i)
+			}
+		})
+	}
+	var err error
+	for i := 0; i < n; i++ {
+		if ctx.Err() != nil {
+			err = context.Cause(ctx)
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return err
 }
 
 // partitionMetadataFile records which topic id a partition directory belongs to, in Kafka's
@@ -370,12 +413,20 @@ func (m *Manager) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var firstErr error
-	for tp, p := range m.mu.partitions {
-		if err := p.log.Close(); err != nil && firstErr == nil {
-			firstErr = err
+	var errMu sync.Mutex
+	parts := slices.Collect(maps.Values(m.mu.partitions))
+	// Closing a log waits for its fsyncs: close many at once.
+	parallel(context.Background(), len(parts), func(i int) {
+		if err := parts[i].log.Close(); err != nil {
+			errMu.Lock()
+			if firstErr == nil {
+				firstErr = err
+			}
+			errMu.Unlock()
 		}
-		delete(m.mu.partitions, tp)
-	}
+	})
+	clear(m.mu.partitions)
+	clear(m.mu.offline)
 	m.mu.closed = true
 	return firstErr
 }

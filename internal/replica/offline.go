@@ -25,6 +25,17 @@ type openFailures struct {
 	err   error
 }
 
+// add merges the failures of another pass.
+func (f *openFailures) add(o openFailures) {
+	if o.count == 0 {
+		return
+	}
+	if f.count == 0 {
+		f.first, f.err = o.first, o.err
+	}
+	f.count += o.count
+}
+
 // Offline reports whether the partition is hosted here but its log could not be opened.
 func (m *Manager) Offline(topic string, partition int32) bool {
 	m.mu.RLock()
