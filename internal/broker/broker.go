@@ -28,6 +28,12 @@ type Broker struct {
 	// advertised are the listeners published in Metadata, by listener name.
 	advertised  map[string]config.Listener
 	idleTimeout time.Duration
+	// requestReadTimeout bounds the time from a request frame's first byte to its last
+	// (samsa.request.read.timeout.ms).
+	requestReadTimeout time.Duration
+	// budget bounds the bytes of request frames held across connections
+	// (queued.max.request.bytes).
+	budget *requestBudget
 	// topicDefaults are the topic config values given by the static broker settings.
 	topicDefaults map[string]config.TopicDefault
 	now           func() time.Time
@@ -65,6 +71,8 @@ func New(cfg *config.Server, ctrl *controller.Controller, replicas *replica.Mana
 		cancel:        cancel,
 	}
 	b.idleTimeout = time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond
+	b.requestReadTimeout = time.Duration(cfg.Int64("samsa.request.read.timeout.ms")) * time.Millisecond
+	b.budget = newRequestBudget(cfg.QueuedMaxRequestBytes)
 	b.mu.conns = make(map[*conn]struct{})
 	b.sendfile = os.Getenv("SAMSA_SENDFILE") != "0"
 	b.groups = newGroupCoordinator(b)
