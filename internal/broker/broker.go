@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -18,6 +19,10 @@ import (
 	"github.com/samsa-io/samsa/internal/group"
 	"github.com/samsa-io/samsa/internal/replica"
 )
+
+// connBurst is how many connections must have closed (and at least half of those open at
+// the peak) for the broker to give freed memory back to the OS at once.
+const connBurst = 1000
 
 // Broker serves Kafka clients on its listeners.
 type Broker struct {
@@ -53,6 +58,8 @@ type Broker struct {
 		sync.Mutex
 		listeners []net.Listener
 		conns     map[*conn]struct{}
+		// connsPeak is the most connections open since memory was last given back to the OS.
+		connsPeak int
 	}
 }
 
@@ -104,6 +111,7 @@ func (b *Broker) Serve(ln net.Listener, l config.Listener) {
 			c := b.newConn(nc, l.Name)
 			b.mu.Lock()
 			b.mu.conns[c] = struct{}{}
+			b.mu.connsPeak = max(b.mu.connsPeak, len(b.mu.conns))
 			b.mu.Unlock()
 			b.wg.Add(1)
 			go func() {
@@ -111,7 +119,17 @@ func (b *Broker) Serve(ln net.Listener, l config.Listener) {
 				c.serve()
 				b.mu.Lock()
 				delete(b.mu.conns, c)
+				open := len(b.mu.conns)
+				burstOver := b.mu.connsPeak-open >= connBurst && open <= b.mu.connsPeak/2
+				if burstOver {
+					b.mu.connsPeak = open
+				}
 				b.mu.Unlock()
+				if burstOver {
+					// The memory of a burst of connections (goroutine stacks, buffers) is free
+					// now; give it back to the OS rather than wait for the scavenger.
+					debug.FreeOSMemory()
+				}
 			}()
 		}
 	}()
