@@ -16,7 +16,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -239,10 +238,11 @@ func drive(nc net.Conn, frame []byte, inflight int, take func() bool) (perf.Hist
 // readResponses reads one response per entry of sent, in order, and fails on any error code.
 func readResponses(nc net.Conn, sent <-chan time.Time, h *perf.Histogram) error {
 	r := bufio.NewReaderSize(nc, 64<<10)
-	var buf bytes.Buffer
+	var buf []byte
 	var corr uint32
 	for at := range sent {
-		frame, err := wire.ReadFrame(r, 64<<20, &buf)
+		frame, err := wire.ReadFrame(r, 64<<20, buf, nil)
+		buf = frame[:0]
 		if err != nil {
 			return fmt.Errorf("reading response: %w", err)
 		}

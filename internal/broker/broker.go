@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -18,6 +19,10 @@ import (
 	"github.com/samsa-io/samsa/internal/group"
 	"github.com/samsa-io/samsa/internal/replica"
 )
+
+// connBurst is how many connections must have closed (and at least half of those open at
+// the peak) for the broker to give freed memory back to the OS at once.
+const connBurst = 1000
 
 // Broker serves Kafka clients on its listeners.
 type Broker struct {
@@ -28,6 +33,12 @@ type Broker struct {
 	// advertised are the listeners published in Metadata, by listener name.
 	advertised  map[string]config.Listener
 	idleTimeout time.Duration
+	// requestReadTimeout bounds the time from a request frame's first byte to its last
+	// (samsa.request.read.timeout.ms).
+	requestReadTimeout time.Duration
+	// budget bounds the bytes of request frames held across connections
+	// (queued.max.request.bytes).
+	budget *requestBudget
 	// topicDefaults are the topic config values given by the static broker settings.
 	topicDefaults map[string]config.TopicDefault
 	now           func() time.Time
@@ -47,6 +58,8 @@ type Broker struct {
 		sync.Mutex
 		listeners []net.Listener
 		conns     map[*conn]struct{}
+		// connsPeak is the most connections open since memory was last given back to the OS.
+		connsPeak int
 	}
 }
 
@@ -65,6 +78,8 @@ func New(cfg *config.Server, ctrl *controller.Controller, replicas *replica.Mana
 		cancel:        cancel,
 	}
 	b.idleTimeout = time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond
+	b.requestReadTimeout = time.Duration(cfg.Int64("samsa.request.read.timeout.ms")) * time.Millisecond
+	b.budget = newRequestBudget(cfg.QueuedMaxRequestBytes)
 	b.mu.conns = make(map[*conn]struct{})
 	b.sendfile = os.Getenv("SAMSA_SENDFILE") != "0"
 	b.groups = newGroupCoordinator(b)
@@ -96,6 +111,7 @@ func (b *Broker) Serve(ln net.Listener, l config.Listener) {
 			c := b.newConn(nc, l.Name)
 			b.mu.Lock()
 			b.mu.conns[c] = struct{}{}
+			b.mu.connsPeak = max(b.mu.connsPeak, len(b.mu.conns))
 			b.mu.Unlock()
 			b.wg.Add(1)
 			go func() {
@@ -103,7 +119,17 @@ func (b *Broker) Serve(ln net.Listener, l config.Listener) {
 				c.serve()
 				b.mu.Lock()
 				delete(b.mu.conns, c)
+				open := len(b.mu.conns)
+				burstOver := b.mu.connsPeak-open >= connBurst && open <= b.mu.connsPeak/2
+				if burstOver {
+					b.mu.connsPeak = open
+				}
 				b.mu.Unlock()
+				if burstOver {
+					// The memory of a burst of connections (goroutine stacks, buffers) is free
+					// now; give it back to the OS rather than wait for the scavenger.
+					debug.FreeOSMemory()
+				}
 			}()
 		}
 	}()

@@ -2,14 +2,13 @@ package broker
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -32,23 +31,23 @@ type request struct {
 	// regions are the fetch partitions whose records go out by sendfile from the segment
 	// file rather than from memory.
 	regions map[*kmsgPartition]*storage.Region
-	// frame is the buffer the request was read into, recycled after a produce request
-	// (whose decoded form aliases it but is not kept once the records are appended).
-	frame *bytes.Buffer
+	// frame is the buffer the request was read into, charged to the broker's budget until
+	// the request is handled (release).
+	frame []byte
 }
 
-// framePool recycles the read buffers of produce requests, the broker's most frequent large
-// frames. Other requests may keep slices of their frame (group metadata, for example), so
-// theirs are left to the garbage collector.
-var framePool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
-
-// recycleFrame returns a produce request's frame buffer to the pool once it is handled.
-func (r *request) recycleFrame() {
-	if r.frame == nil || r.hdr.Key != kmsg.Produce.Int16() || r.frame.Cap() > 4<<20 {
+// release gives the request's frame back to the budget once it is handled, and recycles a
+// produce request's buffer (its decoded form aliases the frame but is not kept once the
+// records are appended; other requests' frames are left to the GC, as handlers may keep slices
+// of them, group metadata for one).
+func (r *request) release() {
+	if r.frame == nil {
 		return
 	}
-	r.frame.Reset()
-	framePool.Put(r.frame)
+	r.conn.b.budget.release(int64(cap(r.frame)))
+	if r.hdr.Key == kmsg.Produce.Int16() {
+		putFrameBuffer(r.frame)
+	}
 	r.frame = nil
 }
 
@@ -90,24 +89,66 @@ func (b *Broker) newConn(nc net.Conn, listener string) *conn {
 	}
 }
 
+// writeBuffers are the buffers of a connection's writer, taken from a pool when a response is
+// written and given back once everything queued is flushed, so that an idle connection holds
+// none.
+type writeBuffers struct {
+	w              *bufio.Writer
+	out, fetchMeta []byte
+}
+
+var writeBufferPool = sync.Pool{New: func() any { return &writeBuffers{w: bufio.NewWriterSize(nil, 64<<10)} }}
+
+func getWriteBuffers(nc net.Conn) *writeBuffers {
+	wb := writeBufferPool.Get().(*writeBuffers)
+	wb.w.Reset(nc)
+	return wb
+}
+
+func (wb *writeBuffers) put() {
+	wb.w.Reset(nil)
+	if cap(wb.out) > 1<<20 {
+		wb.out = nil // do not keep a large buffer in the pool
+	}
+	if cap(wb.fetchMeta) > 1<<20 {
+		wb.fetchMeta = nil
+	}
+	writeBufferPool.Put(wb)
+}
+
 // serve runs the connection until the client closes it, a protocol error occurs, or the broker
 // shuts down.
 func (c *conn) serve() {
-	defer c.nc.Close()
-	defer c.cancel()
 	reqs := make(chan *request, pipelineDepth)
+	// Deferred in this order so that they run in reverse: close the socket and end the
+	// contexts, which ends the reader, then release the requests it had queued.
+	defer func() {
+		for req := range reqs {
+			req.release()
+		}
+	}()
+	defer c.cancel()
+	defer c.nc.Close()
 	go c.readLoop(reqs)
-	w := bufio.NewWriterSize(c.nc, 64<<10)
-	var out, fetchMeta []byte
+	var wb *writeBuffers
+	defer func() {
+		if wb != nil {
+			wb.put()
+		}
+	}()
 	for {
 		var req *request
 		var ok bool
 		select {
 		case req, ok = <-reqs:
 		default:
-			// Nothing queued: push what is buffered to the client before waiting.
-			if w.Buffered() > 0 {
-				if err := w.Flush(); err != nil {
+			// Nothing queued: push what is buffered to the client and give the buffers back
+			// before waiting.
+			if wb != nil {
+				err := wb.w.Flush()
+				wb.put()
+				wb = nil
+				if err != nil {
 					c.log.Debug("write failed", "err", err)
 					return
 				}
@@ -118,9 +159,12 @@ func (c *conn) serve() {
 			return
 		}
 		resp, err := c.b.dispatch(req)
-		req.recycleFrame()
+		req.release()
 		if err == nil && resp != nil {
-			err = c.writeResponse(w, req, resp, &out, &fetchMeta)
+			if wb == nil {
+				wb = getWriteBuffers(c.nc)
+			}
+			err = c.writeResponse(wb, req, resp)
 			req.bufs.release()
 			if err != nil {
 				c.log.Debug("write failed", "err", err)
@@ -131,7 +175,9 @@ func (c *conn) serve() {
 		req.bufs.release()
 		if err != nil {
 			c.log.Warn("closing connection", "api_key", req.hdr.Key, "api_version", req.hdr.Version, "err", err)
-			w.Flush()
+			if wb != nil {
+				wb.w.Flush()
+			}
 			return
 		}
 		// resp == nil: an acks=0 produce, which gets no response.
@@ -140,12 +186,12 @@ func (c *conn) serve() {
 
 // writeResponse writes one response behind those already buffered in w. Fetch responses
 // leave their record batches where they are and go out in one vectored write.
-func (c *conn) writeResponse(w *bufio.Writer, req *request, resp kmsg.Response, out, fetchMeta *[]byte) error {
+func (c *conn) writeResponse(wb *writeBuffers, req *request, resp kmsg.Response) error {
 	if fr, ok := resp.(*kmsg.FetchResponse); ok {
 		if fetchEncodable(fr) {
-			segs := appendFetchFrame((*fetchMeta)[:0], req.hdr.CorrelationID, fr, req.regions)
-			*fetchMeta = segs[0].mem[:0]
-			if err := w.Flush(); err != nil {
+			segs := appendFetchFrame(wb.fetchMeta[:0], req.hdr.CorrelationID, fr, req.regions)
+			wb.fetchMeta = segs[0].mem[:0]
+			if err := wb.w.Flush(); err != nil {
 				return err
 			}
 			return writeSegments(c.nc, segs)
@@ -154,11 +200,8 @@ func (c *conn) writeResponse(w *bufio.Writer, req *request, resp kmsg.Response, 
 			return err
 		}
 	}
-	*out = wire.AppendResponse((*out)[:0], req.hdr.CorrelationID, resp)
-	_, err := w.Write(*out)
-	if cap(*out) > 1<<20 {
-		*out = nil // do not keep a large buffer per idle connection
-	}
+	wb.out = wire.AppendResponse(wb.out[:0], req.hdr.CorrelationID, resp)
+	_, err := wb.w.Write(wb.out)
 	return err
 }
 
@@ -168,23 +211,20 @@ func (c *conn) canSendfile() bool {
 	return ok
 }
 
-// readLoop decodes frames into requests until an error, then closes reqs. Malformed input
-// closes the connection with one log line.
+// readLoop decodes frames into requests until an error, then closes reqs. Malformed input,
+// a frame not complete within samsa.request.read.timeout.ms and an idle connection past
+// connections.max.idle.ms close the connection with one log line.
 func (c *conn) readLoop(reqs chan<- *request) {
 	defer close(reqs)
 	defer c.cancelWait()
-	r := bufio.NewReaderSize(c.nc, 64<<10)
+	r := newConnReader(c)
+	defer r.close()
 	maxFrame := c.b.cfg.SocketRequestMaxBytes
 	for {
-		if idle := c.b.idleTimeout; idle > 0 {
-			c.nc.SetReadDeadline(time.Now().Add(idle))
-		}
-		buf := framePool.Get().(*bytes.Buffer)
-		frame, err := wire.ReadFrame(r, maxFrame, buf)
+		r.nextFrame()
+		frame, err := wire.ReadFrame(r, maxFrame, nil, r)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) && c.ctx.Err() == nil {
-				c.log.Info("closing connection", "err", err)
-			}
+			c.logReadEnd(r, err)
 			return
 		}
 		req, err := c.decode(frame)
@@ -192,11 +232,27 @@ func (c *conn) readLoop(reqs chan<- *request) {
 			c.log.Warn("closing connection: bad request", "err", err)
 			return
 		}
-		req.frame = buf
+		req.frame = r.takeFrame()
 		select {
 		case reqs <- req:
 		case <-c.ctx.Done():
+			req.release()
 			return
 		}
+	}
+}
+
+// logReadEnd logs why the reader stopped, unless the client closed the connection or the
+// broker is closing it.
+func (c *conn) logReadEnd(r *connReader, err error) {
+	switch {
+	case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || c.ctx.Err() != nil:
+	case errors.Is(err, os.ErrDeadlineExceeded) && r.inFrame:
+		c.log.Info("closing connection: request not received within samsa.request.read.timeout.ms",
+			"timeout", c.b.requestReadTimeout, "received_bytes", len(r.frame))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.log.Info("closing idle connection (connections.max.idle.ms)", "idle", c.b.idleTimeout)
+	default:
+		c.log.Info("closing connection", "err", err)
 	}
 }

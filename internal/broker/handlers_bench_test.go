@@ -25,7 +25,7 @@ import (
 type rawConn struct {
 	c   net.Conn
 	r   *bufio.Reader
-	buf bytes.Buffer
+	buf []byte
 }
 
 func dialRaw(b *testing.B, addr string) *rawConn {
@@ -46,7 +46,8 @@ func (rc *rawConn) roundTrip(b *testing.B, frame []byte, flexible bool) []byte {
 	if _, err := rc.c.Write(frame); err != nil {
 		b.Fatal(err)
 	}
-	resp, err := wire.ReadFrame(rc.r, 200<<20, &rc.buf)
+	resp, err := wire.ReadFrame(rc.r, 200<<20, rc.buf, nil)
+	rc.buf = resp[:0]
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package broker_test
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -213,7 +212,7 @@ func advertisedVersions(t *testing.T, n *testcluster.Node) []kmsg.ApiVersionsRes
 type fuzzConn struct {
 	nc  net.Conn
 	r   *bufio.Reader
-	buf bytes.Buffer
+	buf []byte
 }
 
 func dialFuzz(t *testing.T, n *testcluster.Node) *fuzzConn {
@@ -233,7 +232,8 @@ func (c *fuzzConn) roundTrip(frame []byte) (bool, error) {
 		return false, err
 	}
 	c.nc.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-	resp, err := wire.ReadFrame(c.r, 64<<20, &c.buf)
+	resp, err := wire.ReadFrame(c.r, 64<<20, c.buf, nil)
+	c.buf = resp[:0]
 	if err != nil {
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {

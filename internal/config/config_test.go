@@ -116,15 +116,23 @@ func TestValidateTopicConfig(t *testing.T) {
 }
 
 // TestServerDefsAreKafkaSettings: every setting Samsa serves has Kafka's name (a typo in
-// ServerDefs would invent a setting), and Kafka's list was read.
+// ServerDefs would invent a setting) or is one of Samsa's own, named samsa.*, and Kafka's list
+// was read.
 func TestServerDefsAreKafkaSettings(t *testing.T) {
 	kafka, _ := parseKafkaBrokerSettings(kafkaBrokerSettingsText)
 	if len(kafka) < 300 {
 		t.Fatalf("kafka_broker_settings.txt: %d settings, want Kafka's 300+", len(kafka))
 	}
+	inKafka := func(name string) bool { // in Kafka's list itself (the parsed map adds ServerDefs)
+		return strings.HasPrefix(kafkaBrokerSettingsText, name+"\t") || strings.Contains(kafkaBrokerSettingsText, "\n"+name+"\t")
+	}
 	for _, d := range ServerDefs {
-		if kafka[d.Name] == nil {
+		own := strings.HasPrefix(d.Name, SamsaPrefix)
+		if !inKafka(d.Name) && !own {
 			t.Errorf("served setting %s is not a Kafka 4.1 broker setting", d.Name)
+		}
+		if own && (inKafka(d.Name) || !strings.HasPrefix(d.Doc, "Samsa setting: ")) {
+			t.Errorf("Samsa's own setting %s: not a Kafka name, and its doc starts with \"Samsa setting: \"", d.Name)
 		}
 	}
 }

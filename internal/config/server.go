@@ -9,7 +9,9 @@ import (
 )
 
 // ServerDefs are the broker settings Samsa acts on, with Kafka's names and defaults (Samsa's
-// defaults differ only where a single-node install needs it, marked "Samsa default").
+// defaults differ only where a single-node install needs it or Kafka's would leave the broker
+// unprotected, marked "Samsa default"). Settings Kafka has no equivalent of are named
+// "samsa.*" (SamsaPrefix), so that they can never clash with one of Kafka's.
 var ServerDefs = []Def{
 	{Name: "node.id", Type: TypeInt, Default: "1", Min: 0, MinSet: true, Doc: "this node's id (Samsa default 1)"},
 	{Name: "process.roles", Type: TypeList, Default: "broker,controller", OneOf: []string{"broker", "controller"}, Doc: "roles of this process (Samsa default broker,controller)"},
@@ -63,6 +65,8 @@ var ServerDefs = []Def{
 	{Name: "replica.lag.time.max.ms", Type: TypeLong, Default: "30000", Doc: "how long a follower may lag before leaving the ISR"},
 	{Name: "fetch.max.bytes", Type: TypeInt, Default: "57671680", Min: 0, MinSet: true, Doc: "largest fetch response"},
 	{Name: "connections.max.idle.ms", Type: TypeLong, Default: "600000", Doc: "close idle connections after this long"},
+	{Name: "queued.max.request.bytes", Type: TypeLong, Default: "104857600", Doc: "most bytes of requests being received or waiting to be handled, across all connections; readers stop reading while it is reached; -1 or 0: unbounded (Samsa default 104857600, Kafka's -1; raised to socket.request.max.bytes when that is larger and this is not set)"},
+	{Name: "samsa.request.read.timeout.ms", Type: TypeLong, Default: "30000", Min: 1, MinSet: true, Doc: "Samsa setting: a request frame must arrive whole within this long of its first byte, else the connection is closed"},
 	{Name: "producer.id.expiration.ms", Type: TypeInt, Default: "86400000", Min: 1, MinSet: true, Doc: "expire idle producer ids"},
 	{Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: "3000", Doc: "delay of a new group's first rebalance"},
 	{Name: "group.min.session.timeout.ms", Type: TypeInt, Default: "6000", Min: 0, MinSet: true, Doc: "smallest session timeout a classic group member may ask for"},
@@ -78,6 +82,9 @@ var ServerDefs = []Def{
 	{Name: "group.consumer.migration.policy", Type: TypeString, Default: "bidirectional", OneOf: []string{"bidirectional", "upgrade", "downgrade", "disabled"}, Doc: "whether classic groups with members convert to consumer (KIP-848) groups when a consumer-protocol member joins (upgrade), and back when the last one leaves (downgrade)"},
 	{Name: "broker.rack", Type: TypeString, NoDefault: true, Doc: "rack of this broker"},
 }
+
+// SamsaPrefix starts the names of the settings that are Samsa's own.
+const SamsaPrefix = "samsa."
 
 var serverDefsByName = func() map[string]*Def {
 	m := make(map[string]*Def, len(ServerDefs))
@@ -124,6 +131,7 @@ type Server struct {
 	RetentionCheckInterval int64
 	FlushSchedulerInterval int64
 	FetchMaxBytes          int32
+	QueuedMaxRequestBytes  int64 // queued.max.request.bytes in effect; <= 0: unbounded
 }
 
 // Value returns the effective value of a broker setting: explicit, else the default. ok is
@@ -234,6 +242,13 @@ func LoadServer(props map[string]string) (*Server, error) {
 	s.DeleteTopicEnable, _ = strconv.ParseBool(mustValue(s, "delete.topic.enable"))
 	s.MessageMaxBytes = int32(atoi("message.max.bytes"))
 	s.SocketRequestMaxBytes = int32(atoi("socket.request.max.bytes"))
+	s.QueuedMaxRequestBytes = atoi("queued.max.request.bytes")
+	if _, set := s.Explicit["queued.max.request.bytes"]; !set {
+		s.QueuedMaxRequestBytes = max(s.QueuedMaxRequestBytes, int64(s.SocketRequestMaxBytes))
+	} else if s.QueuedMaxRequestBytes > 0 && s.QueuedMaxRequestBytes < int64(s.SocketRequestMaxBytes) {
+		// Kafka's own check: a frame of the largest size must fit in the bound.
+		return nil, fmt.Errorf("queued.max.request.bytes must be larger or equal to socket.request.max.bytes")
+	}
 	s.RetentionCheckInterval = atoi("log.retention.check.interval.ms")
 	s.FlushSchedulerInterval = atoi("log.flush.scheduler.interval.ms")
 	s.FetchMaxBytes = int32(atoi("fetch.max.bytes"))

@@ -1,10 +1,10 @@
 // Package wire owns the Kafka framing layer: size-prefixed frames with a maximum size enforced
-// before any buffer grows, request headers v0-v2 (including tagged fields), and response
-// headers. Message bodies are encoded and decoded with franz-go's kmsg.
+// before any buffer grows and buffers grown only as bytes arrive, request headers v0-v2
+// (including tagged fields), and response headers. Message bodies are encoded and decoded
+// with franz-go's kmsg.
 package wire
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -19,45 +19,71 @@ var ErrFrameTooLarge = errors.New("wire: frame larger than socket.request.max.by
 // ErrMalformed is returned for a header that cannot be decoded.
 var ErrMalformed = errors.New("wire: malformed request header")
 
-// trustedSize is how much of a frame's declared size is allocated up front: typical requests
-// fit, so they are read with one allocation and no copying. Beyond it the buffer grows only as
-// bytes actually arrive, so a size prefix alone cannot make the broker allocate a large buffer.
-const trustedSize = 1 << 20
+// minChunk is the first allocation of a frame whose bytes have not arrived yet. Beyond it a
+// frame's buffer grows only with the bytes received (at least doubling, so the copying stays
+// proportional to the frame), never with the size its prefix claims: a size prefix alone cannot
+// make the broker allocate a large buffer.
+const minChunk = 512
 
-// ReadFrame reads one size-prefixed frame into buf (reusing its storage) and returns the
-// frame's bytes, which stay valid until buf is reused. Frames larger than max are refused with
-// ErrFrameTooLarge before anything is read past the prefix.
-func ReadFrame(r io.Reader, max int32, buf *bytes.Buffer) ([]byte, error) {
+// A Grower supplies the memory of a frame as its bytes arrive.
+type Grower interface {
+	// Grow returns a buffer of capacity at least n (n > cap(b)) that starts with b's bytes,
+	// and takes b back. It may block until the memory is available (the frame's reader stops
+	// reading meanwhile), or fail, which ends the read with its error.
+	Grow(b []byte, n int) ([]byte, error)
+}
+
+// buffered is implemented by readers that hold bytes already received (bufio.Reader): a frame's
+// buffer grows at once to what has arrived.
+type buffered interface{ Buffered() int }
+
+// heapGrower allocates from the heap.
+type heapGrower struct{}
+
+func (heapGrower) Grow(b []byte, n int) ([]byte, error) {
+	nb := make([]byte, len(b), n)
+	copy(nb, b)
+	return nb, nil
+}
+
+// ReadFrame reads one size-prefixed frame and returns its bytes. It reads into buf's storage
+// while the frame fits in it, and beyond that into buffers from g (the heap when g is nil),
+// grown as bytes arrive: at least doubling, and at once to what r has buffered. Frames larger
+// than maxSize are refused with ErrFrameTooLarge before anything is read past the prefix.
+func ReadFrame(r io.Reader, maxSize int32, buf []byte, g Grower) ([]byte, error) {
 	var prefix [4]byte
 	if _, err := io.ReadFull(r, prefix[:]); err != nil {
 		return nil, err
 	}
 	size := int32(binary.BigEndian.Uint32(prefix[:]))
-	if size < 0 || size > max {
-		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrFrameTooLarge, size, max)
+	if size < 0 || size > maxSize {
+		return nil, fmt.Errorf("%w: %d bytes (max %d)", ErrFrameTooLarge, size, maxSize)
 	}
-	buf.Reset()
-	buf.Grow(int(min(size, trustedSize)))
-	remaining := int(size)
-	for remaining > 0 {
-		// Read into the buffer's free space, at most what it holds now, or as much again once
-		// it is full: growth doubles, so the copying stays proportional to the bytes received.
-		// (Not io.CopyN: bytes.Buffer.ReadFrom grows a full buffer before it sees the end.)
-		if buf.Available() == 0 {
-			buf.Grow(min(remaining, buf.Len()))
+	if g == nil {
+		g = heapGrower{}
+	}
+	b := buf[:0]
+	for len(b) < int(size) {
+		if len(b) == cap(b) {
+			step := max(len(b), minChunk)
+			if br, ok := r.(buffered); ok {
+				step = max(step, br.Buffered())
+			}
+			var err error
+			if b, err = g.Grow(b, len(b)+min(int(size)-len(b), step)); err != nil {
+				return nil, err
+			}
 		}
-		chunk := buf.AvailableBuffer()[:min(remaining, buf.Available())]
-		got, err := io.ReadFull(r, chunk)
-		buf.Write(chunk[:got])
-		remaining -= got
-		if err != nil {
+		got, err := r.Read(b[len(b):min(cap(b), int(size))])
+		b = b[:len(b)+got]
+		if err != nil && len(b) < int(size) {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF
 			}
 			return nil, err
 		}
 	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // RequestHeader is a decoded request header.

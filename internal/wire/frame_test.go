@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -31,48 +32,91 @@ func TestReadFrame(t *testing.T) {
 		{"truncated body", frame(10)[:8], 100, 0, io.ErrUnexpectedEOF},
 		{"truncated prefix", []byte{0, 0}, 100, 0, io.ErrUnexpectedEOF},
 		{"large over chunks", frame(200_000), 1 << 20, 200_000, nil},
-		{"beyond the trusted size", frame(3 << 20), 4 << 20, 3 << 20, nil},
+		{"larger than a megabyte", frame(3 << 20), 4 << 20, 3 << 20, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var buf bytes.Buffer
-			got, err := ReadFrame(bytes.NewReader(tc.in), tc.max, &buf)
-			if !errors.Is(err, tc.wantErr) {
-				t.Fatalf("err %v, want %v", err, tc.wantErr)
-			}
-			if err == nil && len(got) != tc.wantLen {
-				t.Fatalf("len %d, want %d", len(got), tc.wantLen)
-			}
-			if err == nil && tc.wantLen <= trustedSize && buf.Cap() > tc.wantLen+tc.wantLen/4+64 {
-				// A frame within the trusted size is read into one allocation of its size
-				// (rounded up to the allocator's size class), not grown again once full.
-				t.Fatalf("buffer capacity %d for a %d-byte frame", buf.Cap(), tc.wantLen)
+			for _, through := range []string{"reader", "bufio"} {
+				var r io.Reader = bytes.NewReader(tc.in)
+				if through == "bufio" {
+					r = bufio.NewReader(r)
+				}
+				got, err := ReadFrame(r, tc.max, nil, nil)
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("%s: err %v, want %v", through, err, tc.wantErr)
+				}
+				if err != nil {
+					continue
+				}
+				if len(got) != tc.wantLen {
+					t.Fatalf("%s: len %d, want %d", through, len(got), tc.wantLen)
+				}
+				// Growth at least doubles, so the buffer ends within twice the frame.
+				if cap(got) > 2*tc.wantLen+minChunk {
+					t.Fatalf("%s: buffer capacity %d for a %d-byte frame", through, cap(got), tc.wantLen)
+				}
 			}
 		})
 	}
+	// A frame that fits the given buffer is read into it.
+	buf := make([]byte, 64)
+	got, err := ReadFrame(bytes.NewReader(frame(10)), 100, buf, nil)
+	if err != nil || &got[0] != &buf[0] {
+		t.Fatalf("err %v, buffer not reused", err)
+	}
 }
 
-// A huge size prefix with few bytes behind it must not make ReadFrame allocate the claimed size.
+// countingGrower records how much memory a frame asked for.
+type countingGrower struct{ asked, calls int }
+
+func (g *countingGrower) Grow(b []byte, n int) ([]byte, error) {
+	g.asked += n - cap(b)
+	g.calls++
+	return heapGrower{}.Grow(b, n)
+}
+
+// A huge size prefix with few bytes behind it must not make ReadFrame allocate more than the
+// bytes that arrived (within doubling), whatever the prefix claims.
 func TestReadFrameDoesNotTrustLength(t *testing.T) {
-	in := binary.BigEndian.AppendUint32(nil, 90<<20)
-	in = append(in, make([]byte, 1000)...)
-	var buf bytes.Buffer
-	if _, err := ReadFrame(bytes.NewReader(in), 100<<20, &buf); !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Fatalf("err %v", err)
-	}
-	if buf.Cap() > 2*trustedSize {
-		t.Fatalf("buffer grew to %d bytes for 1000 bytes of input", buf.Cap())
-	}
-	// 5 MiB claimed, 3 MiB sent: the buffer stays near what arrived.
-	in = binary.BigEndian.AppendUint32(nil, 5<<20)
-	in = append(in, make([]byte, 3<<20)...)
-	buf = bytes.Buffer{}
-	if _, err := ReadFrame(bytes.NewReader(in), 100<<20, &buf); !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Fatalf("err %v", err)
-	}
-	if buf.Cap() > 2*(3<<20)+trustedSize {
-		t.Fatalf("buffer grew to %d bytes for 3 MiB of input", buf.Cap())
+	for _, tc := range []struct {
+		name            string
+		claimed, arrive int
+	}{
+		{"nothing after the prefix", 90 << 20, 0},
+		{"a thousand bytes of 90 MiB", 90 << 20, 1000},
+		{"3 MiB of 5 MiB", 5 << 20, 3 << 20},
+	} {
+		for _, through := range []string{"reader", "bufio"} {
+			in := binary.BigEndian.AppendUint32(nil, uint32(tc.claimed))
+			in = append(in, make([]byte, tc.arrive)...)
+			var r io.Reader = bytes.NewReader(in)
+			if through == "bufio" {
+				r = bufio.NewReader(r)
+			}
+			var g countingGrower
+			if _, err := ReadFrame(r, 100<<20, nil, &g); !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("%s, %s: err %v", tc.name, through, err)
+			}
+			if g.asked > 2*tc.arrive+minChunk {
+				t.Fatalf("%s, %s: asked for %d bytes for %d bytes of input", tc.name, through, g.asked, tc.arrive)
+			}
+		}
 	}
 }
+
+// A Grower's error ends the read with it.
+func TestReadFrameGrowerError(t *testing.T) {
+	in := binary.BigEndian.AppendUint32(nil, 100)
+	in = append(in, make([]byte, 100)...)
+	if _, err := ReadFrame(bytes.NewReader(in), 1000, nil, failingGrower{}); !errors.Is(err, errNoMemory) {
+		t.Fatalf("err %v", err)
+	}
+}
+
+var errNoMemory = errors.New("no memory")
+
+type failingGrower struct{}
+
+func (failingGrower) Grow([]byte, int) ([]byte, error) { return nil, errNoMemory }
 
 func header(key, version int16, corr int32, client string, flexible bool) []byte {
 	b := binary.BigEndian.AppendUint16(nil, uint16(key))
@@ -162,10 +206,13 @@ func FuzzReadFrame(f *testing.F) {
 	f.Add([]byte{0, 0, 0, 2, 1, 2})
 	f.Add([]byte{0x7f, 0xff, 0xff, 0xff})
 	f.Fuzz(func(t *testing.T, in []byte) {
-		var buf bytes.Buffer
-		got, err := ReadFrame(bytes.NewReader(in), 1<<16, &buf)
+		var g countingGrower
+		got, err := ReadFrame(bytes.NewReader(in), 1<<16, nil, &g)
 		if err == nil && len(got) > len(in) {
 			t.Fatal("frame longer than input")
+		}
+		if g.asked > 2*len(in)+minChunk {
+			t.Fatalf("asked for %d bytes for %d bytes of input", g.asked, len(in))
 		}
 	})
 }
