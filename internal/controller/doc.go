@@ -18,11 +18,19 @@
 // with it, so this package only writes the state machine. etcd-io/raft is a bare state machine
 // that leaves networking, storage and the apply loop to the user.
 //
-// Layout of Config.Dir: raft.db (bbolt log and stable store) and snapshots/ (file snapshot
-// store). Each Raft log entry is one metadata batch (metadata.EncodeBatch); a snapshot is one
+// Layout of Config.Dir: raft.db (bbolt log and stable store), snapshots/ (file snapshot
+// store) and metadata.reserve (below). Each Raft log entry is one metadata batch (metadata.EncodeBatch); a snapshot is one
 // encoded image (metadata.EncodeImage). bbolt locks raft.db with flock; Start waits for that
 // lock in short attempts, so it ends with its context and gives up after
 // Config.StoreLockTimeout (the broker's directory lock normally refuses a second node earlier).
+//
+// A full disk: Config.Dir also holds metadata.reserve, a file of Config.ReserveBytes (64 MiB by
+// default) allocated with fallocate at Start. Every write of the Raft log and stable store goes
+// through reservedStore: when bbolt fails with ENOSPC (its commit is rolled back) the reserve
+// is deleted and the write retried once, so partition data filling a shared disk does not make
+// Raft step down (a failed StoreLogs does) and metadata keeps working on the freed space. A
+// successful write re-creates a released reserve, at most every 30 s, once the filesystem has
+// twice its size free. Raft snapshots that fail for lack of space are only retried by Raft.
 //
 // Today the quorum is a single voter inside the broker process, bootstrapped on first start.
 // Nothing but Start's bootstrap assumes one voter; see the TODO(multi-voter) notes.
