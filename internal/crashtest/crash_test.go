@@ -100,10 +100,11 @@ func spawn(t *testing.T, settings ...string) *proc {
 	return p
 }
 
-// startServer runs samsa on dir and waits until it answers a metadata request.
-func startServer(t *testing.T, dir string) *proc {
+// startServer runs samsa on dir (with more settings, key=value) and waits until it answers a
+// metadata request.
+func startServer(t *testing.T, dir string, settings ...string) *proc {
 	t.Helper()
-	p := spawn(t, "log.dirs="+dir)
+	p := spawn(t, append([]string{"log.dirs=" + dir}, settings...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
