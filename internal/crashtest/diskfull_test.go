@@ -49,6 +49,7 @@ func TestFullDisk(t *testing.T) {
 		t.Fatalf("%d disk-full log lines for one partition's episode, want 1; stderr:\n%s", n, p.stderr.String())
 	}
 	checkRecords(t, p.addr, "full", acked)
+	checkLogDirUsage(t, p.addr, 16<<20)
 
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	if err := p.waitExit(t, 30*time.Second); err != nil {
@@ -155,5 +156,30 @@ func checkRecords(t *testing.T, addr, topic string, want []string) {
 		if string(r.Value) != want[i] {
 			t.Fatalf("%s record %d is %.20q, want %.20q", topic, i, r.Value, want[i])
 		}
+	}
+}
+
+// checkLogDirUsage checks DescribeLogDirs' volume sizes (v4+) on a full filesystem of total
+// bytes: all of it, and less than one 64 KiB batch usable.
+func checkLogDirUsage(t *testing.T, addr string, total int64) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	dirs, err := kadm.NewClient(cl).DescribeAllLogDirs(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	dirs.Each(func(d kadm.DescribedLogDir) {
+		n++
+		if d.TotalBytes != total || d.UsableBytes < 0 || d.UsableBytes >= 64<<10 {
+			t.Errorf("log dir %s: total %d usable %d bytes; want %d and under 64 KiB", d.Dir, d.TotalBytes, d.UsableBytes, total)
+		}
+	})
+	if n != 1 {
+		t.Fatalf("%d log dirs described, want 1", n)
 	}
 }
