@@ -22,21 +22,26 @@ const reserveFile = "metadata.reserve"
 // DefaultReserveBytes is Config.ReserveBytes's default.
 const DefaultReserveBytes = 64 << 20
 
-// reserveRestoreInterval is how often, at most, a released reserve is re-created after a
-// successful metadata write, once the filesystem has room for it and as much again.
+// reserveRestoreInterval is how often, at most, a partly released reserve is grown back after
+// a successful metadata write, once the filesystem has room for it twice over.
 const reserveRestoreInterval = 30 * time.Second
+
+// reserveStep is how much of the reserve one disk-full metadata write releases: a little at
+// a time, because partition data sharing the disk takes freed space too, and what is left
+// must carry the metadata writes of later episodes and of a start on a full disk.
+const reserveStep = 1 << 20
 
 // reserve keeps space for the metadata store on its filesystem, so that metadata keeps
 // working when partition data fills a shared disk: a file of size bytes allocated with
-// fallocate(2) beside raft.db. When a write of the Raft store fails for lack of space the
-// file is deleted and the write retried; the file is re-created once space returns.
+// fallocate(2) beside raft.db. When a write of the Raft store fails for lack of space the file
+// is shortened by reserveStep and the write retried; it grows back once space returns.
 type reserve struct {
 	path   string
 	size   int64
 	logger *slog.Logger
 
 	mu      sync.Mutex
-	held    bool
+	have    int64 // bytes the file holds now
 	lastTry time.Time
 }
 
@@ -52,18 +57,22 @@ func newReserve(path string, size int64, logger *slog.Logger) *reserve {
 	return r
 }
 
-// ensureLocked allocates the reserve file; on failure (no room) it logs and removes the part
-// that was allocated.
+// ensureLocked grows the reserve file to its size; without room it keeps what the file holds
+// and logs.
 func (r *reserve) ensureLocked() {
 	r.lastTry = time.Now()
-	if err := allocate(r.path, r.size); err != nil {
-		_ = os.Remove(r.path)
+	err := allocate(r.path, r.size)
+	if fi, serr := os.Stat(r.path); serr == nil {
+		r.have = min(fi.Size(), r.size)
+	}
+	if err != nil {
 		_, free, _ := storage.DiskUsage(filepath.Dir(r.path))
-		r.logger.Warn("cannot reserve space for the metadata store; metadata writes fail when the disk fills",
-			"file", r.path, "bytes", r.size, "free", storage.FormatBytes(free), "err", err)
+		r.logger.Warn("cannot reserve all the space wanted for the metadata store",
+			"file", r.path, "want", storage.FormatBytes(r.size), "have", storage.FormatBytes(r.have),
+			"free", storage.FormatBytes(free), "err", err)
 		return
 	}
-	r.held = true
+	r.have = r.size
 }
 
 // allocate makes path a file of size allocated bytes (fallocate; zeros where unsupported).
@@ -96,29 +105,30 @@ func writeZeros(f *os.File, size int64) error {
 	return nil
 }
 
-// release deletes the reserve, reporting whether it freed anything.
+// release shortens the reserve by reserveStep, reporting whether it freed anything.
 func (r *reserve) release(cause error) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !r.held {
+	if r.have <= 0 {
 		return false
 	}
-	r.held = false
-	if err := os.Remove(r.path); err != nil && !errors.Is(err, os.ErrNotExist) {
-		r.logger.Error("releasing the metadata space reserve", "file", r.path, "err", err)
+	left := max(0, r.have-reserveStep)
+	if err := os.Truncate(r.path, left); err != nil {
+		r.logger.Error("releasing part of the metadata space reserve", "file", r.path, "err", err)
 		return false
 	}
-	r.logger.Warn("disk full under the metadata store: released its space reserve; free space on this disk",
-		"file", r.path, "bytes", r.size, "err", cause)
+	r.have = left
+	r.logger.Warn("disk full under the metadata store: released part of its space reserve; free space on this disk",
+		"file", r.path, "left", storage.FormatBytes(left), "err", cause)
 	return true
 }
 
-// maybeRestore re-creates a released reserve when the filesystem has room for it twice over,
-// at most once per reserveRestoreInterval.
+// maybeRestore grows a partly released reserve back when the filesystem has room for all of
+// it twice over, at most once per reserveRestoreInterval.
 func (r *reserve) maybeRestore() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.held || r.size <= 0 || time.Since(r.lastTry) < reserveRestoreInterval {
+	if r.have >= r.size || time.Since(r.lastTry) < reserveRestoreInterval {
 		return
 	}
 	r.lastTry = time.Now()
@@ -126,16 +136,17 @@ func (r *reserve) maybeRestore() {
 		return
 	}
 	r.ensureLocked()
-	if r.held {
+	if r.have == r.size {
 		r.logger.Info("metadata space reserve restored", "file", r.path, "bytes", r.size)
 	}
 }
 
-// write runs a write of the Raft store; if it fails for lack of space, it releases the
-// reserve and runs it once more (a failed bbolt commit is rolled back, so it may be retried).
+// write runs a write of the Raft store; while it fails for lack of space and the reserve has
+// some left, it releases a step of the reserve and runs it again (a failed bbolt commit is
+// rolled back, so it may be retried).
 func (r *reserve) write(op string, fn func() error) error {
 	err := fn()
-	if err != nil && storage.IsDiskFull(err) && r.release(err) {
+	for err != nil && storage.IsDiskFull(err) && r.release(err) {
 		err = fn()
 	}
 	if err != nil {
