@@ -4,10 +4,11 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
-	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/storage"
 )
 
 // The cluster-description APIs: DescribeCluster and DescribeLogDirs, and InitProducerId.
@@ -46,12 +47,7 @@ func handleDescribeLogDirs(b *Broker, req *request) (kmsg.Response, error) {
 		abs = b.cfg.LogDirs[0]
 	}
 	dir.Dir = abs
-	dir.TotalBytes, dir.UsableBytes = -1, -1
-	var st syscall.Statfs_t
-	if syscall.Statfs(abs, &st) == nil {
-		dir.TotalBytes = int64(st.Blocks) * int64(st.Bsize)
-		dir.UsableBytes = int64(st.Bavail) * int64(st.Bsize)
-	}
+	dir.TotalBytes, dir.UsableBytes, _ = storage.DiskUsage(abs) // -1, -1 when statfs fails
 	want := map[string]map[int32]bool{}
 	for _, t := range r.Topics {
 		m := map[int32]bool{}

@@ -51,7 +51,9 @@ func handleProduce(b *Broker, req *request) (kmsg.Response, error) {
 			if err != nil {
 				failed = true
 				sp.ErrorCode = errCode(err)
-				if sp.ErrorCode == kerr.UnknownServerError.Code || sp.ErrorCode == kerr.CorruptMessage.Code || sp.ErrorCode == kerr.InvalidRecord.Code {
+				switch sp.ErrorCode {
+				case kerr.UnknownServerError.Code, kerr.CorruptMessage.Code, kerr.InvalidRecord.Code,
+					kerr.KafkaStorageError.Code: // e.g. "no space left on device in <dir> (free 0 B)"
 					sp.ErrorMessage = errMessage(err)
 				}
 			}

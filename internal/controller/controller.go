@@ -54,6 +54,10 @@ type Config struct {
 	// (Samsa's directory lock normally refuses a second node first; this covers anything else
 	// holding the file). Default 30 s; ctx ending stops the wait sooner.
 	StoreLockTimeout time.Duration
+	// ReserveBytes is the size of the space reserve kept beside raft.db (metadata.reserve),
+	// released when a metadata write finds the disk full so that metadata keeps working
+	// while partition data fills a shared disk. Default DefaultReserveBytes; negative: none.
+	ReserveBytes int64
 }
 
 // Raft tuning. The timeouts suit a single voter, which elects itself one heartbeat timeout
@@ -90,7 +94,7 @@ type Controller struct {
 	raft   *raft.Raft
 	fsm    *fsm
 	pub    *publisher
-	store  *raftboltdb.BoltStore
+	store  *reservedStore
 	addr   string
 
 	mu struct {
@@ -123,6 +127,9 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.StoreLockTimeout <= 0 {
 		cfg.StoreLockTimeout = defaultStoreLockTimeout
 	}
+	if cfg.ReserveBytes == 0 {
+		cfg.ReserveBytes = DefaultReserveBytes
+	}
 	return cfg, nil
 }
 
@@ -146,7 +153,8 @@ func Start(ctx context.Context, cfg Config) (*Controller, error) {
 	if err != nil {
 		return nil, fmt.Errorf("controller: open raft store: %w", err)
 	}
-	r, c, err := startRaft(cfg, hlog, store)
+	reserved := &reservedStore{BoltStore: store, r: newReserve(filepath.Join(cfg.Dir, reserveFile), cfg.ReserveBytes, cfg.Logger)}
+	r, c, err := startRaft(cfg, hlog, reserved)
 	if err != nil {
 		store.Close()
 		return nil, err
@@ -188,7 +196,7 @@ func openStore(ctx context.Context, cfg Config) (*raftboltdb.BoltStore, error) {
 }
 
 // startRaft builds the snapshot store, transport and FSM and starts Raft on store.
-func startRaft(cfg Config, hlog *hclogAdapter, store *raftboltdb.BoltStore) (*raft.Raft, *Controller, error) {
+func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft, *Controller, error) {
 	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, snapshotsRetained, hlog.Named("snapshots"))
 	if err != nil {
 		return nil, nil, fmt.Errorf("controller: open snapshot store: %w", err)

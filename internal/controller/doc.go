@@ -18,11 +18,22 @@
 // with it, so this package only writes the state machine. etcd-io/raft is a bare state machine
 // that leaves networking, storage and the apply loop to the user.
 //
-// Layout of Config.Dir: raft.db (bbolt log and stable store) and snapshots/ (file snapshot
-// store). Each Raft log entry is one metadata batch (metadata.EncodeBatch); a snapshot is one
+// Layout of Config.Dir: raft.db (bbolt log and stable store), snapshots/ (file snapshot
+// store) and metadata.reserve (below). Each Raft log entry is one metadata batch (metadata.EncodeBatch); a snapshot is one
 // encoded image (metadata.EncodeImage). bbolt locks raft.db with flock; Start waits for that
 // lock in short attempts, so it ends with its context and gives up after
 // Config.StoreLockTimeout (the broker's directory lock normally refuses a second node earlier).
+//
+// A full disk: Config.Dir also holds metadata.reserve, a file of Config.ReserveBytes (64 MiB by
+// default) allocated with fallocate at Start (as much as fits; what exists is kept). Every
+// write of the Raft log and stable store goes through reservedStore: while bbolt fails with
+// ENOSPC (its commit is rolled back) the reserve is shortened by 1 MiB and the write retried,
+// so partition data filling a shared disk does not make Raft step down (a failed StoreLogs
+// does) and metadata keeps working. Only a step at a time is released because data takes
+// freed space too: what is left carries later episodes and a start on a full disk (the
+// election and the broker registration write). A successful write grows the reserve back, at
+// most every 30 s, once the filesystem has twice its size free. Raft snapshots that fail for
+// lack of space are only retried by Raft.
 //
 // Today the quorum is a single voter inside the broker process, bootstrapped on first start.
 // Nothing but Start's bootstrap assumes one voter; see the TODO(multi-voter) notes.

@@ -134,16 +134,17 @@ func spawnLimited(t *testing.T, nofile int, settings ...string) *proc {
 	return p
 }
 
-// startServer runs samsa on dir and waits until it answers a metadata request.
-func startServer(t *testing.T, dir string) *proc {
+// startServer runs samsa on dir (with more settings, key=value) and waits until it answers a
+// metadata request.
+func startServer(t *testing.T, dir string, settings ...string) *proc {
 	t.Helper()
-	return startLimited(t, dir, 0)
+	return startLimited(t, dir, 0, settings...)
 }
 
 // startLimited is startServer with the open-file limit lowered to nofile (0: unchanged).
-func startLimited(t *testing.T, dir string, nofile int) *proc {
+func startLimited(t *testing.T, dir string, nofile int, settings ...string) *proc {
 	t.Helper()
-	p := spawnLimited(t, nofile, "log.dirs="+dir)
+	p := spawnLimited(t, nofile, append([]string{"log.dirs=" + dir}, settings...)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {

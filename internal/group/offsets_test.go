@@ -2,10 +2,14 @@ package group
 
 import (
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/storage"
 )
 
 func commitOf(tp TopicPartition, offset int64) CommitOffset {
@@ -283,4 +287,19 @@ func TestPartitionFor(t *testing.T) {
 	if h := javaStringHashCode("😀"); h != 0xd83d*31+0xde00 {
 		t.Errorf("surrogate pair hash %d", h)
 	}
+}
+
+// TestCommitOnAFullDisk: an offset commit that the full disk refuses answers
+// KAFKA_STORAGE_ERROR, which consumers report, instead of COORDINATOR_NOT_AVAILABLE, which they
+// retry until their timeout; the commit is not applied, and one after space returns is.
+func TestCommitOnAFullDisk(t *testing.T) {
+	h := newHarness(t, testSettings())
+	h.failStore = &storage.DiskFullError{Dir: "/data/__consumer_offsets-0", Free: 0, Err: syscall.ENOSPC}
+	commit := CommitRequest{Group: "g", Generation: -1, RetentionTime: -1, Offsets: []CommitOffset{commitOf(tp0, 5)}}
+	wantErr(t, "commit on a full disk", h.shard.CommitOffsets(commit)[0], kerr.KafkaStorageError)
+	if got := h.shard.FetchOffsets("g", nil); len(got) != 0 {
+		t.Fatalf("a refused commit was applied: %+v", got)
+	}
+	h.failStore = nil
+	wantErr(t, "commit after space returned", h.shard.CommitOffsets(commit)[0], nil)
 }

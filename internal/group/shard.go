@@ -127,6 +127,11 @@ func (s *Shard) persist(recs []Record) error {
 	if err == nil {
 		return nil
 	}
+	if storage.IsDiskFull(err) {
+		// The log says so once per episode. Kafka answers NOT_COORDINATOR here, which clients
+		// retry until their timeout; KAFKA_STORAGE_ERROR reaches the consumer as an error.
+		return kerr.KafkaStorageError
+	}
 	s.log.Warn("writing __consumer_offsets", "partition", s.partition, "records", len(recs), "err", err)
 	var ke *kerr.Error
 	switch {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/samsa-io/samsa/internal/broker"
@@ -87,6 +88,10 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	cacheSize, maxPartitions := fileBudget(fileLimit)
 	cache := storage.NewFileCache(cacheSize)
 	logger.Info("open-file budget", "rlimit_nofile", fileLimit, "file_cache", cacheSize, "max_partitions_per_broker", maxPartitions)
+	reserve, err := metadataReserveBytes()
+	if err != nil {
+		return nil, err
+	}
 	ctrl, err := controller.Start(ctx, controller.Config{
 		NodeID:                   cfg.NodeID,
 		Dir:                      filepath.Join(cfg.MetadataLogDir, "__cluster_metadata-0"),
@@ -97,6 +102,7 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		DefaultPartitions:        cfg.NumPartitions,
 		DefaultReplicationFactor: cfg.DefaultReplication,
 		MaxPartitionsPerBroker:   maxPartitions,
+		ReserveBytes:             reserve,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting controller: %w", err)
@@ -160,6 +166,26 @@ const partitionsPerCachedFile = 8
 
 // lockDirs locks every log directory and the metadata directory (see package dirlock),
 // creating them if needed. On failure it releases what it took.
+// metadataReserveEnv sets the size of the metadata store's space reserve in bytes (0: none);
+// unset means controller.DefaultReserveBytes.
+const metadataReserveEnv = "SAMSA_METADATA_RESERVE_BYTES"
+
+// metadataReserveBytes reads metadataReserveEnv as controller.Config.ReserveBytes.
+func metadataReserveBytes() (int64, error) {
+	v := os.Getenv(metadataReserveEnv)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s=%q: want a byte count, 0 for no reserve", metadataReserveEnv, v)
+	}
+	if n == 0 {
+		return -1, nil
+	}
+	return n, nil
+}
+
 func lockDirs(cfg *config.Server) ([]*dirlock.Lock, error) {
 	type dir struct{ setting, path string }
 	dirs := make([]dir, 0, len(cfg.LogDirs)+1)

@@ -55,6 +55,31 @@ func writeFileAtomic(fsys FS, dir, name string, b []byte, sync bool) error {
 	return syncDir(fsys, dir)
 }
 
+// overwriteInPlace rewrites dir/name with b in place when the file already has len(b) bytes:
+// it needs no new blocks, so it works on a full filesystem where writeFileAtomic cannot
+// create its temporary file. It is not atomic; callers use it only for files whose content a
+// CRC guards (a torn write reads as corrupt and is ignored, as a missing file would be).
+func overwriteInPlace(fsys FS, dir, name string, b []byte) error {
+	f, err := fsys.OpenFile(filepath.Join(dir, name), os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err == nil && fi.Size() != int64(len(b)) {
+		err = fmt.Errorf("%s has %d bytes, not %d", name, fi.Size(), len(b))
+	}
+	if err == nil {
+		_, err = f.WriteAt(b, 0)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // readSmallFile reads a whole state file, refusing files larger than limit.
 func readSmallFile(fsys FS, path string, limit int64) ([]byte, error) {
 	f, err := fsys.OpenFile(path, os.O_RDONLY, 0)

@@ -42,6 +42,20 @@
 // rebuilt from the batch headers after it; the leader-epoch cache is truncated to the recovered
 // range and re-filled from the recovered batches' headers.
 //
+// # A full disk
+//
+// An append refused for lack of space (ENOSPC, EDQUOT) is a *DiskFullError naming the
+// directory and the free space (statfs); the segment is truncated back, so the log stays
+// consistent and readable and appends succeed once space returns. Each log logs one error
+// when a disk-full episode starts and one line when an append succeeds again. While full, the
+// log checkpoint is rewritten in place when its temporary file cannot be written (same size,
+// so no new blocks; the CRC catches a torn write), so DeleteRecords and retention keep
+// working. State files that cannot be written at open or close for lack of space (log and
+// leader-epoch checkpoints, producer snapshots, the time index's sealing entry, the
+// clean-shutdown marker) are logged and do not fail the open or the close: a close that
+// could not write them all leaves no clean-shutdown marker, so the next open recovers the log
+// from its segments, and an old checkpoint left in place only makes that recovery read more.
+//
 // # Concurrency
 //
 // Log.mu serializes every mutation (append, roll, flush, truncate, retention, config, close) and

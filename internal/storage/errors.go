@@ -1,6 +1,10 @@
 package storage
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+	"syscall"
+)
 
 // Errors returned by the log. They are distinct so the broker can map them to Kafka error codes.
 var (
@@ -24,3 +28,65 @@ var (
 	// ErrInvalidConfig: a LogConfig field is out of range.
 	ErrInvalidConfig = errors.New("storage: invalid log config")
 )
+
+// DiskFullError is a write that failed because the filesystem holding Dir is full (ENOSPC, or
+// EDQUOT for a quota). The log's data stays intact and readable; writes succeed again once
+// space is freed. Its message names the directory and the free space, for the client.
+type DiskFullError struct {
+	Dir  string
+	Free int64 // bytes available to the broker when the write failed; -1 unknown
+	Err  error // the failed write
+}
+
+func (e *DiskFullError) Error() string {
+	return fmt.Sprintf("no space left on device in %s (free %s)", e.Dir, FormatBytes(e.Free))
+}
+
+func (e *DiskFullError) Unwrap() error { return e.Err }
+
+// IsDiskFull reports whether err is a write refused for lack of space.
+func IsDiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// diskFull wraps a disk-full error of a write in dir as a *DiskFullError with the free space
+// now; other errors (and nil) are returned as they are.
+func diskFull(dir string, err error) error {
+	var dfe *DiskFullError
+	if !IsDiskFull(err) || errors.As(err, &dfe) {
+		return err
+	}
+	_, free, serr := DiskUsage(dir)
+	if serr != nil {
+		free = -1
+	}
+	return &DiskFullError{Dir: dir, Free: free, Err: err}
+}
+
+// DiskUsage returns the size of the filesystem holding dir and the bytes available to an
+// unprivileged writer (statfs(2): blocks and available blocks times the block size).
+func DiskUsage(dir string) (total, usable int64, err error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return -1, -1, fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	return int64(st.Blocks) * int64(st.Bsize), int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// FormatBytes renders a byte count for people: "0 B", "512 B", "3.5 KiB", "16.0 MiB";
+// a negative count is "unknown".
+func FormatBytes(n int64) string {
+	if n < 0 {
+		return "unknown"
+	}
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v, unit := float64(n)/1024, 0
+	units := []string{"KiB", "MiB", "GiB", "TiB", "PiB", "EiB"}
+	for v >= 1024 && unit < len(units)-1 {
+		v /= 1024
+		unit++
+	}
+	return fmt.Sprintf("%.1f %s", v, units[unit])
+}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -267,6 +268,22 @@ type faultFS struct {
 	failSuffix string // fail WriteAt on files ending so
 	short      bool   // write half of the bytes before failing
 	failSync   bool
+	full       fullMode // fail writes with ENOSPC, as a full filesystem
+}
+
+// fullMode is how a faultFS behaves as a full filesystem.
+type fullMode int
+
+const (
+	notFull    fullMode = iota
+	fullExtend          // writes that extend a file fail (rewriting allocated bytes works), as on a real full disk
+	fullAll             // every write fails
+)
+
+func (f *faultFS) setFull(m fullMode) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.full = m
 }
 
 var errInjected = errors.New("injected I/O error")
@@ -294,8 +311,17 @@ type faultFile struct {
 func (f *faultFile) WriteAt(b []byte, off int64) (int, error) {
 	f.fs.mu.Lock()
 	fail := f.fs.failSuffix != "" && strings.HasSuffix(f.name, f.fs.failSuffix)
-	short := f.fs.short
+	short, full := f.fs.short, f.fs.full
 	f.fs.mu.Unlock()
+	if full != notFull {
+		fi, err := f.File.Stat()
+		if err != nil {
+			return 0, err
+		}
+		if full == fullAll || off+int64(len(b)) > fi.Size() {
+			return 0, &os.PathError{Op: "write", Path: f.name, Err: syscall.ENOSPC}
+		}
+	}
 	if !fail {
 		return f.File.WriteAt(b, off)
 	}

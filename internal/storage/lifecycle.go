@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"os"
@@ -167,24 +168,44 @@ func (l *Log) MaybeRoll() error {
 	return nil
 }
 
-// writeCheckpointLocked persists the log start offset and recovery point.
+// writeCheckpointLocked persists the log start offset and recovery point. On a full disk,
+// where the temporary file cannot be written, it overwrites the existing checkpoint in place
+// (same size, no new blocks; the CRC catches a torn write), so that DeleteRecords and
+// retention keep working while the disk is full.
 func (l *Log) writeCheckpointLocked() error {
-	cp := logCheckpoint{logStart: l.mu.logStart, recoveryPoint: l.mu.recoveryPoint}
-	if err := writeFileAtomic(l.fs, l.dir, logCheckpointFile, cp.encode(), true); err != nil {
-		l.logger.Error("writing log checkpoint", "dir", l.dir, "err", err)
+	b := logCheckpoint{logStart: l.mu.logStart, recoveryPoint: l.mu.recoveryPoint}.encode()
+	err := writeFileAtomic(l.fs, l.dir, logCheckpointFile, b, true)
+	if err != nil && IsDiskFull(err) && overwriteInPlace(l.fs, l.dir, logCheckpointFile, b) == nil {
+		return nil
+	}
+	if err != nil {
+		err = diskFull(l.dir, err)
+		l.stateWriteFailed("writing log checkpoint", err)
 		return fmt.Errorf("writing log checkpoint: %w", err)
 	}
 	return nil
 }
 
-// writeEpochsLocked persists the leader-epoch cache; on failure it stays dirty and is retried
-// at the next flush or close.
-func (l *Log) writeEpochsLocked() {
-	if err := writeFileAtomic(l.fs, l.dir, epochCheckpointFile, l.mu.epochs.encode(), true); err != nil {
-		l.logger.Error("writing leader-epoch checkpoint", "dir", l.dir, "err", err)
+// stateWriteFailed logs a failed write of a state file: a warning when the disk is full (the
+// data is intact; the file is rewritten later or the next start recovers), an error otherwise.
+func (l *Log) stateWriteFailed(what string, err error) {
+	if IsDiskFull(err) {
+		l.logger.Warn(what+": disk full", "dir", l.dir, "err", err)
 		return
 	}
+	l.logger.Error(what, "dir", l.dir, "err", err)
+}
+
+// writeEpochsLocked persists the leader-epoch cache; on failure it stays dirty and is retried
+// at the next flush or close, and the error is returned.
+func (l *Log) writeEpochsLocked() error {
+	if err := writeFileAtomic(l.fs, l.dir, epochCheckpointFile, l.mu.epochs.encode(), true); err != nil {
+		err = diskFull(l.dir, err)
+		l.stateWriteFailed("writing leader-epoch checkpoint", err)
+		return fmt.Errorf("writing leader-epoch checkpoint: %w", err)
+	}
 	l.mu.epochs.dirty = false
+	return nil
 }
 
 // snapshotsToKeep is how many producer snapshots are kept.
@@ -194,6 +215,7 @@ const snapshotsToKeep = 3
 // snapshot is an optimization (state can be rebuilt from the log), so errors are only logged.
 func (l *Log) writeSnapshotLocked(offset int64, sync bool) error {
 	if err := writeFileAtomic(l.fs, l.dir, fileName(offset, snapshotSuffix), l.mu.producers.encodeSnapshot(), sync); err != nil {
+		err = diskFull(l.dir, err)
 		l.logger.Warn("writing producer snapshot", "dir", l.dir, "offset", offset, "err", err)
 		return err
 	}
@@ -245,25 +267,33 @@ func (l *Log) Close() error {
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	// A state file that cannot be written for lack of space does not fail the close: the
+	// segments are flushed and intact, and without the clean-shutdown marker the next start
+	// recovers the log from the segments, which rebuilds what the missing files would hold.
+	var full error
+	tolerate := func(err error) error {
+		if err != nil && IsDiskFull(err) {
+			full = cmp.Or(full, err)
+			return nil
+		}
+		return err
+	}
 	err := l.mu.failed
 	act := l.activeLocked()
 	if err == nil {
-		err = act.seal()
+		err = tolerate(act.seal())
 	}
 	if err == nil {
 		err = l.flushLocked(l.now().UnixMilli())
 	}
 	if err == nil {
-		err = l.writeSnapshotLocked(l.endLocked(), true)
+		err = tolerate(l.writeSnapshotLocked(l.endLocked(), true))
 	}
 	if err == nil && l.mu.epochs.dirty {
-		l.writeEpochsLocked()
-		if l.mu.epochs.dirty {
-			err = errors.New("storage: leader-epoch checkpoint not written")
-		}
+		err = tolerate(l.writeEpochsLocked())
 	}
 	if err == nil {
-		err = l.writeCheckpointLocked()
+		err = tolerate(l.writeCheckpointLocked())
 	}
 	for _, s := range l.mu.segments {
 		if cerr := s.close(); cerr != nil && err == nil {
@@ -271,12 +301,16 @@ func (l *Log) Close() error {
 		}
 	}
 	l.deletes.flush()
-	if err == nil {
-		err = writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil, true)
+	if err == nil && full == nil {
+		err = tolerate(writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil, true))
 	}
 	l.publishLocked()
 	if err != nil {
 		return fmt.Errorf("closing log %s: %w", l.dir, err)
+	}
+	if full != nil {
+		l.logger.Warn("disk full at close: state files not all written, so no clean-shutdown marker; the next start recovers this log from its segments",
+			"dir", l.dir, "err", diskFull(l.dir, full))
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -63,6 +64,7 @@ type Log struct {
 		truncations   uint64 // bumped by truncations; a background flush started before is void
 		flushTarget   int64  // the background flusher syncs segments below this offset
 		flushing      bool   // the background flusher goroutine runs
+		diskFull      bool   // appends fail for lack of space (logged once per episode)
 	}
 	background sync.WaitGroup // the background flusher
 	deletes    deleteQueue
@@ -135,9 +137,17 @@ func splitHeader(b []byte) (records.Header, int, error) {
 // appends all the batches or none (batches may have been stamped even when it fails). If any
 // batch is an idempotent retry of a recent one, nothing is appended and the original batch's
 // offsets are returned with Duplicate set, as Kafka does.
+//
+// A write refused for lack of space is a *DiskFullError; the log stays consistent and
+// readable, and appends succeed again once space is freed.
 func (l *Log) AppendAsLeader(batches []byte, leaderEpoch int32) (AppendResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	res, err := l.appendAsLeaderLocked(batches, leaderEpoch)
+	return res, l.noteAppendLocked(err, !res.Duplicate)
+}
+
+func (l *Log) appendAsLeaderLocked(batches []byte, leaderEpoch int32) (AppendResult, error) {
 	res := AppendResult{LogAppendTime: -1}
 	if err := l.writableLocked(); err != nil {
 		return res, err
@@ -212,6 +222,10 @@ func (l *Log) AppendAsLeader(batches []byte, leaderEpoch int32) (AppendResult, e
 func (l *Log) AppendAsFollower(batches []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	return l.noteAppendLocked(l.appendAsFollowerLocked(batches), len(batches) > 0)
+}
+
+func (l *Log) appendAsFollowerLocked(batches []byte) error {
 	if err := l.writableLocked(); err != nil {
 		return err
 	}
@@ -266,6 +280,29 @@ func (l *Log) AppendAsFollower(batches []byte) error {
 	}
 	l.publishLocked()
 	l.maybeFlushLocked(nowMs)
+	return nil
+}
+
+// noteAppendLocked follows disk-full episodes across appends: the first append refused for
+// lack of space logs one error with the directory and the free space, later refusals log
+// nothing, and the first append that writes again (wrote) logs the end of the episode. It
+// returns err, a disk-full error wrapped as a *DiskFullError.
+func (l *Log) noteAppendLocked(err error, wrote bool) error {
+	if err != nil {
+		err = diskFull(l.dir, err)
+		var dfe *DiskFullError
+		if errors.As(err, &dfe) && !l.mu.diskFull {
+			l.mu.diskFull = true
+			l.logger.Error("disk full: refusing appends until space is freed; reads, deletes and retention go on",
+				"dir", l.dir, "free", FormatBytes(dfe.Free), "err", dfe.Err)
+		}
+		return err
+	}
+	if wrote && l.mu.diskFull {
+		l.mu.diskFull = false
+		_, free, _ := DiskUsage(l.dir)
+		l.logger.Info("disk space available again: appends succeed", "dir", l.dir, "free", FormatBytes(free))
+	}
 	return nil
 }
 

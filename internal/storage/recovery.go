@@ -233,7 +233,9 @@ func (l *Log) finishLoadLocked(start int64, recovered []*segment, rebuildEpochs 
 	if err := l.loadProducerStateLocked(); err != nil {
 		return err
 	}
-	if err := l.writeCheckpointLocked(); err != nil {
+	// On a full disk the old checkpoint may stay: its recovery point is lower and its log
+	// start no higher than the log's, so it only makes the next recovery read more.
+	if err := l.writeCheckpointLocked(); err != nil && !IsDiskFull(err) {
 		return err
 	}
 	if err := l.fs.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
