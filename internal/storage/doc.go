@@ -24,7 +24,11 @@
 //	leader-epoch-checkpoint  Kafka's text format: "0\n<count>\n" then "<epoch> <start offset>\n".
 //	log-checkpoint    "SLC1" magic, log start offset int64, recovery point int64, CRC-32C of
 //	                  the preceding 20 bytes (uint32).
-//	clean-shutdown    empty marker, present only while the log is closed cleanly.
+//	clean-shutdown    empty marker: the files are complete and as a clean close left them.
+//	                  Written last by a clean close; an open that needs no change keeps it
+//	                  (and writes nothing), and the first change after such an open removes
+//	                  it and fsyncs the directory before touching any file (changingLocked),
+//	                  so a close of a log unchanged since a clean open writes nothing.
 //	*.deleted         files of deleted segments waiting FileDeleteDelayMs so that concurrent
 //	                  readers finish; removed on open.
 //	*.tmp             partially written checkpoints; removed on open.

@@ -23,6 +23,9 @@ func (l *Log) rollLocked(newBase int64) error {
 	if old.size == 0 && old.base == newBase {
 		return nil
 	}
+	if err := l.changingLocked(); err != nil {
+		return err
+	}
 	ns, err := createSegment(l.fs, l.dir, newBase)
 	if err != nil {
 		return err
@@ -173,6 +176,9 @@ func (l *Log) MaybeRoll() error {
 // (same size, no new blocks; the CRC catches a torn write), so that DeleteRecords and
 // retention keep working while the disk is full.
 func (l *Log) writeCheckpointLocked() error {
+	if err := l.changingLocked(); err != nil {
+		return err
+	}
 	b := logCheckpoint{logStart: l.mu.logStart, recoveryPoint: l.mu.recoveryPoint}.encode()
 	err := writeFileAtomic(l.fs, l.dir, logCheckpointFile, b, true)
 	if err != nil && IsDiskFull(err) && overwriteInPlace(l.fs, l.dir, logCheckpointFile, b) == nil {
@@ -199,6 +205,9 @@ func (l *Log) stateWriteFailed(what string, err error) {
 // writeEpochsLocked persists the leader-epoch cache; on failure it stays dirty and is retried
 // at the next flush or close, and the error is returned.
 func (l *Log) writeEpochsLocked() error {
+	if err := l.changingLocked(); err != nil {
+		return err
+	}
 	if err := writeFileAtomic(l.fs, l.dir, epochCheckpointFile, l.mu.epochs.encode(), true); err != nil {
 		err = diskFull(l.dir, err)
 		l.stateWriteFailed("writing leader-epoch checkpoint", err)
@@ -214,6 +223,9 @@ const snapshotsToKeep = 3
 // writeSnapshotLocked writes the producer state as of offset and prunes old snapshots. A
 // snapshot is an optimization (state can be rebuilt from the log), so errors are only logged.
 func (l *Log) writeSnapshotLocked(offset int64, sync bool) error {
+	if err := l.changingLocked(); err != nil {
+		return err
+	}
 	if err := writeFileAtomic(l.fs, l.dir, fileName(offset, snapshotSuffix), l.mu.producers.encodeSnapshot(), sync); err != nil {
 		err = diskFull(l.dir, err)
 		l.logger.Warn("writing producer snapshot", "dir", l.dir, "offset", offset, "err", err)
@@ -253,8 +265,27 @@ func (l *Log) removeSnapshotsAbove(offset int64) {
 	}
 }
 
+// changingLocked must precede every change to the log's files: while the clean-shutdown
+// marker is on disk a crash would make the next open trust the files, so the first change
+// after a clean open removes the marker and makes the removal durable first.
+func (l *Log) changingLocked() error {
+	if !l.mu.clean {
+		return nil
+	}
+	if err := l.fs.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing clean-shutdown marker: %w", err)
+	}
+	if err := syncDir(l.fs, l.dir); err != nil {
+		return fmt.Errorf("syncing log directory: %w", err)
+	}
+	l.mu.clean = false
+	return nil
+}
+
 // Close flushes everything, writes the producer snapshot, the checkpoints and the
-// clean-shutdown marker, and closes the files. Later calls return nil.
+// clean-shutdown marker, and closes the files. A log whose files did not change since a clean
+// open (its marker is still on disk) only closes its files: what the marker vouches for is
+// still true. Later calls return nil.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	if l.mu.closed {
@@ -277,6 +308,17 @@ func (l *Log) Close() error {
 			return nil
 		}
 		return err
+	}
+	if l.mu.clean {
+		var err error
+		for _, s := range l.mu.segments {
+			err = cmp.Or(err, s.close())
+		}
+		l.publishLocked()
+		if err != nil {
+			return fmt.Errorf("closing log %s: %w", l.dir, err)
+		}
+		return nil
 	}
 	err := l.mu.failed
 	act := l.activeLocked()

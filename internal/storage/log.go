@@ -65,6 +65,9 @@ type Log struct {
 		flushTarget   int64  // the background flusher syncs segments below this offset
 		flushing      bool   // the background flusher goroutine runs
 		diskFull      bool   // appends fail for lack of space (logged once per episode)
+		// clean: the clean-shutdown marker is on disk and the files are as the clean close
+		// that wrote it left them; changingLocked removes the marker before the first change.
+		clean bool
 	}
 	background sync.WaitGroup // the background flusher
 	deletes    deleteQueue
@@ -309,6 +312,9 @@ func (l *Log) noteAppendLocked(err error, wrote bool) error {
 // writeLocked appends stamped batches to the active segment. If the files cannot be restored
 // after a failed write the log is marked failed.
 func (l *Log) writeLocked(batches []byte, nowMs int64) error {
+	if err := l.changingLocked(); err != nil {
+		return err
+	}
 	act := l.activeLocked()
 	consistent, err := act.appendBatches(batches, int64(l.mu.cfg.IndexIntervalBytes), nowMs)
 	if err != nil && !consistent {

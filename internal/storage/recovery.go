@@ -3,7 +3,6 @@ package storage
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -87,7 +86,14 @@ func (l *Log) loadLocked() error {
 	}
 	slices.Sort(bases)
 
+	l.mu.clean = clean
 	cp, haveCP := l.readCheckpoint()
+	if !haveCP {
+		// The marker vouches for complete state files: rewrite the missing checkpoint.
+		if err := l.changingLocked(); err != nil {
+			return err
+		}
+	}
 	nowMs := l.now().UnixMilli()
 	l.mu.lastFlushMs = nowMs
 	l.mu.producers = newProducerStates()
@@ -97,6 +103,9 @@ func (l *Log) loadLocked() error {
 		start := int64(0)
 		if haveCP {
 			start = cp.logStart
+		}
+		if err := l.changingLocked(); err != nil {
+			return err
 		}
 		s, err := createSegment(l.fs, l.dir, start)
 		if err != nil {
@@ -166,6 +175,9 @@ func (l *Log) loadLocked() error {
 		if !needRecovery {
 			continue
 		}
+		if err := l.changingLocked(); err != nil {
+			return err
+		}
 		bad, err := s.recoverSegment(int64(l.mu.cfg.IndexIntervalBytes), nowMs, visit)
 		if err != nil {
 			return err
@@ -197,9 +209,12 @@ func (l *Log) loadLocked() error {
 }
 
 // finishLoadLocked completes opening once the segments are loaded: it settles the log start
-// offset, makes recovered segments durable, trims the leader-epoch cache, loads producer
-// state and removes the clean-shutdown marker. rebuildEpochs says the leader-epoch checkpoint
-// was missing or corrupt, so the cache is rebuilt from every batch header.
+// offset, makes recovered segments durable, trims the leader-epoch cache and loads producer
+// state. A log opened after a clean close whose files needed no change keeps its
+// clean-shutdown marker and writes nothing (the first change removes the marker, see
+// changingLocked); any other log has its checkpoint written and no marker. rebuildEpochs says
+// the leader-epoch checkpoint was missing or corrupt, so the cache is rebuilt from every batch
+// header.
 func (l *Log) finishLoadLocked(start int64, recovered []*segment, rebuildEpochs bool) error {
 	l.rebuildSealedLocked()
 	l.mu.logStart = start
@@ -233,16 +248,15 @@ func (l *Log) finishLoadLocked(start int64, recovered []*segment, rebuildEpochs 
 	if err := l.loadProducerStateLocked(); err != nil {
 		return err
 	}
-	// On a full disk the old checkpoint may stay: its recovery point is lower and its log
-	// start no higher than the log's, so it only makes the next recovery read more.
-	if err := l.writeCheckpointLocked(); err != nil && !IsDiskFull(err) {
-		return err
-	}
-	if err := l.fs.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("removing clean-shutdown marker: %w", err)
-	}
-	if err := syncDir(l.fs, l.dir); err != nil {
-		return fmt.Errorf("syncing log directory: %w", err)
+	if !l.mu.clean {
+		// On a full disk the old checkpoint may stay: its recovery point is lower and its log
+		// start no higher than the log's, so it only makes the next recovery read more.
+		if err := l.writeCheckpointLocked(); err != nil && !IsDiskFull(err) {
+			return err
+		}
+		if err := syncDir(l.fs, l.dir); err != nil {
+			return fmt.Errorf("syncing log directory: %w", err)
+		}
 	}
 	l.publishLocked()
 	return nil

@@ -132,6 +132,9 @@ func (l *Log) deleteSegmentsLocked(n int) (int, error) {
 	if n <= 0 {
 		return 0, nil
 	}
+	if err := l.changingLocked(); err != nil {
+		return 0, err
+	}
 	if n >= len(l.mu.segments) {
 		n = len(l.mu.segments)
 		if err := l.rollLocked(l.endLocked()); err != nil {
@@ -174,6 +177,9 @@ func (l *Log) TruncateTo(offset int64) error {
 	}
 	if offset >= l.endLocked() {
 		return nil
+	}
+	if err := l.changingLocked(); err != nil {
+		return err
 	}
 	if offset < l.mu.segments[0].base {
 		return l.truncateFullyLocked(offset)
@@ -221,6 +227,9 @@ func (l *Log) TruncateTo(offset int64) error {
 
 // truncateFullyLocked deletes every segment and restarts the log empty at offset.
 func (l *Log) truncateFullyLocked(offset int64) error {
+	if err := l.changingLocked(); err != nil {
+		return err
+	}
 	ns, err := createSegment(l.fs, l.dir, offset)
 	if err != nil {
 		return err

@@ -102,10 +102,12 @@ func openSegment(fsys FS, dir string, base int64) (s *segment, indexMissing bool
 		f      *File
 		suffix string
 	}{{&s.offIdx, indexSuffix}, {&s.timeIdx, timeIndexSuffix}} {
-		if _, err := fsys.Stat(s.path(ix.suffix)); errors.Is(err, os.ErrNotExist) {
+		*ix.f, err = fsys.OpenFile(s.path(ix.suffix), os.O_RDWR, 0o644)
+		if errors.Is(err, os.ErrNotExist) {
 			indexMissing = true
+			*ix.f, err = fsys.OpenFile(s.path(ix.suffix), os.O_RDWR|os.O_CREATE, 0o644)
 		}
-		if *ix.f, err = fsys.OpenFile(s.path(ix.suffix), os.O_RDWR|os.O_CREATE, 0o644); err != nil {
+		if err != nil {
 			s.close()
 			return nil, false, fmt.Errorf("opening segment index: %w", err)
 		}
