@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -51,11 +52,78 @@ func rss(pid int) string {
 	return "?"
 }
 
+// segmentFDs counts the descriptors process pid holds on segment files under dir.
+func segmentFDs(t *testing.T, pid int, dir string) int {
+	t.Helper()
+	fdDir := fmt.Sprintf("/proc/%d/fd", pid)
+	fds, err := os.ReadDir(fdDir)
+	if err != nil {
+		t.Skip("no /proc/PID/fd:", err)
+	}
+	n := 0
+	for _, fd := range fds {
+		target, err := os.Readlink(filepath.Join(fdDir, fd.Name()))
+		if err == nil && strings.HasPrefix(target, dir) &&
+			(strings.HasSuffix(target, ".log") || strings.HasSuffix(target, ".index") || strings.HasSuffix(target, ".timeindex")) {
+			n++
+		}
+	}
+	return n
+}
+
+// partitionFiles returns the size and modification time of every file in the partition
+// directories under dir (not the metadata log's), and how many clean-shutdown markers exist.
+func partitionFiles(t *testing.T, dir string) (files map[string]string, markers int) {
+	t.Helper()
+	files = map[string]string{}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !e.IsDir() || strings.HasPrefix(e.Name(), "__cluster_metadata") {
+			continue
+		}
+		sub, err := os.ReadDir(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range sub {
+			fi, err := f.Info()
+			if err != nil {
+				t.Fatal(err)
+			}
+			files[filepath.Join(e.Name(), f.Name())] = fmt.Sprint(fi.Size(), " ", fi.ModTime().UnixNano())
+			if f.Name() == "clean-shutdown" {
+				markers++
+			}
+		}
+	}
+	return files, markers
+}
+
+// stop sends SIGTERM and checks that the broker exits cleanly, logging how long it took.
+func stop(t *testing.T, p *proc, what string) {
+	t.Helper()
+	start := time.Now()
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.waitExit(t, 120*time.Second); err != nil {
+		t.Fatalf("exit after SIGTERM: %v; stderr:\n%s", err, tail(p.stderr.String()))
+	}
+	t.Logf("%s %s", what, time.Since(start).Round(time.Millisecond))
+	if strings.Contains(p.stderr.String(), "level=ERROR") {
+		t.Fatalf("errors logged; stderr:\n%s", tail(p.stderr.String()))
+	}
+}
+
 // TestManyMorePartitionsThanFiles runs a real broker whose open-file limit is far below three
 // descriptors per partition: every partition is created, produced to and consumed from on
 // random partitions, the broker restarts cleanly and everything is readable again, and a
-// CreateTopics past the broker's partition budget is refused with POLICY_VIOLATION. The
-// durations and RSS it logs are measurements, not assertions.
+// CreateTopics past the broker's partition budget is refused with POLICY_VIOLATION. What makes
+// start-up and shutdown fast is checked too: after a clean restart no segment file is open
+// until a partition is used, and a clean shutdown of partitions unchanged since the start
+// writes nothing in their directories (their clean-shutdown markers stay). The durations and
+// RSS it logs are measurements, not assertions.
 func TestManyMorePartitionsThanFiles(t *testing.T) {
 	partitions, nofile := scaleParams(t)
 	dir := t.TempDir()
@@ -120,20 +188,33 @@ func TestManyMorePartitionsThanFiles(t *testing.T) {
 	cl.Close()
 	consumeExactly(t, p.addr, want)
 
+	stop(t, p, "shutdown")
+	before, markers := partitionFiles(t, dir)
+
 	start = time.Now()
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	if err := p.waitExit(t, 120*time.Second); err != nil {
-		t.Fatalf("exit after SIGTERM: %v; stderr:\n%s", err, tail(p.stderr.String()))
+	p = startLimited(t, dir, nofile)
+	t.Logf("restart with %d partitions: serving after %s; RSS %s", partitions, time.Since(start).Round(time.Millisecond), rss(p.cmd.Process.Pid))
+	if n := segmentFDs(t, p.cmd.Process.Pid, dir); n != 0 {
+		t.Fatalf("%d segment files open after a clean restart before any partition is used", n)
 	}
-	t.Logf("shutdown %s", time.Since(start).Round(time.Millisecond))
-	if strings.Contains(p.stderr.String(), "level=ERROR") {
-		t.Fatalf("errors logged; stderr:\n%s", tail(p.stderr.String()))
+	stop(t, p, "shutdown of unused partitions")
+	after, markersAfter := partitionFiles(t, dir)
+	if markersAfter != markers {
+		t.Fatalf("%d clean-shutdown markers after a start and stop, %d before", markersAfter, markers)
+	}
+	for name, st := range after {
+		if before[name] != st {
+			t.Fatalf("%s changed by a start and a clean stop with no use: %q, was %q", name, st, before[name])
+		}
 	}
 
 	start = time.Now()
 	p = startLimited(t, dir, nofile)
 	t.Logf("restart with %d partitions: serving after %s; RSS %s", partitions, time.Since(start).Round(time.Millisecond), rss(p.cmd.Process.Pid))
 	consumeExactly(t, p.addr, want)
+	if n := segmentFDs(t, p.cmd.Process.Pid, dir); n == 0 {
+		t.Fatal("no segment file open after consuming: the descriptor count misses them")
+	}
 	if strings.Contains(p.stderr.String(), "level=ERROR") {
 		t.Fatalf("errors logged after the restart; stderr:\n%s", tail(p.stderr.String()))
 	}

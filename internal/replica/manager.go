@@ -1,6 +1,7 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -45,12 +46,14 @@ type Manager struct {
 	cfg Config
 	log *slog.Logger
 
-	// mu guards partitions. Handlers take the read lock to look partitions up; Apply takes
-	// the write lock only to swap entries, never while doing log I/O for other partitions.
+	// mu guards hosted and the fields of its entries. Handlers take the read lock to look
+	// partitions up; Apply and opens take the write lock only to swap entries, never while
+	// doing log I/O.
 	mu struct {
 		sync.RWMutex
-		partitions map[TopicPartition]*Partition
-		configs    map[string]map[string]string // topic -> configs last applied
+		// hosted holds every partition of the image this node hosts; a partition's log is
+		// opened on first use (Partition), not when the image or the server starts.
+		hosted map[TopicPartition]*hosted
 		// offline holds the partitions of the image this node hosts whose logs failed to
 		// open; they are retried with backoff (RetryOffline), not on every image.
 		offline map[TopicPartition]*offlinePartition
@@ -65,11 +68,20 @@ type Manager struct {
 	applied     uint64
 }
 
+// hosted is a partition of the image this node hosts. Its log is opened on first use; openMu
+// serializes that open with the deletion and the close of the log, so a log is opened once
+// and never left open by a deletion or a close that raced with its open.
+type hosted struct {
+	openMu      sync.Mutex
+	topic       *metadata.Topic // guarded by Manager.mu, as are the fields below
+	leaderEpoch int32
+	p           *Partition // nil until opened
+}
+
 // NewManager returns a Manager with no partitions; call Apply with the first metadata image.
 func NewManager(cfg Config) *Manager {
 	m := &Manager{cfg: cfg, log: cfg.Logger}
-	m.mu.partitions = make(map[TopicPartition]*Partition)
-	m.mu.configs = make(map[string]map[string]string)
+	m.mu.hosted = make(map[TopicPartition]*hosted)
 	m.mu.offline = make(map[TopicPartition]*offlinePartition)
 	if m.cfg.RetryBackoff <= 0 {
 		m.cfg.RetryBackoff = time.Second
@@ -107,20 +119,74 @@ func (m *Manager) markApplied(index uint64) {
 	m.appliedMu.Unlock()
 }
 
-// Partition returns the hosted partition, or nil.
+// Partition returns the hosted partition, opening its log on first use (a concurrent caller
+// waits for that open), or nil when it is not hosted or its log cannot be opened (then it is
+// offline, see Offline, and opened again only after its backoff).
 func (m *Manager) Partition(topic string, partition int32) *Partition {
+	tp := TopicPartition{topic, partition}
 	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.mu.partitions[TopicPartition{topic, partition}]
+	h := m.mu.hosted[tp]
+	var p *Partition
+	if h != nil {
+		p = h.p
+	}
+	m.mu.RUnlock()
+	if h == nil || p != nil {
+		return p
+	}
+	var failed openFailures
+	p = m.open(tp, h, time.Now(), &failed)
+	m.reportOpenFailures(&failed)
+	return p
 }
 
-// Partitions returns all hosted partitions.
+// open opens h's log unless it is open, deleted, closed or offline within its backoff.
+func (m *Manager) open(tp TopicPartition, h *hosted, now time.Time, failed *openFailures) *Partition {
+	h.openMu.Lock()
+	defer h.openMu.Unlock()
+	m.mu.RLock()
+	p, t, epoch, live := h.p, h.topic, h.leaderEpoch, !m.mu.closed && m.mu.hosted[tp] == h
+	m.mu.RUnlock()
+	if p != nil || !live || !m.offlineDue(tp, t, epoch, now) {
+		return p
+	}
+	return m.tryOpen(tp, h, t, epoch, now, failed)
+}
+
+// Partitions returns all hosted partitions, opening (ioParallelism at once) those not open
+// yet; those that cannot be opened are offline and left out, with one log line for them all.
 func (m *Manager) Partitions() []*Partition {
 	m.mu.RLock()
+	tps := make([]TopicPartition, 0, len(m.mu.hosted))
+	hs := make([]*hosted, 0, len(m.mu.hosted))
+	for tp, h := range m.mu.hosted {
+		tps, hs = append(tps, tp), append(hs, h)
+	}
+	m.mu.RUnlock()
+	out := make([]*Partition, len(tps))
+	var failed openFailures
+	var failedMu sync.Mutex
+	now := time.Now()
+	parallel(context.Background(), len(tps), func(i int) {
+		var f openFailures
+		out[i] = m.open(tps[i], hs[i], now, &f)
+		failedMu.Lock()
+		failed.add(f)
+		failedMu.Unlock()
+	})
+	m.reportOpenFailures(&failed)
+	return slices.DeleteFunc(out, func(p *Partition) bool { return p == nil })
+}
+
+// openPartitions returns the partitions whose logs are open.
+func (m *Manager) openPartitions() []*Partition {
+	m.mu.RLock()
 	defer m.mu.RUnlock()
-	out := make([]*Partition, 0, len(m.mu.partitions))
-	for _, p := range m.mu.partitions {
-		out = append(out, p)
+	var out []*Partition
+	for _, h := range m.mu.hosted {
+		if h.p != nil {
+			out = append(out, h.p)
+		}
 	}
 	return out
 }
@@ -129,18 +195,17 @@ func partitionDir(root string, tp TopicPartition) string {
 	return filepath.Join(root, tp.Topic+"-"+strconv.Itoa(int(tp.Partition)))
 }
 
-// Apply brings the hosted partitions in line with img: it opens logs of partitions this node
-// replicates (a log that fails to open leaves its partition offline, see RetryOffline), deletes logs of topics that are gone (or were recreated with a new id), updates
-// leader epochs and pushes changed topic configs to the logs. It also removes stray partition
-// directories left by a topic deleted while the broker was down.
+// Apply brings the hosted partitions in line with img: it records the partitions this node
+// replicates (their logs open on first use, see Partition), deletes the logs of topics that
+// are gone (or were recreated with a new id; ioParallelism at once), updates leader epochs and
+// pushes changed topic configs to the open logs. It also removes stray partition directories
+// left by a topic deleted while the broker was down.
 func (m *Manager) Apply(img *metadata.Image) error {
 	return m.ApplyContext(context.Background(), img)
 }
 
-// ApplyContext is Apply that stops opening partitions once ctx ends (start-up, where opening
-// many logs can take long, must end on SIGTERM). It then returns ctx's cause, leaving the
-// partitions opened so far for Close, and does not mark img applied. Partitions whose logs
-// cannot be opened do not make it fail: they are offline until a retry opens them.
+// ApplyContext is Apply that returns ctx's cause, changing nothing and not marking img
+// applied, when ctx has ended (start-up must end on SIGTERM).
 func (m *Manager) ApplyContext(ctx context.Context, img *metadata.Image) error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
@@ -156,63 +221,43 @@ func (m *Manager) ApplyContext(ctx context.Context, img *metadata.Image) error {
 			want[TopicPartition{t.Name, p.Partition}] = t
 		}
 	}
-	// Remove partitions that are gone or belong to an older incarnation of the topic.
-	for _, p := range m.Partitions() {
-		t, ok := want[p.TP]
-		if ok && t.ID == p.TopicID {
-			continue
-		}
-		m.mu.Lock()
-		delete(m.mu.partitions, p.TP)
-		m.mu.Unlock()
-		if err := p.log.Delete(); err != nil {
-			m.log.Warn("deleting partition log", "topic", p.TP.Topic, "partition", p.TP.Partition, "err", err)
-		} else {
-			m.log.Info("deleted partition", "topic", p.TP.Topic, "partition", p.TP.Partition)
-		}
-		p.wake()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("stopped applying partitions: %w", context.Cause(ctx))
 	}
+	// Remove partitions that are gone or belong to an older incarnation of the topic.
+	type gone struct {
+		tp TopicPartition
+		h  *hosted
+	}
+	var remove []gone
+	m.mu.Lock()
+	for tp, h := range m.mu.hosted {
+		if t, ok := want[tp]; !ok || t.ID != h.topic.ID {
+			delete(m.mu.hosted, tp)
+			remove = append(remove, gone{tp, h})
+		}
+	}
+	m.mu.Unlock()
+	// Deleting a log is mostly waiting for the disk: delete many at once. A deletion waits
+	// for an open of the same log in progress, then deletes what it opened.
+	parallel(context.Background(), len(remove), func(i int) { m.deleteHosted(remove[i].tp, remove[i].h) })
 	m.forgetOffline(want)
-	var failed openFailures
-	var toOpen []TopicPartition
-	now := time.Now()
+	m.mu.Lock()
 	for tp, t := range want {
 		mp := t.Partitions[tp.Partition]
-		if p := m.Partition(tp.Topic, tp.Partition); p != nil {
-			p.leaderEpoch.Store(mp.LeaderEpoch)
-			if !sameConfigs(m.appliedConfigs(tp.Topic), t.Configs) {
-				p.log.SetConfig(m.cfg.LogConfig(t.Configs))
-			}
+		h := m.mu.hosted[tp]
+		if h == nil {
+			m.mu.hosted[tp] = &hosted{topic: t, leaderEpoch: mp.LeaderEpoch}
 			continue
 		}
-		if m.offlineDue(tp, t, mp.LeaderEpoch, now) {
-			toOpen = append(toOpen, tp)
-		}
-	}
-	// Opening a log is mostly waiting for the disk (directory reads, checkpoint writes and
-	// their fsyncs), so many partitions open at once.
-	var failedMu sync.Mutex
-	err := parallel(ctx, len(toOpen), func(i int) {
-		tp := toOpen[i]
-		t := want[tp]
-		var f openFailures
-		if !m.tryOpen(tp, t, t.Partitions[tp.Partition].LeaderEpoch, now, &f) {
-			failedMu.Lock()
-			failed.add(f)
-			failedMu.Unlock()
-		}
-	})
-	if err != nil {
-		return fmt.Errorf("stopped opening partitions: %w", err)
-	}
-	m.reportOpenFailures(&failed)
-	m.mu.Lock()
-	for _, t := range img.Topics {
-		m.mu.configs[t.Name] = t.Configs
-	}
-	for name := range m.mu.configs {
-		if _, ok := img.Topics[name]; !ok {
-			delete(m.mu.configs, name)
+		h.leaderEpoch = mp.LeaderEpoch
+		old := h.topic
+		h.topic = t
+		if h.p != nil {
+			h.p.leaderEpoch.Store(mp.LeaderEpoch)
+			if !sameConfigs(old.Configs, t.Configs) {
+				h.p.log.SetConfig(m.cfg.LogConfig(t.Configs))
+			}
 		}
 	}
 	m.mu.Unlock()
@@ -221,10 +266,26 @@ func (m *Manager) ApplyContext(ctx context.Context, img *metadata.Image) error {
 	return nil
 }
 
-func (m *Manager) appliedConfigs(topic string) map[string]string {
+// deleteHosted deletes the log of a partition removed from the hosted map: its open log, or
+// its directory when it was never opened.
+func (m *Manager) deleteHosted(tp TopicPartition, h *hosted) {
+	h.openMu.Lock()
+	defer h.openMu.Unlock()
 	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.mu.configs[topic]
+	p := h.p
+	m.mu.RUnlock()
+	var err error
+	if p != nil {
+		err = p.log.Delete()
+		p.wake()
+	} else {
+		err = os.RemoveAll(partitionDir(m.cfg.Dir, tp))
+	}
+	if err != nil {
+		m.log.Warn("deleting partition log", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+	} else {
+		m.log.Info("deleted partition", "topic", tp.Topic, "partition", tp.Partition)
+	}
 }
 
 func sameConfigs(a, b map[string]string) bool {
@@ -382,7 +443,7 @@ func (m *Manager) Run(ctx context.Context) {
 		case <-retry.C:
 			m.RetryOffline()
 		case <-flushC:
-			for _, p := range m.Partitions() {
+			for _, p := range m.openPartitions() {
 				if err := p.log.FlushIfDue(); err != nil {
 					m.log.Error("scheduled flush", "topic", p.TP.Topic, "partition", p.TP.Partition, "err", err)
 				}
@@ -391,7 +452,8 @@ func (m *Manager) Run(ctx context.Context) {
 	}
 }
 
-// EnforceRetention runs retention and time-based rolls on every partition now.
+// enforceRetention runs retention and time-based rolls on every partition now, opening the
+// logs not opened since the start (Partitions).
 func (m *Manager) enforceRetention() {
 	for _, p := range m.Partitions() {
 		if err := p.log.MaybeRoll(); err != nil {
@@ -406,27 +468,33 @@ func (m *Manager) enforceRetention() {
 	}
 }
 
-// Close closes every log (flushing it and recording a clean shutdown).
+// Close closes every open log (flushing it and recording a clean shutdown; a log unchanged
+// since a clean open writes nothing). Logs never opened are left as they are on disk.
 func (m *Manager) Close() error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
 	m.mu.Lock()
-	defer m.mu.Unlock()
+	hs := slices.Collect(maps.Values(m.mu.hosted))
+	clear(m.mu.hosted)
+	clear(m.mu.offline)
+	m.mu.closed = true
+	m.mu.Unlock()
 	var firstErr error
 	var errMu sync.Mutex
-	parts := slices.Collect(maps.Values(m.mu.partitions))
-	// Closing a log waits for its fsyncs: close many at once.
-	parallel(context.Background(), len(parts), func(i int) {
-		if err := parts[i].log.Close(); err != nil {
+	// Closing a log waits for its fsyncs: close many at once. Each close waits for an open
+	// of the same log in progress.
+	parallel(context.Background(), len(hs), func(i int) {
+		h := hs[i]
+		h.openMu.Lock()
+		defer h.openMu.Unlock()
+		if h.p == nil {
+			return
+		}
+		if err := h.p.log.Close(); err != nil {
 			errMu.Lock()
-			if firstErr == nil {
-				firstErr = err
-			}
+			firstErr = cmp.Or(firstErr, err)
 			errMu.Unlock()
 		}
 	})
-	clear(m.mu.partitions)
-	clear(m.mu.offline)
-	m.mu.closed = true
 	return firstErr
 }

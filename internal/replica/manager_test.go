@@ -96,6 +96,9 @@ func TestManagerRemovesDirectoriesOfOlderTopics(t *testing.T) {
 	if err := m.Apply(image(1, topic("b", 9, 1, 1))); err != nil {
 		t.Fatal(err)
 	}
+	if m.Partition("b", 0) == nil { // its log opens on first use
+		t.Fatal("b-0 not hosted")
+	}
 	if exists(filepath.Join(m.cfg.Dir, "b-0", "marker")) {
 		t.Fatal("the directory of the older topic b was reused")
 	}
@@ -180,10 +183,18 @@ func TestUnopenablePartitionsGoOffline(t *testing.T) {
 		}
 	}
 	a := topic("a", 1, 6, 1)
-	for i := uint64(1); i <= 3; i++ { // later images must not retry before the backoff
+	for i := uint64(1); i <= 3; i++ {
 		if err := m.Apply(image(i, a)); err != nil {
 			t.Fatalf("Apply %d: %v", i, err)
 		}
+		if n := m.OfflineCount(); n != 0 {
+			t.Fatalf("Apply opened logs: %d offline", n)
+		}
+	}
+	// Logs open on first use: one pass over all of them, then uses that must not retry
+	// before the backoff.
+	if n := len(m.Partitions()); n != 3 {
+		t.Fatalf("%d partitions open, want 3", n)
 	}
 	for p := range 6 {
 		wantOffline := slices.Contains(blocked, p)
@@ -216,5 +227,39 @@ func TestUnopenablePartitionsGoOffline(t *testing.T) {
 		if m.Partition("a", int32(p)) == nil {
 			t.Fatalf("a-%d not hosted after the retry", p)
 		}
+	}
+}
+
+// TestLogsOpenOnFirstUse checks that Apply opens no log (start-up and topic creation do no
+// log I/O): a partition's log opens on its first use, a partition deleted before any use has
+// its directory removed, and Close leaves logs never opened as they are.
+func TestLogsOpenOnFirstUse(t *testing.T) {
+	m := testManager(t)
+	if err := m.Apply(image(1, topic("a", 1, 2, 1))); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.openPartitions()) != 0 || exists(filepath.Join(m.cfg.Dir, "a-0")) {
+		t.Fatal("Apply opened a log")
+	}
+	p := m.Partition("a", 0)
+	if p == nil || !exists(filepath.Join(m.cfg.Dir, "a-0", partitionMetadataFile)) {
+		t.Fatal("a-0 not opened on first use")
+	}
+	if m.Partition("a", 0) != p {
+		t.Fatal("a second use opened the log again")
+	}
+	if n := len(m.openPartitions()); n != 1 {
+		t.Fatalf("%d logs open after using one partition", n)
+	}
+	// A directory left by a previous run, never opened in this one, goes with its topic.
+	stale := filepath.Join(m.cfg.Dir, "a-1")
+	if err := os.MkdirAll(stale, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Apply(image(2)); err != nil {
+		t.Fatal(err)
+	}
+	if exists(stale) || exists(filepath.Join(m.cfg.Dir, "a-0")) {
+		t.Fatal("directories of a deleted topic kept")
 	}
 }

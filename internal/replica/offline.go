@@ -64,15 +64,21 @@ func (m *Manager) offlineDue(tp TopicPartition, t *metadata.Topic, leaderEpoch i
 	return !now.Before(o.next)
 }
 
-// tryOpen opens tp's log and hosts it, or records it offline with a doubled backoff.
-func (m *Manager) tryOpen(tp TopicPartition, t *metadata.Topic, leaderEpoch int32, now time.Time, failed *openFailures) bool {
+// tryOpen opens tp's log as of topic t and hosts it in h, or records it offline with a
+// doubled backoff. The caller holds h.openMu.
+func (m *Manager) tryOpen(tp TopicPartition, h *hosted, t *metadata.Topic, leaderEpoch int32, now time.Time, failed *openFailures) *Partition {
 	p, err := m.openPartition(tp, t, leaderEpoch)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err == nil {
 		delete(m.mu.offline, tp)
-		m.mu.partitions[tp] = p
-		return true
+		// The image may have changed during the open.
+		p.leaderEpoch.Store(h.leaderEpoch)
+		if !sameConfigs(t.Configs, h.topic.Configs) {
+			p.log.SetConfig(m.cfg.LogConfig(h.topic.Configs))
+		}
+		h.p = p
+		return p
 	}
 	o, ok := m.mu.offline[tp]
 	if !ok {
@@ -86,7 +92,7 @@ func (m *Manager) tryOpen(tp TopicPartition, t *metadata.Topic, leaderEpoch int3
 		failed.first, failed.err = tp, err
 	}
 	failed.count++
-	return false
+	return nil
 }
 
 // reportOpenFailures logs one line for the partitions that failed to open in one pass.
@@ -117,27 +123,22 @@ func (m *Manager) RetryOffline() {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
 	type due struct {
-		tp          TopicPartition
-		topic       *metadata.Topic
-		leaderEpoch int32
+		tp TopicPartition
+		h  *hosted
 	}
 	now := time.Now()
 	var todo []due
 	m.mu.RLock()
-	if m.mu.closed {
-		m.mu.RUnlock()
-		return
-	}
 	for tp, o := range m.mu.offline {
-		if !now.Before(o.next) {
-			todo = append(todo, due{tp, o.topic, o.leaderEpoch})
+		if h := m.mu.hosted[tp]; h != nil && !now.Before(o.next) {
+			todo = append(todo, due{tp, h})
 		}
 	}
 	m.mu.RUnlock()
 	var failed openFailures
 	opened := 0
 	for _, d := range todo {
-		if m.tryOpen(d.tp, d.topic, d.leaderEpoch, now, &failed) {
+		if m.open(d.tp, d.h, now, &failed) != nil {
 			opened++
 		}
 	}

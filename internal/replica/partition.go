@@ -1,7 +1,8 @@
 // Package replica owns the partitions this broker hosts: their logs, leader epochs and high
 // watermarks, the notification that wakes waiting fetches when data arrives, and the
 // background work on logs (retention, scheduled flushes, time-based rolls). It follows the
-// metadata image: partitions appear when a topic is created and are deleted with it.
+// metadata image: partitions appear when a topic is created (their logs open on first use,
+// see Manager.Partition) and are deleted with it.
 //
 // Today every partition has a single replica, so the high watermark is the log end offset.
 // The replication issue adds followers, ISR tracking and the high-watermark rule here.
