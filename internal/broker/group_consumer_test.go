@@ -274,6 +274,9 @@ func TestConsumerGroupsAndClassicGroupsCoexist(t *testing.T) {
 	if d := describeConsumerGroup(t, n, "gm"); kerr.ErrorForCode(d.ErrorCode) != kerr.GroupIDNotFound {
 		t.Fatalf("ConsumerGroupDescribe of a classic group: %+v", d)
 	}
+	// The member commits after it records what it read: closing it before the commit lands
+	// would cancel the commit (a race of the test, seen on a loaded machine).
+	waitUntil(t, 30*time.Second, "the classic member committed", func() bool { return committedSum(t, n, "gm") == 24 })
 	conv.close()
 
 	// And back.
