@@ -32,6 +32,9 @@ type Config struct {
 	FlushCheckInterval time.Duration
 	// FileCache holds the logs' open files; nil = storage.DefaultFileCache.
 	FileCache *storage.FileCache
+	// MinFreeBytes is Dir's free-space floor (storage.SpaceFloor): appends are refused below
+	// it. 0 = none.
+	MinFreeBytes int64
 	// RetryBackoff is the first wait before opening an offline partition again; it doubles
 	// on each failure up to maxRetryBackoff. 0 = one second.
 	RetryBackoff time.Duration
@@ -42,8 +45,9 @@ const maxRetryBackoff = time.Minute
 
 // Manager owns the partitions hosted by this broker.
 type Manager struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	floor *storage.SpaceFloor // Dir's free-space floor, shared by its logs
 
 	// mu guards partitions. Handlers take the read lock to look partitions up; Apply takes
 	// the write lock only to swap entries, never while doing log I/O for other partitions.
@@ -67,7 +71,7 @@ type Manager struct {
 
 // NewManager returns a Manager with no partitions; call Apply with the first metadata image.
 func NewManager(cfg Config) *Manager {
-	m := &Manager{cfg: cfg, log: cfg.Logger}
+	m := &Manager{cfg: cfg, log: cfg.Logger, floor: storage.NewSpaceFloor(cfg.Dir, cfg.MinFreeBytes)}
 	m.mu.partitions = make(map[TopicPartition]*Partition)
 	m.mu.configs = make(map[string]map[string]string)
 	m.mu.offline = make(map[TopicPartition]*offlinePartition)
@@ -77,6 +81,9 @@ func NewManager(cfg Config) *Manager {
 	m.appliedCond = sync.NewCond(&m.appliedMu)
 	return m
 }
+
+// SpaceFloor is the log directory's free-space floor.
+func (m *Manager) SpaceFloor() *storage.SpaceFloor { return m.floor }
 
 // WaitApplied blocks until an image with at least the given metadata index has been applied
 // (so partitions created by a just-committed change are open), or ctx ends.
@@ -294,7 +301,7 @@ func (m *Manager) openPartition(tp TopicPartition, t *metadata.Topic, leaderEpoc
 			}
 		}
 	}
-	l, err := storage.OpenLog(dir, m.cfg.LogConfig(t.Configs), storage.Options{Logger: m.log.With("topic", tp.Topic, "partition", tp.Partition), FileCache: m.cfg.FileCache})
+	l, err := storage.OpenLog(dir, m.cfg.LogConfig(t.Configs), storage.Options{Logger: m.log.With("topic", tp.Topic, "partition", tp.Partition), FileCache: m.cfg.FileCache, Floor: m.floor})
 	if err != nil {
 		return nil, err
 	}
