@@ -24,7 +24,11 @@ func handleMetadata(b *Broker, req *request) (kmsg.Response, error) {
 	allTopics := r.Topics == nil || (r.Version == 0 && len(r.Topics) == 0)
 	allowCreate := b.cfg.AutoCreateTopics && (r.Version < 4 || r.AllowAutoTopicCreation)
 
-	// Auto-create the unknown topics asked for by name, all in one controller call.
+	// Auto-create the unknown topics asked for by name, all in one controller call. A topic
+	// whose creation failed gets the creation's error (POLICY_VIOLATION past the partition
+	// budget, KAFKA_STORAGE_ERROR below the free-space floor), not UNKNOWN_TOPIC_OR_PARTITION,
+	// which clients would retry until their timeout.
+	createErrs := map[string]error{}
 	if !allTopics && allowCreate {
 		var create []controller.CreateTopic
 		seen := map[string]bool{}
@@ -38,14 +42,15 @@ func handleMetadata(b *Broker, req *request) (kmsg.Response, error) {
 			}
 		}
 		if len(create) > 0 {
-			var created, failed int
+			var created int
 			var firstErr error
-			for _, res := range b.ctrl.CreateTopics(req.conn.ctx, create, false) {
+			for _, res := range b.createTopics(req.conn.ctx, create, false) {
 				switch {
 				case res.Err == nil:
 					created++
 				case !errors.Is(res.Err, kerr.TopicAlreadyExists):
-					if failed++; firstErr == nil {
+					createErrs[res.Name] = res.Err
+					if firstErr == nil {
 						firstErr = fmt.Errorf("%s: %w", res.Name, res.Err)
 					}
 				}
@@ -53,8 +58,8 @@ func handleMetadata(b *Broker, req *request) (kmsg.Response, error) {
 			if created > 0 {
 				b.log.Info("auto-created topics", "count", created)
 			}
-			if failed > 0 {
-				b.log.Info("auto topic creation failed", "count", failed, "err", firstErr)
+			if len(createErrs) > 0 {
+				b.log.Info("auto topic creation failed", "count", len(createErrs), "err", firstErr)
 			}
 			b.awaitMetadata(req)
 			img = b.ctrl.Image()
@@ -92,6 +97,8 @@ func handleMetadata(b *Broker, req *request) (kmsg.Response, error) {
 				mt.ErrorCode = kerr.UnknownTopicID.Code
 			case controller.ValidateTopicName(*rt.Topic) != nil:
 				mt.ErrorCode = kerr.InvalidTopicException.Code
+			case createErrs[*rt.Topic] != nil:
+				mt.ErrorCode = errCode(createErrs[*rt.Topic])
 			default:
 				mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
 			}

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -50,7 +51,7 @@ func handleCreateTopics(b *Broker, req *request) (kmsg.Response, error) {
 	}
 	results := map[string]controller.TopicResult{}
 	if len(creates) > 0 {
-		for _, res := range b.ctrl.CreateTopics(req.conn.ctx, creates, r.ValidateOnly) {
+		for _, res := range b.createTopics(req.conn.ctx, creates, r.ValidateOnly) {
 			results[res.Name] = res
 		}
 	}
@@ -142,6 +143,31 @@ func handleDeleteTopics(b *Broker, req *request) (kmsg.Response, error) {
 }
 
 // maxNewPartitionsPerRequest caps the partitions one CreatePartitions request adds in all, as
+// createTopics creates topics through the controller, unless the log directory's free space
+// is below its floor (samsa.log.dir.min.free.bytes): then every topic gets
+// KAFKA_STORAGE_ERROR naming the directory, instead of partitions whose partition.metadata
+// cannot be written, which would be offline until space returns.
+func (b *Broker) createTopics(ctx context.Context, creates []controller.CreateTopic, validateOnly bool) []controller.TopicResult {
+	if err := b.spaceForPartitions(); err != nil {
+		results := make([]controller.TopicResult, len(creates))
+		for i, ct := range creates {
+			results[i] = controller.TopicResult{Name: ct.Name, Err: err}
+		}
+		return results
+	}
+	return b.ctrl.CreateTopics(ctx, creates, validateOnly)
+}
+
+// spaceForPartitions checks the log directory's free space (a fresh statfs) against its floor
+// before new partitions are placed there: KAFKA_STORAGE_ERROR with the storage message
+// (directory, free space, floor) when it is below.
+func (b *Broker) spaceForPartitions() error {
+	if err := b.replicas.SpaceFloor().Check(); err != nil {
+		return kerrMsg(kerr.KafkaStorageError, err.Error())
+	}
+	return nil
+}
+
 // Kafka caps it (KAFKA-19673, the CreateTopics limit of KAFKA-17870): past it every topic of
 // the request fails with POLICY_VIOLATION.
 const maxNewPartitionsPerRequest = 10_000
@@ -178,7 +204,10 @@ func handleCreatePartitions(b *Broker, req *request) (kmsg.Response, error) {
 		for _, a := range rt.Assignment {
 			assignment = append(assignment, a.Replicas)
 		}
-		err := b.ctrl.CreatePartitions(req.conn.ctx, rt.Topic, rt.Count, assignment, r.ValidateOnly)
+		err := b.spaceForPartitions()
+		if err == nil {
+			err = b.ctrl.CreatePartitions(req.conn.ctx, rt.Topic, rt.Count, assignment, r.ValidateOnly)
+		}
 		st.ErrorCode = errCode(err)
 		st.ErrorMessage = errMessage(err)
 		resp.Topics = append(resp.Topics, st)

@@ -47,7 +47,7 @@ func (b *budget) take(partitions []metadata.Partition) error {
 	}
 	for r, n := range add {
 		if b.hosted[r]+n > b.max {
-			return fmt.Errorf("%w: Cannot create %d partition replicas on broker %d: it hosts %d and may host at most %d (derived from its open-file limit; raise ulimit -n)",
+			return fmt.Errorf("%w: Cannot create %d partition replicas on broker %d: it hosts %d and may host at most %d (samsa.max.partitions.per.broker, by default derived from its open-file limit: raise ulimit -n)",
 				kerr.PolicyViolation, n, r, b.hosted[r], b.max)
 		}
 	}

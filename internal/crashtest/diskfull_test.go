@@ -18,26 +18,16 @@ import (
 
 	"github.com/samsa-io/samsa/internal/fulldisk"
 	"github.com/samsa-io/samsa/internal/records"
+	"github.com/samsa-io/samsa/internal/storage"
 )
 
-// TestFullDisk runs a real samsa on a small real filesystem (tmpfs): it produces until the
-// disk is full (the producer gets KAFKA_STORAGE_ERROR, the Produce response names the full
+// TestFullDisk runs a real samsa without a free-space floor on a small real filesystem
+// (tmpfs): it produces until the disk is full (the producer gets KAFKA_STORAGE_ERROR, the Produce response names the full
 // directory, the broker logs the episode once), reads everything while full, stops cleanly
 // (exit status 0) and starts again while full, deletes a topic to make room, and produces
 // again; every acknowledged record stays readable throughout.
 func TestFullDisk(t *testing.T) {
-	mnt := fulldisk.Mount(t, 16<<20)
-	t.Setenv("SAMSA_METADATA_RESERVE_BYTES", fmt.Sprint(2<<20))
-	dir := filepath.Join(mnt, "data")
-	settings := []string{"log.segment.bytes=1048576", "log.segment.delete.delay.ms=0"}
-	p := startServer(t, dir, settings...)
-	createTopic(t, p.addr, "full", 1)
-	createTopic(t, p.addr, "spare", 1)
-	spare := produceUntilFull(t, p.addr, "spare", 4<<20)
-	acked := produceUntilFull(t, p.addr, "full", -1)
-	if len(spare) == 0 || len(acked) == 0 {
-		t.Fatalf("%d and %d records acknowledged before the disk filled", len(spare), len(acked))
-	}
+	dir, settings, p, spare, acked := fillDisk(t, 16<<20, "samsa.metadata.reserve.bytes=2097152", "samsa.log.dir.min.free.bytes=0")
 
 	resp := produceRawRecord(t, p.addr, "full")
 	partDir := filepath.Join(dir, "full-0")
@@ -76,10 +66,116 @@ func TestFullDisk(t *testing.T) {
 	checkRecords(t, p.addr, "full", append(acked, "after"))
 }
 
+// TestFullDiskFloor runs a real samsa with a free-space floor and no metadata reserve on a
+// small real filesystem (tmpfs): produce stops at the floor with KAFKA_STORAGE_ERROR naming
+// the log directory and the floor, leaving the space the metadata log needs: 100 metadata
+// writes succeed (without the floor the 13th fails), a restart succeeds and the node stays
+// the controller: it deletes a topic, then creates one once the space is back, and every
+// acknowledged record stays readable.
+func TestFullDiskFloor(t *testing.T) {
+	const floor = 4 << 20
+	dir, settings, p, _, acked := fillDisk(t, 32<<20, "samsa.metadata.reserve.bytes=0", fmt.Sprintf("samsa.log.dir.min.free.bytes=%d", floor))
+	// Take what the 1 KiB batches left, to the last bytes the data may take.
+	acked = append(acked, produceSizedUntilFull(t, p.addr, "full", -1, 0)...)
+	resp := produceRawRecord(t, p.addr, "full")
+	if msg := resp.ErrorMessage; resp.ErrorCode != kerr.KafkaStorageError.Code || msg == nil ||
+		!strings.Contains(*msg, "log directory "+dir+" ") || !strings.Contains(*msg, fmt.Sprintf("samsa.log.dir.min.free.bytes=%d", floor)) {
+		t.Fatalf("produce below the floor: error %d, message %v; want KAFKA_STORAGE_ERROR naming %s and the floor", resp.ErrorCode, resp.ErrorMessage, dir)
+	}
+	if _, free, err := storage.DiskUsage(dir); err != nil || free < floor/2 {
+		t.Fatalf("%d bytes free below the floor (%v), want the floor's room kept", free, err)
+	}
+	alterConfigs(t, p.addr, "full", 100)
+
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if err := p.waitExit(t, 30*time.Second); err != nil {
+		t.Fatalf("clean shutdown below the floor exited with %v; stderr:\n%s", err, p.stderr.String())
+	}
+	p = startServer(t, dir, settings...)
+	checkRecords(t, p.addr, "full", acked)
+
+	cl, err := kgo.NewClient(kgo.SeedBrokers(p.addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if _, err := adm.DeleteTopic(ctx, "spare"); err != nil {
+		t.Fatalf("DeleteTopics after a restart below the floor: %v; stderr:\n%s", err, p.stderr.String())
+	}
+	// The deletion frees the space asynchronously: CreateTopics answers KAFKA_STORAGE_ERROR
+	// until the log directory is above the floor again.
+	for {
+		resp, err := adm.CreateTopics(ctx, 1, 1, nil, "after")
+		if err == nil {
+			err = resp["after"].Err
+		}
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, kerr.KafkaStorageError) || ctx.Err() != nil {
+			t.Fatalf("creating a topic after freeing space: %v; stderr:\n%s", err, p.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "after", Value: []byte("after")}).FirstErr(); err != nil {
+		t.Fatalf("produce to the new topic: %v", err)
+	}
+	checkRecords(t, p.addr, "after", []string{"after"})
+	checkRecords(t, p.addr, "full", acked)
+}
+
+// fillDisk mounts a tmpfs of size bytes, starts samsa on a directory in it with 1 MiB
+// segments, no delete delay and the extra settings, and fills it: 4 MiB of records to topic
+// "spare", then topic "full" until produce is refused. It returns the log directory, the
+// settings, the process and the records acknowledged to each topic.
+func fillDisk(t *testing.T, size int64, extra ...string) (dir string, settings []string, p *proc, spare, acked []string) {
+	t.Helper()
+	dir = filepath.Join(fulldisk.Mount(t, size), "data")
+	settings = append([]string{"log.segment.bytes=1048576", "log.segment.delete.delay.ms=0"}, extra...)
+	p = startServer(t, dir, settings...)
+	createTopic(t, p.addr, "full", 1)
+	createTopic(t, p.addr, "spare", 1)
+	spare = produceUntilFull(t, p.addr, "spare", 4<<20)
+	acked = produceUntilFull(t, p.addr, "full", -1)
+	if len(spare) == 0 || len(acked) == 0 {
+		t.Fatalf("%d and %d records acknowledged before the disk filled", len(spare), len(acked))
+	}
+	return dir, settings, p, spare, acked
+}
+
+// alterConfigs changes a config of topic n times: n metadata log writes.
+func alterConfigs(t *testing.T, addr, topic string, n int) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	for i := range n {
+		v := fmt.Sprint(3_600_000 + i)
+		resp, err := adm.AlterTopicConfigs(context.Background(), []kadm.AlterConfig{{Name: "retention.ms", Value: &v}}, topic)
+		if err == nil {
+			err = resp[0].Err
+		}
+		if err != nil {
+			t.Fatalf("metadata write %d below the floor: %v", i, err)
+		}
+	}
+}
+
 // produceUntilFull produces 1 KiB records to topic, 64 at a time, until limit bytes were
 // acknowledged or (limit < 0) the broker refuses them with KAFKA_STORAGE_ERROR, and returns
 // the values of the acknowledged records.
 func produceUntilFull(t *testing.T, addr, topic string, limit int) []string {
+	return produceSizedUntilFull(t, addr, topic, limit, 1000)
+}
+
+// produceSizedUntilFull is produceUntilFull with records of about pad bytes.
+func produceSizedUntilFull(t *testing.T, addr, topic string, limit, pad int) []string {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(topic), kgo.ProducerLinger(0), kgo.RecordRetries(1))
 	if err != nil {
@@ -87,11 +183,11 @@ func produceUntilFull(t *testing.T, addr, topic string, limit int) []string {
 	}
 	defer cl.Close()
 	var acked []string
-	pad := strings.Repeat("x", 1000)
-	for i := 0; limit < 0 || len(acked)*1024 < limit; {
+	padding := strings.Repeat("x", pad)
+	for i := 0; limit < 0 || len(acked)*(pad+24) < limit; {
 		recs := make([]*kgo.Record, 64)
 		for j := range recs {
-			recs[j] = &kgo.Record{Value: []byte(fmt.Sprintf("%s-%08d-%s", topic, i, pad))}
+			recs[j] = &kgo.Record{Value: []byte(fmt.Sprintf("%s-%08d-%s", topic, i, padding))}
 			i++
 		}
 		full := false

@@ -33,6 +33,9 @@ type Config struct {
 	FlushCheckInterval time.Duration
 	// FileCache holds the logs' open files; nil = storage.DefaultFileCache.
 	FileCache *storage.FileCache
+	// MinFreeBytes is Dir's free-space floor (storage.SpaceFloor): appends are refused below
+	// it. 0 = none.
+	MinFreeBytes int64
 	// RetryBackoff is the first wait before opening an offline partition again; it doubles
 	// on each failure up to maxRetryBackoff. 0 = one second.
 	RetryBackoff time.Duration
@@ -43,8 +46,9 @@ const maxRetryBackoff = time.Minute
 
 // Manager owns the partitions hosted by this broker.
 type Manager struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	floor *storage.SpaceFloor // Dir's free-space floor, shared by its logs
 
 	// mu guards hosted and the fields of its entries. Handlers take the read lock to look
 	// partitions up; Apply and opens take the write lock only to swap entries, never while
@@ -80,7 +84,7 @@ type hosted struct {
 
 // NewManager returns a Manager with no partitions; call Apply with the first metadata image.
 func NewManager(cfg Config) *Manager {
-	m := &Manager{cfg: cfg, log: cfg.Logger}
+	m := &Manager{cfg: cfg, log: cfg.Logger, floor: storage.NewSpaceFloor(cfg.Dir, cfg.MinFreeBytes)}
 	m.mu.hosted = make(map[TopicPartition]*hosted)
 	m.mu.offline = make(map[TopicPartition]*offlinePartition)
 	if m.cfg.RetryBackoff <= 0 {
@@ -89,6 +93,9 @@ func NewManager(cfg Config) *Manager {
 	m.appliedCond = sync.NewCond(&m.appliedMu)
 	return m
 }
+
+// SpaceFloor is the log directory's free-space floor.
+func (m *Manager) SpaceFloor() *storage.SpaceFloor { return m.floor }
 
 // WaitApplied blocks until an image with at least the given metadata index has been applied
 // (so partitions created by a just-committed change are open), or ctx ends.
@@ -355,7 +362,7 @@ func (m *Manager) openPartition(tp TopicPartition, t *metadata.Topic, leaderEpoc
 			}
 		}
 	}
-	l, err := storage.OpenLog(dir, m.cfg.LogConfig(t.Configs), storage.Options{Logger: m.log.With("topic", tp.Topic, "partition", tp.Partition), FileCache: m.cfg.FileCache})
+	l, err := storage.OpenLog(dir, m.cfg.LogConfig(t.Configs), storage.Options{Logger: m.log.With("topic", tp.Topic, "partition", tp.Partition), FileCache: m.cfg.FileCache, Floor: m.floor})
 	if err != nil {
 		return nil, err
 	}

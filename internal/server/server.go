@@ -12,7 +12,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/samsa-io/samsa/internal/broker"
@@ -86,11 +85,14 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	}
 	fileLimit := storage.FileLimit()
 	cacheSize, maxPartitions := fileBudget(fileLimit)
+	if n := cfg.Int64("samsa.max.partitions.per.broker"); n > 0 {
+		maxPartitions = int(n)
+	}
 	cache := storage.NewFileCache(cacheSize)
 	logger.Info("open-file budget", "rlimit_nofile", fileLimit, "file_cache", cacheSize, "max_partitions_per_broker", maxPartitions)
-	reserve, err := metadataReserveBytes()
-	if err != nil {
-		return nil, err
+	reserve := cfg.Int64("samsa.metadata.reserve.bytes")
+	if reserve == 0 {
+		reserve = -1 // none
 	}
 	ctrl, err := controller.Start(ctx, controller.Config{
 		NodeID:                   cfg.NodeID,
@@ -124,6 +126,7 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		RetentionCheckInterval: time.Duration(cfg.RetentionCheckInterval) * time.Millisecond,
 		FlushCheckInterval:     time.Duration(cfg.FlushSchedulerInterval) * time.Millisecond,
 		FileCache:              cache,
+		MinFreeBytes:           cfg.Int64("samsa.log.dir.min.free.bytes"),
 	})
 	undo = append(undo, func() { s.replicas.Close() })
 	s.broker = broker.New(cfg, ctrl, s.replicas, logger.With("component", "broker"))
@@ -166,26 +169,6 @@ const partitionsPerCachedFile = 8
 
 // lockDirs locks every log directory and the metadata directory (see package dirlock),
 // creating them if needed. On failure it releases what it took.
-// metadataReserveEnv sets the size of the metadata store's space reserve in bytes (0: none);
-// unset means controller.DefaultReserveBytes.
-const metadataReserveEnv = "SAMSA_METADATA_RESERVE_BYTES"
-
-// metadataReserveBytes reads metadataReserveEnv as controller.Config.ReserveBytes.
-func metadataReserveBytes() (int64, error) {
-	v := os.Getenv(metadataReserveEnv)
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("%s=%q: want a byte count, 0 for no reserve", metadataReserveEnv, v)
-	}
-	if n == 0 {
-		return -1, nil
-	}
-	return n, nil
-}
-
 func lockDirs(cfg *config.Server) ([]*dirlock.Lock, error) {
 	type dir struct{ setting, path string }
 	dirs := make([]dir, 0, len(cfg.LogDirs)+1)

@@ -5,10 +5,19 @@ import (
 )
 
 // BenchmarkAppend appends 1 KiB batches of 100-byte records.
-func BenchmarkAppend(b *testing.B) {
+func BenchmarkAppend(b *testing.B) { benchAppend(b, 0) }
+
+// BenchmarkAppendFloor is BenchmarkAppend with a free-space floor (1 byte, so every append is
+// admitted after the floor's real statfs checks): the floor's cost on the append path.
+func BenchmarkAppendFloor(b *testing.B) { benchAppend(b, 1) }
+
+// benchAppend appends 1 KiB batches of 100-byte records to a log whose directory has a
+// free-space floor of floor bytes (0: none).
+func benchAppend(b *testing.B, floor int64) {
 	cfg := testConfig()
 	cfg.SegmentBytes = 64 << 20
-	l, err := OpenLog(b.TempDir(), cfg, Options{})
+	dir := b.TempDir()
+	l, err := OpenLog(dir, cfg, Options{Floor: NewSpaceFloor(dir, floor)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -75,6 +84,17 @@ func BenchmarkRead(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		off := int64(i*7919) % end
 		if _, err := l.Read(off, 1<<20, end, true); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSpaceFloorAdmit is the floor's check of one 1 KiB append on a real directory.
+func BenchmarkSpaceFloorAdmit(b *testing.B) {
+	f := NewSpaceFloor(b.TempDir(), 1)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if err := f.admit(1024); err != nil {
 			b.Fatal(err)
 		}
 	}

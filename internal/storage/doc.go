@@ -60,6 +60,18 @@
 // could not write them all leaves no clean-shutdown marker, so the next open recovers the log
 // from its segments, and an old checkpoint left in place only makes that recovery read more.
 //
+// The free-space floor (Options.Floor, one SpaceFloor per log directory shared by its logs)
+// refuses appends (as leader and as follower) before the disk is full: while the directory's
+// free space is below the floor an append is a *DiskFullError with Floor set and cause
+// ErrBelowFloor, naming the directory, the free space and the floor, logged once per episode
+// like a full disk, so partition data never takes the last space that the metadata store,
+// checkpoints and snapshots need. The check is cheap: statfs(2) at most every 500 ms per
+// directory, or sooner once 16 MiB were admitted since the last one; in between the floor
+// counts the bytes it admits against the free space it last saw (an atomic add per append),
+// so its own appends cannot cross the floor; below the floor it refuses without a statfs
+// until the 500 ms have passed. SpaceFloor.Check calls statfs at once, for operations about
+// to create partitions.
+//
 // # Concurrency
 //
 // Log.mu serializes every mutation (append, roll, flush, truncate, retention, config, close) and

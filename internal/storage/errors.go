@@ -30,23 +30,31 @@ var (
 )
 
 // DiskFullError is a write that failed because the filesystem holding Dir is full (ENOSPC, or
-// EDQUOT for a quota). The log's data stays intact and readable; writes succeed again once
-// space is freed. Its message names the directory and the free space, for the client.
+// EDQUOT for a quota), or that was refused because the free space of the log directory Dir is
+// below its floor (Floor > 0, Err is ErrBelowFloor; see SpaceFloor). The log's data stays
+// intact and readable; writes succeed again once space is freed. Its message names the
+// directory, the free space and the floor, for the client.
 type DiskFullError struct {
-	Dir  string
-	Free int64 // bytes available to the broker when the write failed; -1 unknown
-	Err  error // the failed write
+	Dir   string
+	Free  int64 // bytes available to the broker when the write failed; -1 unknown
+	Floor int64 // the floor that refused the write; 0 for a write the filesystem refused
+	Err   error // the failed write, or ErrBelowFloor
 }
 
 func (e *DiskFullError) Error() string {
+	if e.Floor > 0 {
+		return fmt.Sprintf("not enough free space in log directory %s (free %s, below the floor of %s kept free for metadata and checkpoints: samsa.log.dir.min.free.bytes=%d)",
+			e.Dir, FormatBytes(e.Free), FormatBytes(e.Floor), e.Floor)
+	}
 	return fmt.Sprintf("no space left on device in %s (free %s)", e.Dir, FormatBytes(e.Free))
 }
 
 func (e *DiskFullError) Unwrap() error { return e.Err }
 
-// IsDiskFull reports whether err is a write refused for lack of space.
+// IsDiskFull reports whether err is a write refused for lack of space (by the filesystem or
+// by a SpaceFloor).
 func IsDiskFull(err error) bool {
-	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, ErrBelowFloor)
 }
 
 // diskFull wraps a disk-full error of a write in dir as a *DiskFullError with the free space

@@ -23,6 +23,8 @@ type Options struct {
 	FS FS
 	// FileCache holds the log's open files; nil = DefaultFileCache.
 	FileCache *FileCache
+	// Floor refuses appends while the log directory's free space is below it; nil = none.
+	Floor *SpaceFloor
 }
 
 // AppendResult describes a successful append.
@@ -44,6 +46,7 @@ type Log struct {
 	fs     FS
 	logger *slog.Logger
 	now    func() time.Time
+	floor  *SpaceFloor
 
 	// view is the snapshot readers use; writers replace it holding mu.
 	view atomic.Pointer[logView]
@@ -141,8 +144,9 @@ func splitHeader(b []byte) (records.Header, int, error) {
 // batch is an idempotent retry of a recent one, nothing is appended and the original batch's
 // offsets are returned with Duplicate set, as Kafka does.
 //
-// A write refused for lack of space is a *DiskFullError; the log stays consistent and
-// readable, and appends succeed again once space is freed.
+// A write refused for lack of space, or because the log directory's free space is below
+// Options.Floor, is a *DiskFullError; the log stays consistent and readable, and appends
+// succeed again once space is freed.
 func (l *Log) AppendAsLeader(batches []byte, leaderEpoch int32) (AppendResult, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -186,6 +190,9 @@ func (l *Log) appendAsLeaderLocked(batches []byte, leaderEpoch int32) (AppendRes
 		}
 		next += int64(h.LastOffsetDelta) + 1
 		pos += n
+	}
+	if err := l.floor.admit(int64(len(batches))); err != nil {
+		return res, err
 	}
 	if err := l.maybeRollLocked(len(batches), base, next-1, nowMs); err != nil {
 		return res, err
@@ -262,6 +269,9 @@ func (l *Log) appendAsFollowerLocked(batches []byte) error {
 		last = h.LastOffset()
 		pos += n
 	}
+	if err := l.floor.admit(int64(len(batches))); err != nil {
+		return err
+	}
 	if err := l.maybeRollLocked(len(batches), first, last, nowMs); err != nil {
 		return err
 	}
@@ -296,8 +306,13 @@ func (l *Log) noteAppendLocked(err error, wrote bool) error {
 		var dfe *DiskFullError
 		if errors.As(err, &dfe) && !l.mu.diskFull {
 			l.mu.diskFull = true
-			l.logger.Error("disk full: refusing appends until space is freed; reads, deletes and retention go on",
-				"dir", l.dir, "free", FormatBytes(dfe.Free), "err", dfe.Err)
+			if dfe.Floor > 0 {
+				l.logger.Error("log dir free space below its floor: refusing appends until space is freed; reads, deletes and retention go on",
+					"dir", l.dir, "free", FormatBytes(dfe.Free), "floor", FormatBytes(dfe.Floor))
+			} else {
+				l.logger.Error("disk full: refusing appends until space is freed; reads, deletes and retention go on",
+					"dir", l.dir, "free", FormatBytes(dfe.Free), "err", dfe.Err)
+			}
 		}
 		return err
 	}

@@ -19,7 +19,7 @@ func OpenLog(dir string, cfg LogConfig, opts Options) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, fs: opts.FS, logger: opts.Logger, now: opts.Now}
+	l := &Log{dir: dir, fs: opts.FS, logger: opts.Logger, now: opts.Now, floor: opts.Floor}
 	if l.fs == nil {
 		l.fs = OSFS{}
 	}

@@ -81,6 +81,16 @@ func (n *Node) Stop() {
 	}
 }
 
+// Set changes a setting (key=value) for the node's next Restart.
+func (n *Node) Set(setting string) {
+	n.t.Helper()
+	k, v, err := config.ParseOverride(setting)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	n.props[k] = v
+}
+
 // Restart stops the node cleanly and starts it again on the same data directory and the same
 // client port, so connected clients reconnect to it.
 func (n *Node) Restart() {
