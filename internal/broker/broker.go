@@ -110,6 +110,12 @@ func (b *Broker) Serve(ln net.Listener, l config.Listener) {
 			}
 			c := b.newConn(nc, l.Name)
 			b.mu.Lock()
+			if b.ctx.Err() != nil { // Close has closed the connections it knew of
+				b.mu.Unlock()
+				nc.Close()
+				c.cancel()
+				return
+			}
 			b.mu.conns[c] = struct{}{}
 			b.mu.connsPeak = max(b.mu.connsPeak, len(b.mu.conns))
 			b.mu.Unlock()

@@ -51,13 +51,13 @@ func (r *request) release() {
 	r.frame = nil
 }
 
-// conn is one client connection. Its reader goroutine decodes frames and queues them; its
-// writer goroutine (serve) handles them in order and writes the responses in order.
+// conn is one client connection. Its reader goroutine (serve) decodes frames and queues them;
+// a handler goroutine, started by the reader when it queues a request and none runs, handles
+// them in order, writes the responses in order and ends once the queue is empty, so an idle
+// connection has one goroutine.
 type conn struct {
-	b      *Broker
-	nc     net.Conn
-	log    *slog.Logger
-	remote string
+	b  *Broker
+	nc net.Conn
 	// listener is the name of the listener the connection came in on (Metadata answers with
 	// the brokers' endpoints on the same listener).
 	listener string
@@ -71,23 +71,44 @@ type conn struct {
 	// Kafka handles requests it has received from a connection that then closed.
 	waitCtx    context.Context
 	cancelWait context.CancelFunc
+
+	// reqs holds the requests decoded and not handled yet, in arrival order.
+	reqs chan *request
+	// handlers counts the handler goroutine (at most one runs), so that the reader can wait
+	// for it when the connection ends.
+	handlers sync.WaitGroup
+	mu       struct {
+		sync.Mutex
+		// handling says a handler goroutine runs; it ends once it finds reqs empty under mu.
+		handling bool
+		// failed says the handler closed the connection: no handler starts again.
+		failed bool
+	}
 }
 
 func (b *Broker) newConn(nc net.Conn, listener string) *conn {
 	ctx, cancel := context.WithCancel(b.ctx)
-	waitCtx, cancelWait := context.WithCancel(ctx)
+	// waitCtx derives from the broker's context rather than ctx, which would give every
+	// connection a map of its children; it is ended wherever ctx is (fail, serve).
+	waitCtx, cancelWait := context.WithCancel(b.ctx)
 	return &conn{
 		waitCtx:    waitCtx,
 		cancelWait: cancelWait,
 		b:          b,
 		nc:         nc,
-		remote:     nc.RemoteAddr().String(),
 		listener:   listener,
-		log:        b.log.With("remote", nc.RemoteAddr().String()),
 		ctx:        ctx,
 		cancel:     cancel,
+		reqs:       make(chan *request, pipelineDepth),
 	}
 }
+
+// remote is the client's address.
+func (c *conn) remote() string { return c.nc.RemoteAddr().String() }
+
+// logger is the broker's logger with the client's address, built when a line is logged rather
+// than kept by every connection.
+func (c *conn) logger() *slog.Logger { return c.b.log.With("remote", c.remote()) }
 
 // writeBuffers are the buffers of a connection's writer, taken from a pool when a response is
 // written and given back once everything queued is flushed, so that an idle connection holds
@@ -117,19 +138,57 @@ func (wb *writeBuffers) put() {
 }
 
 // serve runs the connection until the client closes it, a protocol error occurs, or the broker
-// shuts down.
+// shuts down. Its goroutine is the reader's; once the reader stops, the requests already queued
+// are still handled (unless the handler failed) before the connection closes.
 func (c *conn) serve() {
-	reqs := make(chan *request, pipelineDepth)
-	// Deferred in this order so that they run in reverse: close the socket and end the
-	// contexts, which ends the reader, then release the requests it had queued.
-	defer func() {
-		for req := range reqs {
+	c.readLoop()
+	c.cancelWait()
+	c.handlers.Wait()
+	c.nc.Close()
+	c.cancel()
+	// Left queued only when the handler failed: give their frames back.
+	for {
+		select {
+		case req := <-c.reqs:
 			req.release()
+		default:
+			return
 		}
-	}()
-	defer c.cancel()
-	defer c.nc.Close()
-	go c.readLoop(reqs)
+	}
+}
+
+// queue hands a decoded request to the handler, starting one if none runs. It waits while
+// pipelineDepth requests are queued, and reports false when the connection is ending.
+func (c *conn) queue(req *request) bool {
+	select {
+	case c.reqs <- req:
+	default: // full: wait (only now, so that ctx makes its Done channel only when needed)
+		select {
+		case c.reqs <- req:
+		case <-c.ctx.Done():
+			req.release()
+			return false
+		}
+	}
+	c.mu.Lock()
+	start := !c.mu.handling && !c.mu.failed
+	if start {
+		c.mu.handling = true
+		c.handlers.Add(1)
+	}
+	c.mu.Unlock()
+	if start {
+		go c.handle()
+	}
+	return true
+}
+
+// handle handles the queued requests in order and writes their responses, until it finds the
+// queue empty: it then flushes, gives its write buffers back and ends. The reader starts
+// another handler for the next request (it queues before it looks at handling, and handle
+// looks at the queue under mu before it clears handling, so no request is left behind).
+func (c *conn) handle() {
+	defer c.handlers.Done()
 	var wb *writeBuffers
 	defer func() {
 		if wb != nil {
@@ -138,25 +197,30 @@ func (c *conn) serve() {
 	}()
 	for {
 		var req *request
-		var ok bool
 		select {
-		case req, ok = <-reqs:
+		case req = <-c.reqs:
 		default:
 			// Nothing queued: push what is buffered to the client and give the buffers back
-			// before waiting.
+			// before ending.
 			if wb != nil {
 				err := wb.w.Flush()
 				wb.put()
 				wb = nil
 				if err != nil {
-					c.log.Debug("write failed", "err", err)
+					c.fail("write failed", err)
 					return
 				}
 			}
-			req, ok = <-reqs
-		}
-		if !ok {
-			return
+			c.mu.Lock()
+			done := len(c.reqs) == 0
+			if done {
+				c.mu.handling = false
+			}
+			c.mu.Unlock()
+			if done {
+				return
+			}
+			continue
 		}
 		resp, err := c.b.dispatch(req)
 		req.release()
@@ -167,21 +231,37 @@ func (c *conn) serve() {
 			err = c.writeResponse(wb, req, resp)
 			req.bufs.release()
 			if err != nil {
-				c.log.Debug("write failed", "err", err)
+				c.fail("write failed", err)
 				return
 			}
 			continue
 		}
 		req.bufs.release()
 		if err != nil {
-			c.log.Warn("closing connection", "api_key", req.hdr.Key, "api_version", req.hdr.Version, "err", err)
+			c.logger().Warn("closing connection", "api_key", req.hdr.Key, "api_version", req.hdr.Version, "err", err)
 			if wb != nil {
 				wb.w.Flush()
 			}
+			c.fail("", nil)
 			return
 		}
 		// resp == nil: an acks=0 produce, which gets no response.
 	}
+}
+
+// fail closes the connection from its handler: no handler starts again, and closing the
+// socket and ending ctx stop the reader, which then releases the requests still queued.
+func (c *conn) fail(msg string, err error) {
+	if err != nil {
+		c.logger().Debug(msg, "err", err)
+	}
+	c.mu.Lock()
+	c.mu.failed = true
+	c.mu.handling = false
+	c.mu.Unlock()
+	c.nc.Close()
+	c.cancelWait()
+	c.cancel()
 }
 
 // writeResponse writes one response behind those already buffered in w. Fetch responses
@@ -211,12 +291,10 @@ func (c *conn) canSendfile() bool {
 	return ok
 }
 
-// readLoop decodes frames into requests until an error, then closes reqs. Malformed input,
-// a frame not complete within samsa.request.read.timeout.ms and an idle connection past
+// readLoop decodes frames into requests and queues them until an error. Malformed input, a
+// frame not complete within samsa.request.read.timeout.ms and an idle connection past
 // connections.max.idle.ms close the connection with one log line.
-func (c *conn) readLoop(reqs chan<- *request) {
-	defer close(reqs)
-	defer c.cancelWait()
+func (c *conn) readLoop() {
 	r := newConnReader(c)
 	defer r.close()
 	maxFrame := c.b.cfg.SocketRequestMaxBytes
@@ -229,14 +307,11 @@ func (c *conn) readLoop(reqs chan<- *request) {
 		}
 		req, err := c.decode(frame)
 		if err != nil {
-			c.log.Warn("closing connection: bad request", "err", err)
+			c.logger().Warn("closing connection: bad request", "err", err)
 			return
 		}
 		req.frame = r.takeFrame()
-		select {
-		case reqs <- req:
-		case <-c.ctx.Done():
-			req.release()
+		if !c.queue(req) {
 			return
 		}
 	}
@@ -248,11 +323,11 @@ func (c *conn) logReadEnd(r *connReader, err error) {
 	switch {
 	case errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || c.ctx.Err() != nil:
 	case errors.Is(err, os.ErrDeadlineExceeded) && r.inFrame:
-		c.log.Info("closing connection: request not received within samsa.request.read.timeout.ms",
+		c.logger().Info("closing connection: request not received within samsa.request.read.timeout.ms",
 			"timeout", c.b.requestReadTimeout, "received_bytes", len(r.frame))
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		c.log.Info("closing idle connection (connections.max.idle.ms)", "idle", c.b.idleTimeout)
+		c.logger().Info("closing idle connection (connections.max.idle.ms)", "idle", c.b.idleTimeout)
 	default:
-		c.log.Info("closing connection", "err", err)
+		c.logger().Info("closing connection", "err", err)
 	}
 }

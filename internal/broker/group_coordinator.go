@@ -76,9 +76,9 @@ func (b *Broker) MetadataApplied(img *metadata.Image) {
 
 // clientHost is a member's host as Kafka reports it ("/" and the address).
 func clientHost(req *request) string {
-	host, _, err := net.SplitHostPort(req.conn.remote)
+	host, _, err := net.SplitHostPort(req.conn.remote())
 	if err != nil {
-		host = req.conn.remote
+		host = req.conn.remote()
 	}
 	return "/" + host
 }

@@ -69,7 +69,7 @@ func (b *Broker) findCoordinator(req *request, version int16, keyType int8, key 
 	case coordinatorTransaction:
 		// Not the retriable COORDINATOR_NOT_AVAILABLE, which made a transactional producer wait
 		// out max.block.ms: a non-retriable error that clients surface at once with the text.
-		req.conn.log.Warn("refused a transactional producer: transactions are not supported yet",
+		req.conn.logger().Warn("refused a transactional producer: transactions are not supported yet",
 			"transactional.id", key)
 		return fail(kerr.InvalidRequest, errTransactionsUnsupported)
 	case coordinatorShare:
