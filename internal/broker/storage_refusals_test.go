@@ -129,9 +129,9 @@ func TestAutoCreationBeyondPartitionBudget(t *testing.T) {
 }
 
 // TestOfflinePartition: a partition whose log cannot be opened (its directory replaced by a
-// regular file while the node was down) is offline: Metadata shows no leader,
-// LEADER_NOT_AVAILABLE and the broker in the offline replicas; Produce and Fetch answer
-// KAFKA_STORAGE_ERROR. Once the directory is back, the retry opens it and it serves its
+// regular file while the node was down) is offline from its first use: Produce and Fetch
+// answer KAFKA_STORAGE_ERROR, and Metadata then shows no leader, LEADER_NOT_AVAILABLE and the
+// broker in the offline replicas. Once the directory is back, the retry opens it and it serves its
 // records again.
 func TestOfflinePartition(t *testing.T) {
 	n := testcluster.Start(t)
@@ -150,6 +150,14 @@ func TestOfflinePartition(t *testing.T) {
 	n.Restart()
 	cl := newClient(t, n)
 
+	// Logs open on first use: the produce finds the partition unopenable and takes it offline.
+	if pr := produceRaw(t, cl, "off", rawBatch(-1, -1, -1, "refused")); pr.ErrorCode != kerr.KafkaStorageError.Code {
+		t.Fatalf("produce to an offline partition: %v, want KAFKA_STORAGE_ERROR", kerr.ErrorForCode(pr.ErrorCode))
+	}
+	if code := fetchCode(t, n, "off"); code != kerr.KafkaStorageError.Code {
+		t.Fatalf("fetch from an offline partition: %v, want KAFKA_STORAGE_ERROR", kerr.ErrorForCode(code))
+	}
+
 	mt := metadataFor(t, cl, false, "off")[0]
 	if len(mt.Partitions) != 1 {
 		t.Fatalf("off has %d partitions, want 1", len(mt.Partitions))
@@ -158,12 +166,6 @@ func TestOfflinePartition(t *testing.T) {
 	if p.Leader != -1 || p.ErrorCode != kerr.LeaderNotAvailable.Code || len(p.OfflineReplicas) != 1 || p.OfflineReplicas[0] != 1 {
 		t.Fatalf("offline partition: leader %d, %v, offline replicas %v; want -1, LEADER_NOT_AVAILABLE, [1]",
 			p.Leader, kerr.ErrorForCode(p.ErrorCode), p.OfflineReplicas)
-	}
-	if pr := produceRaw(t, cl, "off", rawBatch(-1, -1, -1, "refused")); pr.ErrorCode != kerr.KafkaStorageError.Code {
-		t.Fatalf("produce to an offline partition: %v, want KAFKA_STORAGE_ERROR", kerr.ErrorForCode(pr.ErrorCode))
-	}
-	if code := fetchCode(t, n, "off"); code != kerr.KafkaStorageError.Code {
-		t.Fatalf("fetch from an offline partition: %v, want KAFKA_STORAGE_ERROR", kerr.ErrorForCode(code))
 	}
 
 	if err := os.Remove(dir); err != nil {
