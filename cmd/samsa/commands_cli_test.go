@@ -226,3 +226,19 @@ func TestBrokerWarningsShown(t *testing.T) {
 		})
 	}
 }
+
+// TestProduceGivesUpWithTheBrokersReason checks that `samsa produce` to a broker that keeps
+// refusing writes (its disk below the free-space floor) fails after its retries with the
+// broker's reason, instead of retrying forever.
+func TestProduceGivesUpWithTheBrokersReason(t *testing.T) {
+	node := testcluster.Start(t)
+	if _, _, err := runCLI(t, "", "topic", "create", "full", "--brokers", node.Addr()); err != nil {
+		t.Fatal(err)
+	}
+	node.Set("samsa.log.dir.min.free.bytes=9223372036854775807") // no disk has that much free
+	node.Restart()
+	_, _, err := runCLI(t, "x\n", "produce", "full", "--retries", "1", "--brokers", node.Addr())
+	if err == nil || !strings.Contains(err.Error(), "KAFKA_STORAGE_ERROR") {
+		t.Fatalf("produce to a broker refusing writes: %v, want a KAFKA_STORAGE_ERROR failure", err)
+	}
+}

@@ -29,6 +29,10 @@ type produceOptions struct {
 	compression  kgo.CompressionCodec
 	partition    int32 // -1: partition by key
 	linger       time.Duration
+	// deliveryTimeout bounds how long a record is retried (Kafka's delivery.timeout.ms).
+	deliveryTimeout time.Duration
+	// retries bounds the retries of a record after retriable errors.
+	retries int
 }
 
 // newProduceCmd builds `samsa produce`, with fresh flag variables on each call.
@@ -41,6 +45,8 @@ func newProduceCmd() *cobra.Command {
 		compression  string
 		partition    int32
 		linger       time.Duration
+		delivery     time.Duration
+		retries      int
 	)
 	cmd := &cobra.Command{
 		Use:   "produce TOPIC",
@@ -53,7 +59,8 @@ func newProduceCmd() *cobra.Command {
 			"default), as for Kafka's console producer.",
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts := produceOptions{topic: args[0], keySeparator: keySeparator, partition: partition, linger: linger}
+			opts := produceOptions{topic: args[0], keySeparator: keySeparator, partition: partition, linger: linger,
+				deliveryTimeout: delivery, retries: retries}
 			var err error
 			if opts.headers, err = cli.ParseHeaders(headers); err != nil {
 				return fmt.Errorf("--header: %w", err)
@@ -70,6 +77,12 @@ func newProduceCmd() *cobra.Command {
 			if linger < 0 {
 				return fmt.Errorf("invalid --linger %v", linger)
 			}
+			if retries < 0 {
+				return fmt.Errorf("invalid --retries %d", retries)
+			}
+			if delivery <= 0 {
+				return fmt.Errorf("invalid --delivery-timeout %v", delivery)
+			}
 			ctx, stop := commandContext(cmd)
 			defer stop()
 			return produce(ctx, &cf, opts, cmd.InOrStdin(), cmd.ErrOrStderr())
@@ -83,6 +96,8 @@ func newProduceCmd() *cobra.Command {
 	fs.StringVar(&compression, "compression", "none", "batch compression: none, gzip, snappy, lz4 or zstd")
 	fs.Int32Var(&partition, "partition", -1, "produce every record to this partition (default: partition by key hash)")
 	fs.DurationVar(&linger, "linger", 10*time.Millisecond, "how long to wait for a batch to fill before sending it")
+	fs.IntVar(&retries, "retries", 3, "how often a record is retried after a retriable error (each retry waits for fresh metadata, about 5 s) before it fails with that error, as the console producer's --message-send-max-retries")
+	fs.DurationVar(&delivery, "delivery-timeout", 2*time.Minute, "how long a record may be retried before it fails, as Kafka's delivery.timeout.ms (e.g. while the broker's disk is full)")
 	return cmd
 }
 
@@ -124,6 +139,11 @@ func produce(ctx context.Context, cf *clientFlags, opts produceOptions, in io.Re
 		kgo.RequiredAcks(opts.acks.Opt),
 		kgo.ProducerBatchCompression(opts.compression),
 		kgo.ProducerLinger(opts.linger),
+		kgo.RecordDeliveryTimeout(opts.deliveryTimeout),
+		// A bounded number of retries, so that a broker that keeps refusing a write (a full
+		// disk: KAFKA_STORAGE_ERROR) fails the records with its reason; a timeout would
+		// report only that they timed out.
+		kgo.RecordRetries(opts.retries),
 		// Like Kafka's console producer: a missing topic is created by the broker on the
 		// Metadata request when its auto.create.topics.enable allows.
 		kgo.AllowAutoTopicCreation(),
