@@ -17,13 +17,16 @@
 //	                  strictly increasing timestamps. The last entry of a sealed segment is its
 //	                  (max timestamp, offset of max timestamp).
 //	<off>.snapshot    idempotent-producer state as of offset <off> (written at roll and at clean
-//	                  close): "SPS1" magic, uint32 CRC-32C of the rest, uint32 producer count,
+//	                  close, except for a log with no batch, no producer and no snapshot, whose
+//	                  open rebuilds the same empty state from nothing): "SPS1" magic, uint32 CRC-32C of the rest, uint32 producer count,
 //	                  then per producer: id int64, epoch int16, batch count uint8, and per
 //	                  cached batch (oldest first): first seq int32, last seq int32, base offset
 //	                  int64, last offset int64, max timestamp int64.
 //	leader-epoch-checkpoint  Kafka's text format: "0\n<count>\n" then "<epoch> <start offset>\n".
 //	log-checkpoint    "SLC1" magic, log start offset int64, recovery point int64, CRC-32C of
-//	                  the preceding 20 bytes (uint32).
+//	                  the preceding 20 bytes (uint32). A Log does not rewrite the checkpoint
+//	                  it last wrote when the content would be the same (so closing a new
+//	                  empty log writes only its marker).
 //	clean-shutdown    empty marker: the files are complete and as a clean close left them.
 //	                  Written last by a clean close; an open that needs no change keeps it
 //	                  (and writes nothing), and the first change after such an open removes

@@ -176,12 +176,21 @@ func (l *Log) MaybeRoll() error {
 // (same size, no new blocks; the CRC catches a torn write), so that DeleteRecords and
 // retention keep working while the disk is full.
 func (l *Log) writeCheckpointLocked() error {
+	cp := logCheckpoint{logStart: l.mu.logStart, recoveryPoint: l.mu.recoveryPoint}
+	if l.mu.checkpointWritten && l.mu.checkpoint == cp {
+		return nil
+	}
 	if err := l.changingLocked(); err != nil {
 		return err
 	}
-	b := logCheckpoint{logStart: l.mu.logStart, recoveryPoint: l.mu.recoveryPoint}.encode()
+	b := cp.encode()
+	l.mu.checkpointWritten = false
 	err := writeFileAtomic(l.fs, l.dir, logCheckpointFile, b, !l.mu.deferSync)
 	if err != nil && IsDiskFull(err) && overwriteInPlace(l.fs, l.dir, logCheckpointFile, b) == nil {
+		err = nil
+	}
+	if err == nil {
+		l.mu.checkpoint, l.mu.checkpointWritten = cp, true
 		return nil
 	}
 	if err != nil {
@@ -347,7 +356,7 @@ func (l *Log) writeStateLocked(sync bool) (full, err error) {
 	if err == nil && sync {
 		err = l.flushLocked(l.now().UnixMilli())
 	}
-	if err == nil {
+	if err == nil && !l.noProducerStateLocked() {
 		err = tolerate(l.writeSnapshotLocked(l.endLocked(), sync))
 	}
 	if err == nil && l.mu.epochs.dirty {
@@ -357,6 +366,17 @@ func (l *Log) writeStateLocked(sync bool) (full, err error) {
 		err = tolerate(l.writeCheckpointLocked())
 	}
 	return full, err
+}
+
+// noProducerStateLocked reports that the log needs no producer snapshot: it holds no batch
+// and no producer, and no snapshot is on disk, so an open rebuilds the same (empty) state
+// from nothing.
+func (l *Log) noProducerStateLocked() bool {
+	if l.endLocked() != l.mu.logStart || len(l.mu.producers.producers) > 0 {
+		return false
+	}
+	offs, err := l.listSnapshots()
+	return err == nil && len(offs) == 0
 }
 
 // closeFilesLocked closes the segments' files and publishes the closed view.

@@ -137,3 +137,38 @@ func TestCloseLogsFailedSyncLeavesNoMarker(t *testing.T) {
 		}
 	})
 }
+
+// TestCloseNewEmptyLogWritesOnlyTheMarker checks that closing a log created empty, with no
+// change since, writes neither a producer snapshot nor the log checkpoint its open wrote,
+// only the clean-shutdown marker; and that it then opens empty, and a produce after that
+// open is recovered after a crash.
+func TestCloseNewEmptyLogWritesOnlyTheMarker(t *testing.T) {
+	fsys := &writeCountingFS{}
+	_, logs := openShutdownLogs(t, fsys, 0)
+	dir := filepath.Join(t.TempDir(), "t-0")
+	l, err := OpenLog(dir, testConfig(), Options{FS: fsys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs = append(logs, l)
+	fsys.take()
+	if err := CloseLogs(logs, 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, op := range fsys.take() {
+		if !strings.HasPrefix(op, "syncall ") && !strings.Contains(op, cleanShutdownFile) {
+			t.Errorf("closing a new empty log: %q", op)
+		}
+	}
+	tl := &testLog{t: t, dir: dir, cfg: testConfig(), clock: newClock(1_700_000_000_000), logs: &logBuffer{}, fs: fsys}
+	tl.reopen()
+	t.Cleanup(func() { tl.Log.Close() })
+	if tl.LogEndOffset() != 0 {
+		t.Fatalf("reopened: end %d, want 0", tl.LogEndOffset())
+	}
+	tl.append(makeBatch(batchSpec{records: 2}))
+	tl.crash()
+	if got := len(tl.readAll()); got != 1 {
+		t.Fatalf("%d batches after a crash, want 1", got)
+	}
+}
