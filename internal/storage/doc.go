@@ -49,7 +49,8 @@
 // checkpoint keeps the recovery point below which the segments were already fsynced, since
 // the segments are not fsynced yet when it is written); then one SyncAll of each filesystem
 // holding the logs' parent directories; phase 2, each log whose state files were all written
-// writes its clean-shutdown marker, again without fsync, and one more SyncAll makes the
+// creates its clean-shutdown marker in place (it is empty, so it cannot be torn; no
+// temporary file and rename), again without fsync, and one more SyncAll makes the
 // markers durable. So a marker is written only after everything it vouches for is durable.
 // A log that could not write a state file (a full disk, below) gets no marker. When the first
 // SyncAll fails, no log on that filesystem gets a marker and CloseLogs fails, so the next

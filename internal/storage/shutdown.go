@@ -131,8 +131,13 @@ func (l *Log) closeCommit(mark, sync bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var full, err error
-	if mark {
-		full, err = splitDiskFull(writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil, sync))
+	if mark && sync {
+		full, err = splitDiskFull(writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil, true))
+	} else if mark {
+		// The marker is empty, so creating it in place cannot leave it torn: half the
+		// metadata operations of a temporary file and a rename, and the SyncAll after makes it
+		// durable.
+		full, err = splitDiskFull(createEmpty(l.fs, filepath.Join(l.dir, cleanShutdownFile)))
 	}
 	return l.closeResultLocked(cmp.Or(err, l.closeFilesLocked()), full)
 }
@@ -191,4 +196,13 @@ func forEach(n, parallelism int, fn func(i int)) {
 	}
 	close(next)
 	wg.Wait()
+}
+
+// createEmpty creates an empty file (or empties an existing one), without fsync.
+func createEmpty(fsys FS, path string) error {
+	f, err := uncached(fsys).OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
