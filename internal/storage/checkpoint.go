@@ -27,6 +27,7 @@ const logCheckpointSize = 4 + 8 + 8 + 4
 // writeFileAtomic writes b to dir/name through a temporary file and a rename. With sync, the
 // file is fsynced before the rename and the directory after it.
 func writeFileAtomic(fsys FS, dir, name string, b []byte, sync bool) error {
+	fsys = uncached(fsys) // no handle of a state file stays open
 	tmp := filepath.Join(dir, name+tmpSuffix)
 	f, err := fsys.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {

@@ -12,8 +12,25 @@ import (
 // truncations, syncs, renames and removals.
 type writeCountingFS struct {
 	OSFS
-	mu     sync.Mutex
-	writes []string
+	mu      sync.Mutex
+	writes  []string
+	syncAll func(n int) error // the n-th SyncAll's error (from 1); nil: syncfs(2)
+	calls   int
+}
+
+// SyncAll records the call and fails as syncAll says.
+func (f *writeCountingFS) SyncAll(dir string) error {
+	f.note("syncall", dir)
+	f.mu.Lock()
+	f.calls++
+	n, fail := f.calls, f.syncAll
+	f.mu.Unlock()
+	if fail != nil {
+		if err := fail(n); err != nil {
+			return err
+		}
+	}
+	return f.OSFS.SyncAll(dir)
 }
 
 func (f *writeCountingFS) note(op, name string) {
@@ -139,8 +156,8 @@ func TestCleanOpenAndCloseWriteNothing(t *testing.T) {
 			if _, err := os.Stat(tl.path(cleanShutdownFile)); !errors.Is(err, os.ErrNotExist) {
 				t.Fatalf("clean-shutdown marker after a change: %v", err)
 			}
-			if w := fsys.take(); w[0] != "remove "+tl.path(cleanShutdownFile) {
-				t.Fatalf("the first write of the change is %q, not the marker's removal", w[0])
+			if w := fsys.take(); w[0] != "remove "+tl.path(cleanShutdownFile) || w[1] != "sync "+tl.dir {
+				t.Fatalf("the first writes of the change are %q, not the marker's removal and a directory fsync", w[:2])
 			}
 			tl.crash()
 			if got := len(tl.readAll()); got != tt.want {

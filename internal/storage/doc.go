@@ -17,13 +17,16 @@
 //	                  strictly increasing timestamps. The last entry of a sealed segment is its
 //	                  (max timestamp, offset of max timestamp).
 //	<off>.snapshot    idempotent-producer state as of offset <off> (written at roll and at clean
-//	                  close): "SPS1" magic, uint32 CRC-32C of the rest, uint32 producer count,
+//	                  close, except for a log with no batch, no producer and no snapshot, whose
+//	                  open rebuilds the same empty state from nothing): "SPS1" magic, uint32 CRC-32C of the rest, uint32 producer count,
 //	                  then per producer: id int64, epoch int16, batch count uint8, and per
 //	                  cached batch (oldest first): first seq int32, last seq int32, base offset
 //	                  int64, last offset int64, max timestamp int64.
 //	leader-epoch-checkpoint  Kafka's text format: "0\n<count>\n" then "<epoch> <start offset>\n".
 //	log-checkpoint    "SLC1" magic, log start offset int64, recovery point int64, CRC-32C of
-//	                  the preceding 20 bytes (uint32).
+//	                  the preceding 20 bytes (uint32). A Log does not rewrite the checkpoint
+//	                  it last wrote when the content would be the same (so closing a new
+//	                  empty log writes only its marker).
 //	clean-shutdown    empty marker: the files are complete and as a clean close left them.
 //	                  Written last by a clean close; an open that needs no change keeps it
 //	                  (and writes nothing), and the first change after such an open removes
@@ -33,7 +36,28 @@
 //	                  readers finish; removed on open.
 //	*.tmp             partially written checkpoints; removed on open.
 //
-// Checkpoints and snapshots are written to a .tmp file, synced and renamed into place.
+// Checkpoints and snapshots are written to a .tmp file, synced and renamed into place (the
+// directory is fsynced after the rename; directory fsyncs bypass the FileCache). A shutdown
+// close (below) writes them the same way but without those fsyncs.
+//
+// # Clean shutdown
+//
+// Log.Close fsyncs each file it writes. A broker shutdown closes its logs with CloseLogs,
+// which costs two filesystem-wide syncs (FS.SyncAll, syncfs(2)) per filesystem instead:
+// phase 1, every log changed since it was opened seals its active segment and writes its
+// producer snapshot, leader-epoch checkpoint and log checkpoint without fsync (the log
+// checkpoint keeps the recovery point below which the segments were already fsynced, since
+// the segments are not fsynced yet when it is written); then one SyncAll of each filesystem
+// holding the logs' parent directories; phase 2, each log whose state files were all written
+// creates its clean-shutdown marker in place (it is empty, so it cannot be torn; no
+// temporary file and rename), again without fsync, and one more SyncAll makes the
+// markers durable. So a marker is written only after everything it vouches for is durable.
+// A log that could not write a state file (a full disk, below) gets no marker. When the first
+// SyncAll fails, no log on that filesystem gets a marker and CloseLogs fails, so the next
+// start recovers them; when the FS cannot sync a filesystem whole (errors.ErrUnsupported,
+// as without syncfs), those logs fsync their files and directory one by one before phase 2
+// and fsync their markers. A crash at any point of a shutdown leaves each log either with a
+// durable marker and durable state files or without a marker (recovered as after any crash).
 //
 // # Recovery
 //
@@ -98,5 +122,8 @@
 // Goroutines: after a roll, a short-lived flusher fsyncs the sealed segments without holding
 // Log.mu and then advances the recovery point; it exits when caught up, and Close waits for it.
 // Deleted segment files are closed and removed by time.AfterFunc timers; Close runs the
-// pending ones at once.
+// pending ones at once. CloseLogs runs each phase on up to its parallelism goroutines, each
+// holding one Log.mu at a time; the SyncAll calls between the phases hold no lock.
+// State files (checkpoints, snapshots, the marker) written whole and directories opened to
+// fsync bypass the FileCache: no cached handle of them is open while they are written.
 package storage

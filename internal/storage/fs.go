@@ -21,6 +21,10 @@ type FS interface {
 	ReadDir(name string) ([]os.DirEntry, error)
 	// Stat describes a file.
 	Stat(name string) (os.FileInfo, error)
+	// SyncAll makes everything written to the filesystem holding dir durable (syncfs(2)),
+	// or returns an error wrapping errors.ErrUnsupported when it cannot, so that the caller
+	// fsyncs file by file instead.
+	SyncAll(dir string) error
 }
 
 // File is an open file of an FS.
@@ -68,9 +72,11 @@ func (OSFS) ReadDir(name string) ([]os.DirEntry, error) { return os.ReadDir(name
 // Stat implements FS.
 func (OSFS) Stat(name string) (os.FileInfo, error) { return os.Stat(name) }
 
-// syncDir fsyncs a directory so that creates, renames and removes in it are durable.
+// syncDir fsyncs a directory so that creates, renames and removes in it are durable. It
+// opens the directory around the FileCache: a cached handle opened read-only counts as
+// clean, and its Sync would do nothing.
 func syncDir(fsys FS, dir string) error {
-	d, err := fsys.OpenFile(dir, os.O_RDONLY, 0)
+	d, err := uncached(fsys).OpenFile(dir, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}
@@ -79,4 +85,14 @@ func syncDir(fsys FS, dir string) error {
 		err = cerr
 	}
 	return err
+}
+
+// uncached returns the FS under a FileCache, for files opened and closed at once that no
+// cached handle refers to (directories to fsync, state files written whole): it keeps them
+// from evicting the descriptors of segments, and their renames off the cache's lock.
+func uncached(fsys FS) FS {
+	if cf, ok := fsys.(cachingFS); ok {
+		return cf.FS
+	}
+	return fsys
 }

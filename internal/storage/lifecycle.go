@@ -176,12 +176,21 @@ func (l *Log) MaybeRoll() error {
 // (same size, no new blocks; the CRC catches a torn write), so that DeleteRecords and
 // retention keep working while the disk is full.
 func (l *Log) writeCheckpointLocked() error {
+	cp := logCheckpoint{logStart: l.mu.logStart, recoveryPoint: l.mu.recoveryPoint}
+	if l.mu.checkpointWritten && l.mu.checkpoint == cp {
+		return nil
+	}
 	if err := l.changingLocked(); err != nil {
 		return err
 	}
-	b := logCheckpoint{logStart: l.mu.logStart, recoveryPoint: l.mu.recoveryPoint}.encode()
-	err := writeFileAtomic(l.fs, l.dir, logCheckpointFile, b, true)
+	b := cp.encode()
+	l.mu.checkpointWritten = false
+	err := writeFileAtomic(l.fs, l.dir, logCheckpointFile, b, !l.mu.deferSync)
 	if err != nil && IsDiskFull(err) && overwriteInPlace(l.fs, l.dir, logCheckpointFile, b) == nil {
+		err = nil
+	}
+	if err == nil {
+		l.mu.checkpoint, l.mu.checkpointWritten = cp, true
 		return nil
 	}
 	if err != nil {
@@ -208,7 +217,7 @@ func (l *Log) writeEpochsLocked() error {
 	if err := l.changingLocked(); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(l.fs, l.dir, epochCheckpointFile, l.mu.epochs.encode(), true); err != nil {
+	if err := writeFileAtomic(l.fs, l.dir, epochCheckpointFile, l.mu.epochs.encode(), !l.mu.deferSync); err != nil {
 		err = diskFull(l.dir, err)
 		l.stateWriteFailed("writing leader-epoch checkpoint", err)
 		return fmt.Errorf("writing leader-epoch checkpoint: %w", err)
@@ -283,53 +292,72 @@ func (l *Log) changingLocked() error {
 }
 
 // Close flushes everything, writes the producer snapshot, the checkpoints and the
-// clean-shutdown marker, and closes the files. A log whose files did not change since a clean
-// open (its marker is still on disk) only closes its files: what the marker vouches for is
-// still true. Later calls return nil.
+// clean-shutdown marker, each fsynced, and closes the files. A log whose files did not change
+// since a clean open (its marker is still on disk) only closes its files: what the marker
+// vouches for is still true. Later calls return nil. A shutdown closes many logs at once with
+// CloseLogs, which syncs whole filesystems instead of each file.
 func (l *Log) Close() error {
+	if !l.markClosed() {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.clean {
+		return l.closeResultLocked(l.closeFilesLocked(), nil)
+	}
+	full, err := l.writeStateLocked(true)
+	err = cmp.Or(err, l.closeFilesLocked())
+	l.deletes.flush()
+	if err == nil && full == nil {
+		full, err = splitDiskFull(writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil, true))
+	}
+	return l.closeResultLocked(err, full)
+}
+
+// markClosed refuses further mutations and waits for the background flusher; false means the
+// log was closed already.
+func (l *Log) markClosed() bool {
 	l.mu.Lock()
 	if l.mu.closed {
 		l.mu.Unlock()
-		return nil
+		return false
 	}
 	l.mu.closed = true
 	l.mu.Unlock()
 	l.background.Wait()
+	return true
+}
 
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	// A state file that cannot be written for lack of space does not fail the close: the
-	// segments are flushed and intact, and without the clean-shutdown marker the next start
-	// recovers the log from the segments, which rebuilds what the missing files would hold.
-	var full error
+// splitDiskFull sorts an error into a disk-full one, which a close tolerates (see the package
+// doc), and any other.
+func splitDiskFull(err error) (full, other error) {
+	if err != nil && IsDiskFull(err) {
+		return err, nil
+	}
+	return nil, err
+}
+
+// writeStateLocked seals the active segment and writes the producer snapshot, the
+// leader-epoch checkpoint when dirty and the log checkpoint. With sync it first fsyncs the
+// segments and advances the recovery point, and fsyncs each file it writes; without, the
+// caller makes everything durable later, and the log checkpoint keeps the recovery point
+// below which the segments already are. A state file that cannot be written for lack of space
+// does not fail the close: full is the first such error, and the log must get no marker.
+func (l *Log) writeStateLocked(sync bool) (full, err error) {
 	tolerate := func(err error) error {
-		if err != nil && IsDiskFull(err) {
-			full = cmp.Or(full, err)
-			return nil
-		}
-		return err
+		f, other := splitDiskFull(err)
+		full = cmp.Or(full, f)
+		return other
 	}
-	if l.mu.clean {
-		var err error
-		for _, s := range l.mu.segments {
-			err = cmp.Or(err, s.close())
-		}
-		l.publishLocked()
-		if err != nil {
-			return fmt.Errorf("closing log %s: %w", l.dir, err)
-		}
-		return nil
-	}
-	err := l.mu.failed
-	act := l.activeLocked()
+	err = l.mu.failed
 	if err == nil {
-		err = tolerate(act.seal())
+		err = tolerate(l.activeLocked().seal())
 	}
-	if err == nil {
+	if err == nil && sync {
 		err = l.flushLocked(l.now().UnixMilli())
 	}
-	if err == nil {
-		err = tolerate(l.writeSnapshotLocked(l.endLocked(), true))
+	if err == nil && !l.noProducerStateLocked() {
+		err = tolerate(l.writeSnapshotLocked(l.endLocked(), sync))
 	}
 	if err == nil && l.mu.epochs.dirty {
 		err = tolerate(l.writeEpochsLocked())
@@ -337,16 +365,33 @@ func (l *Log) Close() error {
 	if err == nil {
 		err = tolerate(l.writeCheckpointLocked())
 	}
-	for _, s := range l.mu.segments {
-		if cerr := s.close(); cerr != nil && err == nil {
-			err = cerr
-		}
+	return full, err
+}
+
+// noProducerStateLocked reports that the log needs no producer snapshot: it holds no batch
+// and no producer, and no snapshot is on disk, so an open rebuilds the same (empty) state
+// from nothing.
+func (l *Log) noProducerStateLocked() bool {
+	if l.endLocked() != l.mu.logStart || len(l.mu.producers.producers) > 0 {
+		return false
 	}
-	l.deletes.flush()
-	if err == nil && full == nil {
-		err = tolerate(writeFileAtomic(l.fs, l.dir, cleanShutdownFile, nil, true))
+	offs, err := l.listSnapshots()
+	return err == nil && len(offs) == 0
+}
+
+// closeFilesLocked closes the segments' files and publishes the closed view.
+func (l *Log) closeFilesLocked() error {
+	var err error
+	for _, s := range l.mu.segments {
+		err = cmp.Or(err, s.close())
 	}
 	l.publishLocked()
+	return err
+}
+
+// closeResultLocked is the result of a close: err wrapped with the log, or a warning when the
+// disk was full (no clean-shutdown marker was written).
+func (l *Log) closeResultLocked(err, full error) error {
 	if err != nil {
 		return fmt.Errorf("closing log %s: %w", l.dir, err)
 	}

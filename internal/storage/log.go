@@ -71,6 +71,13 @@ type Log struct {
 		// clean: the clean-shutdown marker is on disk and the files are as the clean close
 		// that wrote it left them; changingLocked removes the marker before the first change.
 		clean bool
+		// deferSync: a shutdown close (CloseLogs) is writing the state files without fsync;
+		// one SyncAll of the filesystem makes them durable before any marker is written.
+		deferSync bool
+		// checkpoint is the log checkpoint this Log last wrote, if checkpointWritten: a
+		// rewrite of the same content is skipped.
+		checkpoint        logCheckpoint
+		checkpointWritten bool
 	}
 	background sync.WaitGroup // the background flusher
 	deletes    deleteQueue
