@@ -157,12 +157,21 @@ func (c *FileCache) evictLocked() {
 }
 
 // acquire pins the handle's descriptor, opening it if the cache closed it.
-func (h *cachedFile) acquire() (File, error) {
+func (h *cachedFile) acquire() (File, error) { return h.pin(false) }
+
+// acquireForWrite is acquire for a write: it also marks the file dirty, under the same lock
+// (one lock round trip on the append path instead of two).
+func (h *cachedFile) acquireForWrite() (File, error) { return h.pin(true) }
+
+func (h *cachedFile) pin(write bool) (File, error) {
 	c := h.c
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if h.closed {
 		return nil, os.ErrClosed
+	}
+	if write {
+		h.dirty = true
 	}
 	if h.f == nil {
 		f, err := h.fs.OpenFile(h.path, h.flag, 0o644)
@@ -208,22 +217,20 @@ func (h *cachedFile) ReadAt(b []byte, off int64) (int, error) {
 }
 
 func (h *cachedFile) WriteAt(b []byte, off int64) (int, error) {
-	f, err := h.acquire()
+	f, err := h.acquireForWrite()
 	if err != nil {
 		return 0, err
 	}
 	defer h.release()
-	h.setDirty()
 	return f.WriteAt(b, off)
 }
 
 func (h *cachedFile) Truncate(size int64) error {
-	f, err := h.acquire()
+	f, err := h.acquireForWrite()
 	if err != nil {
 		return err
 	}
 	defer h.release()
-	h.setDirty()
 	return f.Truncate(size)
 }
 
