@@ -17,6 +17,7 @@ import (
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/group"
+	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/replica"
 )
 
@@ -24,11 +25,26 @@ import (
 // the peak) for the broker to give freed memory back to the OS at once.
 const connBurst = 1000
 
+// Controller is what the broker needs from the metadata quorum: the current image and the
+// operations that change it. *controller.Controller implements it; the cluster wiring
+// (package server) and tests may put something else in front of it.
+type Controller interface {
+	Image() *metadata.Image
+	CreateTopics(ctx context.Context, reqs []controller.CreateTopic, validateOnly bool) []controller.TopicResult
+	DeleteTopics(ctx context.Context, names []string, ids [][16]byte) []controller.DeleteResult
+	CreatePartitions(ctx context.Context, topic string, count int32, assignment [][]int32, validateOnly bool) error
+	AlterConfigs(ctx context.Context, resourceType int8, name string, set map[string]string, del []string, validateOnly bool) error
+	UpdateFeatures(ctx context.Context, updates []controller.FeatureUpdate, validateOnly bool) error
+	AllocateProducerIDs(ctx context.Context, count int) (first int64, err error)
+}
+
+var _ Controller = (*controller.Controller)(nil)
+
 // Broker serves Kafka clients on its listeners.
 type Broker struct {
 	cfg      *config.Server
 	log      *slog.Logger
-	ctrl     *controller.Controller
+	ctrl     Controller
 	replicas *replica.Manager
 	// advertised are the listeners published in Metadata, by listener name.
 	advertised  map[string]config.Listener
@@ -64,7 +80,7 @@ type Broker struct {
 }
 
 // New returns a broker that serves with the given controller and replica manager.
-func New(cfg *config.Server, ctrl *controller.Controller, replicas *replica.Manager, logger *slog.Logger) *Broker {
+func New(cfg *config.Server, ctrl Controller, replicas *replica.Manager, logger *slog.Logger) *Broker {
 	ctx, cancel := context.WithCancel(context.Background())
 	b := &Broker{
 		cfg:           cfg,

@@ -97,7 +97,7 @@ func (l *Log) loadLocked() error {
 	nowMs := l.now().UnixMilli()
 	l.mu.lastFlushMs = nowMs
 	l.mu.producers = newProducerStates()
-	epochsValid := l.readEpochsLocked()
+	epochsValid, epochsFile := l.readEpochsLocked()
 
 	if len(bases) == 0 {
 		start := int64(0)
@@ -113,7 +113,7 @@ func (l *Log) loadLocked() error {
 		}
 		l.mu.segments = []*segment{s}
 		l.mu.epochs.clear()
-		return l.finishLoadLocked(start, nil, false)
+		return l.finishLoadLocked(start, nil, false, epochsFile)
 	}
 
 	segs := make([]*segment, 0, len(bases))
@@ -205,7 +205,7 @@ func (l *Log) loadLocked() error {
 	if haveCP {
 		start = max(start, cp.logStart)
 	}
-	return l.finishLoadLocked(start, recovered, !epochsValid)
+	return l.finishLoadLocked(start, recovered, !epochsValid, epochsFile)
 }
 
 // finishLoadLocked completes opening once the segments are loaded: it settles the log start
@@ -215,12 +215,12 @@ func (l *Log) loadLocked() error {
 // changingLocked); any other log has its checkpoint written and no marker. rebuildEpochs says
 // the leader-epoch checkpoint was missing or corrupt, so the cache is rebuilt from every batch
 // header.
-func (l *Log) finishLoadLocked(start int64, recovered []*segment, rebuildEpochs bool) error {
+func (l *Log) finishLoadLocked(start int64, recovered []*segment, rebuildEpochs, epochsFile bool) error {
 	l.rebuildSealedLocked()
 	l.mu.logStart = start
 	l.publishLocked()
 	if rebuildEpochs {
-		if err := l.rebuildEpochsLocked(); err != nil {
+		if err := l.rebuildEpochsLocked(epochsFile); err != nil {
 			return err
 		}
 	}
@@ -279,27 +279,31 @@ func (l *Log) readCheckpoint() (logCheckpoint, bool) {
 	return cp, true
 }
 
-// readEpochsLocked loads the leader-epoch checkpoint; it reports false when it is missing or
-// corrupt, in which case the cache is rebuilt from the batches.
-func (l *Log) readEpochsLocked() bool {
+// readEpochsLocked loads the leader-epoch checkpoint; valid is false when it is missing or
+// corrupt, in which case the cache is rebuilt from the batches. exists reports that the file
+// was there (a corrupt one must be rewritten even when the rebuilt cache is empty).
+func (l *Log) readEpochsLocked() (valid, exists bool) {
 	b, err := readSmallFile(l.fs, filepath.Join(l.dir, epochCheckpointFile), 16<<20)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			l.logger.Warn("reading leader-epoch checkpoint", "dir", l.dir, "err", err)
+			return false, true
 		}
-		return false
+		return false, false
 	}
 	entries, err := decodeEpochCheckpoint(b)
 	if err != nil {
 		l.logger.Warn("ignoring corrupt leader-epoch checkpoint", "dir", l.dir, "err", err)
-		return false
+		return false, true
 	}
 	l.mu.epochs.entries = entries
-	return true
+	return true, true
 }
 
-// rebuildEpochsLocked refills the leader-epoch cache from the header of every batch.
-func (l *Log) rebuildEpochsLocked() error {
+// rebuildEpochsLocked refills the leader-epoch cache from the header of every batch. The
+// cache is to be written unless it is empty and no checkpoint file exists (a log with no
+// batch, closed cleanly, has none: it must open clean again, writing nothing).
+func (l *Log) rebuildEpochsLocked(fileExists bool) error {
 	l.mu.epochs.clear()
 	v := l.view.Load()
 	for i := 0; i < v.count(); i++ {
@@ -310,7 +314,7 @@ func (l *Log) rebuildEpochsLocked() error {
 			return fmt.Errorf("rebuilding leader-epoch cache: %w", err)
 		}
 	}
-	l.mu.epochs.dirty = true
+	l.mu.epochs.dirty = fileExists || len(l.mu.epochs.entries) > 0
 	return nil
 }
 

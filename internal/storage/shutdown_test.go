@@ -140,8 +140,8 @@ func TestCloseLogsFailedSyncLeavesNoMarker(t *testing.T) {
 
 // TestCloseNewEmptyLogWritesOnlyTheMarker checks that closing a log created empty, with no
 // change since, writes neither a producer snapshot nor the log checkpoint its open wrote,
-// only the clean-shutdown marker; and that it then opens empty, and a produce after that
-// open is recovered after a crash.
+// only the clean-shutdown marker; that it then opens empty and clean (an open and close
+// write nothing), and a produce after that open is recovered after a crash.
 func TestCloseNewEmptyLogWritesOnlyTheMarker(t *testing.T) {
 	fsys := &writeCountingFS{}
 	_, logs := openShutdownLogs(t, fsys, 0)
@@ -165,6 +165,15 @@ func TestCloseNewEmptyLogWritesOnlyTheMarker(t *testing.T) {
 	t.Cleanup(func() { tl.Log.Close() })
 	if tl.LogEndOffset() != 0 {
 		t.Fatalf("reopened: end %d, want 0", tl.LogEndOffset())
+	}
+	// The empty log opens clean: no leader-epoch checkpoint is written for it (it never had
+	// one), and a clean close writes nothing, so its next open is clean again.
+	tl.restart()
+	if w := fsys.take(); len(w) != 0 {
+		t.Fatalf("opening and closing a clean empty log wrote: %q", w)
+	}
+	if _, err := os.Stat(tl.path(cleanShutdownFile)); err != nil {
+		t.Fatalf("clean-shutdown marker after a clean open of an empty log: %v", err)
 	}
 	tl.append(makeBatch(batchSpec{records: 2}))
 	tl.crash()
