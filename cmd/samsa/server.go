@@ -35,28 +35,9 @@ Settings use Kafka's property names (server.properties), e.g.
   samsa server --config server.properties --override log.retention.hours=24`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			props := map[string]string{}
-			if configPath != "" {
-				f, err := os.Open(configPath)
-				if err != nil {
-					return err
-				}
-				props, err = config.ParseProperties(f)
-				f.Close()
-				if err != nil {
-					return fmt.Errorf("%s: %w", configPath, err)
-				}
-			}
-			for _, o := range overrides {
-				k, v, err := config.ParseOverride(o)
-				if err != nil {
-					return err
-				}
-				props[k] = v
-			}
-			cfg, err := config.LoadServer(props)
+			cfg, err := loadServerConfig(configPath, overrides)
 			if err != nil {
-				return fmt.Errorf("configuration: %w", err)
+				return err
 			}
 			logger, err := newLogger(logFormat, logLevel)
 			if err != nil {
@@ -121,4 +102,33 @@ func servePprof(addr string, logger *slog.Logger) error {
 	logger.Info("serving pprof", "addr", ln.Addr().String())
 	go http.Serve(ln, mux)
 	return nil
+}
+
+// loadServerConfig reads a properties file (none: the defaults) and --override settings into a
+// validated server configuration.
+func loadServerConfig(configPath string, overrides []string) (*config.Server, error) {
+	props := map[string]string{}
+	if configPath != "" {
+		f, err := os.Open(configPath)
+		if err != nil {
+			return nil, err
+		}
+		props, err = config.ParseProperties(f)
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", configPath, err)
+		}
+	}
+	for _, o := range overrides {
+		k, v, err := config.ParseOverride(o)
+		if err != nil {
+			return nil, err
+		}
+		props[k] = v
+	}
+	cfg, err := config.LoadServer(props)
+	if err != nil {
+		return nil, fmt.Errorf("configuration: %w", err)
+	}
+	return cfg, nil
 }

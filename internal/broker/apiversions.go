@@ -7,8 +7,11 @@ import (
 
 func init() { register(kmsg.ApiVersions.Int16(), 0, 4, handleApiVersions) }
 
-func appendVersions(resp *kmsg.ApiVersionsResponse) {
+func appendVersions(resp *kmsg.ApiVersionsResponse, controllerPort bool) {
 	for _, a := range servedAPIs() {
+		if !servedOn(a.key, controllerPort) {
+			continue
+		}
 		k := kmsg.NewApiVersionsResponseApiKey()
 		k.ApiKey, k.MinVersion, k.MaxVersion = a.key, a.min, a.max
 		resp.ApiKeys = append(resp.ApiKeys, k)
@@ -18,17 +21,17 @@ func appendVersions(resp *kmsg.ApiVersionsResponse) {
 func handleApiVersions(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.ApiVersionsRequest)
 	resp := r.ResponseKind().(*kmsg.ApiVersionsResponse)
-	appendVersions(resp)
+	appendVersions(resp, req.conn.controllerPort)
 	b.appendFeatures(resp)
 	return resp, nil
 }
 
 // apiVersionsUnsupported answers an ApiVersions request of a version we do not serve: a v0
 // response with UNSUPPORTED_VERSION and the list of versions, so the client can retry lower.
-func apiVersionsUnsupported() kmsg.Response {
+func apiVersionsUnsupported(controllerPort bool) kmsg.Response {
 	resp := kmsg.NewPtrApiVersionsResponse()
 	resp.SetVersion(0)
 	resp.ErrorCode = kerr.UnsupportedVersion.Code
-	appendVersions(resp)
+	appendVersions(resp, controllerPort)
 	return resp
 }

@@ -42,9 +42,12 @@ var _ Controller = (*controller.Controller)(nil)
 
 // Broker serves Kafka clients on its listeners.
 type Broker struct {
-	cfg      *config.Server
-	log      *slog.Logger
-	ctrl     Controller
+	cfg  *config.Server
+	log  *slog.Logger
+	ctrl Controller
+	// quorum is the node's member of the metadata quorum (SetQuorum); nil in tests that
+	// build a broker without one.
+	quorum   Quorum
 	replicas *replica.Manager
 	// advertised are the listeners published in Metadata, by listener name.
 	advertised  map[string]config.Listener

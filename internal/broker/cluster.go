@@ -26,6 +26,16 @@ func handleDescribeCluster(b *Broker, req *request) (kmsg.Response, error) {
 	resp.ControllerID = b.cfg.NodeID
 	resp.EndpointType = 1
 	resp.ClusterAuthorizedOperations = authorizedOperationsOmitted
+	if req.conn.controllerPort {
+		// A controller answers for controllers (KIP-919); Kafka's controllers refuse
+		// EndpointType 1 (brokers) there.
+		if r.Version < 1 || r.EndpointType != 2 {
+			resp.ErrorCode = kerr.UnsupportedEndpointType.Code
+			return resp, nil
+		}
+		b.describeControllers(resp)
+		return resp, nil
+	}
 	if r.Version >= 1 && r.EndpointType != 1 {
 		resp.ErrorCode = kerr.UnsupportedEndpointType.Code
 		return resp, nil

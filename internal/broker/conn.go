@@ -61,8 +61,11 @@ type conn struct {
 	// listener is the name of the listener the connection came in on (Metadata answers with
 	// the brokers' endpoints on the same listener).
 	listener string
-	ctx      context.Context
-	cancel   context.CancelFunc
+	// controllerPort: the connection came in on the controller listener, which serves only
+	// the controller's APIs (controllerListenerAPIs).
+	controllerPort bool
+	ctx            context.Context
+	cancel         context.CancelFunc
 	// waitCtx ends with ctx or as soon as the reader stops (the client closed the connection,
 	// or sent something unreadable). The handlers that wait for something to happen (a fetch's
 	// long poll, JoinGroup and SyncGroup) wait on it, so that a client that leaves does not
@@ -92,14 +95,15 @@ func (b *Broker) newConn(nc net.Conn, listener string) *conn {
 	// connection a map of its children; it is ended wherever ctx is (fail, serve).
 	waitCtx, cancelWait := context.WithCancel(b.ctx)
 	return &conn{
-		waitCtx:    waitCtx,
-		cancelWait: cancelWait,
-		b:          b,
-		nc:         nc,
-		listener:   listener,
-		ctx:        ctx,
-		cancel:     cancel,
-		reqs:       make(chan *request, pipelineDepth),
+		waitCtx:        waitCtx,
+		cancelWait:     cancelWait,
+		b:              b,
+		nc:             nc,
+		listener:       listener,
+		controllerPort: listener == b.cfg.ControllerListener,
+		ctx:            ctx,
+		cancel:         cancel,
+		reqs:           make(chan *request, pipelineDepth),
 	}
 }
 

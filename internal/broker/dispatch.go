@@ -60,7 +60,7 @@ func (c *conn) decode(frame []byte) (*request, error) {
 		return nil, err
 	}
 	a := apis[hdr.Key]
-	if a == nil {
+	if a == nil || !servedOn(hdr.Key, c.controllerPort) {
 		return nil, errUnsupported{hdr.Key, hdr.Version}
 	}
 	if hdr.Version < a.min || hdr.Version > a.max {
@@ -80,7 +80,7 @@ func (c *conn) decode(frame []byte) (*request, error) {
 func (b *Broker) dispatch(req *request) (kmsg.Response, error) {
 	a := apis[req.hdr.Key]
 	if req.kreq == nil { // ApiVersions at a version we do not serve
-		return apiVersionsUnsupported(), nil
+		return apiVersionsUnsupported(req.conn.controllerPort), nil
 	}
 	return a.handle(b, req)
 }

@@ -21,7 +21,9 @@ var ServerDefs = []Def{
 	{Name: "inter.broker.listener.name", Type: TypeString, NoDefault: true, Doc: "listener brokers use to talk to each other"},
 	{Name: "listener.security.protocol.map", Type: TypeList, Default: "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", Doc: "listener name to security protocol"},
 	{Name: "controller.quorum.voters", Type: TypeList, Default: "", Doc: "id@host:port of each voter; empty means this node alone"},
-	{Name: "controller.quorum.bootstrap.servers", Type: TypeList, Default: "", Doc: "controller addresses (KIP-853)"},
+	{Name: "controller.quorum.bootstrap.servers", Type: TypeList, Default: "", Doc: "controller addresses (KIP-853); refused until dynamic quorums are supported"},
+	{Name: "broker.heartbeat.interval.ms", Type: TypeInt, Default: "2000", Min: 1, MinSet: true, Doc: "how often a broker heartbeats to the active controller"},
+	{Name: "broker.session.timeout.ms", Type: TypeInt, Default: "9000", Min: 1, MinSet: true, Doc: "how long a broker may go without a heartbeat before it is fenced"},
 	{Name: "log.dirs", Type: TypeList, NoDefault: true, Doc: "directories of partition data; defaults to log.dir"},
 	{Name: "log.dir", Type: TypeString, Default: "./data", Doc: "directory of partition data (Samsa default ./data)"},
 	{Name: "metadata.log.dir", Type: TypeString, NoDefault: true, Doc: "directory of the metadata log; defaults to the first log dir"},
@@ -118,8 +120,10 @@ type Server struct {
 	// Ignored lists the given Kafka settings that Samsa accepts but does not act on yet.
 	Ignored []string
 
-	NodeID                 int32
-	Broker, Controller     bool
+	NodeID             int32
+	Broker, Controller bool
+	// Voters is controller.quorum.voters; empty for a single node that is its own quorum.
+	Voters                 []Voter
 	Listeners              []Listener
 	AdvertisedListeners    []Listener
 	ControllerListener     string
@@ -180,17 +184,8 @@ func LoadServer(props map[string]string) (*Server, error) {
 	}
 	atoi := func(name string) int64 { return s.int64Value(name) }
 	s.NodeID = int32(atoi("node.id"))
-	roles, _ := s.Value("process.roles")
-	for _, r := range splitList(roles) {
-		switch r {
-		case "broker":
-			s.Broker = true
-		case "controller":
-			s.Controller = true
-		}
-	}
-	if !s.Broker {
-		return nil, fmt.Errorf("process.roles=%s: a controller-only node is not supported yet", roles)
+	if err := s.loadRoles(); err != nil {
+		return nil, err
 	}
 	protoMap := map[string]string{}
 	pm, _ := s.Value("listener.security.protocol.map")
@@ -216,8 +211,16 @@ func LoadServer(props map[string]string) (*Server, error) {
 	if _, ok := s.ControllerListenerAddr(); s.Controller && !ok {
 		return nil, fmt.Errorf("controller.listener.names=%s: no such listener in listeners", s.ControllerListener)
 	}
-	if len(s.ClientListeners()) == 0 {
+	if err := s.loadQuorum(); err != nil {
+		return nil, err
+	}
+	if s.Broker && len(s.ClientListeners()) == 0 {
 		return nil, fmt.Errorf("listeners: no listener for clients besides %s", s.ControllerListener)
+	}
+	if !s.Controller {
+		if _, ok := s.ControllerListenerAddr(); ok {
+			return nil, fmt.Errorf("listeners: %s is a controller listener, but process.roles has no controller role", s.ControllerListener)
+		}
 	}
 	if al, ok := s.Explicit["advertised.listeners"]; ok && al != "" {
 		if s.AdvertisedListeners, err = parseListeners("advertised.listeners", al, protoMap); err != nil {

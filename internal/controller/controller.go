@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -30,8 +32,17 @@ type Config struct {
 	// BindAddr is the controller listener's host:port. Port 0 picks a free port; Addr reports it.
 	BindAddr string
 	// Bootstrap makes this node bootstrap a cluster whose only voter is itself when Dir holds
-	// no Raft state. Ignored when there is state.
+	// no Raft state and Voters is empty. Ignored when there is state.
 	Bootstrap bool
+	// Voters are the quorum's voters (controller.quorum.voters), this node among them. Every
+	// voter bootstraps the same configuration on its first start, which hashicorp/raft allows.
+	// Empty: this node is the only voter (see Bootstrap).
+	Voters []Voter
+	// ClusterID is the cluster id this node's storage was formatted with (meta.properties).
+	// The first leader commits it; a node whose quorum has another id refuses to start, and
+	// Raft connections announcing another id are refused. "" (a single node formatting itself)
+	// generates one.
+	ClusterID string
 	// Logger receives the controller's logs and raft's warnings and errors. Nil discards them.
 	Logger *slog.Logger
 	// ValidateTopicConfig checks one topic config; a non-nil error makes the request fail
@@ -60,16 +71,24 @@ type Config struct {
 	ReserveBytes int64
 }
 
-// Raft tuning. The timeouts suit a single voter, which elects itself one heartbeat timeout
-// (randomized up to twice that) after start.
-//
-// TODO(multi-voter): timeouts this short cause needless elections on a busy network; raise
-// them (Raft.ReloadConfig) once the configuration has more than one voter.
+// Voter is one voter of the quorum: its node id and the address of its controller listener.
+type Voter struct {
+	ID   int32
+	Addr string
+}
+
+// Raft tuning. A single voter elects itself one heartbeat timeout (randomized up to twice
+// that) after start, so its timeouts are short. A quorum of several voters takes longer ones,
+// so that a busy machine does not cause needless elections; they bound how soon a dead
+// leader's successor is elected (300–600 ms without contact, then one election round).
 const (
-	heartbeatTimeout   = 100 * time.Millisecond
-	electionTimeout    = 100 * time.Millisecond
-	leaderLeaseTimeout = 50 * time.Millisecond
-	commitTimeout      = 5 * time.Millisecond
+	heartbeatTimeout        = 100 * time.Millisecond
+	electionTimeout         = 100 * time.Millisecond
+	leaderLeaseTimeout      = 50 * time.Millisecond
+	quorumHeartbeatTimeout  = 300 * time.Millisecond
+	quorumElectionTimeout   = 300 * time.Millisecond
+	quorumLeaderLeaseTimout = 150 * time.Millisecond
+	commitTimeout           = 5 * time.Millisecond
 	// applyTimeout bounds how long a proposal waits to be enqueued when ctx has no deadline.
 	applyTimeout = 30 * time.Second
 	// snapshotsRetained is how many snapshots the file snapshot store keeps.
@@ -96,6 +115,12 @@ type Controller struct {
 	pub    *publisher
 	store  *reservedStore
 	addr   string
+	mux    *muxListener
+	notify chan bool // raft's NotifyCh: leadership gained (true) or lost
+	// progress is what members report of their metadata log position (QuorumInfo).
+	progress quorumProgress
+	done     chan struct{}
+	wg       sync.WaitGroup
 
 	mu struct {
 		// Mutex is held across read-validate-propose-wait, so operations are serialized and
@@ -130,16 +155,20 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.ReserveBytes == 0 {
 		cfg.ReserveBytes = DefaultReserveBytes
 	}
+	if len(cfg.Voters) > 0 && !slices.ContainsFunc(cfg.Voters, func(v Voter) bool { return v.ID == cfg.NodeID }) {
+		return cfg, fmt.Errorf("controller: node %d is not one of the voters", cfg.NodeID)
+	}
+	if len(cfg.ClusterID) > maxClusterIDLen {
+		return cfg, fmt.Errorf("controller: cluster id %q is longer than %d bytes", cfg.ClusterID, maxClusterIDLen)
+	}
 	return cfg, nil
 }
 
-// Start opens the Raft state in cfg.Dir (bootstrapping a single-voter cluster if asked and
-// there is none), starts Raft and returns once this node is the leader and every committed
-// entry is applied to the image. On a new cluster it commits a fresh cluster ID and the default
-// feature levels first.
-//
-// TODO(multi-voter): a node that is not a voter, or loses the election, waits here until ctx
-// ends; it should instead return once it has caught up with the leader.
+// Start opens the Raft state in cfg.Dir (bootstrapping the configured voters, or this node
+// alone, if there is none), starts Raft and returns once the quorum has a leader and this node
+// has applied every entry committed when it learned of it. The leader commits the cluster ID
+// and the default feature levels on a new cluster (and whenever a node becomes leader and
+// finds them missing). A quorum whose cluster ID differs from cfg.ClusterID is an error.
 func Start(ctx context.Context, cfg Config) (*Controller, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -160,12 +189,19 @@ func Start(ctx context.Context, cfg Config) (*Controller, error) {
 		return nil, err
 	}
 	c.raft = r
+	c.wg.Add(1)
+	go c.watchLeadership()
 	if err := c.waitReady(ctx); err != nil {
 		c.Close()
 		return nil, err
 	}
+	if id := c.Image().ClusterID; cfg.ClusterID != "" && id != cfg.ClusterID {
+		c.Close()
+		return nil, fmt.Errorf("controller: this node's storage was formatted for cluster %s, but the metadata quorum's cluster id is %s", cfg.ClusterID, id)
+	}
+	leader, _, _ := c.Leader()
 	cfg.Logger.Info("metadata controller ready", "node", cfg.NodeID, "addr", c.addr,
-		"clusterID", c.Image().ClusterID, "index", c.Image().Index)
+		"clusterID", c.Image().ClusterID, "index", c.Image().Index, "leader", leader, "voters", len(cfg.Voters))
 	return c, nil
 }
 
@@ -201,7 +237,13 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 	if err != nil {
 		return nil, nil, fmt.Errorf("controller: open snapshot store: %w", err)
 	}
-	stream, err := newStreamLayer(cfg.BindAddr)
+	advertise := ""
+	for _, v := range cfg.Voters {
+		if v.ID == cfg.NodeID {
+			advertise = v.Addr
+		}
+	}
+	stream, err := newMuxListener(cfg.BindAddr, advertise, cfg.ClusterID, cfg.Logger)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -218,9 +260,16 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 	rc.HeartbeatTimeout = heartbeatTimeout
 	rc.ElectionTimeout = electionTimeout
 	rc.LeaderLeaseTimeout = leaderLeaseTimeout
+	if len(cfg.Voters) > 1 {
+		rc.HeartbeatTimeout = quorumHeartbeatTimeout
+		rc.ElectionTimeout = quorumElectionTimeout
+		rc.LeaderLeaseTimeout = quorumLeaderLeaseTimout
+	}
 	rc.CommitTimeout = commitTimeout
+	notify := make(chan bool, 16)
+	rc.NotifyCh = notify
 
-	if cfg.Bootstrap {
+	if cfg.Bootstrap || len(cfg.Voters) > 0 {
 		has, err := raft.HasExistingState(store, store, snaps)
 		if err != nil {
 			trans.Close()
@@ -230,11 +279,18 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 			voters := raft.Configuration{Servers: []raft.Server{
 				{Suffrage: raft.Voter, ID: rc.LocalID, Address: trans.LocalAddr()},
 			}}
+			if len(cfg.Voters) > 0 {
+				voters.Servers = nil
+				for _, v := range cfg.Voters {
+					voters.Servers = append(voters.Servers, raft.Server{Suffrage: raft.Voter,
+						ID: raft.ServerID(strconv.FormatInt(int64(v.ID), 10)), Address: raft.ServerAddress(v.Addr)})
+				}
+			}
 			if err := raft.BootstrapCluster(rc, store, store, snaps, trans, voters); err != nil {
 				trans.Close()
 				return nil, nil, fmt.Errorf("controller: bootstrap: %w", err)
 			}
-			cfg.Logger.Info("bootstrapped single-voter metadata quorum", "node", cfg.NodeID, "dir", cfg.Dir)
+			cfg.Logger.Info("bootstrapped the metadata quorum", "node", cfg.NodeID, "dir", cfg.Dir, "voters", len(voters.Servers))
 		}
 	}
 
@@ -258,33 +314,68 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 		pub:    pub,
 		store:  store,
 		addr:   string(trans.LocalAddr()),
+		mux:    stream,
+		notify: notify,
+		done:   make(chan struct{}),
 	}
 	return r, c, nil
 }
 
-// waitReady waits for leadership, applies everything committed before it, and commits a
-// cluster ID and the default feature levels if there are none yet.
+// waitReady waits until the quorum has a leader and this node has applied what was
+// committed when it learned of it. On the leader that means a barrier, then the cluster ID and
+// default feature levels committed if missing (ensureBootstrapLocked); a follower polls its
+// applied index (Raft has no notification for it) until it reaches the commit index and the
+// cluster ID is known.
 func (c *Controller) waitReady(ctx context.Context) error {
-	for leader := false; !leader; {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	target := uint64(0)
+	for {
+		if c.raft.State() == raft.Leader {
+			// The barrier applies every committed entry, which takes long on a long log; the
+			// caller closes the controller when ctx ends, which ends the barrier too.
+			err := waitFuture(ctx, c.raft.Barrier(timeoutFrom(ctx)))
+			if err == nil {
+				c.mu.Lock()
+				err = c.ensureBootstrapLocked(ctx)
+				c.mu.Unlock()
+				if err == nil {
+					return nil
+				}
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("controller: apply committed log: %w", err)
+			}
+			c.logger.Warn("leader could not commit the cluster's first records; retrying", "err", err)
+		} else if _, id := c.raft.LeaderWithID(); id != "" {
+			if target == 0 {
+				target = c.raft.CommitIndex()
+			}
+			if c.raft.AppliedIndex() >= target && c.Image().ClusterID != "" {
+				return nil
+			}
+		} else {
+			target = 0
+		}
 		select {
-		case leader = <-c.raft.LeaderCh():
 		case <-ctx.Done():
-			return fmt.Errorf("controller: waiting for leadership: %w", context.Cause(ctx))
+			return fmt.Errorf("controller: waiting for the metadata quorum (a leader, then this node caught up): %w", context.Cause(ctx))
+		case <-tick.C:
 		}
 	}
-	// The barrier applies every committed entry, which takes long on a long log; the caller
-	// closes the controller when ctx ends, which ends the barrier too.
-	if err := waitFuture(ctx, c.raft.Barrier(timeoutFrom(ctx))); err != nil {
-		return fmt.Errorf("controller: apply committed log: %w", err)
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
+}
+
+// ensureBootstrapLocked commits the cluster ID and the default feature levels if the image
+// has none (a new cluster; a log written before feature levels existed). Leader only.
+func (c *Controller) ensureBootstrapLocked(ctx context.Context) error {
 	var recs []metadata.Record
 	if c.Image().ClusterID == "" {
-		recs = append(recs, metadata.Bootstrap{ClusterID: metadata.UUID(uuid.New()).String()})
+		id := c.cfg.ClusterID
+		if id == "" {
+			id = metadata.UUID(uuid.New()).String()
+		}
+		recs = append(recs, metadata.Bootstrap{ClusterID: id})
 	}
-	// A new cluster starts at the default feature levels; so does a metadata log written
-	// before feature levels existed (it has no metadata.version).
 	if c.Image().FeatureLevel(FeatureMetadataVersion) == 0 {
 		recs = append(recs, defaultFeatureRecords()...)
 	}
@@ -295,6 +386,36 @@ func (c *Controller) waitReady(ctx context.Context) error {
 		return fmt.Errorf("controller: commit cluster ID and feature levels: %w", err)
 	}
 	return nil
+}
+
+// watchLeadership follows Raft's leadership notifications: a node that becomes leader after
+// start (a failover) applies the committed log with a barrier and commits the first records
+// if they are missing, then runs the registered leadership hooks.
+func (c *Controller) watchLeadership() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.done:
+			return
+		case leader := <-c.notify:
+			if !leader {
+				c.logger.Info("no longer the active controller", "node", c.cfg.NodeID)
+				continue
+			}
+			c.logger.Info("became the active controller", "node", c.cfg.NodeID, "term", c.raft.CurrentTerm())
+			ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
+			if err := c.raft.Barrier(applyTimeout).Error(); err == nil {
+				c.mu.Lock()
+				if !c.mu.closed {
+					if err := c.ensureBootstrapLocked(ctx); err != nil {
+						c.logger.Warn("new leader could not commit the cluster's first records", "err", err)
+					}
+				}
+				c.mu.Unlock()
+			}
+			cancel()
+		}
+	}
 }
 
 // waitFuture waits for f, or for ctx to end (f then completes in the background).
@@ -337,6 +458,27 @@ func (c *Controller) NodeID() int32 { return c.cfg.NodeID }
 // IsLeader reports whether this node currently leads the metadata quorum.
 func (c *Controller) IsLeader() bool { return c.raft.State() == raft.Leader }
 
+// Leader returns the node id and controller-listener address of the quorum's leader as this
+// node knows it; ok is false when it knows none.
+func (c *Controller) Leader() (id int32, addr string, ok bool) {
+	a, sid := c.raft.LeaderWithID()
+	if sid == "" {
+		return -1, "", false
+	}
+	n, err := strconv.ParseInt(string(sid), 10, 32)
+	if err != nil {
+		return -1, "", false
+	}
+	return int32(n), string(a), true
+}
+
+// KafkaListener returns the Kafka side of the controller listener: the connections that are
+// not Raft's. Closing it stops handing them on; Raft keeps the socket until Close.
+func (c *Controller) KafkaListener() net.Listener { return c.mux.kafka }
+
+// Voters returns the configured voters (empty for a single-node quorum).
+func (c *Controller) Voters() []Voter { return c.cfg.Voters }
+
 // Close shuts Raft down, closes the store and stops the publisher. It waits for an operation in
 // progress to finish. It is safe to call more than once.
 func (c *Controller) Close() error {
@@ -352,6 +494,9 @@ func (c *Controller) Close() error {
 	if err := c.raft.Shutdown().Error(); err != nil { // also closes the transport
 		errs = append(errs, fmt.Errorf("controller: raft shutdown: %w", err))
 	}
+	close(c.done)
+	c.mux.Close()
+	c.wg.Wait()
 	if err := c.store.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("controller: close raft store: %w", err))
 	}

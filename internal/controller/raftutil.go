@@ -7,12 +7,9 @@ import (
 	"io"
 	"log"
 	"log/slog"
-	"net"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
-	"github.com/hashicorp/raft"
 )
 
 // hclogAdapter forwards hashicorp/raft's hclog output to slog. Only Warn and Error are
@@ -130,46 +127,3 @@ func (w stdWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-
-// streamLayer is a raft.StreamLayer over a TCP listener we open ourselves, so that a bind
-// address with port 0 or an unspecified host works: the advertised address is the listener's
-// actual one, with loopback standing in for an unspecified host.
-//
-// TODO(multi-voter): take an explicit advertised address from the config.
-type streamLayer struct {
-	ln        net.Listener
-	advertise net.Addr
-}
-
-func newStreamLayer(bindAddr string) (*streamLayer, error) {
-	ln, err := net.Listen("tcp", bindAddr)
-	if err != nil {
-		return nil, fmt.Errorf("controller: listen on %q: %w", bindAddr, err)
-	}
-	addr, ok := ln.Addr().(*net.TCPAddr)
-	if !ok {
-		ln.Close()
-		return nil, fmt.Errorf("controller: listener address %v is not TCP", ln.Addr())
-	}
-	adv := *addr
-	if adv.IP == nil || adv.IP.IsUnspecified() {
-		adv.IP = net.IPv4(127, 0, 0, 1)
-		adv.Zone = ""
-	}
-	return &streamLayer{ln: ln, advertise: &adv}, nil
-}
-
-// Dial implements raft.StreamLayer.
-func (s *streamLayer) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	d := net.Dialer{Timeout: timeout}
-	return d.Dial("tcp", string(address))
-}
-
-// Accept implements net.Listener.
-func (s *streamLayer) Accept() (net.Conn, error) { return s.ln.Accept() }
-
-// Close implements net.Listener.
-func (s *streamLayer) Close() error { return s.ln.Close() }
-
-// Addr implements net.Listener; it returns the advertised address.
-func (s *streamLayer) Addr() net.Addr { return s.advertise }

@@ -35,6 +35,10 @@ type Server struct {
 	done     chan struct{}
 	unsub    func()
 	locks    []*dirlock.Lock // held from the start of Start until the end of Close
+
+	client    *controllerClient
+	lifecycle *brokerLifecycle // nil on a controller-only node
+	unsubWait func()
 }
 
 // Start starts a node and returns once it serves clients. It first locks every data
@@ -60,6 +64,10 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		return nil, err
 	}
 	undo = append(undo, s.releaseLocks)
+	clusterID, err := checkStorage(cfg)
+	if err != nil {
+		return nil, err
+	}
 
 	// Bind the client listeners first, so port 0 resolves before the broker registers.
 	var lns []net.Listener
@@ -68,7 +76,10 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 			ln.Close()
 		}
 	})
-	clientListeners := cfg.ClientListeners()
+	var clientListeners []config.Listener
+	if cfg.Broker {
+		clientListeners = cfg.ClientListeners()
+	}
 	for i, l := range clientListeners {
 		ln, err := net.Listen("tcp", l.Addr())
 		if err != nil {
@@ -94,11 +105,17 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	if reserve == 0 {
 		reserve = -1 // none
 	}
+	var voters []controller.Voter
+	for _, v := range cfg.Voters {
+		voters = append(voters, controller.Voter{ID: v.ID, Addr: v.Addr()})
+	}
 	ctrl, err := controller.Start(ctx, controller.Config{
 		NodeID:                   cfg.NodeID,
 		Dir:                      filepath.Join(cfg.MetadataLogDir, "__cluster_metadata-0"),
 		BindAddr:                 ctrlAddr,
-		Bootstrap:                true,
+		Bootstrap:                cfg.SingleNode(),
+		Voters:                   voters,
+		ClusterID:                clusterID,
 		Logger:                   logger.With("component", "controller"),
 		ValidateTopicConfig:      config.ValidateTopicConfig,
 		DefaultPartitions:        cfg.NumPartitions,
@@ -113,8 +130,21 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	undo = append(undo, func() { ctrl.Close() })
 	s.addrs[cfg.ControllerListener] = ctrl.Addr()
 
-	if err := ctrl.RegisterBroker(ctx, s.registration(clientListeners)); err != nil {
-		return nil, fmt.Errorf("registering broker: %w", err)
+	if clusterID == "" {
+		if err := formatSelf(cfg, ctrl.Image().ClusterID); err != nil {
+			return nil, fmt.Errorf("formatting the data directories: %w", err)
+		}
+	}
+	s.client = newControllerClient(ctrl, logger.With("component", "controller-client"))
+	undo = append(undo, s.client.close)
+	waiter, unsubWait := newImageWaiter(ctrl)
+	s.unsubWait = unsubWait
+	undo = append(undo, unsubWait)
+	cc := &clusterController{local: ctrl, client: s.client, images: waiter, nodeID: cfg.NodeID, brokerEpoch: func() int64 { return -1 }}
+	if cfg.Broker {
+		s.lifecycle = newBrokerLifecycle(s.client, ctrl, logger.With("component", "lifecycle"),
+			s.registration(clientListeners), time.Duration(cfg.Int64("broker.heartbeat.interval.ms"))*time.Millisecond)
+		cc.brokerEpoch = s.lifecycle.Epoch
 	}
 
 	b := &lateBroker{}
@@ -129,8 +159,29 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		MinFreeBytes:           cfg.Int64("samsa.log.dir.min.free.bytes"),
 	})
 	undo = append(undo, func() { s.replicas.Close() })
-	s.broker = broker.New(cfg, ctrl, s.replicas, logger.With("component", "broker"))
+	s.broker = broker.New(cfg, cc, s.replicas, logger.With("component", "broker"))
+	s.broker.SetQuorum(quorumMember{Controller: ctrl, client: s.client})
 	b.b = s.broker
+	if cfg.Controller {
+		// The controller listener's Kafka side serves from now on: the broker registration
+		// below may be this node's own, sent to itself.
+		cl, _ := cfg.ControllerListenerAddr()
+		s.broker.Serve(ctrl.KafkaListener(), cl)
+	}
+	undo = append(undo, func() { s.broker.Close() })
+	if s.lifecycle != nil {
+		if err := s.lifecycle.register(ctx, ctrl.Image().ClusterID); err != nil {
+			return nil, fmt.Errorf("registering broker: %w", err)
+		}
+		// Serve once this node's own image has its registration, as Kafka's brokers wait to
+		// catch up with the metadata log first.
+		epoch := uint64(s.lifecycle.Epoch())
+		if !waiter.wait(ctx, func(img *metadata.Image) bool { return img.Index >= epoch }) {
+			return nil, fmt.Errorf("registering broker: the registration did not reach this node's metadata: %w", context.Cause(ctx))
+		}
+		go s.lifecycle.run()
+		undo = append(undo, s.lifecycle.close)
+	}
 	if err := s.replicas.ApplyContext(ctx, ctrl.Image()); err != nil {
 		return nil, fmt.Errorf("opening partitions: %w", err)
 	}
@@ -150,9 +201,25 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	for i, l := range clientListeners {
 		s.broker.Serve(lns[i], l)
 	}
-	logger.Info("samsa started", "node_id", cfg.NodeID, "listeners", s.addrs, "cluster_id", ctrl.Image().ClusterID,
+	logger.Info("samsa started", "node_id", cfg.NodeID, "roles", roles(cfg), "listeners", s.addrs, "cluster_id", ctrl.Image().ClusterID,
 		"log_dir", cfg.LogDirs[0], "startup", time.Since(start).Round(time.Millisecond).String())
 	return s, nil
+}
+
+// controlledShutdownTimeout bounds the wait for the controller to move leaderships off a
+// broker that is shutting down.
+const controlledShutdownTimeout = 30 * time.Second
+
+// roles names the node's process.roles.
+func roles(cfg *config.Server) string {
+	switch {
+	case cfg.Broker && cfg.Controller:
+		return "broker,controller"
+	case cfg.Controller:
+		return "controller"
+	default:
+		return "broker"
+	}
 }
 
 // fileBudget divides the process's open-file limit: a quarter (at least 128) stays free for
@@ -244,16 +311,33 @@ func (s *Server) registration(bound []config.Listener) metadata.Broker {
 }
 
 // Addr returns the bound address of the first client listener.
-func (s *Server) Addr() string { return s.addrs[s.cfg.ClientListeners()[0].Name] }
+func (s *Server) Addr() string {
+	if !s.cfg.Broker {
+		return ""
+	}
+	return s.addrs[s.cfg.ClientListeners()[0].Name]
+}
+
+// Image returns this node's current metadata image.
+func (s *Server) Image() *metadata.Image { return s.ctrl.Image() }
 
 // ListenerAddr returns the bound address of a listener.
 func (s *Server) ListenerAddr(name string) string { return s.addrs[name] }
 
-// Close shuts the node down in order: stop serving clients, stop the log work, close the logs
-// (flushing them and marking a clean shutdown), stop the controller, then release the
-// directory locks.
+// Close shuts the node down in order: a controlled shutdown (the controller moves this
+// broker's leaderships away, bounded by controlledShutdownTimeout), stop heartbeating, stop
+// serving clients, stop the log work, close the logs (flushing them and marking a clean
+// shutdown), stop the controller, then release the directory locks.
 func (s *Server) Close() error {
+	if s.lifecycle != nil {
+		if !s.lifecycle.controlledShutdown(controlledShutdownTimeout) {
+			s.log.Warn("controlled shutdown did not complete in time; stopping anyway", "timeout", controlledShutdownTimeout.String())
+		}
+		s.lifecycle.close()
+	}
 	s.broker.Close()
+	s.client.close()
+	s.unsubWait()
 	if s.unsub != nil {
 		s.unsub()
 	}

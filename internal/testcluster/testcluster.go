@@ -34,18 +34,8 @@ func Start(t testing.TB, settings ...string) *Node {
 		"listeners": "PLAINTEXT://127.0.0.1:0,CONTROLLER://127.0.0.1:0",
 		"log.dirs":  n.Dir,
 	}
-	for _, s := range settings {
-		k, v, err := config.ParseOverride(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		n.props[k] = v
-	}
-	var h slog.Handler = slog.NewTextHandler(io.Discard, nil)
-	if os.Getenv("SAMSA_TEST_LOG") == "1" {
-		h = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
-	}
-	n.Logger = slog.New(h)
+	applySettings(t, n.props, settings)
+	n.Logger = testLogger()
 	n.start()
 	t.Cleanup(func() { n.Stop() })
 	return n
@@ -99,4 +89,25 @@ func (n *Node) Restart() {
 	n.Stop()
 	n.props["listeners"] = "PLAINTEXT://" + addr + ",CONTROLLER://127.0.0.1:0"
 	n.start()
+}
+
+// applySettings parses key=value settings into props.
+func applySettings(t testing.TB, props map[string]string, settings []string) {
+	t.Helper()
+	for _, s := range settings {
+		k, v, err := config.ParseOverride(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		props[k] = v
+	}
+}
+
+// testLogger logs to stderr when SAMSA_TEST_LOG=1, else discards.
+func testLogger() *slog.Logger {
+	var h slog.Handler = slog.NewTextHandler(io.Discard, nil)
+	if os.Getenv("SAMSA_TEST_LOG") == "1" {
+		h = slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})
+	}
+	return slog.New(h)
 }

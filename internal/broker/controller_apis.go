@@ -1,0 +1,245 @@
+package broker
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/controller"
+)
+
+// The controller listener serves Kafka clients the APIs Kafka's controllers serve them
+// (KIP-919: admin clients with --bootstrap-controller, and brokers' requests to the active
+// controller); other APIs close the connection there, as Kafka does for an API a listener does
+// not enable. The node-to-controller APIs (registration, heartbeats, ISR changes, producer-id
+// blocks) are served only there.
+var controllerListenerAPIs = map[int16]bool{
+	kmsg.ApiVersions.Int16():             true,
+	kmsg.CreateTopics.Int16():            true,
+	kmsg.DeleteTopics.Int16():            true,
+	kmsg.CreatePartitions.Int16():        true,
+	kmsg.DescribeConfigs.Int16():         true,
+	kmsg.AlterConfigs.Int16():            true,
+	kmsg.IncrementalAlterConfigs.Int16(): true,
+	kmsg.UpdateFeatures.Int16():          true,
+	kmsg.DescribeCluster.Int16():         true,
+	kmsg.DescribeQuorum.Int16():          true,
+	kmsg.AllocateProducerIDs.Int16():     true,
+	kmsg.BrokerRegistration.Int16():      true,
+	kmsg.BrokerHeartbeat.Int16():         true,
+	kmsg.AlterPartition.Int16():          true,
+	kmsg.ElectLeaders.Int16():            true,
+}
+
+// controllerOnlyAPIs are refused on client listeners: only nodes send them, to the active
+// controller.
+var controllerOnlyAPIs = map[int16]bool{
+	kmsg.AllocateProducerIDs.Int16(): true,
+	kmsg.BrokerRegistration.Int16():  true,
+	kmsg.BrokerHeartbeat.Int16():     true,
+	kmsg.AlterPartition.Int16():      true,
+}
+
+// servedOn reports whether API key is served on a connection of the controller listener
+// (controllerPort) or a client listener.
+func servedOn(key int16, controllerPort bool) bool {
+	if controllerPort {
+		return controllerListenerAPIs[key]
+	}
+	return !controllerOnlyAPIs[key]
+}
+
+// Quorum is the node's member of the metadata quorum, as the controller-listener APIs need
+// it. The server sets it (SetQuorum); nil on a broker built without one (tests).
+type Quorum interface {
+	IsLeader() bool
+	Leader() (id int32, addr string, ok bool)
+	Voters() []controller.Voter
+	QuorumInfo() (controller.QuorumInfo, error)
+	ReportMetadataOffset(id int32, offset int64)
+	// Forward sends a request to the active controller and returns its answer.
+	Forward(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
+}
+
+// SetQuorum sets the node's quorum member; call it before Serve.
+func (b *Broker) SetQuorum(q Quorum) { b.quorum = q }
+
+func init() {
+	register(kmsg.DescribeQuorum.Int16(), 0, 2, handleDescribeQuorum)
+}
+
+// metadataTopic is the name Kafka gives the metadata log in DescribeQuorum.
+const metadataTopic = "__cluster_metadata"
+
+// handleDescribeQuorum answers from the active controller's knowledge: a node that is not it
+// asks it (Kafka's brokers forward DescribeQuorum too); a request for another topic or
+// partition gets UNKNOWN_TOPIC_OR_PARTITION.
+func handleDescribeQuorum(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.DescribeQuorumRequest)
+	resp := r.ResponseKind().(*kmsg.DescribeQuorumResponse)
+	if b.quorum == nil {
+		resp.ErrorCode = kerr.UnknownServerError.Code
+		return resp, nil
+	}
+	if !b.quorum.IsLeader() {
+		ctx, cancel := context.WithTimeout(req.conn.ctx, 10*time.Second)
+		defer cancel()
+		fwd := kmsg.NewPtrDescribeQuorumRequest()
+		fwd.Topics = r.Topics
+		fr, err := b.quorum.Forward(ctx, fwd)
+		if err != nil {
+			resp.ErrorCode = errCode(err)
+			resp.ErrorMessage = errMessage(err)
+			return resp, nil
+		}
+		out := fr.(*kmsg.DescribeQuorumResponse)
+		out.SetVersion(r.Version)
+		return out, nil
+	}
+	info, err := b.quorum.QuorumInfo()
+	if err != nil {
+		resp.ErrorCode = kerr.UnknownServerError.Code
+		resp.ErrorMessage = errMessage(err)
+		return resp, nil
+	}
+	for _, rt := range r.Topics {
+		t := kmsg.NewDescribeQuorumResponseTopic()
+		t.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			p := kmsg.NewDescribeQuorumResponseTopicPartition()
+			p.Partition = rp.Partition
+			if rt.Topic != metadataTopic || rp.Partition != 0 {
+				p.ErrorCode = kerr.UnknownTopicOrPartition.Code
+				t.Partitions = append(t.Partitions, p)
+				continue
+			}
+			p.LeaderID, p.LeaderEpoch, p.HighWatermark = info.LeaderID, info.LeaderEpoch, info.HighWatermark
+			p.CurrentVoters = quorumReplicas(info.Voters)
+			p.Observers = quorumReplicas(info.Observers)
+			t.Partitions = append(t.Partitions, p)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	for _, v := range info.Voters {
+		host, portStr, err := net.SplitHostPort(v.Addr)
+		port, _ := strconv.Atoi(portStr)
+		if err != nil {
+			continue
+		}
+		n := kmsg.NewDescribeQuorumResponseNode()
+		n.NodeID = v.ID
+		l := kmsg.NewDescribeQuorumResponseNodeListener()
+		l.Name, l.Host, l.Port = b.cfg.ControllerListener, host, uint16(port)
+		n.Listeners = append(n.Listeners, l)
+		resp.Nodes = append(resp.Nodes, n)
+	}
+	return resp, nil
+}
+
+func quorumReplicas(rs []controller.QuorumReplica) []kmsg.DescribeQuorumResponseTopicPartitionReplicaState {
+	out := make([]kmsg.DescribeQuorumResponseTopicPartitionReplicaState, 0, len(rs))
+	for _, r := range rs {
+		s := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
+		s.ReplicaID, s.LogEndOffset = r.ID, r.LogEndOffset
+		if !r.LastFetch.IsZero() {
+			s.LastFetchTimestamp = r.LastFetch.UnixMilli()
+		}
+		if !r.LastCaughtUp.IsZero() {
+			s.LastCaughtUpTimestamp = r.LastCaughtUp.UnixMilli()
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// describeControllers answers DescribeCluster with EndpointType 2 (controllers, KIP-919), as a
+// controller does: the voters' controller listeners and the active controller's id.
+func (b *Broker) describeControllers(resp *kmsg.DescribeClusterResponse) {
+	resp.EndpointType = 2
+	resp.ControllerID = -1
+	if b.quorum == nil {
+		return
+	}
+	if id, _, ok := b.quorum.Leader(); ok {
+		resp.ControllerID = id
+	}
+	voters := b.quorum.Voters()
+	if len(voters) == 0 { // a single node: itself
+		if _, addr, ok := b.quorum.Leader(); ok {
+			voters = []controller.Voter{{ID: b.cfg.NodeID, Addr: addr}}
+		}
+	}
+	for _, v := range voters {
+		host, portStr, err := net.SplitHostPort(v.Addr)
+		if err != nil {
+			continue
+		}
+		port, _ := strconv.Atoi(portStr)
+		db := kmsg.NewDescribeClusterResponseBroker()
+		db.NodeID, db.Host, db.Port = v.ID, host, int32(port)
+		resp.Brokers = append(resp.Brokers, db)
+	}
+}
+
+func init() {
+	register(kmsg.AllocateProducerIDs.Int16(), 0, 0, handleAllocateProducerIDs)
+}
+
+// handleAllocateProducerIDs hands a broker a block of producer ids (Kafka's
+// AllocateProducerIds), on the active controller.
+func handleAllocateProducerIDs(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.AllocateProducerIDsRequest)
+	resp := r.ResponseKind().(*kmsg.AllocateProducerIDsResponse)
+	first, err := b.ctrl.AllocateProducerIDs(req.conn.ctx, producerIDBlock)
+	if err != nil {
+		resp.ErrorCode = errCode(err)
+		return resp, nil
+	}
+	resp.ProducerIDStart, resp.ProducerIDLen = first, producerIDBlock
+	return resp, nil
+}
+
+// NodeLifecycle is the active controller's side of the node-to-controller APIs; the node's
+// quorum member implements it.
+type NodeLifecycle interface {
+	HandleBrokerRegistration(ctx context.Context, r *kmsg.BrokerRegistrationRequest) *kmsg.BrokerRegistrationResponse
+	HandleBrokerHeartbeat(ctx context.Context, r *kmsg.BrokerHeartbeatRequest) *kmsg.BrokerHeartbeatResponse
+}
+
+func init() {
+	register(kmsg.BrokerRegistration.Int16(), 0, 4, handleBrokerRegistration)
+	register(kmsg.BrokerHeartbeat.Int16(), 0, 1, handleBrokerHeartbeat)
+}
+
+func (b *Broker) lifecycle() NodeLifecycle {
+	if nl, ok := b.quorum.(NodeLifecycle); ok {
+		return nl
+	}
+	return nil
+}
+
+func handleBrokerRegistration(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.BrokerRegistrationRequest)
+	nl := b.lifecycle()
+	if nl == nil {
+		resp := r.ResponseKind().(*kmsg.BrokerRegistrationResponse)
+		resp.ErrorCode = kerr.NotController.Code
+		return resp, nil
+	}
+	return nl.HandleBrokerRegistration(req.conn.ctx, r), nil
+}
+
+func handleBrokerHeartbeat(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.BrokerHeartbeatRequest)
+	nl := b.lifecycle()
+	if nl == nil {
+		resp := r.ResponseKind().(*kmsg.BrokerHeartbeatResponse)
+		resp.ErrorCode = kerr.NotController.Code
+		return resp, nil
+	}
+	return nl.HandleBrokerHeartbeat(req.conn.ctx, r), nil
+}

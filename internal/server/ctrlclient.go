@@ -1,0 +1,111 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/controller"
+)
+
+// controllerClient sends Kafka requests to the active controller's controller listener:
+// broker registration and heartbeats, ISR changes, and the metadata changes a broker forwards.
+// It finds the active controller through this node's member of the Raft quorum, and keeps one
+// franz-go client (one connection) to it, replaced when the leader moves.
+type controllerClient struct {
+	local  *controller.Controller
+	logger *slog.Logger
+
+	mu   sync.Mutex
+	addr string
+	cl   *kgo.Client
+}
+
+func newControllerClient(local *controller.Controller, logger *slog.Logger) *controllerClient {
+	return &controllerClient{local: local, logger: logger}
+}
+
+// retryBackoff is the pause between attempts while no leader is known or it cannot be
+// reached.
+const retryBackoff = 50 * time.Millisecond
+
+// client returns the franz-go client for the current leader.
+func (c *controllerClient) client() (*kgo.Client, error) {
+	_, addr, ok := c.local.Leader()
+	if !ok {
+		return nil, errNoLeader
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cl != nil && c.addr == addr {
+		return c.cl, nil
+	}
+	if c.cl != nil {
+		c.cl.Close()
+		c.cl = nil
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("samsa-node"),
+		kgo.DialTimeout(5*time.Second), kgo.RequestRetries(0))
+	if err != nil {
+		return nil, err
+	}
+	c.cl, c.addr = cl, addr
+	return cl, nil
+}
+
+var errNoLeader = errors.New("no active controller known")
+
+// request sends req to the active controller and returns its response, retrying while no
+// leader is known or the leader cannot be reached, until ctx ends. retry reports, from the
+// response, that it came from a node that is no longer the active controller (NOT_CONTROLLER):
+// the request is sent again once the leader moved.
+func (c *controllerClient) request(ctx context.Context, req kmsg.Request, retry func(kmsg.Response) bool) (kmsg.Response, error) {
+	var last error
+	for {
+		cl, err := c.client()
+		if err == nil {
+			var resp kmsg.Response
+			resp, err = cl.SeedBrokers()[0].Request(ctx, req)
+			if err == nil && (retry == nil || !retry(resp)) {
+				return resp, nil
+			}
+			if err == nil {
+				err = kerr.NotController
+			} else {
+				c.drop(cl)
+			}
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: sending %s to the active controller: %w", kerr.RequestTimedOut, kmsg.NameForKey(req.Key()), last)
+		case <-time.After(retryBackoff):
+		}
+	}
+}
+
+// drop forgets a client whose connection failed, so the next attempt dials again.
+func (c *controllerClient) drop(cl *kgo.Client) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cl == cl {
+		c.cl.Close()
+		c.cl, c.addr = nil, ""
+	}
+}
+
+func (c *controllerClient) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cl != nil {
+		c.cl.Close()
+		c.cl = nil
+	}
+}
