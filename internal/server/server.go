@@ -113,7 +113,7 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	undo = append(undo, func() { ctrl.Close() })
 	s.addrs[cfg.ControllerListener] = ctrl.Addr()
 
-	if err := ctrl.RegisterBroker(ctx, s.registration(clientListeners)); err != nil {
+	if _, err := ctrl.RegisterAndUnfence(ctx, s.registration(clientListeners)); err != nil {
 		return nil, fmt.Errorf("registering broker: %w", err)
 	}
 
