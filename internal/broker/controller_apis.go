@@ -208,11 +208,53 @@ func handleAllocateProducerIDs(b *Broker, req *request) (kmsg.Response, error) {
 type NodeLifecycle interface {
 	HandleBrokerRegistration(ctx context.Context, r *kmsg.BrokerRegistrationRequest) *kmsg.BrokerRegistrationResponse
 	HandleBrokerHeartbeat(ctx context.Context, r *kmsg.BrokerHeartbeatRequest) *kmsg.BrokerHeartbeatResponse
+	HandleAlterPartition(ctx context.Context, r *kmsg.AlterPartitionRequest) *kmsg.AlterPartitionResponse
+	HandleElectLeaders(ctx context.Context, r *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse
 }
 
 func init() {
 	register(kmsg.BrokerRegistration.Int16(), 0, 4, handleBrokerRegistration)
 	register(kmsg.BrokerHeartbeat.Int16(), 0, 1, handleBrokerHeartbeat)
+	register(kmsg.AlterPartition.Int16(), 0, 3, handleAlterPartition)
+	register(kmsg.ElectLeaders.Int16(), 0, 2, handleElectLeaders)
+}
+
+func handleAlterPartition(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.AlterPartitionRequest)
+	nl := b.lifecycle()
+	if nl == nil {
+		resp := r.ResponseKind().(*kmsg.AlterPartitionResponse)
+		resp.ErrorCode = kerr.NotController.Code
+		return resp, nil
+	}
+	return nl.HandleAlterPartition(req.conn.ctx, r), nil
+}
+
+// handleElectLeaders runs on the active controller; another node forwards it there (Kafka's
+// brokers forward ElectLeaders too), so kafka-leader-election works with --bootstrap-server.
+func handleElectLeaders(b *Broker, req *request) (kmsg.Response, error) {
+	r := req.kreq.(*kmsg.ElectLeadersRequest)
+	nl := b.lifecycle()
+	if nl == nil || b.quorum == nil {
+		resp := r.ResponseKind().(*kmsg.ElectLeadersResponse)
+		resp.ErrorCode = kerr.NotController.Code
+		return resp, nil
+	}
+	if !b.quorum.IsLeader() {
+		ctx, cancel := context.WithTimeout(req.conn.ctx, time.Duration(max(r.TimeoutMillis, 1000))*time.Millisecond)
+		defer cancel()
+		fwd := *r
+		resp, err := b.quorum.Forward(ctx, &fwd)
+		if err != nil {
+			out := r.ResponseKind().(*kmsg.ElectLeadersResponse)
+			out.ErrorCode = errCode(err)
+			return out, nil
+		}
+		resp.SetVersion(r.Version)
+		b.awaitMetadata(req)
+		return resp, nil
+	}
+	return nl.HandleElectLeaders(req.conn.ctx, r), nil
 }
 
 func (b *Broker) lifecycle() NodeLifecycle {
@@ -241,5 +283,9 @@ func handleBrokerHeartbeat(b *Broker, req *request) (kmsg.Response, error) {
 		resp.ErrorCode = kerr.NotController.Code
 		return resp, nil
 	}
-	return nl.HandleBrokerHeartbeat(req.conn.ctx, r), nil
+	resp := nl.HandleBrokerHeartbeat(req.conn.ctx, r)
+	if resp.ErrorCode == 0 {
+		b.quorum.ReportMetadataOffset(r.BrokerID, r.CurrentMetadataOffset)
+	}
+	return resp, nil
 }

@@ -369,3 +369,10 @@ type TopicDefault struct {
 
 // Int64 returns a numeric setting's effective value (0 when unset with a null default).
 func (s *Server) Int64(name string) int64 { return s.int64Value(name) }
+
+// Bool returns the effective value of a boolean broker setting (false when unset or invalid).
+func (s *Server) Bool(name string) bool {
+	v, _ := s.Value(name)
+	b, _ := strconv.ParseBool(v)
+	return b
+}

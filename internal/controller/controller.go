@@ -69,6 +69,14 @@ type Config struct {
 	// released when a metadata write finds the disk full so that metadata keeps working
 	// while partition data fills a shared disk. Default DefaultReserveBytes; negative: none.
 	ReserveBytes int64
+	// BrokerSessionTimeout is broker.session.timeout.ms: the active controller fences a broker
+	// that has not heartbeaten for this long (brokers.go). Default 9 s.
+	BrokerSessionTimeout time.Duration
+	// UncleanLeaderElection is the static unclean.leader.election.enable broker setting, the
+	// default of topics that set neither it nor a cluster-wide dynamic default.
+	UncleanLeaderElection bool
+	// Now is the clock of broker sessions; nil means time.Now. Tests move it by hand.
+	Now func() time.Time
 }
 
 // Voter is one voter of the quorum: its node id and the address of its controller listener.
@@ -127,6 +135,9 @@ type Controller struct {
 		// each validates against the image its predecessor produced.
 		sync.Mutex
 		closed bool
+		// sessions holds the last heartbeat of each broker, kept by the leader only
+		// (brokers.go).
+		sessions brokerSessions
 	}
 }
 

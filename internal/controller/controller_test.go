@@ -58,8 +58,8 @@ func registerBrokers(t *testing.T, c *Controller, ids ...int32) {
 		b := metadata.Broker{ID: id, Rack: fmt.Sprintf("rack%d", id), Endpoints: []metadata.Endpoint{
 			{Listener: "PLAINTEXT", Host: "localhost", Port: 9000 + id, SecurityProtocol: "PLAINTEXT"},
 		}}
-		if err := c.RegisterBroker(testCtx(t), b); err != nil {
-			t.Fatalf("RegisterBroker(%d): %v", id, err)
+		if _, err := c.RegisterAndUnfence(testCtx(t), b); err != nil {
+			t.Fatalf("RegisterAndUnfence(%d): %v", id, err)
 		}
 	}
 }
@@ -241,14 +241,14 @@ func TestRegisterBroker(t *testing.T) {
 	c := startController(t, testConfig(t, t.TempDir()))
 	registerBrokers(t, c, 2, 1)
 	b := metadata.Broker{ID: 1, IncarnationID: metadata.UUID{7}}
-	if err := c.RegisterBroker(testCtx(t), b); err != nil {
+	if _, err := c.RegisterBroker(testCtx(t), b); err != nil {
 		t.Fatal(err)
 	}
 	img := c.Image()
 	if got := img.BrokerIDs(); len(got) != 2 || img.Brokers[1].IncarnationID != b.IncarnationID {
 		t.Errorf("brokers %+v", img.Brokers)
 	}
-	if err := c.RegisterBroker(testCtx(t), metadata.Broker{ID: -5}); !errors.Is(err, kerr.InvalidRequest) {
+	if _, err := c.RegisterBroker(testCtx(t), metadata.Broker{ID: -5}); !errors.Is(err, kerr.InvalidRequest) {
 		t.Errorf("negative ID err = %v", err)
 	}
 }
@@ -299,10 +299,14 @@ func TestOnPublish(t *testing.T) {
 	if first.old != nil || first.new != c.Image() {
 		t.Fatalf("first call = (%p, %p), want (nil, current %p)", first.old, first.new, c.Image())
 	}
-	registerBrokers(t, c, 1)
+	registerBrokers(t, c, 1) // two proposals: the registration (fenced), then the unfencing heartbeat
+	registered := next()
+	if registered.old != first.new || registered.new.Brokers[1].ID != 1 || !registered.new.Brokers[1].Fenced {
+		t.Fatalf("publish after register: old %p (want %p), brokers %v", registered.old, first.new, registered.new.Brokers)
+	}
 	got := next()
-	if got.old != first.new || got.new.Brokers[1].ID != 1 {
-		t.Fatalf("publish after register: old %p (want %p), brokers %v", got.old, first.new, got.new.Brokers)
+	if got.old != registered.new || got.new.Brokers[1].Fenced {
+		t.Fatalf("publish after heartbeat: brokers %v", got.new.Brokers)
 	}
 	res := c.CreateTopics(testCtx(t), []CreateTopic{{Name: "t", NumPartitions: 1, ReplicationFactor: 1}}, false)
 	if res[0].Err != nil {
@@ -348,7 +352,7 @@ func TestOperationsAfterClose(t *testing.T) {
 		"DeleteTopics":        c.DeleteTopics(ctx, []string{"x"}, nil)[0].Err,
 		"CreatePartitions":    c.CreatePartitions(ctx, "x", 2, nil, false),
 		"AlterConfigs":        c.AlterConfigs(ctx, metadata.ResourceBroker, "", map[string]string{"a": "b"}, nil, false),
-		"RegisterBroker":      c.RegisterBroker(ctx, metadata.Broker{ID: 1}),
+		"RegisterBroker":      func() error { _, err := c.RegisterBroker(ctx, metadata.Broker{ID: 1}); return err }(),
 		"AllocateProducerIDs": func() error { _, err := c.AllocateProducerIDs(ctx, 1); return err }(),
 	}
 	for op, err := range errs {

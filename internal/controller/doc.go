@@ -38,6 +38,32 @@
 // Today the quorum is a single voter inside the broker process, bootstrapped on first start.
 // Nothing but Start's bootstrap assumes one voter; see the TODO(multi-voter) notes.
 //
+// # The cluster state machine
+//
+// After Kafka's KRaft controller (ClusterControlManager, BrokerHeartbeatManager,
+// ReplicationControlManager, PartitionChangeBuilder, StripedReplicaPlacer):
+//
+//   - brokers.go: RegisterBroker (a broker epoch = the log index of the RegisterBroker record;
+//     a new incarnation is a new, fenced registration; the same incarnation is an idempotent
+//     retry), BrokerHeartbeat (unfencing a caught-up broker, WantFence, controlled shutdown,
+//     ShouldShutDown once it leads nothing), FenceExpiredBrokers and RunBrokerSessions (session
+//     expiry), RegisterAndUnfence (the single-node server's in-process registration).
+//   - election.go: pure leader election and the partition changes of fencing, controlled
+//     shutdown and unfencing (metadata.PartitionChange records).
+//   - placement.go: deterministic rack-aware placement of new replicas on usable brokers.
+//   - partition_change.go: AlterPartition (a leader's ISR change) and ElectLeaders.
+//   - handlers.go: the kmsg requests (BrokerRegistration, BrokerHeartbeat, AlterPartition,
+//     ElectLeaders) translated to the typed operations, for the controller listener.
+//
+// Broker sessions (the time of each broker's last heartbeat) are in memory, on the active
+// controller only, guarded by Controller.mu. They start afresh whenever the Raft term changes:
+// every registered broker then has a full Config.BrokerSessionTimeout from that moment. The
+// clock is Config.Now, so tests move time by hand. Session expiry runs in RunBrokerSessions, a
+// goroutine the owner of the controller starts (and stops with its context); it checks every
+// quarter of the session timeout (at most every second) and does nothing on a follower. Every
+// pass, heartbeat or request that changes metadata commits its records in one proposal, each
+// step computed against the image the previous steps lead to (recordPlan).
+//
 // # Concurrency
 //
 // Operations hold Controller.mu across read-image, validate, propose and wait-for-apply, so they
@@ -45,8 +71,11 @@
 // goroutine applies entries (fsm.Apply) and stores each new image in an atomic.Pointer, so
 // Image never blocks. A publisher goroutine then calls the OnPublish callbacks in order.
 //
-// Goroutines: raft's own (run loop, FSM, snapshots, transport), stopped by Close; and the
-// publisher, which owns the callback list and is stopped by Close after Raft. During Start a
+// Goroutines: raft's own (run loop, FSM, snapshots, transport), stopped by Close; the
+// publisher, which owns the callback list and is stopped by Close after Raft; and
+// RunBrokerSessions when its owner runs it (it takes Controller.mu through
+// FenceExpiredBrokers, and nothing else). Lock order: Controller.mu, then the publisher's
+// queue lock (a leaf); the sessions live under Controller.mu. During Start a
 // short-lived goroutine waits for the barrier (waitFuture) so that Start can return when its
 // context ends; Close ends the barrier.
 //

@@ -60,24 +60,6 @@ func (c *Controller) AlterConfigs(ctx context.Context, resourceType int8, name s
 	return nil
 }
 
-// RegisterBroker records b as a registered broker, replacing an earlier registration with the
-// same ID. The error wraps a *kerr.Error.
-func (c *Controller) RegisterBroker(ctx context.Context, b metadata.Broker) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.beginLocked(); err != nil {
-		return err
-	}
-	if b.ID < 0 {
-		return fmt.Errorf("%w: broker ID %d is negative", kerr.InvalidRequest, b.ID)
-	}
-	if _, err := c.proposeLocked(ctx, metadata.RegisterBroker(b)); err != nil {
-		return err
-	}
-	c.logger.Info("registered broker", "broker", b.ID, "rack", b.Rack, "incarnation", b.IncarnationID)
-	return nil
-}
-
 // AllocateProducerIDs reserves count producer IDs and returns the first. Blocks never overlap
 // and, being committed to the log, survive restarts. The error wraps a *kerr.Error.
 func (c *Controller) AllocateProducerIDs(ctx context.Context, count int) (first int64, err error) {

@@ -389,49 +389,62 @@ func (c *Controller) CreatePartitions(ctx context.Context, topic string, count i
 // planner places replicas on the registered brokers and hands out topic IDs for one request.
 type planner struct {
 	img     *metadata.Image
-	brokers []int32 // sorted
-	// next rotates the first replica of each placed partition across brokers. It starts at
-	// the cluster's partition count, so leaders spread across topics too.
+	brokers []int32 // every registered broker, sorted
+	// usable are the brokers new replicas may be placed on (placement.go).
+	usable []metadata.Broker
+	// next is the start offset of the next placement. It starts at the cluster's partition
+	// count, so leaders spread across topics too.
 	next    int
 	usedIDs map[metadata.UUID]bool
 }
 
 func newPlanner(img *metadata.Image) *planner {
-	p := &planner{img: img, brokers: img.BrokerIDs(), usedIDs: make(map[metadata.UUID]bool)}
+	p := &planner{img: img, brokers: img.BrokerIDs(), usable: usableBrokers(img), usedIDs: make(map[metadata.UUID]bool)}
 	for _, t := range img.Topics {
 		p.next += len(t.Partitions)
 	}
 	return p
 }
 
-// checkReplicationFactor reports whether rf replicas fit on the registered brokers.
+// checkReplicationFactor reports whether rf replicas fit on the usable brokers.
 func (p *planner) checkReplicationFactor(rf int16) error {
-	if int(rf) > len(p.brokers) {
-		return fmt.Errorf("%w: replication factor %d is larger than the number of available brokers (%d)", kerr.InvalidReplicationFactor, rf, len(p.brokers))
+	if int(rf) > len(p.usable) || len(p.usable) == 0 {
+		return placementError(rf, len(p.usable))
 	}
 	return nil
 }
 
-// place assigns count partitions numbered from first, rf replicas each, round-robin across the
-// brokers. The leader is the first replica and the ISR is all replicas.
+// place assigns count partitions numbered from first, rf replicas each (placeReplicas). The
+// leader is the first replica and the ISR is all replicas, as Kafka. checkReplicationFactor
+// must have accepted rf.
 func (p *planner) place(count int32, rf int16, first int32) []metadata.Partition {
+	lists, err := placeReplicas(p.usable, count, rf, p.next)
+	if err != nil {
+		panic(fmt.Sprintf("controller: placement after a successful check: %v", err))
+	}
+	p.next += int(count)
 	out := make([]metadata.Partition, count)
-	for i := range out {
-		replicas := make([]int32, rf)
-		for j := range replicas {
-			replicas[j] = p.brokers[(p.next+j)%len(p.brokers)]
-		}
-		p.next++
+	for i, replicas := range lists {
 		out[i] = newPartition(first+int32(i), replicas)
 	}
 	return out
 }
 
-// assigned builds partitions numbered from first with the given replica lists.
+// assigned builds partitions numbered from first with the given replica lists. As in Kafka's
+// createTopic with a manual assignment, the ISR is the replicas that are active (unfenced, not
+// in controlled shutdown) and the leader the first of them; checkAssignment has made sure every
+// list has one.
 func (p *planner) assigned(lists [][]int32, first int32) []metadata.Partition {
+	active := activeIn(p.img)
 	out := make([]metadata.Partition, len(lists))
 	for i, replicas := range lists {
-		out[i] = newPartition(first+int32(i), slices.Clone(replicas))
+		isr := slices.DeleteFunc(slices.Clone(replicas), func(b int32) bool { return !active(b) })
+		out[i] = metadata.Partition{
+			Partition: first + int32(i),
+			Replicas:  slices.Clone(replicas),
+			ISR:       isr,
+			Leader:    isr[0],
+		}
 	}
 	return out
 }
@@ -446,7 +459,9 @@ func newPartition(index int32, replicas []int32) metadata.Partition {
 }
 
 // checkAssignment validates manual replica lists: each non-empty, without repeats, on registered
-// brokers, and all of one length (rf, if rf > 0).
+// brokers (fenced ones allowed, as Kafka), with at least one active broker (Kafka: "All brokers
+// specified in the manual partition assignment for partition N are fenced or in controlled
+// shutdown."), and all of one length (rf, if rf > 0).
 func (p *planner) checkAssignment(lists [][]int32, rf int16) error {
 	for i, replicas := range lists {
 		if len(replicas) == 0 {
@@ -466,6 +481,9 @@ func (p *planner) checkAssignment(lists [][]int32, rf int16) error {
 			if _, ok := p.img.Brokers[b]; !ok {
 				return fmt.Errorf("%w: broker %d in the replicas of partition %d is not registered", kerr.InvalidReplicaAssignment, b, i)
 			}
+		}
+		if !slices.ContainsFunc(replicas, activeIn(p.img)) {
+			return fmt.Errorf("%w: All brokers specified in the manual partition assignment for partition %d are fenced or in controlled shutdown.", kerr.InvalidReplicaAssignment, i)
 		}
 	}
 	return nil

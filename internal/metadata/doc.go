@@ -8,7 +8,11 @@
 // A Record is one change to the cluster metadata. Record types and what they do:
 //
 //	Bootstrap            sets the cluster ID (once; re-applying the same ID is a no-op)
-//	RegisterBroker       adds or replaces a broker registration (ID, endpoints, rack, incarnation)
+//	RegisterBroker       adds or replaces a broker registration (ID, endpoints, rack, incarnation,
+//	                     "fenced", "inControlledShutdown"). The broker epoch is the log index of
+//	                     the batch holding the record (ApplyBatch sets Broker.Epoch; an "epoch"
+//	                     member in the record is ignored). A record without "fenced" (every
+//	                     record written before fencing existed) registers an unfenced broker
 //	CreateTopic          adds a topic with its ID, partitions (replicas, ISR, leader, epochs), configs
 //	DeleteTopic          removes a topic, by ID
 //	CreatePartitions     appends partitions to a topic, by topic ID
@@ -20,6 +24,16 @@
 //	                     level 0 removes the feature from the finalized features, as in Kafka.
 //	                     A batch holding one sets the image's FeaturesIndex (the features' epoch)
 //	                     to the batch's log index
+//	BrokerRegistrationChange  {"id","epoch","fenced"?,"inControlledShutdown"?}: changes the
+//	                     fencing or controlled-shutdown state of the registration with that epoch
+//	                     (Kafka's BrokerRegistrationChangeRecord); absent members are unchanged
+//	UnregisterBroker     {"id","epoch"}: removes the registration with that epoch
+//	PartitionChange      {"topicID","partition","leader"?,"isr"?,"replicas"?}: Kafka's
+//	                     PartitionChangeRecord. Absent members are unchanged; leader -1 means no
+//	                     leader. The partition epoch grows by one on every change, the leader
+//	                     epoch when the leader changes (Kafka 3.6+). The result must be
+//	                     consistent (replicas without repeats, ISR a non-empty subset of them,
+//	                     leader in the ISR or -1) or the batch fails
 //
 // # Record encoding (version 1)
 //
@@ -41,7 +55,10 @@
 // An Image is an immutable snapshot of the metadata at one log index. Apply and ApplyBatch
 // return a new image and never modify the receiver (copy-on-write: maps and topics that did not
 // change are shared with the old image), so readers may hold an image without locks. Callers
-// must treat every map and slice reachable from an Image as read-only.
+// must treat every map and slice reachable from an Image as read-only. Within one batch, the
+// topics and maps a PartitionChange copied are changed in place by the batch's later records
+// (they are not reachable from any published image yet), so a batch changing every partition
+// of a topic costs time linear in the topic's size.
 //
 // # Snapshot encoding (version 1)
 //

@@ -38,7 +38,22 @@ type Broker struct {
 	Rack      string     `json:"rack,omitempty"`
 	// IncarnationID changes every time the broker process starts.
 	IncarnationID UUID `json:"incarnationID"`
+	// Epoch is the broker epoch: the Raft log index of the batch holding the broker's
+	// RegisterBroker record (ApplyBatch sets it; a value in the record is ignored). Heartbeats
+	// and AlterPartition requests carry it, so a request from an old incarnation is refused.
+	Epoch int64 `json:"epoch,omitempty"`
+	// Fenced brokers may not lead partitions nor join ISRs. A registration is fenced until the
+	// broker has caught up with the metadata log; a broker whose session expires is fenced.
+	// Registrations written before fencing existed have no "fenced" member: unfenced.
+	Fenced bool `json:"fenced,omitempty"`
+	// InControlledShutdown marks a broker shutting down cleanly: its leaderships are being moved
+	// away and it may not lead or join ISRs.
+	InControlledShutdown bool `json:"inControlledShutdown,omitempty"`
 }
+
+// Active reports whether b may lead partitions and join ISRs: unfenced and not shutting down
+// (Kafka's ClusterControlManager.isActive).
+func (b Broker) Active() bool { return !b.Fenced && !b.InControlledShutdown }
 
 // Partition is the replica assignment and leadership of one partition.
 type Partition struct {
@@ -122,8 +137,20 @@ func (img *Image) BrokerConfig(name string) map[string]string {
 func (img *Image) ApplyBatch(index uint64, recs []Record) (*Image, error) {
 	next := img
 	features := false
+	var st batchState
 	for i, r := range recs {
-		applied, err := next.Apply(r)
+		var applied *Image
+		var err error
+		switch r := r.(type) {
+		case RegisterBroker:
+			// The broker epoch is the index of the batch that registers the broker.
+			r.Epoch = int64(index)
+			applied, err = next.Apply(r)
+		case PartitionChange:
+			applied, err = next.applyPartitionChange(r, &st)
+		default:
+			applied, err = next.Apply(r)
+		}
 		if err != nil {
 			return img, fmt.Errorf("record %d (%T): %w", i, r, err)
 		}
@@ -161,6 +188,12 @@ func (img *Image) Apply(r Record) (*Image, error) {
 		return img.applyAllocateProducerIDs(r)
 	case FeatureLevel:
 		return img.applyFeatureLevel(r)
+	case BrokerRegistrationChange:
+		return img.applyBrokerRegistrationChange(r)
+	case UnregisterBroker:
+		return img.applyUnregisterBroker(r)
+	case PartitionChange:
+		return img.applyPartitionChange(r, nil)
 	default:
 		return img, fmt.Errorf("%w: %T", ErrUnknownRecordType, r)
 	}

@@ -138,6 +138,10 @@ var decoders = map[string]func([]byte) (Record, error){
 	TypeSetConfigs:          decodeAs[SetConfigs],
 	TypeAllocateProducerIDs: decodeAs[AllocateProducerIDs],
 	TypeFeatureLevel:        decodeAs[FeatureLevel],
+
+	TypeBrokerRegistrationChange: decodeAs[BrokerRegistrationChange],
+	TypeUnregisterBroker:         decodeAs[UnregisterBroker],
+	TypePartitionChange:          decodeAs[PartitionChange],
 }
 
 // envelope is the part of an encoded record common to all types.

@@ -129,6 +129,7 @@ func Equal(a, b *Image) bool {
 
 func brokerEqual(a, b Broker) bool {
 	return a.ID == b.ID && a.Rack == b.Rack && a.IncarnationID == b.IncarnationID &&
+		a.Epoch == b.Epoch && a.Fenced == b.Fenced && a.InControlledShutdown == b.InControlledShutdown &&
 		slices.Equal(a.Endpoints, b.Endpoints)
 }
 

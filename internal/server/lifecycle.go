@@ -45,6 +45,8 @@ type brokerLifecycle struct {
 	fenced       atomic.Bool
 	wantShutdown atomic.Bool
 	shutdownOK   chan struct{} // closed when the controller answers ShouldShutDown
+	unfenced     chan struct{} // closed when a heartbeat first answers not fenced
+	unfenceOnce  sync.Once
 	shutdownOnce sync.Once
 	stop         chan struct{}
 	done         chan struct{}
@@ -52,7 +54,7 @@ type brokerLifecycle struct {
 
 func newBrokerLifecycle(client *controllerClient, local *controller.Controller, logger *slog.Logger, reg metadata.Broker, interval time.Duration) *brokerLifecycle {
 	l := &brokerLifecycle{client: client, local: local, logger: logger, reg: reg, interval: interval,
-		shutdownOK: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+		shutdownOK: make(chan struct{}), unfenced: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	l.epoch.Store(-1)
 	l.fenced.Store(true)
 	return l
@@ -107,6 +109,16 @@ func (l *brokerLifecycle) register(ctx context.Context, clusterID string) error 
 	}
 }
 
+// waitUnfenced waits until a heartbeat answered that this broker is not fenced.
+func (l *brokerLifecycle) waitUnfenced(ctx context.Context) error {
+	select {
+	case <-l.unfenced:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
 // Epoch returns the broker epoch (-1 before registration).
 func (l *brokerLifecycle) Epoch() int64 { return l.epoch.Load() }
 
@@ -152,6 +164,9 @@ func (l *brokerLifecycle) heartbeat() {
 	}
 	if was := l.fenced.Swap(r.IsFenced); was != r.IsFenced {
 		l.logger.Info("broker fencing changed", "fenced", r.IsFenced)
+	}
+	if !r.IsFenced {
+		l.unfenceOnce.Do(func() { close(l.unfenced) })
 	}
 	if r.ShouldShutdown {
 		l.shutdownOnce.Do(func() { close(l.shutdownOK) })

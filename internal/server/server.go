@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/samsa-io/samsa/internal/broker"
@@ -116,6 +117,8 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		Bootstrap:                cfg.SingleNode(),
 		Voters:                   voters,
 		ClusterID:                clusterID,
+		BrokerSessionTimeout:     time.Duration(cfg.Int64("broker.session.timeout.ms")) * time.Millisecond,
+		UncleanLeaderElection:    cfg.Bool("unclean.leader.election.enable"),
 		Logger:                   logger.With("component", "controller"),
 		ValidateTopicConfig:      config.ValidateTopicConfig,
 		DefaultPartitions:        cfg.NumPartitions,
@@ -181,6 +184,10 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		}
 		go s.lifecycle.run()
 		undo = append(undo, s.lifecycle.close)
+		// The first heartbeat (at once) unfences a broker that has caught up; serve once it is.
+		if err := s.lifecycle.waitUnfenced(ctx); err != nil {
+			return nil, fmt.Errorf("waiting to be unfenced by the active controller: %w", err)
+		}
 	}
 	if err := s.replicas.ApplyContext(ctx, ctrl.Image()); err != nil {
 		return nil, fmt.Errorf("opening partitions: %w", err)
@@ -194,9 +201,23 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	})
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	var loops sync.WaitGroup
+	loops.Add(1)
 	go func() {
-		defer close(s.done)
+		defer loops.Done()
 		s.replicas.Run(runCtx)
+	}()
+	if cfg.Controller {
+		// Fences brokers whose heartbeats stopped, while this node is the active controller.
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			ctrl.RunBrokerSessions(runCtx)
+		}()
+	}
+	go func() {
+		loops.Wait()
+		close(s.done)
 	}()
 	for i, l := range clientListeners {
 		s.broker.Serve(lns[i], l)
