@@ -354,6 +354,17 @@ func (s *Server) Close() error {
 		if !s.lifecycle.controlledShutdown(controlledShutdownTimeout) {
 			s.log.Warn("controlled shutdown did not complete in time; stopping anyway", "timeout", controlledShutdownTimeout.String())
 		}
+	}
+	return s.stop()
+}
+
+// Kill stops the node without a controlled shutdown, as if its process died: heartbeats stop
+// (the controller fences it after broker.session.timeout.ms) and its leaderships stay until
+// then. Tests use it; files are still closed cleanly.
+func (s *Server) Kill() error { return s.stop() }
+
+func (s *Server) stop() error {
+	if s.lifecycle != nil {
 		s.lifecycle.close()
 	}
 	s.broker.Close()
