@@ -58,6 +58,11 @@ func rawBatch(value string) []byte {
 // produceRaw sends one Produce (acks, one batch) straight to addr and returns the error code.
 func produceRaw(t *testing.T, addr string, acks int16, value string) int16 {
 	t.Helper()
+	return produceResp(t, addr, acks, value).Topics[0].Partitions[0].ErrorCode
+}
+
+func produceResp(t *testing.T, addr string, acks int16, value string) *kmsg.ProduceResponse {
+	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr))
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +80,7 @@ func produceRaw(t *testing.T, addr string, acks int16, value string) int16 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+	return resp.(*kmsg.ProduceResponse)
 }
 
 func (c *Replicated) partitionState() metadata.Partition {
@@ -132,8 +137,13 @@ func TestReplicatedPartition(t *testing.T) {
 	eventually(t, "identical logs on the three nodes", func() bool { return sameLogs(t, n1, n2, n3) })
 
 	// A follower asked for produce or fetch answers NOT_LEADER_OR_FOLLOWER.
-	if code := produceRaw(t, n2.Addr(), -1, "x"); code != kerr.NotLeaderForPartition.Code {
-		t.Fatalf("produce to a follower: code %d", code)
+	resp := produceResp(t, n2.Addr(), -1, "x")
+	if sp := resp.Topics[0].Partitions[0]; sp.ErrorCode != kerr.NotLeaderForPartition.Code ||
+		sp.CurrentLeader.LeaderID != 1 || sp.CurrentLeader.LeaderEpoch != 1 {
+		t.Fatalf("produce to a follower: code %d, current leader %+v", sp.ErrorCode, sp.CurrentLeader)
+	}
+	if len(resp.Brokers) != 1 || resp.Brokers[0].NodeID != 1 || resp.Brokers[0].Port != int32(n1.port) {
+		t.Fatalf("produce to a follower: node endpoints %+v, want node 1's (KIP-951)", resp.Brokers)
 	}
 
 	// A stopped follower leaves the ISR after replica.lag.time.max.ms; acks=all goes on
