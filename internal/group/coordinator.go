@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -20,27 +21,47 @@ import (
 
 // Log is the part of a hosted __consumer_offsets partition the coordinator uses.
 type Log interface {
-	// AppendAsLeader appends record batches as the partition's leader.
+	// AppendAsLeader appends record batches as the partition's leader, returning once they
+	// are replicated to the ISR.
 	AppendAsLeader(batches []byte) error
-	// Read returns whole committed batches starting with the one holding offset.
+	// Read returns whole batches starting with the one holding offset, below ReplayEnd.
 	Read(offset int64, maxBytes int) ([]byte, error)
 	LogStartOffset() int64
-	HighWatermark() int64
+	// ReplayEnd is the offset a load replays to: the log end offset. A broker that just
+	// became the partition's leader may have a high watermark below records its predecessor
+	// had acknowledged (a follower learns the high watermark one fetch late); everything in a
+	// leader's log is to be committed, since followers truncate to the leader, so a load
+	// reads all of it, as Kafka's coordinator loader does.
+	ReplayEnd() int64
 }
 
 // replicaLog adapts a hosted partition.
 type replicaLog struct{ p *replica.Partition }
 
 func (l replicaLog) AppendAsLeader(b []byte) error {
-	// TODO(replication): acknowledge once the high watermark passes the append, not before.
-	_, err := l.p.AppendAsLeader(b)
-	return err
+	res, err := l.p.AppendAsLeader(b)
+	if err != nil || !l.p.Replicated() {
+		return err
+	}
+	// Acknowledge once the ISR has the records (Kafka's coordinator writes with acks=all), so
+	// that a commit answered before the leader dies is on its successor. The wait holds the
+	// partition's lock: groups of one __consumer_offsets partition wait for each other's
+	// replication (a round trip to the followers, whose fetches are woken by the append).
+	expired := make(chan struct{})
+	timer := time.AfterFunc(commitReplicationTimeout, func() { close(expired) })
+	defer timer.Stop()
+	return l.p.WaitReplicated(context.Background(), res.LastOffset+1, 1, expired)
 }
+
+// commitReplicationTimeout bounds the wait for a coordinator write to reach the ISR, as
+// Kafka's offsets.commit.timeout.ms (5 s) does.
+const commitReplicationTimeout = 5 * time.Second
+
 func (l replicaLog) Read(offset int64, maxBytes int) ([]byte, error) {
-	return l.p.Read(offset, maxBytes, true)
+	return l.p.Log().Read(offset, maxBytes, l.p.Log().LogEndOffset(), true)
 }
 func (l replicaLog) LogStartOffset() int64 { return l.p.Log().LogStartOffset() }
-func (l replicaLog) HighWatermark() int64  { return l.p.HighWatermark() }
+func (l replicaLog) ReplayEnd() int64      { return l.p.Log().LogEndOffset() }
 
 // Config configures a Coordinator.
 type Config struct {
@@ -299,7 +320,7 @@ const replayReadBytes = 1 << 20
 // record that does not decode is logged and skipped, so one bad record does not make every
 // group of the partition unavailable.
 func replayLog(ctx context.Context, log Log, shard *Shard, logger *slog.Logger) (int, error) {
-	off, hw := log.LogStartOffset(), log.HighWatermark()
+	off, hw := log.LogStartOffset(), log.ReplayEnd()
 	n := 0
 	for off < hw {
 		if err := ctx.Err(); err != nil {

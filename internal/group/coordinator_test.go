@@ -21,7 +21,7 @@ func (s storageLog) Read(off int64, max int) ([]byte, error) {
 	return s.l.Read(off, max, s.l.LogEndOffset(), true)
 }
 func (s storageLog) LogStartOffset() int64 { return s.l.LogStartOffset() }
-func (s storageLog) HighWatermark() int64  { return s.l.LogEndOffset() }
+func (s storageLog) ReplayEnd() int64      { return s.l.LogEndOffset() }
 
 func openStorageLog(t *testing.T, dir string) storageLog {
 	t.Helper()

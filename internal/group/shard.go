@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/group/consumer"
+	"github.com/samsa-io/samsa/internal/replica"
 	"github.com/samsa-io/samsa/internal/storage"
 )
 
@@ -137,7 +138,8 @@ func (s *Shard) persist(recs []Record) error {
 	switch {
 	case errors.As(err, &ke):
 		return ke
-	case errors.Is(err, storage.ErrClosed):
+	case errors.Is(err, storage.ErrClosed), errors.Is(err, replica.ErrNotLeader):
+		// Leadership moved: the new leader's coordinator has the partition.
 		return errNotCoordinator
 	case errors.Is(err, storage.ErrRecordBatchTooLarge):
 		return errUnknownServerError
