@@ -11,6 +11,13 @@
 # "PASS <check>" or "FAIL <check>: reason" per check and ends with exactly
 # "N passed, M failed"; exits 1 if M > 0.
 #
+# Then the 3-node section: `samsa cluster start` runs three samsa processes (the
+# built-in config/cluster settings on free ports, in $WORK/cluster) and the
+# cluster-* checks drive them with Kafka's own tools (kafka-topics with
+# replication factor 3, kafka-metadata-quorum, kafka-features
+# --bootstrap-controller, and --under-replicated-partitions after one node is
+# stopped); `samsa cluster stop` ends them.
+#
 # Environment:
 #   SAMSA_CACHE                where installed clients live (default ~/.cache/samsa)
 #   SAMSA_COMPAT_ONLY          space-separated subset of clients to run
@@ -19,6 +26,7 @@
 #   SAMSA_COMPAT_TIMEOUT       seconds per client check (default 45; the perf test gets twice that)
 #   SAMSA_COMPAT_BUDGET        seconds for all the checks together (default 300); a check
 #                              gets at most what is left, and none is started with less than 10s
+#   SAMSA_COMPAT_CLUSTER_BUDGET  the same for the 3-node checks (default 150)
 #   SAMSA_COMPAT_KEEP=1        keep the work directory (logs) even when all pass
 #   SAMSA_COMPAT_SKIP_INSTALL=1  do not run compat/install.sh
 set -uo pipefail
@@ -29,7 +37,10 @@ export SAMSA_CACHE=${SAMSA_CACHE:-$HOME/.cache/samsa}
 CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-features kafka-console kafka-producer-perf-test
 	kafka-transactional-producer kafka-consumer-groups kafka-console-group-kip848 kafka-python-group confluent-kafka-group
 	confluent-kafka-group-pair confluent-kafka-group-kip848 confluent-kafka-group-mixed)
+# The 3-node checks, in this order (the last one stops a node).
+CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-features cluster-under-replicated)
 TIMEOUT=${SAMSA_COMPAT_TIMEOUT:-45}
+CLUSTER_BUDGET=${SAMSA_COMPAT_CLUSTER_BUDGET:-150}
 BUDGET=${SAMSA_COMPAT_BUDGET:-300}
 PARTITIONS=3 KEYS=10 PER_KEY=30
 
@@ -48,6 +59,7 @@ stop_broker() {
 }
 cleanup() {
 	stop_broker
+	stop_cluster
 	if [[ ${KEEP_WORK:-} == 1 || ${SAMSA_COMPAT_KEEP:-} == 1 ]]; then
 		echo "compat: logs kept in $WORK" >&2
 	else
@@ -115,6 +127,48 @@ start_broker() {
 	done
 	BROKER_PROBLEM="samsa server did not answer metadata on $BOOTSTRAP within 30s: $(tail -n 1 "$WORK/broker.log")"
 	return 1
+}
+
+# ---- 3-node cluster ----------------------------------------------------------
+
+CLUSTER_DIR=${CLUSTER_DIR:-} # exported to the checks, which run in a fresh copy of this script
+
+# start_cluster: `samsa cluster start` of three nodes in $WORK/cluster on free ports;
+# sets CLUSTER_BOOTSTRAP and CLUSTER_CONTROLLERS, or CLUSTER_PROBLEM saying why not.
+start_cluster() {
+	SAMSA_BIN=$WORK/samsa
+	if [[ ! -x $SAMSA_BIN ]] && ! (cd "$ROOT" && go build -o "$SAMSA_BIN" ./cmd/samsa) > "$WORK/build.log" 2>&1; then
+		CLUSTER_PROBLEM="go build ./cmd/samsa failed: $(tail -n 1 "$WORK/build.log")"
+		return 1
+	fi
+	local ports=() p
+	while ((${#ports[@]} < 6)); do
+		p=$(free_port)
+		[[ " ${ports[*]} " == *" $p "* ]] || ports+=("$p")
+	done
+	CLUSTER_DIR=$WORK/cluster
+	if ! "$SAMSA_BIN" cluster start --dir "$CLUSTER_DIR" --ports "$(IFS=,; echo "${ports[*]}")" --timeout 60s \
+		> "$WORK/cluster-start.log" 2>&1; then
+		CLUSTER_PROBLEM="samsa cluster start failed: $(grep -v '^[[:space:]]*$' "$WORK/cluster-start.log" | tail -n 3 | tr '\n' ' ' | cut -c1-400)"
+		return 1
+	fi
+	CLUSTER_BOOTSTRAP=$(sed -n 's/^bootstrap servers: //p' "$WORK/cluster-start.log")
+	CLUSTER_CONTROLLERS=$(sed -n 's/^controllers: //p' "$WORK/cluster-start.log")
+	export SAMSA_BIN CLUSTER_DIR CLUSTER_BOOTSTRAP CLUSTER_CONTROLLERS
+}
+
+# stop_cluster: `samsa cluster stop`; SIGKILL to a node it could not stop (by the pid
+# in its pid file, if that process still runs with this cluster's settings).
+stop_cluster() {
+	[[ -n $CLUSTER_DIR && -d $CLUSTER_DIR ]] || return 0
+	"$SAMSA_BIN" cluster stop --dir "$CLUSTER_DIR" --timeout 30s > "$WORK/cluster-stop.log" 2>&1 && return 0
+	local f pid
+	for f in "$CLUSTER_DIR"/node*/server.pid; do
+		[[ -f $f ]] || continue
+		pid=$(< "$f")
+		grep -qF "$CLUSTER_DIR" "/proc/$pid/cmdline" 2> /dev/null && kill -KILL "$pid"
+	done
+	CLUSTER_DIR=
 }
 
 # ---- client checks ---------------------------------------------------------
@@ -475,6 +529,110 @@ check_kafka-transactional-producer() {
 	echo "failed after ${took}s (JVM start included): $(grep -ho 'transactions are not supported yet[^"]*' perf.out perf.err | head -n 1)" > note
 }
 
+# ---- 3-node checks (Kafka's tools against `samsa cluster start`) ----------
+
+# cluster_topics OUT [ARG...]: kafka-topics against the cluster's brokers into OUT.out/OUT.err.
+cluster_topics() {
+	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$CLUSTER_BOOTSTRAP" "${@:2}" \
+		> "$1.out" 2> "$1.err"
+}
+
+# rf3_partitions FILE: the partition lines of kafka-topics --describe in FILE as
+# "PARTITION LEADER REPLICAS ISR" (comma-separated ids), sorted by partition.
+rf3_partitions() {
+	awk '{ for (i = 1; i < NF; i++) { if ($i == "Partition:") p = $(i + 1); if ($i == "Leader:") l = $(i + 1)
+			if ($i == "Replicas:") r = $(i + 1); if ($i == "Isr:") s = $(i + 1) }
+		if (p != "") print p, l, r, s; p = "" }' "$1" | sort -n
+}
+
+# create_rf3 TOPIC: kafka-topics --create with 3 partitions of replication factor 3.
+create_rf3() {
+	cluster_topics create --create --topic "$1" --partitions "$PARTITIONS" --replication-factor 3 &&
+		grep -q "Created topic $1" create.out ||
+		{ reason "kafka-topics --create --replication-factor 3 (CreateTopics): $(last_error create.err)"; return 1; }
+}
+
+# kafka-topics --create --replication-factor 3, then --describe: every partition has 3
+# replicas, all in the ISR, and its leader among them; the leaders are spread over the nodes.
+check_cluster-kafka-topics() {
+	need java || return 1
+	local topic=compat-rf3-$RUN_ID
+	create_rf3 "$topic" || return 1
+	cluster_topics describe --describe --topic "$topic" ||
+		{ reason "kafka-topics --describe: $(last_error describe.err)"; return 1; }
+	grep -q "ReplicationFactor: 3" describe.out ||
+		{ reason "kafka-topics --describe: no 'ReplicationFactor: 3' in: $(head -n 1 describe.out)"; return 1; }
+	rf3_partitions describe.out > partitions
+	local bad
+	bad=$(awk '{ n = split($3, r, ","); m = split($4, s, ","); lead = 0
+			for (i = 1; i <= n; i++) if (r[i] == $2) lead = 1
+			if (n != 3 || m != 3 || !lead) print "partition " $1 ": leader " $2 " replicas " $3 " isr " $4 }
+		END { if (NR != '"$PARTITIONS"') print NR " partitions" }' partitions | head -n 1)
+	[[ -z $bad ]] || { reason "kafka-topics --describe: want 3 replicas, all in sync, the leader among them: $bad"; return 1; }
+	(($(cut -d' ' -f2 partitions | sort -u | wc -l) == 3)) ||
+		{ reason "kafka-topics --describe: the 3 partitions are not led by 3 different nodes: $(tr '\n' ';' < partitions)"; return 1; }
+}
+
+# kafka-metadata-quorum --bootstrap-server describe --status and --replication
+# (DescribeQuorum, forwarded by a broker to the active controller).
+check_cluster-metadata-quorum() {
+	need java || return 1
+	local id
+	id=$(< "$CLUSTER_DIR/cluster.id")
+	kafka_tool org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-server "$CLUSTER_BOOTSTRAP" describe --status \
+		> status.out 2> status.err || { reason "kafka-metadata-quorum describe --status: $(last_error status.err)"; return 1; }
+	grep -qE "^ClusterId: +$id\$" status.out ||
+		{ reason "describe --status: no 'ClusterId: $id' in: $(tr '\n' ' ' < status.out | cut -c1-300)"; return 1; }
+	grep -qE '^LeaderId: +[123]$' status.out ||
+		{ reason "describe --status: no LeaderId among the nodes: $(grep LeaderId status.out)"; return 1; }
+	local voters
+	voters=$(grep '^CurrentVoters:' status.out | grep -oE '"id": [0-9]+' | tr -dc '0-9\n' | sort -n | tr '\n' ' ')
+	[[ $voters == "1 2 3 " ]] || { reason "describe --status: voters [$voters], want 1 2 3: $(grep CurrentVoters status.out)"; return 1; }
+	kafka_tool org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-server "$CLUSTER_BOOTSTRAP" describe --replication \
+		> replication.out 2> replication.err ||
+		{ reason "kafka-metadata-quorum describe --replication: $(last_error replication.err)"; return 1; }
+	local rows
+	rows=$(awk '$1 ~ /^[0-9]+$/ { print $NF }' replication.out | sort | tr '\n' ' ')
+	[[ $rows == "Follower Follower Leader " ]] ||
+		{ reason "describe --replication: want one Leader and two Followers, got [$rows]"; return 1; }
+}
+
+# kafka-features --bootstrap-controller describe: a controller listener answers as Kafka's.
+check_cluster-kafka-features() {
+	need java || return 1
+	kafka_tool org.apache.kafka.tools.FeatureCommand --bootstrap-controller "${CLUSTER_CONTROLLERS%%,*}" describe \
+		> describe.out 2> describe.err ||
+		{ reason "kafka-features --bootstrap-controller describe: $(last_error describe.err)"; return 1; }
+	tr '\t' ' ' < describe.out | grep -q "^Feature: metadata.version SupportedMinVersion: 3.3-IV3 SupportedMaxVersion: 3.8-IV0 FinalizedVersionLevel: 3.8-IV0 Epoch: [0-9]" ||
+		{ reason "kafka-features --bootstrap-controller describe: no metadata.version line in: $(grep '^Feature' describe.out | tr '\t\n' ' |')"; return 1; }
+}
+
+# After `samsa cluster stop --node 3` (a controlled shutdown: the controller moves node 3's
+# leaderships and takes it out of every ISR), kafka-topics --describe
+# --under-replicated-partitions lists every partition of an RF=3 topic with the ISR of the
+# two other nodes and a leader among them, and --unavailable-partitions lists none of them.
+check_cluster-under-replicated() {
+	need java || return 1
+	local topic=compat-urp-$RUN_ID
+	create_rf3 "$topic" || return 1
+	"$SAMSA_BIN" cluster stop --dir "$CLUSTER_DIR" --node 3 > stop.out 2>&1 ||
+		{ reason "samsa cluster stop --node 3: $(tail -n 1 stop.out)"; return 1; }
+	local two=${CLUSTER_BOOTSTRAP%,*}
+	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$two" --describe --under-replicated-partitions \
+		> urp.out 2> urp.err || { reason "kafka-topics --under-replicated-partitions: $(last_error urp.err)"; return 1; }
+	grep -E "Topic: $topic[[:space:]]" urp.out > urp.topic
+	rf3_partitions urp.topic > partitions
+	local bad
+	bad=$(awk '{ if ($4 != "1,2" && $4 != "2,1" || ($2 != 1 && $2 != 2)) print "partition " $1 ": leader " $2 " isr " $4 }
+		END { if (NR != '"$PARTITIONS"') print NR " under-replicated partitions listed" }' partitions | head -n 1)
+	[[ -z $bad ]] || { reason "kafka-topics --under-replicated-partitions after node 3 stopped: want the $PARTITIONS partitions with ISR 1,2 and a leader among them: $bad"; return 1; }
+	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$two" --describe --unavailable-partitions \
+		> unavailable.out 2> unavailable.err ||
+		{ reason "kafka-topics --unavailable-partitions: $(last_error unavailable.err)"; return 1; }
+	! grep -q "Topic: $topic[[:space:]]" unavailable.out ||
+		{ reason "kafka-topics --unavailable-partitions lists partitions of $topic: $(grep "Topic: $topic" unavailable.out | head -n 1)"; return 1; }
+}
+
 # ---- main ------------------------------------------------------------------
 
 # run_check CLIENT LEFT: runs check_CLIENT in $WORK/CLIENT under the timeout, or
@@ -519,6 +677,32 @@ run_check() {
 	return $rc
 }
 
+# run_checks PROBLEM BUDGET CHECK...: runs the checks, together within BUDGET seconds, and
+# counts them in passed and failed; a check FAILs without running when the function PROBLEM
+# prints why the servers it needs are not running.
+run_checks() {
+	local problem=$1 end=$((SECONDS + $2)) c why
+	for c in "${@:3}"; do
+		why=$("$problem")
+		if [[ -n $why ]]; then
+			echo "FAIL $c: $why"
+			failed=$((failed + 1))
+		elif run_check "$c" $((end - SECONDS)); then
+			passed=$((passed + 1))
+		else
+			failed=$((failed + 1))
+		fi
+	done
+}
+broker_problem() {
+	if [[ -n $BROKER_PROBLEM ]]; then
+		echo "broker not running: $BROKER_PROBLEM"
+	elif [[ -n $BROKER_PID ]] && ! kill -0 "$BROKER_PID" 2> /dev/null; then
+		echo "broker not running: the broker exited during the run: $(tail -n 1 "$WORK/broker.log")"
+	fi
+}
+cluster_problem() { [[ -z $CLUSTER_PROBLEM ]] || echo "cluster not running: $CLUSTER_PROBLEM"; }
+
 main() {
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/samsa-compat.XXXXXX")
 	trap cleanup EXIT
@@ -547,20 +731,22 @@ main() {
 	fi
 	export BOOTSTRAP
 
-	local passed=0 failed=0 budget_end=$((SECONDS + BUDGET))
-	for c in "${selected[@]}"; do
-		if [[ -n $BROKER_PID ]] && ! kill -0 "$BROKER_PID" 2> /dev/null; then
-			BROKER_PROBLEM="the broker exited during the run: $(tail -n 1 "$WORK/broker.log")"
-		fi
-		if [[ -n $BROKER_PROBLEM ]]; then
-			echo "FAIL $c: broker not running: $BROKER_PROBLEM"
-			failed=$((failed + 1))
-		elif run_check "$c" $((budget_end - SECONDS)); then
-			passed=$((passed + 1))
-		else
-			failed=$((failed + 1))
-		fi
+	passed=0 failed=0
+	run_checks broker_problem "$BUDGET" "${selected[@]}"
+
+	# The 3-node section.
+	local cluster_selected=()
+	for c in "${CLUSTER_CHECKS[@]}"; do
+		if [[ -z ${SAMSA_COMPAT_ONLY:-} || " $SAMSA_COMPAT_ONLY " == *" $c "* ]]; then cluster_selected+=("$c"); fi
 	done
+	if ((${#cluster_selected[@]} > 0)); then
+		CLUSTER_PROBLEM=
+		if start_cluster; then
+			log "samsa 3-node cluster on $CLUSTER_BOOTSTRAP (controllers $CLUSTER_CONTROLLERS), in $CLUSTER_DIR"
+		fi
+		run_checks cluster_problem "$CLUSTER_BUDGET" "${cluster_selected[@]}"
+		stop_cluster
+	fi
 
 	if [[ -n $BROKER_PID ]] && ! kill -0 "$BROKER_PID" 2> /dev/null; then
 		log "the broker exited during the run; last log lines:"

@@ -70,6 +70,13 @@ func (f *clientFlags) connect(ctx context.Context, opts ...kgo.Opt) (*kgo.Client
 
 // withAdmin runs fn with an admin client, bounded by adminTimeout and interruptible.
 func (f *clientFlags) withAdmin(cmd *cobra.Command, fn func(ctx context.Context, adm *kadm.Client) error) error {
+	return f.withClient(cmd, func(ctx context.Context, cl *kgo.Client) error {
+		return fn(ctx, kadm.NewClient(cl))
+	})
+}
+
+// withClient runs fn with a connected client, bounded by adminTimeout and interruptible.
+func (f *clientFlags) withClient(cmd *cobra.Command, fn func(ctx context.Context, cl *kgo.Client) error) error {
 	ctx, stop := commandContext(cmd)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
@@ -79,7 +86,7 @@ func (f *clientFlags) withAdmin(cmd *cobra.Command, fn func(ctx context.Context,
 		return err
 	}
 	defer cl.Close()
-	return fn(ctx, kadm.NewClient(cl))
+	return fn(ctx, cl)
 }
 
 // commandContext returns the command's context, canceled on the first interrupt (Ctrl-C).

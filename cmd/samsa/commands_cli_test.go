@@ -41,8 +41,6 @@ func TestCommandErrors(t *testing.T) {
 			wantErr: `--config: invalid "retention.ms": expected key=value`},
 		{name: "create without name", args: []string{"topic", "create"},
 			wantErr: "accepts 1 arg(s), received 0"},
-		{name: "describe without name", args: []string{"topic", "describe"},
-			wantErr: "requires at least 1 arg(s)"},
 		{name: "alter nothing", args: []string{"topic", "alter-config", "t"},
 			wantErr: "nothing to alter"},
 		{name: "produce bad acks", args: []string{"produce", "t", "--acks", "2"},
@@ -176,8 +174,9 @@ func TestBrokersFromEnv(t *testing.T) {
 func TestBrokersHelp(t *testing.T) {
 	var leaves [][]string
 	var walk func(cmd *cobra.Command, path []string)
+	local := [][]string{{"cluster", "start"}, {"cluster", "stop"}, {"cluster", "status"}} // processes on this machine, --dir
 	walk = func(cmd *cobra.Command, path []string) {
-		if cmd.Runnable() {
+		if cmd.Runnable() && !slices.ContainsFunc(local, func(l []string) bool { return slices.Equal(l, path) }) {
 			leaves = append(leaves, path)
 		}
 		for _, c := range cmd.Commands() {

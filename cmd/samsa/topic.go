@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/samsa-io/samsa/internal/cli"
 )
@@ -110,25 +112,49 @@ func newTopicListCmd(cf *clientFlags) *cobra.Command {
 }
 
 func newTopicDescribeCmd(cf *clientFlags) *cobra.Command {
-	return &cobra.Command{
-		Use:   "describe NAME...",
-		Short: "Show a topic's partitions (leader, replicas, ISR) and its non-default configs",
-		Args:  cobra.MinimumNArgs(1),
+	var underReplicated, unavailable bool
+	cmd := &cobra.Command{
+		Use:   "describe [NAME...]",
+		Short: "Show topics' partitions (leader, replicas, ISR, offline replicas) and non-default configs",
+		Long: `Show each named topic (every topic, internal ones included, when none is named): its id,
+partition count, replication factor and non-default configs, and per partition the leader, the
+replicas, the in-sync replicas (ISR) and the offline replicas (a column shown when any).
+
+--under-replicated and --unavailable show only the partitions with fewer in-sync replicas
+than replicas, or without a live leader (as kafka-topics --describe
+--under-replicated-partitions / --unavailable-partitions); topics with none are left out and
+nothing is printed when no partition matches. Given both, a partition matching either is shown.`,
 		RunE: func(cmd *cobra.Command, names []string) error {
 			return cf.withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
-				return describeTopics(ctx, cmd, adm, names)
+				return describeTopics(ctx, cmd, adm, names, underReplicated, unavailable)
 			})
 		},
 	}
+	cmd.Flags().BoolVar(&underReplicated, "under-replicated", false, "only partitions whose ISR is smaller than their replicas")
+	cmd.Flags().BoolVar(&unavailable, "unavailable", false, "only partitions without a live leader")
+	return cmd
 }
 
-// describeTopics prints each named topic in order, separated by blank lines; topics that
-// cannot be described are reported together in the returned error.
-func describeTopics(ctx context.Context, cmd *cobra.Command, adm *kadm.Client, names []string) error {
-	topics, err := adm.ListTopicsWithInternal(ctx, names...)
+// describeTopics prints each named topic (all topics if none is named) in order, separated by
+// blank lines, with the partitions the filters select; topics that cannot be described are
+// reported together in the returned error.
+func describeTopics(ctx context.Context, cmd *cobra.Command, adm *kadm.Client, names []string, underReplicated, unavailable bool) error {
+	meta, err := adm.Metadata(ctx, names...)
 	if err != nil {
 		return cli.ResponseError("describe", "topics", err, "")
 	}
+	topics := meta.Topics
+	if len(names) == 0 {
+		names = topics.Names()
+	}
+	var filters []cli.PartitionFilter
+	if underReplicated {
+		filters = append(filters, cli.UnderReplicated)
+	}
+	if unavailable {
+		filters = append(filters, cli.Unavailable(meta.Brokers.NodeIDs()))
+	}
+	keep := cli.AnyOf(filters...)
 	var errs []error
 	var found []string
 	for _, name := range names {
@@ -138,19 +164,14 @@ func describeTopics(ctx context.Context, cmd *cobra.Command, adm *kadm.Client, n
 			errs = append(errs, fmt.Errorf("describe topic %s: the broker did not return it", name))
 		case td.Err != nil:
 			errs = append(errs, cli.ResponseError("describe topic", name, td.Err, ""))
+		case keep != nil && len(cli.Matching(td, keep)) == 0:
 		default:
 			found = append(found, name)
 		}
 	}
-	configs := map[string]kadm.ResourceConfig{}
-	if len(found) > 0 {
-		rcs, err := adm.DescribeTopicConfigs(ctx, found...)
-		if err != nil {
-			return cli.ResponseError("describe configs of", "topics", err, "")
-		}
-		for _, rc := range rcs {
-			configs[rc.Name] = rc
-		}
+	configs, err := describeTopicConfigs(ctx, adm, found)
+	if err != nil {
+		return err
 	}
 	out := cmd.OutOrStdout()
 	for i, name := range found {
@@ -161,11 +182,48 @@ func describeTopics(ctx context.Context, cmd *cobra.Command, adm *kadm.Client, n
 		if ok && rc.Err != nil {
 			errs = append(errs, cli.ResponseError("describe configs of topic", name, rc.Err, rc.ErrMessage))
 		}
-		if err := cli.WriteTopicDescription(out, topics[name], cli.TopicOverrides(rc.Configs)); err != nil {
+		if err := cli.WriteTopicDescription(out, topics[name], cli.TopicOverrides(rc.Configs), keep); err != nil {
 			return err
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// configsRetryFor bounds how long describeTopicConfigs asks again for topics the answering
+// broker does not know yet: a topic just created through another broker of a cluster reaches
+// each broker's metadata a moment later.
+const configsRetryFor = 5 * time.Second
+
+// describeTopicConfigs returns the configs of the named topics by name, asking again (for up to
+// configsRetryFor) for those the answering broker does not know yet.
+func describeTopicConfigs(ctx context.Context, adm *kadm.Client, names []string) (map[string]kadm.ResourceConfig, error) {
+	configs := map[string]kadm.ResourceConfig{}
+	deadline := time.Now().Add(configsRetryFor)
+	for len(names) > 0 {
+		rcs, err := adm.DescribeTopicConfigs(ctx, names...)
+		if err != nil {
+			return nil, cli.ResponseError("describe configs of", "topics", err, "")
+		}
+		var unknown []string
+		for _, rc := range rcs {
+			configs[rc.Name] = rc
+			if errors.Is(rc.Err, kerr.UnknownTopicOrPartition) {
+				unknown = append(unknown, rc.Name)
+			}
+		}
+		names = unknown
+		if len(names) > 0 {
+			if time.Now().After(deadline) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return configs, nil
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+	return configs, nil
 }
 
 func newTopicDeleteCmd(cf *clientFlags) *cobra.Command {

@@ -72,9 +72,43 @@ func configString(c kadm.Config) string {
 	return c.Key + "=" + *c.Value
 }
 
+// PartitionFilter selects the partitions a description shows (kafka-topics' --describe
+// filters); nil shows them all.
+type PartitionFilter func(kadm.PartitionDetail) bool
+
+// UnderReplicated selects partitions whose ISR is smaller than their replica set
+// (kafka-topics --under-replicated-partitions).
+func UnderReplicated(p kadm.PartitionDetail) bool { return len(p.ISR) < len(p.Replicas) }
+
+// Unavailable returns the filter of partitions without a leader, or led by a broker that is
+// not among the live brokers (kafka-topics --unavailable-partitions).
+func Unavailable(live []int32) PartitionFilter {
+	return func(p kadm.PartitionDetail) bool { return p.Leader < 0 || !slices.Contains(live, p.Leader) }
+}
+
+// AnyOf selects the partitions any of the filters selects; with none it selects all (nil).
+func AnyOf(filters ...PartitionFilter) PartitionFilter {
+	if len(filters) == 0 {
+		return nil
+	}
+	return func(p kadm.PartitionDetail) bool {
+		return slices.ContainsFunc(filters, func(f PartitionFilter) bool { return f(p) })
+	}
+}
+
+// Matching returns the partitions of td that keep selects, sorted (all of them if keep is nil).
+func Matching(td kadm.TopicDetail, keep PartitionFilter) []kadm.PartitionDetail {
+	parts := td.Partitions.Sorted()
+	if keep != nil {
+		parts = slices.DeleteFunc(parts, func(p kadm.PartitionDetail) bool { return !keep(p) })
+	}
+	return parts
+}
+
 // WriteTopicDescription writes a topic's summary, its non-default configs (overrides, as
-// returned by TopicOverrides) and a table of its partitions with leader, replicas and ISR.
-func WriteTopicDescription(w io.Writer, td kadm.TopicDetail, overrides []kadm.Config) error {
+// returned by TopicOverrides) and a table of its partitions with leader, replicas and ISR:
+// those keep selects (all if nil).
+func WriteTopicDescription(w io.Writer, td kadm.TopicDetail, overrides []kadm.Config, keep PartitionFilter) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Topic:\t%s\n", td.Topic)
 	if id := TopicIDString(td.ID); id != "" {
@@ -99,7 +133,7 @@ func WriteTopicDescription(w io.Writer, td kadm.TopicDetail, overrides []kadm.Co
 		return fmt.Errorf("write topic description: %w", err)
 	}
 
-	parts := td.Partitions.Sorted()
+	parts := Matching(td, keep)
 	var withOffline, withErr bool
 	for _, p := range parts {
 		withOffline = withOffline || len(p.OfflineReplicas) > 0

@@ -61,6 +61,7 @@ func TestWriteTopicDescription(t *testing.T) {
 		name      string
 		td        kadm.TopicDetail
 		overrides []kadm.Config
+		keep      PartitionFilter
 		want      string
 	}{
 		{
@@ -99,11 +100,31 @@ func TestWriteTopicDescription(t *testing.T) {
 				"  0          2       1,2       2    1        \n" +
 				"  1          none    2,1       -    -        LEADER_NOT_AVAILABLE: " + kerr.LeaderNotAvailable.Description + "\n",
 		},
+		{
+			name: "filtered: under-replicated or unavailable",
+			td: kadm.TopicDetail{
+				Topic: "rf3",
+				Partitions: kadm.PartitionDetails{
+					0: {Partition: 0, Leader: 1, Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2, 3}},
+					1: {Partition: 1, Leader: 2, Replicas: []int32{2, 3, 1}, ISR: []int32{2, 1}},
+					2: {Partition: 2, Leader: 3, Replicas: []int32{3, 1, 2}, ISR: []int32{3, 1, 2}},
+				},
+			},
+			keep: AnyOf(UnderReplicated, Unavailable([]int32{1, 2})),
+			want: "" +
+				"Topic:               rf3\n" +
+				"Partitions:          3\n" +
+				"Replication factor:  3\n" +
+				"Configs:             (defaults)\n" +
+				"  PARTITION  LEADER  REPLICAS  ISR\n" +
+				"  1          2       2,3,1     2,1\n" +
+				"  2          3       3,1,2     3,1,2\n",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b strings.Builder
-			if err := WriteTopicDescription(&b, tt.td, tt.overrides); err != nil {
+			if err := WriteTopicDescription(&b, tt.td, tt.overrides, tt.keep); err != nil {
 				t.Fatal(err)
 			}
 			if b.String() != tt.want {
