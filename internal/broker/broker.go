@@ -142,6 +142,7 @@ func (b *Broker) Serve(ln net.Listener, l config.Listener) {
 			go func() {
 				defer b.wg.Done()
 				c.serve()
+				b.connectionEnded(c)
 				b.mu.Lock()
 				delete(b.mu.conns, c)
 				open := len(b.mu.conns)

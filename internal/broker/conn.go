@@ -64,8 +64,11 @@ type conn struct {
 	// controllerPort: the connection came in on the controller listener, which serves only
 	// the controller's APIs (controllerListenerAPIs).
 	controllerPort bool
-	ctx            context.Context
-	cancel         context.CancelFunc
+	// heartbeatOf is the broker whose heartbeats this connection carried (set by the
+	// handler; read once the connection is done).
+	heartbeatOf *brokerRef
+	ctx         context.Context
+	cancel      context.CancelFunc
 	// waitCtx ends with ctx or as soon as the reader stops (the client closed the connection,
 	// or sent something unreadable). The handlers that wait for something to happen (a fetch's
 	// long poll, JoinGroup and SyncGroup) wait on it, so that a client that leaves does not

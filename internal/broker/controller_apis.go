@@ -61,6 +61,8 @@ type Quorum interface {
 	Voters() []controller.Voter
 	QuorumInfo() (controller.QuorumInfo, error)
 	ReportMetadataOffset(id int32, offset int64)
+	// BrokerConnectionLost is told that the connection a broker heartbeated on closed.
+	BrokerConnectionLost(id int32, epoch int64) bool
 	// Forward sends a request to the active controller and returns its answer.
 	Forward(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
 }
@@ -286,6 +288,23 @@ func handleBrokerHeartbeat(b *Broker, req *request) (kmsg.Response, error) {
 	resp := nl.HandleBrokerHeartbeat(req.conn.ctx, r)
 	if resp.ErrorCode == 0 {
 		b.quorum.ReportMetadataOffset(r.BrokerID, r.CurrentMetadataOffset)
+		req.conn.heartbeatOf = &brokerRef{id: r.BrokerID, epoch: r.BrokerEpoch}
 	}
 	return resp, nil
+}
+
+// brokerRef names a broker registration: the connection it heartbeats on remembers it, so
+// that the connection's end can be reported (Quorum.BrokerConnectionLost).
+type brokerRef struct {
+	id    int32
+	epoch int64
+}
+
+// connectionEnded reports the end of a connection that carried broker heartbeats.
+func (b *Broker) connectionEnded(c *conn) {
+	if c.heartbeatOf == nil || b.quorum == nil || b.ctx.Err() != nil {
+		return
+	}
+	ref := *c.heartbeatOf
+	go b.quorum.BrokerConnectionLost(ref.id, ref.epoch)
 }

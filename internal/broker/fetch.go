@@ -22,6 +22,11 @@ type fetchPart struct {
 	req  *kmsg.FetchRequestTopicPartition
 	resp *kmsg.FetchResponseTopicPartition
 	p    *replica.Partition
+	// follower: a follower's fetch, served up to the log end offset (not the high
+	// watermark); leaderEnd is the log end at the first read, recorded as the follower's
+	// fetch state.
+	follower  bool
+	leaderEnd int64
 }
 
 func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
@@ -37,7 +42,13 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 		return resp, nil
 	}
 
+	// A broker's fetch carries its replica id (v15+ in the ReplicaState tag); consumers send -1.
+	replicaID := r.ReplicaID
+	if r.Version >= 15 {
+		replicaID = r.ReplicaState.ID
+	}
 	img := b.ctrl.Image()
+	leaders := leaderHints{}
 	var parts []fetchPart
 	for i := range r.Topics {
 		rt := &r.Topics[i]
@@ -72,19 +83,40 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				continue
 			}
-			p, perr := b.partitionFor(t.Name, rp.Partition)
-			if perr != nil {
-				sp.ErrorCode = perr.Code
+			if replicaID >= 0 {
+				p, perr := b.followerFetchPartition(t.Name, rp, replicaID)
+				if perr != nil {
+					sp.ErrorCode = perr.Code
+					continue
+				}
+				parts = append(parts, fetchPart{req: rp, resp: sp, p: p, follower: true})
 				continue
 			}
-			if err := checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch()); err != nil {
-				sp.ErrorCode = err.Code
+			p, perr := b.partitionFor(t.Name, rp.Partition)
+			if perr == nil {
+				perr = checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch())
+			}
+			if perr != nil {
+				sp.ErrorCode = perr.Code
+				if r.Version >= 12 && (perr == kerr.NotLeaderForPartition || perr == kerr.FencedLeaderEpoch) {
+					// KIP-951: tell the consumer where the partition went.
+					sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = leaders.note(img, t, rp.Partition)
+				}
 				continue
 			}
 			parts = append(parts, fetchPart{req: rp, resp: sp, p: p})
 		}
 	}
 
+	if r.Version >= 16 {
+		for _, id := range leaders.ids {
+			if ep, ok := brokerEndpoint(img, id, req.conn.listener); ok {
+				rb := kmsg.NewFetchResponseBroker()
+				rb.NodeID, rb.Host, rb.Port, rb.Rack = id, ep.host, ep.port, ep.rack
+				resp.Brokers = append(resp.Brokers, rb)
+			}
+		}
+	}
 	if req.conn.canSendfile() && b.sendfile {
 		req.regions = make(map[*kmsgPartition]*storage.Region, len(parts))
 	}
@@ -94,6 +126,7 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 	}
 	deadline := time.Duration(r.MaxWaitMillis) * time.Millisecond
 	var timer *time.Timer
+	first := true
 	for {
 		// Take the wake-up channels before reading, so data appended after the read but
 		// before the wait still wakes us.
@@ -102,6 +135,16 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 			waits = append(waits, fp.p.Wait())
 		}
 		total, anyErr := readFetchParts(parts, maxBytes, &req.bufs, req.regions)
+		if first {
+			// The leader records each follower's fetch offset as its log end offset once per
+			// request (moving the high watermark and perhaps the ISR).
+			first = false
+			for _, fp := range parts {
+				if fp.follower {
+					fp.p.UpdateFollowerFetch(replicaID, fp.req.FetchOffset, fp.leaderEnd)
+				}
+			}
+		}
 		if anyErr || total >= int(r.MinBytes) || r.MaxWaitMillis <= 0 || len(parts) == 0 {
 			return resp, nil
 		}
@@ -169,7 +212,8 @@ func (r *readBuffers) release() {
 func readFetchParts(parts []fetchPart, maxBytes int, bufs *readBuffers, regions map[*kmsgPartition]*storage.Region) (total int, anyErr bool) {
 	bufs.release() // a re-read after a wait replaces everything read before
 	clear(regions)
-	for _, fp := range parts {
+	for i := range parts {
+		fp := &parts[i]
 		sp, rp := fp.resp, fp.req
 		sp.ErrorCode = 0
 		// An empty record set, never a null one: librdkafka rejects a null set (length -1).
@@ -180,6 +224,11 @@ func readFetchParts(parts []fetchPart, maxBytes int, bufs *readBuffers, regions 
 		sp.HighWatermark = hw
 		sp.LastStableOffset = hw
 		sp.LogStartOffset = fp.p.Log().LogStartOffset()
+		if fp.follower {
+			// A follower reads up to the log end: what it fetches is what commits.
+			fp.leaderEnd = fp.p.Log().LogEndOffset()
+			hw = fp.leaderEnd
+		}
 		limit := int(rp.PartitionMaxBytes)
 		if remaining := maxBytes - total; remaining < limit {
 			limit = remaining
@@ -250,4 +299,17 @@ func checkLeaderEpoch(clientEpoch, ours int32) *kerr.Error {
 	default:
 		return kerr.FencedLeaderEpoch
 	}
+}
+
+// followerFetchPartition resolves a partition for a follower's fetch, with Kafka's checks in
+// its order: the leader epoch, leadership, then that the fetching broker is a replica.
+func (b *Broker) followerFetchPartition(topic string, rp *kmsg.FetchRequestTopicPartition, replicaID int32) (*replica.Partition, *kerr.Error) {
+	p := b.replicas.Partition(topic, rp.Partition)
+	if p == nil {
+		return nil, b.unopenedErr(topic, rp.Partition)
+	}
+	if err := p.CheckFollowerFetch(replicaID, rp.CurrentLeaderEpoch); err != nil {
+		return nil, replicaErr(err)
+	}
+	return p, nil
 }

@@ -22,7 +22,7 @@ func newGroupCoordinator(b *Broker) *group.Coordinator {
 		NodeID:            b.cfg.NodeID,
 		Settings:          groupSettings(b.cfg),
 		NumPartitions:     int32(b.cfg.Int64("offsets.topic.num.partitions")),
-		ReplicationFactor: int16(b.cfg.Int64("offsets.topic.replication.factor")),
+		ReplicationFactor: offsetsReplicationFactor(b.cfg),
 		Logger:            b.log.With("component", "groups"),
 		CreateTopic: func(ctx context.Context, n int32, rf int16, configs map[string]string) error {
 			res := b.ctrl.CreateTopics(ctx, []controller.CreateTopic{{Name: group.OffsetsTopic, NumPartitions: n, ReplicationFactor: rf, Configs: configs}}, false)
@@ -91,3 +91,13 @@ func clientID(req *request) string {
 }
 
 func msDuration(ms int32) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// offsetsReplicationFactor is offsets.topic.replication.factor; unset, it is Kafka's 3 in a
+// cluster (a node with controller.quorum.voters) and Samsa's 1 on a single node, so that a
+// cluster's committed offsets survive a broker and a single node needs no setting.
+func offsetsReplicationFactor(cfg *config.Server) int16 {
+	if _, set := cfg.Explicit["offsets.topic.replication.factor"]; !set && !cfg.SingleNode() {
+		return 3
+	}
+	return int16(cfg.Int64("offsets.topic.replication.factor"))
+}

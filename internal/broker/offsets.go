@@ -36,6 +36,9 @@ func (b *Broker) partitionFor(topic string, partition int32) (*replica.Partition
 	if p == nil {
 		return nil, b.unopenedErr(topic, partition)
 	}
+	if !p.IsLeader() {
+		return nil, kerr.NotLeaderForPartition // the replica manager has not caught up yet
+	}
 	return p, nil
 }
 
@@ -74,6 +77,10 @@ func handleListOffsets(b *Broker, req *request) (kmsg.Response, error) {
 			switch rp.Timestamp {
 			case listLatest:
 				sp.Offset = p.HighWatermark()
+				if r.ReplicaID >= 0 {
+					// A follower asks for the leader's log end (Kafka: no isolation level).
+					sp.Offset = log.LogEndOffset()
+				}
 			case listEarliest, listEarliestLocal:
 				sp.Offset = log.LogStartOffset()
 			case listMaxTimestamp:

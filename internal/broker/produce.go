@@ -1,8 +1,10 @@
 package broker
 
 import (
+	"context"
 	"errors"
 	"math"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -10,6 +12,7 @@ import (
 	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/records"
+	"github.com/samsa-io/samsa/internal/replica"
 	"github.com/samsa-io/samsa/internal/storage"
 )
 
@@ -23,6 +26,8 @@ func handleProduce(b *Broker, req *request) (kmsg.Response, error) {
 	img := b.ctrl.Image()
 	acksOK := r.Acks == 0 || r.Acks == 1 || r.Acks == -1
 	failed := false
+	leaders := leaderHints{}
+	var waits []produceWait
 	for _, rt := range r.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
@@ -38,6 +43,7 @@ func handleProduce(b *Broker, req *request) (kmsg.Response, error) {
 			sp.LogAppendTime = -1
 			sp.LogStartOffset = -1
 			var err error
+			var wait *produceWait
 			switch {
 			case !acksOK:
 				err = kerr.InvalidRequiredAcks
@@ -46,11 +52,19 @@ func handleProduce(b *Broker, req *request) (kmsg.Response, error) {
 			case isInternalTopic(rt.Topic):
 				err = kerr.InvalidTopicException
 			default:
-				err = b.producePartition(t, &limits, r.Acks, rp.Records, &sp)
+				wait, err = b.producePartition(t, &limits, r.Acks, rp.Records, &sp)
+			}
+			if wait != nil {
+				wait.topic, wait.partition = len(resp.Topics), len(st.Partitions)
+				waits = append(waits, *wait)
 			}
 			if err != nil {
 				failed = true
 				sp.ErrorCode = errCode(err)
+				if sp.ErrorCode == kerr.NotLeaderForPartition.Code && r.Version >= 10 {
+					// KIP-951: where the partition's leader is.
+					sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = leaders.note(img, t, rp.Partition)
+				}
 				switch sp.ErrorCode {
 				case kerr.UnknownServerError.Code, kerr.CorruptMessage.Code, kerr.InvalidRecord.Code,
 					kerr.KafkaStorageError.Code: // e.g. "no space left on device in <dir> (free 0 B)"
@@ -60,6 +74,18 @@ func handleProduce(b *Broker, req *request) (kmsg.Response, error) {
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
+	}
+	if r.Version >= 10 {
+		for _, id := range leaders.ids {
+			if ep, ok := brokerEndpoint(img, id, req.conn.listener); ok {
+				rb := kmsg.NewProduceResponseBroker()
+				rb.NodeID, rb.Host, rb.Port, rb.Rack = id, ep.host, ep.port, ep.rack
+				resp.Brokers = append(resp.Brokers, rb)
+			}
+		}
+	}
+	if len(waits) > 0 {
+		b.awaitReplication(req, r.TimeoutMillis, waits, resp)
 	}
 	if r.Acks == 0 {
 		if failed {
@@ -72,22 +98,67 @@ func handleProduce(b *Broker, req *request) (kmsg.Response, error) {
 	return resp, nil
 }
 
-// producePartition validates and appends one partition's records and fills in sp.
-func (b *Broker) producePartition(t *metadata.Topic, limits *produceLimits, acks int16, data []byte, sp *kmsg.ProduceResponseTopicPartition) error {
+// produceWait is an acks=all append to a replicated partition waiting for its high
+// watermark: the response partition (by index) and the offset after the appended batches.
+type produceWait struct {
+	p                *replica.Partition
+	end              int64
+	minISR           int
+	topic, partition int
+}
+
+// awaitReplication waits, after every partition of the request has been appended, until each
+// waiting partition's records are committed or the request's timeout passes, and sets the
+// partitions' errors. A slow partition holds up only this request's answer.
+func (b *Broker) awaitReplication(req *request, timeoutMs int32, waits []produceWait, resp *kmsg.ProduceResponse) {
+	deadline, cancel := context.WithTimeout(context.Background(), time.Duration(max(timeoutMs, 0))*time.Millisecond)
+	defer cancel()
+	for _, w := range waits {
+		err := w.p.WaitReplicated(req.conn.waitCtx, w.end, w.minISR, deadline.Done())
+		if err == nil {
+			continue
+		}
+		code := replicaErr(err)
+		if code == nil {
+			code = kerr.RequestTimedOut // the connection or the broker is closing
+		}
+		resp.Topics[w.topic].Partitions[w.partition].ErrorCode = code.Code
+	}
+}
+
+// producePartition validates and appends one partition's records and fills in sp. An acks=all
+// append to a replicated partition returns what to wait for before answering.
+func (b *Broker) producePartition(t *metadata.Topic, limits *produceLimits, acks int16, data []byte, sp *kmsg.ProduceResponseTopicPartition) (*produceWait, error) {
 	if sp.Partition < 0 || int(sp.Partition) >= len(t.Partitions) {
-		return kerr.UnknownTopicOrPartition
+		return nil, kerr.UnknownTopicOrPartition
 	}
 	mp := &t.Partitions[sp.Partition]
 	if mp.Leader != b.cfg.NodeID {
-		return kerr.NotLeaderForPartition
+		return nil, kerr.NotLeaderForPartition
 	}
 	p := b.replicas.Partition(t.Name, sp.Partition)
 	if p == nil {
-		return b.unopenedErr(t.Name, sp.Partition)
+		return nil, b.unopenedErr(t.Name, sp.Partition)
 	}
-	if acks == -1 && int64(len(mp.ISR)) < limits.minInsyncReplicas {
-		return kerr.NotEnoughReplicas
+	replicated := p.Replicated()
+	isr := len(mp.ISR)
+	if replicated {
+		isr = len(p.ISR()) // the leader's committed ISR, which may be ahead of the image
 	}
+	if acks == -1 && int64(isr) < limits.minInsyncReplicas {
+		return nil, kerr.NotEnoughReplicas
+	}
+	var last int64
+	err := b.appendPartition(p, limits, data, sp, &last)
+	if err != nil || acks != -1 || !replicated {
+		return nil, err
+	}
+	return &produceWait{p: p, end: last + 1, minISR: int(limits.minInsyncReplicas)}, nil
+}
+
+// appendPartition validates, recompresses and appends a partition's batches, setting *last to
+// the last offset appended.
+func (b *Broker) appendPartition(p *replica.Partition, limits *produceLimits, data []byte, sp *kmsg.ProduceResponseTopicPartition, last *int64) error {
 	if len(data) == 0 {
 		return kerrMsg(kerr.CorruptMessage, "produce request carries no record batch")
 	}
@@ -131,6 +202,7 @@ func (b *Broker) producePartition(t *metadata.Topic, limits *produceLimits, acks
 	if err != nil {
 		return storageErr(err)
 	}
+	*last = res.LastOffset
 	sp.BaseOffset = res.BaseOffset
 	sp.LogAppendTime = res.LogAppendTime
 	sp.LogStartOffset = res.LogStartOffset
@@ -159,6 +231,9 @@ func storageErr(err error) error {
 		return kerr.CorruptMessage
 	case errors.Is(err, storage.ErrClosed):
 		return kerr.NotLeaderForPartition
+	}
+	if ke := replicaErr(err); ke != nil {
+		return ke
 	}
 	var ke *kerr.Error
 	if errors.As(err, &ke) {

@@ -75,6 +75,9 @@ type Config struct {
 	// UncleanLeaderElection is the static unclean.leader.election.enable broker setting, the
 	// default of topics that set neither it nor a cluster-wide dynamic default.
 	UncleanLeaderElection bool
+	// BrokerGone reports that a broker's process is gone (see deadbrokers.go); nil probes
+	// its listener over TCP. Tests whose brokers are fictitious replace it.
+	BrokerGone func(metadata.Broker) bool
 	// Now is the clock of broker sessions; nil means time.Now. Tests move it by hand.
 	Now func() time.Time
 }
@@ -423,6 +426,8 @@ func (c *Controller) watchLeadership() {
 					}
 				}
 				c.mu.Unlock()
+				// Brokers that died with the old leader would otherwise get a whole new session.
+				c.probeBrokers(ctx)
 			}
 			cancel()
 		}

@@ -26,6 +26,8 @@ func testConfig(t *testing.T, dir string) Config {
 		BindAddr:  "127.0.0.1:0",
 		Bootstrap: true,
 		Logger:    slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn})),
+		// The brokers these tests register are fictitious: their listeners refuse.
+		BrokerGone: func(metadata.Broker) bool { return false },
 	}
 }
 

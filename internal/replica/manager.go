@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,6 +39,66 @@ type Config struct {
 	// RetryBackoff is the first wait before opening an offline partition again; it doubles
 	// on each failure up to maxRetryBackoff. 0 = one second.
 	RetryBackoff time.Duration
+
+	// Replication (partitions with more than one replica). Zero values take Kafka's defaults.
+
+	// InterBrokerListener (inter.broker.listener.name) names the listener of the leaders'
+	// endpoints that followers fetch from; "" = each broker's first endpoint.
+	InterBrokerListener string
+	// AlterPartition sends ISR changes to the controller; nil (a single node) never changes
+	// the ISR.
+	AlterPartition PartitionStateSender
+	// ReplicaLagTime is replica.lag.time.max.ms (30 s): an ISR follower not caught up for this
+	// long is removed; the check runs every half of it.
+	ReplicaLagTime time.Duration
+	// NumReplicaFetchers is num.replica.fetchers (1): fetcher goroutines per source broker.
+	NumReplicaFetchers int
+	// ReplicaFetchWaitMax is replica.fetch.wait.max.ms (500 ms).
+	ReplicaFetchWaitMax time.Duration
+	// ReplicaFetchMinBytes is replica.fetch.min.bytes (1).
+	ReplicaFetchMinBytes int32
+	// ReplicaFetchMaxBytes is replica.fetch.max.bytes (1 MiB), per partition.
+	ReplicaFetchMaxBytes int32
+	// ReplicaFetchResponseMaxBytes is replica.fetch.response.max.bytes (10 MiB).
+	ReplicaFetchResponseMaxBytes int32
+	// ReplicaFetchBackoff is replica.fetch.backoff.ms (1 s).
+	ReplicaFetchBackoff time.Duration
+	// HighWatermarkCheckpointInterval is replica.high.watermark.checkpoint.interval.ms (5 s).
+	HighWatermarkCheckpointInterval time.Duration
+	// Now is the clock of ISR decisions; nil = time.Now.
+	Now func() time.Time
+}
+
+// withDefaults fills the replication settings left zero with Kafka's defaults.
+func (c Config) withDefaults() Config {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&c.ReplicaLagTime, 30*time.Second)
+	def(&c.ReplicaFetchWaitMax, 500*time.Millisecond)
+	def(&c.ReplicaFetchBackoff, time.Second)
+	def(&c.HighWatermarkCheckpointInterval, 5*time.Second)
+	if c.NumReplicaFetchers <= 0 {
+		c.NumReplicaFetchers = 1
+	}
+	if c.ReplicaFetchMinBytes <= 0 {
+		c.ReplicaFetchMinBytes = 1
+	}
+	if c.ReplicaFetchMaxBytes <= 0 {
+		c.ReplicaFetchMaxBytes = 1 << 20
+	}
+	if c.ReplicaFetchResponseMaxBytes <= 0 {
+		c.ReplicaFetchResponseMaxBytes = 10 << 20
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.RetryBackoff <= 0 {
+		c.RetryBackoff = time.Second
+	}
+	return c
 }
 
 // maxRetryBackoff caps the wait between attempts to open an offline partition.
@@ -69,6 +130,18 @@ type Manager struct {
 	appliedMu   sync.Mutex
 	appliedCond *sync.Cond
 	applied     uint64
+
+	// env is shared by the partitions (replication settings, in-flight AlterPartition calls);
+	// stopEnv ends those calls at Close.
+	env     *env
+	stopEnv context.CancelFunc
+	// fetchers are the follower fetchers, by source broker.
+	fetchers *fetcherManager
+	// ckptMu serializes high-watermark checkpoints; ckptLoaded is the checkpoint read at
+	// start, ckptWritten the last one written.
+	ckptMu      sync.Mutex
+	ckptLoaded  map[TopicPartition]int64
+	ckptWritten map[TopicPartition]int64
 }
 
 // hosted is a partition of the image this node hosts. Its log is opened on first use; openMu
@@ -78,18 +151,28 @@ type hosted struct {
 	openMu      sync.Mutex
 	topic       *metadata.Topic // guarded by Manager.mu, as are the fields below
 	leaderEpoch int32
-	p           *Partition // nil until opened
+	part        metadata.Partition // the partition in the last image applied
+	p           *Partition         // nil until opened
 }
 
 // NewManager returns a Manager with no partitions; call Apply with the first metadata image.
 func NewManager(cfg Config) *Manager {
+	cfg = cfg.withDefaults()
 	m := &Manager{cfg: cfg, log: cfg.Logger, floor: storage.NewSpaceFloor(cfg.Dir, cfg.MinFreeBytes)}
 	m.mu.hosted = make(map[TopicPartition]*hosted)
 	m.mu.offline = make(map[TopicPartition]*offlinePartition)
-	if m.cfg.RetryBackoff <= 0 {
-		m.cfg.RetryBackoff = time.Second
-	}
 	m.appliedCond = sync.NewCond(&m.appliedMu)
+	ctx, cancel := context.WithCancel(context.Background())
+	m.env = &env{nodeID: cfg.NodeID, lagTime: cfg.ReplicaLagTime, now: cfg.Now, sender: cfg.AlterPartition, log: m.log, ctx: ctx}
+	m.stopEnv = cancel
+	m.fetchers = newFetcherManager(m)
+	ckpt, err := readHWCheckpoint(filepath.Join(cfg.Dir, hwCheckpointFile))
+	if err != nil {
+		// The high watermarks start at the log starts and catch up with the leaders.
+		m.log.Warn("reading high-watermark checkpoint", "err", err)
+		ckpt = map[TopicPartition]int64{}
+	}
+	m.ckptLoaded = ckpt
 	return m
 }
 
@@ -156,7 +239,28 @@ func (m *Manager) open(tp TopicPartition, h *hosted, now time.Time, failed *open
 	if p != nil || !live || !m.offlineDue(tp, t, epoch, now) {
 		return p
 	}
-	return m.tryOpen(tp, h, t, epoch, now, failed)
+	p = m.tryOpen(tp, h, t, epoch, now, failed)
+	if p != nil {
+		p.recordLeaderEpochStart()
+	}
+	return p
+}
+
+// brokerAddr returns the host:port of a broker's inter-broker listener in img, or "" when
+// the broker is not registered.
+func (m *Manager) brokerAddr(img *metadata.Image, id int32) string {
+	b, ok := img.Brokers[id]
+	if !ok || len(b.Endpoints) == 0 {
+		return ""
+	}
+	ep := b.Endpoints[0]
+	for _, e := range b.Endpoints {
+		if e.Listener == m.cfg.InterBrokerListener {
+			ep = e
+			break
+		}
+	}
+	return net.JoinHostPort(ep.Host, strconv.Itoa(int(ep.Port)))
 }
 
 // Partitions returns all hosted partitions, opening (ioParallelism at once) those not open
@@ -248,25 +352,37 @@ func (m *Manager) ApplyContext(ctx context.Context, img *metadata.Image) error {
 	// for an open of the same log in progress, then deletes what it opened.
 	parallel(context.Background(), len(remove), func(i int) { m.deleteHosted(remove[i].tp, remove[i].h) })
 	m.forgetOffline(want)
+	targets := make(map[TopicPartition]followTarget)
+	var newLeaders []*Partition
 	m.mu.Lock()
 	for tp, t := range want {
 		mp := t.Partitions[tp.Partition]
+		if mp.Leader >= 0 && mp.Leader != m.cfg.NodeID && len(mp.Replicas) > 1 {
+			targets[tp] = followTarget{leader: mp.Leader, addr: m.brokerAddr(img, mp.Leader), epoch: mp.LeaderEpoch, topicID: t.ID}
+		}
 		h := m.mu.hosted[tp]
 		if h == nil {
-			m.mu.hosted[tp] = &hosted{topic: t, leaderEpoch: mp.LeaderEpoch}
+			m.mu.hosted[tp] = &hosted{topic: t, leaderEpoch: mp.LeaderEpoch, part: mp}
 			continue
 		}
 		h.leaderEpoch = mp.LeaderEpoch
+		h.part = mp
 		old := h.topic
 		h.topic = t
 		if h.p != nil {
-			h.p.leaderEpoch.Store(mp.LeaderEpoch)
+			if h.p.applyImage(mp) {
+				newLeaders = append(newLeaders, h.p)
+			}
 			if !sameConfigs(old.Configs, t.Configs) {
 				h.p.log.SetConfig(m.cfg.LogConfig(t.Configs))
 			}
 		}
 	}
 	m.mu.Unlock()
+	for _, p := range newLeaders {
+		p.recordLeaderEpochStart()
+	}
+	m.fetchers.update(targets)
 	m.removeStrayDirs(want)
 	m.markApplied(img.Index)
 	return nil
@@ -434,6 +550,11 @@ func (m *Manager) Run(ctx context.Context) {
 	defer retention.Stop()
 	retry := time.NewTicker(m.cfg.RetryBackoff)
 	defer retry.Stop()
+	// Kafka checks for ISR shrinks every half of replica.lag.time.max.ms.
+	isrCheck := time.NewTicker(max(m.cfg.ReplicaLagTime/2, time.Millisecond))
+	defer isrCheck.Stop()
+	hwCheckpoint := time.NewTicker(m.cfg.HighWatermarkCheckpointInterval)
+	defer hwCheckpoint.Stop()
 	var flushC <-chan time.Time
 	if m.cfg.FlushCheckInterval > 0 && m.cfg.FlushCheckInterval < 365*24*time.Hour {
 		t := time.NewTicker(m.cfg.FlushCheckInterval)
@@ -448,6 +569,10 @@ func (m *Manager) Run(ctx context.Context) {
 			m.enforceRetention()
 		case <-retry.C:
 			m.RetryOffline()
+		case <-isrCheck.C:
+			m.ShrinkISRs()
+		case <-hwCheckpoint.C:
+			m.checkpointHighWatermarks()
 		case <-flushC:
 			for _, p := range m.openPartitions() {
 				if err := p.log.FlushIfDue(); err != nil {
@@ -479,6 +604,12 @@ func (m *Manager) enforceRetention() {
 func (m *Manager) Close() error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
+	// Stop replicating first: the fetchers and the AlterPartition calls in flight, then
+	// record the high watermarks the logs are closed with.
+	m.fetchers.close()
+	m.stopEnv()
+	m.env.wg.Wait()
+	m.checkpointHighWatermarks()
 	m.mu.Lock()
 	hs := slices.Collect(maps.Values(m.mu.hosted))
 	clear(m.mu.hosted)
@@ -496,4 +627,15 @@ func (m *Manager) Close() error {
 		h.openMu.Unlock()
 	}
 	return storage.CloseLogs(logs, ioParallelism)
+}
+
+// ShrinkISRs proposes ISR shrinks for the replicated partitions this node leads whose
+// followers have not caught up within replica.lag.time.max.ms. Run calls it every half of
+// that; tests call it directly.
+func (m *Manager) ShrinkISRs() {
+	for _, p := range m.openPartitions() {
+		if p.replicated.Load() {
+			p.maybeShrinkISR()
+		}
+	}
 }

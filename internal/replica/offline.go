@@ -77,6 +77,17 @@ func (m *Manager) tryOpen(tp TopicPartition, h *hosted, t *metadata.Topic, leade
 		if !sameConfigs(t.Configs, h.topic.Configs) {
 			p.log.SetConfig(m.cfg.LogConfig(h.topic.Configs))
 		}
+		p.env = m.env
+		if len(h.part.Replicas) > 1 {
+			// A replicated partition's high watermark is what was checkpointed, bounded by
+			// the log (Kafka's rule); unknown means the log start.
+			hw, ok := m.ckptLoaded[tp]
+			if !ok {
+				hw = p.log.LogStartOffset()
+			}
+			p.highWatermark.Store(max(min(hw, p.log.LogEndOffset()), p.log.LogStartOffset()))
+		}
+		p.applyImage(h.part)
 		h.p = p
 		return p
 	}

@@ -4,8 +4,14 @@
 // metadata image: partitions appear when a topic is created (their logs open on first use,
 // see Manager.Partition) and are deleted with it.
 //
-// Today every partition has a single replica, so the high watermark is the log end offset.
-// The replication issue adds followers, ISR tracking and the high-watermark rule here.
+// Partitions with one replica commit on append: the high watermark is the log end offset and
+// the append path does nothing more. Partitions with more replicas follow Kafka's ISR protocol
+// (see leader.go, follower.go and fetcher.go): this node is the leader or a follower of each as
+// the image says; the leader tracks its followers' log end offsets, keeps the high watermark at
+// the smallest log end offset in the ISR and asks the controller to change the ISR through a
+// PartitionStateSender; followers fetch from the leader, truncate after a leader change with
+// OffsetForLeaderEpoch, and take the leader's high watermark. High watermarks of replicated
+// partitions survive restarts in replication-offset-checkpoint (checkpoint.go).
 package replica
 
 import (
@@ -26,10 +32,17 @@ type Partition struct {
 	TP      TopicPartition
 	TopicID [16]byte
 	log     *storage.Log
+	env     *env // the manager's settings shared by its partitions; nil in bare tests
 
 	leaderEpoch atomic.Int32
 	// highWatermark is the offset up to which records are visible to consumers.
 	highWatermark atomic.Int64
+	// replicated is set while the partition has more than one replica: appends then go
+	// through the leader's state (rs) instead of committing at once.
+	replicated atomic.Bool
+
+	// rs is the replication state (role, ISR, followers), see leader.go.
+	rs replicationState
 
 	// mu guards the notify channel, which is closed and replaced after every append so that
 	// every waiting fetch wakes at once (a broadcast without polling).
@@ -71,8 +84,13 @@ func (p *Partition) wake() {
 }
 
 // AppendAsLeader appends producer batches, advances the high watermark (a single replica
-// commits on append) and wakes waiting fetches.
+// commits on append; a replicated partition moves it only as far as its ISR has the records)
+// and wakes waiting fetches. A replicated partition this node does not lead refuses with
+// ErrNotLeader.
 func (p *Partition) AppendAsLeader(batches []byte) (storage.AppendResult, error) {
+	if p.replicated.Load() {
+		return p.appendReplicated(batches)
+	}
 	res, err := p.log.AppendAsLeader(batches, p.leaderEpoch.Load())
 	if err != nil || res.Duplicate {
 		return res, err
@@ -82,11 +100,16 @@ func (p *Partition) AppendAsLeader(batches []byte) (storage.AppendResult, error)
 	return res, nil
 }
 
-func (p *Partition) advanceHighWatermark(hw int64) {
+// advanceHighWatermark raises the high watermark to hw, never lowering it; it reports whether
+// it moved.
+func (p *Partition) advanceHighWatermark(hw int64) bool {
 	for {
 		cur := p.highWatermark.Load()
-		if hw <= cur || p.highWatermark.CompareAndSwap(cur, hw) {
-			return
+		if hw <= cur {
+			return false
+		}
+		if p.highWatermark.CompareAndSwap(cur, hw) {
+			return true
 		}
 	}
 }

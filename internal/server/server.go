@@ -160,6 +160,17 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		FlushCheckInterval:     time.Duration(cfg.FlushSchedulerInterval) * time.Millisecond,
 		FileCache:              cache,
 		MinFreeBytes:           cfg.Int64("samsa.log.dir.min.free.bytes"),
+
+		InterBrokerListener:             interBrokerListener(cfg),
+		AlterPartition:                  &isrSender{client: s.client, nodeID: cfg.NodeID, epoch: cc.brokerEpoch},
+		ReplicaLagTime:                  ms(cfg, "replica.lag.time.max.ms"),
+		NumReplicaFetchers:              int(cfg.Int64("num.replica.fetchers")),
+		ReplicaFetchWaitMax:             ms(cfg, "replica.fetch.wait.max.ms"),
+		ReplicaFetchMinBytes:            int32(cfg.Int64("replica.fetch.min.bytes")),
+		ReplicaFetchMaxBytes:            int32(cfg.Int64("replica.fetch.max.bytes")),
+		ReplicaFetchResponseMaxBytes:    int32(cfg.Int64("replica.fetch.response.max.bytes")),
+		ReplicaFetchBackoff:             ms(cfg, "replica.fetch.backoff.ms"),
+		HighWatermarkCheckpointInterval: ms(cfg, "replica.high.watermark.checkpoint.interval.ms"),
 	})
 	undo = append(undo, func() { s.replicas.Close() })
 	s.broker = broker.New(cfg, cc, s.replicas, logger.With("component", "broker"))
@@ -230,6 +241,23 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 // controlledShutdownTimeout bounds the wait for the controller to move leaderships off a
 // broker that is shutting down.
 const controlledShutdownTimeout = 30 * time.Second
+
+// ms returns a millisecond setting as a duration.
+func ms(cfg *config.Server, name string) time.Duration {
+	return time.Duration(cfg.Int64(name)) * time.Millisecond
+}
+
+// interBrokerListener is inter.broker.listener.name, else the first client listener (as Kafka
+// defaults it to the listener of security.inter.broker.protocol).
+func interBrokerListener(cfg *config.Server) string {
+	if v := cfg.Explicit["inter.broker.listener.name"]; v != "" {
+		return v
+	}
+	if ls := cfg.ClientListeners(); len(ls) > 0 {
+		return ls[0].Name
+	}
+	return ""
+}
 
 // roles names the node's process.roles.
 func roles(cfg *config.Server) string {
@@ -339,6 +367,9 @@ func (s *Server) Addr() string {
 	return s.addrs[s.cfg.ClientListeners()[0].Name]
 }
 
+// Replicas returns the node's replica manager (tests compare replicas' logs).
+func (s *Server) Replicas() *replica.Manager { return s.replicas }
+
 // Image returns this node's current metadata image.
 func (s *Server) Image() *metadata.Image { return s.ctrl.Image() }
 
@@ -354,6 +385,17 @@ func (s *Server) Close() error {
 		if !s.lifecycle.controlledShutdown(controlledShutdownTimeout) {
 			s.log.Warn("controlled shutdown did not complete in time; stopping anyway", "timeout", controlledShutdownTimeout.String())
 		}
+	}
+	return s.stop()
+}
+
+// Kill stops the node without a controlled shutdown, as if its process died: heartbeats stop
+// (the controller fences it after broker.session.timeout.ms) and its leaderships stay until
+// then. Tests use it; files are still closed cleanly.
+func (s *Server) Kill() error { return s.stop() }
+
+func (s *Server) stop() error {
+	if s.lifecycle != nil {
 		s.lifecycle.close()
 	}
 	s.broker.Close()

@@ -138,6 +138,19 @@ func (c *Cluster) StartNode(i int) {
 // StopNode stops node i (0-based) cleanly.
 func (c *Cluster) StopNode(i int) { c.Nodes[i].Stop() }
 
+// KillNode stops node i without a controlled shutdown (see server.Server.Kill): the controller
+// learns of it only when its session expires.
+func (c *Cluster) KillNode(i int) {
+	n := c.Nodes[i]
+	if n.stopOnce || n.srv == nil {
+		return
+	}
+	n.stopOnce = true
+	if err := n.srv.Kill(); err != nil {
+		c.t.Errorf("killing node %d: %v", i+1, err)
+	}
+}
+
 // Running reports whether node i is running.
 func (c *Cluster) Running(i int) bool { return c.Nodes[i].srv != nil && !c.Nodes[i].stopOnce }
 
