@@ -178,6 +178,12 @@ func (c *cluster) start(nd *node) {
 		c.t.Fatal(err)
 	}
 	nd.startedAt++
+	for _, p := range []*Proxy{nd.client, nd.ctrl} {
+		if err := p.Up(); err != nil {
+			f.Close()
+			c.t.Fatalf("node %d: proxy %s: %v", nd.id, p.Addr(), err)
+		}
+	}
 	fmt.Fprintf(f, "=== campaign: start %d at %s\n", nd.startedAt, time.Now().Format(time.RFC3339Nano))
 	cmd := exec.Command(samsaBin, "server", "--config", nd.config)
 	cmd.Stdout, cmd.Stderr = f, f
@@ -232,6 +238,8 @@ func (c *cluster) wait(nd *node, d time.Duration) bool {
 	nd.mu.Lock()
 	nd.cmd = nil
 	nd.mu.Unlock()
+	nd.client.Down()
+	nd.ctrl.Down()
 	return byItself
 }
 

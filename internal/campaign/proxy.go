@@ -45,7 +45,9 @@ type Proxy struct {
 	net    *Net
 	Node   int32
 	Target string
-	ln     net.Listener
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener // nil while Down
 	wg     sync.WaitGroup
 }
 
@@ -74,22 +76,51 @@ func (n *Net) Listen(node int32, target string) (*Proxy, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proxy{net: n, Node: node, Target: target, ln: ln}
+	p := &Proxy{net: n, Node: node, Target: target, ln: ln, addr: ln.Addr().String()}
 	n.mu.Lock()
 	n.proxies = append(n.proxies, p)
 	n.mu.Unlock()
 	p.wg.Add(1)
-	go p.accept()
+	go p.accept(ln)
 	return p, nil
 }
 
 // Addr is the proxy's address, the one to advertise.
-func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+func (p *Proxy) Addr() string { return p.addr }
 
-func (p *Proxy) accept() {
+// Down closes the proxy's listener while its node's process is gone, so connections to the
+// node are refused as they would be without a proxy (the controller fences a broker whose
+// listener refuses at once). Connections already open end with the node's.
+func (p *Proxy) Down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+}
+
+// Up listens again on the proxy's address (before its node starts again).
+func (p *Proxy) Up() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		return err
+	}
+	p.ln = ln
+	p.wg.Add(1)
+	go p.accept(ln)
+	return nil
+}
+
+func (p *Proxy) accept(ln net.Listener) {
 	defer p.wg.Done()
 	for {
-		c, err := p.ln.Accept()
+		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
@@ -209,7 +240,7 @@ func (n *Net) Close() {
 	}
 	n.mu.Unlock()
 	for _, p := range proxies {
-		p.ln.Close()
+		p.Down()
 	}
 	n.mu.Lock()
 	for pc := range n.conns {

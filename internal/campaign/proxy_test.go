@@ -97,3 +97,30 @@ func TestProcAddr(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// TestProxyDownUp: a proxy that is down refuses connections, and serves again on the same
+// address once up.
+func TestProxyDownUp(t *testing.T) {
+	n := NewNet(nil)
+	defer n.Close()
+	p, err := n.Listen(1, echo(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Down()
+	if c, err := net.Dial("tcp", p.Addr()); err == nil {
+		c.Close()
+		t.Fatal("a proxy that is down accepts connections")
+	}
+	if err := p.Up(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := net.Dial("tcp", p.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if ok, err := roundTrip(t, c, 10*time.Second); !ok {
+		t.Fatalf("after Up: %v", err)
+	}
+}
