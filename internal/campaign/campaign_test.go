@@ -371,7 +371,7 @@ func (n *nemesis) rollingRestart() {
 		start := time.Now()
 		n.c.signal(nd, syscall.SIGTERM)
 		if !n.c.wait(nd, time.Minute) {
-			n.t.Errorf("node %d did not stop within a minute of SIGTERM (killed)", nd.id)
+			n.t.Errorf("node %d did not stop within a minute of SIGTERM (SIGQUIT: its goroutines are in %s)", nd.id, nd.logPath)
 		}
 		n.logf("node %d stopped after SIGTERM in %s", nd.id, time.Since(start).Round(time.Millisecond))
 		n.restart(nd)

@@ -37,6 +37,7 @@ type Ack struct {
 	Offset    int64
 	Value     string
 	At        time.Time // when the producer got the acknowledgement
+	Sent      time.Time // when the record was handed to the producer (zero: unknown)
 }
 
 // Read is one record a consumer saw during the campaign.
@@ -218,8 +219,9 @@ type Kill struct {
 }
 
 // Failover is the time from a leader's kill to the first acknowledgement for its partition
-// after it (by the new leader: the killed process acknowledges nothing). Missing is true when
-// no acknowledgement came before the end of the campaign.
+// of a record sent after it (so by the new leader: an acknowledgement of the old one still in
+// flight at the kill does not count). Missing is true when no acknowledgement came before the
+// end of the campaign.
 type Failover struct {
 	Kill
 	Took    time.Duration
@@ -232,7 +234,7 @@ func FailoverTimes(kills []Kill, acks []Ack) []Failover {
 	for _, k := range kills {
 		f := Failover{Kill: k, Missing: true}
 		for _, a := range acks {
-			if a.Partition != k.Partition || !a.At.After(k.At) {
+			if a.Partition != k.Partition || !a.At.After(k.At) || (!a.Sent.IsZero() && !a.Sent.After(k.At)) {
 				continue
 			}
 			if d := a.At.Sub(k.At); f.Missing || d < f.Took {

@@ -152,6 +152,8 @@ func TestFailoverTimes(t *testing.T) {
 		{Partition: 1, At: t0.Add(time.Second)},
 		{Partition: 0, At: t0.Add(5 * time.Second)},
 		{Partition: 0, At: t0.Add(3 * time.Second)},
+		// Acknowledged after the kill but sent before it: the old leader's answer in flight.
+		{Partition: 0, At: t0.Add(time.Millisecond), Sent: t0.Add(-time.Millisecond)},
 	}
 	fs := FailoverTimes([]Kill{{Partition: 0, At: t0}, {Partition: 2, At: t0}, {Partition: 1, At: t0}}, acks)
 	if fs[0].Took != 3*time.Second || fs[0].Missing || !fs[1].Missing || fs[2].Took != time.Second {

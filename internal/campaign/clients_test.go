@@ -91,7 +91,7 @@ func kgoProducer(t *testing.T, seeds []string, topic string, partitions int, id 
 					rec.fail(id)
 					return
 				}
-				rec.ack(Ack{Partition: r.Partition, Offset: r.Offset, Value: string(r.Value), At: time.Now()})
+				rec.ack(Ack{Partition: r.Partition, Offset: r.Offset, Value: string(r.Value), At: time.Now(), Sent: r.Timestamp})
 			})
 		}
 	}()
@@ -151,13 +151,15 @@ func pyProducer(t *testing.T, py string, seeds []string, topic string, partition
 				O int64   `json:"o"`
 				V string  `json:"v"`
 				T float64 `json:"t"`
+				S int64   `json:"s"` // create time, ms
 			}
 			if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
 				t.Errorf("producer %s: bad line %q: %v", id, sc.Text(), err)
 				continue
 			}
 			sec := int64(l.T)
-			rec.ack(Ack{Partition: l.P, Offset: l.O, Value: l.V, At: time.Unix(sec, int64((l.T-float64(sec))*1e9))})
+			rec.ack(Ack{Partition: l.P, Offset: l.O, Value: l.V, At: time.Unix(sec, int64((l.T-float64(sec))*1e9)),
+				Sent: time.UnixMilli(l.S)})
 		}
 		io.Copy(io.Discard, stdout)
 	}()

@@ -218,7 +218,8 @@ func (c *cluster) signal(nd *node, sig syscall.Signal) {
 	}
 }
 
-// wait waits until nd's process has exited, for at most d (then it is killed); it reports
+// wait waits until nd's process has exited, for at most d (then SIGQUIT, so Go writes every
+// goroutine's stack to the node's log, and SIGKILL if that does not end it); it reports
 // whether it exited by itself.
 func (c *cluster) wait(nd *node, d time.Duration) bool {
 	nd.mu.Lock()
@@ -232,8 +233,13 @@ func (c *cluster) wait(nd *node, d time.Duration) bool {
 	case <-exited:
 	case <-time.After(d):
 		byItself = false
-		cmd.Process.Kill()
-		<-exited
+		cmd.Process.Signal(syscall.SIGQUIT)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
 	}
 	nd.mu.Lock()
 	nd.cmd = nil

@@ -5,7 +5,7 @@ Usage: producer.py BOOTSTRAP TOPIC PARTITIONS PRODUCER_ID INTERVAL_S
 Sends PRODUCER_ID-SEQ (seq 0, 1, ...) to partition seq % PARTITIONS every INTERVAL_S seconds
 until stdin closes, then flushes (at most 30 s) and exits. Every acknowledged record is printed
 on stdout as one JSON line {"p": partition, "o": offset, "v": value, "t": unix seconds of the
-acknowledgement}; failed deliveries are counted on stderr.
+acknowledgement, "s": the record's create time in unix ms}; failed deliveries are counted on stderr.
 """
 import json
 import sys
@@ -34,7 +34,7 @@ def main():
             print(f"delivery failed: {err}", file=sys.stderr, flush=True)
             return
         print(json.dumps({"p": msg.partition(), "o": msg.offset(), "v": msg.value().decode(),
-                          "t": time.time()}), flush=True)
+                          "t": time.time(), "s": msg.timestamp()[1]}), flush=True)
 
     stop = threading.Event()
     threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
