@@ -249,8 +249,12 @@ func (c *cluster) wait(nd *node, d time.Duration) bool {
 	return byItself
 }
 
-// kill SIGKILLs nd and waits for the process to go.
+// kill SIGKILLs nd and waits for the process to go. Its proxies stop listening first: a
+// killed process's ports refuse connections the moment it dies, and the controller's probe
+// of a broker whose connection closed must see that (not a proxy still accepting).
 func (c *cluster) kill(nd *node) {
+	nd.client.Down()
+	nd.ctrl.Down()
 	c.signal(nd, syscall.SIGKILL)
 	c.wait(nd, time.Minute)
 }

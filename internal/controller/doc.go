@@ -35,8 +35,10 @@
 // most every 30 s, once the filesystem has twice its size free. Raft snapshots that fail for
 // lack of space are only retried by Raft.
 //
-// Today the quorum is a single voter inside the broker process, bootstrapped on first start.
-// Nothing but Start's bootstrap assumes one voter; see the TODO(multi-voter) notes.
+// The quorum is the voters of Config.Voters (controller.quorum.voters), each bootstrapping the
+// same configuration on its first start, or this node alone (Config.Bootstrap). The controller
+// listener (listener.go) carries Raft, announced by a preamble with the cluster id, and Kafka
+// clients (KafkaListener). deadbrokers.go fences brokers whose process is gone.
 //
 // # The cluster state machine
 //
