@@ -38,7 +38,7 @@ CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-features k
 	kafka-transactional-producer kafka-consumer-groups kafka-console-group-kip848 kafka-python-group confluent-kafka-group
 	confluent-kafka-group-pair confluent-kafka-group-kip848 confluent-kafka-group-mixed)
 # The 3-node checks, in this order (the last one stops a node).
-CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-features cluster-under-replicated)
+CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-features cluster-leader-election cluster-java-across-kill cluster-under-replicated)
 TIMEOUT=${SAMSA_COMPAT_TIMEOUT:-45}
 CLUSTER_BUDGET=${SAMSA_COMPAT_CLUSTER_BUDGET:-150}
 BUDGET=${SAMSA_COMPAT_BUDGET:-300}
@@ -605,6 +605,85 @@ check_cluster-kafka-features() {
 		{ reason "kafka-features --bootstrap-controller describe: $(last_error describe.err)"; return 1; }
 	tr '\t' ' ' < describe.out | grep -q "^Feature: metadata.version SupportedMinVersion: 3.3-IV3 SupportedMaxVersion: 3.8-IV0 FinalizedVersionLevel: 3.8-IV0 Epoch: [0-9]" ||
 		{ reason "kafka-features --bootstrap-controller describe: no metadata.version line in: $(grep '^Feature' describe.out | tr '\t\n' ' |')"; return 1; }
+}
+
+# leader_of TOPIC PARTITION: the leader id kafka-topics --describe shows.
+leader_of() {
+	cluster_topics lead --describe --topic "$1" || return 1
+	rf3_partitions lead.out | awk -v p="$2" '$1 == p { print $2 }'
+}
+
+# wait_isr TOPIC N: waits (30s) until every partition of TOPIC has N replicas in its ISR.
+wait_isr() {
+	local i
+	for ((i = 0; i < 60; i++)); do
+		cluster_topics isr --describe --topic "$1" &&
+			[[ -z $(rf3_partitions isr.out | awk -v n="$2" '{ if (split($4, s, ",") != n) print }') ]] && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
+# kafka-leader-election --election-type PREFERRED: partition 0's preferred leader (its first
+# replica) is stopped and started again (`samsa cluster stop/start --node`); once it is back in
+# the ISR, the election makes it the leader again (ElectLeaders forwarded to the active
+# controller), and a second election answers that none was needed.
+check_cluster-leader-election() {
+	need java || return 1
+	local topic=compat-elect-$RUN_ID preferred leader
+	create_rf3 "$topic" || return 1
+	preferred=$(leader_of "$topic" 0)
+	[[ -n $preferred ]] || { reason "no leader for $topic-0"; return 1; }
+	"$SAMSA_BIN" cluster stop --dir "$CLUSTER_DIR" --node "$preferred" > stop.out 2>&1 ||
+		{ reason "samsa cluster stop --node $preferred: $(tail -n 1 stop.out)"; return 1; }
+	"$SAMSA_BIN" cluster start --dir "$CLUSTER_DIR" --timeout 60s > start.out 2>&1 ||
+		{ reason "samsa cluster start (node $preferred again): $(tail -n 1 start.out)"; return 1; }
+	wait_isr "$topic" 3 || { reason "node $preferred did not rejoin the ISR of $topic within 30s: $(rf3_partitions isr.out | tr '\n' ';')"; return 1; }
+	leader=$(leader_of "$topic" 0)
+	[[ $leader != "$preferred" ]] || { reason "node $preferred leads $topic-0 again before any election"; return 1; }
+	kafka_tool org.apache.kafka.tools.LeaderElectionCommand --bootstrap-server "$CLUSTER_BOOTSTRAP" \
+		--election-type PREFERRED --topic "$topic" --partition 0 > elect.out 2> elect.err ||
+		{ reason "kafka-leader-election --election-type PREFERRED: $(last_error elect.err) $(head -c 300 elect.out)"; return 1; }
+	grep -q "Successfully completed leader election (PREFERRED) for partitions $topic-0" elect.out ||
+		{ reason "kafka-leader-election: $(tr '\n' ' ' < elect.out | cut -c1-300)"; return 1; }
+	leader=$(leader_of "$topic" 0)
+	[[ $leader == "$preferred" ]] || { reason "after the election $topic-0 is led by $leader, want $preferred"; return 1; }
+	kafka_tool org.apache.kafka.tools.LeaderElectionCommand --bootstrap-server "$CLUSTER_BOOTSTRAP" \
+		--election-type PREFERRED --topic "$topic" --partition 0 > again.out 2> again.err || true
+	grep -q "Valid replica already elected for partitions" again.out ||
+		{ reason "a second preferred election: $(tr '\n' ' ' < again.out | cut -c1-300)"; return 1; }
+}
+
+# The Java producer (acks=all, idempotent) and console consumer across a broker kill: 1,000
+# records, then SIGKILL of the node leading partition 0 (by the pid in its pid file), 1,000 more
+# with the node dead, the node started again; the console consumer reads all 2,000 exactly
+# once.
+check_cluster-java-across-kill() {
+	need java || return 1
+	local topic=compat-kill-$RUN_ID victim pid
+	create_rf3 "$topic" || return 1
+	seq 1 1000 > a.txt
+	seq 1001 2000 > b.txt
+	java_produce() {
+		kafka_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$CLUSTER_BOOTSTRAP" --topic "$topic" \
+			--producer-property acks=all --producer-property enable.idempotence=true \
+			--producer-property delivery.timeout.ms=60000 < "$1" > "$1.out" 2> "$1.err"
+	}
+	java_produce a.txt || { reason "console producer before the kill: $(last_error a.txt.err)"; return 1; }
+	victim=$(leader_of "$topic" 0)
+	pid=$(< "$CLUSTER_DIR/node$victim/server.pid")
+	kill -KILL "$pid" || { reason "could not SIGKILL node $victim (pid $pid)"; return 1; }
+	java_produce b.txt || { reason "console producer with node $victim killed: $(last_error b.txt.err)"; return 1; }
+	grep -q "ERROR" b.txt.err && { reason "console producer with node $victim killed logged: $(grep -m1 ERROR b.txt.err | cut -c1-300)"; return 1; }
+	"$SAMSA_BIN" cluster start --dir "$CLUSTER_DIR" --timeout 60s > start.out 2>&1 ||
+		{ reason "samsa cluster start (node $victim again): $(tail -n 1 start.out)"; return 1; }
+	kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$CLUSTER_BOOTSTRAP" \
+		--topic "$topic" --from-beginning --max-messages 2000 --timeout-ms 20000 > consumed.txt 2> consume.err || true
+	local got dup
+	got=$(sort -n consumed.txt | uniq | wc -l)
+	dup=$(sort -n consumed.txt | uniq -d | wc -l)
+	((got == 2000 && dup == 0)) && cmp -s <(sort -n consumed.txt) <(seq 1 2000) ||
+		{ reason "console consumer read $(wc -l < consumed.txt) records, $got distinct, $dup duplicated, want 1..2000 once each (node $victim was killed): $(last_error consume.err)"; return 1; }
 }
 
 # After `samsa cluster stop --node 3` (a controlled shutdown: the controller moves node 3's

@@ -85,6 +85,13 @@ func Start(ctx context.Context, s Spec) ([]Node, error) {
 	}
 	var nodes []Node
 	for i, p := range props {
+		// A node started before keeps the settings it ran with (its ports are in the quorum's
+		// configuration) unless this start changes them (--ports, --override).
+		if len(s.Ports) == 0 && len(s.Overrides) == 0 {
+			if kept, err := readProperties(filepath.Join(s.Dir, fmt.Sprintf("node%d", i+1), "server.properties")); err == nil {
+				p = kept
+			}
+		}
 		cfg, err := config.LoadServer(p)
 		if err != nil {
 			return nil, fmt.Errorf("node %d: %w", i+1, err)
@@ -499,4 +506,14 @@ func Stop(dir string, only int32, timeout time.Duration, out io.Writer) error {
 		fmt.Fprintf(out, "stopped node %d (pid %d)\n", n.ID, pid)
 	}
 	return nil
+}
+
+// readProperties reads a node's server.properties.
+func readProperties(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return config.ParseProperties(f)
 }
