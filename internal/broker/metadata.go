@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -74,7 +75,7 @@ func handleMetadata(b *Broker, req *request) (kmsg.Response, error) {
 	if allTopics {
 		for _, name := range img.TopicNames() {
 			t, _ := img.Topic(name)
-			resp.Topics = append(resp.Topics, b.metadataTopic(t, r.Version))
+			resp.Topics = append(resp.Topics, b.metadataTopic(img, t, r.Version))
 		}
 		return resp, nil
 	}
@@ -105,7 +106,7 @@ func handleMetadata(b *Broker, req *request) (kmsg.Response, error) {
 			resp.Topics = append(resp.Topics, mt)
 			continue
 		}
-		resp.Topics = append(resp.Topics, b.metadataTopic(t, r.Version))
+		resp.Topics = append(resp.Topics, b.metadataTopic(img, t, r.Version))
 	}
 	return resp, nil
 }
@@ -115,6 +116,9 @@ func brokerList(img *metadata.Image, listener string) []kmsg.MetadataResponseBro
 	var out []kmsg.MetadataResponseBroker
 	for _, id := range img.BrokerIDs() {
 		br := img.Brokers[id]
+		if br.Fenced {
+			continue // Kafka lists only the live (unfenced) brokers
+		}
 		for _, ep := range br.Endpoints {
 			if ep.Listener != listener {
 				continue
@@ -136,7 +140,7 @@ func brokerList(img *metadata.Image, listener string) []kmsg.MetadataResponseBro
 // metadataTopic describes t. A partition this broker leads but whose log it could not open
 // is shown as Kafka shows a replica on an offline log directory: no leader
 // (LEADER_NOT_AVAILABLE) and this broker among the offline replicas.
-func (b *Broker) metadataTopic(t *metadata.Topic, version int16) kmsg.MetadataResponseTopic {
+func (b *Broker) metadataTopic(img *metadata.Image, t *metadata.Topic, version int16) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic = &name
@@ -150,9 +154,12 @@ func (b *Broker) metadataTopic(t *metadata.Topic, version int16) kmsg.MetadataRe
 		mp.LeaderEpoch = p.LeaderEpoch
 		mp.Replicas = p.Replicas
 		mp.ISR = p.ISR
+		mp.OfflineReplicas = offlineReplicas(img, p.Replicas)
 		if p.Leader == b.cfg.NodeID && b.replicas.Offline(t.Name, p.Partition) {
 			mp.Leader = -1
-			mp.OfflineReplicas = []int32{b.cfg.NodeID}
+			if !slices.Contains(mp.OfflineReplicas, b.cfg.NodeID) {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, b.cfg.NodeID)
+			}
 		}
 		if mp.Leader < 0 {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
@@ -160,6 +167,18 @@ func (b *Broker) metadataTopic(t *metadata.Topic, version int16) kmsg.MetadataRe
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
+}
+
+// offlineReplicas are the replicas on brokers that are not alive (fenced or not registered),
+// as Kafka's KRaft brokers report them (kafka-topics shows them as "Offline").
+func offlineReplicas(img *metadata.Image, replicas []int32) []int32 {
+	var out []int32
+	for _, id := range replicas {
+		if br, ok := img.Brokers[id]; !ok || br.Fenced {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 func isInternalTopic(name string) bool {

@@ -124,6 +124,19 @@ func TestDeadBrokerFencedAtOnce(t *testing.T) {
 			return mp.Leader >= 0 && mp.Leader != int32(victim+1)
 		})
 		t.Logf("controller killed: %v; rf3-%d: leader %d -> %d", killController, p, victim+1, after.Leader)
+		// Metadata, as Kafka's: only live brokers, the dead one's replicas offline.
+		m, err := adminFor(t, c.Nodes[other].Addr()).Metadata(ctxT(t), "rf3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range m.Brokers {
+			if b.NodeID == int32(victim+1) {
+				t.Errorf("Metadata lists the dead broker %d", victim+1)
+			}
+		}
+		if off := m.Topics["rf3"].Partitions[p].OfflineReplicas; !slices.Contains(off, int32(victim+1)) {
+			t.Errorf("rf3-%d offline replicas %v, want the dead broker %d among them", p, off, victim+1)
+		}
 		c.StartNode(victim)
 		c.WaitBrokers(3)
 	}

@@ -103,9 +103,6 @@ func (s *Server) loadQuorum() error {
 	if !s.Controller && mine {
 		return fmt.Errorf("controller.quorum.voters: node.id=%d is a voter, but process.roles=%s has no controller role", s.NodeID, roles)
 	}
-	if !s.Controller {
-		return fmt.Errorf("process.roles=%s: broker-only nodes are not supported yet (they will follow the metadata log as Raft non-voters); give every node process.roles=broker,controller and list it in controller.quorum.voters", roles)
-	}
 	return nil
 }
 

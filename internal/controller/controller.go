@@ -38,6 +38,14 @@ type Config struct {
 	// voter bootstraps the same configuration on its first start, which hashicorp/raft allows.
 	// Empty: this node is the only voter (see Bootstrap).
 	Voters []Voter
+	// NonVoter makes this node a Raft non-voter (a broker-only node): it bootstraps nothing and
+	// Start returns without waiting for the quorum; the active controller adds it to the
+	// configuration when it registers (its registration names the Raft address as an endpoint
+	// of listener RaftListener), after which WaitReady returns. Voters must name the quorum.
+	NonVoter bool
+	// Advertise is the address other nodes reach this node's Raft at when it is not among the
+	// voters (a non-voter); "" means the bound address.
+	Advertise string
 	// ClusterID is the cluster id this node's storage was formatted with (meta.properties).
 	// The first leader commits it; a node whose quorum has another id refuses to start, and
 	// Raft connections announcing another id are refused. "" (a single node formatting itself)
@@ -169,7 +177,14 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.ReserveBytes == 0 {
 		cfg.ReserveBytes = DefaultReserveBytes
 	}
-	if len(cfg.Voters) > 0 && !slices.ContainsFunc(cfg.Voters, func(v Voter) bool { return v.ID == cfg.NodeID }) {
+	if cfg.NonVoter {
+		if len(cfg.Voters) == 0 {
+			return cfg, errors.New("controller: a non-voter needs the voters")
+		}
+		if slices.ContainsFunc(cfg.Voters, func(v Voter) bool { return v.ID == cfg.NodeID }) {
+			return cfg, fmt.Errorf("controller: node %d is a voter", cfg.NodeID)
+		}
+	} else if len(cfg.Voters) > 0 && !slices.ContainsFunc(cfg.Voters, func(v Voter) bool { return v.ID == cfg.NodeID }) {
 		return cfg, fmt.Errorf("controller: node %d is not one of the voters", cfg.NodeID)
 	}
 	if len(cfg.ClusterID) > maxClusterIDLen {
@@ -205,18 +220,32 @@ func Start(ctx context.Context, cfg Config) (*Controller, error) {
 	c.raft = r
 	c.wg.Add(1)
 	go c.watchLeadership()
-	if err := c.waitReady(ctx); err != nil {
+	if cfg.NonVoter {
+		return c, nil // WaitReady, once registered
+	}
+	if err := c.WaitReady(ctx); err != nil {
 		c.Close()
 		return nil, err
 	}
+	return c, nil
+}
+
+// WaitReady waits until the quorum has a leader and this node applied what was committed
+// then, and checks the quorum's cluster id against the node's. Start does it for a voter; a
+// non-voter calls it once it registered (the leader replicates to it from then on). On an
+// error the caller closes the controller.
+func (c *Controller) WaitReady(ctx context.Context) error {
+	cfg := c.cfg
+	if err := c.waitReady(ctx); err != nil {
+		return err
+	}
 	if id := c.Image().ClusterID; cfg.ClusterID != "" && id != cfg.ClusterID {
-		c.Close()
-		return nil, fmt.Errorf("controller: this node's storage was formatted for cluster %s, but the metadata quorum's cluster id is %s", cfg.ClusterID, id)
+		return fmt.Errorf("controller: this node's storage was formatted for cluster %s, but the metadata quorum's cluster id is %s", cfg.ClusterID, id)
 	}
 	leader, _, _ := c.Leader()
 	cfg.Logger.Info("metadata controller ready", "node", cfg.NodeID, "addr", c.addr,
-		"clusterID", c.Image().ClusterID, "index", c.Image().Index, "leader", leader, "voters", len(cfg.Voters))
-	return c, nil
+		"clusterID", c.Image().ClusterID, "index", c.Image().Index, "leader", leader, "voters", len(cfg.Voters), "non_voter", cfg.NonVoter)
+	return nil
 }
 
 // openStore opens the bbolt Raft store in cfg.Dir. bbolt waits for an exclusive flock on the
@@ -251,7 +280,7 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 	if err != nil {
 		return nil, nil, fmt.Errorf("controller: open snapshot store: %w", err)
 	}
-	advertise := ""
+	advertise := cfg.Advertise
 	for _, v := range cfg.Voters {
 		if v.ID == cfg.NodeID {
 			advertise = v.Addr
@@ -283,7 +312,7 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 	notify := make(chan bool, 16)
 	rc.NotifyCh = notify
 
-	if cfg.Bootstrap || len(cfg.Voters) > 0 {
+	if !cfg.NonVoter && (cfg.Bootstrap || len(cfg.Voters) > 0) {
 		has, err := raft.HasExistingState(store, store, snaps)
 		if err != nil {
 			trans.Close()

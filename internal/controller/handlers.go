@@ -40,6 +40,12 @@ func (c *Controller) HandleBrokerRegistration(ctx context.Context, req *kmsg.Bro
 		b.Endpoints = append(b.Endpoints, metadata.Endpoint{Listener: l.Name, Host: l.Host, Port: int32(l.Port), SecurityProtocol: proto})
 	}
 	epoch, err := c.RegisterBroker(ctx, b)
+	if err == nil {
+		if err = c.ensureNonVoter(b); err != nil {
+			c.logger.Warn("adding a broker-only node to the metadata quorum failed", "broker", b.ID, "err", err)
+			err = fmt.Errorf("%w: adding broker %d to the metadata quorum: %w", kerr.NotController, b.ID, err)
+		}
+	}
 	if resp.ErrorCode = ErrorCode(err); err == nil {
 		resp.BrokerEpoch = epoch
 	}

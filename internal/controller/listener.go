@@ -67,6 +67,9 @@ func newMuxListener(bindAddr, advertise, clusterID string, logger *slog.Logger) 
 			ln.Close()
 			return nil, fmt.Errorf("controller: advertised address %q: %w", advertise, err)
 		}
+		if a.Port == 0 { // the port bound
+			a.Port = addr.Port
+		}
 		adv = a
 	} else {
 		a := *addr

@@ -22,6 +22,10 @@ import (
 type controllerClient struct {
 	local  *controller.Controller
 	logger *slog.Logger
+	// voters are the controller listeners of the voters, tried in turn while this node knows
+	// no leader (a broker-only node before it registered and joined as a non-voter).
+	voters []string
+	next   int
 
 	mu   sync.Mutex
 	addr string
@@ -39,11 +43,17 @@ const retryBackoff = 50 * time.Millisecond
 // client returns the franz-go client for the current leader.
 func (c *controllerClient) client() (*kgo.Client, error) {
 	_, addr, ok := c.local.Leader()
-	if !ok {
-		return nil, errNoLeader
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if !ok {
+		if len(c.voters) == 0 {
+			return nil, errNoLeader
+		}
+		// A voter that is not the leader answers NOT_CONTROLLER; the next attempt tries
+		// the next voter.
+		addr = c.voters[c.next%len(c.voters)]
+		c.next++
+	}
 	if c.cl != nil && c.addr == addr {
 		return c.cl, nil
 	}

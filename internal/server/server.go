@@ -12,6 +12,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -95,6 +96,15 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	if cl, ok := cfg.ControllerListenerAddr(); ok {
 		ctrlAddr = cl.Addr()
 	}
+	// A broker-only node is a Raft non-voter: its transport listens on a port of its own,
+	// on the host of its first client listener, and its registration names it.
+	nonVoter := cfg.Broker && !cfg.Controller
+	raftAdvertise := ""
+	if nonVoter {
+		ctrlAddr = net.JoinHostPort(clientListeners[0].Host, "0")
+		reg := s.registration(clientListeners)
+		raftAdvertise = net.JoinHostPort(reg.Endpoints[0].Host, "0")
+	}
 	fileLimit := storage.FileLimit()
 	cacheSize, maxPartitions := fileBudget(fileLimit)
 	if n := cfg.Int64("samsa.max.partitions.per.broker"); n > 0 {
@@ -116,6 +126,8 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		BindAddr:                 ctrlAddr,
 		Bootstrap:                cfg.SingleNode(),
 		Voters:                   voters,
+		NonVoter:                 nonVoter,
+		Advertise:                raftAdvertise,
 		ClusterID:                clusterID,
 		BrokerSessionTimeout:     time.Duration(cfg.Int64("broker.session.timeout.ms")) * time.Millisecond,
 		UncleanLeaderElection:    cfg.Bool("unclean.leader.election.enable"),
@@ -139,14 +151,23 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		}
 	}
 	s.client = newControllerClient(ctrl, logger.With("component", "controller-client"))
+	for _, v := range voters {
+		s.client.voters = append(s.client.voters, v.Addr)
+	}
 	undo = append(undo, s.client.close)
 	waiter, unsubWait := newImageWaiter(ctrl)
 	s.unsubWait = unsubWait
 	undo = append(undo, unsubWait)
 	cc := &clusterController{local: ctrl, client: s.client, images: waiter, nodeID: cfg.NodeID, brokerEpoch: func() int64 { return -1 }}
 	if cfg.Broker {
+		reg := s.registration(clientListeners)
+		if nonVoter {
+			host, port, _ := net.SplitHostPort(ctrl.Addr())
+			p, _ := strconv.Atoi(port)
+			reg.Endpoints = append(reg.Endpoints, metadata.Endpoint{Listener: controller.RaftListener, Host: host, Port: int32(p), SecurityProtocol: "PLAINTEXT"})
+		}
 		s.lifecycle = newBrokerLifecycle(s.client, ctrl, logger.With("component", "lifecycle"),
-			s.registration(clientListeners), time.Duration(cfg.Int64("broker.heartbeat.interval.ms"))*time.Millisecond)
+			reg, time.Duration(cfg.Int64("broker.heartbeat.interval.ms"))*time.Millisecond)
 		cc.brokerEpoch = s.lifecycle.Epoch
 	}
 
@@ -184,8 +205,17 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	}
 	undo = append(undo, func() { s.broker.Close() })
 	if s.lifecycle != nil {
-		if err := s.lifecycle.register(ctx, ctrl.Image().ClusterID); err != nil {
+		regClusterID := ctrl.Image().ClusterID
+		if nonVoter {
+			regClusterID = clusterID // its image is empty until it joins
+		}
+		if err := s.lifecycle.register(ctx, regClusterID); err != nil {
 			return nil, fmt.Errorf("registering broker: %w", err)
+		}
+		if nonVoter {
+			if err := ctrl.WaitReady(ctx); err != nil {
+				return nil, fmt.Errorf("following the metadata quorum as a non-voter: %w", err)
+			}
 		}
 		// Serve once this node's own image has its registration, as Kafka's brokers wait to
 		// catch up with the metadata log first.
@@ -369,6 +399,9 @@ func (s *Server) Addr() string {
 
 // Replicas returns the node's replica manager (tests compare replicas' logs).
 func (s *Server) Replicas() *replica.Manager { return s.replicas }
+
+// Quorum describes the metadata quorum as this node knows it.
+func (s *Server) Quorum() (controller.QuorumInfo, error) { return s.ctrl.QuorumInfo() }
 
 // Image returns this node's current metadata image.
 func (s *Server) Image() *metadata.Image { return s.ctrl.Image() }

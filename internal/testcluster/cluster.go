@@ -95,18 +95,62 @@ func StartCluster(t testing.TB, n int, settings ...string) *Cluster {
 	return c
 }
 
-// WaitBrokers waits until every running node's image has n registered brokers.
+// liveBrokers counts the unfenced brokers of node i's image (Metadata lists only those).
+func (c *Cluster) liveBrokers(i int) int {
+	n := 0
+	for _, b := range c.Server(i).Image().Brokers {
+		if !b.Fenced {
+			n++
+		}
+	}
+	return n
+}
+
+// WaitBrokers waits until every running node's image has n live (registered and unfenced)
+// brokers.
 func (c *Cluster) WaitBrokers(n int) {
 	c.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for i := range c.Nodes {
-		for c.Running(i) && len(c.Server(i).Image().Brokers) < n {
+		for c.Running(i) && c.liveBrokers(i) < n {
 			if time.Now().After(deadline) {
-				c.t.Fatalf("node %d sees %d brokers, want %d", i+1, len(c.Server(i).Image().Brokers), n)
+				c.t.Fatalf("node %d sees %d live brokers, want %d", i+1, c.liveBrokers(i), n)
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
 	}
+}
+
+// AddBroker starts a broker-only node (process.roles=broker, the next node id) that joins the
+// cluster's metadata quorum as a non-voter, and returns its index in Nodes.
+func (c *Cluster) AddBroker(settings ...string) int {
+	c.t.Helper()
+	first := c.Nodes[0].props
+	i := len(c.Nodes)
+	node := &Node{t: c.t, Dir: filepath.Join(filepath.Dir(c.Nodes[0].Dir), fmt.Sprintf("node%d", i+1))}
+	port := freePorts(c.t, 1)[0]
+	node.props = map[string]string{
+		"node.id":                  fmt.Sprint(i + 1),
+		"process.roles":            "broker",
+		"listeners":                fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", port),
+		"controller.quorum.voters": first["controller.quorum.voters"],
+		"log.dirs":                 node.Dir,
+	}
+	applySettings(c.t, node.props, settings)
+	node.Logger = testLogger().With("node", i+1)
+	cfg, err := config.LoadServer(node.props)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := server.Format(cfg, c.ClusterID, false); err != nil {
+		c.t.Fatal(err)
+	}
+	c.Nodes = append(c.Nodes, node)
+	if err := node.tryStart(); err != nil {
+		c.t.Fatalf("broker-only node %d: %v", i+1, err)
+	}
+	c.WaitBrokers(len(c.Nodes))
+	return i
 }
 
 // tryStart starts the node, returning the error instead of failing the test (nodes of a
