@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 	"time"
 
@@ -82,7 +83,9 @@ func (c *controllerClient) request(ctx context.Context, req kmsg.Request, retry 
 		cl, err := c.client()
 		if err == nil {
 			var resp kmsg.Response
-			resp, err = cl.SeedBrokers()[0].Request(ctx, req)
+			// A copy per attempt: franz-go sets the version on the request it sends, and an
+			// abandoned attempt may still be doing so while the next one runs.
+			resp, err = cl.SeedBrokers()[0].Request(ctx, shallowCopy(req))
 			if err == nil && (retry == nil || !retry(resp)) {
 				return resp, nil
 			}
@@ -118,4 +121,15 @@ func (c *controllerClient) close() {
 		c.cl.Close()
 		c.cl = nil
 	}
+}
+
+// shallowCopy returns a copy of the request struct req points to.
+func shallowCopy(req kmsg.Request) kmsg.Request {
+	v := reflect.ValueOf(req)
+	if v.Kind() != reflect.Pointer {
+		return req
+	}
+	c := reflect.New(v.Elem().Type())
+	c.Elem().Set(v.Elem())
+	return c.Interface().(kmsg.Request)
 }
