@@ -92,9 +92,18 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 				parts = append(parts, fetchPart{req: rp, resp: sp, p: p, follower: true})
 				continue
 			}
-			p, perr := b.partitionFor(t.Name, rp.Partition)
+			p, perr := b.partitionForConsumer(t.Name, rp.Partition, r.Version)
 			if perr == nil {
 				perr = checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch())
+			}
+			if perr == nil && r.Version >= 11 && r.Rack != "" && p.IsLeader() {
+				if id := b.preferredReadReplica(img, t, rp.Partition, r.Rack); id >= 0 {
+					// KIP-392: no records, only where to fetch them.
+					sp.PreferredReadReplica = id
+					hw := p.HighWatermark()
+					sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, p.Log().LogStartOffset()
+					continue
+				}
 			}
 			if perr != nil {
 				sp.ErrorCode = perr.Code

@@ -65,6 +65,7 @@ var ServerDefs = []Def{
 	{Name: "transaction.state.log.replication.factor", Type: TypeShort, Default: "1", Min: 1, MinSet: true, Doc: "replication of __transaction_state (Samsa default 1)"},
 	{Name: "transaction.state.log.min.isr", Type: TypeInt, Default: "1", Min: 1, MinSet: true, Doc: "min ISR of __transaction_state (Samsa default 1)"},
 	{Name: "replica.lag.time.max.ms", Type: TypeLong, Default: "30000", Doc: "how long a follower may lag before leaving the ISR"},
+	{Name: "replica.selector.class", Type: TypeString, NoDefault: true, OneOf: []string{"", RackAwareReplicaSelector, "org.apache.kafka.common.replica.LeaderSelector"}, Doc: "which replica a consumer fetches from (KIP-392): unset or LeaderSelector the leader, RackAwareReplicaSelector a replica in the consumer's rack"},
 	{Name: "num.replica.fetchers", Type: TypeInt, Default: "1", Min: 1, MinSet: true, Doc: "fetcher goroutines per source broker"},
 	{Name: "replica.fetch.wait.max.ms", Type: TypeInt, Default: "500", Min: 0, MinSet: true, Doc: "longest a follower's fetch waits at the leader"},
 	{Name: "replica.fetch.min.bytes", Type: TypeInt, Default: "1", Min: 1, MinSet: true, Doc: "bytes a follower's fetch waits for"},
@@ -97,6 +98,10 @@ var ServerDefs = []Def{
 
 // SamsaPrefix starts the names of the settings that are Samsa's own.
 const SamsaPrefix = "samsa."
+
+// RackAwareReplicaSelector is Kafka's replica.selector.class that sends a consumer to a
+// replica in its rack (client.rack), KIP-392.
+const RackAwareReplicaSelector = "org.apache.kafka.common.replica.RackAwareReplicaSelector"
 
 var serverDefsByName = func() map[string]*Def {
 	m := make(map[string]*Def, len(ServerDefs))

@@ -30,7 +30,10 @@ func (p *Partition) appendAsFollower(leader, leaderEpoch int32, batches []byte, 
 		}
 	}
 	end := p.log.LogEndOffset()
-	p.highWatermark.Store(max(min(leaderHW, end), p.log.LogStartOffset()))
+	hw := max(min(leaderHW, end), p.log.LogStartOffset())
+	if p.highWatermark.Swap(hw) != hw {
+		p.wake() // consumers fetching from this follower (KIP-392) wait on it
+	}
 	if start := min(leaderLogStart, end); start > p.log.LogStartOffset() {
 		if _, err := p.log.DeleteRecordsBefore(start); err != nil {
 			return err
