@@ -62,7 +62,8 @@ func TestLeadershipMovesOffAStoppedBroker(t *testing.T) {
 	}
 
 	for _, kill := range []bool{false, true} {
-		before, _ := partitionState(c, runningNode(c, -1), "rf3", 0)
+		// A node restarted by the previous round first catches up and rejoins the ISR.
+		before := waitISR(t, c, "rf3", 3)
 		leaderNode := int(before.Leader) - 1
 		if kill {
 			c.KillNode(leaderNode)
