@@ -411,7 +411,13 @@ func (r *running) stop() time.Duration {
 	for _, n := range r.nodes() {
 		_ = syscall.Kill(n.pid(), syscall.SIGTERM)
 	}
-	deadline := time.After(30 * time.Second)
+	// A cluster's data is thrown away: its nodes stopping at once may wait for a quorum
+	// that is going too, so they get a shorter grace period than a single node.
+	grace := 30 * time.Second
+	if len(r.peers) > 0 {
+		grace = 10 * time.Second
+	}
+	deadline := time.After(grace)
 	for _, n := range r.nodes() {
 		select {
 		case <-n.exited:
@@ -432,10 +438,12 @@ type probe struct {
 	Groups     bool    // the broker serves FindCoordinator and JoinGroup
 }
 
-// waitFirstAck retries until the broker accepts a connection and then acknowledges one
-// produced record (to an auto-created topic), measuring both from the process start.
+// waitFirstAck retries until the broker (every node of a cluster) accepts a connection and
+// then acknowledges one produced record (to an auto-created topic), measuring both from the
+// process start (of node 1).
 func waitFirstAck(ctx context.Context, r *running, limit time.Duration) (probe, error) {
 	var p probe
+	listening := 0 // nodes accepting connections so far
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for {
@@ -445,10 +453,14 @@ func waitFirstAck(ctx context.Context, r *running, limit time.Duration) (probe, 
 		if n := r.exitedNode(); n != nil {
 			return p, fmt.Errorf("%s exited during startup (log: %s)", n.kind.name, n.logPath)
 		}
-		c, err := net.DialTimeout("tcp", r.seeds[0], 200*time.Millisecond)
+		// Every node of a cluster: the figure is when the last one accepts.
+		c, err := net.DialTimeout("tcp", r.seeds[listening], 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			break
+			if listening++; listening == len(r.seeds) {
+				break
+			}
+			continue
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
