@@ -77,7 +77,24 @@ var resourceCase = produceCase{1024, "all", 16}
 // takes about 4-8 s on the reference machine (2 cores, shared), and one against Samsa 2-5 s
 // (the Java tool is slower than the Go one, and small records cost more per byte), and the
 // whole bench stays under 15 minutes on a fresh machine.
+//
+// A 3-node cluster with RF=3 writes every record three times on the same 2 cores: Kafka's
+// acks=all rates drop to a fifth or less of its single-node ones (100 B, 1 partition: 22 k
+// records/s with kafka-producer-perf-test, 61 k with samsa perf produce), so the cluster mode
+// sends a fifth of the records, which keeps a run against Kafka at 5-10 s and a full 3-round
+// cluster run near 12 minutes.
 func (e *env) produceRecords(tool string, size int) int64 {
+	n := e.produceRecordsOneNode(tool, size)
+	if e.brokers > 1 {
+		n = max(n/clusterRecordDivisor, 1000)
+	}
+	return n
+}
+
+// clusterRecordDivisor divides the produce record counts in the cluster mode.
+const clusterRecordDivisor = 5
+
+func (e *env) produceRecordsOneNode(tool string, size int) int64 {
 	switch {
 	case tool == toolKafkaProducer && size < 1024:
 		return e.count(1_000_000)
