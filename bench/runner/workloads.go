@@ -81,8 +81,8 @@ var resourceCase = produceCase{1024, "all", 16}
 // A 3-node cluster with RF=3 writes every record three times on the same 2 cores: Kafka's
 // acks=all rates drop to a fifth or less of its single-node ones (100 B, 1 partition: 22 k
 // records/s with kafka-producer-perf-test, 61 k with samsa perf produce), so the cluster mode
-// sends a fifth of the records, which keeps a run against Kafka at 5-10 s and a full 3-round
-// cluster run near 12 minutes.
+// sends a fifth of the records, which keeps a run against Kafka at 5-20 s; a full 3-round
+// cluster run took 18 minutes with other tests running on the machine.
 func (e *env) produceRecords(tool string, size int) int64 {
 	n := e.produceRecordsOneNode(tool, size)
 	if e.brokers > 1 {
