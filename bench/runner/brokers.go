@@ -38,17 +38,45 @@ type running struct {
 	started time.Time // just before the process was started
 	exited  chan struct{}
 	logPath string
+	// A cluster is started as node 1, its peers the other nodes; addr is then the bootstrap
+	// list of every node (as the tools take it) and seeds the same as a slice.
+	peers []*running
+	seeds []string
 }
 
 func (r *running) pid() int { return r.cmd.Process.Pid }
 
-// kafkaProperties is the server.properties of the Kafka node: a single KRaft node that is both
-// broker and controller, on loopback, with the settings Samsa gets too.
-func kafkaProperties(k brokerKind, dataDir string) string {
+// clusterSettings are the settings of an n-node cluster given to both brokers: with one node,
+// replication factor 1; with three, RF=3 and min.insync.replicas=2 (issue 11).
+func clusterSettings(n int) []string {
+	if n <= 1 {
+		return []string{"default.replication.factor=1"}
+	}
+	return []string{
+		fmt.Sprintf("default.replication.factor=%d", n),
+		"min.insync.replicas=2",
+		fmt.Sprintf("offsets.topic.replication.factor=%d", n),
+	}
+}
+
+// voters is controller.quorum.voters for nodes 1..n whose controller ports are cports.
+func voters(cports []int) string {
+	var v []string
+	for i, p := range cports {
+		v = append(v, fmt.Sprintf("%d@127.0.0.1:%d", i+1, p))
+	}
+	return strings.Join(v, ",")
+}
+
+// kafkaProperties is the server.properties of Kafka node id (1-based) of a cluster of
+// len(cports) KRaft nodes, each both broker and controller, on loopback, with the settings
+// Samsa gets too. One node is the single-node mode.
+func kafkaProperties(id int, k brokerKind, cports []int, dataDir string) string {
+	n := len(cports)
 	lines := []string{
 		"process.roles=broker,controller",
-		"node.id=1",
-		fmt.Sprintf("controller.quorum.voters=1@127.0.0.1:%d", k.cport),
+		fmt.Sprintf("node.id=%d", id),
+		"controller.quorum.voters=" + voters(cports),
 		fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", k.port, k.cport),
 		fmt.Sprintf("advertised.listeners=PLAINTEXT://127.0.0.1:%d", k.port),
 		"controller.listener.names=CONTROLLER",
@@ -56,16 +84,40 @@ func kafkaProperties(k brokerKind, dataDir string) string {
 		"inter.broker.listener.name=PLAINTEXT",
 		"log.dirs=" + dataDir,
 		"num.partitions=1",
-		"default.replication.factor=1",
-		"offsets.topic.replication.factor=1",
-		"transaction.state.log.replication.factor=1",
-		"transaction.state.log.min.isr=1",
+	}
+	lines = append(lines, clusterSettings(n)...)
+	if n <= 1 {
+		lines = append(lines, "offsets.topic.replication.factor=1",
+			"transaction.state.log.replication.factor=1", "transaction.state.log.min.isr=1")
+	} else {
+		lines = append(lines, fmt.Sprintf("transaction.state.log.replication.factor=%d", n),
+			"transaction.state.log.min.isr=2")
+	}
+	lines = append(lines,
 		"group.initial.rebalance.delay.ms=0",
 		fmt.Sprintf("log.segment.bytes=%d", segmentBytes),
 		// Deleted topics' files go at once rather than after a minute, so that the disk
 		// does not fill over a run (Samsa deletes them at once).
 		"file.delete.delay.ms=1000",
+	)
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// samsaProperties is the properties file of Samsa node id of a cluster of len(cports) nodes
+// (the keys of config/cluster/node1.properties, without racks, as Kafka gets none).
+func samsaProperties(id int, k brokerKind, cports []int, dataDir string) string {
+	lines := []string{
+		fmt.Sprintf("node.id=%d", id),
+		"process.roles=broker,controller",
+		"controller.quorum.voters=" + voters(cports),
+		fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", k.port, k.cport),
+		fmt.Sprintf("advertised.listeners=PLAINTEXT://127.0.0.1:%d", k.port),
+		"controller.listener.names=CONTROLLER",
+		"log.dirs=" + dataDir,
+		"num.partitions=1",
+		fmt.Sprintf("log.segment.bytes=%d", segmentBytes),
 	}
+	lines = append(lines, clusterSettings(len(cports))...)
 	return strings.Join(lines, "\n") + "\n"
 }
 
@@ -109,7 +161,7 @@ func randomClusterID() string {
 func (e *env) startKafka(ctx context.Context, k brokerKind, dir string) (*running, error) {
 	data := filepath.Join(dir, "data")
 	props := filepath.Join(dir, "server.properties")
-	if err := os.WriteFile(props, []byte(kafkaProperties(k, data)), 0o644); err != nil {
+	if err := os.WriteFile(props, []byte(kafkaProperties(1, k, []int{k.cport}, data)), 0o644); err != nil {
 		return nil, err
 	}
 	logPath := filepath.Join(dir, "kafka.log")
@@ -119,6 +171,81 @@ func (e *env) startKafka(ctx context.Context, k brokerKind, dir string) (*runnin
 	}
 	args := append(append([]string{}, kafkaJVMOpts...), e.log4jOpt(), "-cp", e.classpath(), "kafka.Kafka", props)
 	return e.startBroker(k, dir, logPath, e.java, args...)
+}
+
+// startCluster formats and starts a cluster of len(nodes) nodes of kind name, each both
+// broker and voter of the metadata quorum, every node's store formatted with one new cluster
+// id (Kafka: kafka.tools.StorageTool format; Samsa: samsa storage format), the formats in
+// parallel and not counted in the startup figures. It returns node 1, whose peers are the
+// others and whose addr is the bootstrap list of all.
+func (e *env) startCluster(ctx context.Context, name string, nodes []brokerKind, dir string) (*running, error) {
+	id := randomClusterID()
+	cports := make([]int, len(nodes))
+	for i, k := range nodes {
+		cports[i] = k.cport
+	}
+	props := make([]string, len(nodes))
+	logs := make([]string, len(nodes))
+	errs := make(chan error, len(nodes))
+	for i, k := range nodes {
+		data := filepath.Join(dir, "data", fmt.Sprintf("node%d", i+1))
+		props[i] = filepath.Join(dir, fmt.Sprintf("node%d.properties", i+1))
+		logs[i] = filepath.Join(dir, fmt.Sprintf("%s-%d.log", name, i+1))
+		text := samsaProperties(i+1, k, cports, data)
+		if name == "kafka" {
+			text = kafkaProperties(i+1, k, cports, data)
+		}
+		if err := os.WriteFile(props[i], []byte(text), 0o644); err != nil {
+			return nil, err
+		}
+		go func(i int) {
+			var err error
+			if name == "kafka" {
+				_, err = runTool(ctx, 2*time.Minute, logs[i], e.java, append(e.javaToolOpts(),
+					"kafka.tools.StorageTool", "format", "-t", id, "-c", props[i])...)
+			} else {
+				_, err = runTool(ctx, 2*time.Minute, logs[i], e.samsa, "storage", "format", "--cluster-id", id, "--config", props[i])
+			}
+			if err != nil {
+				err = fmt.Errorf("formatting %s node %d: %w", name, i+1, err)
+			}
+			errs <- err
+		}(i)
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			return nil, err
+		}
+	}
+	var head *running
+	for i, k := range nodes {
+		var r *running
+		var err error
+		if name == "kafka" {
+			r, err = e.startBroker(k, dir, logs[i], e.java, append(append([]string{}, kafkaJVMOpts...),
+				e.log4jOpt(), "-cp", e.classpath(), "kafka.Kafka", props[i])...)
+		} else {
+			r, err = e.startBroker(k, dir, logs[i], e.samsa, "server", "--config", props[i], "--log-level", "warn")
+		}
+		if err != nil {
+			if head != nil {
+				head.stop()
+			}
+			return nil, err
+		}
+		if head == nil {
+			head = r
+		} else {
+			head.peers = append(head.peers, r)
+		}
+	}
+	var addrs []string
+	for _, r := range head.nodes() {
+		addrs = append(addrs, r.addr)
+	}
+	head.seeds = addrs
+	head.addr = strings.Join(addrs, ",")
+	return head, nil
 }
 
 // startSamsa starts a Samsa node with data in dir.
@@ -152,7 +279,8 @@ func (e *env) startBroker(k brokerKind, dir, logPath, bin string, args ...string
 	}
 	cmd.Dir = dir
 	cmd.Stdout, cmd.Stderr = logf, logf
-	r := &running{kind: k, cmd: cmd, dir: dir, addr: fmt.Sprintf("127.0.0.1:%d", k.port), exited: make(chan struct{}), logPath: logPath}
+	addr := fmt.Sprintf("127.0.0.1:%d", k.port)
+	r := &running{kind: k, cmd: cmd, dir: dir, addr: addr, seeds: []string{addr}, exited: make(chan struct{}), logPath: logPath}
 	r.started = time.Now()
 	if err := startProc(cmd); err != nil {
 		return nil, err
@@ -165,9 +293,9 @@ func (e *env) startBroker(k brokerKind, dir, logPath, bin string, args ...string
 	return r, nil
 }
 
-// freePorts returns two loopback ports that nothing listens on (the kernel's choice).
-func freePorts() (int, int, error) {
-	var ports [2]int
+// freePorts returns n distinct loopback ports that nothing listens on (the kernel's choice).
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, n)
 	var lns []net.Listener
 	defer func() {
 		for _, ln := range lns {
@@ -177,20 +305,61 @@ func freePorts() (int, int, error) {
 	for i := range ports {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return 0, 0, err
+			return nil, err
 		}
 		lns = append(lns, ln)
 		ports[i] = ln.Addr().(*net.TCPAddr).Port
 	}
-	return ports[0], ports[1], nil
+	return ports, nil
+}
+
+// nodes returns r and its peers (one node, or every node of a cluster).
+func (r *running) nodes() []*running { return append([]*running{r}, r.peers...) }
+
+// pids returns the process ids of every node.
+func (r *running) pids() []int {
+	var p []int
+	for _, n := range r.nodes() {
+		p = append(p, n.pid())
+	}
+	return p
+}
+
+// exitedNode returns a node that has exited, or nil.
+func (r *running) exitedNode() *running {
+	for _, n := range r.nodes() {
+		select {
+		case <-n.exited:
+			return n
+		default:
+		}
+	}
+	return nil
+}
+
+// memStatus returns VmRSS and VmHWM summed over every node, in MiB.
+func (r *running) memStatus() (rss, hwm float64, err error) {
+	for _, n := range r.nodes() {
+		a, b, err := memStatus(n.pid())
+		if err != nil {
+			return 0, 0, err
+		}
+		rss, hwm = rss+a, hwm+b
+	}
+	return rss, hwm, nil
 }
 
 // checkOwnsPort verifies that the client port is served by this broker process: it is still
 // running and one of its sockets listens on the port (from /proc/net/tcp and its fds).
 func (r *running) checkOwnsPort() error {
+	for _, p := range r.peers {
+		if err := p.checkOwnsPort(); err != nil {
+			return err
+		}
+	}
 	select {
 	case <-r.exited:
-		return fmt.Errorf("%s exited during startup; another process answered on %s (log: %s)", r.kind.name, r.addr, r.logPath)
+		return fmt.Errorf("%s exited during startup; another process answered on port %d (log: %s)", r.kind.name, r.kind.port, r.logPath)
 	default:
 	}
 	inode, err := listeningInode(r.kind.port)
@@ -207,7 +376,7 @@ func (r *running) checkOwnsPort() error {
 			return nil
 		}
 	}
-	return fmt.Errorf("%s (pid %d) does not own the socket listening on %s (log: %s)", r.kind.name, r.pid(), r.addr, r.logPath)
+	return fmt.Errorf("%s (pid %d) does not own the socket listening on port %d (log: %s)", r.kind.name, r.pid(), r.kind.port, r.logPath)
 }
 
 // listeningInode returns the inode of the socket listening on 127.0.0.1:port.
@@ -235,15 +404,29 @@ func listeningInode(port int) (string, error) {
 	return "", fmt.Errorf("nothing listens on port %d", port)
 }
 
-// stop ends the broker with SIGTERM (a clean shutdown), then SIGKILL after a grace period.
+// stop ends the broker (every node of a cluster, at once) with SIGTERM (a clean shutdown),
+// then SIGKILL after a grace period.
 func (r *running) stop() time.Duration {
 	t0 := time.Now()
-	_ = syscall.Kill(r.pid(), syscall.SIGTERM)
-	select {
-	case <-r.exited:
-	case <-time.After(30 * time.Second):
-		_ = syscall.Kill(-r.pid(), syscall.SIGKILL)
-		<-r.exited
+	for _, n := range r.nodes() {
+		_ = syscall.Kill(n.pid(), syscall.SIGTERM)
+	}
+	// A cluster's data is thrown away: its nodes stopping at once may wait for a quorum
+	// that is going too, so they get a shorter grace period than a single node.
+	grace := 30 * time.Second
+	if len(r.peers) > 0 {
+		grace = 10 * time.Second
+	}
+	deadline := time.After(grace)
+	for _, n := range r.nodes() {
+		select {
+		case <-n.exited:
+		case <-deadline:
+			for _, m := range r.nodes() {
+				_ = syscall.Kill(-m.pid(), syscall.SIGKILL)
+			}
+			<-n.exited
+		}
 	}
 	return time.Since(t0)
 }
@@ -255,31 +438,35 @@ type probe struct {
 	Groups     bool    // the broker serves FindCoordinator and JoinGroup
 }
 
-// waitFirstAck retries until the broker accepts a connection and then acknowledges one
-// produced record (to an auto-created topic), measuring both from the process start.
+// waitFirstAck retries until the broker (every node of a cluster) accepts a connection and
+// then acknowledges one produced record (to an auto-created topic), measuring both from the
+// process start (of node 1).
 func waitFirstAck(ctx context.Context, r *running, limit time.Duration) (probe, error) {
 	var p probe
+	listening := 0 // nodes accepting connections so far
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	for {
 		if ctx.Err() != nil {
 			return p, fmt.Errorf("%s did not accept connections within %v (log: %s)", r.kind.name, limit, r.logPath)
 		}
-		select {
-		case <-r.exited:
-			return p, fmt.Errorf("%s exited during startup (log: %s)", r.kind.name, r.logPath)
-		default:
+		if n := r.exitedNode(); n != nil {
+			return p, fmt.Errorf("%s exited during startup (log: %s)", n.kind.name, n.logPath)
 		}
-		c, err := net.DialTimeout("tcp", r.addr, 200*time.Millisecond)
+		// Every node of a cluster: the figure is when the last one accepts.
+		c, err := net.DialTimeout("tcp", r.seeds[listening], 200*time.Millisecond)
 		if err == nil {
 			c.Close()
-			break
+			if listening++; listening == len(r.seeds) {
+				break
+			}
+			continue
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	p.ListenMs = ms(time.Since(r.started))
 	cl, err := kgo.NewClient(
-		kgo.SeedBrokers(r.addr),
+		kgo.SeedBrokers(r.seeds...),
 		kgo.AllowAutoTopicCreation(),
 		kgo.RequiredAcks(kgo.LeaderAck()),
 		kgo.DisableIdempotentWrite(),

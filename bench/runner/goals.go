@@ -45,7 +45,7 @@ func (r *results) computeGoals() {
 		}
 		if len(ratios) > 0 {
 			m := summarize(ratios).Median
-			r.Goals = append(r.Goals, goal{Name: pg.name, Want: 1.5, Got: m, Ratios: ratios, Met: m >= 1.5})
+			r.Goals = append(r.Goals, goal{Name: r.goalPrefix() + pg.name, Want: 1.5, Got: m, Ratios: ratios, Met: m >= 1.5})
 		}
 	}
 	// The others are "Samsa's figure at most a fraction of Kafka's": the table's Kafka/Samsa
@@ -60,10 +60,18 @@ func (r *results) computeGoals() {
 	} {
 		for _, rw := range r.Table {
 			if rw.ID == g.id && rw.RatioLabel != "" {
-				r.Goals = append(r.Goals, goal{Name: g.name, Want: 1 / g.frac, Got: rw.Ratio, Met: rw.Ratio >= 1/g.frac})
+				r.Goals = append(r.Goals, goal{Name: r.goalPrefix() + g.name, Want: 1 / g.frac, Got: rw.Ratio, Met: rw.Ratio >= 1/g.frac})
 			}
 		}
 	}
+}
+
+// goalPrefix names the cluster size in a cluster run's targets.
+func (r *results) goalPrefix() string {
+	if r.Machine.Nodes > 1 {
+		return fmt.Sprintf("%d nodes, RF=%d, acks=all: ", r.Machine.Nodes, r.Machine.Nodes)
+	}
+	return ""
 }
 
 // writeGoals writes the goals as a Markdown table.

@@ -41,6 +41,9 @@ type env struct {
 	// clientsPinned: the runner and its tools run on the other CPUs (bench/run --pin), not on
 	// every CPU (--pin-broker).
 	clientsPinned bool
+	// brokers is the number of nodes of each broker: 1, or 3 for a cluster of three
+	// combined KRaft nodes with RF=3 and min.insync.replicas=2 (bench/run --brokers 3).
+	brokers int
 
 	results *results
 }
@@ -58,6 +61,7 @@ func main() {
 	flag.StringVar(&e.kafkaVersion, "kafka-version", "", "Kafka version of the jars (for the report)")
 	flag.StringVar(&e.brokerCPUs, "broker-cpus", "", "run the brokers on these CPUs (taskset -c list)")
 	flag.BoolVar(&e.clientsPinned, "clients-pinned", false, "the caller runs the runner (and so its tools) on the other CPUs (for the report)")
+	flag.IntVar(&e.brokers, "brokers", 1, "nodes per broker: 1, or 3 (a cluster of each: RF=3, min.insync.replicas=2, acks=all produce and e2e)")
 	flag.IntVar(&e.rounds, "rounds", 3, "rounds; each runs every workload against Kafka, then Samsa")
 	flag.BoolVar(&e.quick, "quick", false, "one round of fewer, shorter workloads")
 	flag.Float64Var(&e.scale, "scale", 1, "multiply every record count by this")
@@ -78,6 +82,14 @@ func main() {
 			fmt.Fprintln(os.Stderr, "runner: --profile needs --profserver")
 			os.Exit(2)
 		}
+	}
+	if e.brokers != 1 && e.brokers != 3 {
+		fmt.Fprintln(os.Stderr, "runner: --brokers must be 1 or 3")
+		os.Exit(2)
+	}
+	if e.brokers > 1 && e.profileDir != "" {
+		fmt.Fprintln(os.Stderr, "runner: --profile runs one node only")
+		os.Exit(2)
 	}
 	if e.rounds < 1 || e.scale <= 0 {
 		fmt.Fprintln(os.Stderr, "runner: --rounds and --scale must be positive")
@@ -100,7 +112,14 @@ func main() {
 	}
 }
 
-func (e *env) wants(group string) bool { return e.only == nil || e.only[group] }
+// wants says whether a workload group runs. A cluster runs startup, produce and e2e by
+// default (issue 11 compares acks=all produce and e2e latency); --only consume adds it.
+func (e *env) wants(group string) bool {
+	if e.only == nil {
+		return e.brokers == 1 || group != "consume"
+	}
+	return e.only[group]
+}
 
 func logf(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
@@ -147,14 +166,23 @@ func (e *env) runBroker(ctx context.Context, round int, k brokerKind) error {
 	defer os.RemoveAll(filepath.Join(dir, "data"))
 	// Fresh loopback ports for every start: other engineers' brokers may hold any fixed
 	// port on a shared machine, and a probe that reached one of those would measure it.
-	var err error
-	if k.port, k.cport, err = freePorts(); err != nil {
+	ports, err := freePorts(2 * e.brokers)
+	if err != nil {
 		return err
 	}
 	var r *running
-	if k.name == "kafka" {
+	switch {
+	case e.brokers > 1:
+		nodes := make([]brokerKind, e.brokers)
+		for i := range nodes {
+			nodes[i] = brokerKind{name: k.name, port: ports[2*i], cport: ports[2*i+1]}
+		}
+		r, err = e.startCluster(ctx, k.name, nodes, dir)
+	case k.name == "kafka":
+		k.port, k.cport = ports[0], ports[1]
 		r, err = e.startKafka(ctx, k, dir)
-	} else {
+	default:
+		k.port, k.cport = ports[0], ports[1]
 		r, err = e.startSamsa(ctx, k, dir)
 	}
 	if err != nil {
@@ -168,7 +196,7 @@ func (e *env) runBroker(ctx context.Context, round int, k brokerKind) error {
 	if err := r.checkOwnsPort(); err != nil {
 		return err
 	}
-	rss, _, _ := memStatus(r.pid())
+	rss, _, _ := r.memStatus()
 	logf("  %s: listening after %.0f ms, first ack after %.0f ms, RSS %.0f MiB", k.name, p.ListenMs, p.FirstAckMs, rss)
 	res := e.results
 	if e.wants("startup") {
@@ -177,7 +205,7 @@ func (e *env) runBroker(ctx context.Context, round int, k brokerKind) error {
 		res.add(round, k.name, figIdleRSS, rss)
 	}
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(r.addr))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(r.seeds...))
 	if err != nil {
 		return err
 	}
@@ -204,13 +232,11 @@ func (e *env) runBroker(ctx context.Context, round int, k brokerKind) error {
 			return err
 		}
 	}
-	if _, hwm, err := memStatus(r.pid()); err == nil {
+	if _, hwm, err := r.memStatus(); err == nil {
 		res.add(round, k.name, figPeakRSS, hwm)
 	}
-	select {
-	case <-r.exited:
-		return fmt.Errorf("%s exited during the workloads (log: %s)", k.name, r.logPath)
-	default:
+	if n := r.exitedNode(); n != nil {
+		return fmt.Errorf("%s exited during the workloads (log: %s)", k.name, n.logPath)
 	}
 	d := r.stop()
 	logf("  %s stopped in %v", k.name, d.Round(time.Millisecond))

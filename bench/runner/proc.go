@@ -152,26 +152,49 @@ func memStatus(pid int) (rss, hwm float64, err error) {
 	return rss, hwm, sc.Err()
 }
 
-// usage measures a broker process across one workload run: CPU seconds used and the largest
-// resident set sampled every 100 ms.
+// usage measures a broker's processes (one, or every node of a cluster) across one workload
+// run: CPU seconds used and the largest resident set sampled every 100 ms, both summed over
+// the processes.
 type usage struct {
-	pid      int
+	pids     []int
 	cpu0     float64
 	stop     chan struct{}
 	done     chan struct{}
 	maxRSSMB float64
 }
 
-func startUsage(pid int) *usage {
-	u := &usage{pid: pid, stop: make(chan struct{}), done: make(chan struct{})}
-	u.cpu0, _ = cpuSeconds(pid)
+func sumCPU(pids []int) (float64, error) {
+	var total float64
+	for _, pid := range pids {
+		c, err := cpuSeconds(pid)
+		if err != nil {
+			return 0, err
+		}
+		total += c
+	}
+	return total, nil
+}
+
+func startUsage(pids ...int) *usage {
+	u := &usage{pids: pids, stop: make(chan struct{}), done: make(chan struct{})}
+	u.cpu0, _ = sumCPU(pids)
 	go func() {
 		defer close(u.done)
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
 		for {
-			if rss, _, err := memStatus(pid); err == nil && rss > u.maxRSSMB {
-				u.maxRSSMB = rss
+			var sum float64
+			ok := true
+			for _, pid := range pids {
+				rss, _, err := memStatus(pid)
+				if err != nil {
+					ok = false
+					break
+				}
+				sum += rss
+			}
+			if ok && sum > u.maxRSSMB {
+				u.maxRSSMB = sum
 			}
 			select {
 			case <-u.stop:
@@ -187,7 +210,7 @@ func startUsage(pid int) *usage {
 func (u *usage) finish() (cpu, maxRSS float64) {
 	close(u.stop)
 	<-u.done
-	cpu1, err := cpuSeconds(u.pid)
+	cpu1, err := sumCPU(u.pids)
 	if err != nil {
 		return 0, u.maxRSSMB
 	}

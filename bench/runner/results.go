@@ -71,6 +71,8 @@ type machine struct {
 	Shared       string `json:"note"`
 	// Pinning says which CPUs the brokers and the client tools ran on ("" when unpinned).
 	Pinning string `json:"pinning,omitempty"`
+	// Nodes is the number of nodes of each broker (3: a cluster of each).
+	Nodes int `json:"nodes"`
 }
 
 // runRecord is one tool run, kept in the JSON for whoever wants more than the table.
@@ -117,7 +119,7 @@ type results struct {
 }
 
 func newResults(m machine, e *env) *results {
-	return &results{
+	r := &results{
 		Date:    time.Now().Format(time.RFC3339),
 		Machine: m,
 		Settings: map[string]any{
@@ -130,6 +132,14 @@ func newResults(m machine, e *env) *results {
 		samples: map[string]map[string][]float64{},
 		Skipped: map[string]string{},
 	}
+	if e.brokers > 1 {
+		r.Settings["nodes"] = e.brokers
+		r.Settings["cluster"] = fmt.Sprintf("%d combined KRaft nodes per broker (broker and controller), one cluster id, "+
+			"RF=%d topics, min.insync.replicas=2, acks=all producers; batchload and consume not run; "+
+			"broker CPU and RSS figures are sums over the %d nodes", e.brokers, e.brokers, e.brokers)
+		r.Settings["order"] = "each round: a fresh Kafka cluster, every workload, stop; then a fresh Samsa cluster, the same"
+	}
+	return r
 }
 
 func (r *results) add(_ int, broker string, f figure, v float64) {
@@ -252,6 +262,9 @@ func (r *results) write(e *env) error {
 	if r.Machine.Pinning != "" {
 		fmt.Printf("pinned: %s\n", r.Machine.Pinning)
 	}
+	if e.brokers > 1 {
+		fmt.Printf("%d-node clusters of each (RF=%d, min.insync.replicas=2, acks=all); broker CPU and RSS are sums over the nodes\n", e.brokers, e.brokers)
+	}
 	fmt.Println()
 	r.writeMarkdown(os.Stdout)
 	fmt.Println("\n↑ higher is better, ↓ lower is better; the ratio is of the medians.")
@@ -265,6 +278,9 @@ func (r *results) write(e *env) error {
 		if !e.clientsPinned {
 			name += "-broker"
 		}
+	}
+	if e.brokers > 1 {
+		name += fmt.Sprintf("-%dnodes", e.brokers)
 	}
 	if e.quick || e.only != nil || e.scale != 1 {
 		dir = filepath.Join(e.outDir, "tmp") // not a full run: kept out of git
@@ -284,6 +300,9 @@ func (r *results) write(e *env) error {
 	f, err := os.Create(filepath.Join(dir, name+".md"))
 	if err != nil {
 		return err
+	}
+	if e.brokers > 1 {
+		fmt.Fprintf(f, "%d-node clusters of each (combined KRaft nodes, RF=%d, min.insync.replicas=2, acks=all); broker CPU and RSS are sums over the nodes.\n\n", e.brokers, e.brokers)
 	}
 	r.writeMarkdown(f)
 	fmt.Fprintln(f)
@@ -316,7 +335,7 @@ func onlineCPUs() int {
 
 // machineInfo describes this machine and the software under test.
 func machineInfo(e *env) machine {
-	m := machine{CPUs: onlineCPUs(), Go: runtime.Version(), Kafka: e.kafkaVersion,
+	m := machine{CPUs: onlineCPUs(), Go: runtime.Version(), Kafka: e.kafkaVersion, Nodes: e.brokers,
 		Shared: "shared machine: other builds and tests may run at the same time (see loadavg)"}
 	if e.brokerCPUs != "" {
 		m.Pinning = fmt.Sprintf("brokers on CPUs %s (taskset), the runner and the client tools on the others", e.brokerCPUs)

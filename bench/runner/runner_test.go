@@ -100,7 +100,7 @@ func TestFmtNum(t *testing.T) {
 }
 
 func TestKafkaPropertiesMatchSamsaSettings(t *testing.T) {
-	p := kafkaProperties(brokerKind{name: "kafka", port: 19092, cport: 19093}, "/d")
+	p := kafkaProperties(1, brokerKind{name: "kafka", port: 19092, cport: 19093}, []int{19093}, "/d")
 	for _, want := range []string{"listeners=PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093",
 		"controller.quorum.voters=1@127.0.0.1:19093", "log.dirs=/d", "log.segment.bytes=1073741824", "num.partitions=1"} {
 		if !strings.Contains(p, want+"\n") {
@@ -114,6 +114,27 @@ func TestKafkaPropertiesMatchSamsaSettings(t *testing.T) {
 		if id := randomClusterID(); len(id) != 22 || id[0] == '-' {
 			t.Fatalf("cluster id %q is not 22 base64 characters, or starts with '-'", id)
 		}
+	}
+}
+
+func TestClusterPropertiesMatch(t *testing.T) {
+	cports := []int{1002, 2002, 3002}
+	k := brokerKind{port: 2001, cport: 2002}
+	kp := kafkaProperties(2, k, cports, "/d2")
+	sp := samsaProperties(2, k, cports, "/d2")
+	for _, want := range []string{"node.id=2", "process.roles=broker,controller",
+		"controller.quorum.voters=1@127.0.0.1:1002,2@127.0.0.1:2002,3@127.0.0.1:3002",
+		"listeners=PLAINTEXT://127.0.0.1:2001,CONTROLLER://127.0.0.1:2002", "advertised.listeners=PLAINTEXT://127.0.0.1:2001",
+		"log.dirs=/d2", "log.segment.bytes=1073741824", "num.partitions=1",
+		"default.replication.factor=3", "min.insync.replicas=2", "offsets.topic.replication.factor=3"} {
+		for name, p := range map[string]string{"kafka": kp, "samsa": sp} {
+			if !strings.Contains(p, want+"\n") {
+				t.Errorf("%s properties lack %q:\n%s", name, want, p)
+			}
+		}
+	}
+	if strings.Contains(kp+sp, "flush") {
+		t.Error("a flush setting; neither broker should force flushes")
 	}
 }
 
@@ -139,10 +160,11 @@ func TestCheckOwnsPort(t *testing.T) {
 	if err := r.checkOwnsPort(); err != nil {
 		t.Fatalf("own listener: %v", err)
 	}
-	p1, p2, err := freePorts()
-	if err != nil || p1 == p2 || p1 == 0 {
-		t.Fatalf("freePorts %d %d %v", p1, p2, err)
+	ps, err := freePorts(2)
+	if err != nil || ps[0] == ps[1] || ps[0] == 0 {
+		t.Fatalf("freePorts %v %v", ps, err)
 	}
+	p1 := ps[0]
 	r.kind.port = p1
 	if err := r.checkOwnsPort(); err == nil {
 		t.Fatal("no error for a port nothing listens on")

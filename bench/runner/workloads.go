@@ -49,6 +49,13 @@ func (c produceCase) String() string {
 // produceCases returns the produce matrix: record size x acks x partitions (quick mode: two
 // corners of it).
 func (e *env) produceCases() []produceCase {
+	if e.brokers > 1 {
+		// A cluster is measured with acks=all only (issue 11): replication is what it adds.
+		if e.quick {
+			return []produceCase{{100, "all", 1}, {1024, "all", 16}}
+		}
+		return []produceCase{{100, "all", 1}, {100, "all", 16}, {1024, "all", 1}, {1024, "all", 16}}
+	}
 	if e.quick || e.profileDir != "" {
 		return []produceCase{{100, "1", 1}, {1024, "all", 16}}
 	}
@@ -70,7 +77,24 @@ var resourceCase = produceCase{1024, "all", 16}
 // takes about 4-8 s on the reference machine (2 cores, shared), and one against Samsa 2-5 s
 // (the Java tool is slower than the Go one, and small records cost more per byte), and the
 // whole bench stays under 15 minutes on a fresh machine.
+//
+// A 3-node cluster with RF=3 writes every record three times on the same 2 cores: Kafka's
+// acks=all rates drop to a fifth or less of its single-node ones (100 B, 1 partition: 22 k
+// records/s with kafka-producer-perf-test, 61 k with samsa perf produce), so the cluster mode
+// sends a fifth of the records, which keeps a run against Kafka at 5-20 s; a full 3-round
+// cluster run took 18 minutes with other tests running on the machine.
 func (e *env) produceRecords(tool string, size int) int64 {
+	n := e.produceRecordsOneNode(tool, size)
+	if e.brokers > 1 {
+		n = max(n/clusterRecordDivisor, 1000)
+	}
+	return n
+}
+
+// clusterRecordDivisor divides the produce record counts in the cluster mode.
+const clusterRecordDivisor = 5
+
+func (e *env) produceRecordsOneNode(tool string, size int) int64 {
 	switch {
 	case tool == toolKafkaProducer && size < 1024:
 		return e.count(1_000_000)
@@ -122,7 +146,7 @@ func (t *target) logPath() string { return filepath.Join(t.r.dir, "tools.log") }
 func (t *target) createTopic(ctx context.Context, topic string, parts int32) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	resp, err := t.adm.CreateTopic(ctx, parts, 1, nil, topic)
+	resp, err := t.adm.CreateTopic(ctx, parts, int16(t.e.brokers), nil, topic)
 	if err == nil {
 		err = resp.Err
 	}
@@ -138,13 +162,39 @@ func (t *target) createTopic(ctx context.Context, topic string, parts int32) err
 			err = ends.Error()
 		}
 		if err == nil && len(ends[topic]) == int(parts) {
-			return nil
+			if t.e.brokers <= 1 {
+				return nil
+			}
+			// A cluster's topic is ready once every partition's ISR has every replica, so
+			// that no run starts while followers are still joining.
+			var ok bool
+			if ok, err = t.fullISR(ctx, topic, parts); ok {
+				return nil
+			}
 		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("topic %s not ready: %v", topic, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// fullISR says whether every partition of topic has a leader and all its replicas in sync.
+func (t *target) fullISR(ctx context.Context, topic string, parts int32) (bool, error) {
+	td, err := t.adm.ListTopics(ctx, topic)
+	if err != nil {
+		return false, err
+	}
+	d, ok := td[topic]
+	if !ok || d.Err != nil || len(d.Partitions) != int(parts) {
+		return false, fmt.Errorf("metadata of %s: %v", topic, d.Err)
+	}
+	for _, p := range d.Partitions {
+		if p.Err != nil || p.Leader < 0 || len(p.ISR) < t.e.brokers {
+			return false, fmt.Errorf("partition %d: leader %d, ISR %v (%v)", p.Partition, p.Leader, p.ISR, p.Err)
+		}
+	}
+	return true, nil
 }
 
 // deleteTopic removes a run's topic so that the disk does not fill over the bench.
@@ -158,7 +208,7 @@ func (t *target) deleteTopic(ctx context.Context, topic string) {
 
 // measured runs fn while measuring the broker's CPU and RSS.
 func (t *target) measured(fn func() (toolResult, error)) (toolResult, float64, float64, error) {
-	u := startUsage(t.r.pid())
+	u := startUsage(t.r.pids()...)
 	res, err := fn()
 	cpu, rss := u.finish()
 	return res, cpu, rss, err
@@ -190,7 +240,9 @@ func (t *target) produceAll(ctx context.Context) error {
 	for _, tools := range [][]string{{toolKafkaProducer, toolSamsaProduce}, {toolBatchLoad}} {
 		for _, c := range t.e.produceCases() {
 			for _, tool := range tools {
-				if t.e.profileDir != "" && tool == toolKafkaProducer || tool == toolBatchLoad && t.e.batchload == "" {
+				// batchload sends every partition's batch to one broker, the leader of all of
+				// them on one node: not a cluster's partitions.
+				if t.e.profileDir != "" && tool == toolKafkaProducer || tool == toolBatchLoad && (t.e.batchload == "" || t.e.brokers > 1) {
 					continue
 				}
 				if err := t.produce(ctx, c, tool); err != nil {
