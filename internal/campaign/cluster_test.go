@@ -16,25 +16,14 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/testbin"
 )
 
 var samsaBin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "samsa-campaign-bin")
-	if err != nil {
-		panic(err)
-	}
-	samsaBin = filepath.Join(dir, "samsa")
-	build := exec.Command("go", "build", "-o", samsaBin, "github.com/samsa-io/samsa/cmd/samsa")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building samsa:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testbin.Main("samsa-campaign-bin", &samsaBin, m.Run)
 }
 
 // node is one `samsa server` process (restartable) and the proxies in front of its listeners.

@@ -20,6 +20,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/samsa-io/samsa/internal/testbin"
 )
 
 var samsaBin string
@@ -32,20 +34,7 @@ func TestMain(m *testing.M) {
 	if v := os.Getenv(nofileEnv); v != "" {
 		execWithNofile(v)
 	}
-	dir, err := os.MkdirTemp("", "samsa-crashtest")
-	if err != nil {
-		panic(err)
-	}
-	samsaBin = filepath.Join(dir, "samsa")
-	build := exec.Command("go", "build", "-o", samsaBin, "github.com/samsa-io/samsa/cmd/samsa")
-	build.Stdout, build.Stderr = os.Stdout, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building samsa:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testbin.Main("samsa-crashtest", &samsaBin, m.Run)
 }
 
 // proc is one `samsa server` process.

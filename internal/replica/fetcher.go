@@ -275,13 +275,8 @@ func (f *fetcher) truncate(tps []TopicPartition) {
 	asked := make(map[TopicPartition]ask)
 	byTopic := make(map[string]int)
 	for _, tp := range tps {
-		st, ok := f.state(tp)
+		p, st, ok := f.ready(tp)
 		if !ok {
-			continue
-		}
-		p := f.partition(tp, st)
-		if p == nil {
-			f.backoff(tp, st.target.epoch)
 			continue
 		}
 		latest, ok := p.log.LatestEpoch()
@@ -386,13 +381,8 @@ func (f *fetcher) fetch(tps []TopicPartition) {
 	byTopic := make(map[string]int)
 	topicNames := make(map[[16]byte]string)
 	for _, tp := range tps {
-		st, ok := f.state(tp)
+		p, st, ok := f.ready(tp)
 		if !ok {
-			continue
-		}
-		p := f.partition(tp, st)
-		if p == nil {
-			f.backoff(tp, st.target.epoch)
 			continue
 		}
 		i, ok := byTopic[tp.Topic]
@@ -532,4 +522,19 @@ func (f *fetcher) listOffset(tp TopicPartition, epoch int32, timestamp int64) (i
 		}
 	}
 	return 0, fmt.Errorf("ListOffsets answer lacks %s-%d", tp.Topic, tp.Partition)
+}
+
+// ready returns a partition this fetcher should send a request for, with its state; a
+// partition whose log is not available is backed off and not ready.
+func (f *fetcher) ready(tp TopicPartition) (*Partition, fetchState, bool) {
+	st, ok := f.state(tp)
+	if !ok {
+		return nil, st, false
+	}
+	p := f.partition(tp, st)
+	if p == nil {
+		f.backoff(tp, st.target.epoch)
+		return nil, st, false
+	}
+	return p, st, true
 }
