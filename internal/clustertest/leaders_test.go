@@ -34,6 +34,32 @@ func waitPartition(t *testing.T, c *testcluster.Cluster, i int, topic string, p 
 	}
 }
 
+// waitQuorumLeader waits until every running node knows a running quorum leader: a controlled
+// shutdown needs one to move the stopping node out of the ISRs.
+func waitQuorumLeader(t *testing.T, c *testcluster.Cluster) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for {
+		ok := true
+		for i := range c.Nodes {
+			if !c.Running(i) {
+				continue
+			}
+			q, err := c.Server(i).Quorum()
+			if err != nil || q.LeaderID < 1 || int(q.LeaderID) > len(c.Nodes) || !c.Running(int(q.LeaderID)-1) {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the running nodes never agreed on a running quorum leader")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func runningNode(c *testcluster.Cluster, not int) int {
 	for i := range c.Nodes {
 		if i != not && c.Running(i) {

@@ -131,6 +131,9 @@ func TestReplicatedProduceAndConsume(t *testing.T) {
 	if f2 == int(p.Leader)-1 {
 		f2 = (f2 + 1) % 3
 	}
+	// Stopping a second of three voters leaves the quorum without a majority: the controlled
+	// shutdown of f2 is what takes it out of the ISR, so it needs a leader to talk to.
+	waitQuorumLeader(t, c)
 	c.StopNode(f2)
 	waitISR(t, c, "r", 1)
 	// kgo retries NOT_ENOUGH_REPLICAS until its delivery timeout: see the code in a single

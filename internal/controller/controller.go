@@ -524,6 +524,45 @@ func (c *Controller) KafkaListener() net.Listener { return c.mux.kafka }
 // Voters returns the configured voters (empty for a single-node quorum).
 func (c *Controller) Voters() []Voter { return c.cfg.Voters }
 
+// Resign hands the quorum's leadership to another voter when this node holds it, so that a
+// graceful stop leaves no gap without an active controller (Kafka's controller resigns on
+// shutdown too). It waits at most timeout; a node that is not the leader, or has no other
+// voter, returns at once. Close does not resign: a process that dies cannot either.
+func (c *Controller) Resign(timeout time.Duration) {
+	c.mu.Lock()
+	closed := c.mu.closed
+	c.mu.Unlock()
+	if closed || c.raft.State() != raft.Leader || len(c.cfg.Voters) < 2 {
+		return
+	}
+	deadline := time.Now().Add(timeout)
+	last := c.raft.LastIndex()
+	done := make(chan error, 1)
+	go func() { done <- c.raft.LeadershipTransfer().Error() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			c.logger.Warn("controller leadership transfer on shutdown failed", "err", err)
+			return
+		}
+	case <-time.After(time.Until(deadline)):
+		c.logger.Warn("controller leadership transfer on shutdown did not finish in time", "timeout", timeout.String())
+		return
+	}
+	// Stay a voter until the new leader has committed an entry of its own term (its no-op) with
+	// this node's vote: only then does it know that everything this node committed as leader
+	// is committed — the last record may be this broker's own controlled shutdown — even if
+	// this node was the last voter it could count on.
+	for c.raft.AppliedIndex() <= last {
+		if time.Now().After(deadline) {
+			c.logger.Warn("the new controller committed nothing before this node stopped", "timeout", timeout.String())
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c.logger.Info("controller leadership handed over on shutdown")
+}
+
 // Close shuts Raft down, closes the store and stops the publisher. It waits for an operation in
 // progress to finish. It is safe to call more than once.
 func (c *Controller) Close() error {

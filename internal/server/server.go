@@ -272,6 +272,10 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 // broker that is shutting down.
 const controlledShutdownTimeout = 30 * time.Second
 
+// resignTimeout bounds the wait for another voter to take the quorum's leadership from a node
+// that stops gracefully.
+const resignTimeout = 3 * time.Second
+
 // ms returns a millisecond setting as a duration.
 func ms(cfg *config.Server, name string) time.Duration {
 	return time.Duration(cfg.Int64(name)) * time.Millisecond
@@ -419,15 +423,15 @@ func (s *Server) Close() error {
 			s.log.Warn("controlled shutdown did not complete in time; stopping anyway", "timeout", controlledShutdownTimeout.String())
 		}
 	}
-	return s.stop()
+	return s.stop(true)
 }
 
 // Kill stops the node without a controlled shutdown, as if its process died: heartbeats stop
 // (the controller fences it after broker.session.timeout.ms) and its leaderships stay until
 // then. Tests use it; files are still closed cleanly.
-func (s *Server) Kill() error { return s.stop() }
+func (s *Server) Kill() error { return s.stop(false) }
 
-func (s *Server) stop() error {
+func (s *Server) stop(graceful bool) error {
 	if s.lifecycle != nil {
 		s.lifecycle.close()
 	}
@@ -440,6 +444,9 @@ func (s *Server) stop() error {
 	s.cancel()
 	<-s.done
 	err := s.replicas.Close()
+	if graceful {
+		s.ctrl.Resign(resignTimeout)
+	}
 	if cerr := s.ctrl.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
