@@ -60,7 +60,8 @@ func campaignSettings(t *testing.T) (faults time.Duration, rf int) {
 // TestCampaignShort runs the fault campaign against three real nodes and fails on any
 // acknowledged record lost, duplicated, misplaced or reordered, and on any read of data the
 // final log does not hold. SAMSA_CAMPAIGN=long (or a duration) runs the faults longer;
-// SAMSA_CAMPAIGN_RF=1 checks the harness itself on unreplicated partitions.
+// SAMSA_CAMPAIGN_RF=1 checks the harness itself on unreplicated partitions; SAMSA_CAMPAIGN_KEEP=1
+// keeps the nodes' data and logs of a run that passed.
 func TestCampaignShort(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the fault campaign runs real processes for minutes; not in -short")

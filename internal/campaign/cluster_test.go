@@ -75,7 +75,7 @@ func startCluster(t *testing.T, n int, settings ...string) *cluster {
 		if c.admin != nil {
 			c.admin.Close()
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("SAMSA_CAMPAIGN_KEEP") != "" {
 			t.Logf("data and node logs kept in %s", base)
 		} else {
 			os.RemoveAll(base)
