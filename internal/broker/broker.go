@@ -68,6 +68,8 @@ type Broker struct {
 	sendfile bool
 	// groups is the group coordinator (consumer groups and committed offsets).
 	groups *group.Coordinator
+	// fetchSessions are the incremental fetch sessions (KIP-227).
+	fetchSessions *fetchSessionCache
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -102,6 +104,7 @@ func New(cfg *config.Server, ctrl Controller, replicas *replica.Manager, logger 
 	b.mu.conns = make(map[*conn]struct{})
 	b.sendfile = os.Getenv("SAMSA_SENDFILE") != "0"
 	b.groups = newGroupCoordinator(b)
+	b.fetchSessions = newFetchSessionCache(int(cfg.Int64("max.incremental.fetch.session.cache.slots")), fetchSessionIdle)
 	return b
 }
 

@@ -33,25 +33,23 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.FetchRequest)
 	resp := r.ResponseKind().(*kmsg.FetchResponse)
 
-	// Fetch sessions (KIP-227) are not kept. As in Kafka, a session epoch of 0 (open a session)
-	// or -1 (no session) makes a full fetch whatever the session id, and the answer's session id
-	// 0 tells the client to keep sending full fetches; any other epoch continues a session, and
-	// Samsa has none to continue.
-	if r.Version >= 7 && r.SessionEpoch != 0 && r.SessionEpoch != -1 {
-		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
-		return resp, nil
-	}
-
 	// A broker's fetch carries its replica id (v15+ in the ReplicaState tag); consumers send -1.
 	replicaID := r.ReplicaID
 	if r.Version >= 15 {
 		replicaID = r.ReplicaState.ID
 	}
+	// The fetch session (KIP-227, fetch_session.go) says which partitions to serve: the
+	// request's, or every partition of the session.
+	use := b.fetchSessions.begin(r, replicaID >= 0, b.now())
+	if use.errCode != 0 {
+		resp.ErrorCode = use.errCode
+		return resp, nil
+	}
 	img := b.ctrl.Image()
 	leaders := leaderHints{}
 	var parts []fetchPart
-	for i := range r.Topics {
-		rt := &r.Topics[i]
+	for i := range use.topics {
+		rt := &use.topics[i]
 		st := kmsg.NewFetchResponseTopic()
 		st.Topic = rt.Topic
 		st.TopicID = rt.TopicID
@@ -129,6 +127,14 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 	if req.conn.canSendfile() && b.sendfile {
 		req.regions = make(map[*kmsgPartition]*storage.Region, len(parts))
 	}
+	b.readFetch(req, r, parts, replicaID)
+	b.fetchSessions.finish(&use, resp, req.regions, b.now())
+	return resp, nil
+}
+
+// readFetch fills the responses of parts, waiting up to the request's MaxWait for MinBytes
+// (woken by appends and high-watermark moves), and records a follower's fetch offsets.
+func (b *Broker) readFetch(req *request, r *kmsg.FetchRequest, parts []fetchPart, replicaID int32) {
 	maxBytes := int(b.cfg.FetchMaxBytes)
 	if r.MaxBytes > 0 && int(r.MaxBytes) < maxBytes {
 		maxBytes = int(r.MaxBytes)
@@ -146,7 +152,9 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 		total, anyErr := readFetchParts(parts, maxBytes, &req.bufs, req.regions)
 		if first {
 			// The leader records each follower's fetch offset as its log end offset once per
-			// request (moving the high watermark and perhaps the ISR).
+			// request (moving the high watermark and perhaps the ISR). In an incremental
+			// fetch that is every partition of the session, at the offset the follower last
+			// named (Kafka's rule: a partition left out of the request is still fetched).
 			first = false
 			for _, fp := range parts {
 				if fp.follower {
@@ -155,7 +163,7 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 			}
 		}
 		if anyErr || total >= int(r.MinBytes) || r.MaxWaitMillis <= 0 || len(parts) == 0 {
-			return resp, nil
+			return
 		}
 		if timer == nil {
 			timer = time.NewTimer(deadline)
@@ -164,7 +172,7 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 		if !waitAny(req.conn.waitCtx.Done(), timer.C, waits) {
 			// Timed out, shutting down or the client gone: answer with what there is.
 			readFetchParts(parts, maxBytes, &req.bufs, req.regions)
-			return resp, nil
+			return
 		}
 	}
 }

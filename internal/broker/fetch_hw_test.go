@@ -102,9 +102,9 @@ func wholeBatches(b []byte) []kmsg.RecordBatch {
 }
 
 // Full fetches outside a session (epoch -1) and requests to open one (epoch 0) are served
-// whatever the session id, as Kafka serves them; only continuing a session that does not
-// exist (any other epoch) is FETCH_SESSION_ID_NOT_FOUND. The answer's session id is always 0,
-// so clients keep sending full fetches.
+// whatever the session id, as Kafka serves them; epoch 0 is answered with a new session's id,
+// epoch -1 with 0; continuing a session that does not exist (any other epoch) is
+// FETCH_SESSION_ID_NOT_FOUND.
 func TestFetchSessionIDsAndEpochs(t *testing.T) {
 	n := testcluster.Start(t)
 	createTopic(t, n, "sess", 1, nil)
@@ -121,7 +121,7 @@ func TestFetchSessionIDsAndEpochs(t *testing.T) {
 		{0, -1, nil},
 		{0, 0, nil},
 		{7, -1, nil}, // closes session 7 (there is none) and fetches in full
-		{7, 0, nil},
+		{7, 0, nil},  // closes session 7 and opens one
 		{0, 1, kerr.FetchSessionIDNotFound},
 		{7, 3, kerr.FetchSessionIDNotFound},
 		{-1, 2, kerr.FetchSessionIDNotFound},
@@ -137,8 +137,8 @@ func TestFetchSessionIDsAndEpochs(t *testing.T) {
 			t.Errorf("session %d epoch %d: error %v, want %v", tc.sessionID, tc.epoch, got, tc.want)
 			continue
 		}
-		if resp.SessionID != 0 {
-			t.Errorf("session %d epoch %d: answered session id %d, want 0", tc.sessionID, tc.epoch, resp.SessionID)
+		if opened := resp.SessionID != 0; opened != (tc.epoch == 0) {
+			t.Errorf("session %d epoch %d: answered session id %d", tc.sessionID, tc.epoch, resp.SessionID)
 		}
 		if tc.want != nil {
 			continue

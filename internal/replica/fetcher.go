@@ -68,6 +68,9 @@ type fetcher struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
+	// session is the fetch session with the leader, used by the fetcher goroutine alone.
+	session fetchSessionClient
+
 	mu struct {
 		sync.Mutex
 		parts map[TopicPartition]*fetchState
@@ -363,52 +366,78 @@ func (f *fetcher) finishTruncation(tp TopicPartition, p *Partition, st fetchStat
 	f.setState(tp, st.target.epoch, func(s *fetchState) { s.truncating = false })
 }
 
-// fetch sends one Fetch for tps and applies the answer.
+// fetch sends one Fetch for tps and applies the answer. In a fetch session (fetcher_session.go)
+// the request names only the partitions whose fetch parameters changed, and the answer holds
+// only the partitions with something new.
 func (f *fetcher) fetch(tps []TopicPartition) {
 	cfg := &f.fm.m.cfg
-	req := kmsg.NewPtrFetchRequest()
-	req.ReplicaID = cfg.NodeID
-	req.ReplicaState.ID, req.ReplicaState.Epoch = cfg.NodeID, -1
-	req.MaxWaitMillis = int32(cfg.ReplicaFetchWaitMax.Milliseconds())
-	req.MinBytes = cfg.ReplicaFetchMinBytes
-	req.MaxBytes = cfg.ReplicaFetchResponseMaxBytes
-	req.SessionID, req.SessionEpoch = 0, -1
 	type sent struct {
 		p  *Partition
 		st fetchState
 	}
 	asked := make(map[TopicPartition]sent)
-	byTopic := make(map[string]int)
+	want := make(map[TopicPartition]sessionPartition)
 	topicNames := make(map[[16]byte]string)
 	for _, tp := range tps {
 		p, st, ok := f.ready(tp)
 		if !ok {
 			continue
 		}
-		i, ok := byTopic[tp.Topic]
-		if !ok {
-			t := kmsg.NewFetchRequestTopic()
-			t.Topic, t.TopicID = tp.Topic, st.target.topicID
-			req.Topics = append(req.Topics, t)
-			i = len(req.Topics) - 1
-			byTopic[tp.Topic] = i
-			topicNames[st.target.topicID] = tp.Topic
-		}
-		rp := kmsg.NewFetchRequestTopicPartition()
-		rp.Partition, rp.CurrentLeaderEpoch = tp.Partition, st.target.epoch
-		rp.FetchOffset, rp.LogStartOffset = p.log.LogEndOffset(), p.log.LogStartOffset()
-		rp.LastFetchedEpoch = -1
-		rp.PartitionMaxBytes = cfg.ReplicaFetchMaxBytes
-		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
 		asked[tp] = sent{p, st}
+		want[tp] = sessionPartition{topicID: st.target.topicID, fetchOffset: p.log.LogEndOffset(),
+			logStartOffset: p.log.LogStartOffset(), maxBytes: cfg.ReplicaFetchMaxBytes, leaderEpoch: st.target.epoch}
+		topicNames[st.target.topicID] = tp.Topic
 	}
 	if len(asked) == 0 {
 		return
 	}
+	sf := f.session.build(want)
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = cfg.NodeID
+	req.ReplicaState.ID, req.ReplicaState.Epoch = cfg.NodeID, -1
+	req.MaxWaitMillis = int32(cfg.ReplicaFetchWaitMax.Milliseconds())
+	req.MinBytes = cfg.ReplicaFetchMinBytes
+	req.MaxBytes = cfg.ReplicaFetchResponseMaxBytes
+	req.SessionID, req.SessionEpoch = sf.id, sf.epoch
+	byTopic := make(map[string]int)
+	for _, tp := range sf.send {
+		w := want[tp]
+		i, ok := byTopic[tp.Topic]
+		if !ok {
+			t := kmsg.NewFetchRequestTopic()
+			t.Topic, t.TopicID = tp.Topic, w.topicID
+			req.Topics = append(req.Topics, t)
+			i = len(req.Topics) - 1
+			byTopic[tp.Topic] = i
+		}
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition, rp.CurrentLeaderEpoch = tp.Partition, w.leaderEpoch
+		rp.FetchOffset, rp.LogStartOffset = w.fetchOffset, w.logStartOffset
+		rp.LastFetchedEpoch = -1
+		rp.PartitionMaxBytes = w.maxBytes
+		req.Topics[i].Partitions = append(req.Topics[i].Partitions, rp)
+	}
+	forgotten := make(map[string]int)
+	for _, fp := range sf.forget {
+		i, ok := forgotten[fp.tp.Topic]
+		if !ok {
+			t := kmsg.NewFetchRequestForgottenTopic()
+			t.Topic, t.TopicID = fp.tp.Topic, fp.topicID
+			req.ForgottenTopics = append(req.ForgottenTopics, t)
+			i = len(req.ForgottenTopics) - 1
+			forgotten[fp.tp.Topic] = i
+		}
+		req.ForgottenTopics[i].Partitions = append(req.ForgottenTopics[i].Partitions, fp.tp.Partition)
+	}
 	kresp, err := f.client.SeedBrokers()[0].Request(f.ctx, req)
-	if err == nil {
-		if code := kresp.(*kmsg.FetchResponse).ErrorCode; code != 0 {
-			err = kerr.ErrorForCode(code)
+	if err != nil {
+		f.session.handleError()
+	} else if resp := kresp.(*kmsg.FetchResponse); !f.session.handleResponse(sf, resp) {
+		err = kerr.ErrorForCode(resp.ErrorCode) // set: a full fetch fails only with an error
+		if !sf.full {
+			// The session is gone or out of step: fetch in full at once.
+			f.fm.m.log.Info("replica fetch session reset", "leader", f.key.leader, "fetcher", f.key.index, "session", sf.id, "err", err)
+			return
 		}
 	}
 	if err != nil {

@@ -404,6 +404,9 @@ func (s *Server) Addr() string {
 // Replicas returns the node's replica manager (tests compare replicas' logs).
 func (s *Server) Replicas() *replica.Manager { return s.replicas }
 
+// Broker returns the node's broker (tests read its fetch-session figures).
+func (s *Server) Broker() *broker.Broker { return s.broker }
+
 // Quorum describes the metadata quorum as this node knows it.
 func (s *Server) Quorum() (controller.QuorumInfo, error) { return s.ctrl.QuorumInfo() }
 

@@ -90,16 +90,7 @@ func (c *Replicated) partitionState() metadata.Partition {
 // logBytes returns a node's whole log of rep-0 and its log end.
 func logBytes(t *testing.T, n *ReplicatedNode) ([]byte, int64) {
 	t.Helper()
-	p := n.Replicas.Partition("rep", 0)
-	if p == nil {
-		t.Fatalf("node %d does not host rep-0", n.ID)
-	}
-	end := p.Log().LogEndOffset()
-	b, err := p.Log().Read(p.Log().LogStartOffset(), 1<<30, end, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b, end
+	return partitionLog(t, n, "rep", 0)
 }
 
 func sameLogs(t *testing.T, nodes ...*ReplicatedNode) bool {

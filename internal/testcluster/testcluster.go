@@ -60,6 +60,9 @@ func (n *Node) start() {
 // Addr returns the client listener's address.
 func (n *Node) Addr() string { return n.srv.Addr() }
 
+// Server returns the running node.
+func (n *Node) Server() *server.Server { return n.srv }
+
 // Stop shuts the node down cleanly (idempotent).
 func (n *Node) Stop() {
 	if n.stopOnce || n.srv == nil {
