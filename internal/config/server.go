@@ -73,6 +73,7 @@ var ServerDefs = []Def{
 	{Name: "replica.fetch.response.max.bytes", Type: TypeInt, Default: "10485760", Min: 0, MinSet: true, Doc: "bytes of one follower fetch response"},
 	{Name: "replica.fetch.backoff.ms", Type: TypeInt, Default: "1000", Min: 0, MinSet: true, Doc: "pause after a follower fetch error"},
 	{Name: "replica.high.watermark.checkpoint.interval.ms", Type: TypeLong, Default: "5000", Min: 1, MinSet: true, Doc: "how often high watermarks are written to disk"},
+	{Name: "max.request.partition.size.limit", Type: TypeInt, Default: "2000", Min: 1, MinSet: true, Doc: "most partitions one DescribeTopicPartitions response describes (the request's own limit may be lower); the client pages with the response's cursor"},
 	{Name: "fetch.max.bytes", Type: TypeInt, Default: "57671680", Min: 0, MinSet: true, Doc: "largest fetch response"},
 	{Name: "connections.max.idle.ms", Type: TypeLong, Default: "600000", Doc: "close idle connections after this long"},
 	{Name: "queued.max.request.bytes", Type: TypeLong, Default: "104857600", Doc: "most bytes of requests being received or waiting to be handled, across all connections; readers stop reading while it is reached; -1 or 0: unbounded (Samsa default 104857600, Kafka's -1; raised to socket.request.max.bytes when that is larger and this is not set)"},
