@@ -40,13 +40,7 @@ func describePartitions(t *testing.T, addr, topic string) []kmsg.DescribeTopicPa
 // it stays a replica; after the restart no replica is offline and the ISR fills again.
 func TestDescribeTopicPartitionsShowsOfflineReplicas(t *testing.T) {
 	c := testcluster.StartCluster(t, 3)
-	adm := adminFor(t, c.Addrs()[0])
-	res, err := adm.CreateTopic(ctxT(t), 3, 3, nil, "dtp")
-	if err != nil || res.Err != nil {
-		t.Fatalf("CreateTopic: %v %v", err, res.Err)
-	}
-	waitTopicEverywhere(t, c, "dtp", 3)
-	waitISR(t, c, "dtp", 3)
+	createReplicated(t, c, "dtp", 3)
 
 	// waitDescribed polls node i's answer until every partition satisfies cond.
 	waitDescribed := func(i int, what string, cond func(kmsg.DescribeTopicPartitionsResponseTopicPartition) bool) []kmsg.DescribeTopicPartitionsResponseTopicPartition {

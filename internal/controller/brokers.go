@@ -301,7 +301,16 @@ func (c *Controller) FenceExpiredBrokers(ctx context.Context) (int, error) {
 // every quarter of the session timeout, at most every second. The caller runs it in its own
 // goroutine on every controller node; it acts only while this node is the active controller.
 func (c *Controller) RunBrokerSessions(ctx context.Context) {
-	interval := min(c.sessionTimeout()/4, maxSessionCheckInterval)
+	c.runWhileLeader(ctx, min(c.sessionTimeout()/4, maxSessionCheckInterval), func() {
+		if _, err := c.FenceExpiredBrokers(ctx); err != nil && ctx.Err() == nil {
+			c.logger.Warn("broker session check failed", "err", err)
+		}
+	})
+}
+
+// runWhileLeader calls fn every interval until ctx ends, each time this node is the active
+// controller then.
+func (c *Controller) runWhileLeader(ctx context.Context, interval time.Duration, fn func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -310,11 +319,8 @@ func (c *Controller) RunBrokerSessions(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if !c.IsLeader() {
-			continue
-		}
-		if _, err := c.FenceExpiredBrokers(ctx); err != nil && ctx.Err() == nil {
-			c.logger.Warn("broker session check failed", "err", err)
+		if c.IsLeader() {
+			fn()
 		}
 	}
 }
