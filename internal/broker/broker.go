@@ -58,6 +58,9 @@ type Broker struct {
 	// budget bounds the bytes of request frames held across connections
 	// (queued.max.request.bytes).
 	budget *requestBudget
+	// partitionSizeLimit is max.request.partition.size.limit: the most partitions one
+	// DescribeTopicPartitions response describes.
+	partitionSizeLimit int32
 	// topicDefaults are the topic config values given by the static broker settings.
 	topicDefaults map[string]config.TopicDefault
 	now           func() time.Time
@@ -100,6 +103,7 @@ func New(cfg *config.Server, ctrl Controller, replicas *replica.Manager, logger 
 	}
 	b.idleTimeout = time.Duration(cfg.Int64("connections.max.idle.ms")) * time.Millisecond
 	b.requestReadTimeout = time.Duration(cfg.Int64("samsa.request.read.timeout.ms")) * time.Millisecond
+	b.partitionSizeLimit = int32(cfg.Int64("max.request.partition.size.limit"))
 	b.budget = newRequestBudget(cfg.QueuedMaxRequestBytes)
 	b.mu.conns = make(map[*conn]struct{})
 	b.sendfile = os.Getenv("SAMSA_SENDFILE") != "0"

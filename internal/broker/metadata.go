@@ -150,23 +150,31 @@ func (b *Broker) metadataTopic(img *metadata.Image, t *metadata.Topic, version i
 	for _, p := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition = p.Partition
-		mp.Leader = p.Leader
+		mp.Leader, mp.OfflineReplicas = b.partitionLeader(img, t.Name, p)
 		mp.LeaderEpoch = p.LeaderEpoch
 		mp.Replicas = p.Replicas
 		mp.ISR = p.ISR
-		mp.OfflineReplicas = offlineReplicas(img, p.Replicas)
-		if p.Leader == b.cfg.NodeID && b.replicas.Offline(t.Name, p.Partition) {
-			mp.Leader = -1
-			if !slices.Contains(mp.OfflineReplicas, b.cfg.NodeID) {
-				mp.OfflineReplicas = append(mp.OfflineReplicas, b.cfg.NodeID)
-			}
-		}
 		if mp.Leader < 0 {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 		}
 		mt.Partitions = append(mt.Partitions, mp)
 	}
 	return mt
+}
+
+// partitionLeader returns the leader and the offline replicas of partition p of topic as this
+// broker shows them (Metadata, DescribeTopicPartitions): the image's leader, and the replicas
+// on brokers that are not alive. A partition this broker leads but whose log it could not open
+// has no leader and this broker among its offline replicas.
+func (b *Broker) partitionLeader(img *metadata.Image, topic string, p metadata.Partition) (leader int32, offline []int32) {
+	leader, offline = p.Leader, offlineReplicas(img, p.Replicas)
+	if p.Leader == b.cfg.NodeID && b.replicas.Offline(topic, p.Partition) {
+		leader = -1
+		if !slices.Contains(offline, b.cfg.NodeID) {
+			offline = append(offline, b.cfg.NodeID)
+		}
+	}
+	return leader, offline
 }
 
 // offlineReplicas are the replicas on brokers that are not alive (fenced or not registered),

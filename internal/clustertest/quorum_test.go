@@ -136,6 +136,18 @@ func TestThreeNodeMetadata(t *testing.T) {
 	waitTopicEverywhere(t, c, "after-failover", 2)
 }
 
+// createReplicated creates topic with the given partitions on every node (RF 3) through node
+// 1, and waits until every running node has it with a full ISR of partition 0 (waitISR).
+func createReplicated(t *testing.T, c *testcluster.Cluster, topic string, partitions int) {
+	t.Helper()
+	res, err := adminFor(t, c.Addrs()[0]).CreateTopic(ctxT(t), int32(partitions), 3, nil, topic)
+	if err != nil || res.Err != nil {
+		t.Fatalf("CreateTopic %s: %v %v", topic, err, res.Err)
+	}
+	waitTopicEverywhere(t, c, topic, partitions)
+	waitISR(t, c, topic, 3)
+}
+
 func waitTopicEverywhere(t *testing.T, c *testcluster.Cluster, topic string, partitions int) {
 	t.Helper()
 	deadline := time.Now().Add(testTimeout)

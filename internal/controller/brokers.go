@@ -29,6 +29,33 @@ const maxSessionCheckInterval = time.Second
 type brokerSessions struct {
 	term        uint64
 	lastContact map[int32]time.Time
+	// heard holds, per broker, the broker epoch whose heartbeat (or registration) this
+	// leader received in this term: evidence that the process of that registration runs,
+	// which the sessions given at the start of a term are not.
+	heard map[int32]int64
+}
+
+// contact records that broker id, at broker epoch epoch, reached this leader at now.
+func (s *brokerSessions) contact(id int32, epoch int64, now time.Time) {
+	s.lastContact[id] = now
+	s.heard[id] = epoch
+}
+
+// hasLiveSession reports whether registered broker b has a live session with this leader, as
+// Kafka's BrokerHeartbeatManager.hasValidSession: b is unfenced and a heartbeat of its
+// current epoch reached this leader, in this term, within timeout. The full session every
+// broker is given when a node becomes leader does not count: it only delays fencing and is no
+// evidence that the process runs (a node restarted after a failover, or a single node whose
+// controller restarted with it, would otherwise be refused for a whole session).
+func (s *brokerSessions) hasLiveSession(b metadata.Broker, now time.Time, timeout time.Duration) bool {
+	if b.Fenced {
+		return false
+	}
+	if epoch, ok := s.heard[b.ID]; !ok || epoch != b.Epoch {
+		return false
+	}
+	last, ok := s.lastContact[b.ID]
+	return ok && now.Sub(last) <= timeout
 }
 
 // HeartbeatRequest is one broker heartbeat (Kafka's BrokerHeartbeatRequest).
@@ -74,6 +101,7 @@ func (c *Controller) sessionsLocked() map[int32]time.Time {
 	if term := c.raft.CurrentTerm(); s.lastContact == nil || s.term != term {
 		s.term = term
 		s.lastContact = make(map[int32]time.Time)
+		s.heard = make(map[int32]int64)
 		now := c.now()
 		for id := range c.Image().Brokers {
 			s.lastContact[id] = now
@@ -131,7 +159,11 @@ func ptrTo[T any](v T) *T { return &v }
 // shows the broker caught up; the partitions keep it as replica, leader and ISR member
 // meanwhile (Kafka without KIP-966), and session expiry moves them if it never heartbeats. A
 // registration with the same non-zero incarnation ID as the current one is a retry: it returns
-// the current epoch and writes nothing, as Kafka. The error wraps a *kerr.Error.
+// the current epoch and writes nothing, as Kafka. Another incarnation is refused with
+// DUPLICATE_BROKER_REGISTRATION while the current one has a live session (hasLiveSession), as
+// Kafka's ClusterControlManager.registerBroker: the registering process retries until the old
+// one is fenced (at once when its process is gone, see deadbrokers.go, else when its session
+// expires). The error wraps a *kerr.Error.
 func (c *Controller) RegisterBroker(ctx context.Context, b metadata.Broker) (epoch int64, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -141,18 +173,27 @@ func (c *Controller) RegisterBroker(ctx context.Context, b metadata.Broker) (epo
 	if b.ID < 0 {
 		return -1, fmt.Errorf("%w: broker ID %d is negative", kerr.InvalidRequest, b.ID)
 	}
-	sessions := c.sessionsLocked()
-	if old, ok := c.Image().Brokers[b.ID]; ok && !b.IncarnationID.IsZero() && old.IncarnationID == b.IncarnationID {
-		sessions[b.ID] = c.now()
-		return old.Epoch, nil
+	c.sessionsLocked()
+	sessions, now := &c.mu.sessions, c.now()
+	if old, ok := c.Image().Brokers[b.ID]; ok {
+		switch {
+		case !b.IncarnationID.IsZero() && old.IncarnationID == b.IncarnationID:
+			sessions.contact(b.ID, old.Epoch, now)
+			return old.Epoch, nil
+		case old.IncarnationID != b.IncarnationID && sessions.hasLiveSession(old, now, c.sessionTimeout()):
+			c.logger.Warn("refused a registration: another incarnation of the broker has a live session",
+				"broker", b.ID, "incarnation", b.IncarnationID, "registered_incarnation", old.IncarnationID, "epoch", old.Epoch,
+				"last_heartbeat_ago", now.Sub(sessions.lastContact[b.ID]).String())
+			return -1, fmt.Errorf("%w: broker %d is registered with incarnation %s, whose session is live", kerr.DuplicateBrokerRegistration, b.ID, old.IncarnationID)
+		}
 	}
 	b.Epoch, b.Fenced, b.InControlledShutdown = 0, true, false
 	img, err := c.proposeLocked(ctx, metadata.RegisterBroker(b))
 	if err != nil {
 		return -1, err
 	}
-	sessions[b.ID] = c.now()
 	epoch = img.Brokers[b.ID].Epoch
+	sessions.contact(b.ID, epoch, c.now())
 	c.logger.Info("registered broker", "broker", b.ID, "epoch", epoch, "rack", b.Rack, "incarnation", b.IncarnationID)
 	return epoch, nil
 }
@@ -202,7 +243,8 @@ func (c *Controller) BrokerHeartbeat(ctx context.Context, req HeartbeatRequest) 
 	if b.Epoch != req.BrokerEpoch {
 		return fenced, fmt.Errorf("%w: expected broker epoch %d, but got broker epoch %d", kerr.StaleBrokerEpoch, b.Epoch, req.BrokerEpoch)
 	}
-	c.sessionsLocked()[b.ID] = c.now()
+	c.sessionsLocked()
+	c.mu.sessions.contact(b.ID, b.Epoch, c.now())
 
 	res := HeartbeatResult{IsCaughtUp: req.CurrentMetadataOffset >= b.Epoch}
 	plan := recordPlan{img: img}
@@ -301,7 +343,16 @@ func (c *Controller) FenceExpiredBrokers(ctx context.Context) (int, error) {
 // every quarter of the session timeout, at most every second. The caller runs it in its own
 // goroutine on every controller node; it acts only while this node is the active controller.
 func (c *Controller) RunBrokerSessions(ctx context.Context) {
-	interval := min(c.sessionTimeout()/4, maxSessionCheckInterval)
+	c.runWhileLeader(ctx, min(c.sessionTimeout()/4, maxSessionCheckInterval), func() {
+		if _, err := c.FenceExpiredBrokers(ctx); err != nil && ctx.Err() == nil {
+			c.logger.Warn("broker session check failed", "err", err)
+		}
+	})
+}
+
+// runWhileLeader calls fn every interval until ctx ends, each time this node is the active
+// controller then.
+func (c *Controller) runWhileLeader(ctx context.Context, interval time.Duration, fn func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
@@ -310,11 +361,8 @@ func (c *Controller) RunBrokerSessions(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if !c.IsLeader() {
-			continue
-		}
-		if _, err := c.FenceExpiredBrokers(ctx); err != nil && ctx.Err() == nil {
-			c.logger.Warn("broker session check failed", "err", err)
+		if c.IsLeader() {
+			fn()
 		}
 	}
 }

@@ -115,8 +115,15 @@ func TestRegisterBrokerEpochs(t *testing.T) {
 	if err != nil || !res.IsCaughtUp || res.IsFenced || c.Image().Brokers[5].Fenced {
 		t.Fatalf("caught-up heartbeat = %+v, %v; broker %+v", res, err, c.Image().Brokers[5])
 	}
-	// A new incarnation: new epoch, fenced; the old epoch is stale.
+	// A new incarnation while the current one heartbeats: refused.
 	b.IncarnationID = metadata.UUID{2}
+	if _, err := c.RegisterBroker(ctx, b); !errors.Is(err, kerr.DuplicateBrokerRegistration) {
+		t.Fatalf("new incarnation during a live session: %v", err)
+	}
+	// Once the current one is fenced: new epoch, fenced; the old epoch is stale.
+	if res, err := c.BrokerHeartbeat(ctx, HeartbeatRequest{BrokerID: 5, BrokerEpoch: e1, CurrentMetadataOffset: e1, WantFence: true}); err != nil || !res.IsFenced {
+		t.Fatalf("fencing heartbeat = %+v, %v", res, err)
+	}
 	e2, err := c.RegisterBroker(ctx, b)
 	if err != nil || e2 <= e1 || !c.Image().Brokers[5].Fenced {
 		t.Fatalf("new incarnation: epoch %d (old %d), %v, %+v", e2, e1, err, c.Image().Brokers[5])
@@ -293,5 +300,93 @@ func TestWantFence(t *testing.T) {
 	}
 	if p := partitionOf(c, "x", 0); p.Leader != 2 || !slices.Equal(p.ISR, []int32{2}) || !c.Image().Brokers[1].Fenced {
 		t.Errorf("x-0 = %+v, broker 1 %+v", p, c.Image().Brokers[1])
+	}
+}
+
+// TestHasLiveSession: which registration blocks another incarnation of its broker ID
+// (DUPLICATE_BROKER_REGISTRATION): an unfenced one whose current epoch heartbeated to this
+// leader, in this term, within the session timeout.
+func TestHasLiveSession(t *testing.T) {
+	now := time.Unix(1_000_000, 0)
+	const timeout = 9 * time.Second
+	b := metadata.Broker{ID: 1, Epoch: 40}
+	tests := []struct {
+		name      string
+		fenced    bool
+		heard     map[int32]int64
+		lastAgo   time.Duration
+		noContact bool
+		want      bool
+	}{
+		{"heartbeat 2 s ago", false, map[int32]int64{1: 40}, 2 * time.Second, false, true},
+		{"heartbeat at the timeout", false, map[int32]int64{1: 40}, timeout, false, true},
+		{"session expired", false, map[int32]int64{1: 40}, timeout + time.Millisecond, false, false},
+		{"fenced", true, map[int32]int64{1: 40}, 0, false, false},
+		{"only the session a new leader gives everyone", false, map[int32]int64{}, 0, false, false},
+		{"heartbeat of an older epoch", false, map[int32]int64{1: 12}, 0, false, false},
+		{"no contact time", false, map[int32]int64{1: 40}, 0, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := brokerSessions{lastContact: map[int32]time.Time{}, heard: tt.heard}
+			if !tt.noContact {
+				s.lastContact[1] = now.Add(-tt.lastAgo)
+			}
+			b := b
+			b.Fenced = tt.fenced
+			if got := s.hasLiveSession(b, now, timeout); got != tt.want {
+				t.Errorf("hasLiveSession = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestDuplicateBrokerRegistration: RegisterBroker refuses another incarnation of a broker
+// with a live session and accepts it once the session expired, once the broker is fenced, or
+// in a new leadership term before the broker heartbeats to the new leader (a node restarted
+// with, or after, the controller); the same incarnation is a retry.
+func TestDuplicateBrokerRegistration(t *testing.T) {
+	c, clock := clusterController(t, 3, nil)
+	ctx := testCtx(t)
+	reg := func(id int32, inc byte) (int64, error) {
+		return c.RegisterBroker(ctx, metadata.Broker{ID: id, IncarnationID: metadata.UUID{inc}})
+	}
+	// Live: refused, nothing written.
+	index := c.Image().Index
+	if _, err := reg(1, 0x11); !errors.Is(err, kerr.DuplicateBrokerRegistration) || c.Image().Index != index {
+		t.Fatalf("live session: %v (index %d -> %d)", err, index, c.Image().Index)
+	}
+	// The same incarnation: a retry.
+	if e, err := reg(1, 1); err != nil || e != c.Image().Brokers[1].Epoch {
+		t.Fatalf("retry: %d, %v", e, err)
+	}
+	// Session expired (not yet fenced by the session check): accepted.
+	clock.Advance(5 * time.Second)
+	heartbeat(t, c, 2, nil)
+	heartbeat(t, c, 3, nil)
+	clock.Advance(5 * time.Second) // broker 1: 10 s since its last contact (the retry)
+	if _, err := reg(1, 0x11); err != nil {
+		t.Fatalf("expired session: %v", err)
+	}
+	// Fenced: accepted.
+	heartbeat(t, c, 2, func(r *HeartbeatRequest) { r.WantFence = true })
+	if _, err := reg(2, 0x22); err != nil {
+		t.Fatalf("fenced broker: %v", err)
+	}
+	// Broker 3 heartbeated 5 s ago: refused, until a new term starts, where only a heartbeat
+	// to the new leader counts.
+	if _, err := reg(3, 0x33); !errors.Is(err, kerr.DuplicateBrokerRegistration) {
+		t.Fatalf("live session of broker 3: %v", err)
+	}
+	c.mu.Lock()
+	c.mu.sessions.term = 0 // as if the sessions were kept in an earlier term
+	c.mu.Unlock()
+	if _, err := reg(3, 0x33); err != nil {
+		t.Fatalf("new term, no heartbeat to it yet: %v", err)
+	}
+	for id, inc := range map[int32]byte{1: 0x11, 2: 0x22, 3: 0x33} {
+		if b := c.Image().Brokers[id]; b.IncarnationID != (metadata.UUID{inc}) || !b.Fenced {
+			t.Errorf("broker %d: %+v, want the new incarnation, fenced", id, b)
+		}
 	}
 }

@@ -83,6 +83,16 @@ type Config struct {
 	// UncleanLeaderElection is the static unclean.leader.election.enable broker setting, the
 	// default of topics that set neither it nor a cluster-wide dynamic default.
 	UncleanLeaderElection bool
+	// AutoLeaderRebalance is auto.leader.rebalance.enable: the active controller elects
+	// preferred leaders back periodically (rebalance.go). False: never.
+	AutoLeaderRebalance bool
+	// LeaderImbalanceCheckInterval is leader.imbalance.check.interval.seconds, the period of
+	// the balancing. Default 300 s.
+	LeaderImbalanceCheckInterval time.Duration
+	// LeaderImbalancePercentage is samsa.leader.imbalance.per.broker.percentage: a broker's
+	// preferred leaderships are balanced once more than this percentage of the partitions it
+	// prefers are led by another. Taken as it is (0: any imbalance).
+	LeaderImbalancePercentage int
 	// BrokerGone reports that a broker's process is gone (see deadbrokers.go); nil probes
 	// its listener over TCP. Tests whose brokers are fictitious replace it.
 	BrokerGone func(metadata.Broker) bool

@@ -242,6 +242,9 @@ func TestAllocateProducerIDs(t *testing.T) {
 func TestRegisterBroker(t *testing.T) {
 	c := startController(t, testConfig(t, t.TempDir()))
 	registerBrokers(t, c, 2, 1)
+	if _, err := c.BrokerHeartbeat(testCtx(t), HeartbeatRequest{BrokerID: 1, BrokerEpoch: c.Image().Brokers[1].Epoch, WantFence: true}); err != nil {
+		t.Fatal(err)
+	}
 	b := metadata.Broker{ID: 1, IncarnationID: metadata.UUID{7}}
 	if _, err := c.RegisterBroker(testCtx(t), b); err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -60,7 +61,17 @@ func newBrokerLifecycle(client *controllerClient, local *controller.Controller, 
 	return l
 }
 
-// register sends the registration until the active controller accepts it or ctx ends.
+// Backoff of a registration refused with DUPLICATE_BROKER_REGISTRATION: the previous
+// process of this node (a restart) still has a live session, which ends when the controller
+// fences it (at once when it finds the process gone, else at session expiry).
+const (
+	duplicateBackoffMin = 100 * time.Millisecond
+	duplicateBackoffMax = 500 * time.Millisecond
+)
+
+// register sends the registration until the active controller accepts it or ctx ends. A
+// registration refused as a duplicate is retried (as Kafka's BrokerLifecycleManager does),
+// never given up: the registration it collides with is this node's previous process.
 func (l *brokerLifecycle) register(ctx context.Context, clusterID string) error {
 	req := kmsg.NewPtrBrokerRegistrationRequest()
 	req.BrokerID = l.reg.ID
@@ -83,6 +94,7 @@ func (l *brokerLifecycle) register(ctx context.Context, clusterID string) error 
 		req.Listeners = append(req.Listeners, rl)
 	}
 	req.PreviousBrokerEpoch = -1
+	duplicateBackoff := duplicateBackoffMin
 	for {
 		resp, err := l.client.request(ctx, req, func(r kmsg.Response) bool {
 			return r.(*kmsg.BrokerRegistrationResponse).ErrorCode == kerr.NotController.Code
@@ -97,14 +109,22 @@ func (l *brokerLifecycle) register(ctx context.Context, clusterID string) error 
 			return nil
 		}
 		err = kerr.ErrorForCode(r.ErrorCode)
-		if !kerr.IsRetriable(err) {
+		backoff := l.interval
+		switch {
+		case errors.Is(err, kerr.DuplicateBrokerRegistration):
+			if duplicateBackoff == duplicateBackoffMin {
+				l.logger.Warn("broker registration refused: the controller still has a live session of this broker's previous incarnation; retrying until it is fenced", "err", err)
+			}
+			backoff, duplicateBackoff = duplicateBackoff, min(2*duplicateBackoff, duplicateBackoffMax)
+		case !kerr.IsRetriable(err):
 			return err
+		default:
+			l.logger.Warn("broker registration refused; retrying", "err", err)
 		}
-		l.logger.Warn("broker registration refused; retrying", "err", err)
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
-		case <-time.After(l.interval):
+		case <-time.After(backoff):
 		}
 	}
 }

@@ -137,6 +137,10 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		DefaultReplicationFactor: cfg.DefaultReplication,
 		MaxPartitionsPerBroker:   maxPartitions,
 		ReserveBytes:             reserve,
+
+		AutoLeaderRebalance:          cfg.Bool("auto.leader.rebalance.enable"),
+		LeaderImbalanceCheckInterval: time.Duration(cfg.Int64("leader.imbalance.check.interval.seconds")) * time.Second,
+		LeaderImbalancePercentage:    int(cfg.Int64("samsa.leader.imbalance.per.broker.percentage")),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting controller: %w", err)
@@ -254,6 +258,12 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		go func() {
 			defer loops.Done()
 			ctrl.RunBrokerSessions(runCtx)
+		}()
+		// Elects preferred leaders back (auto.leader.rebalance.enable), likewise.
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			ctrl.RunLeaderBalance(runCtx)
 		}()
 	}
 	go func() {
