@@ -78,9 +78,13 @@ type Log struct {
 		// rewrite of the same content is skipped.
 		checkpoint        logCheckpoint
 		checkpointWritten bool
+		// cleaner is the log cleaner's checkpoint and tombstone horizon (cleaner.go).
+		cleaner cleanerState
 	}
 	background sync.WaitGroup // the background flusher
 	deletes    deleteQueue
+	// cleaning serializes the cleaning passes of the log (Clean); taken before mu.
+	cleaning sync.Mutex
 }
 
 // activeLocked returns the segment that takes appends.
