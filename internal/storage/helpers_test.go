@@ -181,6 +181,13 @@ func (tl *testLog) restart() {
 // checkpoints or the clean-shutdown marker.
 func (tl *testLog) crash() {
 	tl.t.Helper()
+	tl.kill()
+	tl.reopen()
+}
+
+// kill is crash without the reopen.
+func (tl *testLog) kill() {
+	tl.t.Helper()
 	l := tl.Log
 	l.mu.Lock()
 	l.mu.closed = true
@@ -193,7 +200,6 @@ func (tl *testLog) crash() {
 	l.deletes.flush()
 	l.publishLocked()
 	l.mu.Unlock()
-	tl.reopen()
 }
 
 func (tl *testLog) append(b []byte) AppendResult {
