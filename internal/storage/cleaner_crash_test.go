@@ -94,7 +94,7 @@ func (f *crashFile) Sync() error {
 }
 
 // copyDir copies the files of a log directory.
-func copyDir(t *testing.T, from, to string) {
+func copyDir(t testing.TB, from, to string) {
 	t.Helper()
 	entries, err := os.ReadDir(from)
 	if err != nil {

@@ -148,7 +148,7 @@ func (tl *testLog) allRecords() ([]records.Header, []readRec) {
 	for off < end {
 		b := tl.read(off, 1<<20)
 		if len(b) == 0 {
-			tl.t.Fatalf("no batch at offset %d (end %d)", off, end)
+			break // the cleaner left a gap up to the log end (as Kafka's consumers see, too)
 		}
 		_, err := records.Split(b, func(batch []byte) error {
 			h, recs := decodeRecords(tl.t, batch)

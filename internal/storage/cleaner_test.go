@@ -188,7 +188,7 @@ func TestCleanTombstones(t *testing.T) {
 }
 
 // rollNow seals the active segment.
-func rollNow(t *testing.T, tl *testLog) {
+func rollNow(t testing.TB, tl *testLog) {
 	t.Helper()
 	tl.mu.Lock()
 	err := tl.rollLocked(tl.endLocked())

@@ -438,6 +438,9 @@ func (r *Region) Release() {
 // cache keeps it open until Release.
 func (l *Log) ReadRegion(offset int64, maxBytes int, maxOffset int64, minOneBatch bool) (r Region, ok bool, err error) {
 	sp, ok, err := l.view.Load().locate(offset, maxBytes, maxOffset, minOneBatch)
+	if isClosedFile(err) {
+		return r, false, nil // a segment of the view was deleted under us; Read retries with the new view
+	}
 	if !ok || err != nil {
 		return r, false, err
 	}
