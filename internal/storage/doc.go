@@ -116,7 +116,10 @@
 // delete horizon has passed; a record at or past it is kept. Offsets never change: a cleaned
 // batch keeps its base offset, last offset delta, producer id, epoch and base sequence,
 // leader epoch, attributes, base and max timestamps and codec (recompressed); only its
-// record count, length and CRC change. A tombstone is removed delete.retention.ms after
+// record count, length and CRC change. (The max timestamp stays the original batch's even
+// when the record that had it is gone, so segment max timestamps and time indexes do not
+// move; Kafka recomputes it for CreateTime batches. An emptied batch has first timestamp -1
+// and no compression, as in Kafka.) A tombstone is removed delete.retention.ms after
 // the pass that first kept it: that pass writes the delete horizon (now +
 // delete.retention.ms) into the base timestamp of its batch and sets attribute bit 6
 // (KIP-534), re-encoding the records' timestamp deltas so they keep their timestamps. A
