@@ -12,9 +12,10 @@ import (
 
 // Names of the per-log state files (see the package doc).
 const (
-	logCheckpointFile   = "log-checkpoint"
-	epochCheckpointFile = "leader-epoch-checkpoint"
-	cleanShutdownFile   = "clean-shutdown"
+	logCheckpointFile     = "log-checkpoint"
+	epochCheckpointFile   = "leader-epoch-checkpoint"
+	cleanShutdownFile     = "clean-shutdown"
+	cleanerCheckpointFile = "cleaner-checkpoint"
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -131,4 +132,31 @@ func decodeLogCheckpoint(b []byte) (logCheckpoint, error) {
 		return logCheckpoint{}, fmt.Errorf("%w: negative offsets in log checkpoint", ErrCorrupt)
 	}
 	return c, nil
+}
+
+// cleanerCheckpointMagic starts the cleaner-checkpoint file; the digit is the format version.
+const cleanerCheckpointMagic = "SCC1"
+
+const cleanerCheckpointSize = 4 + 8 + 4
+
+// encodeCleanerCheckpoint renders the cleaner checkpoint: the first dirty offset.
+func encodeCleanerCheckpoint(firstDirty int64) []byte {
+	b := make([]byte, 0, cleanerCheckpointSize)
+	b = append(b, cleanerCheckpointMagic...)
+	b = binary.BigEndian.AppendUint64(b, uint64(firstDirty))
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, crcTable))
+}
+
+func decodeCleanerCheckpoint(b []byte) (int64, error) {
+	if len(b) != cleanerCheckpointSize || string(b[:4]) != cleanerCheckpointMagic {
+		return 0, fmt.Errorf("%w: cleaner checkpoint of %d bytes has a bad header", ErrCorrupt, len(b))
+	}
+	if crc32.Checksum(b[:12], crcTable) != binary.BigEndian.Uint32(b[12:]) {
+		return 0, fmt.Errorf("%w: cleaner checkpoint CRC mismatch", ErrCorrupt)
+	}
+	off := int64(binary.BigEndian.Uint64(b[4:]))
+	if off < 0 {
+		return 0, fmt.Errorf("%w: negative offset in cleaner checkpoint", ErrCorrupt)
+	}
+	return off, nil
 }

@@ -32,6 +32,14 @@
 //	                  (and writes nothing), and the first change after such an open removes
 //	                  it and fsyncs the directory before touching any file (changingLocked),
 //	                  so a close of a log unchanged since a clean open writes nothing.
+//	cleaner-checkpoint  "SCC1" magic, first dirty offset int64 (the offsets below were
+//	                  cleaned at least once), CRC-32C of the preceding 12 bytes (uint32).
+//	                  Absent until the first cleaning; lowered by a truncation below it.
+//	<base>.log.cleaned, .index.cleaned, .timeindex.cleaned  a cleaned segment being written
+//	                  (see "Log cleaning"); removed on open.
+//	<base>.log.swap, .index.swap, .timeindex.swap  a cleaned segment committed to replace the
+//	                  old segments whose base is in [base, end of the .swap segment); the open
+//	                  completes the replacement.
 //	*.deleted         files of deleted segments waiting FileDeleteDelayMs so that concurrent
 //	                  readers finish; removed on open.
 //	*.tmp             partially written checkpoints; removed on open.
@@ -96,6 +104,52 @@
 // until the 500 ms have passed. SpaceFloor.Check calls statfs at once, for operations about
 // to create partitions.
 //
+// # Log cleaning
+//
+// Under cleanup.policy=compact (LogConfig.Cleanup) the broker runs Log.Clean, Kafka's cleaner:
+// it maps each key of the dirty section [first dirty offset, first uncleanable offset) to its
+// last offset in an OffsetMap of fixed memory (128-bit hashes of the keys; a full map ends
+// the section early and the next pass goes on from there), then rewrites every sealed segment
+// from the first to the end of the mapped section, in groups of adjacent segments that fit
+// in segment.bytes and segment.index.bytes together. A record below the end of the map is
+// kept when it has a key and is the latest of that key, except a tombstone whose batch's
+// delete horizon has passed; a record at or past it is kept. Offsets never change: a cleaned
+// batch keeps its base offset, last offset delta, producer id, epoch and base sequence,
+// leader epoch, attributes, base and max timestamps and codec (recompressed); only its
+// record count, length and CRC change. (The max timestamp stays the original batch's even
+// when the record that had it is gone, so segment max timestamps and time indexes do not
+// move; Kafka recomputes it for CreateTime batches. An emptied batch has first timestamp -1
+// and no compression, as in Kafka.) A tombstone is removed delete.retention.ms after
+// the pass that first kept it: that pass writes the delete horizon (now +
+// delete.retention.ms) into the base timestamp of its batch and sets attribute bit 6
+// (KIP-534), re-encoding the records' timestamp deltas so they keep their timestamps. A
+// batch that loses all its records is dropped, except the newest batch of an idempotent
+// producer (kept empty, so its sequence survives a reload) and the last batch of a group
+// whose last segment lost all its records (kept empty, so that the cleaned segment reaches
+// into every old segment it replaces, which is how recovery finds them). Control and
+// transactional batches are kept whole and not mapped, until the transactions work gives
+// the cleaner the aborted-transaction index. A single segment in which nothing changes is
+// not rewritten.
+//
+// Swapping a group in (crash safe, Kafka's protocol): the cleaned segment is written as
+// <base>.{log,index,timeindex}.cleaned and fsynced; holding Log.mu, the clean-shutdown marker
+// is removed (changingLocked), the indexes then the log file are renamed to .swap (the
+// commit) and the directory fsynced; the old segments' files are renamed to .deleted (removed
+// after FileDeleteDelayMs, so readers of older views finish), the .swap files renamed to
+// their final names, the directory fsynced, and the new segment list published. An open
+// removes .cleaned files and index .swap files without a .log.swap, and completes each
+// <base>.log.swap: it removes the files of the segments whose base is in [base, end of the
+// .swap segment) and renames the .swap files into place (missing indexes are rebuilt). So
+// after a crash at any point the log holds the old group or the cleaned one, never a mix.
+// A failure after the commit marks the log failed (the next open completes the swap).
+//
+// The pass reads the sealed segments (immutable) and writes the cleaned ones without Log.mu;
+// Log.mu is held only to take the pass's view, to swap each group in and to write the cleaner
+// checkpoint. A pass finding the log truncated, its group's segments gone (retention,
+// DeleteRecords) or the log closed drops its cleaned files and returns ErrCleanAborted.
+// Log.cleaning serializes the passes of one log. The cleaner's reads and writes go through
+// CleanOptions.Throttler (log.cleaner.io.max.bytes.per.second).
+//
 // # Concurrency
 //
 // Log.mu serializes every mutation (append, roll, flush, truncate, retention, config, close) and
@@ -103,8 +157,8 @@
 // publishes an immutable view (segment list, sizes, end offsets, the active segment's in-memory
 // index) through an atomic pointer, and readers pread the segment files below the sizes in the
 // view they loaded. Segment files that a mutation removes are renamed to *.deleted and closed
-// only after FileDeleteDelayMs, so a reader holding an old view can finish. Lock order: Log.mu,
-// then Log.deletes.mu.
+// only after FileDeleteDelayMs, so a reader holding an old view can finish. Lock order:
+// Log.cleaning, then Log.mu, then Log.deletes.mu.
 //
 // Open files: every file a log opens goes through a FileCache (Options.FileCache, one per
 // process in the broker), which bounds the descriptors held: a handle opens its descriptor on

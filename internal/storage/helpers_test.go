@@ -57,24 +57,31 @@ func makeBatch(s batchSpec) []byte {
 			panic(err)
 		}
 	}
+	return assembleBatch(recs, int16(s.codec), s.records, s.baseTs, maxTs, s.producerID, s.epoch, s.baseSeq)
+}
+
+// assembleBatch puts a v2 header (base offset 0, no leader epoch) before a records section of
+// count records and checks the batch. producerID 0 means none.
+func assembleBatch(recs []byte, attrs int16, count int, baseTs, maxTs, producerID int64, epoch int16, baseSeq int32) []byte {
 	b := make([]byte, records.HeaderSize, records.HeaderSize+len(recs))
 	b = append(b, recs...)
-	binary.BigEndian.PutUint64(b[0:], 0)
 	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-records.LengthOffset))
 	binary.BigEndian.PutUint32(b[12:], 0xffffffff)
 	b[16] = 2
-	binary.BigEndian.PutUint16(b[21:], uint16(s.codec))
-	binary.BigEndian.PutUint32(b[23:], uint32(s.records-1))
-	binary.BigEndian.PutUint64(b[27:], uint64(s.baseTs))
+	binary.BigEndian.PutUint16(b[21:], uint16(attrs))
+	binary.BigEndian.PutUint32(b[23:], uint32(count-1))
+	binary.BigEndian.PutUint64(b[27:], uint64(baseTs))
 	binary.BigEndian.PutUint64(b[35:], uint64(maxTs))
-	pid, epoch, seq := int64(-1), int16(-1), int32(-1)
-	if s.producerID != 0 {
-		pid, epoch, seq = s.producerID, s.epoch, s.baseSeq
+	pid := int64(-1)
+	if producerID != 0 {
+		pid = producerID
+	} else {
+		epoch, baseSeq = -1, -1
 	}
 	binary.BigEndian.PutUint64(b[43:], uint64(pid))
 	binary.BigEndian.PutUint16(b[51:], uint16(epoch))
-	binary.BigEndian.PutUint32(b[53:], uint32(seq))
-	binary.BigEndian.PutUint32(b[57:], uint32(s.records))
+	binary.BigEndian.PutUint32(b[53:], uint32(baseSeq))
+	binary.BigEndian.PutUint32(b[57:], uint32(count))
 	binary.BigEndian.PutUint32(b[17:], records.ComputeCRC(b))
 	if _, err := records.Validate(b); err != nil {
 		panic(err)
@@ -174,6 +181,13 @@ func (tl *testLog) restart() {
 // checkpoints or the clean-shutdown marker.
 func (tl *testLog) crash() {
 	tl.t.Helper()
+	tl.kill()
+	tl.reopen()
+}
+
+// kill is crash without the reopen.
+func (tl *testLog) kill() {
+	tl.t.Helper()
 	l := tl.Log
 	l.mu.Lock()
 	l.mu.closed = true
@@ -186,7 +200,6 @@ func (tl *testLog) crash() {
 	l.deletes.flush()
 	l.publishLocked()
 	l.mu.Unlock()
-	tl.reopen()
 }
 
 func (tl *testLog) append(b []byte) AppendResult {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"sort"
+
+	"github.com/samsa-io/samsa/internal/records"
 )
 
 // Index entry sizes on disk (see the package doc).
@@ -170,4 +172,36 @@ func readTimeIndex(f File, fileSize int64) (entries []timeEntry, ok bool, err er
 		entries[i] = e
 	}
 	return entries, true, nil
+}
+
+// indexBuilder computes the index entries of batches laid out one after another in a segment,
+// as recovery and the cleaner write them: an offset entry for a batch once more than interval
+// bytes were laid out since the last one, with a time entry when the max timestamp rose since.
+type indexBuilder struct {
+	base     int64
+	interval int64
+	offsets  []offsetEntry
+	times    []timeEntry
+	since    int64 // bytes since the last offset entry
+	maxTs    int64 // the largest batch max timestamp, -1 when none
+	maxTsOff int64 // the last offset of the batch that has it
+}
+
+func newIndexBuilder(base, interval int64) indexBuilder {
+	return indexBuilder{base: base, interval: interval, maxTs: -1, maxTsOff: -1}
+}
+
+// add accounts for the batch with header h at file position pos.
+func (b *indexBuilder) add(pos int64, h *records.Header) {
+	if h.MaxTimestamp > b.maxTs {
+		b.maxTs, b.maxTsOff = h.MaxTimestamp, h.LastOffset()
+	}
+	if b.since > b.interval {
+		b.offsets = append(b.offsets, offsetEntry{rel: uint32(h.LastOffset() - b.base), pos: uint32(pos)})
+		if b.maxTs >= 0 && (len(b.times) == 0 || b.maxTs > b.times[len(b.times)-1].ts) {
+			b.times = append(b.times, timeEntry{ts: b.maxTs, rel: uint32(b.maxTsOff - b.base)})
+		}
+		b.since = 0
+	}
+	b.since += int64(h.Size())
 }

@@ -439,16 +439,32 @@ func (d *pendingDelete) do() {
 // scheduleDeleteLocked renames a removed segment's files to *.deleted, then closes and removes
 // them after the configured delay.
 func (l *Log) scheduleDeleteLocked(s *segment) {
-	var paths []string
+	paths, _ := l.renameDeleted(s, func(p string, err error) {
+		l.logger.Warn("renaming deleted segment file", "file", p, "err", err)
+	})
+	l.scheduleRemovalLocked(s, paths)
+}
+
+// renameDeleted renames a segment's files to *.deleted and returns their paths (the old path
+// of a file that could not be renamed) and the first error; a missing file is not one. failed
+// is called with each error.
+func (l *Log) renameDeleted(s *segment, failed func(path string, err error)) (paths []string, first error) {
 	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 		p := s.path(suffix)
 		if err := l.fs.Rename(p, p+deletedSuffix); err == nil {
 			p += deletedSuffix
 		} else if !errors.Is(err, os.ErrNotExist) {
-			l.logger.Warn("renaming deleted segment file", "file", p, "err", err)
+			failed(p, err)
+			first = cmp.Or(first, err)
 		}
 		paths = append(paths, p)
 	}
+	return paths, first
+}
+
+// scheduleRemovalLocked closes a removed segment's files and removes them (paths) after
+// FileDeleteDelayMs, or at once without a delay.
+func (l *Log) scheduleRemovalLocked(s *segment, paths []string) {
 	fsys, logger := l.fs, l.logger
 	d := &pendingDelete{run: func() {
 		_ = s.close()

@@ -78,9 +78,13 @@ type Log struct {
 		// rewrite of the same content is skipped.
 		checkpoint        logCheckpoint
 		checkpointWritten bool
+		// cleaner is the log cleaner's checkpoint and tombstone horizon (cleaner.go).
+		cleaner cleanerState
 	}
 	background sync.WaitGroup // the background flusher
 	deletes    deleteQueue
+	// cleaning serializes the cleaning passes of the log (Clean); taken before mu.
+	cleaning sync.Mutex
 }
 
 // activeLocked returns the segment that takes appends.
@@ -434,6 +438,9 @@ func (r *Region) Release() {
 // cache keeps it open until Release.
 func (l *Log) ReadRegion(offset int64, maxBytes int, maxOffset int64, minOneBatch bool) (r Region, ok bool, err error) {
 	sp, ok, err := l.view.Load().locate(offset, maxBytes, maxOffset, minOneBatch)
+	if isClosedFile(err) {
+		return r, false, nil // a segment of the view was deleted under us; Read retries with the new view
+	}
 	if !ok || err != nil {
 		return r, false, err
 	}

@@ -52,6 +52,9 @@ func OpenLog(dir string, cfg LogConfig, opts Options) (*Log, error) {
 // loadLocked reads the directory, opens and (if needed) recovers the segments, and loads the
 // checkpoints, the leader-epoch cache and the producer state.
 func (l *Log) loadLocked() error {
+	if err := l.completeSwapsLocked(); err != nil {
+		return err
+	}
 	entries, err := l.fs.ReadDir(l.dir)
 	if err != nil {
 		return err
@@ -87,6 +90,7 @@ func (l *Log) loadLocked() error {
 	slices.Sort(bases)
 
 	l.mu.clean = clean
+	l.loadCleanerCheckpointLocked()
 	cp, haveCP := l.readCheckpoint()
 	if !haveCP {
 		// The marker vouches for complete state files: rewrite the missing checkpoint.

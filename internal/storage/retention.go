@@ -53,8 +53,9 @@ func (l *Log) countBelowStartLocked() int {
 // segment's largest timestamp, or its file time when it has none) or retention.bytes, and those
 // below the log start offset, like Kafka's retention pass. The active segment is deleted too
 // when it breaks the policy and is not empty: a new empty segment is rolled first. The log
-// start offset rises to the new first segment. It returns how many segments were deleted; a
-// closed log has nothing to do.
+// start offset rises to the new first segment. Under cleanup.policy=compact alone only the
+// segments below the log start offset go, as in Kafka. It returns how many segments were
+// deleted; a closed log has nothing to do.
 func (l *Log) EnforceRetention() (deletedSegments int, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -67,7 +68,7 @@ func (l *Log) EnforceRetention() (deletedSegments int, err error) {
 	nowMs := l.now().UnixMilli()
 	cfg := l.mu.cfg
 	total := 0
-	if cfg.RetentionMs >= 0 {
+	if cfg.RetentionMs >= 0 && cfg.Cleanup.Deletes() {
 		n := l.countDeletableLocked(func(s *segment) bool {
 			return nowMs-l.largestTimestampLocked(s) > cfg.RetentionMs
 		})
@@ -77,7 +78,7 @@ func (l *Log) EnforceRetention() (deletedSegments int, err error) {
 			return total, err
 		}
 	}
-	if cfg.RetentionBytes >= 0 {
+	if cfg.RetentionBytes >= 0 && cfg.Cleanup.Deletes() {
 		diff := l.mu.sealedSize + l.activeLocked().size - cfg.RetentionBytes
 		n := l.countDeletableLocked(func(s *segment) bool {
 			if diff-s.size >= 0 {
@@ -218,6 +219,7 @@ func (l *Log) TruncateTo(offset int64) error {
 		l.writeEpochsLocked()
 	}
 	l.removeSnapshotsAbove(end)
+	l.lowerCleanerCheckpointLocked(end)
 	l.publishLocked()
 	if err := l.loadProducerStateLocked(); err != nil {
 		return l.failLocked(err)
@@ -245,6 +247,7 @@ func (l *Log) truncateFullyLocked(offset int64) error {
 	l.writeEpochsLocked()
 	l.mu.producers = newProducerStates()
 	l.removeSnapshotsAbove(-1)
+	l.lowerCleanerCheckpointLocked(offset)
 	l.publishLocked()
 	return l.writeCheckpointLocked()
 }

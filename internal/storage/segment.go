@@ -403,15 +403,9 @@ func (s *segment) initRollBase(nowMs int64) {
 // with the header of each valid batch.
 func (s *segment) recoverSegment(indexInterval int64, nowMs int64, visit func(h *records.Header)) (*corruption, error) {
 	sc := &batchScanner{f: s.log, end: s.size, buf: make([]byte, 1<<20)}
-	var (
-		offs     []offsetEntry
-		times    []timeEntry
-		since    int64
-		maxTs    int64 = -1
-		maxTsOff int64 = -1
-		end            = s.base
-		bad      *corruption
-	)
+	ix := newIndexBuilder(s.base, indexInterval)
+	end := s.base
+	var bad *corruption
 	for {
 		h, pos, batch, err := sc.next(true)
 		if err == io.EOF {
@@ -433,17 +427,7 @@ func (s *segment) recoverSegment(indexInterval int64, nowMs int64, visit func(h 
 			bad = &corruption{pos, fmt.Sprintf("batch base offset %d not in order (expected at least %d in segment %d)", h.BaseOffset, end, s.base)}
 			break
 		}
-		if h.MaxTimestamp > maxTs {
-			maxTs, maxTsOff = h.MaxTimestamp, h.LastOffset()
-		}
-		if since > indexInterval {
-			offs = append(offs, offsetEntry{rel: uint32(h.LastOffset() - s.base), pos: uint32(pos)})
-			if maxTs >= 0 && (len(times) == 0 || maxTs > times[len(times)-1].ts) {
-				times = append(times, timeEntry{ts: maxTs, rel: uint32(maxTsOff - s.base)})
-			}
-			since = 0
-		}
-		since += int64(h.Size())
+		ix.add(pos, &h)
 		end = h.LastOffset() + 1
 		if visit != nil {
 			visit(&h)
@@ -456,9 +440,9 @@ func (s *segment) recoverSegment(indexInterval int64, nowMs int64, visit func(h 
 			return nil, fmt.Errorf("truncating segment %d: %w", s.base, err)
 		}
 	}
-	s.size, s.end, s.maxTs, s.maxTsOffset, s.bytesSinceIndex = validSize, end, maxTs, maxTsOff, since
-	s.offsets, s.times = offs, times
-	s.offsetCount, s.timeCount = len(offs), len(times)
+	s.size, s.end, s.maxTs, s.maxTsOffset, s.bytesSinceIndex = validSize, end, ix.maxTs, ix.maxTsOff, ix.since
+	s.offsets, s.times = ix.offsets, ix.times
+	s.offsetCount, s.timeCount = len(ix.offsets), len(ix.times)
 	s.active = true
 	if err := s.rewriteIndexes(); err != nil {
 		return nil, err
