@@ -38,11 +38,22 @@ type Config struct {
 	// voter bootstraps the same configuration on its first start, which hashicorp/raft allows.
 	// Empty: this node is the only voter (see Bootstrap).
 	Voters []Voter
-	// NonVoter makes this node a Raft non-voter (a broker-only node): it bootstraps nothing and
-	// Start returns without waiting for the quorum; the active controller adds it to the
-	// configuration when it registers (its registration names the Raft address as an endpoint
-	// of listener RaftListener), after which WaitReady returns. Voters must name the quorum.
+	// NonVoter makes this node a Raft non-voter (a broker-only node, or an observer controller
+	// of a dynamic quorum): it bootstraps nothing and Start returns without waiting for the
+	// quorum; the active controller adds it to the configuration when it registers (a broker's
+	// registration names the Raft address as an endpoint of listener RaftListener; a controller
+	// sends ControllerRegistration), after which WaitReady returns. Voters must name a static
+	// quorum; a dynamic one (Dynamic) needs none.
 	NonVoter bool
+	// Dynamic makes the quorum dynamic (KIP-853, kraft.version 1): controllers join and leave
+	// the voters at run time (AddVoter, RemoveVoter), and Voters are only the initial voters,
+	// bootstrapped on a new cluster's first start (samsa storage format --standalone or
+	// --initial-controllers). The first leader of a new cluster commits kraft.version 1 and
+	// the initial voters' descriptions (directory ids, endpoints).
+	Dynamic bool
+	// ListenerName is the controller listener's name (the first of controller.listener.names):
+	// the name of the endpoints controllers are described with. Default "CONTROLLER".
+	ListenerName string
 	// Advertise is the address other nodes reach this node's Raft at when it is not among the
 	// voters (a non-voter); "" means the bound address.
 	Advertise string
@@ -90,10 +101,12 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Voter is one voter of the quorum: its node id and the address of its controller listener.
+// Voter is one voter of the quorum: its node id and the address of its controller listener,
+// and in a dynamic quorum the directory id of its metadata log directory.
 type Voter struct {
-	ID   int32
-	Addr string
+	ID          int32
+	Addr        string
+	DirectoryID metadata.UUID
 }
 
 // Raft tuning. A single voter elects itself one heartbeat timeout (randomized up to twice
@@ -138,8 +151,10 @@ type Controller struct {
 	notify chan bool // raft's NotifyCh: leadership gained (true) or lost
 	// progress is what members report of their metadata log position (QuorumInfo).
 	progress quorumProgress
-	done     chan struct{}
-	wg       sync.WaitGroup
+	// replication is what the leader's transport saw of its followers' logs (progress.go).
+	replication *progressTracker
+	done        chan struct{}
+	wg          sync.WaitGroup
 
 	mu struct {
 		// Mutex is held across read-validate-propose-wait, so operations are serialized and
@@ -177,8 +192,11 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.ReserveBytes == 0 {
 		cfg.ReserveBytes = DefaultReserveBytes
 	}
+	if cfg.ListenerName == "" {
+		cfg.ListenerName = "CONTROLLER"
+	}
 	if cfg.NonVoter {
-		if len(cfg.Voters) == 0 {
+		if len(cfg.Voters) == 0 && !cfg.Dynamic {
 			return cfg, errors.New("controller: a non-voter needs the voters")
 		}
 		if slices.ContainsFunc(cfg.Voters, func(v Voter) bool { return v.ID == cfg.NodeID }) {
@@ -290,12 +308,15 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 	if err != nil {
 		return nil, nil, err
 	}
-	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  stream,
-		MaxPool: transportMaxPool,
-		Timeout: transportTimeout,
-		Logger:  hlog.Named("transport"),
-	})
+	trans := &trackingTransport{
+		NetworkTransport: raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+			Stream:  stream,
+			MaxPool: transportMaxPool,
+			Timeout: transportTimeout,
+			Logger:  hlog.Named("transport"),
+		}),
+		progress: newProgressTracker(),
+	}
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(strconv.FormatInt(int64(cfg.NodeID), 10))
@@ -303,7 +324,7 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 	rc.HeartbeatTimeout = heartbeatTimeout
 	rc.ElectionTimeout = electionTimeout
 	rc.LeaderLeaseTimeout = leaderLeaseTimeout
-	if len(cfg.Voters) > 1 {
+	if len(cfg.Voters) > 1 || cfg.Dynamic {
 		rc.HeartbeatTimeout = quorumHeartbeatTimeout
 		rc.ElectionTimeout = quorumElectionTimeout
 		rc.LeaderLeaseTimeout = quorumLeaderLeaseTimout
@@ -350,6 +371,7 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 		pub.close()
 		return nil, nil, fmt.Errorf("controller: start raft: %w", err)
 	}
+	trans.progress.raft.Store(r)
 	c := &Controller{
 		cfg:    cfg,
 		logger: cfg.Logger,
@@ -360,6 +382,8 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 		mux:    stream,
 		notify: notify,
 		done:   make(chan struct{}),
+
+		replication: trans.progress,
 	}
 	return r, c, nil
 }
@@ -422,6 +446,9 @@ func (c *Controller) ensureBootstrapLocked(ctx context.Context) error {
 	if c.Image().FeatureLevel(FeatureMetadataVersion) == 0 {
 		recs = append(recs, defaultFeatureRecords()...)
 	}
+	if c.cfg.Dynamic && c.Image().ClusterID == "" {
+		recs = append(recs, c.dynamicBootstrapRecords()...)
+	}
 	if len(recs) == 0 {
 		return nil
 	}
@@ -446,6 +473,7 @@ func (c *Controller) watchLeadership() {
 				continue
 			}
 			c.logger.Info("became the active controller", "node", c.cfg.NodeID, "term", c.raft.CurrentTerm())
+			c.replication.reset()
 			ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
 			if err := c.raft.Barrier(applyTimeout).Error(); err == nil {
 				c.mu.Lock()
@@ -520,9 +548,6 @@ func (c *Controller) Leader() (id int32, addr string, ok bool) {
 // KafkaListener returns the Kafka side of the controller listener: the connections that are
 // not Raft's. Closing it stops handing them on; Raft keeps the socket until Close.
 func (c *Controller) KafkaListener() net.Listener { return c.mux.kafka }
-
-// Voters returns the configured voters (empty for a single-node quorum).
-func (c *Controller) Voters() []Voter { return c.cfg.Voters }
 
 // Close shuts Raft down, closes the store and stops the publisher. It waits for an operation in
 // progress to finish. It is safe to call more than once.
