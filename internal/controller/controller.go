@@ -213,7 +213,8 @@ func (cfg Config) withDefaults() (Config, error) {
 
 // Start opens the Raft state in cfg.Dir (bootstrapping the configured voters, or this node
 // alone, if there is none), starts Raft and returns once the quorum has a leader and this node
-// has applied every entry committed when it learned of it. The leader commits the cluster ID
+// has applied every entry committed when it learned of it (a non-voter, and any node of a
+// dynamic quorum, returns at once and calls WaitReady once it registered). The leader commits the cluster ID
 // and the default feature levels on a new cluster (and whenever a node becomes leader and
 // finds them missing). A quorum whose cluster ID differs from cfg.ClusterID is an error.
 func Start(ctx context.Context, cfg Config) (*Controller, error) {
@@ -238,8 +239,10 @@ func Start(ctx context.Context, cfg Config) (*Controller, error) {
 	c.raft = r
 	c.wg.Add(1)
 	go c.watchLeadership()
-	if cfg.NonVoter {
-		return c, nil // WaitReady, once registered
+	if cfg.NonVoter || cfg.Dynamic {
+		// WaitReady, once registered: a controller of a dynamic quorum asks the active
+		// controller to replicate to it (which it may be itself) before it waits.
+		return c, nil
 	}
 	if err := c.WaitReady(ctx); err != nil {
 		c.Close()
@@ -527,6 +530,10 @@ func (c *Controller) Addr() string { return c.addr }
 
 // NodeID returns this node's ID.
 func (c *Controller) NodeID() int32 { return c.cfg.NodeID }
+
+// LastContact returns when this node last heard from a leader (zero: never; a leader's own
+// is not kept).
+func (c *Controller) LastContact() time.Time { return c.raft.LastContact() }
 
 // IsLeader reports whether this node currently leads the metadata quorum.
 func (c *Controller) IsLeader() bool { return c.raft.State() == raft.Leader }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -199,10 +200,12 @@ func (c *Controller) checkAddVoterLocked(id int32, key string, endpoints []metad
 
 // RemoveVoter takes controller id out of the voters (Kafka's RemoveRaftVoter): the quorum must
 // be dynamic (UNSUPPORTED_VERSION) and id a voter whose directory id is dir
-// (VOTER_NOT_FOUND); the last voter cannot be removed (INVALID_REQUEST). It returns once the
-// new configuration is committed; a leader that removed itself then steps down. A removed
-// controller that still runs joins again as an observer (it registers when it stops hearing
-// from a leader). Errors are *KafkaError or wrap a *kerr.Error.
+// (VOTER_NOT_FOUND); the last voter cannot be removed (INVALID_REQUEST). A voter that answered
+// the leader lately (or the leader itself) is demoted to a Raft non-voter, so that it goes on
+// replicating as an observer, as Kafka's removed voters go on fetching; one that did not
+// leaves the configuration (if it comes back it registers again and becomes an observer).
+// It returns once the new configuration is committed; a leader that removed itself then steps
+// down. Errors are *KafkaError or wrap a *kerr.Error.
 func (c *Controller) RemoveVoter(ctx context.Context, id int32, dir metadata.UUID) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -235,12 +238,22 @@ func (c *Controller) RemoveVoter(ctx context.Context, id int32, dir metadata.UUI
 	if voters == 1 {
 		return &KafkaError{kerr.InvalidRequest, fmt.Sprintf("Cannot remove voter %s: it is the only voter", key)}
 	}
-	if err := configurationError(c.raft.RemoveServer(serverID(id), 0, timeoutFrom(ctx)).Error()); err != nil {
+	// A controller still running (this one, or one that answered lately) stays an observer,
+	// as Kafka's removed voters go on fetching; a gone one leaves the configuration.
+	change, outcome := c.raft.RemoveServer, "removed"
+	if rp, ok := c.replication.get(serverID(id)); id == c.cfg.NodeID || ok && time.Since(rp.lastContact) < recentContact {
+		change, outcome = c.raft.DemoteVoter, "demoted to an observer"
+	}
+	if err := configurationError(change(serverID(id), 0, timeoutFrom(ctx)).Error()); err != nil {
 		return fmt.Errorf("controller: remove voter %d: %w", id, err)
 	}
-	c.logger.Info("removed a voter from the metadata quorum", "node", id, "directory_id", dir)
+	c.logger.Info("removed a voter from the metadata quorum", "node", id, "directory_id", dir, "outcome", outcome)
 	return nil
 }
+
+// recentContact is how lately a follower must have answered the leader for RemoveVoter to
+// keep it as an observer.
+const recentContact = 2 * time.Second
 
 // RegisterController is the active controller's side of a controller's ControllerRegistration
 // in a dynamic quorum: it describes the controller (its endpoints; a directory id already

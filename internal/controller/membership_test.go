@@ -48,6 +48,9 @@ func startDynamicQuorum(t *testing.T, n int) *dynamicQuorum {
 			t.Fatalf("controller %d: %v", i+1, err)
 		}
 	}
+	if err := q.ctrls[0].WaitReady(testCtx(t)); err != nil {
+		t.Fatalf("the standalone voter: %v", err)
+	}
 	t.Cleanup(func() {
 		for i := range n {
 			q.stop(i)
@@ -104,7 +107,8 @@ func wantKafkaError(t *testing.T, what string, err error, code *kerr.Error, msg 
 // description; two observers join, are promoted with AddVoter once caught up and show in
 // QuorumInfo with their directory ids; AddVoter refuses a voter twice and a node that does
 // not replicate; when the first voter stops the other two elect a leader, which takes
-// metadata changes and removes the stopped voter (RemoveVoter refuses a wrong directory id).
+// metadata changes and removes the stopped voter (RemoveVoter refuses a wrong directory id);
+// a running voter removed stays an observer that replicates; the last voter stays.
 func TestDynamicQuorumMembership(t *testing.T) {
 	q := startDynamicQuorum(t, 3)
 	l := q.ctrls[0]
@@ -163,6 +167,23 @@ func TestDynamicQuorumMembership(t *testing.T) {
 	if res := q.ctrls[nl].CreateTopics(testCtx(t), []CreateTopic{{Name: "after-remove", NumPartitions: 1, ReplicationFactor: 1}}, false); res[0].Err != nil {
 		t.Fatalf("CreateTopics after RemoveVoter: %v", res[0].Err)
 	}
+
+	// A voter that is still running stays as an observer (Raft non-voter) and keeps
+	// replicating; the last voter cannot be removed.
+	other := 3 - nl // the follower among indexes 1 and 2
+	if err := q.ctrls[nl].RemoveVoter(testCtx(t), int32(other+1), q.dirs[other]); err != nil {
+		t.Fatalf("RemoveVoter(%d): %v", other+1, err)
+	}
+	info, _ = q.ctrls[nl].QuorumInfo()
+	if !slices.Equal(replicaIDs(info.Voters), []int32{int32(nl + 1)}) || !slices.Equal(replicaIDs(info.Observers), []int32{int32(other + 1)}) {
+		t.Fatalf("after removing a running voter: voters %v observers %v", replicaIDs(info.Voters), replicaIDs(info.Observers))
+	}
+	if res := q.ctrls[nl].CreateTopics(testCtx(t), []CreateTopic{{Name: "observed", NumPartitions: 1, ReplicationFactor: 1}}, false); res[0].Err != nil {
+		t.Fatal(res[0].Err)
+	}
+	q.waitTopic("observed")
+	wantKafkaError(t, "RemoveVoter of the last voter", q.ctrls[nl].RemoveVoter(testCtx(t), int32(nl+1), q.dirs[nl]),
+		kerr.InvalidRequest, "it is the only voter")
 }
 
 // TestStaticQuorumRefusesMembershipChanges: with controller.quorum.voters (kraft.version 0)
