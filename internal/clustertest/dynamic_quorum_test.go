@@ -118,8 +118,9 @@ func waitQuorum(t *testing.T, c *testcluster.Cluster, addr string, want ...int) 
 // node 1 is formatted --standalone (ApiVersions finalizes kraft.version 1); nodes 2 and 3,
 // formatted --no-initial-controllers, join as observers; AddRaftVoter promotes node 2 through
 // node 1's controller listener and node 3 through a broker listener (forwarded); DescribeQuorum
-// v2 shows three voters with their directory ids and endpoints. With node 1 killed the other
-// two elect a controller and metadata changes commit; RemoveRaftVoter (refused for a wrong
+// v2 shows three voters with their directory ids and endpoints. A broker-only node 4 joins
+// through the bootstrap servers. With node 1 killed the other two elect a controller and
+// metadata changes commit (node 4 follows them); RemoveRaftVoter (refused for a wrong
 // directory id) takes node 1 out; restarted, node 1 rejoins as an observer.
 func TestDynamicQuorum(t *testing.T) {
 	c := testcluster.StartStandalone(t)
@@ -148,6 +149,12 @@ func TestDynamicQuorum(t *testing.T) {
 	if len(resp.Nodes) != 3 || len(resp.Nodes[2].Listeners) != 1 || resp.Nodes[2].Listeners[0].Name != "CONTROLLER" {
 		t.Fatalf("DescribeQuorum nodes %+v, want the three voters' controller listeners", resp.Nodes)
 	}
+	// A broker-only node finds the active controller through the bootstrap servers and
+	// follows the metadata log as an observer.
+	b := c.AddDynamicBroker()
+	if _, observers := quorumMembers(describeQuorum(t, c.ControllerAddr(0))); !slices.Contains(observers, int32(b+1)) {
+		t.Fatalf("the broker-only node is not an observer: %v", observers)
+	}
 
 	c.KillNode(0)
 	adm := adminFor(t, c.Nodes[n2].Addr())
@@ -170,7 +177,7 @@ func TestDynamicQuorum(t *testing.T) {
 	}
 
 	c.StartNode(0)
-	c.WaitBrokers(3)
+	c.WaitBrokers(4)
 	waitTopicEverywhere(t, c, "after-remove", 1)
 	voters, observers = quorumMembers(describeQuorum(t, c.ControllerAddr(n2)))
 	if len(voters) != 2 || !slices.Contains(observers, 1) {
@@ -199,4 +206,23 @@ func TestStaticQuorumRefusesRaftVoterChanges(t *testing.T) {
 			t.Errorf("RemoveRaftVoter via %s: %d %v", addr, rm.ErrorCode, rm.ErrorMessage)
 		}
 	}
+}
+
+// TestDynamicQuorumInitialControllers: three nodes formatted with the same
+// --initial-controllers list bootstrap a dynamic quorum of three voters, each with the
+// directory id the list gave it; metadata changes commit and the quorum survives a voter's
+// stop and restart.
+func TestDynamicQuorumInitialControllers(t *testing.T) {
+	c := testcluster.StartInitialControllers(t, 3)
+	waitQuorum(t, c, c.ControllerAddr(0), 0, 1, 2)
+	leader := activeController(t, c)
+	c.StopNode(leader)
+	other := (leader + 1) % 3
+	res, err := adminFor(t, c.Nodes[other].Addr()).CreateTopic(ctxT(t), 1, 2, nil, "initial")
+	if err = cmp.Or(err, res.Err); err != nil && !strings.Contains(err.Error(), kerr.TopicAlreadyExists.Message) {
+		t.Fatalf("CreateTopic with a voter stopped: %v", err)
+	}
+	c.StartNode(leader)
+	waitTopicEverywhere(t, c, "initial", 1)
+	waitQuorum(t, c, c.ControllerAddr(leader), 0, 1, 2)
 }

@@ -186,7 +186,9 @@ func (c *Controller) checkAddVoterLocked(id int32, key string, endpoints []metad
 			return "", 0, &KafkaError{kerr.DuplicateVoter,
 				fmt.Sprintf("The voter id for %s is already part of the set of voters %s.", key, c.voterKeys(servers))}
 		}
-		member = true
+		// A controller that registered (a broker-only node is a non-voter too, but no
+		// controller).
+		_, member = c.Image().Controllers[id]
 	}
 	if addr, err = c.listenerAddr(endpoints); err != nil {
 		return "", 0, err
