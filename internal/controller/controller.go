@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -153,6 +154,9 @@ type Controller struct {
 	progress quorumProgress
 	// replication is what the leader's transport saw of its followers' logs (progress.go).
 	replication *progressTracker
+	// appliedTerm is the Raft term in which this node, as leader, applied the whole committed
+	// log (a barrier): until then its image may miss what earlier leaders committed.
+	appliedTerm atomic.Uint64
 	done        chan struct{}
 	wg          sync.WaitGroup
 
@@ -404,8 +408,10 @@ func (c *Controller) waitReady(ctx context.Context) error {
 		if c.raft.State() == raft.Leader {
 			// The barrier applies every committed entry, which takes long on a long log; the
 			// caller closes the controller when ctx ends, which ends the barrier too.
+			term := c.raft.CurrentTerm()
 			err := waitFuture(ctx, c.raft.Barrier(timeoutFrom(ctx)))
 			if err == nil {
+				c.appliedTerm.Store(term)
 				c.mu.Lock()
 				err = c.ensureBootstrapLocked(ctx)
 				c.mu.Unlock()
@@ -478,7 +484,9 @@ func (c *Controller) watchLeadership() {
 			c.logger.Info("became the active controller", "node", c.cfg.NodeID, "term", c.raft.CurrentTerm())
 			c.replication.reset()
 			ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
+			term := c.raft.CurrentTerm()
 			if err := c.raft.Barrier(applyTimeout).Error(); err == nil {
+				c.appliedTerm.Store(term)
 				c.mu.Lock()
 				if !c.mu.closed {
 					if err := c.ensureBootstrapLocked(ctx); err != nil {

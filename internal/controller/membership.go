@@ -102,11 +102,24 @@ func (c *Controller) voterKeys(servers []raft.Server) string {
 	return "[" + strings.Join(keys, ", ") + "]"
 }
 
-// checkDynamicLocked refuses membership changes of a static quorum, with Kafka's message.
+// checkDynamicLocked refuses membership changes until this leader has applied the whole
+// committed log (REQUEST_TIMED_OUT, Kafka's message of a leader without a high watermark) and
+// those of a static quorum (UNSUPPORTED_VERSION), with Kafka's messages.
 func (c *Controller) checkDynamicLocked(verb string) error {
+	if err := c.checkAppliedLocked(); err != nil {
+		return err
+	}
 	if level := c.Image().FeatureLevel(FeatureKRaftVersion); level < kraftVersionDynamic {
 		return &KafkaError{kerr.UnsupportedVersion,
 			fmt.Sprintf("Cluster doesn't support %s voter because the %s feature is %d", verb, FeatureKRaftVersion, level)}
+	}
+	return nil
+}
+
+// checkAppliedLocked refuses while this leader has not applied the log of its term's start.
+func (c *Controller) checkAppliedLocked() error {
+	if c.appliedTerm.Load() != c.raft.CurrentTerm() {
+		return &KafkaError{kerr.RequestTimedOut, "Request timed out waiting for leader to establish HWM and fence previous voter changes"}
 	}
 	return nil
 }
@@ -261,29 +274,38 @@ const recentContact = 2 * time.Second
 // in a dynamic quorum: it describes the controller (its endpoints; a directory id already
 // known is kept) and makes it a Raft member at its controller listener: a non-voter (an
 // observer: formatted with --no-initial-controllers, or a removed voter still running) when it
-// is not a member, a voter whose address changed keeps its vote. A static quorum has nothing
-// to do. Errors are *KafkaError or wrap a *kerr.Error.
+// is not a member, a voter whose address changed keeps its vote. A voter of a static quorum
+// has nothing to do; any other controller is refused there (UNSUPPORTED_VERSION). Until this
+// leader has applied the log of its term's start it answers REQUEST_TIMED_OUT (retried).
+// Errors are *KafkaError or wrap a *kerr.Error.
 func (c *Controller) RegisterController(ctx context.Context, id int32, endpoints []metadata.Endpoint) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.beginLocked(); err != nil {
 		return err
 	}
-	if c.Image().FeatureLevel(FeatureKRaftVersion) < kraftVersionDynamic {
-		return nil
+	if err := c.checkAppliedLocked(); err != nil {
+		return err
 	}
 	addr, err := c.listenerAddr(endpoints)
 	if err != nil {
 		return err
 	}
+	servers, err := c.servers()
+	if err != nil {
+		return fmt.Errorf("%w: %w", kerr.NotController, err)
+	}
+	if c.Image().FeatureLevel(FeatureKRaftVersion) < kraftVersionDynamic {
+		if slices.ContainsFunc(servers, func(s raft.Server) bool { return s.ID == serverID(id) && s.Suffrage == raft.Voter }) {
+			return nil // a voter of a static quorum has nothing to register
+		}
+		return &KafkaError{kerr.UnsupportedVersion, fmt.Sprintf("Controller %d cannot join: the metadata quorum is static "+
+			"(%s 0, controller.quorum.voters) and takes no observers", id, FeatureKRaftVersion)}
+	}
 	if old, ok := c.Image().Controllers[id]; !ok || !slices.Equal(old.Endpoints, endpoints) {
 		if _, err := c.proposeLocked(ctx, metadata.RegisterController{ID: id, Endpoints: endpoints}); err != nil {
 			return fmt.Errorf("controller: register controller %d: %w", id, err)
 		}
-	}
-	servers, err := c.servers()
-	if err != nil {
-		return fmt.Errorf("%w: %w", kerr.NotController, err)
 	}
 	for _, s := range servers {
 		if s.ID != serverID(id) {

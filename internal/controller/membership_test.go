@@ -187,8 +187,8 @@ func TestDynamicQuorumMembership(t *testing.T) {
 }
 
 // TestStaticQuorumRefusesMembershipChanges: with controller.quorum.voters (kraft.version 0)
-// AddVoter and RemoveVoter answer UNSUPPORTED_VERSION with Kafka's messages, and a
-// controller's registration changes nothing.
+// AddVoter and RemoveVoter answer UNSUPPORTED_VERSION with Kafka's messages; a voter's
+// registration changes nothing and another controller's is refused.
 func TestStaticQuorumRefusesMembershipChanges(t *testing.T) {
 	c := startController(t, testConfig(t, t.TempDir()))
 	ep := []metadata.Endpoint{{Listener: "CONTROLLER", Host: "127.0.0.1", Port: 1}}
@@ -197,9 +197,11 @@ func TestStaticQuorumRefusesMembershipChanges(t *testing.T) {
 	wantKafkaError(t, "RemoveVoter", c.RemoveVoter(testCtx(t), 1, metadata.UUID{1}),
 		kerr.UnsupportedVersion, "Cluster doesn't support removing voter because the kraft.version feature is 0")
 	before := c.Image().Index
-	if err := c.RegisterController(testCtx(t), 2, ep); err != nil || c.Image().Index != before {
-		t.Fatalf("RegisterController on a static quorum: %v, index %d -> %d", err, before, c.Image().Index)
+	if err := c.RegisterController(testCtx(t), 1, ep); err != nil || c.Image().Index != before {
+		t.Fatalf("RegisterController of the voter of a static quorum: %v, index %d -> %d", err, before, c.Image().Index)
 	}
+	wantKafkaError(t, "RegisterController of an observer", c.RegisterController(testCtx(t), 2, ep),
+		kerr.UnsupportedVersion, "the metadata quorum is static")
 }
 
 // TestAddVoterWaitsForCatchUp: AddVoter gives up with REQUEST_TIMED_OUT when the observer has
@@ -216,4 +218,19 @@ func TestAddVoterWaitsForCatchUp(t *testing.T) {
 	if got := voterIDs(q.ctrls[0].Voters()); !slices.Equal(got, []int32{1}) {
 		t.Fatalf("voters %v, want [1]", got)
 	}
+}
+
+// TestMembershipWaitsForAppliedLog: a leader that has not yet applied the log of its term's
+// start (its barrier) answers membership requests with REQUEST_TIMED_OUT and Kafka's message,
+// so a registering observer retries instead of being judged on a stale image.
+func TestMembershipWaitsForAppliedLog(t *testing.T) {
+	q := startDynamicQuorum(t, 2)
+	l := q.ctrls[0]
+	term := l.appliedTerm.Swap(0)
+	wantKafkaError(t, "RegisterController before the barrier", l.RegisterController(testCtx(t), 2, q.endpoints(1)),
+		kerr.RequestTimedOut, "waiting for leader to establish HWM")
+	wantKafkaError(t, "RemoveVoter before the barrier", l.RemoveVoter(testCtx(t), 1, q.dirs[0]),
+		kerr.RequestTimedOut, "waiting for leader to establish HWM")
+	l.appliedTerm.Store(term)
+	q.join(0, 1)
 }

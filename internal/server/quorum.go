@@ -130,11 +130,16 @@ func (m *controllerMembership) register(ctx context.Context) error {
 		if !kerr.IsRetriable(kerr.ErrorForCode(r.ErrorCode)) {
 			return err
 		}
-		m.logger.Warn("controller registration refused; retrying", "err", err)
+		wait := m.interval
+		if r.ErrorCode == kerr.RequestTimedOut.Code {
+			wait = retryBackoff // a new leader applying its log: soon
+		} else {
+			m.logger.Warn("controller registration refused; retrying", "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return context.Cause(ctx)
-		case <-time.After(m.interval):
+		case <-time.After(wait):
 		}
 	}
 }
