@@ -18,6 +18,10 @@
 # --bootstrap-controller, and --under-replicated-partitions after one node is
 # stopped); `samsa cluster stop` ends them.
 #
+# Last the dynamic-quorum check (KIP-853), which starts its own three processes:
+# one formatted --standalone, two controllers formatted --no-initial-controllers,
+# grown and shrunk with kafka-metadata-quorum add-controller / remove-controller.
+#
 # Environment:
 #   SAMSA_CACHE                where installed clients live (default ~/.cache/samsa)
 #   SAMSA_COMPAT_ONLY          space-separated subset of clients to run
@@ -39,6 +43,8 @@ CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-features k
 	confluent-kafka-group-pair confluent-kafka-group-kip848 confluent-kafka-group-mixed)
 # The 3-node checks, in this order (the last one stops a node).
 CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-features cluster-leader-election cluster-java-across-kill cluster-under-replicated)
+# The dynamic-quorum checks, each starting its own processes.
+DYNAMIC_CHECKS=(dynamic-quorum-add-remove-controller)
 TIMEOUT=${SAMSA_COMPAT_TIMEOUT:-45}
 CLUSTER_BUDGET=${SAMSA_COMPAT_CLUSTER_BUDGET:-150}
 BUDGET=${SAMSA_COMPAT_BUDGET:-300}
@@ -712,6 +718,118 @@ check_cluster-under-replicated() {
 		{ reason "kafka-topics --unavailable-partitions lists partitions of $topic: $(grep "Topic: $topic" unavailable.out | head -n 1)"; return 1; }
 }
 
+# ---- dynamic quorum (KIP-853) ------------------------------------------------
+
+# dyn_start N: starts `samsa server` of node N (config nodeN.properties, log nodeN.log) and
+# records its pid in nodeN.pid.
+dyn_start() {
+	"$SAMSA_BIN" server --config "node$1.properties" > "node$1.log" 2>&1 &
+	echo $! > "node$1.pid"
+}
+
+# dyn_wait_started N: waits (30s) until node N logged that it serves.
+dyn_wait_started() {
+	local i
+	for ((i = 0; i < 150; i++)); do
+		grep -q 'msg="samsa started"' "node$1.log" 2> /dev/null && return 0
+		kill -0 "$(< "node$1.pid")" 2> /dev/null || break
+		sleep 0.2
+	done
+	reason "node $1 did not start: $(grep -v '^[[:space:]]*$' "node$1.log" | tail -n 1 | cut -c1-300)"
+	return 1
+}
+
+# dyn_stop: SIGTERM to the nodes this check started, SIGKILL after 30s.
+dyn_stop() {
+	local f pid i
+	for f in node*.pid; do
+		[[ -f $f ]] && kill -TERM "$(< "$f")" 2> /dev/null
+	done
+	for f in node*.pid; do
+		[[ -f $f ]] || continue
+		pid=$(< "$f")
+		for ((i = 0; i < 300; i++)); do kill -0 "$pid" 2> /dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2> /dev/null
+		rm -f "$f"
+	done
+}
+
+# quorum_ids FILE KEY: the node ids describe --status lists in its KEY line (CurrentVoters,
+# CurrentObservers), sorted, space-separated.
+quorum_ids() { grep "^$2:" "$1" | grep -oE '"id": [0-9]+' | tr -dc '0-9\n' | sort -n | tr '\n' ' '; }
+
+# A dynamic quorum grown and shrunk with Kafka 4.1's kafka-metadata-quorum: node 1
+# (broker and controller) formatted --standalone; nodes 2 and 3, controller-only, formatted
+# --no-initial-controllers, start as observers. add-controller --command-config nodeN.properties
+# (which reads node.id, the controller listener and the directory id from meta.properties)
+# makes each a voter; describe --status shows three voters with their directory ids;
+# remove-controller --controller-id 3 --controller-directory-id takes node 3 out, which stays
+# an observer; kafka-features shows kraft.version 1; a topic is still created.
+check_dynamic-quorum-add-remove-controller() {
+	need java || return 1
+	trap dyn_stop EXIT
+	local ports=() p i id
+	while ((${#ports[@]} < 4)); do
+		p=$(free_port)
+		[[ " ${ports[*]} " == *" $p "* ]] || ports+=("$p")
+	done
+	local boot=127.0.0.1:${ports[1]} client=127.0.0.1:${ports[0]}
+	printf '%s\n' node.id=1 process.roles=broker,controller \
+		"listeners=PLAINTEXT://$client,CONTROLLER://$boot" controller.listener.names=CONTROLLER \
+		"controller.quorum.bootstrap.servers=$boot" "log.dirs=$PWD/data1" > node1.properties
+	for i in 2 3; do
+		printf '%s\n' "node.id=$i" process.roles=controller "listeners=CONTROLLER://127.0.0.1:${ports[i]}" \
+			controller.listener.names=CONTROLLER "controller.quorum.bootstrap.servers=$boot" \
+			"log.dirs=$PWD/data$i" > "node$i.properties"
+	done
+	id=$("$SAMSA_BIN" storage random-uuid)
+	"$SAMSA_BIN" storage format --cluster-id "$id" --config node1.properties --standalone > format1.out 2>&1 ||
+		{ reason "samsa storage format --standalone: $(tail -n 1 format1.out)"; return 1; }
+	for i in 2 3; do
+		"$SAMSA_BIN" storage format --cluster-id "$id" --config "node$i.properties" --no-initial-controllers > "format$i.out" 2>&1 ||
+			{ reason "samsa storage format --no-initial-controllers: $(tail -n 1 "format$i.out")"; return 1; }
+	done
+	for i in 1 2 3; do dyn_start "$i" && dyn_wait_started "$i" || return 1; done
+
+	local dir
+	for i in 2 3; do
+		dir=$(sed -n 's/^directory.id=//p' "data$i/meta.properties")
+		kafka_tool org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-controller "$boot" \
+			--command-config "node$i.properties" add-controller > "add$i.out" 2> "add$i.err" ||
+			{ reason "kafka-metadata-quorum add-controller (node $i): $(last_error "add$i.err")"; return 1; }
+		grep -q "^Added controller $i with directory id $dir and endpoints: CONTROLLER://127.0.0.1:${ports[i]}\$" "add$i.out" ||
+			{ reason "add-controller (node $i) printed: $(tr '\n' ' ' < "add$i.out" | cut -c1-300)"; return 1; }
+	done
+	kafka_tool org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-controller "$boot" describe --status \
+		> status3.out 2> status3.err || { reason "describe --status: $(last_error status3.err)"; return 1; }
+	[[ $(quorum_ids status3.out CurrentVoters) == "1 2 3 " ]] ||
+		{ reason "describe --status after add-controller: $(grep CurrentVoters status3.out | cut -c1-300)"; return 1; }
+	for i in 1 2 3; do
+		dir=$(sed -n 's/^directory.id=//p' "data$i/meta.properties")
+		grep -q "\"id\": $i, \"directoryId\": \"$dir\"" status3.out ||
+			{ reason "describe --status: voter $i without its directory id $dir: $(grep CurrentVoters status3.out | cut -c1-300)"; return 1; }
+	done
+
+	dir=$(sed -n 's/^directory.id=//p' data3/meta.properties)
+	kafka_tool org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-controller "$boot" \
+		remove-controller --controller-id 3 --controller-directory-id "$dir" > remove.out 2> remove.err ||
+		{ reason "kafka-metadata-quorum remove-controller: $(last_error remove.err)"; return 1; }
+	grep -qE "^Removed +KRaft controller 3 with directory id $dir\$" remove.out ||
+		{ reason "remove-controller printed: $(tr '\n' ' ' < remove.out | cut -c1-300)"; return 1; }
+	kafka_tool org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-server "$client" describe --status \
+		> status2.out 2> status2.err || { reason "describe --status (--bootstrap-server): $(last_error status2.err)"; return 1; }
+	[[ $(quorum_ids status2.out CurrentVoters) == "1 2 " && $(quorum_ids status2.out CurrentObservers) == *"3 "* ]] ||
+		{ reason "describe --status after remove-controller: $(grep -E '^Current' status2.out | tr '\n' ' ' | cut -c1-300)"; return 1; }
+
+	kafka_tool org.apache.kafka.tools.FeatureCommand --bootstrap-controller "$boot" describe > features.out 2> features.err ||
+		{ reason "kafka-features describe: $(last_error features.err)"; return 1; }
+	tr '\t' ' ' < features.out | grep -q "^Feature: kraft.version SupportedMinVersion: 0 SupportedMaxVersion: 1 FinalizedVersionLevel: 1 " ||
+		{ reason "kafka-features describe: no finalized kraft.version 1 in: $(grep '^Feature' features.out | tr '\t\n' ' |')"; return 1; }
+	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$client" --create --topic "dyn-$RUN_ID" \
+		--partitions 1 --replication-factor 1 > create.out 2> create.err && grep -q "Created topic" create.out ||
+		{ reason "kafka-topics --create after the quorum changes: $(last_error create.err)"; return 1; }
+}
+
 # ---- main ------------------------------------------------------------------
 
 # run_check CLIENT LEFT: runs check_CLIENT in $WORK/CLIENT under the timeout, or
@@ -781,6 +899,7 @@ broker_problem() {
 	fi
 }
 cluster_problem() { [[ -z $CLUSTER_PROBLEM ]] || echo "cluster not running: $CLUSTER_PROBLEM"; }
+dynamic_problem() { [[ -x $SAMSA_BIN ]] || echo "no samsa binary: $(tail -n 1 "$WORK/build.log" 2> /dev/null)"; }
 
 main() {
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/samsa-compat.XXXXXX")
@@ -825,6 +944,18 @@ main() {
 		fi
 		run_checks cluster_problem "$CLUSTER_BUDGET" "${cluster_selected[@]}"
 		stop_cluster
+	fi
+
+	# The dynamic-quorum section: each check starts and stops its own nodes.
+	local dynamic_selected=()
+	for c in "${DYNAMIC_CHECKS[@]}"; do
+		if [[ -z ${SAMSA_COMPAT_ONLY:-} || " $SAMSA_COMPAT_ONLY " == *" $c "* ]]; then dynamic_selected+=("$c"); fi
+	done
+	if ((${#dynamic_selected[@]} > 0)); then
+		SAMSA_BIN=$WORK/samsa
+		[[ -x $SAMSA_BIN ]] || (cd "$ROOT" && go build -o "$SAMSA_BIN" ./cmd/samsa) > "$WORK/build.log" 2>&1
+		export SAMSA_BIN
+		run_checks dynamic_problem "$CLUSTER_BUDGET" "${dynamic_selected[@]}"
 	fi
 
 	if [[ -n $BROKER_PID ]] && ! kill -0 "$BROKER_PID" 2> /dev/null; then

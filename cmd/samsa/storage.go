@@ -23,10 +23,9 @@ func init() {
 		},
 	})
 	var (
-		configPath      string
-		overrides       []string
-		clusterID       string
-		ignoreFormatted bool
+		configPath string
+		overrides  []string
+		opts       server.FormatOptions
 	)
 	format := &cobra.Command{
 		Use:   "format",
@@ -36,22 +35,33 @@ the metadata directory of the node the configuration describes. Every node of a 
 formatted with the same cluster id before its first start; a single node with no
 controller.quorum.voters formats itself.
 
-  samsa storage format --cluster-id "$(samsa storage random-uuid)" --config node1.properties`,
+A controller of a dynamic quorum (controller.quorum.bootstrap.servers instead of
+controller.quorum.voters, KIP-853) is formatted with one of:
+  --standalone             it is the quorum's only initial voter
+  --initial-controllers    the initial voters, id@host:port:directory-id,... (the same list on
+                           every initial voter; samsa storage random-uuid makes directory ids)
+  --no-initial-controllers it joins later as an observer, and kafka-metadata-quorum
+                           add-controller makes it a voter
+
+  samsa storage format --cluster-id "$(samsa storage random-uuid)" --config node1.properties
+  samsa storage format --cluster-id "$ID" --config controller1.properties --standalone
+  samsa storage format --cluster-id "$ID" --config controller2.properties --no-initial-controllers`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if clusterID == "" {
+			if opts.ClusterID == "" {
 				return fmt.Errorf("--cluster-id is required (samsa storage random-uuid makes one)")
 			}
 			cfg, err := loadServerConfig(configPath, overrides)
 			if err != nil {
 				return err
 			}
-			dirs, err := server.Format(cfg, clusterID, ignoreFormatted)
+			dirs, err := server.FormatWith(cfg, opts)
 			if err != nil {
 				return err
 			}
 			for _, d := range dirs {
-				fmt.Fprintf(cmd.OutOrStdout(), "Formatting %s with cluster.id %s and node.id %d\n", d, clusterID, cfg.NodeID)
+				fmt.Fprintf(cmd.OutOrStdout(), "Formatting %s %s with cluster.id %s, node.id %d and directory.id %s\n",
+					d.Kind, d.Dir, opts.ClusterID, cfg.NodeID, d.DirectoryID)
 			}
 			if len(dirs) == 0 {
 				fmt.Fprintln(cmd.OutOrStdout(), "All of the log directories are already formatted.")
@@ -61,8 +71,14 @@ controller.quorum.voters formats itself.
 	}
 	format.Flags().StringVarP(&configPath, "config", "c", "", "the node's properties file")
 	format.Flags().StringArrayVar(&overrides, "override", nil, "a setting as key=value (repeatable)")
-	format.Flags().StringVarP(&clusterID, "cluster-id", "t", "", "the cluster id (samsa storage random-uuid)")
-	format.Flags().BoolVarP(&ignoreFormatted, "ignore-formatted", "g", false, "leave directories that are already formatted as they are")
+	format.Flags().StringVarP(&opts.ClusterID, "cluster-id", "t", "", "the cluster id (samsa storage random-uuid)")
+	format.Flags().BoolVarP(&opts.IgnoreFormatted, "ignore-formatted", "g", false, "leave directories that are already formatted as they are")
+	format.Flags().BoolVarP(&opts.Standalone, "standalone", "s", false, "dynamic quorum: this controller is the only initial voter")
+	format.Flags().StringVarP(&opts.InitialControllers, "initial-controllers", "I", "",
+		"dynamic quorum: the initial voters, id@host:port:directory-id,...")
+	format.Flags().BoolVarP(&opts.NoInitialControllers, "no-initial-controllers", "N", false,
+		"dynamic quorum: no initial voters here; the node joins later as an observer")
+	format.MarkFlagsMutuallyExclusive("standalone", "initial-controllers", "no-initial-controllers")
 	storage.AddCommand(format)
 	rootCmd.AddCommand(storage)
 }

@@ -33,15 +33,19 @@ var controllerListenerAPIs = map[int16]bool{
 	kmsg.BrokerHeartbeat.Int16():         true,
 	kmsg.AlterPartition.Int16():          true,
 	kmsg.ElectLeaders.Int16():            true,
+	kmsg.ControllerRegistration.Int16():  true,
+	kmsg.AddRaftVoter.Int16():            true,
+	kmsg.RemoveRaftVoter.Int16():         true,
 }
 
 // controllerOnlyAPIs are refused on client listeners: only nodes send them, to the active
 // controller.
 var controllerOnlyAPIs = map[int16]bool{
-	kmsg.AllocateProducerIDs.Int16(): true,
-	kmsg.BrokerRegistration.Int16():  true,
-	kmsg.BrokerHeartbeat.Int16():     true,
-	kmsg.AlterPartition.Int16():      true,
+	kmsg.AllocateProducerIDs.Int16():    true,
+	kmsg.BrokerRegistration.Int16():     true,
+	kmsg.BrokerHeartbeat.Int16():        true,
+	kmsg.AlterPartition.Int16():         true,
+	kmsg.ControllerRegistration.Int16(): true,
 }
 
 // servedOn reports whether API key is served on a connection of the controller listener
@@ -126,17 +130,25 @@ func handleDescribeQuorum(b *Broker, req *request) (kmsg.Response, error) {
 		}
 		resp.Topics = append(resp.Topics, t)
 	}
+	// Nodes: the voters' endpoints, as Kafka's leader answers (v2).
 	for _, v := range info.Voters {
-		host, portStr, err := net.SplitHostPort(v.Addr)
-		port, _ := strconv.Atoi(portStr)
-		if err != nil {
-			continue
-		}
 		n := kmsg.NewDescribeQuorumResponseNode()
 		n.NodeID = v.ID
-		l := kmsg.NewDescribeQuorumResponseNodeListener()
-		l.Name, l.Host, l.Port = b.cfg.ControllerListener, host, uint16(port)
-		n.Listeners = append(n.Listeners, l)
+		for _, e := range v.Endpoints {
+			l := kmsg.NewDescribeQuorumResponseNodeListener()
+			l.Name, l.Host, l.Port = e.Listener, e.Host, uint16(e.Port)
+			n.Listeners = append(n.Listeners, l)
+		}
+		if len(n.Listeners) == 0 {
+			host, portStr, err := net.SplitHostPort(v.Addr)
+			if err != nil {
+				continue
+			}
+			port, _ := strconv.Atoi(portStr)
+			l := kmsg.NewDescribeQuorumResponseNodeListener()
+			l.Name, l.Host, l.Port = b.cfg.ControllerListener, host, uint16(port)
+			n.Listeners = append(n.Listeners, l)
+		}
 		resp.Nodes = append(resp.Nodes, n)
 	}
 	return resp, nil
@@ -146,7 +158,7 @@ func quorumReplicas(rs []controller.QuorumReplica) []kmsg.DescribeQuorumResponse
 	out := make([]kmsg.DescribeQuorumResponseTopicPartitionReplicaState, 0, len(rs))
 	for _, r := range rs {
 		s := kmsg.NewDescribeQuorumResponseTopicPartitionReplicaState()
-		s.ReplicaID, s.LogEndOffset = r.ID, r.LogEndOffset
+		s.ReplicaID, s.ReplicaDirectoryID, s.LogEndOffset = r.ID, r.DirectoryID, r.LogEndOffset
 		if !r.LastFetch.IsZero() {
 			s.LastFetchTimestamp = r.LastFetch.UnixMilli()
 		}
@@ -212,6 +224,9 @@ type NodeLifecycle interface {
 	HandleBrokerHeartbeat(ctx context.Context, r *kmsg.BrokerHeartbeatRequest) *kmsg.BrokerHeartbeatResponse
 	HandleAlterPartition(ctx context.Context, r *kmsg.AlterPartitionRequest) *kmsg.AlterPartitionResponse
 	HandleElectLeaders(ctx context.Context, r *kmsg.ElectLeadersRequest) *kmsg.ElectLeadersResponse
+	HandleControllerRegistration(ctx context.Context, r *kmsg.ControllerRegistrationRequest) *kmsg.ControllerRegistrationResponse
+	HandleAddRaftVoter(ctx context.Context, r *kmsg.AddRaftVoterRequest) *kmsg.AddRaftVoterResponse
+	HandleRemoveRaftVoter(ctx context.Context, r *kmsg.RemoveRaftVoterRequest) *kmsg.RemoveRaftVoterResponse
 }
 
 func init() {

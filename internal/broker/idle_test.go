@@ -46,6 +46,9 @@ func dialFD(t *testing.T, addr string) fdConn {
 
 func (c fdConn) Read(p []byte) (int, error) {
 	n, err := syscall.Read(int(c), p)
+	for err == syscall.EINTR { // the Go runtime's preemption signal (SIGURG) interrupts blocking calls
+		n, err = syscall.Read(int(c), p)
+	}
 	switch {
 	case err != nil:
 		return 0, fmt.Errorf("read: %w", err)
@@ -58,6 +61,9 @@ func (c fdConn) Read(p []byte) (int, error) {
 func (c fdConn) Write(p []byte) (int, error) {
 	for done := 0; done < len(p); {
 		n, err := syscall.Write(int(c), p[done:])
+		if err == syscall.EINTR {
+			continue
+		}
 		if err != nil {
 			return done, fmt.Errorf("write: %w", err)
 		}

@@ -50,8 +50,9 @@ func parseVoters(v string) ([]Voter, error) {
 }
 
 // loadRoles reads process.roles. The quorum settings are checked with them by loadQuorum, as
-// Kafka's KafkaConfig does: a controller must be one of the voters; a broker-only node needs voters to
-// find the quorum; an empty voter list is a single combined node that forms its own quorum.
+// Kafka's KafkaConfig does: a controller of a static quorum must be one of the voters; a
+// broker-only node needs the voters or the bootstrap servers to find the quorum; a combined
+// node with neither forms its own quorum.
 func (s *Server) loadRoles() error {
 	roles, _ := s.Value("process.roles")
 	for _, r := range splitList(roles) {
@@ -68,8 +69,9 @@ func (s *Server) loadRoles() error {
 	return nil
 }
 
-// loadQuorum reads controller.quorum.voters (and the one form of
-// controller.quorum.bootstrap.servers served) once the roles and listeners are known.
+// loadQuorum reads controller.quorum.voters (a static quorum) or
+// controller.quorum.bootstrap.servers (a dynamic one, KIP-853) once the roles and listeners
+// are known.
 func (s *Server) loadQuorum() error {
 	roles, _ := s.Value("process.roles")
 	voters, _ := s.Value("controller.quorum.voters")
@@ -77,19 +79,15 @@ func (s *Server) loadQuorum() error {
 	if s.Voters, err = parseVoters(voters); err != nil {
 		return err
 	}
-	if bs := splitList(s.Explicit["controller.quorum.bootstrap.servers"]); len(bs) > 0 {
-		// Kafka's own single-node server.properties names the node's controller listener
-		// here (a standalone dynamic quorum): that is the one form served.
-		if len(s.Voters) > 0 {
-			return fmt.Errorf("controller.quorum.bootstrap.servers and controller.quorum.voters are both set: give one")
-		}
-		if !s.bootstrapIsSelf(bs) {
-			return fmt.Errorf("controller.quorum.bootstrap.servers=%s: dynamic quorums (KIP-853) are not supported yet; name the voters in controller.quorum.voters (a single node may name its own controller listener)", strings.Join(bs, ","))
-		}
+	if s.BootstrapServers, err = parseBootstrapServers(s.Explicit["controller.quorum.bootstrap.servers"]); err != nil {
+		return err
+	}
+	if len(s.BootstrapServers) > 0 && len(s.Voters) > 0 {
+		return fmt.Errorf("controller.quorum.bootstrap.servers and controller.quorum.voters are both set: give one")
 	}
 	if len(s.Voters) == 0 {
-		if !s.Broker || !s.Controller {
-			return fmt.Errorf("controller.quorum.voters: required when process.roles is not broker,controller (a single node with no voters forms its own quorum)")
+		if len(s.BootstrapServers) == 0 && (!s.Broker || !s.Controller) {
+			return fmt.Errorf("controller.quorum.voters: required when process.roles is not broker,controller and controller.quorum.bootstrap.servers is not set (a single node with neither forms its own quorum)")
 		}
 		return nil
 	}
@@ -106,9 +104,29 @@ func (s *Server) loadQuorum() error {
 	return nil
 }
 
-// SingleNode reports whether this node forms a quorum alone (no voters configured): it
-// formats its own storage on first start.
-func (s *Server) SingleNode() bool { return len(s.Voters) == 0 }
+// parseBootstrapServers parses controller.quorum.bootstrap.servers: comma-separated host:port.
+func parseBootstrapServers(v string) ([]string, error) {
+	out := splitList(v)
+	for _, a := range out {
+		_, port, err := net.SplitHostPort(a)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n <= 0 || n > 65535 {
+			return nil, fmt.Errorf("controller.quorum.bootstrap.servers: %q is not host:port", a)
+		}
+	}
+	return out, nil
+}
+
+// SingleNode reports whether this node may form a quorum alone, formatting its own storage on
+// first start: no voters, and no bootstrap servers or only its own controller listener
+// (Kafka's single-node server.properties). A node formatted for a dynamic quorum is not
+// formatted again, whatever this says.
+func (s *Server) SingleNode() bool {
+	return len(s.Voters) == 0 && (len(s.BootstrapServers) == 0 || s.bootstrapIsSelf(s.BootstrapServers))
+}
+
+// DynamicQuorum reports whether the quorum is found through controller.quorum.bootstrap.servers
+// (KIP-853) rather than named by controller.quorum.voters.
+func (s *Server) DynamicQuorum() bool { return len(s.Voters) == 0 && len(s.BootstrapServers) > 0 }
 
 // bootstrapIsSelf reports whether every controller.quorum.bootstrap.servers address is this
 // node's own controller listener (same port; a local or unspecified host).

@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// TestQuorumSettings checks process.roles, controller.quorum.voters and the one served form
-// of controller.quorum.bootstrap.servers, as Kafka's KafkaConfig checks them together.
+// TestQuorumSettings checks process.roles, controller.quorum.voters and
+// controller.quorum.bootstrap.servers, as Kafka's KafkaConfig checks them together.
 func TestQuorumSettings(t *testing.T) {
 	const voters = "1@localhost:9093,2@localhost:9193,3@localhost:9293"
 	for _, tc := range []struct {
@@ -32,7 +32,10 @@ func TestQuorumSettings(t *testing.T) {
 		{"duplicate voter", map[string]string{"controller.quorum.voters": "1@a:1,1@b:2"}, "twice", nil},
 		{"no roles", map[string]string{"process.roles": ""}, "process.roles", nil},
 		{"bootstrap servers naming this node", map[string]string{"controller.quorum.bootstrap.servers": "localhost:9093"}, "", nil},
-		{"bootstrap servers naming others", map[string]string{"controller.quorum.bootstrap.servers": "otherhost:9093,localhost:9093"}, "not supported yet", nil},
+		{"bootstrap servers naming others", map[string]string{"controller.quorum.bootstrap.servers": "otherhost:9093,localhost:9093"}, "", nil},
+		{"controller only with bootstrap servers", map[string]string{"process.roles": "controller", "listeners": "CONTROLLER://:9093", "controller.quorum.bootstrap.servers": "otherhost:9093"}, "", nil},
+		{"broker only with bootstrap servers", map[string]string{"process.roles": "broker", "listeners": "PLAINTEXT://:9092", "controller.quorum.bootstrap.servers": "otherhost:9093"}, "", nil},
+		{"bad bootstrap server", map[string]string{"controller.quorum.bootstrap.servers": "otherhost"}, "not host:port", nil},
 		{"bootstrap servers and voters", map[string]string{"controller.quorum.bootstrap.servers": "localhost:9093", "controller.quorum.voters": voters}, "both set", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,8 +52,12 @@ func TestQuorumSettings(t *testing.T) {
 			if !slices.Equal(s.Voters, tc.want) {
 				t.Errorf("voters %v, want %v", s.Voters, tc.want)
 			}
-			if s.SingleNode() != (len(tc.want) == 0 && tc.props["controller.quorum.voters"] == "") {
+			bs := tc.props["controller.quorum.bootstrap.servers"]
+			if s.SingleNode() != (len(tc.want) == 0 && (bs == "" || bs == "localhost:9093")) {
 				t.Errorf("SingleNode %v", s.SingleNode())
+			}
+			if s.DynamicQuorum() != (bs != "") {
+				t.Errorf("DynamicQuorum %v", s.DynamicQuorum())
 			}
 		})
 	}

@@ -21,7 +21,7 @@ var ServerDefs = []Def{
 	{Name: "inter.broker.listener.name", Type: TypeString, NoDefault: true, Doc: "listener brokers use to talk to each other"},
 	{Name: "listener.security.protocol.map", Type: TypeList, Default: "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SSL:SSL,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL", Doc: "listener name to security protocol"},
 	{Name: "controller.quorum.voters", Type: TypeList, Default: "", Doc: "id@host:port of each voter; empty means this node alone"},
-	{Name: "controller.quorum.bootstrap.servers", Type: TypeList, Default: "", Doc: "controller addresses (KIP-853); refused until dynamic quorums are supported"},
+	{Name: "controller.quorum.bootstrap.servers", Type: TypeList, Default: "", Doc: "host:port of controllers of a dynamic quorum (KIP-853), where nodes find the active controller"},
 	{Name: "broker.heartbeat.interval.ms", Type: TypeInt, Default: "2000", Min: 1, MinSet: true, Doc: "how often a broker heartbeats to the active controller"},
 	{Name: "broker.session.timeout.ms", Type: TypeInt, Default: "9000", Min: 1, MinSet: true, Doc: "how long a broker may go without a heartbeat before it is fenced"},
 	{Name: "log.dirs", Type: TypeList, NoDefault: true, Doc: "directories of partition data; defaults to log.dir"},
@@ -139,8 +139,12 @@ type Server struct {
 
 	NodeID             int32
 	Broker, Controller bool
-	// Voters is controller.quorum.voters; empty for a single node that is its own quorum.
-	Voters                 []Voter
+	// Voters is controller.quorum.voters; empty for a single node that is its own quorum and
+	// for a dynamic quorum.
+	Voters []Voter
+	// BootstrapServers is controller.quorum.bootstrap.servers (host:port): the controllers of
+	// a dynamic quorum (KIP-853) nodes find the active controller through.
+	BootstrapServers       []string
 	Listeners              []Listener
 	AdvertisedListeners    []Listener
 	ControllerListener     string
@@ -341,6 +345,29 @@ func (s *Server) ControllerListenerAddr() (Listener, bool) {
 		}
 	}
 	return Listener{}, false
+}
+
+// AdvertisedControllerAddr returns the address other nodes reach this node's controller
+// listener at: its entry in advertised.listeners, else in listeners, with "localhost" for an
+// empty host (as kafka-storage format --standalone does). A port of 0 is an error: the address
+// is written down before the node listens.
+func (s *Server) AdvertisedControllerAddr() (host string, port int, err error) {
+	l, ok := s.ControllerListenerAddr()
+	if !ok {
+		return "", 0, fmt.Errorf("no controller listener (%s) in listeners", s.ControllerListener)
+	}
+	for _, a := range s.AdvertisedListeners {
+		if a.Name == l.Name {
+			l = a
+		}
+	}
+	if l.Port == 0 {
+		return "", 0, fmt.Errorf("the controller listener %s has port 0: give it a fixed port", l.Name)
+	}
+	if l.Host == "" {
+		l.Host = "localhost"
+	}
+	return l.Host, l.Port, nil
 }
 
 // TopicDefaults returns, for every topic config, the value the broker settings give it and

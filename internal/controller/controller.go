@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -38,11 +39,22 @@ type Config struct {
 	// voter bootstraps the same configuration on its first start, which hashicorp/raft allows.
 	// Empty: this node is the only voter (see Bootstrap).
 	Voters []Voter
-	// NonVoter makes this node a Raft non-voter (a broker-only node): it bootstraps nothing and
-	// Start returns without waiting for the quorum; the active controller adds it to the
-	// configuration when it registers (its registration names the Raft address as an endpoint
-	// of listener RaftListener), after which WaitReady returns. Voters must name the quorum.
+	// NonVoter makes this node a Raft non-voter (a broker-only node, or an observer controller
+	// of a dynamic quorum): it bootstraps nothing and Start returns without waiting for the
+	// quorum; the active controller adds it to the configuration when it registers (a broker's
+	// registration names the Raft address as an endpoint of listener RaftListener; a controller
+	// sends ControllerRegistration), after which WaitReady returns. Voters must name a static
+	// quorum; a dynamic one (Dynamic) needs none.
 	NonVoter bool
+	// Dynamic makes the quorum dynamic (KIP-853, kraft.version 1): controllers join and leave
+	// the voters at run time (AddVoter, RemoveVoter), and Voters are only the initial voters,
+	// bootstrapped on a new cluster's first start (samsa storage format --standalone or
+	// --initial-controllers). The first leader of a new cluster commits kraft.version 1 and
+	// the initial voters' descriptions (directory ids, endpoints).
+	Dynamic bool
+	// ListenerName is the controller listener's name (the first of controller.listener.names):
+	// the name of the endpoints controllers are described with. Default "CONTROLLER".
+	ListenerName string
 	// Advertise is the address other nodes reach this node's Raft at when it is not among the
 	// voters (a non-voter); "" means the bound address.
 	Advertise string
@@ -100,10 +112,12 @@ type Config struct {
 	Now func() time.Time
 }
 
-// Voter is one voter of the quorum: its node id and the address of its controller listener.
+// Voter is one voter of the quorum: its node id and the address of its controller listener,
+// and in a dynamic quorum the directory id of its metadata log directory.
 type Voter struct {
-	ID   int32
-	Addr string
+	ID          int32
+	Addr        string
+	DirectoryID metadata.UUID
 }
 
 // Raft tuning. A single voter elects itself one heartbeat timeout (randomized up to twice
@@ -148,8 +162,13 @@ type Controller struct {
 	notify chan bool // raft's NotifyCh: leadership gained (true) or lost
 	// progress is what members report of their metadata log position (QuorumInfo).
 	progress quorumProgress
-	done     chan struct{}
-	wg       sync.WaitGroup
+	// replication is what the leader's transport saw of its followers' logs (progress.go).
+	replication *progressTracker
+	// appliedTerm is the Raft term in which this node, as leader, applied the whole committed
+	// log (a barrier): until then its image may miss what earlier leaders committed.
+	appliedTerm atomic.Uint64
+	done        chan struct{}
+	wg          sync.WaitGroup
 
 	mu struct {
 		// Mutex is held across read-validate-propose-wait, so operations are serialized and
@@ -187,8 +206,11 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.ReserveBytes == 0 {
 		cfg.ReserveBytes = DefaultReserveBytes
 	}
+	if cfg.ListenerName == "" {
+		cfg.ListenerName = "CONTROLLER"
+	}
 	if cfg.NonVoter {
-		if len(cfg.Voters) == 0 {
+		if len(cfg.Voters) == 0 && !cfg.Dynamic {
 			return cfg, errors.New("controller: a non-voter needs the voters")
 		}
 		if slices.ContainsFunc(cfg.Voters, func(v Voter) bool { return v.ID == cfg.NodeID }) {
@@ -205,7 +227,8 @@ func (cfg Config) withDefaults() (Config, error) {
 
 // Start opens the Raft state in cfg.Dir (bootstrapping the configured voters, or this node
 // alone, if there is none), starts Raft and returns once the quorum has a leader and this node
-// has applied every entry committed when it learned of it. The leader commits the cluster ID
+// has applied every entry committed when it learned of it (a non-voter, and any node of a
+// dynamic quorum, returns at once and calls WaitReady once it registered). The leader commits the cluster ID
 // and the default feature levels on a new cluster (and whenever a node becomes leader and
 // finds them missing). A quorum whose cluster ID differs from cfg.ClusterID is an error.
 func Start(ctx context.Context, cfg Config) (*Controller, error) {
@@ -230,8 +253,10 @@ func Start(ctx context.Context, cfg Config) (*Controller, error) {
 	c.raft = r
 	c.wg.Add(1)
 	go c.watchLeadership()
-	if cfg.NonVoter {
-		return c, nil // WaitReady, once registered
+	if cfg.NonVoter || cfg.Dynamic {
+		// WaitReady, once registered: a controller of a dynamic quorum asks the active
+		// controller to replicate to it (which it may be itself) before it waits.
+		return c, nil
 	}
 	if err := c.WaitReady(ctx); err != nil {
 		c.Close()
@@ -300,12 +325,15 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 	if err != nil {
 		return nil, nil, err
 	}
-	trans := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
-		Stream:  stream,
-		MaxPool: transportMaxPool,
-		Timeout: transportTimeout,
-		Logger:  hlog.Named("transport"),
-	})
+	trans := &trackingTransport{
+		NetworkTransport: raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+			Stream:  stream,
+			MaxPool: transportMaxPool,
+			Timeout: transportTimeout,
+			Logger:  hlog.Named("transport"),
+		}),
+		progress: newProgressTracker(),
+	}
 
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(strconv.FormatInt(int64(cfg.NodeID), 10))
@@ -313,7 +341,7 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 	rc.HeartbeatTimeout = heartbeatTimeout
 	rc.ElectionTimeout = electionTimeout
 	rc.LeaderLeaseTimeout = leaderLeaseTimeout
-	if len(cfg.Voters) > 1 {
+	if len(cfg.Voters) > 1 || cfg.Dynamic {
 		rc.HeartbeatTimeout = quorumHeartbeatTimeout
 		rc.ElectionTimeout = quorumElectionTimeout
 		rc.LeaderLeaseTimeout = quorumLeaderLeaseTimout
@@ -360,6 +388,7 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 		pub.close()
 		return nil, nil, fmt.Errorf("controller: start raft: %w", err)
 	}
+	trans.progress.raft.Store(r)
 	c := &Controller{
 		cfg:    cfg,
 		logger: cfg.Logger,
@@ -370,6 +399,8 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 		mux:    stream,
 		notify: notify,
 		done:   make(chan struct{}),
+
+		replication: trans.progress,
 	}
 	return r, c, nil
 }
@@ -387,8 +418,10 @@ func (c *Controller) waitReady(ctx context.Context) error {
 		if c.raft.State() == raft.Leader {
 			// The barrier applies every committed entry, which takes long on a long log; the
 			// caller closes the controller when ctx ends, which ends the barrier too.
+			term := c.raft.CurrentTerm()
 			err := waitFuture(ctx, c.raft.Barrier(timeoutFrom(ctx)))
 			if err == nil {
+				c.appliedTerm.Store(term)
 				c.mu.Lock()
 				err = c.ensureBootstrapLocked(ctx)
 				c.mu.Unlock()
@@ -432,6 +465,9 @@ func (c *Controller) ensureBootstrapLocked(ctx context.Context) error {
 	if c.Image().FeatureLevel(FeatureMetadataVersion) == 0 {
 		recs = append(recs, defaultFeatureRecords()...)
 	}
+	if c.cfg.Dynamic && c.Image().ClusterID == "" {
+		recs = append(recs, c.dynamicBootstrapRecords()...)
+	}
 	if len(recs) == 0 {
 		return nil
 	}
@@ -456,8 +492,11 @@ func (c *Controller) watchLeadership() {
 				continue
 			}
 			c.logger.Info("became the active controller", "node", c.cfg.NodeID, "term", c.raft.CurrentTerm())
+			c.replication.reset()
 			ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
+			term := c.raft.CurrentTerm()
 			if err := c.raft.Barrier(applyTimeout).Error(); err == nil {
+				c.appliedTerm.Store(term)
 				c.mu.Lock()
 				if !c.mu.closed {
 					if err := c.ensureBootstrapLocked(ctx); err != nil {
@@ -510,6 +549,10 @@ func (c *Controller) Addr() string { return c.addr }
 // NodeID returns this node's ID.
 func (c *Controller) NodeID() int32 { return c.cfg.NodeID }
 
+// LastContact returns when this node last heard from a leader (zero: never; a leader's own
+// is not kept).
+func (c *Controller) LastContact() time.Time { return c.raft.LastContact() }
+
 // IsLeader reports whether this node currently leads the metadata quorum.
 func (c *Controller) IsLeader() bool { return c.raft.State() == raft.Leader }
 
@@ -531,9 +574,6 @@ func (c *Controller) Leader() (id int32, addr string, ok bool) {
 // not Raft's. Closing it stops handing them on; Raft keeps the socket until Close.
 func (c *Controller) KafkaListener() net.Listener { return c.mux.kafka }
 
-// Voters returns the configured voters (empty for a single-node quorum).
-func (c *Controller) Voters() []Voter { return c.cfg.Voters }
-
 // Resign hands the quorum's leadership to another voter when this node holds it, so that a
 // graceful stop leaves no gap without an active controller (Kafka's controller resigns on
 // shutdown too). It waits at most timeout; a node that is not the leader, or has no other
@@ -542,7 +582,7 @@ func (c *Controller) Resign(timeout time.Duration) {
 	c.mu.Lock()
 	closed := c.mu.closed
 	c.mu.Unlock()
-	if closed || c.raft.State() != raft.Leader || len(c.cfg.Voters) < 2 {
+	if closed || c.raft.State() != raft.Leader || len(c.Voters()) < 2 {
 		return
 	}
 	deadline := time.Now().Add(timeout)

@@ -35,10 +35,15 @@
 // most every 30 s, once the filesystem has twice its size free. Raft snapshots that fail for
 // lack of space are only retried by Raft.
 //
-// The quorum is the voters of Config.Voters (controller.quorum.voters), each bootstrapping the
-// same configuration on its first start, or this node alone (Config.Bootstrap). The controller
-// listener (listener.go) carries Raft, announced by a preamble with the cluster id, and Kafka
-// clients (KafkaListener). deadbrokers.go fences brokers whose process is gone.
+// A static quorum is the voters of Config.Voters (controller.quorum.voters), each bootstrapping
+// the same configuration on its first start, or this node alone (Config.Bootstrap). A dynamic
+// quorum (Config.Dynamic, KIP-853, kraft.version 1) bootstraps its initial voters (Voters, with
+// directory ids) and changes at run time: membership.go (observers join with
+// RegisterController, AddVoter promotes one once caught up, RemoveVoter), progress.go (the
+// leader's transport records each follower's match index, which hashicorp/raft keeps to
+// itself). The controller listener (listener.go) carries Raft, announced by a preamble with the
+// cluster id, and Kafka clients (KafkaListener). deadbrokers.go fences brokers whose process is
+// gone.
 //
 // # The cluster state machine
 //
@@ -55,7 +60,8 @@
 //   - placement.go: deterministic rack-aware placement of new replicas on usable brokers.
 //   - partition_change.go: AlterPartition (a leader's ISR change) and ElectLeaders.
 //   - handlers.go: the kmsg requests (BrokerRegistration, BrokerHeartbeat, AlterPartition,
-//     ElectLeaders) translated to the typed operations, for the controller listener.
+//     ElectLeaders, ControllerRegistration, AddRaftVoter, RemoveRaftVoter) translated to the
+//     typed operations, for the controller listener.
 //
 // Broker sessions (the time of each broker's last heartbeat) are in memory, on the active
 // controller only, guarded by Controller.mu. They start afresh whenever the Raft term changes:

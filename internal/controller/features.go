@@ -38,12 +38,14 @@ type SupportedFeature struct {
 }
 
 // supportedFeatures lists every feature Kafka 4.1 defines for production, at the levels Samsa
-// implements: KIP-848 consumer groups (group.version 1) and nothing else. Transactions,
-// dynamic quorums, ELR, share groups and streams groups do not exist here, so their levels
-// stay 0.
+// implements: KIP-848 consumer groups (group.version 1) and dynamic quorums (kraft.version 1,
+// KIP-853; its level is the quorum's kind, set when the cluster is formatted: 0 for
+// controller.quorum.voters, 1 for a quorum formatted with --standalone or
+// --initial-controllers, never changed by UpdateFeatures). Transactions, ELR, share groups
+// and streams groups do not exist here, so their levels stay 0.
 var supportedFeatures = []SupportedFeature{
 	{Name: FeatureMetadataVersion, Min: metadataVersionMin, Max: metadataVersion38IV0, Default: metadataVersion38IV0},
-	{Name: FeatureKRaftVersion},
+	{Name: FeatureKRaftVersion, Max: kraftVersionDynamic},
 	{Name: FeatureTransactionVersion},
 	{Name: FeatureGroupVersion, Max: 1, Default: 1},
 	{Name: FeatureELRVersion},
@@ -192,6 +194,12 @@ func (c *Controller) checkFeatureUpdate(u FeatureUpdate, current int16) error {
 	case u.Name == FeatureKRaftVersion:
 		if u.UpgradeType != UpgradeTypeUpgrade && u.Level != current {
 			return invalid("Can't downgrade the version of this feature.")
+		}
+		if u.Level != current {
+			// Kafka 4.1 can upgrade a static quorum to kraft.version 1; Samsa cannot (hashicorp
+			// raft's configuration would have to take over controller.quorum.voters).
+			return invalid(fmt.Sprintf("Local controller %d cannot change it: a quorum of controller.quorum.voters "+
+				"stays at 0, a dynamic quorum (formatted with --standalone or --initial-controllers) at 1.", c.cfg.NodeID))
 		}
 	case !known:
 		return invalid(fmt.Sprintf("Feature %s not found.", u.Name))

@@ -92,6 +92,10 @@ func TestUpdateFeatures(t *testing.T) {
 			wantMsg: "Invalid update version 0 for feature group.version. Can't downgrade the version of this feature without setting the upgrade type to either safe or unsafe downgrade."},
 		{name: "unknown upgrade type", updates: []FeatureUpdate{{FeatureGroupVersion, 0, 4}},
 			wantMsg: "Invalid update version 0 for feature group.version. The controller does not support the given upgrade type."},
+		{name: "kraft.version upgrade of a static quorum", updates: []FeatureUpdate{{FeatureKRaftVersion, 1, up}},
+			wantMsg: "Invalid update version 1 for feature kraft.version. Local controller 1 cannot change it: a quorum of controller.quorum.voters stays at 0, a dynamic quorum (formatted with --standalone or --initial-controllers) at 1."},
+		{name: "kraft.version above the supported range", updates: []FeatureUpdate{{FeatureKRaftVersion, 2, up}},
+			wantMsg: "Invalid update version 2 for feature kraft.version. Local controller 1 only supports versions 0-1"},
 		{name: "all or nothing", updates: []FeatureUpdate{{FeatureGroupVersion, 0, safe}, {FeatureShareVersion, 1, up}},
 			wantMsg: "Invalid update version 1 for feature share.version. Local controller 1 does not support this feature."},
 	}

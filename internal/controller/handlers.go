@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -181,5 +182,83 @@ func (c *Controller) HandleElectLeaders(ctx context.Context, req *kmsg.ElectLead
 		t := &resp.Topics[len(resp.Topics)-1]
 		t.Partitions = append(t.Partitions, rp)
 	}
+	return resp
+}
+
+// raftVoterTimeout is how long AddRaftVoter waits for the new voter to catch up and the change
+// to commit when the request gives no timeout, and RemoveRaftVoter's bound.
+const raftVoterTimeout = 15 * time.Second
+
+// errorMessage is the message of a refusal: a *KafkaError's own, else the error's text.
+func errorMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	return &msg
+}
+
+// checkClusterID refuses a request for another cluster (a nil id is not checked), as Kafka's
+// Raft requests do.
+func (c *Controller) checkClusterID(id *string) error {
+	if id != nil && *id != c.Image().ClusterID {
+		return &KafkaError{kerr.InconsistentClusterID, fmt.Sprintf("The cluster id %s in the request is not the cluster's id %s", *id, c.Image().ClusterID)}
+	}
+	return nil
+}
+
+// HandleAddRaftVoter serves AddRaftVoter (KIP-853) with AddVoter, waiting at most the
+// request's timeout.
+func (c *Controller) HandleAddRaftVoter(ctx context.Context, req *kmsg.AddRaftVoterRequest) *kmsg.AddRaftVoterResponse {
+	resp := kmsg.NewPtrAddRaftVoterResponse()
+	resp.Version = req.Version
+	err := c.checkClusterID(req.ClusterID)
+	if err == nil {
+		timeout := raftVoterTimeout
+		if req.TimeoutMillis > 0 {
+			timeout = time.Duration(req.TimeoutMillis) * time.Millisecond
+		}
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		var endpoints []metadata.Endpoint
+		for _, l := range req.Listeners {
+			endpoints = append(endpoints, metadata.Endpoint{Listener: l.Name, Host: l.Host, Port: int32(l.Port), SecurityProtocol: "PLAINTEXT"})
+		}
+		err = c.AddVoter(ctx, req.VoterID, req.VoterDirectoryID, endpoints)
+	}
+	resp.ErrorCode, resp.ErrorMessage = ErrorCode(err), errorMessage(err)
+	return resp
+}
+
+// HandleRemoveRaftVoter serves RemoveRaftVoter (KIP-853) with RemoveVoter.
+func (c *Controller) HandleRemoveRaftVoter(ctx context.Context, req *kmsg.RemoveRaftVoterRequest) *kmsg.RemoveRaftVoterResponse {
+	resp := kmsg.NewPtrRemoveRaftVoterResponse()
+	resp.Version = req.Version
+	err := c.checkClusterID(req.ClusterID)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(ctx, raftVoterTimeout)
+		defer cancel()
+		err = c.RemoveVoter(ctx, req.VoterID, req.VoterDirectoryID)
+	}
+	resp.ErrorCode, resp.ErrorMessage = ErrorCode(err), errorMessage(err)
+	return resp
+}
+
+// HandleControllerRegistration serves ControllerRegistration (Kafka's controllers register
+// with the active controller; Samsa's do in a dynamic quorum) with RegisterController.
+func (c *Controller) HandleControllerRegistration(ctx context.Context, req *kmsg.ControllerRegistrationRequest) *kmsg.ControllerRegistrationResponse {
+	resp := kmsg.NewPtrControllerRegistrationResponse()
+	resp.Version = req.Version
+	var endpoints []metadata.Endpoint
+	for _, l := range req.Listeners {
+		proto, ok := securityProtocols[l.SecurityProtocol]
+		if !ok {
+			resp.ErrorCode = kerr.InvalidRequest.Code
+			return resp
+		}
+		endpoints = append(endpoints, metadata.Endpoint{Listener: l.Name, Host: l.Host, Port: int32(l.Port), SecurityProtocol: proto})
+	}
+	err := c.RegisterController(ctx, req.ControllerID, endpoints)
+	resp.ErrorCode, resp.ErrorMessage = ErrorCode(err), errorMessage(err)
 	return resp
 }

@@ -31,7 +31,7 @@ func (c *Controller) ensureNonVoter(b metadata.Broker) error {
 	if addr == "" {
 		return nil
 	}
-	id := raft.ServerID(strconv.FormatInt(int64(b.ID), 10))
+	id := serverID(b.ID)
 	f := c.raft.GetConfiguration()
 	if err := f.Error(); err != nil {
 		return err

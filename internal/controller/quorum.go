@@ -2,24 +2,32 @@ package controller
 
 import (
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/samsa-io/samsa/internal/metadata"
 )
 
 // QuorumReplica is one member of the metadata quorum as DescribeQuorum reports it.
 type QuorumReplica struct {
 	ID int32
+	// DirectoryID is the directory id of its metadata log directory, as a dynamic quorum
+	// describes its controllers (zero unknown).
+	DirectoryID metadata.UUID
 	// Addr is its controller-listener (Raft) address.
 	Addr string
+	// Endpoints are its controller-listener endpoints as a dynamic quorum describes them
+	// (nil: Addr on the controller listener).
+	Endpoints []metadata.Endpoint
 	// LogEndOffset is the last metadata log index it is known to hold (-1 unknown): the
-	// leader's own last index, or what a node last reported (a broker's heartbeat carries its
-	// applied metadata offset). Raft does not expose its followers' progress.
+	// leader's own last index; on the leader, the last index its transport saw a follower
+	// acknowledge (progress.go); else what a node last reported (a broker's heartbeat carries
+	// its applied metadata offset).
 	LogEndOffset int64
-	// LastFetch is when it last reported (zero unknown); LastCaughtUp when it last reported an
-	// offset at or above the leader's commit index.
+	// LastFetch is when it last answered or reported (zero unknown); LastCaughtUp when it was
+	// last known to hold the leader's whole log (from a report: at or above the commit index).
 	LastFetch, LastCaughtUp time.Time
 }
 
@@ -73,19 +81,25 @@ func (c *Controller) QuorumInfo() (QuorumInfo, error) {
 		return info, err
 	}
 	now := time.Now()
+	leader := c.raft.State() == raft.Leader
+	ctrls := c.Image().Controllers
 	c.progress.mu.Lock()
 	defer c.progress.mu.Unlock()
 	for _, s := range f.Configuration().Servers {
-		n, err := strconv.ParseInt(string(s.ID), 10, 32)
-		if err != nil {
+		id, ok := serverNodeID(s.ID)
+		if !ok {
 			continue
 		}
-		r := QuorumReplica{ID: int32(n), Addr: string(s.Address), LogEndOffset: -1}
+		r := QuorumReplica{ID: id, Addr: string(s.Address), LogEndOffset: -1,
+			DirectoryID: ctrls[id].DirectoryID, Endpoints: ctrls[id].Endpoints}
+		if rp, ok := c.replication.get(s.ID); leader && ok && rp.match > 0 {
+			r.LogEndOffset, r.LastFetch, r.LastCaughtUp = int64(rp.match), rp.lastContact, rp.caughtUp
+		} else if p, ok := c.progress.m[r.ID]; ok {
+			r.LogEndOffset, r.LastFetch, r.LastCaughtUp = p.offset, p.at, p.caughtUpAt
+		}
 		if r.ID == c.cfg.NodeID {
 			r.LogEndOffset = int64(c.raft.LastIndex())
 			r.LastFetch, r.LastCaughtUp = now, now
-		} else if p, ok := c.progress.m[r.ID]; ok {
-			r.LogEndOffset, r.LastFetch, r.LastCaughtUp = p.offset, p.at, p.caughtUpAt
 		}
 		if s.Suffrage == raft.Voter {
 			info.Voters = append(info.Voters, r)

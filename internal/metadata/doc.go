@@ -34,6 +34,11 @@
 //	                     epoch when the leader changes (Kafka 3.6+). The result must be
 //	                     consistent (replicas without repeats, ISR a non-empty subset of them,
 //	                     leader in the ISR or -1) or the batch fails
+//	RegisterController   {"id","directoryID"?,"endpoints"}: describes one controller of a dynamic
+//	                     quorum (KIP-853): the directory id of its metadata log directory and
+//	                     its controller-listener endpoints; replaces an earlier description, a
+//	                     zero or absent directoryID keeps the one known. Raft's configuration,
+//	                     not the image, says which controllers vote
 //
 // # Record encoding (version 1)
 //
@@ -66,9 +71,9 @@
 //
 //	{"v":1,"index":N,"clusterID":"...","brokers":[Broker...],"topics":[Topic...],
 //	 "brokerConfigs":{"":{...},"1":{...}},"nextProducerID":N,
-//	 "features":{"metadata.version":20,...},"featuresIndex":N}
+//	 "features":{"metadata.version":20,...},"featuresIndex":N,"controllers":[Controller...]}
 //
-// with brokers sorted by ID and topics by name, so equal images encode to equal bytes.
+// with brokers and controllers sorted by ID and topics by name, so equal images encode to equal bytes.
 // DecodeImage rebuilds the by-name and by-ID indexes and checks them for consistency.
 // "features" and "featuresIndex" are absent in snapshots written before feature levels existed
 // (the image then has no finalized features until the controller writes its defaults; see

@@ -102,6 +102,9 @@ type Image struct {
 	// FeaturesIndex is the log index of the last batch that held a FeatureLevel record: the
 	// epoch of the finalized features.
 	FeaturesIndex uint64
+	// Controllers describes the controllers of a dynamic quorum by node id (RegisterController
+	// records): directory ids and endpoints. Nil with a static quorum.
+	Controllers map[int32]Controller
 }
 
 // Topic returns the topic with the given name.
@@ -188,6 +191,8 @@ func (img *Image) Apply(r Record) (*Image, error) {
 		return img.applyAllocateProducerIDs(r)
 	case FeatureLevel:
 		return img.applyFeatureLevel(r)
+	case RegisterController:
+		return img.applyRegisterController(r)
 	case BrokerRegistrationChange:
 		return img.applyBrokerRegistrationChange(r)
 	case UnregisterBroker:
@@ -224,11 +229,7 @@ func (img *Image) applyRegisterBroker(r RegisterBroker) (*Image, error) {
 	b := Broker(r)
 	b.Endpoints = slices.Clone(b.Endpoints)
 	next := img.clone()
-	next.Brokers = maps.Clone(img.Brokers)
-	if next.Brokers == nil {
-		next.Brokers = make(map[int32]Broker, 1)
-	}
-	next.Brokers[b.ID] = b
+	next.Brokers = withEntry(img.Brokers, b.ID, b)
 	return next, nil
 }
 

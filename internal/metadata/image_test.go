@@ -246,6 +246,8 @@ func TestImageSnapshotRoundTrip(t *testing.T) {
 		SetConfigs{ResourceType: ResourceBroker, Set: map[string]string{"k": "v"}},
 		AllocateProducerIDs{FirstID: 0, Count: 3},
 		FeatureLevel{Name: "metadata.version", Level: 20},
+		RegisterController{ID: 2, DirectoryID: UUID{5}, Endpoints: []Endpoint{{Listener: "CONTROLLER", Host: "h", Port: 2}}},
+		RegisterController{ID: 1, Endpoints: []Endpoint{{Listener: "CONTROLLER", Host: "h", Port: 1}}},
 	)
 	data, err := EncodeImage(img)
 	if err != nil {
@@ -276,6 +278,8 @@ func TestDecodeImageErrors(t *testing.T) {
 		{"duplicate topic", `{"v":1,"topics":[{"name":"a","id":"AQAAAAAAAAAAAAAAAAAAAA","partitions":[{"partition":0,"replicas":[1]}]},{"name":"a","id":"AgAAAAAAAAAAAAAAAAAAAA","partitions":[{"partition":0,"replicas":[1]}]}]}`},
 		{"zero topic id", `{"v":1,"topics":[{"name":"a","partitions":[{"partition":0,"replicas":[1]}]}]}`},
 		{"duplicate broker", `{"v":1,"brokers":[{"id":1},{"id":1}]}`},
+		{"duplicate controller", `{"v":1,"controllers":[{"id":1},{"id":1}]}`},
+		{"negative controller", `{"v":1,"controllers":[{"id":-1}]}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -310,4 +314,29 @@ func FuzzDecodeImage(f *testing.F) {
 			t.Fatalf("re-decode: %v", err)
 		}
 	})
+}
+
+// TestRegisterController: a description replaces the one before; a zero directory id keeps
+// the known one (a controller that registers again as an observer); the old image is
+// unchanged; a negative id is refused.
+func TestRegisterController(t *testing.T) {
+	ep := func(port int32) []Endpoint { return []Endpoint{{Listener: "CONTROLLER", Host: "h", Port: port}} }
+	img := build(t, RegisterController{ID: 1, DirectoryID: UUID{1}, Endpoints: ep(1)})
+	next, err := img.Apply(RegisterController{ID: 1, Endpoints: ep(2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := next.Controllers[1]; got.DirectoryID != (UUID{1}) || got.Endpoints[0].Port != 2 {
+		t.Errorf("after re-registration: %+v, want directory id kept and port 2", got)
+	}
+	if img.Controllers[1].Endpoints[0].Port != 1 {
+		t.Errorf("the old image changed")
+	}
+	next, err = next.Apply(RegisterController{ID: 1, DirectoryID: UUID{7}, Endpoints: ep(2)})
+	if err != nil || next.Controllers[1].DirectoryID != (UUID{7}) {
+		t.Errorf("new directory id: %+v, %v", next.Controllers[1], err)
+	}
+	if _, err := img.Apply(RegisterController{ID: -1}); !errors.Is(err, ErrInvalidRecord) {
+		t.Errorf("negative id: %v, want ErrInvalidRecord", err)
+	}
 }

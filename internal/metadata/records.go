@@ -138,6 +138,7 @@ var decoders = map[string]func([]byte) (Record, error){
 	TypeSetConfigs:          decodeAs[SetConfigs],
 	TypeAllocateProducerIDs: decodeAs[AllocateProducerIDs],
 	TypeFeatureLevel:        decodeAs[FeatureLevel],
+	TypeRegisterController:  decodeAs[RegisterController],
 
 	TypeBrokerRegistrationChange: decodeAs[BrokerRegistrationChange],
 	TypeUnregisterBroker:         decodeAs[UnregisterBroker],

@@ -19,6 +19,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		SetConfigs{ResourceType: ResourceBroker, ResourceName: "", Set: map[string]string{"x": "1"}, Delete: []string{"y"}},
 		AllocateProducerIDs{FirstID: 1000, Count: 1000},
 		FeatureLevel{Name: "group.version", Level: 1},
+		RegisterController{ID: 2, DirectoryID: UUID{9}, Endpoints: []Endpoint{{Listener: "CONTROLLER", Host: "h", Port: 9093}}},
 	}
 	for _, r := range recs {
 		t.Run(r.RecordType(), func(t *testing.T) {

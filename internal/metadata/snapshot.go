@@ -21,6 +21,7 @@ type snapshot struct {
 	NextProducerID int64                        `json:"nextProducerID"`
 	Features       map[string]int16             `json:"features,omitempty"`
 	FeaturesIndex  uint64                       `json:"featuresIndex,omitempty"`
+	Controllers    []Controller                 `json:"controllers,omitempty"`
 }
 
 // EncodeImage encodes img as a snapshot. Equal images encode to equal bytes.
@@ -38,6 +39,9 @@ func EncodeImage(img *Image) ([]byte, error) {
 	}
 	for _, id := range img.BrokerIDs() {
 		s.Brokers = append(s.Brokers, img.Brokers[id])
+	}
+	for _, id := range slices.Sorted(maps.Keys(img.Controllers)) {
+		s.Controllers = append(s.Controllers, img.Controllers[id])
 	}
 	out, err := json.Marshal(s)
 	if err != nil {
@@ -66,6 +70,15 @@ func DecodeImage(data []byte) (*Image, error) {
 	}
 	if len(s.Features) > 0 {
 		img.Features = s.Features
+	}
+	for _, c := range s.Controllers {
+		if img.Controllers == nil {
+			img.Controllers = make(map[int32]Controller, len(s.Controllers))
+		}
+		if _, dup := img.Controllers[c.ID]; dup || c.ID < 0 {
+			return nil, fmt.Errorf("metadata: decode image: controller %d twice or invalid", c.ID)
+		}
+		img.Controllers[c.ID] = c
 	}
 	if len(s.Brokers) > 0 {
 		img.Brokers = make(map[int32]Broker, len(s.Brokers))
@@ -116,7 +129,7 @@ func Equal(a, b *Image) bool {
 		a.FeaturesIndex != b.FeaturesIndex || !maps.Equal(a.Features, b.Features) {
 		return false
 	}
-	if !maps.EqualFunc(a.Brokers, b.Brokers, brokerEqual) {
+	if !maps.EqualFunc(a.Brokers, b.Brokers, brokerEqual) || !maps.EqualFunc(a.Controllers, b.Controllers, controllerEqual) {
 		return false
 	}
 	if !maps.EqualFunc(a.Topics, b.Topics, topicEqual) || len(a.TopicsByID) != len(b.TopicsByID) {

@@ -41,47 +41,62 @@ func storageDirs(cfg *config.Server) []string {
 
 // ReadMetaProperties reads dir's meta.properties; ok is false when there is none.
 func ReadMetaProperties(dir string) (mp MetaProperties, ok bool, err error) {
-	f, err := os.Open(filepath.Join(dir, MetaPropertiesFile))
-	if errors.Is(err, os.ErrNotExist) {
-		return mp, false, nil
-	}
-	if err != nil {
+	props, ok, err := readPropertiesV1(dir, MetaPropertiesFile)
+	if !ok || err != nil {
 		return mp, false, err
 	}
-	defer f.Close()
-	props, err := config.ParseProperties(f)
-	if err != nil {
-		return mp, false, fmt.Errorf("%s: %w", f.Name(), err)
-	}
-	if v := props["version"]; v != "1" {
-		return mp, false, fmt.Errorf("%s: version %q is not supported (want 1)", f.Name(), v)
-	}
+	name := filepath.Join(dir, MetaPropertiesFile)
 	id, err := strconv.ParseInt(props["node.id"], 10, 32)
 	if err != nil {
-		return mp, false, fmt.Errorf("%s: node.id %q: %w", f.Name(), props["node.id"], err)
+		return mp, false, fmt.Errorf("%s: node.id %q: %w", name, props["node.id"], err)
 	}
 	mp = MetaProperties{NodeID: int32(id), ClusterID: props["cluster.id"], DirectoryID: props["directory.id"]}
 	if mp.ClusterID == "" {
-		return mp, false, fmt.Errorf("%s: no cluster.id", f.Name())
+		return mp, false, fmt.Errorf("%s: no cluster.id", name)
 	}
 	return mp, true, nil
 }
 
-// writeMetaProperties writes dir's meta.properties atomically (temporary file, fsync, rename,
-// directory fsync), creating dir.
-func writeMetaProperties(dir string, mp MetaProperties) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
+// readPropertiesV1 reads dir/name, a properties file whose version must be 1; ok is false
+// when there is none.
+func readPropertiesV1(dir, name string) (props map[string]string, ok bool, err error) {
+	f, err := os.Open(filepath.Join(dir, name))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, false, nil
 	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer f.Close()
+	if props, err = config.ParseProperties(f); err != nil {
+		return nil, false, fmt.Errorf("%s: %w", f.Name(), err)
+	}
+	if v := props["version"]; v != "1" {
+		return nil, false, fmt.Errorf("%s: version %q is not supported (want 1)", f.Name(), v)
+	}
+	return props, true, nil
+}
+
+// writeMetaProperties writes dir's meta.properties atomically, creating dir.
+func writeMetaProperties(dir string, mp MetaProperties) error {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "#\n#%s\n", time.Now().UTC().Format(time.UnixDate))
 	fmt.Fprintf(&b, "node.id=%d\ndirectory.id=%s\nversion=1\ncluster.id=%s\n", mp.NodeID, mp.DirectoryID, mp.ClusterID)
-	tmp := filepath.Join(dir, MetaPropertiesFile+".tmp")
+	return writeFileSynced(dir, MetaPropertiesFile, b.Bytes())
+}
+
+// writeFileSynced writes dir/name atomically (temporary file, fsync, rename, directory
+// fsync), creating dir.
+func writeFileSynced(dir, name string, data []byte) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, name+".tmp")
 	f, err := os.Create(tmp)
 	if err != nil {
 		return err
 	}
-	_, err = f.Write(b.Bytes())
+	_, err = f.Write(data)
 	if err == nil {
 		err = f.Sync()
 	}
@@ -89,11 +104,11 @@ func writeMetaProperties(dir string, mp MetaProperties) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, filepath.Join(dir, MetaPropertiesFile))
+		err = os.Rename(tmp, filepath.Join(dir, name))
 	}
 	if err != nil {
 		os.Remove(tmp)
-		return fmt.Errorf("writing %s in %s: %w", MetaPropertiesFile, dir, err)
+		return fmt.Errorf("writing %s in %s: %w", name, dir, err)
 	}
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
@@ -114,13 +129,59 @@ func ValidateClusterID(id string) error {
 // RandomUUID returns a new random UUID in Kafka's text form.
 func RandomUUID() string { return metadata.UUID(uuid.New()).String() }
 
-// Format formats every data directory of cfg for clusterID, as `kafka-storage.sh format`
-// does: meta.properties with node.id, cluster.id and a fresh directory.id in each. A
-// directory already formatted for the same cluster and node is left as it is when
-// ignoreFormatted, else it is an error; one formatted for another cluster or node is always
-// an error. It returns the directories it formatted.
+// Format formats every data directory of cfg for clusterID (FormatWith with no quorum
+// options) and returns the directories it formatted.
 func Format(cfg *config.Server, clusterID string, ignoreFormatted bool) ([]string, error) {
-	if err := ValidateClusterID(clusterID); err != nil {
+	done, err := FormatWith(cfg, FormatOptions{ClusterID: clusterID, IgnoreFormatted: ignoreFormatted})
+	var dirs []string
+	for _, d := range done {
+		dirs = append(dirs, d.Dir)
+	}
+	return dirs, err
+}
+
+// FormatOptions are the options of `samsa storage format`, as kafka-storage format has them.
+type FormatOptions struct {
+	ClusterID string
+	// IgnoreFormatted leaves directories already formatted for the same cluster and node as
+	// they are, instead of failing.
+	IgnoreFormatted bool
+	// Standalone makes this controller the only initial voter of a dynamic quorum
+	// (--standalone), at its controller listener.
+	Standalone bool
+	// InitialControllers are the initial voters of a dynamic quorum (--initial-controllers,
+	// id@host:port:directory-id,...); this node's metadata directory gets the directory id
+	// the list gives it.
+	InitialControllers string
+	// NoInitialControllers formats a node that joins a dynamic quorum later, as an observer
+	// (--no-initial-controllers).
+	NoInitialControllers bool
+}
+
+// FormattedDir is one directory Format wrote.
+type FormattedDir struct {
+	Dir         string
+	DirectoryID metadata.UUID
+	// Kind is Kafka's description: "data directory", "metadata directory", "dynamic metadata
+	// directory" or "dynamic metadata voter directory".
+	Kind string
+}
+
+// FormatWith formats every data directory of cfg, as `kafka-storage.sh format` does:
+// meta.properties with node.id, cluster.id and a directory.id in each (fresh, except the
+// metadata directory of an initial voter, which gets the id its --initial-controllers entry
+// gives). A node of a dynamic quorum (controller.quorum.bootstrap.servers) is formatted with
+// one of Standalone, InitialControllers or NoInitialControllers (a controller must give one,
+// as Kafka requires); the initial voters are written beside the Raft store (bootstrap file)
+// for the first start. A directory already formatted for the same cluster and node is left as
+// it is when IgnoreFormatted, else it is an error; one formatted for another cluster or node is
+// always an error.
+func FormatWith(cfg *config.Server, opts FormatOptions) ([]FormattedDir, error) {
+	if err := ValidateClusterID(opts.ClusterID); err != nil {
+		return nil, err
+	}
+	boot, dynamic, err := bootstrapFromOptions(cfg, opts)
+	if err != nil {
 		return nil, err
 	}
 	var todo []string
@@ -133,19 +194,72 @@ func Format(cfg *config.Server, clusterID string, ignoreFormatted bool) ([]strin
 			todo = append(todo, dir)
 			continue
 		}
-		if mp.ClusterID != clusterID || mp.NodeID != cfg.NodeID {
+		if mp.ClusterID != opts.ClusterID || mp.NodeID != cfg.NodeID {
 			return nil, fmt.Errorf("%s is already formatted for cluster %s, node %d", dir, mp.ClusterID, mp.NodeID)
 		}
-		if !ignoreFormatted {
+		if !opts.IgnoreFormatted {
 			return nil, fmt.Errorf("%s is already formatted (use --ignore-formatted to leave formatted directories as they are)", dir)
 		}
 	}
+	var done []FormattedDir
 	for _, dir := range todo {
-		if err := writeMetaProperties(dir, MetaProperties{NodeID: cfg.NodeID, ClusterID: clusterID, DirectoryID: RandomUUID()}); err != nil {
+		d := FormattedDir{Dir: dir, DirectoryID: metadata.UUID(uuid.New()), Kind: "data directory"}
+		if filepath.Clean(dir) == filepath.Clean(cfg.MetadataLogDir) {
+			d.Kind = "metadata directory"
+			if dynamic {
+				d.Kind = "dynamic metadata directory"
+				if v, ok := boot.voter(cfg.NodeID); ok {
+					d.Kind, d.DirectoryID = "dynamic metadata voter directory", v.DirectoryID
+				}
+				if err := writeBootstrapQuorum(metadataRaftDir(cfg), boot); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if err := writeMetaProperties(dir, MetaProperties{NodeID: cfg.NodeID, ClusterID: opts.ClusterID, DirectoryID: d.DirectoryID.String()}); err != nil {
 			return nil, err
 		}
+		done = append(done, d)
 	}
-	return todo, nil
+	return done, nil
+}
+
+// bootstrapFromOptions checks the dynamic-quorum options against the configuration and
+// returns the initial voters they give; dynamic is false for a static quorum or a single node.
+func bootstrapFromOptions(cfg *config.Server, opts FormatOptions) (b bootstrapQuorum, dynamic bool, err error) {
+	given := 0
+	for _, set := range []bool{opts.Standalone, opts.InitialControllers != "", opts.NoInitialControllers} {
+		if set {
+			given++
+		}
+	}
+	switch {
+	case given > 1:
+		return b, false, errors.New("give only one of --standalone, --initial-controllers and --no-initial-controllers")
+	case given == 1 && !cfg.DynamicQuorum():
+		return b, false, errors.New("--standalone, --initial-controllers and --no-initial-controllers format a node of a dynamic " +
+			"quorum: set controller.quorum.bootstrap.servers (controllers' host:port) instead of controller.quorum.voters")
+	case opts.Standalone && !cfg.Controller:
+		return b, false, errors.New("You can only use --standalone on a controller.")
+	case given == 0 && cfg.DynamicQuorum() && cfg.Controller && !cfg.SingleNode():
+		return b, false, errors.New("Because controller.quorum.voters is not set on this controller, you must specify one of the " +
+			"following: --standalone, --initial-controllers, or --no-initial-controllers.")
+	case given == 0:
+		return b, false, nil
+	}
+	switch {
+	case opts.Standalone:
+		host, port, err := cfg.AdvertisedControllerAddr()
+		if err != nil {
+			return b, false, fmt.Errorf("--standalone: %w", err)
+		}
+		b.Voters = []InitialController{{ID: cfg.NodeID, Host: host, Port: port, DirectoryID: metadata.UUID(uuid.New())}}
+	case opts.InitialControllers != "":
+		if b.Voters, err = ParseInitialControllers(opts.InitialControllers); err != nil {
+			return b, false, err
+		}
+	}
+	return b, true, nil
 }
 
 // checkStorage reads every data directory's meta.properties before start. It returns the

@@ -38,9 +38,10 @@ type Server struct {
 	unsub    func()
 	locks    []*dirlock.Lock // held from the start of Start until the end of Close
 
-	client    *controllerClient
-	lifecycle *brokerLifecycle // nil on a controller-only node
-	unsubWait func()
+	client     *controllerClient
+	lifecycle  *brokerLifecycle      // nil on a controller-only node
+	membership *controllerMembership // a controller of a dynamic quorum; else nil
+	unsubWait  func()
 }
 
 // Start starts a node and returns once it serves clients. It first locks every data
@@ -67,6 +68,10 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	}
 	undo = append(undo, s.releaseLocks)
 	clusterID, err := checkStorage(cfg)
+	if err != nil {
+		return nil, err
+	}
+	plan, err := planQuorum(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -97,13 +102,16 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		ctrlAddr = cl.Addr()
 	}
 	// A broker-only node is a Raft non-voter: its transport listens on a port of its own,
-	// on the host of its first client listener, and its registration names it.
-	nonVoter := cfg.Broker && !cfg.Controller
+	// on the host of its first client listener, and its registration names it. An observer
+	// controller of a dynamic quorum is a non-voter on its controller listener.
+	brokerOnly := cfg.Broker && !cfg.Controller
 	raftAdvertise := ""
-	if nonVoter {
+	if brokerOnly {
 		ctrlAddr = net.JoinHostPort(clientListeners[0].Host, "0")
 		reg := s.registration(clientListeners)
 		raftAdvertise = net.JoinHostPort(reg.Endpoints[0].Host, "0")
+	} else if host, port, err := cfg.AdvertisedControllerAddr(); err == nil && plan.observer {
+		raftAdvertise = net.JoinHostPort(host, strconv.Itoa(port))
 	}
 	fileLimit := storage.FileLimit()
 	cacheSize, maxPartitions := fileBudget(fileLimit)
@@ -116,17 +124,15 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	if reserve == 0 {
 		reserve = -1 // none
 	}
-	var voters []controller.Voter
-	for _, v := range cfg.Voters {
-		voters = append(voters, controller.Voter{ID: v.ID, Addr: v.Addr()})
-	}
 	ctrl, err := controller.Start(ctx, controller.Config{
 		NodeID:                   cfg.NodeID,
-		Dir:                      filepath.Join(cfg.MetadataLogDir, "__cluster_metadata-0"),
+		Dir:                      metadataRaftDir(cfg),
 		BindAddr:                 ctrlAddr,
-		Bootstrap:                cfg.SingleNode(),
-		Voters:                   voters,
-		NonVoter:                 nonVoter,
+		Bootstrap:                plan.single,
+		Voters:                   plan.voters,
+		NonVoter:                 brokerOnly || plan.observer,
+		Dynamic:                  plan.dynamic,
+		ListenerName:             cfg.ControllerListener,
 		Advertise:                raftAdvertise,
 		ClusterID:                clusterID,
 		BrokerSessionTimeout:     time.Duration(cfg.Int64("broker.session.timeout.ms")) * time.Millisecond,
@@ -155,8 +161,11 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		}
 	}
 	s.client = newControllerClient(ctrl, logger.With("component", "controller-client"))
-	for _, v := range voters {
-		s.client.voters = append(s.client.voters, v.Addr)
+	for _, v := range cfg.Voters {
+		s.client.voters = append(s.client.voters, v.Addr())
+	}
+	if plan.dynamic {
+		s.client.voters = cfg.BootstrapServers
 	}
 	undo = append(undo, s.client.close)
 	waiter, unsubWait := newImageWaiter(ctrl)
@@ -165,7 +174,7 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	cc := &clusterController{local: ctrl, client: s.client, images: waiter, nodeID: cfg.NodeID, brokerEpoch: func() int64 { return -1 }}
 	if cfg.Broker {
 		reg := s.registration(clientListeners)
-		if nonVoter {
+		if brokerOnly {
 			host, port, _ := net.SplitHostPort(ctrl.Addr())
 			p, _ := strconv.Atoi(port)
 			reg.Endpoints = append(reg.Endpoints, metadata.Endpoint{Listener: controller.RaftListener, Host: host, Port: int32(p), SecurityProtocol: "PLAINTEXT"})
@@ -208,15 +217,28 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		s.broker.Serve(ctrl.KafkaListener(), cl)
 	}
 	undo = append(undo, func() { s.broker.Close() })
+	if plan.dynamic && cfg.Controller {
+		// The active controller replicates to this controller once it registered (an
+		// observer becomes a non-voter; an initial voter registers with itself or a peer).
+		s.membership = newControllerMembership(cfg, s.client, ctrl, logger.With("component", "controller-membership"))
+		if err := s.membership.register(ctx); err != nil {
+			return nil, fmt.Errorf("registering with the active controller of the dynamic quorum: %w", err)
+		}
+		if err := ctrl.WaitReady(ctx); err != nil {
+			return nil, fmt.Errorf("following the metadata quorum: %w", err)
+		}
+		go s.membership.run()
+		undo = append(undo, s.membership.close)
+	}
 	if s.lifecycle != nil {
 		regClusterID := ctrl.Image().ClusterID
-		if nonVoter {
+		if brokerOnly {
 			regClusterID = clusterID // its image is empty until it joins
 		}
 		if err := s.lifecycle.register(ctx, regClusterID); err != nil {
 			return nil, fmt.Errorf("registering broker: %w", err)
 		}
-		if nonVoter {
+		if brokerOnly {
 			if err := ctrl.WaitReady(ctx); err != nil {
 				return nil, fmt.Errorf("following the metadata quorum as a non-voter: %w", err)
 			}
@@ -447,6 +469,9 @@ func (s *Server) Kill() error { return s.stop(false) }
 func (s *Server) stop(graceful bool) error {
 	if s.lifecycle != nil {
 		s.lifecycle.close()
+	}
+	if s.membership != nil {
+		s.membership.close()
 	}
 	s.broker.Close()
 	s.client.close()
