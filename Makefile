@@ -25,5 +25,7 @@ fuzz:
 	go test -run XXX -fuzz FuzzDecodeBatch -fuzztime 30s ./internal/metadata
 	go test -run XXX -fuzz FuzzRecover -fuzztime 30s ./internal/storage
 	go test -run XXX -fuzz FuzzStateFiles -fuzztime 30s ./internal/storage
+	go test -run XXX -fuzz FuzzClean -fuzztime 30s ./internal/storage
+	go test -run XXX -fuzz FuzzDecodeRecord -fuzztime 30s ./internal/txn
 	go test -run XXX -fuzz FuzzReplay -fuzztime 30s ./internal/group/consumer
 	go test -run XXX -fuzz FuzzShardOps -fuzztime 30s ./internal/group
