@@ -69,6 +69,9 @@ type Broker struct {
 	// sendfile sends fetched records from segment files with sendfile(2) on plain TCP
 	// connections (SAMSA_SENDFILE=0 turns it off, to compare).
 	sendfile bool
+	// txnVerifier admits transactional produce (the transaction coordinator); nil refuses it
+	// (txn_markers.go).
+	txnVerifier TxnVerifier
 	// groups is the group coordinator (consumer groups and committed offsets).
 	groups *group.Coordinator
 	// fetchSessions are the incremental fetch sessions (KIP-227).

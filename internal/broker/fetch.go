@@ -27,6 +27,9 @@ type fetchPart struct {
 	// fetch state.
 	follower  bool
 	leaderEnd int64
+	// committed: a read_committed consumer (isolation_level 1), served up to the last stable
+	// offset with the aborted transactions of what it gets.
+	committed bool
 }
 
 func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
@@ -99,7 +102,7 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 					// KIP-392: no records, only where to fetch them.
 					sp.PreferredReadReplica = id
 					hw := p.HighWatermark()
-					sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, hw, p.Log().LogStartOffset()
+					sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = hw, p.LastStableOffset(hw), p.Log().LogStartOffset()
 					continue
 				}
 			}
@@ -111,7 +114,7 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 				}
 				continue
 			}
-			parts = append(parts, fetchPart{req: rp, resp: sp, p: p})
+			parts = append(parts, fetchPart{req: rp, resp: sp, p: p, committed: r.IsolationLevel == 1})
 		}
 	}
 
@@ -236,15 +239,22 @@ func readFetchParts(parts []fetchPart, maxBytes int, bufs *readBuffers, regions 
 		// An empty record set, never a null one: librdkafka rejects a null set (length -1).
 		sp.RecordBatches = emptyRecords
 		// The high watermark is read once: the response reports it and serves nothing at or
-		// above it, although appends may move the log end meanwhile.
+		// above it (a read_committed consumer nothing at or above the last stable offset),
+		// although appends may move the log end meanwhile.
 		hw := fp.p.HighWatermark()
+		lso := fp.p.LastStableOffset(hw)
 		sp.HighWatermark = hw
-		sp.LastStableOffset = hw
+		sp.LastStableOffset = lso
 		sp.LogStartOffset = fp.p.Log().LogStartOffset()
-		if fp.follower {
+		sp.AbortedTransactions = nil
+		switch {
+		case fp.follower:
 			// A follower reads up to the log end: what it fetches is what commits.
 			fp.leaderEnd = fp.p.Log().LogEndOffset()
 			hw = fp.leaderEnd
+		case fp.committed:
+			hw = lso
+			sp.AbortedTransactions = abortedTransactions(fp.p, rp.FetchOffset, lso)
 		}
 		limit := int(rp.PartitionMaxBytes)
 		if remaining := maxBytes - total; remaining < limit {
@@ -282,6 +292,23 @@ func readFetchParts(parts []fetchPart, maxBytes int, bufs *readBuffers, regions 
 		total += len(data)
 	}
 	return total, anyErr
+}
+
+// abortedTransactions lists the aborted transactions a read_committed consumer fetching
+// from offset below lso must drop (never nil: an empty list, as Kafka sends). The upper bound
+// is the last stable offset rather than the end of the bytes read, so the list may name
+// transactions beyond them, which clients ignore.
+func abortedTransactions(p *replica.Partition, offset, lso int64) []kmsg.FetchResponseTopicPartitionAbortedTransaction {
+	out := []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+	if offset >= lso {
+		return out
+	}
+	for _, a := range p.Log().AbortedTransactions(offset, lso) {
+		at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+		at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+		out = append(out, at)
+	}
+	return out
 }
 
 // waitAny blocks until one of the partition channels fires (true) or done/timeout (false).

@@ -77,6 +77,9 @@ func handleListOffsets(b *Broker, req *request) (kmsg.Response, error) {
 			switch rp.Timestamp {
 			case listLatest:
 				sp.Offset = p.HighWatermark()
+				if r.IsolationLevel == 1 {
+					sp.Offset = p.LastStableOffset(sp.Offset) // read_committed: the last stable offset
+				}
 				if r.ReplicaID >= 0 {
 					// A follower asks for the leader's log end (Kafka: no isolation level).
 					sp.Offset = log.LogEndOffset()
@@ -90,7 +93,11 @@ func handleListOffsets(b *Broker, req *request) (kmsg.Response, error) {
 					sp.ErrorCode = kerr.UnsupportedVersion.Code
 					break
 				}
-				if off, ts, ok := log.OffsetForTimestamp(rp.Timestamp); ok && off < p.HighWatermark() {
+				upTo := p.HighWatermark()
+				if r.IsolationLevel == 1 {
+					upTo = p.LastStableOffset(upTo)
+				}
+				if off, ts, ok := log.OffsetForTimestamp(rp.Timestamp); ok && off < upTo {
 					sp.Offset, sp.Timestamp = off, ts
 				}
 			}

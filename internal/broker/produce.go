@@ -179,7 +179,9 @@ func (b *Broker) appendPartition(p *replica.Partition, limits *produceLimits, da
 			return kerrMsg(kerr.InvalidRecord, "producers may not send control batches")
 		}
 		if h.IsTransactional() {
-			return kerrMsg(kerr.InvalidRecord, "transactional produce is not supported yet")
+			if err := b.verifyTransaction(p.TP, &h); err != nil {
+				return err
+			}
 		}
 		if err := checkTimestamps(&h, limits, nowMs); err != nil {
 			return err
@@ -230,6 +232,10 @@ func storageErr(err error) error {
 		return kerr.OutOfOrderSequenceNumber
 	case errors.Is(err, storage.ErrInvalidProducerEpoch):
 		return kerr.InvalidProducerEpoch
+	case errors.Is(err, storage.ErrInvalidTxnState):
+		return kerrMsg(kerr.InvalidTxnState, err.Error())
+	case errors.Is(err, storage.ErrTransactionCoordinatorFenced):
+		return kerr.TransactionCoordinatorFenced
 	case errors.Is(err, storage.ErrUnknownProducerID):
 		return kerr.UnknownProducerID
 	case errors.Is(err, storage.ErrRecordBatchTooLarge):

@@ -69,6 +69,10 @@ func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch.Load() }
 // HighWatermark returns the offset below which records are committed and visible.
 func (p *Partition) HighWatermark() int64 { return p.highWatermark.Load() }
 
+// LastStableOffset returns the last stable offset for the high watermark hw (see
+// storage.Log.LastStableOffset): what read_committed consumers may read below.
+func (p *Partition) LastStableOffset(hw int64) int64 { return p.log.LastStableOffset(hw) }
+
 // Wait returns a channel closed when the partition next receives data.
 func (p *Partition) Wait() <-chan struct{} {
 	p.mu.Lock()
@@ -109,6 +113,7 @@ func (p *Partition) advanceHighWatermark(hw int64) bool {
 			return false
 		}
 		if p.highWatermark.CompareAndSwap(cur, hw) {
+			p.log.NoteHighWatermark(hw)
 			return true
 		}
 	}

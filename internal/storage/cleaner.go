@@ -439,6 +439,9 @@ func (p *cleanPass) cleanGroup(group []*segmentInfo) error {
 		cs.abandon()
 		return nil
 	}
+	for _, info := range group {
+		cs.aborted = append(cs.aborted, info.aborted...)
+	}
 	written, err := cs.finish()
 	p.stats.BytesWritten += written
 	if err == nil {

@@ -32,8 +32,10 @@ type cleanedSegment struct {
 	log     File
 	offIdx  File
 	timeIdx File
-	size    int64  // bytes written to the log file
-	pending []byte // batches not written yet; they start at file position size
+	txnIdx  File         // nil when the group has no aborted transaction
+	aborted []AbortedTxn // the group's aborted-transaction index entries, carried over whole
+	size    int64        // bytes written to the log file
+	pending []byte       // batches not written yet; they start at file position size
 	idx     indexBuilder
 }
 
@@ -114,7 +116,25 @@ func (c *cleanedSegment) finish() (int64, error) {
 	if _, err := c.timeIdx.WriteAt(buf, 0); err != nil && len(buf) > 0 {
 		return written, fmt.Errorf("writing cleaned time index %d: %w", c.base, err)
 	}
-	for _, f := range []File{c.log, c.offIdx, c.timeIdx} {
+	if len(c.aborted) > 0 {
+		// Control and transactional batches are kept whole, so every entry still holds.
+		var err error
+		if c.txnIdx, err = c.fs.OpenFile(c.path(txnIndexSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
+			return written, fmt.Errorf("creating cleaned transaction index %d: %w", c.base, err)
+		}
+		var buf []byte
+		for _, a := range c.aborted {
+			buf = appendAbortedTxn(buf, a)
+		}
+		written += int64(len(buf))
+		if _, err := c.txnIdx.WriteAt(buf, 0); err != nil {
+			return written, fmt.Errorf("writing cleaned transaction index %d: %w", c.base, err)
+		}
+	}
+	for _, f := range []File{c.log, c.offIdx, c.timeIdx, c.txnIdx} {
+		if f == nil {
+			continue
+		}
 		if err := f.Sync(); err != nil {
 			return written, fmt.Errorf("syncing cleaned segment %d: %w", c.base, err)
 		}
@@ -125,7 +145,10 @@ func (c *cleanedSegment) finish() (int64, error) {
 // rename moves the three files from their current suffix to suffix: the indexes first, the
 // log file last, so that a .log.swap file (the commit) has its index files beside it.
 func (c *cleanedSegment) rename(suffix string) error {
-	for _, fs := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
+	for _, fs := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix, logSuffix} {
+		if fs == txnIndexSuffix && c.txnIdx == nil {
+			continue
+		}
 		from := c.path(fs)
 		to := filepath.Join(c.dir, fileName(c.base, fs)+suffix)
 		if err := c.fs.Rename(from, to); err != nil {
@@ -139,12 +162,12 @@ func (c *cleanedSegment) rename(suffix string) error {
 // abandon closes and removes the files of a cleaned segment not swapped in, under any of the
 // names a failed rename may have left.
 func (c *cleanedSegment) abandon() {
-	for _, f := range []File{c.log, c.offIdx, c.timeIdx} {
+	for _, f := range []File{c.log, c.offIdx, c.timeIdx, c.txnIdx} {
 		if f != nil {
 			_ = f.Close()
 		}
 	}
-	for _, fs := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
+	for _, fs := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix, logSuffix} {
 		for _, suffix := range []string{cleanedSuffix, swapSuffix} {
 			_ = c.fs.Remove(filepath.Join(c.dir, fileName(c.base, fs)+suffix))
 		}
@@ -155,6 +178,7 @@ func (c *cleanedSegment) abandon() {
 func (c *cleanedSegment) segment(end int64) *segment {
 	return &segment{
 		base: c.base, dir: c.dir, log: c.log, offIdx: c.offIdx, timeIdx: c.timeIdx,
+		txnIdx: c.txnIdx, aborted: c.aborted,
 		size: c.size, end: end, maxTs: c.idx.maxTs, maxTsOffset: c.idx.maxTsOff,
 		offsetCount: len(c.idx.offsets), timeCount: len(c.idx.times), rollBaseMs: -1,
 	}
@@ -287,12 +311,15 @@ func (l *Log) completeSwapsLocked() error {
 	return nil
 }
 
-// cutIndexName returns the base offset of an index or time index file name.
+// cutIndexName returns the base offset of an index, time index or transaction index file
+// name.
 func cutIndexName(name string) (int64, bool) {
-	if base, ok := parseFileName(name, indexSuffix); ok {
-		return base, true
+	for _, suffix := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
+		if base, ok := parseFileName(name, suffix); ok {
+			return base, true
+		}
 	}
-	return parseFileName(name, timeIndexSuffix)
+	return 0, false
 }
 
 // completeSwapLocked completes the swap of the segment <base>.log.swap.
@@ -308,7 +335,7 @@ func (l *Log) completeSwapLocked(base int64) error {
 	}
 	replaced := 0
 	for _, e := range entries {
-		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			if b, ok := parseFileName(e.Name(), suffix); ok && b >= base && b < end {
 				if err := l.fs.Remove(filepath.Join(l.dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
 					return err
@@ -319,7 +346,7 @@ func (l *Log) completeSwapLocked(base int64) error {
 			}
 		}
 	}
-	for _, suffix := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
+	for _, suffix := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix, logSuffix} {
 		final := filepath.Join(l.dir, fileName(base, suffix))
 		if err := l.fs.Rename(final+swapSuffix, final); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err

@@ -1,6 +1,8 @@
 // Package storage owns the partition log: segments of Kafka v2 record batches stored exactly as
 // producers sent them, the sparse offset and time indexes, idempotent-producer state, the
-// leader-epoch cache, recovery after a crash, retention, DeleteRecords and truncation.
+// leader-epoch cache, transactions on the partition side (open transactions, the last stable
+// offset, the aborted-transaction index), recovery after a crash, retention, DeleteRecords
+// and truncation.
 //
 // # On-disk layout (format version 1)
 //
@@ -16,12 +18,22 @@
 //	                  the last offset of the batch that raised the segment's max timestamp),
 //	                  strictly increasing timestamps. The last entry of a sealed segment is its
 //	                  (max timestamp, offset of max timestamp).
-//	<off>.snapshot    idempotent-producer state as of offset <off> (written at roll and at clean
+//	<base>.txnindex   aborted-transaction index (Kafka's TransactionIndex), present once the
+//	                  segment holds an ABORT marker: 34-byte entries in marker order (version
+//	                  int16 = 0, producer id int64, first offset int64 of the transaction, last
+//	                  offset int64 = the marker's, last stable offset int64 when the marker was
+//	                  appended = the first offset of the oldest other open transaction, or the
+//	                  marker's offset + 1). Written by the append of the marker (leader and
+//	                  follower), rebuilt by recovery from the producer-state replay, cut by
+//	                  truncation, deleted with its segment, carried whole into a cleaned one.
+//	<off>.snapshot    producer state as of offset <off> (written at roll and at clean
 //	                  close, except for a log with no batch, no producer and no snapshot, whose
-//	                  open rebuilds the same empty state from nothing): "SPS1" magic, uint32 CRC-32C of the rest, uint32 producer count,
-//	                  then per producer: id int64, epoch int16, batch count uint8, and per
-//	                  cached batch (oldest first): first seq int32, last seq int32, base offset
-//	                  int64, last offset int64, max timestamp int64.
+//	                  open rebuilds the same empty state from nothing): "SPS2" magic, uint32 CRC-32C of the rest, uint32 producer count,
+//	                  then per producer: id int64, epoch int16, first offset int64 of its open
+//	                  transaction (-1: none), coordinator epoch int32 of its last marker (-1:
+//	                  none), batch count uint8, and per cached batch (oldest first): first seq
+//	                  int32, last seq int32, base offset int64, last offset int64, max timestamp
+//	                  int64. "SPS1" (version 1: no transaction fields) is still read.
 //	leader-epoch-checkpoint  Kafka's text format: "0\n<count>\n" then "<epoch> <start offset>\n".
 //	log-checkpoint    "SLC1" magic, log start offset int64, recovery point int64, CRC-32C of
 //	                  the preceding 20 bytes (uint32). A Log does not rewrite the checkpoint
@@ -149,6 +161,25 @@
 // DeleteRecords) or the log closed drops its cleaned files and returns ErrCleanAborted.
 // Log.cleaning serializes the passes of one log. The cleaner's reads and writes go through
 // CleanOptions.Throttler (log.cleaner.io.max.bytes.per.second).
+//
+// # Transactions
+//
+// Transactional batches (attribute bit 4) open a transaction of their producer at their base
+// offset unless one is open; a control batch (bit 5) whose record key is version int16 + type
+// int16 (0 ABORT, 1 COMMIT) and value version int16 + coordinator epoch int32 ends it
+// (records.EndTxnMarker; Log.AppendMarker builds one). As Kafka's ProducerAppendInfo, a
+// leader append refuses a marker of an older producer epoch (ErrInvalidProducerEpoch) or an
+// older coordinator epoch than the producer's last marker (ErrTransactionCoordinatorFenced),
+// and a non-transactional batch of a producer with an open transaction (ErrInvalidTxnState);
+// followers and replay apply the same state changes without the checks. The last stable
+// offset for a high watermark hw (Log.LastStableOffset) is the first offset of the oldest
+// transaction that is open, or that was ended by a marker not yet below hw (Kafka's
+// unreplicated transactions; forgotten once NoteHighWatermark passes them), when below hw;
+// else hw. Readers get it from the published view without Log.mu. Log.AbortedTransactions
+// answers a read_committed fetch as Kafka's collectAbortedTransactions. After a truncation
+// the producer state is replayed from a snapshot at or below the new end, so a transaction
+// whose marker was cut is open again. Recovery replays from a snapshot at or below the first
+// recovered segment and rewrites the .txnindex of every segment from there.
 //
 // # Concurrency
 //

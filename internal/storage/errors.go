@@ -14,6 +14,11 @@ var (
 	ErrOutOfOrderSequence = errors.New("storage: out of order sequence number")
 	// ErrInvalidProducerEpoch: the batch's producer epoch is older than the current one (fenced).
 	ErrInvalidProducerEpoch = errors.New("storage: invalid (fenced) producer epoch")
+	// ErrInvalidTxnState: a producer with an open transaction sent a non-transactional batch.
+	ErrInvalidTxnState = errors.New("storage: invalid transaction state")
+	// ErrTransactionCoordinatorFenced: a transaction marker carries a coordinator epoch older
+	// than the producer's last marker (a stale coordinator).
+	ErrTransactionCoordinatorFenced = errors.New("storage: transaction coordinator fenced")
 	// ErrUnknownProducerID is reserved: like Kafka 2.5 and later the log accepts an unknown
 	// producer with any sequence and starts tracking it, so this version never returns it.
 	ErrUnknownProducerID = errors.New("storage: unknown producer id")

@@ -37,6 +37,7 @@ func (l *Log) rollLocked(newBase int64) error {
 	}
 	l.mu.segments = append(l.mu.segments, ns)
 	l.rebuildSealedLocked()
+	l.mu.producers.txns.pruneBelow(l.highWatermark.Load())
 	l.publishLocked()
 	l.writeSnapshotLocked(newBase, false)
 	l.requestBackgroundFlushLocked(newBase)
@@ -45,7 +46,7 @@ func (l *Log) rollLocked(newBase int64) error {
 
 // removeFiles removes a segment's files (used for segments that never held data).
 func (l *Log) removeFiles(s *segment) {
-	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 		_ = l.fs.Remove(s.path(suffix))
 	}
 }
@@ -449,7 +450,7 @@ func (l *Log) scheduleDeleteLocked(s *segment) {
 // of a file that could not be renamed) and the first error; a missing file is not one. failed
 // is called with each error.
 func (l *Log) renameDeleted(s *segment, failed func(path string, err error)) (paths []string, first error) {
-	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+	for _, suffix := range []string{logSuffix, indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 		p := s.path(suffix)
 		if err := l.fs.Rename(p, p+deletedSuffix); err == nil {
 			p += deletedSuffix

@@ -50,6 +50,9 @@ type Log struct {
 
 	// view is the snapshot readers use; writers replace it holding mu.
 	view atomic.Pointer[logView]
+	// highWatermark is the highest high watermark noted (NoteHighWatermark): completed
+	// transactions whose marker is below it are forgotten.
+	highWatermark atomic.Int64
 
 	mu struct {
 		sync.Mutex
@@ -116,6 +119,7 @@ func (l *Log) publishLocked() {
 		end:    act.end,
 		size:   l.mu.sealedSize + act.size,
 		closed: l.mu.closed,
+		txns:   l.mu.producers.txns.view(),
 	})
 }
 
@@ -190,7 +194,11 @@ func (l *Log) appendAsLeaderLocked(batches []byte, leaderEpoch int32) (AppendRes
 			if logAppendTime {
 				h.MaxTimestamp = nowMs
 			}
-			orig, dup, err := l.mu.producers.check(&updates, &h, next)
+			ctl, err := parseControl(batches[pos:pos+n], &h)
+			if err != nil {
+				return res, err
+			}
+			orig, dup, err := l.mu.producers.check(&updates, &h, next, ctl)
 			if err != nil {
 				return res, err
 			}
@@ -223,7 +231,9 @@ func (l *Log) appendAsLeaderLocked(batches []byte, leaderEpoch int32) (AppendRes
 	if err := l.writeLocked(batches, nowMs); err != nil {
 		return res, err
 	}
-	l.mu.producers.commit(&updates)
+	if err := l.commitProducersLocked(&updates); err != nil {
+		return res, err
+	}
 	if l.mu.epochs.assign(leaderEpoch, base) {
 		l.writeEpochsLocked()
 	}
@@ -275,7 +285,11 @@ func (l *Log) appendAsFollowerLocked(batches []byte) error {
 			first = h.BaseOffset
 		}
 		if h.ProducerID >= 0 {
-			l.mu.producers.applyTo(updates.get(l.mu.producers, h.ProducerID), &h, h.BaseOffset)
+			ctl, err := parseControl(batches[pos:pos+n], &h)
+			if err != nil {
+				return err
+			}
+			applyTo(&updates, h.ProducerID, updates.get(l.mu.producers, h.ProducerID), &h, h.BaseOffset, ctl)
 		}
 		last = h.LastOffset()
 		pos += n
@@ -289,7 +303,9 @@ func (l *Log) appendAsFollowerLocked(batches []byte) error {
 	if err := l.writeLocked(batches, nowMs); err != nil {
 		return err
 	}
-	l.mu.producers.commit(&updates)
+	if err := l.commitProducersLocked(&updates); err != nil {
+		return err
+	}
 	changed := false
 	for pos := 0; pos < len(batches); {
 		b := batches[pos:]
@@ -304,6 +320,23 @@ func (l *Log) appendAsFollowerLocked(batches []byte) error {
 	}
 	l.publishLocked()
 	l.maybeFlushLocked(nowMs)
+	return nil
+}
+
+// commitProducersLocked makes an append's producer states current once its batches are
+// written, recording the transactions it aborted in the active segment's transaction index
+// (a failure to write it leaves the files apart from the state: the log fails).
+func (l *Log) commitProducersLocked(u *producerUpdates) error {
+	aborted := l.mu.producers.commit(u)
+	if len(u.txnEvents) > 0 {
+		l.mu.producers.txns.pruneBelow(l.highWatermark.Load())
+	}
+	if len(aborted) == 0 {
+		return nil
+	}
+	if err := l.activeLocked().appendAborted(l.fs, aborted); err != nil {
+		return l.failLocked(err)
+	}
 	return nil
 }
 

@@ -22,12 +22,20 @@ type batchMeta struct {
 	timestamp  int64 // batch max timestamp
 }
 
-// producerEntry is the state of one producer id: its current epoch and its newest batches,
-// oldest first.
+// producerEntry is the state of one producer id: its current epoch, its newest batches
+// (oldest first), the first offset of its ongoing transaction on this partition (-1: none)
+// and the coordinator epoch of its last transaction marker (-1: none yet).
 type producerEntry struct {
-	epoch   int16
-	n       int
-	batches [batchesToRetain]batchMeta
+	epoch      int16
+	n          int
+	batches    [batchesToRetain]batchMeta
+	txnFirst   int64
+	coordEpoch int32
+}
+
+// newProducerEntry is the state of a producer id not seen before.
+func newProducerEntry() producerEntry {
+	return producerEntry{epoch: -1, txnFirst: -1, coordEpoch: -1}
 }
 
 func (e *producerEntry) last() (batchMeta, bool) {
@@ -73,9 +81,11 @@ func inSequence(last, next int32) bool {
 	return int64(next) == int64(last)+1 || (next == 0 && last == math.MaxInt32)
 }
 
-// producerStates is the idempotent-producer state of a log, guarded by Log.mu.
+// producerStates is the idempotent-producer and transaction state of a log, guarded by
+// Log.mu (see txn.go for the transactions).
 type producerStates struct {
 	producers map[int64]*producerEntry
+	txns      txnStates
 }
 
 func newProducerStates() *producerStates {
@@ -94,6 +104,8 @@ type producerUpdates struct {
 	n      int
 	inline [2]pendingProducer
 	more   []pendingProducer
+	// txnEvents are the transactions the append begins and ends, in offset order.
+	txnEvents []txnEvent
 }
 
 func (u *producerUpdates) at(i int) *pendingProducer {
@@ -109,7 +121,7 @@ func (u *producerUpdates) get(ps *producerStates, id int64) *producerEntry {
 			return &p.entry
 		}
 	}
-	p := pendingProducer{id: id, entry: producerEntry{epoch: -1}}
+	p := pendingProducer{id: id, entry: newProducerEntry()}
 	if cur, ok := ps.producers[id]; ok {
 		p.entry = *cur
 	}
@@ -122,18 +134,31 @@ func (u *producerUpdates) get(ps *producerStates, id int64) *producerEntry {
 	return &u.at(u.n - 1).entry
 }
 
-// check validates one client batch against the producer's state (Kafka's rules: fencing,
-// duplicates, sequence continuity) and records it in u. A duplicate is reported with dup=true
-// and the original batch's metadata; nothing is recorded then.
-func (ps *producerStates) check(u *producerUpdates, h *records.Header, baseOffset int64) (orig batchMeta, dup bool, err error) {
+// check validates one batch appended as leader against the producer's state (Kafka's rules:
+// fencing, duplicates, sequence continuity; for transactions, ProducerAppendInfo's: a
+// non-transactional batch during a transaction is refused, a marker older than the
+// coordinator epoch is fenced) and records it in u. ctl is the batch's control record when
+// it is a control batch. A duplicate is reported with dup=true and the original batch's
+// metadata; nothing is recorded then.
+func (ps *producerStates) check(u *producerUpdates, h *records.Header, baseOffset int64, ctl control) (orig batchMeta, dup bool, err error) {
 	e := u.get(ps, h.ProducerID)
 	lastSeq := h.LastSequence()
-	if m, ok := e.findDuplicate(h.ProducerEpoch, h.BaseSequence, lastSeq); ok {
-		return m, true, nil
+	if !h.IsControl() {
+		if m, ok := e.findDuplicate(h.ProducerEpoch, h.BaseSequence, lastSeq); ok {
+			return m, true, nil
+		}
 	}
 	if h.ProducerEpoch < e.epoch {
 		return batchMeta{}, false, fmt.Errorf("%w: producer %d epoch %d is older than the current %d",
 			ErrInvalidProducerEpoch, h.ProducerID, h.ProducerEpoch, e.epoch)
+	}
+	if ctl.marker && ctl.coordEpoch < e.coordEpoch {
+		return batchMeta{}, false, fmt.Errorf("%w: marker of producer %d has coordinator epoch %d, older than the %d of its last marker",
+			ErrTransactionCoordinatorFenced, h.ProducerID, ctl.coordEpoch, e.coordEpoch)
+	}
+	if !h.IsControl() && !h.IsTransactional() && e.txnFirst >= 0 {
+		return batchMeta{}, false, fmt.Errorf("%w: expected a transactional write from producer %d, whose transaction started at offset %d",
+			ErrInvalidTxnState, h.ProducerID, e.txnFirst)
 	}
 	if !h.IsControl() {
 		if h.ProducerEpoch != e.epoch {
@@ -152,15 +177,28 @@ func (ps *producerStates) check(u *producerUpdates, h *records.Header, baseOffse
 			}
 		}
 	}
-	ps.applyTo(e, h, baseOffset)
+	applyTo(u, h.ProducerID, e, h, baseOffset, ctl)
 	return batchMeta{}, false, nil
 }
 
-// applyTo records a batch in a producer entry without checks (replication and replay).
-func (ps *producerStates) applyTo(e *producerEntry, h *records.Header, baseOffset int64) {
+// applyTo records a batch in a producer entry without checks (replication and replay), and
+// the transaction it begins or ends in u.
+func applyTo(u *producerUpdates, id int64, e *producerEntry, h *records.Header, baseOffset int64, ctl control) {
 	e.setEpoch(h.ProducerEpoch)
 	if h.IsControl() {
+		if ctl.marker {
+			first := e.txnFirst
+			if first < 0 {
+				first = baseOffset // a marker ending an empty transaction, as Kafka's CompletedTxn
+			}
+			u.txnEvents = append(u.txnEvents, txnEvent{producerID: id, first: first, last: baseOffset, end: true, aborted: !ctl.commit})
+			e.txnFirst, e.coordEpoch = -1, ctl.coordEpoch
+		}
 		return
+	}
+	if h.IsTransactional() && e.txnFirst < 0 {
+		e.txnFirst = baseOffset
+		u.txnEvents = append(u.txnEvents, txnEvent{producerID: id, first: baseOffset})
 	}
 	e.add(batchMeta{
 		firstSeq:   h.BaseSequence,
@@ -171,21 +209,24 @@ func (ps *producerStates) applyTo(e *producerEntry, h *records.Header, baseOffse
 	})
 }
 
-// replay records a batch read back from the log or replicated from the leader.
-func (ps *producerStates) replay(h *records.Header) {
+// replay records a batch read back from the log or replicated from the leader (ctl: its
+// control record) and returns the transaction it aborted, if it did.
+func (ps *producerStates) replay(h *records.Header, ctl control) (AbortedTxn, bool) {
 	if h.ProducerID < 0 {
-		return
+		return AbortedTxn{}, false
 	}
-	e, ok := ps.producers[h.ProducerID]
-	if !ok {
-		e = &producerEntry{epoch: -1}
-		ps.producers[h.ProducerID] = e
+	var u producerUpdates
+	applyTo(&u, h.ProducerID, u.get(ps, h.ProducerID), h, h.BaseOffset, ctl)
+	aborted := ps.commit(&u)
+	if len(aborted) == 0 {
+		return AbortedTxn{}, false
 	}
-	ps.applyTo(e, h, h.BaseOffset)
+	return aborted[0], true
 }
 
-// commit makes the tentative states of a successful append current.
-func (ps *producerStates) commit(u *producerUpdates) {
+// commit makes the tentative states of a successful append current and returns the
+// transactions it aborted, for the aborted-transaction index.
+func (ps *producerStates) commit(u *producerUpdates) []AbortedTxn {
 	for i := 0; i < u.n; i++ {
 		p := u.at(i)
 		if cur, ok := ps.producers[p.id]; ok {
@@ -195,15 +236,24 @@ func (ps *producerStates) commit(u *producerUpdates) {
 			ps.producers[p.id] = &e
 		}
 	}
+	if len(u.txnEvents) == 0 {
+		return nil
+	}
+	return ps.txns.apply(u.txnEvents)
 }
 
-// snapshotMagic starts a producer snapshot file; the digit is the format version.
-const snapshotMagic = "SPS1"
+// Producer snapshot magics; the digit is the format version. Version 2 adds each
+// producer's ongoing transaction and coordinator epoch; version 1 is still read.
+const (
+	snapshotMagicV1 = "SPS1"
+	snapshotMagic   = "SPS2"
+)
 
 const (
-	snapshotHeaderSize   = 4 + 4 + 4
-	snapshotProducerSize = 8 + 2 + 1
-	snapshotBatchSize    = 4 + 4 + 8 + 8 + 8
+	snapshotHeaderSize     = 4 + 4 + 4
+	snapshotProducerSizeV1 = 8 + 2 + 1
+	snapshotProducerSize   = 8 + 2 + 8 + 4 + 1
+	snapshotBatchSize      = 4 + 4 + 8 + 8 + 8
 )
 
 // encodeSnapshot renders the state in the snapshot format of the package doc.
@@ -218,6 +268,8 @@ func (ps *producerStates) encodeSnapshot() []byte {
 	for id, e := range ps.producers {
 		b = binary.BigEndian.AppendUint64(b, uint64(id))
 		b = binary.BigEndian.AppendUint16(b, uint16(e.epoch))
+		b = binary.BigEndian.AppendUint64(b, uint64(e.txnFirst))
+		b = binary.BigEndian.AppendUint32(b, uint32(e.coordEpoch))
 		b = append(b, byte(e.n))
 		for _, m := range e.batches[:e.n] {
 			b = binary.BigEndian.AppendUint32(b, uint32(m.firstSeq))
@@ -231,28 +283,37 @@ func (ps *producerStates) encodeSnapshot() []byte {
 	return b
 }
 
-// decodeSnapshot parses a snapshot, checking its CRC and every count against the bytes left.
+// decodeSnapshot parses a snapshot (version 2, or 1 whose producers have no transaction),
+// checking its CRC and every count against the bytes left.
 func decodeSnapshot(b []byte) (*producerStates, error) {
-	if len(b) < snapshotHeaderSize || string(b[:4]) != snapshotMagic {
+	if len(b) < snapshotHeaderSize || (string(b[:4]) != snapshotMagic && string(b[:4]) != snapshotMagicV1) {
 		return nil, fmt.Errorf("%w: producer snapshot has a bad header", ErrCorrupt)
+	}
+	producerSize := snapshotProducerSize
+	if string(b[:4]) == snapshotMagicV1 {
+		producerSize = snapshotProducerSizeV1
 	}
 	if crc32.Checksum(b[8:], crcTable) != binary.BigEndian.Uint32(b[4:]) {
 		return nil, fmt.Errorf("%w: producer snapshot CRC mismatch", ErrCorrupt)
 	}
 	count := binary.BigEndian.Uint32(b[8:])
 	rest := b[snapshotHeaderSize:]
-	if uint64(count)*snapshotProducerSize > uint64(len(rest)) {
+	if uint64(count)*uint64(producerSize) > uint64(len(rest)) {
 		return nil, fmt.Errorf("%w: producer snapshot count %d exceeds its size", ErrCorrupt, count)
 	}
 	ps := &producerStates{producers: make(map[int64]*producerEntry, count)}
 	for range count {
-		if len(rest) < snapshotProducerSize {
+		if len(rest) < producerSize {
 			return nil, fmt.Errorf("%w: producer snapshot truncated", ErrCorrupt)
 		}
 		id := int64(binary.BigEndian.Uint64(rest))
-		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(rest[8:]))}
-		n := int(rest[10])
-		rest = rest[snapshotProducerSize:]
+		e := &producerEntry{epoch: int16(binary.BigEndian.Uint16(rest[8:])), txnFirst: -1, coordEpoch: -1}
+		if producerSize == snapshotProducerSize {
+			e.txnFirst = int64(binary.BigEndian.Uint64(rest[10:]))
+			e.coordEpoch = int32(binary.BigEndian.Uint32(rest[18:]))
+		}
+		n := int(rest[producerSize-1])
+		rest = rest[producerSize:]
 		if n > batchesToRetain || len(rest) < n*snapshotBatchSize {
 			return nil, fmt.Errorf("%w: producer snapshot batch count %d invalid", ErrCorrupt, n)
 		}
@@ -268,6 +329,9 @@ func decodeSnapshot(b []byte) (*producerStates, error) {
 		}
 		e.n = n
 		ps.producers[id] = e
+		if e.txnFirst >= 0 {
+			ps.txns.begin(id, e.txnFirst)
+		}
 	}
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("%w: producer snapshot has %d trailing bytes", ErrCorrupt, len(rest))

@@ -1,9 +1,11 @@
 package storage
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -81,7 +83,7 @@ func (l *Log) loadLocked() error {
 		haveLog[base] = true
 	}
 	for _, e := range entries {
-		for _, suffix := range []string{indexSuffix, timeIndexSuffix} {
+		for _, suffix := range []string{indexSuffix, timeIndexSuffix, txnIndexSuffix} {
 			if base, ok := parseFileName(e.Name(), suffix); ok && !haveLog[base] {
 				_ = l.fs.Remove(filepath.Join(l.dir, e.Name()))
 			}
@@ -249,7 +251,11 @@ func (l *Log) finishLoadLocked(start int64, recovered []*segment, rebuildEpochs,
 	if l.mu.epochs.dirty {
 		l.writeEpochsLocked()
 	}
-	if err := l.loadProducerStateLocked(); err != nil {
+	rebuildFrom := int64(math.MaxInt64)
+	for _, s := range recovered {
+		rebuildFrom = min(rebuildFrom, s.base)
+	}
+	if err := l.loadProducerStateLocked(rebuildFrom); err != nil {
 		return err
 	}
 	if !l.mu.clean {
@@ -323,9 +329,12 @@ func (l *Log) rebuildEpochsLocked(fileExists bool) error {
 }
 
 // loadProducerStateLocked loads the newest usable producer snapshot at or below the log end
-// and replays the batch headers after it (all of them when there is none). Snapshots beyond
-// the log end, or corrupt, are removed. The published view must be current.
-func (l *Log) loadProducerStateLocked() error {
+// and replays the batch headers after it (all of them when there is none), reading the
+// record of each control batch (transaction markers). Snapshots beyond the log end, or
+// corrupt, are removed. The aborted-transaction indexes of the segments whose base is at or
+// after rebuildFrom are rebuilt from the replay (so the snapshot used is at or below
+// rebuildFrom; math.MaxInt64 rebuilds none). The published view must be current.
+func (l *Log) loadProducerStateLocked(rebuildFrom int64) error {
 	end := l.endLocked()
 	offs, err := l.listSnapshots()
 	if err != nil {
@@ -340,6 +349,9 @@ func (l *Log) loadProducerStateLocked() error {
 			_ = l.fs.Remove(path)
 			continue
 		}
+		if off > rebuildFrom {
+			continue
+		}
 		b, err := readSmallFile(l.fs, path, 1<<30)
 		if err == nil {
 			var snap *producerStates
@@ -352,16 +364,56 @@ func (l *Log) loadProducerStateLocked() error {
 		_ = l.fs.Remove(path)
 	}
 	v := l.view.Load()
+	rebuilt := make(map[*segment][]AbortedTxn)
 	for i := v.segmentFor(from); i < v.count(); i++ {
-		if _, err := scanFrom(v.at(i), from, false, func(h *records.Header, _ int64, _ []byte) bool {
-			if h.BaseOffset >= from {
-				ps.replay(h)
+		info := v.at(i)
+		var ctlBuf []byte
+		var replayErr error
+		if _, err := scanFrom(info, from, false, func(h *records.Header, pos int64, _ []byte) bool {
+			if h.BaseOffset < from {
+				return false
+			}
+			var ctl control
+			if h.IsControl() && h.ProducerID >= 0 {
+				if cap(ctlBuf) < h.Size() {
+					ctlBuf = make([]byte, h.Size())
+				}
+				batch := ctlBuf[:h.Size()]
+				if _, replayErr = info.seg.log.ReadAt(batch, pos); replayErr != nil {
+					return true
+				}
+				if ctl, replayErr = parseControl(batch, h); replayErr != nil {
+					return true
+				}
+			}
+			if a, ok := ps.replay(h, ctl); ok && info.seg.base >= rebuildFrom {
+				rebuilt[info.seg] = append(rebuilt[info.seg], a)
 			}
 			return false
-		}); err != nil {
-			return fmt.Errorf("rebuilding producer state: %w", err)
+		}); err != nil || replayErr != nil {
+			return fmt.Errorf("rebuilding producer state: %w", cmp.Or(err, replayErr))
 		}
 	}
 	l.mu.producers = ps
+	if rebuildFrom == math.MaxInt64 {
+		return nil
+	}
+	changed := false
+	for _, s := range l.mu.segments {
+		if s.base < rebuildFrom || (len(s.aborted) == 0 && len(rebuilt[s]) == 0 && s.txnIdx == nil) {
+			continue
+		}
+		if err := s.setAborted(l.fs, rebuilt[s]); err != nil {
+			return err
+		}
+		if err := s.sync(); err != nil {
+			return err
+		}
+		changed = true
+	}
+	if changed {
+		l.rebuildSealedLocked()
+		l.publishLocked()
+	}
 	return nil
 }

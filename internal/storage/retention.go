@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 )
 
@@ -203,6 +204,9 @@ func (l *Log) TruncateTo(offset int64) error {
 		if err := s.truncateAt(pos, h.BaseOffset, nowMs); err != nil {
 			return l.failLocked(err)
 		}
+		if err := s.truncateAborted(l.fs, s.end); err != nil {
+			return l.failLocked(err)
+		}
 	}
 	for _, d := range l.mu.segments[i+1:] {
 		l.scheduleDeleteLocked(d)
@@ -221,9 +225,10 @@ func (l *Log) TruncateTo(offset int64) error {
 	l.removeSnapshotsAbove(end)
 	l.lowerCleanerCheckpointLocked(end)
 	l.publishLocked()
-	if err := l.loadProducerStateLocked(); err != nil {
+	if err := l.loadProducerStateLocked(math.MaxInt64); err != nil {
 		return l.failLocked(err)
 	}
+	l.publishLocked() // the transactions the truncation re-opened or removed
 	return l.writeCheckpointLocked()
 }
 

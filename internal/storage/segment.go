@@ -49,6 +49,7 @@ type segment struct {
 	log     File
 	offIdx  File
 	timeIdx File
+	txnIdx  File // nil until the segment has an aborted transaction (txnindex.go)
 
 	size            int64         // bytes of batches in the .log file
 	end             int64         // offset after the last batch (for sealed segments loaded from disk: the next segment's base)
@@ -61,7 +62,8 @@ type segment struct {
 	bytesSinceIndex int64         // bytes appended since the last offset-index entry
 	rollBaseMs      int64         // when the segment started for segment.ms; -1 while empty
 	active          bool
-	scratch         []byte // encodes the index entries of one append
+	scratch         []byte       // encodes the index entries of one append
+	aborted         []AbortedTxn // the .txnindex entries; appends never change an element readers hold
 }
 
 func (s *segment) path(suffix string) string { return filepath.Join(s.dir, fileName(s.base, suffix)) }
@@ -81,6 +83,10 @@ func createSegment(fsys FS, dir string, base int64) (*segment, error) {
 	if s.timeIdx, err = fsys.OpenFile(s.path(timeIndexSuffix), flags, 0o644); err != nil {
 		s.close()
 		return nil, fmt.Errorf("creating segment time index: %w", err)
+	}
+	if err := fsys.Remove(s.path(txnIndexSuffix)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.close()
+		return nil, fmt.Errorf("removing a stale transaction index: %w", err)
 	}
 	return s, nil
 }
@@ -112,13 +118,18 @@ func openSegment(fsys FS, dir string, base int64) (s *segment, indexMissing bool
 			return nil, false, fmt.Errorf("opening segment index: %w", err)
 		}
 	}
-	return s, indexMissing, nil
+	ok, err := s.openTxnIndex(fsys)
+	if err != nil {
+		s.close()
+		return nil, false, err
+	}
+	return s, indexMissing || !ok, nil
 }
 
 // close closes the segment's files, returning the first error.
 func (s *segment) close() error {
 	var first error
-	for _, f := range []File{s.log, s.offIdx, s.timeIdx} {
+	for _, f := range []File{s.log, s.offIdx, s.timeIdx, s.txnIdx} {
 		if f != nil {
 			if err := f.Close(); err != nil && first == nil {
 				first = err
@@ -130,7 +141,10 @@ func (s *segment) close() error {
 
 // sync fsyncs the segment's files.
 func (s *segment) sync() error {
-	for _, f := range []File{s.log, s.offIdx, s.timeIdx} {
+	for _, f := range []File{s.log, s.offIdx, s.timeIdx, s.txnIdx} {
+		if f == nil {
+			continue
+		}
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("syncing segment %d: %w", s.base, err)
 		}
@@ -146,6 +160,7 @@ func (s *segment) info() segmentInfo {
 		end:         s.end,
 		maxTs:       s.maxTs,
 		maxTsOffset: s.maxTsOffset,
+		aborted:     s.aborted,
 		index: indexView{
 			offsets:     s.offsets,
 			times:       s.times,

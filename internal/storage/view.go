@@ -20,6 +20,7 @@ type segmentInfo struct {
 	end         int64 // offset after the last batch (sealed segments from disk: next base)
 	maxTs       int64
 	maxTsOffset int64
+	aborted     []AbortedTxn // the segment's aborted-transaction index
 	index       indexView
 }
 
@@ -31,6 +32,7 @@ type logView struct {
 	end    int64 // log end offset
 	size   int64 // bytes in all segments
 	closed bool
+	txns   *txnView // open and unreplicated transactions, for the last stable offset
 }
 
 func (v *logView) count() int { return len(v.sealed) + 1 }

@@ -1,0 +1,236 @@
+package broker_test
+
+import (
+	"context"
+	"encoding/binary"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/records"
+	"github.com/samsa-io/samsa/internal/replica"
+	"github.com/samsa-io/samsa/internal/testcluster"
+)
+
+// txnBatch builds a transactional v2 batch of producer pid with one record per value.
+func txnBatch(pid int64, epoch int16, seq int32, values ...string) []byte {
+	var recs []byte
+	for i, v := range values {
+		var r []byte
+		r = append(r, 0)
+		r = binary.AppendVarint(r, 0)
+		r = binary.AppendVarint(r, int64(i))
+		r = binary.AppendVarint(r, -1)
+		r = binary.AppendVarint(r, int64(len(v)))
+		r = append(r, v...)
+		r = binary.AppendVarint(r, 0)
+		recs = binary.AppendVarint(recs, int64(len(r)))
+		recs = append(recs, r...)
+	}
+	ts := time.Now().UnixMilli()
+	b := make([]byte, records.HeaderSize, records.HeaderSize+len(recs))
+	b = append(b, recs...)
+	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-records.LengthOffset))
+	binary.BigEndian.PutUint32(b[12:], 0xffffffff)
+	b[16] = 2
+	binary.BigEndian.PutUint16(b[21:], records.AttrTransactional)
+	binary.BigEndian.PutUint32(b[23:], uint32(len(values)-1))
+	binary.BigEndian.PutUint64(b[27:], uint64(ts))
+	binary.BigEndian.PutUint64(b[35:], uint64(ts))
+	binary.BigEndian.PutUint64(b[43:], uint64(pid))
+	binary.BigEndian.PutUint16(b[51:], uint16(epoch))
+	binary.BigEndian.PutUint32(b[53:], uint32(seq))
+	binary.BigEndian.PutUint32(b[57:], uint32(len(values)))
+	binary.BigEndian.PutUint32(b[17:], records.ComputeCRC(b))
+	return b
+}
+
+// writeMarker sends WriteTxnMarkers for partition 0 of topic and returns its error code.
+func writeMarker(t *testing.T, cl *kgo.Client, topic string, pid int64, epoch int16, coordEpoch int32, commit bool) int16 {
+	t.Helper()
+	req := kmsg.NewPtrWriteTxnMarkersRequest()
+	m := kmsg.NewWriteTxnMarkersRequestMarker()
+	m.ProducerID, m.ProducerEpoch, m.CoordinatorEpoch, m.Committed = pid, epoch, coordEpoch, commit
+	mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+	mt.Topic, mt.Partitions = topic, []int32{0}
+	m.Topics = append(m.Topics, mt)
+	req.Markers = append(req.Markers, m)
+	// Straight to the broker, as the coordinator sends it (kgo would route it by topic).
+	kresp, err := cl.SeedBrokers()[0].Request(ctxT(t), req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := kresp.(*kmsg.WriteTxnMarkersResponse)
+	return resp.Markers[0].Topics[0].Partitions[0].ErrorCode
+}
+
+func listLatest(t *testing.T, cl *kgo.Client, topic string, isolation int8) int64 {
+	t.Helper()
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID, req.IsolationLevel = -1, isolation
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Timestamp, rp.CurrentLeaderEpoch = -1, -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := resp.Topics[0].Partitions[0]
+	if p.ErrorCode != 0 {
+		t.Fatalf("ListOffsets: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	return p.Offset
+}
+
+// pollValues consumes topic from the start with opts until want values arrived (or, with
+// want 0, for a second) and returns them.
+func pollValues(t *testing.T, n *testcluster.Node, topic string, want int, opts ...kgo.Opt) []string {
+	t.Helper()
+	cl := newClient(t, n, append([]kgo.Opt{kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(200 * time.Millisecond)}, opts...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	var out []string
+	for (want == 0 || len(out) < want) && ctx.Err() == nil {
+		fs := cl.PollFetches(ctx)
+		for _, e := range fs.Errors() {
+			if e.Err != context.DeadlineExceeded {
+				t.Fatalf("fetch: %v", e.Err)
+			}
+		}
+		fs.EachRecord(func(r *kgo.Record) { out = append(out, string(r.Value)) })
+	}
+	return out
+}
+
+func TestReadCommitted(t *testing.T) {
+	n := testcluster.Start(t)
+	const topic = "txn"
+	createTopic(t, n, topic, 1, nil)
+	cl := newClient(t, n)
+	p := n.Server().Replicas().Partition(topic, 0)
+	if p == nil {
+		t.Fatal("partition not open")
+	}
+	appendTxn := func(b []byte) {
+		t.Helper()
+		if _, err := p.AppendAsLeader(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendTxn(txnBatch(1, 0, 0, "a1", "a2")) // 0-1
+	appendTxn(txnBatch(2, 0, 0, "b1"))       // 2
+	if code := writeMarker(t, cl, topic, 1, 0, 0, true); code != 0 {
+		t.Fatalf("commit: %v", kerr.ErrorForCode(code)) // 3
+	}
+	committed := kgo.FetchIsolationLevel(kgo.ReadCommitted())
+	if got := listLatest(t, cl, topic, 1); got != 2 {
+		t.Fatalf("ListOffsets latest read_committed = %d, want 2 (the open transaction)", got)
+	}
+	if got := listLatest(t, cl, topic, 0); got != 4 {
+		t.Fatalf("ListOffsets latest read_uncommitted = %d, want 4", got)
+	}
+	if got := pollValues(t, n, topic, 0, committed); !slices.Equal(got, []string{"a1", "a2"}) {
+		t.Fatalf("read_committed while b is open: %q", got)
+	}
+	// Fencing: an older producer epoch and an older coordinator epoch are refused.
+	if code := writeMarker(t, cl, topic, 2, -1, 0, false); code != kerr.InvalidProducerEpoch.Code {
+		t.Fatalf("stale producer epoch: %v", kerr.ErrorForCode(code))
+	}
+	if code := writeMarker(t, cl, "no-such-topic", 2, 0, 0, false); code != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("unknown topic: %v", kerr.ErrorForCode(code))
+	}
+	if code := writeMarker(t, cl, topic, 2, 0, 0, false); code != 0 { // 4: abort b
+		t.Fatalf("abort: %v", kerr.ErrorForCode(code))
+	}
+	if code := writeMarker(t, cl, topic, 2, 0, -1, false); code != kerr.TransactionCoordinatorFenced.Code {
+		t.Fatalf("stale coordinator epoch: %v", kerr.ErrorForCode(code))
+	}
+	if err := cl.ProduceSync(ctxT(t), &kgo.Record{Topic: topic, Value: []byte("plain")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"a1", "a2", "plain"}
+	if got := pollValues(t, n, topic, 3, committed); !slices.Equal(got, want) {
+		t.Fatalf("read_committed: %q, want %q", got, want)
+	}
+	if got := pollValues(t, n, topic, 4); !slices.Equal(got, []string{"a1", "a2", "b1", "plain"}) {
+		t.Fatalf("read_uncommitted: %q", got)
+	}
+	if got := listLatest(t, cl, topic, 1); got != listLatest(t, cl, topic, 0) {
+		t.Fatalf("LSO %d != HW once every transaction ended", got)
+	}
+
+	// sarama's read_committed consumer drops the aborted record too.
+	cfg := saramaConfig()
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
+	cfg.Version = sarama.V2_8_0_0
+	consumer, err := sarama.NewConsumer([]string{n.Addr()}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition(topic, 0, sarama.OffsetOldest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	var got []string
+	timeout := time.After(10 * time.Second)
+	for len(got) < 3 {
+		select {
+		case m := <-pc.Messages():
+			got = append(got, string(m.Value))
+		case e := <-pc.Errors():
+			t.Fatal(e)
+		case <-timeout:
+			t.Fatalf("sarama read_committed got %q", got)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("sarama read_committed: %q, want %q", got, want)
+	}
+}
+
+type allowTxns struct{}
+
+func (allowTxns) VerifyTransaction(replica.TopicPartition, int64, int16) error { return nil }
+
+func TestTransactionalProduceSwitch(t *testing.T) {
+	n := testcluster.Start(t)
+	const topic = "txn-produce"
+	createTopic(t, n, topic, 1, nil)
+	cl := newClient(t, n)
+	produce := func() int16 {
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = txnBatch(7, 0, 0, "x")
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctxT(t), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.Topics[0].Partitions[0].ErrorCode
+	}
+	if code := produce(); code != kerr.InvalidRecord.Code {
+		t.Fatalf("transactional produce without a coordinator: %v", kerr.ErrorForCode(code))
+	}
+	n.Server().Broker().SetTxnVerifier(allowTxns{})
+	if code := produce(); code != 0 {
+		t.Fatalf("transactional produce with a verifier: %v", kerr.ErrorForCode(code))
+	}
+	if got := listLatest(t, cl, topic, 1); got != 0 {
+		t.Fatalf("LSO after an open transaction's batch = %d, want 0", got)
+	}
+}
