@@ -2,7 +2,6 @@ package broker
 
 import (
 	"fmt"
-	"maps"
 	"strconv"
 	"strings"
 
@@ -245,7 +244,6 @@ func handleAlterConfigs(b *Broker, req *request) (kmsg.Response, error) {
 		err := b.alterResource(req, rr.ResourceType, rr.ResourceName, set, del, r.ValidateOnly)
 		sr.ErrorCode, sr.ErrorMessage = errCode(err), errMessage(err)
 		if err == nil {
-			sr.ErrorMessage = b.alteredTopicWarning(img, rr.ResourceType, rr.ResourceName, set, del)
 		}
 		resp.Resources = append(resp.Resources, sr)
 	}
@@ -266,7 +264,6 @@ func handleIncrementalAlterConfigs(b *Broker, req *request) (kmsg.Response, erro
 		}
 		sr.ErrorCode, sr.ErrorMessage = errCode(err), errMessage(err)
 		if err == nil {
-			sr.ErrorMessage = b.alteredTopicWarning(img, rr.ResourceType, rr.ResourceName, set, del)
 		}
 		resp.Resources = append(resp.Resources, sr)
 	}
@@ -341,20 +338,3 @@ func indexOf(list []string, s string) int {
 	return -1
 }
 
-// alteredTopicWarning is the warning for a successful change of a topic's configs (nil for
-// other resources): the compaction warning when the topic's configs after the change (img is
-// the image before it) compact.
-func (b *Broker) alteredTopicWarning(img *metadata.Image, resourceType kmsg.ConfigResourceType, name string, set map[string]string, del []string) *string {
-	if resourceType != kmsg.ConfigResourceTypeTopic {
-		return nil
-	}
-	after := map[string]string{}
-	if t, ok := img.Topic(name); ok {
-		maps.Copy(after, t.Configs)
-	}
-	for _, k := range del {
-		delete(after, k)
-	}
-	maps.Copy(after, set)
-	return b.compactionWarning(img, name, after)
-}

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"time"
 
@@ -180,7 +181,13 @@ func (b *Broker) appendPartition(p *replica.Partition, limits *produceLimits, da
 		if h.IsTransactional() {
 			return kerrMsg(kerr.InvalidRecord, "transactional produce is not supported yet")
 		}
-		return checkTimestamps(&h, limits, nowMs)
+		if err := checkTimestamps(&h, limits, nowMs); err != nil {
+			return err
+		}
+		if limits.compacted {
+			return checkKeys(batch, &h, p.TP)
+		}
+		return nil
 	})
 	if err != nil {
 		return err
@@ -240,6 +247,23 @@ func storageErr(err error) error {
 		return err
 	}
 	return kerrMsg(kerr.KafkaStorageError, err.Error())
+}
+
+// checkKeys refuses a batch holding a record without a key, in a topic whose cleanup.policy
+// compacts (the cleaner would drop it), with Kafka's error and message. Compressed batches are
+// decompressed to see the keys.
+func checkKeys(batch []byte, h *records.Header, tp replica.TopicPartition) error {
+	err := records.EachRecord(batch, h, func(r *records.Record) error {
+		if !r.HasKey {
+			return kerrMsg(kerr.InvalidRecord, fmt.Sprintf("Compacted topic cannot accept message without key in topic partition %s-%d.", tp.Topic, tp.Partition))
+		}
+		return nil
+	})
+	var ke *controller.KafkaError
+	if err != nil && !errors.As(err, &ke) {
+		return kerrMsg(kerr.CorruptMessage, err.Error())
+	}
+	return err
 }
 
 // checkTimestamps enforces message.timestamp.before.max.ms and message.timestamp.after.max.ms

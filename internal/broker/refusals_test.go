@@ -34,33 +34,20 @@ func TestTransactionalProducerFailsAtOnce(t *testing.T) {
 	}
 }
 
-// Creating or altering a topic to cleanup.policy=compact succeeds with a warning in the
-// response message, since nothing compacts yet; other topics get no message.
-func TestCompactPolicyWarns(t *testing.T) {
+// Creating or altering a topic to cleanup.policy=compact (either order with delete) succeeds
+// with no message now that the cleaner compacts.
+func TestCompactPolicyAccepted(t *testing.T) {
 	n := testcluster.Start(t)
 	adm := newAdmin(t, n)
 	ctx := ctxT(t)
 	created, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": strPtr("compact")}, "compacted")
-	if err != nil || created.Err != nil {
-		t.Fatalf("create: %v %v", err, created.Err)
+	if err != nil || created.Err != nil || created.ErrMessage != "" {
+		t.Fatalf("create compacted: %v %v %q", err, created.Err, created.ErrMessage)
 	}
-	if !strings.Contains(created.ErrMessage, "does not compact") {
-		t.Errorf("create compacted: message %q, want the compaction warning", created.ErrMessage)
-	}
-	plain, err := adm.CreateTopic(ctx, 1, 1, nil, "plain")
-	if err != nil || plain.Err != nil || plain.ErrMessage != "" {
-		t.Fatalf("create plain: %v %v %q", err, plain.Err, plain.ErrMessage)
-	}
-	for _, tc := range []struct {
-		value string
-		warns bool
-	}{{"compact,delete", true}, {"delete", false}} {
-		resps, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "cleanup.policy", Value: strPtr(tc.value)}}, "plain")
-		if err != nil || len(resps) != 1 || resps[0].Err != nil {
-			t.Fatalf("alter to %s: %v %+v", tc.value, err, resps)
-		}
-		if got := strings.Contains(resps[0].ErrMessage, "does not compact"); got != tc.warns {
-			t.Errorf("alter to %s: message %q, want warning %v", tc.value, resps[0].ErrMessage, tc.warns)
+	for _, v := range []string{"compact,delete", "delete,compact", "delete"} {
+		resps, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "cleanup.policy", Value: strPtr(v)}}, "compacted")
+		if err != nil || len(resps) != 1 || resps[0].Err != nil || resps[0].ErrMessage != "" {
+			t.Fatalf("alter to %s: %v %+v", v, err, resps)
 		}
 	}
 }

@@ -1,11 +1,8 @@
 package broker
 
 import (
-	"fmt"
 	"math"
-	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/metadata"
@@ -59,6 +56,7 @@ func (b *Broker) LogConfig(topicConfigs map[string]string) storage.LogConfig {
 	img := b.ctrl.Image()
 	get := func(name string) int64 { return b.topicInt64(img, topicConfigs, name) }
 	ts, _ := b.topicConfigValue(img, topicConfigs, "message.timestamp.type")
+	var err error
 	cfg := storage.LogConfig{
 		SegmentBytes:       get("segment.bytes"),
 		SegmentMs:          get("segment.ms"),
@@ -71,18 +69,35 @@ func (b *Broker) LogConfig(topicConfigs map[string]string) storage.LogConfig {
 		LogAppendTime:      ts == "LogAppendTime",
 		FileDeleteDelayMs:  get("file.delete.delay.ms"),
 	}
-	if !b.cleanupPolicy(img, topicConfigs, "delete") {
+	cfg.Cleanup = b.cleanupPolicy(img, topicConfigs)
+	if !cfg.Cleanup.Deletes() {
 		// As in Kafka, retention deletes segments only under cleanup.policy=delete: a
-		// compact-only topic keeps its records (until the log cleaner exists, all of them).
+		// compact-only topic loses records only to the cleaner (storage skips retention
+		// then too; an old __consumer_offsets created with retention.ms=-1 is the same).
 		cfg.RetentionMs, cfg.RetentionBytes = -1, -1
 	}
+	ratio, _ := b.topicConfigValue(img, topicConfigs, "min.cleanable.dirty.ratio")
+	if cfg.MinCleanableDirtyRatio, err = strconv.ParseFloat(ratio, 64); err != nil {
+		cfg.MinCleanableDirtyRatio = 0.5
+	}
+	cfg.MinCompactionLagMs = get("min.compaction.lag.ms")
+	cfg.MaxCompactionLagMs = get("max.compaction.lag.ms")
+	if cfg.MaxCompactionLagMs == math.MaxInt64 {
+		cfg.MaxCompactionLagMs = 0 // Kafka's default: no bound
+	}
+	cfg.DeleteRetentionMs = get("delete.retention.ms")
 	return cfg
 }
 
-// cleanupPolicy reports whether a topic's effective cleanup.policy includes policy.
-func (b *Broker) cleanupPolicy(img *metadata.Image, topicConfigs map[string]string, policy string) bool {
+// cleanupPolicy is a topic's effective cleanup.policy ("delete", "compact", both in either
+// order); an unparsable value (validation refuses them) is delete.
+func (b *Broker) cleanupPolicy(img *metadata.Image, topicConfigs map[string]string) storage.CleanupPolicy {
 	v, _ := b.topicConfigValue(img, topicConfigs, "cleanup.policy")
-	return slices.Contains(strings.Split(v, ","), policy)
+	p, err := storage.ParseCleanupPolicy(v)
+	if err != nil {
+		return storage.CleanupDelete
+	}
+	return p
 }
 
 // produceLimits are the topic settings the produce path checks on every request.
@@ -92,6 +107,7 @@ type produceLimits struct {
 	compression       int8 // -1: keep the producer's codec
 	timestampBefore   int64
 	timestampAfter    int64
+	compacted         bool // cleanup.policy includes compact: every record needs a key
 }
 
 var compressionCodecs = map[string]int8{"producer": -1, "uncompressed": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
@@ -108,25 +124,6 @@ func (b *Broker) produceLimits(img *metadata.Image, t *metadata.Topic) produceLi
 		compression:       codec,
 		timestampBefore:   b.topicInt64(img, t.Configs, "message.timestamp.before.max.ms"),
 		timestampAfter:    b.topicInt64(img, t.Configs, "message.timestamp.after.max.ms"),
+		compacted:         b.cleanupPolicy(img, t.Configs).Compacts(),
 	}
-}
-
-// compactionWarning is the warning sent back (as the response's message, with no error) and
-// logged when a topic is created or altered with an effective cleanup.policy that includes
-// compact: Samsa accepts the setting, but has no log cleaner yet, so nothing is compacted.
-// It returns nil when the policy does not compact.
-func (b *Broker) compactionWarning(img *metadata.Image, topic string, topicConfigs map[string]string) *string {
-	if !b.cleanupPolicy(img, topicConfigs, "compact") {
-		return nil
-	}
-	policy, _ := b.topicConfigValue(img, topicConfigs, "cleanup.policy")
-	b.log.Warn("cleanup.policy=compact is accepted but has no effect yet: Samsa has no log cleaner",
-		"topic", topic, "cleanup.policy", policy)
-	kept := "keeps every record (retention does not delete under cleanup.policy=compact)"
-	if b.cleanupPolicy(img, topicConfigs, "delete") {
-		kept = "keeps every record until retention.ms / retention.bytes delete it"
-	}
-	msg := fmt.Sprintf("warning: cleanup.policy=%s is accepted, but Samsa does not compact logs yet: topic %s %s",
-		policy, topic, kept)
-	return &msg
 }

@@ -81,7 +81,6 @@ func handleCreateTopics(b *Broker, req *request) (kmsg.Response, error) {
 					configs[c.Name] = *c.Value
 				}
 			}
-			st.ErrorMessage = b.compactionWarning(img, rt.Topic, configs)
 			for _, c := range b.describeTopicConfigs(img, configs, nil, false, false) {
 				cc := kmsg.NewCreateTopicsResponseTopicConfig()
 				cc.Name, cc.Value, cc.ReadOnly, cc.Source, cc.IsSensitive = c.Name, c.Value, c.ReadOnly, c.Source, c.IsSensitive

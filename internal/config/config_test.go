@@ -146,7 +146,8 @@ func TestLookupBrokerSetting(t *testing.T) {
 	}{
 		{"log.retention.ms", Served, ModeClusterWide, ""},
 		{"node.id", Served, ModeReadOnly, "1"},
-		{"log.cleaner.threads", NoEffect, ModeClusterWide, "1"},
+		{"log.cleaner.threads", Served, ModeClusterWide, "1"},
+		{"log.cleaner.io.buffer.size", NoEffect, ModeClusterWide, "524288"},
 		{"auto.leader.rebalance.enable", Served, ModeReadOnly, "true"},
 		{"samsa.leader.imbalance.per.broker.percentage", Served, ModeReadOnly, "0"},
 		{"leader.replication.throttled.rate", NoEffect, ModeClusterWide, "9223372036854775807"},

@@ -67,6 +67,10 @@ type Config struct {
 	HighWatermarkCheckpointInterval time.Duration
 	// Now is the clock of ISR decisions; nil = time.Now.
 	Now func() time.Time
+
+	// Cleaner configures the log cleaner of compacted topics (log.cleaner.*); its zero value
+	// (Enable false) runs none. Run starts it; Close stops it before closing the logs.
+	Cleaner CleanerConfig
 }
 
 // withDefaults fills the replication settings left zero with Kafka's defaults.
@@ -142,6 +146,8 @@ type Manager struct {
 	ckptMu      sync.Mutex
 	ckptLoaded  map[TopicPartition]int64
 	ckptWritten map[TopicPartition]int64
+	// cleaner runs the log cleaner goroutines (cleaner.go).
+	cleaner *logCleaner
 }
 
 // hosted is a partition of the image this node hosts. Its log is opened on first use; openMu
@@ -166,6 +172,7 @@ func NewManager(cfg Config) *Manager {
 	m.env = &env{nodeID: cfg.NodeID, lagTime: cfg.ReplicaLagTime, now: cfg.Now, sender: cfg.AlterPartition, log: m.log, ctx: ctx}
 	m.stopEnv = cancel
 	m.fetchers = newFetcherManager(m)
+	m.cleaner = newLogCleaner(m, cfg.Cleaner)
 	ckpt, err := readHWCheckpoint(filepath.Join(cfg.Dir, hwCheckpointFile))
 	if err != nil {
 		// The high watermarks start at the log starts and catch up with the leaders.
@@ -400,6 +407,7 @@ func (m *Manager) deleteHosted(tp TopicPartition, h *hosted) {
 	if p != nil {
 		err = p.log.Delete()
 		p.wake()
+		m.cleaner.forget(p)
 	} else {
 		err = os.RemoveAll(partitionDir(m.cfg.Dir, tp))
 	}
@@ -544,8 +552,11 @@ func (m *Manager) removeStrayDirs(want map[TopicPartition]*metadata.Topic) {
 }
 
 // Run does the periodic log work until ctx ends: retention and time-based rolls every
-// RetentionCheckInterval, scheduled flushes every FlushCheckInterval.
+// RetentionCheckInterval, scheduled flushes every FlushCheckInterval; it starts the log
+// cleaner's goroutines (Config.Cleaner) and stops them when it returns.
 func (m *Manager) Run(ctx context.Context) {
+	m.cleaner.start()
+	defer m.cleaner.stop()
 	retention := time.NewTicker(m.cfg.RetentionCheckInterval)
 	defer retention.Stop()
 	retry := time.NewTicker(m.cfg.RetryBackoff)
@@ -604,8 +615,10 @@ func (m *Manager) enforceRetention() {
 func (m *Manager) Close() error {
 	m.applyMu.Lock()
 	defer m.applyMu.Unlock()
-	// Stop replicating first: the fetchers and the AlterPartition calls in flight, then
-	// record the high watermarks the logs are closed with.
+	// Stop cleaning (a pass in flight is abandoned, its cleaned files dropped), then
+	// replicating: the fetchers and the AlterPartition calls in flight, then record the
+	// high watermarks the logs are closed with.
+	m.cleaner.stop()
 	m.fetchers.close()
 	m.stopEnv()
 	m.env.wg.Wait()

@@ -205,6 +205,7 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		ReplicaFetchResponseMaxBytes:    int32(cfg.Int64("replica.fetch.response.max.bytes")),
 		ReplicaFetchBackoff:             ms(cfg, "replica.fetch.backoff.ms"),
 		HighWatermarkCheckpointInterval: ms(cfg, "replica.high.watermark.checkpoint.interval.ms"),
+		Cleaner:                         cleanerConfig(cfg),
 	})
 	undo = append(undo, func() { s.replicas.Close() })
 	s.broker = broker.New(cfg, cc, s.replicas, logger.With("component", "broker"))
@@ -311,6 +312,23 @@ const resignTimeout = 3 * time.Second
 // ms returns a millisecond setting as a duration.
 func ms(cfg *config.Server, name string) time.Duration {
 	return time.Duration(cfg.Int64(name)) * time.Millisecond
+}
+
+// cleanerConfig is the log cleaner's part of the broker settings (log.cleaner.*).
+func cleanerConfig(cfg *config.Server) replica.CleanerConfig {
+	threads := int(cfg.Int64("log.cleaner.threads"))
+	v, _ := cfg.Value("log.cleaner.io.max.bytes.per.second")
+	rate, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		rate = 0
+	}
+	return replica.CleanerConfig{
+		Enable:              cfg.Bool("log.cleaner.enable") && threads > 0,
+		Threads:             threads,
+		DedupeBufferBytes:   cfg.Int64("log.cleaner.dedupe.buffer.size"),
+		Backoff:             max(ms(cfg, "log.cleaner.backoff.ms"), time.Millisecond),
+		IOMaxBytesPerSecond: rate,
+	}
 }
 
 // interBrokerListener is inter.broker.listener.name, else the first client listener (as Kafka

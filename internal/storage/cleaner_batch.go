@@ -2,75 +2,10 @@ package storage
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/samsa-io/samsa/internal/records"
 )
-
-// errBadRecord is a record that cannot be parsed inside a batch whose CRC checked.
-var errBadRecord = errors.New("malformed record in batch")
-
-// rawRecord is one record of a v2 batch as the cleaner sees it: its bytes (without the length
-// prefix) and the fields it judges by.
-type rawRecord struct {
-	body        []byte // attributes, timestamp delta, offset delta, key, value, headers
-	tsDelta     int64
-	tsEnd       int // body[1:tsEnd] is the timestamp delta varint
-	offsetDelta int64
-	key         []byte
-	hasKey      bool
-	nullValue   bool // a tombstone when it has a key
-}
-
-// nextRecord parses the record at the start of b and returns it and the bytes after it.
-func nextRecord(b []byte) (r rawRecord, rest []byte, err error) {
-	length, n := binary.Varint(b)
-	if n <= 0 || length < 1 || int64(len(b)-n) < length {
-		return r, nil, errBadRecord
-	}
-	r.body = b[n : n+int(length)]
-	rest = b[n+int(length):]
-	p := 1 // attributes
-	var m int
-	if r.tsDelta, m = binary.Varint(r.body[p:]); m <= 0 {
-		return r, nil, errBadRecord
-	}
-	p += m
-	r.tsEnd = p
-	if r.offsetDelta, m = binary.Varint(r.body[p:]); m <= 0 {
-		return r, nil, errBadRecord
-	}
-	p += m
-	keyLen, m := binary.Varint(r.body[p:])
-	if m <= 0 || keyLen < -1 || keyLen > int64(len(r.body)-p-m) {
-		return r, nil, errBadRecord
-	}
-	p += m
-	if keyLen >= 0 {
-		r.key, r.hasKey = r.body[p:p+int(keyLen)], true
-		p += int(keyLen)
-	}
-	valueLen, m := binary.Varint(r.body[p:])
-	if m <= 0 || valueLen < -1 || valueLen > int64(len(r.body)-p-m) {
-		return r, nil, errBadRecord
-	}
-	r.nullValue = valueLen < 0
-	return r, rest, nil
-}
-
-// batchRecords returns the (decompressed) records section of a batch.
-func batchRecords(batch []byte, h *records.Header) ([]byte, error) {
-	b := batch[records.HeaderSize:]
-	if h.Codec() == records.CodecNone {
-		return b, nil
-	}
-	d, err := records.Decompress(h.Codec(), b)
-	if err != nil {
-		return nil, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
-	}
-	return d, nil
-}
 
 // keptWhole reports the batches the cleaner keeps exactly as they are, neither mapping nor
 // filtering their records: control batches (transaction markers) and transactional batches.
@@ -100,21 +35,21 @@ type batchFilter struct {
 	nextHorizonMs int64
 	recordsRead   int64
 	recordsKept   int64
-	scratch       []rawRecord
+	scratch       []records.Record
 	raw           []byte
 }
 
 // keepRecord is Kafka's rule: a record past the mapped section stays; a record without a key
 // goes; a record stays if it is the latest of its key, unless it is a tombstone whose batch's
 // delete horizon has passed.
-func (f *batchFilter) keepRecord(h *records.Header, r *rawRecord, offset int64) bool {
+func (f *batchFilter) keepRecord(h *records.Header, r *records.Record, offset int64) bool {
 	if offset >= f.mappedEnd {
 		return true
 	}
-	if !r.hasKey || f.offsets.get(r.key) > offset {
+	if !r.HasKey || f.offsets.get(r.Key) > offset {
 		return false
 	}
-	return !r.nullValue || !hasDeleteHorizon(h) || f.nowMs < h.BaseTimestamp
+	return !r.NullValue || !hasDeleteHorizon(h) || f.nowMs < h.BaseTimestamp
 }
 
 // filter appends to out what the cleaner keeps of one batch: the batch itself when nothing
@@ -126,24 +61,24 @@ func (f *batchFilter) filter(out, batch []byte, h *records.Header) (_ []byte, ch
 	if keptWhole(h) || h.BaseOffset >= f.mappedEnd {
 		return append(out, batch...), false, nil
 	}
-	recs, err := batchRecords(batch, h)
+	recs, err := records.Section(batch, h)
 	if err != nil {
 		return out, false, err
 	}
 	kept := f.scratch[:0]
 	keptTombstone, all := false, true
 	for rest, i := recs, int32(0); i < h.RecordCount; i++ {
-		var r rawRecord
-		if r, rest, err = nextRecord(rest); err != nil {
+		var r records.Record
+		if r, rest, err = records.NextRecord(rest); err != nil {
 			return out, false, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 		}
 		f.recordsRead++
-		if !f.keepRecord(h, &r, h.BaseOffset+r.offsetDelta) {
+		if !f.keepRecord(h, &r, h.BaseOffset+r.OffsetDelta) {
 			all = false
 			continue
 		}
 		kept = append(kept, r)
-		keptTombstone = keptTombstone || (r.hasKey && r.nullValue && h.BaseOffset+r.offsetDelta < f.mappedEnd)
+		keptTombstone = keptTombstone || (r.HasKey && r.NullValue && h.BaseOffset+r.OffsetDelta < f.mappedEnd)
 	}
 	f.scratch = kept[:0]
 	f.recordsKept += int64(len(kept))
@@ -174,7 +109,7 @@ func (f *batchFilter) filter(out, batch []byte, h *records.Header) (_ []byte, ch
 // rebuild appends a batch of the kept records with the header of the original. With
 // newHorizon the base timestamp becomes the delete horizon (attribute bit 6) and the records'
 // timestamp deltas are re-encoded against it, so every record keeps its timestamp.
-func (f *batchFilter) rebuild(out, batch []byte, h *records.Header, kept []rawRecord, newHorizon bool) ([]byte, error) {
+func (f *batchFilter) rebuild(out, batch []byte, h *records.Header, kept []records.Record, newHorizon bool) ([]byte, error) {
 	baseTs, attrs := h.BaseTimestamp, uint16(h.Attributes)
 	if newHorizon {
 		baseTs, attrs = f.nowMs+f.deleteRetentionMs, attrs|records.AttrDeleteHorizon
@@ -183,16 +118,16 @@ func (f *batchFilter) rebuild(out, batch []byte, h *records.Header, kept []rawRe
 	for i := range kept {
 		r := &kept[i]
 		if baseTs == h.BaseTimestamp {
-			raw = binary.AppendVarint(raw, int64(len(r.body)))
-			raw = append(raw, r.body...)
+			raw = binary.AppendVarint(raw, int64(len(r.Body)))
+			raw = append(raw, r.Body...)
 			continue
 		}
 		var tsBuf [binary.MaxVarintLen64]byte
-		ts := tsBuf[:binary.PutVarint(tsBuf[:], h.BaseTimestamp+r.tsDelta-baseTs)]
-		raw = binary.AppendVarint(raw, int64(1+len(ts)+len(r.body)-r.tsEnd))
-		raw = append(raw, r.body[0])
+		ts := tsBuf[:binary.PutVarint(tsBuf[:], h.BaseTimestamp+r.TimestampDelta-baseTs)]
+		raw = binary.AppendVarint(raw, int64(1+len(ts)+len(r.Body)-r.TimestampEnd))
+		raw = append(raw, r.Body[0])
 		raw = append(raw, ts...)
-		raw = append(raw, r.body[r.tsEnd:]...)
+		raw = append(raw, r.Body[r.TimestampEnd:]...)
 	}
 	f.raw = raw
 	body, err := records.Compress(h.Codec(), raw)
@@ -235,20 +170,20 @@ func mapBatch(m *OffsetMap, batch []byte, h *records.Header, from int64) (full b
 	if keptWhole(h) || h.RecordCount == 0 {
 		return false, 0, nil
 	}
-	recs, err := batchRecords(batch, h)
+	recs, err := records.Section(batch, h)
 	if err != nil {
 		return false, 0, err
 	}
 	for rest, i := recs, int32(0); i < h.RecordCount; i++ {
-		var r rawRecord
-		if r, rest, err = nextRecord(rest); err != nil {
+		var r records.Record
+		if r, rest, err = records.NextRecord(rest); err != nil {
 			return false, 0, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 		}
-		off := h.BaseOffset + r.offsetDelta
-		if off < from || !r.hasKey {
+		off := h.BaseOffset + r.OffsetDelta
+		if off < from || !r.HasKey {
 			continue
 		}
-		if !m.put(r.key, off) {
+		if !m.put(r.Key, off) {
 			return true, off, nil
 		}
 	}

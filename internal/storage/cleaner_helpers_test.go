@@ -101,22 +101,22 @@ func decodeRecords(t testing.TB, batch []byte) (records.Header, []readRec) {
 	if err := validateStored(batch, &h); err != nil {
 		t.Fatalf("batch at %d: %v", h.BaseOffset, err)
 	}
-	recs, err := batchRecords(batch, &h)
+	recs, err := records.Section(batch, &h)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []readRec
 	for i := int32(0); i < h.RecordCount; i++ {
-		var r rawRecord
-		if r, recs, err = nextRecord(recs); err != nil {
+		var r records.Record
+		if r, recs, err = records.NextRecord(recs); err != nil {
 			t.Fatalf("batch at %d: %v", h.BaseOffset, err)
 		}
-		rr := readRec{offset: h.BaseOffset + r.offsetDelta, key: string(r.key), hasKey: r.hasKey,
-			tombstone: r.nullValue, ts: h.BaseTimestamp + r.tsDelta}
+		rr := readRec{offset: h.BaseOffset + r.OffsetDelta, key: string(r.Key), hasKey: r.HasKey,
+			tombstone: r.NullValue, ts: h.BaseTimestamp + r.TimestampDelta}
 		if h.LastOffset() < rr.offset || rr.offset < h.BaseOffset {
 			t.Fatalf("record offset %d outside its batch %d..%d", rr.offset, h.BaseOffset, h.LastOffset())
 		}
-		rest := r.body[r.tsEnd:]
+		rest := r.Body[r.TimestampEnd:]
 		_, n := binary.Varint(rest) // offset delta
 		rest = rest[n:]
 		kl, n := binary.Varint(rest)
