@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/cli"
 )
@@ -118,15 +120,18 @@ func newTopicDescribeCmd(cf *clientFlags) *cobra.Command {
 		Short: "Show topics' partitions (leader, replicas, ISR, offline replicas) and non-default configs",
 		Long: `Show each named topic (every topic, internal ones included, when none is named): its id,
 partition count, replication factor and non-default configs, and per partition the leader, the
-replicas, the in-sync replicas (ISR) and the offline replicas (a column shown when any).
+replicas, the in-sync replicas (ISR) and the offline replicas (a column shown when any). For
+compacted topics, the log cleaner's state of each leader's log: DIRTY, the dirty ratio (the
+share of the cleanable bytes not cleaned yet), and CLEANED TO, the offset below which the log
+was compacted (Samsa brokers only: a tagged field of DescribeLogDirs).
 
 --under-replicated and --unavailable show only the partitions with fewer in-sync replicas
 than replicas, or without a live leader (as kafka-topics --describe
 --under-replicated-partitions / --unavailable-partitions); topics with none are left out and
 nothing is printed when no partition matches. Given both, a partition matching either is shown.`,
 		RunE: func(cmd *cobra.Command, names []string) error {
-			return cf.withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
-				return describeTopics(ctx, cmd, adm, names, underReplicated, unavailable)
+			return cf.withClient(cmd, func(ctx context.Context, cl *kgo.Client) error {
+				return describeTopics(ctx, cmd, cl, names, underReplicated, unavailable)
 			})
 		},
 	}
@@ -138,7 +143,8 @@ nothing is printed when no partition matches. Given both, a partition matching e
 // describeTopics prints each named topic (all topics if none is named) in order, separated by
 // blank lines, with the partitions the filters select; topics that cannot be described are
 // reported together in the returned error.
-func describeTopics(ctx context.Context, cmd *cobra.Command, adm *kadm.Client, names []string, underReplicated, unavailable bool) error {
+func describeTopics(ctx context.Context, cmd *cobra.Command, cl *kgo.Client, names []string, underReplicated, unavailable bool) error {
+	adm := kadm.NewClient(cl)
 	meta, err := adm.Metadata(ctx, names...)
 	if err != nil {
 		return cli.ResponseError("describe", "topics", err, "")
@@ -173,6 +179,7 @@ func describeTopics(ctx context.Context, cmd *cobra.Command, adm *kadm.Client, n
 	if err != nil {
 		return err
 	}
+	logDirs := leadersLogDirs(ctx, cl, topics, found)
 	out := cmd.OutOrStdout()
 	for i, name := range found {
 		if i > 0 {
@@ -182,11 +189,38 @@ func describeTopics(ctx context.Context, cmd *cobra.Command, adm *kadm.Client, n
 		if ok && rc.Err != nil {
 			errs = append(errs, cli.ResponseError("describe configs of topic", name, rc.Err, rc.ErrMessage))
 		}
-		if err := cli.WriteTopicDescription(out, topics[name], cli.TopicOverrides(rc.Configs), keep); err != nil {
+		if err := cli.WriteTopicDescription(out, topics[name], cli.TopicOverrides(rc.Configs), keep,
+			cli.CleanerStates(topics[name], logDirs)); err != nil {
 			return err
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// leadersLogDirs asks each broker leading a partition of the named topics for their
+// DescribeLogDirs (v2+, whose partitions carry Samsa's cleaner state); a broker that does
+// not answer is left out (its partitions show no cleaner state).
+func leadersLogDirs(ctx context.Context, cl *kgo.Client, topics kadm.TopicDetails, names []string) map[int32]*kmsg.DescribeLogDirsResponse {
+	req := kmsg.NewPtrDescribeLogDirsRequest()
+	leaders := map[int32]bool{}
+	for _, name := range names {
+		rt := kmsg.NewDescribeLogDirsRequestTopic()
+		rt.Topic = name
+		for _, p := range topics[name].Partitions {
+			rt.Partitions = append(rt.Partitions, p.Partition)
+			if p.Leader >= 0 {
+				leaders[p.Leader] = true
+			}
+		}
+		req.Topics = append(req.Topics, rt)
+	}
+	out := map[int32]*kmsg.DescribeLogDirsResponse{}
+	for id := range leaders {
+		if resp, err := req.RequestWith(ctx, cl.Broker(int(id))); err == nil {
+			out[id] = resp
+		}
+	}
+	return out
 }
 
 // configsRetryFor bounds how long describeTopicConfigs asks again for topics the answering

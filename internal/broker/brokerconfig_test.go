@@ -38,21 +38,22 @@ func TestKafkaBrokerSettingNames(t *testing.T) {
 		{name: "log.retention.ms", value: "3600000"},
 		// Kafka's read-only settings named in issue 9: accepted with no effect at start,
 		// refused at run time as Kafka does.
-		{name: "log.cleaner.enable", value: "false", ignored: true, alterErr: kerr.InvalidRequest, alterMsg: notDynamic + "log.cleaner.enable)"},
+		{name: "controlled.shutdown.enable", value: "false", ignored: true, alterErr: kerr.InvalidRequest, alterMsg: notDynamic + "controlled.shutdown.enable)"},
 		{name: "transaction.max.timeout.ms", value: "600000", ignored: true, alterErr: kerr.InvalidRequest, alterMsg: notDynamic + "transaction.max.timeout.ms)"},
 		{name: "transactional.id.expiration.ms", value: "3600000", ignored: true, alterErr: kerr.InvalidRequest, alterMsg: notDynamic},
 		{name: "metadata.log.max.record.bytes.between.snapshots", value: "1000000", ignored: true, alterErr: kerr.InvalidRequest, alterMsg: notDynamic},
 		// Dynamic in Kafka, no effect in Samsa: accepted in both places.
-		{name: "log.cleaner.threads", value: "2", ignored: true},
+		{name: "log.cleaner.io.buffer.size", value: "1048576", ignored: true},
 		{name: "num.io.threads", value: "4", ignored: true},
 		// Accepted settings are still type-checked.
-		{name: "log.cleaner.threads", value: "two", startErr: "expected an integer", alterErr: kerr.InvalidConfig, alterMsg: "expected an integer"},
+		{name: "log.cleaner.io.buffer.size", value: "two", startErr: "expected an integer", alterErr: kerr.InvalidConfig, alterMsg: "expected an integer"},
 		// Read-only settings Samsa serves.
 		{name: "auto.leader.rebalance.enable", value: "false", alterErr: kerr.InvalidRequest, alterMsg: notDynamic + "auto.leader.rebalance.enable)"},
 		{name: "log.dirs", value: "/tmp/samsa-elsewhere", alterErr: kerr.InvalidRequest, alterMsg: notDynamic + "log.dirs)"},
 		{name: "node.id", value: "1", alterErr: kerr.InvalidRequest, alterMsg: notDynamic + "node.id)"},
 		// Served, dynamic in Kafka, read only at start by Samsa.
 		{name: "listeners", value: "PLAINTEXT://:9092,CONTROLLER://:9093", alterErr: kerr.InvalidRequest, alterMsg: "Samsa does not support updating these configs dynamically yet"},
+		{name: "log.cleaner.threads", value: "2", alterErr: kerr.InvalidRequest, alterMsg: "Samsa does not support updating these configs dynamically yet"},
 		// Security Samsa lacks: refused in both places.
 		{name: "ssl.keystore.location", value: "/etc/kafka/keystore.jks", startErr: "not supported in Samsa", alterErr: kerr.InvalidConfig, alterMsg: "not supported in Samsa"},
 		{name: "sasl.enabled.mechanisms", value: "PLAIN", startErr: "not supported in Samsa", alterErr: kerr.InvalidConfig, alterMsg: "not supported in Samsa"},
@@ -99,9 +100,9 @@ func TestKafkaBrokerSettingNames(t *testing.T) {
 // with Kafka's default and documented as not supported yet.
 func TestDescribeUnsupportedBrokerConfig(t *testing.T) {
 	n := testcluster.Start(t)
-	c := describeBrokerConfig(t, n, "log.cleaner.enable")
+	c := describeBrokerConfig(t, n, "controlled.shutdown.enable")
 	if c.Value == nil || *c.Value != "true" || c.Source != kmsg.ConfigSourceDefaultConfig || !c.ReadOnly {
-		t.Errorf("log.cleaner.enable = %v (source %v, read-only %v), want Kafka's default true, read-only", c.Value, c.Source, c.ReadOnly)
+		t.Errorf("controlled.shutdown.enable = %v (source %v, read-only %v), want Kafka's default true, read-only", c.Value, c.Source, c.ReadOnly)
 	}
 	if c.Documentation == nil || !strings.Contains(*c.Documentation, "not supported yet") {
 		t.Errorf("documentation %v does not say the setting is not supported yet", c.Documentation)

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/storage"
+	"github.com/samsa-io/samsa/internal/wire"
 )
 
 // The cluster-description APIs: DescribeCluster and DescribeLogDirs, and InitProducerId.
@@ -67,6 +68,7 @@ func handleDescribeLogDirs(b *Broker, req *request) (kmsg.Response, error) {
 		want[t.Topic] = m
 	}
 	byTopic := map[string][]kmsg.DescribeLogDirsResponseDirTopicPartition{}
+	nowMs := b.now().UnixMilli()
 	for _, p := range b.replicas.Partitions() {
 		if r.Topics != nil && !want[p.TP.Topic][p.TP.Partition] {
 			continue
@@ -75,6 +77,14 @@ func handleDescribeLogDirs(b *Broker, req *request) (kmsg.Response, error) {
 		dp.Partition = p.TP.Partition
 		dp.Size = p.Log().Size()
 		dp.OffsetLag = p.Log().LogEndOffset() - p.HighWatermark()
+		if r.Version >= 2 {
+			// Samsa's tagged field: the cleaner's state of a compacted log (DESIGN.md).
+			if st := p.Log().CleanableState(nowMs, p.HighWatermark()); st.Compact {
+				dp.UnknownTags.Set(wire.CleanerStateTag, wire.EncodeCleanerState(wire.CleanerState{
+					FirstDirtyOffset: st.FirstDirtyOffset, DirtyRatio: st.DirtyRatio,
+					CleanableBytes: st.CleanableBytes, TotalBytes: st.TotalBytes}))
+			}
+		}
 		byTopic[p.TP.Topic] = append(byTopic[p.TP.Topic], dp)
 	}
 	names := make([]string, 0, len(byTopic))

@@ -10,7 +10,9 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/internal/cli"
 	"github.com/samsa-io/samsa/internal/testcluster"
 )
 
@@ -89,22 +91,6 @@ func logSize(t *testing.T, n *testcluster.Node, topic string) int64 {
 	return size
 }
 
-// pollUntil calls cond until it holds or the deadline passes.
-func pollUntil(t *testing.T, d time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached within %v; last: %s", what, d, state)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // A compacted topic written with 100,000 updates over 1,000 keys ends, once the cleaner has
 // run, with 1,000 records: the latest value of each key, read by franz-go and by sarama
 // (which both read across the offset gaps), and DescribeLogDirs shows the log shrunk.
@@ -126,9 +112,9 @@ func TestCompactionKeepsLatestPerKey(t *testing.T) {
 			rs = rs[:0]
 		}
 	}
-	sizeBefore := logSize(t, n, topic)
+	sizeWhileWriting := logSize(t, n, topic) // the cleaner runs while the records come in
 	var got []*kgo.Record
-	pollUntil(t, 60*time.Second, "1,000 live records", func() (bool, string) {
+	testcluster.PollUntil(t, 60*time.Second, "1,000 live records", func() (bool, string) {
 		got = readPartition(t, n, topic)
 		return len(got) == keys, fmt.Sprintf("%d records", len(got))
 	})
@@ -142,10 +128,25 @@ func TestCompactionKeepsLatestPerKey(t *testing.T) {
 		t.Errorf("last offset %d, want %d (offsets never change)", got[len(got)-1].Offset, updates-1)
 	}
 	sizeAfter := logSize(t, n, topic)
-	t.Logf("log size %d -> %d bytes (DescribeLogDirs)", sizeBefore, sizeAfter)
-	if sizeAfter <= 0 || sizeAfter*10 > sizeBefore {
-		t.Errorf("DescribeLogDirs size %d after cleaning, %d before: want it shrunk tenfold", sizeAfter, sizeBefore)
+	t.Logf("log size %d bytes at the end of the writes, %d after cleaning (DescribeLogDirs)", sizeWhileWriting, sizeAfter)
+	// 100,000 records of at least 20 bytes of key and value were written: 2 MB.
+	if sizeAfter <= 0 || sizeAfter > 100*keys {
+		t.Errorf("DescribeLogDirs size %d after cleaning: want at most 100 bytes per key", sizeAfter)
 	}
+
+	// Samsa's tagged field of DescribeLogDirs carries the cleaner's state: cleaned up to the
+	// active segment, nothing dirty.
+	req := kmsg.NewPtrDescribeLogDirsRequest()
+	resp, err := req.RequestWith(ctxT(t), newClient(t, n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	td := kadm.TopicDetail{Topic: topic, Partitions: kadm.PartitionDetails{0: {Partition: 0, Leader: 1}}}
+	st, ok := cli.CleanerStates(td, map[int32]*kmsg.DescribeLogDirsResponse{1: resp})[0]
+	if !ok || st.FirstDirtyOffset < updates/2 || st.DirtyRatio > 0.5 {
+		t.Errorf("cleaner state in DescribeLogDirs: %+v (present %v), want cleaned past offset %d", st, ok, updates/2)
+	}
+	t.Logf("cleaner state: %+v", st)
 
 	// sarama reads the same across the gaps.
 	cfg := saramaConfig()
@@ -205,15 +206,82 @@ func TestCompactionTombstonesExpire(t *testing.T) {
 		}
 		return c
 	}
-	pollUntil(t, 30*time.Second, "compacted with tombstones", func() (bool, string) {
+	testcluster.PollUntil(t, 30*time.Second, "compacted with tombstones", func() (bool, string) {
 		got := readPartition(t, n, topic)
 		if len(got) == keys-deleted {
 			t.Fatalf("tombstones gone before this test saw them (delete.retention.ms too short for this machine?)")
 		}
 		return len(got) == keys && tombstones(got) == deleted, fmt.Sprintf("%d records, %d tombstones", len(got), tombstones(got))
 	})
-	pollUntil(t, 40*time.Second, "tombstones removed", func() (bool, string) {
+	testcluster.PollUntil(t, 40*time.Second, "tombstones removed", func() (bool, string) {
 		got := readPartition(t, n, topic)
 		return len(got) == keys-deleted && tombstones(got) == 0, fmt.Sprintf("%d records, %d tombstones", len(got), tombstones(got))
 	})
+}
+
+// __consumer_offsets is compacted: many commits of the same groups and partitions shrink to
+// about one record per (group, partition) once the cleaner has run, a deleted group's
+// tombstones hide its offsets, and after a restart the coordinator, replaying the compacted
+// log (gaps, emptied batches, tombstones), reads back the same committed offsets.
+func TestOffsetsTopicCompacted(t *testing.T) {
+	n := testcluster.Start(t, append([]string{"offsets.topic.num.partitions=1",
+		"offsets.topic.segment.bytes=16384"}, compactionSettings...)...)
+	createTopic(t, n, "data", 8, nil)
+	adm := newAdmin(t, n)
+	ctx := ctxT(t)
+	groups := []string{"g1", "g2", "g3", "gone"}
+	const rounds = 400
+	for r := 1; r <= rounds; r++ {
+		for gi, g := range groups {
+			offs := kadm.Offsets{}
+			for p := int32(0); p < 8; p++ {
+				offs.Add(kadm.Offset{Topic: "data", Partition: p, At: int64(r*100 + gi*10 + int(p)), LeaderEpoch: -1})
+			}
+			if resp, err := adm.CommitOffsets(ctx, g, offs); err != nil || resp.Error() != nil {
+				t.Fatalf("commit %s round %d: %v %v", g, r, err, resp.Error())
+			}
+		}
+	}
+	if deleted, err := adm.DeleteGroups(ctx, "gone"); err != nil || deleted.Error() != nil {
+		t.Fatalf("delete group: %v %v", err, deleted.Error())
+	}
+	fetchAll := func() map[string]kadm.OffsetResponses {
+		out := map[string]kadm.OffsetResponses{}
+		for _, g := range groups {
+			var offs kadm.OffsetResponses
+			testcluster.PollUntil(t, 30*time.Second, "offsets of "+g, func() (bool, string) {
+				var err error
+				offs, err = adm.FetchOffsets(ctx, g)
+				if err == nil {
+					err = offs.Error()
+				}
+				return err == nil, fmt.Sprint(err)
+			})
+			out[g] = offs
+		}
+		return out
+	}
+	before := fetchAll()
+	if len(before["gone"]) != 0 {
+		t.Fatalf("deleted group has offsets: %v", before["gone"])
+	}
+	for _, g := range groups[:3] {
+		if o, _ := before[g].Lookup("data", 3); o.At != int64(rounds*100+int(g[1]-'1')*10+3) {
+			t.Fatalf("%s data-3 at %d", g, o.At)
+		}
+	}
+	written := int64(rounds * len(groups) * 8 * 50) // at least ~50 bytes per commit record
+	testcluster.PollUntil(t, 60*time.Second, "__consumer_offsets compacted", func() (bool, string) {
+		size := logSize(t, n, "__consumer_offsets")
+		return size > 0 && size < written/10, fmt.Sprintf("%d bytes (at least %d written)", size, written)
+	})
+	t.Logf("__consumer_offsets-0: %d bytes after cleaning", logSize(t, n, "__consumer_offsets"))
+	n.Restart()
+	adm = newAdmin(t, n)
+	after := fetchAll()
+	for _, g := range groups {
+		if fmt.Sprint(after[g].Sorted()) != fmt.Sprint(before[g].Sorted()) {
+			t.Errorf("%s after restart: %v, before: %v", g, after[g].Sorted(), before[g].Sorted())
+		}
+	}
 }

@@ -337,4 +337,3 @@ func indexOf(list []string, s string) int {
 	}
 	return -1
 }
-

@@ -23,6 +23,7 @@ func newGroupCoordinator(b *Broker) *group.Coordinator {
 		Settings:          groupSettings(b.cfg),
 		NumPartitions:     int32(b.cfg.Int64("offsets.topic.num.partitions")),
 		ReplicationFactor: offsetsReplicationFactor(b.cfg),
+		SegmentBytes:      b.cfg.Int64("offsets.topic.segment.bytes"),
 		Logger:            b.log.With("component", "groups"),
 		CreateTopic: func(ctx context.Context, n int32, rf int16, configs map[string]string) error {
 			res := b.ctrl.CreateTopics(ctx, []controller.CreateTopic{{Name: group.OffsetsTopic, NumPartitions: n, ReplicationFactor: rf, Configs: configs}}, false)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/wire"
 )
 
 // ReplicationFactor is the largest replica count over a topic's partitions (they are normally
@@ -107,8 +109,10 @@ func Matching(td kadm.TopicDetail, keep PartitionFilter) []kadm.PartitionDetail 
 
 // WriteTopicDescription writes a topic's summary, its non-default configs (overrides, as
 // returned by TopicOverrides) and a table of its partitions with leader, replicas and ISR:
-// those keep selects (all if nil).
-func WriteTopicDescription(w io.Writer, td kadm.TopicDetail, overrides []kadm.Config, keep PartitionFilter) error {
+// those keep selects (all if nil). cleaner holds the log cleaner's state of the partitions'
+// leaders (CleanerStates); when any shown partition has one, the table gets the DIRTY
+// (dirty ratio) and CLEANED TO (first dirty offset: the offsets below were compacted) columns.
+func WriteTopicDescription(w io.Writer, td kadm.TopicDetail, overrides []kadm.Config, keep PartitionFilter, cleaner map[int32]wire.CleanerState) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Topic:\t%s\n", td.Topic)
 	if id := TopicIDString(td.ID); id != "" {
@@ -134,15 +138,20 @@ func WriteTopicDescription(w io.Writer, td kadm.TopicDetail, overrides []kadm.Co
 	}
 
 	parts := Matching(td, keep)
-	var withOffline, withErr bool
+	var withOffline, withErr, withCleaner bool
 	for _, p := range parts {
 		withOffline = withOffline || len(p.OfflineReplicas) > 0
 		withErr = withErr || p.Err != nil
+		_, ok := cleaner[p.Partition]
+		withCleaner = withCleaner || ok
 	}
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	header := "  PARTITION\tLEADER\tREPLICAS\tISR"
 	if withOffline {
 		header += "\tOFFLINE"
+	}
+	if withCleaner {
+		header += "\tDIRTY\tCLEANED TO"
 	}
 	if withErr {
 		header += "\tERROR"
@@ -156,6 +165,13 @@ func WriteTopicDescription(w io.Writer, td kadm.TopicDetail, overrides []kadm.Co
 		row := fmt.Sprintf("  %d\t%s\t%s\t%s", p.Partition, leader, joinIDs(p.Replicas), joinIDs(p.ISR))
 		if withOffline {
 			row += "\t" + joinIDs(p.OfflineReplicas)
+		}
+		if withCleaner {
+			if st, ok := cleaner[p.Partition]; ok {
+				row += fmt.Sprintf("\t%.2f\t%d", st.DirtyRatio, st.FirstDirtyOffset)
+			} else {
+				row += "\t-\t-"
+			}
 		}
 		if withErr {
 			row += "\t" + Reason(p.Err)
@@ -181,4 +197,38 @@ func joinIDs(ids []int32) string {
 		b.WriteString(strconv.Itoa(int(id)))
 	}
 	return b.String()
+}
+
+// CleanerStates picks, from DescribeLogDirs responses by broker id, the log cleaner state
+// (Samsa's wire.CleanerStateTag) of each partition's leader replica of td. Partitions whose
+// leader sent none (not compacted, a broker that is not Samsa) are left out.
+func CleanerStates(td kadm.TopicDetail, byBroker map[int32]*kmsg.DescribeLogDirsResponse) map[int32]wire.CleanerState {
+	out := map[int32]wire.CleanerState{}
+	for _, p := range td.Partitions {
+		resp := byBroker[p.Leader]
+		if resp == nil {
+			continue
+		}
+		for _, d := range resp.Dirs {
+			for _, t := range d.Topics {
+				if t.Topic != td.Topic {
+					continue
+				}
+				for _, dp := range t.Partitions {
+					if dp.Partition != p.Partition {
+						continue
+					}
+					dp.UnknownTags.Each(func(tag uint32, v []byte) {
+						if tag != wire.CleanerStateTag {
+							return
+						}
+						if st, err := wire.DecodeCleanerState(v); err == nil {
+							out[p.Partition] = st
+						}
+					})
+				}
+			}
+		}
+	}
+	return out
 }

@@ -7,6 +7,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/wire"
 )
 
 func partitions(rf int, leaders ...int32) kadm.PartitionDetails {
@@ -57,13 +59,15 @@ func TestTopicOverrides(t *testing.T) {
 
 func TestWriteTopicDescription(t *testing.T) {
 	v := func(s string) *string { return &s }
-	tests := []struct {
+	type testCase struct {
 		name      string
 		td        kadm.TopicDetail
 		overrides []kadm.Config
 		keep      PartitionFilter
+		cleaner   map[int32]wire.CleanerState
 		want      string
-	}{
+	}
+	tests := []testCase{
 		{
 			name: "defaults",
 			td:   kadm.TopicDetail{Topic: "a", Partitions: partitions(1, 1)},
@@ -121,10 +125,23 @@ func TestWriteTopicDescription(t *testing.T) {
 				"  2          3       3,1,2     3,1,2\n",
 		},
 	}
+	tests = append(tests, testCase{
+		name:    "compacted: the cleaner's state",
+		td:      kadm.TopicDetail{Topic: "c", Partitions: partitions(1, 1, 1)},
+		cleaner: map[int32]wire.CleanerState{0: {FirstDirtyOffset: 12345, DirtyRatio: 0.125}},
+		want: "" +
+			"Topic:               c\n" +
+			"Partitions:          2\n" +
+			"Replication factor:  1\n" +
+			"Configs:             (defaults)\n" +
+			"  PARTITION  LEADER  REPLICAS  ISR  DIRTY  CLEANED TO\n" +
+			"  0          1       1         1    0.12   12345\n" +
+			"  1          1       1         1    -      -\n",
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b strings.Builder
-			if err := WriteTopicDescription(&b, tt.td, tt.overrides, tt.keep); err != nil {
+			if err := WriteTopicDescription(&b, tt.td, tt.overrides, tt.keep, tt.cleaner); err != nil {
 				t.Fatal(err)
 			}
 			if b.String() != tt.want {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,6 +73,9 @@ type Config struct {
 	// offsets.topic.replication.factor, used when the coordinator creates __consumer_offsets.
 	NumPartitions     int32
 	ReplicationFactor int16
+	// SegmentBytes is offsets.topic.segment.bytes, the segment.bytes __consumer_offsets is
+	// created with; 0 = Kafka's 100 MiB.
+	SegmentBytes int64
 	// CreateTopic creates __consumer_offsets with the given settings and returns once this
 	// broker hosts it; an already existing topic is not an error.
 	CreateTopic func(ctx context.Context, numPartitions int32, replicationFactor int16, configs map[string]string) error
@@ -82,15 +86,20 @@ type Config struct {
 	NewMemberID func() string
 }
 
-// TopicConfigs are the configs __consumer_offsets is created with: compacted, with Kafka's
-// offsets.topic.segment.bytes. retention.ms=-1 keeps time retention from deleting offsets
-// until the log honours cleanup.policy=compact.
-func TopicConfigs() map[string]string {
+// TopicConfigs are the configs __consumer_offsets is created with, as Kafka's: compacted
+// only (retention never deletes its segments; the log cleaner keeps the latest record of
+// each key, which is how committed offsets and group metadata stay bounded), with
+// offsets.topic.segment.bytes (segmentBytes; 0 is Kafka's default, 100 MiB). Every record the
+// coordinator writes has a key (the cleaner drops keyless records). Topics created by older
+// Samsa versions also have retention.ms=-1, which compact-only ignores.
+func TopicConfigs(segmentBytes int64) map[string]string {
+	if segmentBytes <= 0 {
+		segmentBytes = 104857600
+	}
 	return map[string]string{
 		"cleanup.policy":   "compact",
 		"compression.type": "producer",
-		"segment.bytes":    "104857600",
-		"retention.ms":     "-1",
+		"segment.bytes":    strconv.FormatInt(segmentBytes, 10),
 	}
 }
 
@@ -555,7 +564,7 @@ func (c *Coordinator) EnsureTopic(ctx context.Context) error {
 	if c.cfg.CreateTopic == nil {
 		return errCoordinatorNotAvl
 	}
-	if err := c.cfg.CreateTopic(ctx, c.cfg.NumPartitions, c.cfg.ReplicationFactor, TopicConfigs()); err != nil {
+	if err := c.cfg.CreateTopic(ctx, c.cfg.NumPartitions, c.cfg.ReplicationFactor, TopicConfigs(c.cfg.SegmentBytes)); err != nil {
 		return fmt.Errorf("creating %s: %w", OffsetsTopic, err)
 	}
 	return nil

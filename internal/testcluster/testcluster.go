@@ -114,3 +114,20 @@ func testLogger() *slog.Logger {
 	}
 	return slog.New(h)
 }
+
+// PollUntil calls cond every 200 ms until it holds, failing the test with what and cond's
+// last description of the state when d passes first (a deadline, not a sleep-as-assert).
+func PollUntil(t testing.TB, d time.Duration, what string, cond func() (ok bool, state string)) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached within %v; last: %s", what, d, state)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
