@@ -53,6 +53,7 @@ var (
 	figCleanBase = figure{"clean/produce/delete", "produce 1 KiB keyed 1p acks=1 to a delete topic, samsa perf", "rec/s", true}
 	figCleanLive = figure{"clean/produce/compact", "the same to a compacted topic, the cleaner running", "rec/s", true}
 	figCleanDrop = figure{"clean/produce/ratio", "produce rate compacted topic ÷ delete topic (same broker)", "×", true}
+	figCleanPRSS = figure{"clean/produce/rss", "max RSS during the produce to the compacted topic", "MiB", false}
 )
 
 // cleaning is one cleaning of a partition as a broker logged it.
@@ -354,6 +355,9 @@ func (t *target) cleanProduceImpact(ctx context.Context) error {
 		r := t.e.results
 		r.addRun(t.round, t.r.kind.name, "produce keyed, cleanup.policy="+c.policy, toolSamsaProduce, res, cpu, rss)
 		r.add(t.round, t.r.kind.name, c.fig, res.RecordsPerSec)
+		if c.policy == "compact" {
+			r.add(t.round, t.r.kind.name, figCleanPRSS, rss)
+		}
 		rates[c.policy] = res.RecordsPerSec
 	}
 	if rates["delete"] > 0 {

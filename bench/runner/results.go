@@ -27,7 +27,7 @@ var (
 	figStartup    = figure{"startup/first-ack", "start → first acked produce", "ms", false}
 	figListen     = figure{"startup/listen", "start → accepting connections", "ms", false}
 	figIdleRSS    = figure{"rss/idle", "RSS after startup (VmRSS)", "MiB", false}
-	figPeakRSS    = figure{"rss/peak", "peak RSS over the round (VmHWM)", "MiB", false}
+	figPeakRSS    = figure{"rss/peak", "peak RSS over the round before the clean group (VmHWM)", "MiB", false}
 	figLoadRSS    = figure{"rss/produce", fmt.Sprintf("max RSS during produce %v (samsa perf)", resourceCase), "MiB", false}
 	figCPU        = figure{"cpu/produce", fmt.Sprintf("broker CPU, produce %v (samsa perf, same records)", resourceCase), "s", false}
 	figCPUPerGiB  = figure{"cpu/produce-per-gib", "broker CPU per GiB produced (all produce runs)", "s/GiB", false}
