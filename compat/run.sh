@@ -40,7 +40,7 @@ COMPAT=$ROOT/compat
 export SAMSA_CACHE=${SAMSA_CACHE:-$HOME/.cache/samsa}
 CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-features kafka-console kafka-producer-perf-test
 	kafka-transactional-producer kafka-consumer-groups kafka-console-group-kip848 kafka-python-group confluent-kafka-group
-	confluent-kafka-group-pair confluent-kafka-group-kip848 confluent-kafka-group-mixed)
+	confluent-kafka-group-pair confluent-kafka-group-kip848 confluent-kafka-group-mixed kafka-configs-compact)
 # The 3-node checks, in this order (the last one stops a node).
 CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-features cluster-leader-election cluster-java-across-kill cluster-under-replicated)
 # The dynamic-quorum checks, each starting its own processes.
@@ -111,6 +111,7 @@ start_broker() {
 		--override "listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport" \
 		--override "advertised.listeners=PLAINTEXT://127.0.0.1:$port" \
 		--override "log.dirs=$WORK/data" \
+		--override log.cleaner.backoff.ms=100 \
 		"${extra[@]}" > "$WORK/broker.log" 2>&1 &
 	BROKER_PID=$!
 	BOOTSTRAP=127.0.0.1:$port
@@ -533,6 +534,76 @@ check_kafka-transactional-producer() {
 		return 1
 	}
 	echo "failed after ${took}s (JVM start included): $(grep -ho 'transactions are not supported yet[^"]*' perf.out perf.err | head -n 1)" > note
+}
+
+# ---- log compaction ----
+
+# log_dirs_size TOPIC: the topic's size in bytes, summed over its partitions, from
+# kafka-log-dirs --describe (DescribeLogDirs); empty on failure.
+log_dirs_size() {
+	kafka_tool org.apache.kafka.tools.LogDirsCommand --bootstrap-server "$BOOTSTRAP" --describe \
+		--topic-list "$1" > logdirs.out 2> logdirs.err || return 1
+	python3 -c '
+import json, sys
+for line in sys.stdin:
+    if line.startswith("{"):
+        d = json.loads(line)
+        print(sum(p["size"] for b in d["brokers"] for ld in b["logDirs"] for p in ld["partitions"]))
+' < logdirs.out
+}
+
+# kafka-configs sets cleanup.policy=compact on a topic holding 30 updates of each of 10 keys;
+# a marker per partition, written after segment.ms, rolls the segment that holds them, and
+# the cleaner (log.cleaner.backoff.ms=100 on this broker) must compact them: kcat reading
+# from the beginning finds one record per key (waited up to 30 s), kafka-log-dirs shows the
+# topic smaller, and kafka-python reads the latest value of every key.
+check_kafka-configs-compact() {
+	need java && need kcat && need python || return 1
+	local topic=compat-compact-$RUN_ID before after p n want
+	topics_create "$topic" || return 1
+	write_records > records.tsv
+	kcat -P -b "$BOOTSTRAP" -t "$topic" -K $'\t' -X acks=all < records.tsv 2> produce.err ||
+		{ reason "kcat -P (Produce): $(last_error produce.err)"; return 1; }
+	before=$(log_dirs_size "$topic") && [[ -n $before ]] ||
+		{ reason "kafka-log-dirs --describe (DescribeLogDirs): $(last_error logdirs.err)"; return 1; }
+	kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$BOOTSTRAP" --alter --entity-type topics \
+		--entity-name "$topic" --add-config cleanup.policy=compact,min.cleanable.dirty.ratio=0.01,segment.ms=100 \
+		> alter.out 2> alter.err || { reason "kafka-configs --alter (IncrementalAlterConfigs): $(last_error alter.err)"; return 1; }
+	kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$BOOTSTRAP" --describe --entity-type topics \
+		--entity-name "$topic" > describe.out 2> describe.err ||
+		{ reason "kafka-configs --describe (DescribeConfigs): $(last_error describe.err)"; return 1; }
+	for want in cleanup.policy=compact min.cleanable.dirty.ratio=0.01 segment.ms=100; do
+		grep -q "$want sensitive=false" describe.out ||
+			{ reason "kafka-configs --describe does not show $want: $(tr '\n' ' ' < describe.out | cut -c1-300)"; return 1; }
+	done
+	# segment.ms has passed for the segments holding the updates: the next append rolls them.
+	sleep 0.3
+	for ((p = 0; p < PARTITIONS; p++)); do
+		printf 'end-%d\tend\n' "$p" | kcat -P -b "$BOOTSTRAP" -t "$topic" -p "$p" -K $'\t' -X acks=all 2>> produce.err ||
+			{ reason "kcat -P -p $p (Produce): $(last_error produce.err)"; return 1; }
+	done
+	local deadline=$((SECONDS + 30))
+	while :; do
+		timeout 10 kcat -C -b "$BOOTSTRAP" -t "$topic" -o beginning -e -q -f '%k\n' > keys.out 2> consume.err
+		n=$(grep -c '^key-' keys.out)
+		# Compacted: one record per key (and the markers).
+		((n == KEYS)) && [[ -z $(sort keys.out | uniq -d) ]] && break
+		if ((SECONDS >= deadline)); then
+			reason "the cleaner did not compact $topic within 30s: kcat reads $n records of keys key-*, want $KEYS (broker log: $(grep -c 'log cleaned' "$WORK/broker.log" 2> /dev/null) 'log cleaned' lines)"
+			return 1
+		fi
+		sleep 0.5
+	done
+	after=$(log_dirs_size "$topic") && [[ -n $after ]] ||
+		{ reason "kafka-log-dirs --describe after cleaning: $(last_error logdirs.err)"; return 1; }
+	((after < before)) || { reason "kafka-log-dirs: $topic is $after bytes after cleaning, $before before"; return 1; }
+	"$PY" "$COMPAT/python/compacted.py" --bootstrap "$BOOTSTRAP" --topic "$topic" --partitions "$PARTITIONS" \
+		--keys "$KEYS" --per-key "$PER_KEY" --timeout 20 > /dev/null 2> client.err ||
+		{ reason "$(last_error client.err)"; return 1; }
+	{
+		echo "kafka-log-dirs: $before bytes before cleaning, $after after; compaction seen $((SECONDS + 30 - deadline)) s after the markers"
+		sed -n 's/^note: //p' client.err
+	} > note
 }
 
 # ---- 3-node checks (Kafka's tools against `samsa cluster start`) ----------

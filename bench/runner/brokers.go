@@ -121,7 +121,9 @@ func samsaProperties(id int, k brokerKind, cports []int, dataDir string) string 
 	return strings.Join(lines, "\n") + "\n"
 }
 
-// log4j2Config keeps the Kafka processes quiet: warnings, and the broker's "started" line.
+// log4j2Config keeps the Kafka processes quiet: warnings, the broker's "started" line, and the
+// log cleaner's statistics after each cleaning (the clean group reads them; Kafka's own
+// log4j2.yaml sends them to log-cleaner.log).
 const log4j2Config = `status = warn
 appender.console.type = Console
 appender.console.name = STDERR
@@ -132,6 +134,10 @@ rootLogger.level = WARN
 rootLogger.appenderRef.stderr.ref = STDERR
 logger.raftserver.name = kafka.server.KafkaRaftServer
 logger.raftserver.level = INFO
+logger.cleaner.name = org.apache.kafka.storage.internals.log.LogCleaner
+logger.cleaner.level = INFO
+logger.cleanerthread.name = org.apache.kafka.storage.internals.log.LogCleaner$CleanerThread
+logger.cleanerthread.level = INFO
 `
 
 // kafkaJVMOpts are the heap and GC settings of kafka-server-start.sh (KAFKA_HEAP_OPTS and
@@ -161,7 +167,11 @@ func randomClusterID() string {
 func (e *env) startKafka(ctx context.Context, k brokerKind, dir string) (*running, error) {
 	data := filepath.Join(dir, "data")
 	props := filepath.Join(dir, "server.properties")
-	if err := os.WriteFile(props, []byte(kafkaProperties(1, k, []int{k.cport}, data)), 0o644); err != nil {
+	text := kafkaProperties(1, k, []int{k.cport}, data)
+	for _, s := range e.cleanBrokerSettings() {
+		text += s + "\n"
+	}
+	if err := os.WriteFile(props, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
 	logPath := filepath.Join(dir, "kafka.log")
@@ -257,6 +267,13 @@ func (e *env) startSamsa(_ context.Context, k brokerKind, dir string) (*running,
 		"--override", "default.replication.factor=1",
 		"--override", fmt.Sprintf("log.segment.bytes=%d", segmentBytes),
 		"--log-level", "warn",
+	}
+	if cs := e.cleanBrokerSettings(); len(cs) > 0 {
+		// The clean group reads the cleaner's "log cleaned" line, logged at INFO.
+		args[len(args)-1] = "info"
+		for _, s := range cs {
+			args = append(args, "--override", s)
+		}
 	}
 	bin := e.samsa
 	if e.profileDir != "" {

@@ -27,7 +27,7 @@ var (
 	figStartup    = figure{"startup/first-ack", "start → first acked produce", "ms", false}
 	figListen     = figure{"startup/listen", "start → accepting connections", "ms", false}
 	figIdleRSS    = figure{"rss/idle", "RSS after startup (VmRSS)", "MiB", false}
-	figPeakRSS    = figure{"rss/peak", "peak RSS over the round (VmHWM)", "MiB", false}
+	figPeakRSS    = figure{"rss/peak", "peak RSS over the round before the clean group (VmHWM)", "MiB", false}
 	figLoadRSS    = figure{"rss/produce", fmt.Sprintf("max RSS during produce %v (samsa perf)", resourceCase), "MiB", false}
 	figCPU        = figure{"cpu/produce", fmt.Sprintf("broker CPU, produce %v (samsa perf, same records)", resourceCase), "s", false}
 	figCPUPerGiB  = figure{"cpu/produce-per-gib", "broker CPU per GiB produced (all produce runs)", "s/GiB", false}
@@ -113,6 +113,8 @@ type results struct {
 	Goals    []goal            `json:"targets,omitempty"`
 	Runs     []runRecord       `json:"runs"`
 	Skipped  map[string]string `json:"skipped,omitempty"`
+	// Cleanings are the clean group's cleanings as each broker logged them.
+	Cleanings []cleaningRecord `json:"cleanings,omitempty"`
 
 	order   []figure
 	samples map[string]map[string][]float64 // figure id -> broker -> one value per round
@@ -131,6 +133,12 @@ func newResults(m machine, e *env) *results {
 		},
 		samples: map[string]map[string][]float64{},
 		Skipped: map[string]string{},
+	}
+	if e.wants("clean") {
+		r.Settings["clean"] = fmt.Sprintf("log.cleaner.backoff.ms=%d on both brokers (other cleaner settings at their defaults: 1 thread, "+
+			"128 MiB dedupe buffer, no I/O limit); Samsa logs at INFO for its \"log cleaned\" line; topics of 1 partition, "+
+			"segment.bytes=%d, 1 KiB records with keys drawn from one tenth as many keys (samsa perf produce --keys, acks=1)",
+			cleanBackoffMs, cleanSegmentBytes)
 	}
 	if e.brokers > 1 {
 		r.Settings["nodes"] = e.brokers
@@ -152,6 +160,20 @@ func (r *results) add(_ int, broker string, f figure, v float64) {
 
 func (r *results) addRun(round int, broker, workload, tool string, res toolResult, cpu, rss float64) {
 	r.Runs = append(r.Runs, runRecord{round, broker, workload, tool, res, cpu, rss})
+}
+
+// cleaningRecord is one measured cleaning, with the topic's size (DescribeLogDirs) before and
+// after it.
+type cleaningRecord struct {
+	Round     int      `json:"round"`
+	Broker    string   `json:"broker"`
+	Cleaning  cleaning `json:"cleaning"`
+	BeforeMiB float64  `json:"log_dir_size_before_mib"`
+	AfterMiB  float64  `json:"log_dir_size_after_mib"`
+}
+
+func (r *results) addCleaning(round int, broker string, c cleaning, before, after float64) {
+	r.Cleanings = append(r.Cleanings, cleaningRecord{round, broker, c, before, after})
 }
 
 func (r *results) skip(broker, tool, why string) { r.Skipped[broker+" / "+tool] = why }

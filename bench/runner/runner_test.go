@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -206,5 +207,43 @@ func TestGoals(t *testing.T) {
 	r.writeGoals(&md)
 	if !strings.Contains(md.String(), "| 2.50× (1.00–4.00 over 4) | ≥ 1.50× | yes |") {
 		t.Fatalf("markdown:\n%s", md.String())
+	}
+}
+
+func TestParseCleanings(t *testing.T) {
+	kafka := "[2026-12-03 06:47:38,268] INFO [kafka-log-cleaner-thread-0]: \n" +
+		"\tLog cleaner thread 0 cleaned log bench-clean-0 (dirty section = [0, 127920])\n" +
+		"\t1,128.0 MB of log processed in 1.4 seconds (93.7 MB/sec).\n" +
+		"\tIndexed 128.0 MB in 0.8 seconds (167.1 Mb/sec, 56.1% of total time)\n" +
+		"\tBuffer utilization: 0.2%\n" +
+		"\tCleaned 128.0 MB in 0.6 seconds (213.3 Mb/sec, 43.9% of total time)\n" +
+		"\tStart size: 1,128.0 MB (127,920 messages)\n" +
+		"\tEnd size: 13.2 MB (13,104 messages)\n" +
+		"\t89.7% size reduction (89.8% fewer messages)\n" +
+		" (org.apache.kafka.storage.internals.log.LogCleaner$CleanerThread)\n" +
+		"[2026-12-03 06:47:48,194] INFO [kafka-log-cleaner-thread-0]: \n" +
+		"\tLog cleaner thread 0 cleaned log bench-clean-compact-12 (dirty section = [0, 63960])\n" +
+		"\t64.0 MB of log processed in 0.7 seconds (93.8 MB/sec).\n"
+	got := parseKafkaCleanings(kafka)
+	want := []cleaning{
+		{Topic: "bench-clean", Partition: 0, MiB: 1128, Seconds: 1.4, MiBPerSec: 93.7, Logged: 93.7, StartMiB: 1128, EndMiB: 13.2},
+		{Topic: "bench-clean-compact", Partition: 12, MiB: 64, Seconds: 0.7, MiBPerSec: 93.8, Logged: 93.8},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Kafka:\n got %+v\nwant %+v", got, want)
+	}
+
+	samsa := `time=2026-12-03T07:00:00.000Z level=INFO msg="log cleaned" component=cleaner topic=bench-clean partition=0 bytes_before=570425344 bytes_after=60000000 records_read=524288 records_kept=51200 segments_before=9 segments_after=2 first_dirty_offset=0 end_offset=500000 map_full=false bytes_read=1073741824 bytes_written=50000000 duration=2.5s mb_per_s=409.6 thread=0
+time=2026-12-03T07:00:01.000Z level=INFO msg="topic created" topic=x
+time=2026-12-03T07:00:02.000Z level=INFO msg="log cleaned" topic=bench-clean-compact partition=3 bytes_before=1048576 bytes_after=524288 first_dirty_offset=100 map_full=false bytes_read=2097152 duration=500ms mb_per_s=4
+`
+	got = parseSamsaCleanings(samsa)
+	want = []cleaning{
+		{Topic: "bench-clean", Partition: 0, MiB: 512, Seconds: 2.5, MiBPerSec: 512 / 2.5, Logged: 409.6, StartMiB: 544, EndMiB: 60000000.0 / (1 << 20)},
+		// Not a first cleaning: how much it rewrote is unknown.
+		{Topic: "bench-clean-compact", Partition: 3, Seconds: 0.5, Logged: 4, StartMiB: 1, EndMiB: 0.5},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Samsa:\n got %+v\nwant %+v", got, want)
 	}
 }

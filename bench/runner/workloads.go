@@ -144,9 +144,19 @@ type target struct {
 func (t *target) logPath() string { return filepath.Join(t.r.dir, "tools.log") }
 
 func (t *target) createTopic(ctx context.Context, topic string, parts int32) error {
+	return t.createTopicConfigs(ctx, topic, parts, nil)
+}
+
+// createTopicConfigs creates a topic with configs (topic config name → value) and waits until
+// it serves.
+func (t *target) createTopicConfigs(ctx context.Context, topic string, parts int32, configs map[string]string) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
-	resp, err := t.adm.CreateTopic(ctx, parts, int16(t.e.brokers), nil, topic)
+	cfg := map[string]*string{}
+	for k, v := range configs {
+		cfg[k] = &v
+	}
+	resp, err := t.adm.CreateTopic(ctx, parts, int16(t.e.brokers), cfg, topic)
 	if err == nil {
 		err = resp.Err
 	}

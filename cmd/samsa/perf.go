@@ -245,21 +245,26 @@ func payload(n int) []byte {
 
 func newPerfProduceCmd() *cobra.Command {
 	var (
-		c perfCommon
-		p producerFlags
+		c    perfCommon
+		p    producerFlags
+		keys int
 	)
 	cmd := &cobra.Command{
 		Use:   "produce --topic TOPIC",
 		Short: "Produce records as fast as allowed and report throughput and ack latency",
-		Long: "Produce sends --records records of --record-size bytes (no key) to --topic, creating\n" +
-			"it with --partitions partitions if it does not exist, at most --throughput records\n" +
-			"per second. It reports records/s, MB/s (MiB) and the latency of each record from the\n" +
-			"moment it is handed to the client to its acknowledgement (avg, max, p50/p95/p99/p99.9),\n" +
-			"like kafka-producer-perf-test. It exits non-zero if any record failed.",
+		Long: "Produce sends --records records of --record-size bytes (no key, or with --keys N a key\n" +
+			"drawn at random from N keys) to --topic, creating it with --partitions partitions if it\n" +
+			"does not exist, at most --throughput records per second. It reports records/s, MB/s\n" +
+			"(MiB, keys included) and the latency of each record from the moment it is handed to the\n" +
+			"client to its acknowledgement (avg, max, p50/p95/p99/p99.9), like\n" +
+			"kafka-producer-perf-test. It exits non-zero if any record failed.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := c.validate(); err != nil {
 				return err
+			}
+			if keys < 0 {
+				return fmt.Errorf("invalid --keys %d", keys)
 			}
 			opts, err := p.kgoOpts()
 			if err != nil {
@@ -267,11 +272,12 @@ func newPerfProduceCmd() *cobra.Command {
 			}
 			ctx, stop := commandContext(cmd)
 			defer stop()
-			return perfProduce(ctx, &c, p.throughput, opts, cmd.OutOrStdout())
+			return perfProduce(ctx, &c, p.throughput, perfKeys(keys), opts, cmd.OutOrStdout())
 		},
 	}
 	c.register(cmd.Flags(), 1_000_000)
 	p.register(cmd.Flags(), -1, 5*time.Millisecond)
+	cmd.Flags().IntVar(&keys, "keys", 0, "give each record a key drawn uniformly at random from this many (key-00000000, ...; 0: no key), e.g. updates to a compacted topic")
 	return cmd
 }
 
@@ -291,7 +297,16 @@ func ackLatency(r *kgo.Record, now time.Time) time.Duration {
 	return now.Sub(r.Timestamp)
 }
 
-func perfProduce(ctx context.Context, c *perfCommon, throughput float64, opts []kgo.Opt, out io.Writer) error {
+// perfKeys returns the n keys of `perf produce --keys` (nil for none).
+func perfKeys(n int) [][]byte {
+	keys := make([][]byte, n)
+	for i := range keys {
+		keys[i] = fmt.Appendf(nil, "key-%08d", i)
+	}
+	return keys
+}
+
+func perfProduce(ctx context.Context, c *perfCommon, throughput float64, keys [][]byte, opts []kgo.Opt, out io.Writer) error {
 	cl, err := c.connect(ctx, append(opts, kgo.DefaultProduceTopic(c.topic))...)
 	if err != nil {
 		return err
@@ -320,7 +335,11 @@ func perfProduce(ctx context.Context, c *perfCommon, throughput float64, opts []
 			break
 		}
 		now := time.Now()
-		cl.Produce(ctx, &kgo.Record{Value: value, Timestamp: now, Context: &sentAt{ctx, now}}, promise)
+		r := &kgo.Record{Value: value, Timestamp: now, Context: &sentAt{ctx, now}}
+		if len(keys) > 0 {
+			r.Key = keys[rand.IntN(len(keys))]
+		}
+		cl.Produce(ctx, r, promise)
 	}
 	if err := cl.Flush(ctx); err != nil {
 		return fmt.Errorf("interrupted: %w", err)

@@ -121,12 +121,51 @@ func TestPerfFlagErrors(t *testing.T) {
 		{[]string{"produce", "--topic", "t", "--acks", "2"}, "--acks"},
 		{[]string{"produce", "--topic", "t", "--compression", "brotli"}, "--compression"},
 		{[]string{"produce", "--topic", "t", "--batch-max-bytes", "10"}, "--batch-max-bytes"},
+		{[]string{"produce", "--topic", "t", "--keys", "-1"}, "invalid --keys"},
 		{[]string{"consume", "--topic", "t", "--timeout", "0s"}, "must be positive"},
 		{[]string{"e2e", "--topic", "t", "--record-size", "4"}, "at least 8 bytes"},
 	} {
 		if _, err := runPerf(t, c.args...); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%v: got %v, want an error containing %q", c.args, err, c.want)
 		}
+	}
+}
+
+// TestPerfProduceKeys: --keys N gives every record one of N keys, the bytes reported count
+// them.
+func TestPerfProduceKeys(t *testing.T) {
+	n := testcluster.Start(t)
+	out, err := runPerf(t, "produce", "--brokers", n.Addr(), "--topic", "keyed", "--records", "500",
+		"--record-size", "10", "--keys", "7", "--acks", "1", "--json")
+	if err != nil {
+		t.Fatalf("produce: %v\n%s", err, out)
+	}
+	if pj := lastJSON(t, out); pj.Result.Records != 500 || pj.Result.Bytes != int64(500*(10+len("key-00000000"))) {
+		t.Fatalf("produce JSON %+v", pj)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()), kgo.ConsumeTopics("keyed"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	keys := map[string]int{}
+	for got := 0; got < 500; {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("consumed %d of 500", got)
+		}
+		fs.EachRecord(func(r *kgo.Record) { keys[string(r.Key)]++; got++ })
+	}
+	for k := range keys {
+		if !strings.HasPrefix(k, "key-0000000") || k > "key-00000006" {
+			t.Fatalf("unexpected key %q in %v", k, keys)
+		}
+	}
+	if len(keys) < 2 {
+		t.Fatalf("500 records over %d keys, want them drawn from 7: %v", len(keys), keys)
 	}
 }
 

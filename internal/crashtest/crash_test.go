@@ -99,7 +99,13 @@ func execWithNofile(nofile string) {
 // The test binary itself sets the limit and execs samsa, so no external tool is needed.
 func spawnLimited(t *testing.T, nofile int, settings ...string) *proc {
 	t.Helper()
-	port, cport := freePort(t), freePort(t)
+	return spawnAt(t, freePort(t), freePort(t), nofile, settings...)
+}
+
+// spawnAt is spawnLimited on the given client and controller ports (a restart on the same
+// address, for clients that stay connected across it).
+func spawnAt(t *testing.T, port, cport, nofile int, settings ...string) *proc {
+	t.Helper()
 	p := &proc{addr: fmt.Sprintf("127.0.0.1:%d", port), stderr: &syncBuffer{}, exited: make(chan struct{})}
 	args := []string{"server", "--override",
 		fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", port, cport)}
@@ -134,11 +140,19 @@ func startServer(t *testing.T, dir string, settings ...string) *proc {
 func startLimited(t *testing.T, dir string, nofile int, settings ...string) *proc {
 	t.Helper()
 	p := spawnLimited(t, nofile, append([]string{"log.dirs=" + dir}, settings...)...)
+	p.waitServing(t)
+	return p
+}
+
+// waitServing waits until p answers a metadata request; the test fails if it exits first or
+// does not within 30 s.
+func (p *proc) waitServing(t *testing.T) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for {
 		if serves(ctx, p.addr) == nil {
-			return p
+			return
 		}
 		select {
 		case <-ctx.Done():
@@ -196,14 +210,21 @@ func (p *proc) kill(t *testing.T) {
 	<-p.exited
 }
 
-func consumeAll(t *testing.T, addr, topic string) []*kgo.Record {
+// reader returns a client reading topic from the start, closed when the test ends.
+func reader(t *testing.T, addr, topic string) *kgo.Client {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(200*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer cl.Close()
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func consumeAll(t *testing.T, addr, topic string) []*kgo.Record {
+	t.Helper()
+	cl := reader(t, addr, topic)
 	adm := kadm.NewClient(cl)
 	ends, err := adm.ListEndOffsets(context.Background(), topic)
 	if err != nil {
