@@ -107,13 +107,20 @@ func (c *logCleaner) stop() {
 // run is one cleaner goroutine.
 func (c *logCleaner) run(thread int) {
 	var offsets *storage.OffsetMap
+	defer func() {
+		if offsets != nil {
+			offsets.Release()
+		}
+	}()
 	for c.ctx.Err() == nil {
 		p := c.grab()
 		if p == nil {
-			// Idle: give the offset map back to the GC (the runtime returns its pages to
-			// the OS in the background), so a broker without compaction work does not keep
-			// log.cleaner.dedupe.buffer.size of memory.
-			offsets = nil
+			// Idle: give the offset map's memory back to the OS, so a broker without
+			// compaction work does not keep log.cleaner.dedupe.buffer.size of memory.
+			if offsets != nil {
+				offsets.Release()
+				offsets = nil
+			}
 			select {
 			case <-c.ctx.Done():
 			case <-time.After(c.cfg.Backoff):

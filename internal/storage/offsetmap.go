@@ -27,6 +27,7 @@ const offsetMapSlotSize = 24
 // every Log.Clean it runs (CleanOptions.OffsetMap), which clears it first.
 type OffsetMap struct {
 	slots      []offsetMapSlot
+	free       func() // gives the slots' memory back (Release)
 	maxEntries int
 	entries    int
 	latest     int64 // the largest offset put since the last clear, -1 when none
@@ -43,13 +44,25 @@ type offsetMapSlot struct {
 // NewOffsetMap returns a map using about memoryBytes of memory (at least 16 slots).
 func NewOffsetMap(memoryBytes int64) *OffsetMap {
 	n := max(memoryBytes/offsetMapSlotSize, 16)
-	return &OffsetMap{
-		slots:      make([]offsetMapSlot, n),
+	slots, free := allocSlots(n)
+	m := &OffsetMap{
+		slots:      slots,
+		free:       free,
 		maxEntries: int(float64(n) * offsetMapLoadFactor),
 		latest:     -1,
 		seed1:      maphash.MakeSeed(),
 		seed2:      maphash.MakeSeed(),
 	}
+	releaseWhenUnreachable(m, free)
+	return m
+}
+
+// Release gives the map's memory back at once; the map must not be used afterwards. A map
+// never released gives it back once it is unreachable.
+func (m *OffsetMap) Release() {
+	m.slots = nil
+	m.maxEntries, m.entries = 0, 0
+	m.free()
 }
 
 // Slots returns the number of slots, MaxEntries the number of keys the map takes.

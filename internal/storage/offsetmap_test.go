@@ -94,3 +94,22 @@ func TestCleanRemovesCleanShutdownMarker(t *testing.T) {
 		t.Fatalf("a pass with nothing to do removed the marker: %v", err)
 	}
 }
+
+// TestOffsetMapRelease: a released map gives its memory back and a new one starts empty.
+func TestOffsetMapRelease(t *testing.T) {
+	m := NewOffsetMap(1 << 20)
+	if m.Slots() != (1<<20)/offsetMapSlotSize {
+		t.Fatalf("slots %d", m.Slots())
+	}
+	m.Release()
+	if m.Slots() != 0 || m.MaxEntries() != 0 {
+		t.Fatalf("a released map still has %d slots", m.Slots())
+	}
+	m.Release() // twice is harmless
+	n := NewOffsetMap(1 << 20)
+	for _, s := range n.slots {
+		if s != (offsetMapSlot{}) {
+			t.Fatal("a new map's slots are not zero")
+		}
+	}
+}
