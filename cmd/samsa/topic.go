@@ -145,7 +145,7 @@ nothing is printed when no partition matches. Given both, a partition matching e
 // reported together in the returned error.
 func describeTopics(ctx context.Context, cmd *cobra.Command, cl *kgo.Client, names []string, underReplicated, unavailable bool) error {
 	adm := kadm.NewClient(cl)
-	meta, err := adm.Metadata(ctx, names...)
+	meta, err := describeMetadata(ctx, adm, names)
 	if err != nil {
 		return cli.ResponseError("describe", "topics", err, "")
 	}
@@ -195,6 +195,34 @@ func describeTopics(ctx context.Context, cmd *cobra.Command, cl *kgo.Client, nam
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// describeMetadata returns the metadata of the named topics (every topic when none is named),
+// asking again (for up to configsRetryFor) while the answering broker does not know some of
+// them yet: a topic just created through another broker of a cluster reaches each broker's
+// metadata a moment later. A topic that does not exist is thus reported after that wait.
+func describeMetadata(ctx context.Context, adm *kadm.Client, names []string) (kadm.Metadata, error) {
+	deadline := time.Now().Add(configsRetryFor)
+	for {
+		meta, err := adm.Metadata(ctx, names...)
+		if err != nil || len(names) == 0 || time.Now().After(deadline) {
+			return meta, err
+		}
+		unknown := false
+		for _, name := range names {
+			if td, ok := meta.Topics[name]; !ok || errors.Is(td.Err, kerr.UnknownTopicOrPartition) {
+				unknown = true
+			}
+		}
+		if !unknown {
+			return meta, nil
+		}
+		select {
+		case <-ctx.Done():
+			return meta, nil
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // leadersLogDirs asks each broker leading a partition of the named topics for their
