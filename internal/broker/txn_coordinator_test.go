@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -119,5 +120,135 @@ func TestTransactionsZombieFenced(t *testing.T) {
 	got := pollValues(t, n, topic, 1, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	if !slices.Equal(got, []string{"fresh"}) {
 		t.Fatalf("read_committed: %q, want [fresh]", got)
+	}
+}
+
+// TestTransactionsDescribeAndList: kadm's DescribeTransactions and ListTransactions show an
+// ongoing transaction with its partition, then its completed state.
+func TestTransactionsDescribeAndList(t *testing.T) {
+	n := startTxnNode(t)
+	const topic = "txn-describe"
+	createTopic(t, n, topic, 1, nil)
+	ctx := ctxT(t)
+	cl := txnProducer(t, n, "tx-describe", topic)
+	if err := cl.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	adm := newAdmin(t, n)
+	d, err := adm.DescribeTransactions(ctx, "tx-describe")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := d["tx-describe"]
+	if got.Err != nil || got.State != "Ongoing" || got.ProducerID < 0 || got.TimeoutMillis != 20000 ||
+		len(got.Topics[topic]) != 1 || got.Coordinator != 1 {
+		t.Fatalf("described during the transaction: %+v", got)
+	}
+	listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"})
+	if err != nil || len(listed) != 1 || listed["tx-describe"].ProducerID != got.ProducerID {
+		t.Fatalf("listed Ongoing: %+v %v", listed, err)
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
+		t.Fatal(err)
+	}
+	d, err = adm.DescribeTransactions(ctx, "tx-describe")
+	if err != nil || d["tx-describe"].State != "CompleteCommit" {
+		t.Fatalf("described after commit: %+v %v", d["tx-describe"], err)
+	}
+	if listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"}); err != nil || len(listed) != 0 {
+		t.Fatalf("listed Ongoing after commit: %+v %v", listed, err)
+	}
+	if d, _ := adm.DescribeTransactions(ctx, "no-such-id"); !errors.Is(d["no-such-id"].Err, kerr.TransactionalIDNotFound) {
+		t.Fatalf("unknown id: %+v", d["no-such-id"])
+	}
+}
+
+// TestTransactionsTimedOutAborted: a transaction left open past its timeout is aborted by the
+// coordinator (its records hidden from read_committed, the producer fenced), and the
+// partition's last stable offset moves past it.
+func TestTransactionsTimedOutAborted(t *testing.T) {
+	n := testcluster.Start(t, "transaction.state.log.num.partitions=1",
+		"transaction.abort.timed.out.transaction.cleanup.interval.ms=100")
+	const topic = "txn-timeout"
+	createTopic(t, n, topic, 1, nil)
+	ctx := ctxT(t)
+	stale := newClient(t, n, kgo.TransactionalID("tx-timeout"), kgo.DefaultProduceTopic(topic),
+		kgo.TransactionTimeout(time.Second))
+	if err := stale.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := stale.ProduceSync(ctx, &kgo.Record{Value: []byte("late")}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	adm := newAdmin(t, n)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		d, err := adm.DescribeTransactions(ctx, "tx-timeout")
+		if err == nil && d["tx-timeout"].State == "CompleteAbort" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the timed-out transaction was not aborted: %+v %v", d["tx-timeout"], err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cl := newClient(t, n)
+	if lso := listLatest(t, cl, topic, 1); lso != 2 {
+		t.Fatalf("last stable offset %d after the abort, want 2 (the record and its marker)", lso)
+	}
+	if got := pollValues(t, n, topic, 0, kgo.FetchIsolationLevel(kgo.ReadCommitted())); len(got) != 0 {
+		t.Fatalf("read_committed: %q", got)
+	}
+	err := stale.EndTransaction(ctx, kgo.TryCommit)
+	if !errors.Is(err, kerr.ProducerFenced) && !errors.Is(err, kerr.InvalidProducerEpoch) {
+		t.Fatalf("commit of the timed-out transaction: %v, want a fencing error", err)
+	}
+}
+
+// TestTransactionsSarama: sarama's transactional producer commits one transaction and aborts
+// another; a read_committed consumer sees the committed record only.
+func TestTransactionsSarama(t *testing.T) {
+	n := startTxnNode(t)
+	const topic = "txn-sarama"
+	createTopic(t, n, topic, 1, nil)
+	cfg := saramaConfig()
+	cfg.Version = sarama.V2_8_0_0
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Transaction.ID = "tx-sarama"
+	cfg.Net.MaxOpenRequests = 1
+	prod, err := sarama.NewSyncProducer([]string{n.Addr()}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	run := func(value string, commit bool) {
+		t.Helper()
+		if err := prod.BeginTxn(); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: topic, Value: sarama.StringEncoder(value)}); err != nil {
+			t.Fatalf("send %s: %v", value, err)
+		}
+		end := prod.CommitTxn
+		if !commit {
+			end = prod.AbortTxn
+		}
+		if err := end(); err != nil {
+			t.Fatalf("end %s: %v", value, err)
+		}
+	}
+	run("aborted", false)
+	run("committed", true)
+	got := pollValues(t, n, topic, 1, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if !slices.Equal(got, []string{"committed"}) {
+		t.Fatalf("read_committed: %q, want [committed]", got)
+	}
+	if got := pollValues(t, n, topic, 2); !slices.Equal(got, []string{"aborted", "committed"}) {
+		t.Fatalf("read_uncommitted: %q", got)
 	}
 }
