@@ -83,3 +83,77 @@ func TestTransactionsAcrossBrokers(t *testing.T) {
 		t.Fatalf("read_committed: %q, want c0 c1 c2", got)
 	}
 }
+
+// TestTransactionCoordinatorFailover: the broker leading __transaction_state dies between
+// two transactions of a producer; another broker loads the partition (replaying the first
+// transaction's records) and the producer, after finding the new coordinator, commits the
+// second. A read_committed consumer sees both transactions.
+func TestTransactionCoordinatorFailover(t *testing.T) {
+	c := testcluster.StartCluster(t, 3, "transaction.state.log.num.partitions=1", "transaction.state.log.replication.factor=3")
+	const topic = "txn-failover"
+	createReplicated(t, c, topic, 1)
+	ctx := ctxT(t)
+	newProducer := func() *kgo.Client {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.TransactionalID("tx-failover"),
+			kgo.DefaultProduceTopic(topic), kgo.TransactionTimeout(30*time.Second), kgo.MetadataMinAge(100*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cl.Close)
+		return cl
+	}
+	commit := func(cl *kgo.Client, value string) error {
+		if err := cl.BeginTransaction(); err != nil {
+			return err
+		}
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte(value)}).FirstErr(); err != nil {
+			return err
+		}
+		return cl.EndTransaction(ctx, kgo.TryCommit)
+	}
+	if err := commit(newProducer(), "first"); err != nil {
+		t.Fatal(err)
+	}
+	st, _ := c.Server(0).Image().Topic(txn.TopicName)
+	coord := int(st.Partitions[0].Leader) - 1
+	waitISR(t, c, txn.TopicName, 3)
+	c.KillNode(coord)
+	t.Logf("killed the transaction coordinator, node %d", coord+1)
+
+	// A new producer of the same id: InitProducerId on the new coordinator bumps the epoch
+	// of the replayed id (so the state was loaded: a fresh id would start at epoch 0).
+	deadline := time.Now().Add(testTimeout)
+	for {
+		err := commit(newProducer(), "second")
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("second transaction after the failover: %v", err)
+		}
+		t.Logf("retrying: %v", err)
+		time.Sleep(500 * time.Millisecond)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	var got []string
+	for len(got) < 2 {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read_committed got %q", got)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if !slices.Equal(got, []string{"first", "second"}) {
+		t.Fatalf("read_committed: %q, want [first second]", got)
+	}
+	adm := adminFor(t, c.Addrs()[0])
+	d, err := adm.DescribeTransactions(ctx, "tx-failover")
+	if err != nil || d["tx-failover"].ProducerEpoch < 1 || d["tx-failover"].State != "CompleteCommit" {
+		t.Fatalf("after the failover: %+v %v, want CompleteCommit at epoch 1 or later (the first epoch replayed)", d["tx-failover"], err)
+	}
+}
