@@ -64,20 +64,7 @@ func TestTransactionsAcrossBrokers(t *testing.T) {
 		t.Fatalf("every partition is led by the coordinator (node %d): nothing crossed brokers", coord)
 	}
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var got []string
-	for len(got) < 3 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read_committed got %q, want c0 c1 c2", got)
-		}
-		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-	}
+	got := readCommitted(t, c, topic, 3)
 	slices.Sort(got)
 	if !slices.Equal(got, []string{"c0", "c1", "c2"}) {
 		t.Fatalf("read_committed: %q, want c0 c1 c2", got)
@@ -134,21 +121,7 @@ func TestTransactionCoordinatorFailover(t *testing.T) {
 		t.Logf("retrying: %v", err)
 		time.Sleep(500 * time.Millisecond)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.ConsumeTopics(topic),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
-	var got []string
-	for len(got) < 2 {
-		fs := cl.PollFetches(ctx)
-		if ctx.Err() != nil {
-			t.Fatalf("read_committed got %q", got)
-		}
-		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-	}
-	if !slices.Equal(got, []string{"first", "second"}) {
+	if got := readCommitted(t, c, topic, 2); !slices.Equal(got, []string{"first", "second"}) {
 		t.Fatalf("read_committed: %q, want [first second]", got)
 	}
 	adm := adminFor(t, c.Addrs()[0])
@@ -156,4 +129,25 @@ func TestTransactionCoordinatorFailover(t *testing.T) {
 	if err != nil || d["tx-failover"].ProducerEpoch < 1 || d["tx-failover"].State != "CompleteCommit" {
 		t.Fatalf("after the failover: %+v %v, want CompleteCommit at epoch 1 or later (the first epoch replayed)", d["tx-failover"], err)
 	}
+}
+
+// readCommitted consumes topic from the start with read_committed until want records came.
+func readCommitted(t *testing.T, c *testcluster.Cluster, topic string, want int) []string {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.ConsumeTopics(topic),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := ctxT(t)
+	var got []string
+	for len(got) < want {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			t.Fatalf("read_committed got %q, want %d records", got, want)
+		}
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	return got
 }
