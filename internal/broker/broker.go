@@ -19,6 +19,7 @@ import (
 	"github.com/samsa-io/samsa/internal/group"
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/replica"
+	"github.com/samsa-io/samsa/internal/txn"
 )
 
 // connBurst is how many connections must have closed (and at least half of those open at
@@ -74,6 +75,10 @@ type Broker struct {
 	txnVerifier TxnVerifier
 	// groups is the group coordinator (consumer groups and committed offsets).
 	groups *group.Coordinator
+	// txns is the transaction coordinator (txn.go).
+	txns *txn.Coordinator
+	// peers are the inter-broker clients of the transaction coordinator (txn_remote.go).
+	peers brokerClients
 	// fetchSessions are the incremental fetch sessions (KIP-227).
 	fetchSessions *fetchSessionCache
 
@@ -111,6 +116,8 @@ func New(cfg *config.Server, ctrl Controller, replicas *replica.Manager, logger 
 	b.mu.conns = make(map[*conn]struct{})
 	b.sendfile = os.Getenv("SAMSA_SENDFILE") != "0"
 	b.groups = newGroupCoordinator(b)
+	b.txns = newTxnCoordinator(b)
+	b.txnVerifier = coordinatorVerifier{b}
 	b.fetchSessions = newFetchSessionCache(int(cfg.Int64("max.incremental.fetch.session.cache.slots")), fetchSessionIdle)
 	return b
 }
@@ -187,6 +194,8 @@ func (b *Broker) Close() {
 	b.mu.Unlock()
 	b.wg.Wait()
 	b.groups.Close()
+	b.txns.Close()
+	b.closePeers()
 }
 
 // awaitMetadata waits until the replica manager has applied the controller's latest image, so

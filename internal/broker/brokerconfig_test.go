@@ -39,7 +39,7 @@ func TestKafkaBrokerSettingNames(t *testing.T) {
 		// Kafka's read-only settings named in issue 9: accepted with no effect at start,
 		// refused at run time as Kafka does.
 		{name: "controlled.shutdown.enable", value: "false", ignored: true, alterErr: kerr.InvalidRequest, alterMsg: notDynamic + "controlled.shutdown.enable)"},
-		{name: "transaction.max.timeout.ms", value: "600000", ignored: true, alterErr: kerr.InvalidRequest, alterMsg: notDynamic + "transaction.max.timeout.ms)"},
+		{name: "transaction.max.timeout.ms", value: "600000", alterErr: kerr.InvalidRequest, alterMsg: notDynamic + "transaction.max.timeout.ms)"},
 		{name: "transactional.id.expiration.ms", value: "3600000", ignored: true, alterErr: kerr.InvalidRequest, alterMsg: notDynamic},
 		{name: "metadata.log.max.record.bytes.between.snapshots", value: "1000000", ignored: true, alterErr: kerr.InvalidRequest, alterMsg: notDynamic},
 		// Dynamic in Kafka, no effect in Samsa: accepted in both places.

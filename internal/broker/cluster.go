@@ -113,31 +113,19 @@ type producerIDs struct {
 	next, end int64
 }
 
-// errTransactionsUnsupported is the message of the refusals of transactional requests.
-const errTransactionsUnsupported = "transactions are not supported yet by Samsa: use a producer without transactional.id (idempotence works)"
-
 func handleInitProducerID(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.InitProducerIDRequest)
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
 	if r.TransactionalID != nil {
-		// Transactions need the transaction coordinator, which a later issue adds. The
-		// response has no message; the error is not retriable, so clients fail at once.
-		resp.ErrorCode = kerr.InvalidRequest.Code
+		b.txnInitProducerID(r, resp)
 		return resp, nil
 	}
-	b.pids.mu.Lock()
-	defer b.pids.mu.Unlock()
-	if b.pids.next >= b.pids.end {
-		first, err := b.ctrl.AllocateProducerIDs(req.conn.ctx, producerIDBlock)
-		if err != nil {
-			resp.ErrorCode = errCode(err)
-			return resp, nil
-		}
-		b.pids.next, b.pids.end = first, first+producerIDBlock
+	id, err := b.nextProducerID()
+	if err != nil {
+		resp.ErrorCode = errCode(err)
+		return resp, nil
 	}
-	resp.ProducerID = b.pids.next
-	resp.ProducerEpoch = 0
-	b.pids.next++
+	resp.ProducerID, resp.ProducerEpoch = id, 0
 	return resp, nil
 }

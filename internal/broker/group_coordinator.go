@@ -26,14 +26,7 @@ func newGroupCoordinator(b *Broker) *group.Coordinator {
 		SegmentBytes:      b.cfg.Int64("offsets.topic.segment.bytes"),
 		Logger:            b.log.With("component", "groups"),
 		CreateTopic: func(ctx context.Context, n int32, rf int16, configs map[string]string) error {
-			res := b.ctrl.CreateTopics(ctx, []controller.CreateTopic{{Name: group.OffsetsTopic, NumPartitions: n, ReplicationFactor: rf, Configs: configs}}, false)
-			if err := res[0].Err; err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
-				return err
-			}
-			if res[0].Err == nil {
-				b.log.Info("created internal topic", "topic", group.OffsetsTopic, "partitions", n, "replication_factor", rf)
-			}
-			return b.replicas.WaitApplied(ctx, b.ctrl.Image().Index)
+			return b.createInternalTopic(ctx, group.OffsetsTopic, n, rf, configs)
 		},
 	})
 }
@@ -73,6 +66,7 @@ func optionalSetting(cfg *config.Server, name string, def int64) int64 {
 // loads the __consumer_offsets partitions this broker now leads and unloads the others.
 func (b *Broker) MetadataApplied(img *metadata.Image) {
 	b.groups.ApplyImage(img, b.replicas.Partition)
+	b.txnMetadataApplied(img)
 }
 
 // clientHost is a member's host as Kafka reports it ("/" and the address).
@@ -97,8 +91,18 @@ func msDuration(ms int32) time.Duration { return time.Duration(ms) * time.Millis
 // cluster (a node with controller.quorum.voters) and Samsa's 1 on a single node, so that a
 // cluster's committed offsets survive a broker and a single node needs no setting.
 func offsetsReplicationFactor(cfg *config.Server) int16 {
-	if _, set := cfg.Explicit["offsets.topic.replication.factor"]; !set && !cfg.SingleNode() {
-		return 3
+	return internalReplicationFactor(cfg, "offsets.topic.replication.factor")
+}
+
+// createInternalTopic creates a coordinator's internal topic through the controller (an
+// existing one is not an error) and returns once this broker has applied it.
+func (b *Broker) createInternalTopic(ctx context.Context, name string, n int32, rf int16, configs map[string]string) error {
+	res := b.ctrl.CreateTopics(ctx, []controller.CreateTopic{{Name: name, NumPartitions: n, ReplicationFactor: rf, Configs: configs}}, false)
+	if err := res[0].Err; err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return err
 	}
-	return int16(cfg.Int64("offsets.topic.replication.factor"))
+	if res[0].Err == nil {
+		b.log.Info("created internal topic", "topic", name, "partitions", n, "replication_factor", rf)
+	}
+	return b.replicas.WaitApplied(ctx, b.ctrl.Image().Index)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/group"
+	"github.com/samsa-io/samsa/internal/txn"
 )
 
 // FindCoordinator: v0-v3 name one key, v4+ a batch, v6 adds share-group keys (KIP-932).
@@ -64,14 +65,11 @@ func (b *Broker) findCoordinator(req *request, version int16, keyType int8, key 
 		}
 		return fail(err, err.Description)
 	}
+	topic, ensure, waitLoaded, what := group.OffsetsTopic, b.groups.EnsureTopic, b.groups.WaitLoaded, "group"
 	switch keyType {
 	case coordinatorGroup:
 	case coordinatorTransaction:
-		// Not the retriable COORDINATOR_NOT_AVAILABLE, which made a transactional producer wait
-		// out max.block.ms: a non-retriable error that clients surface at once with the text.
-		req.conn.logger().Warn("refused a transactional producer: transactions are not supported yet",
-			"transactional.id", key)
-		return fail(kerr.InvalidRequest, errTransactionsUnsupported)
+		topic, ensure, waitLoaded, what = txn.TopicName, b.txns.EnsureTopic, b.txns.WaitLoaded, "transactional id"
 	case coordinatorShare:
 		// Kafka 4.1 refuses share keys below v6 and keys that are not
 		// groupId:topicId:partition with INVALID_REQUEST; for the others it names the leader
@@ -89,22 +87,22 @@ func (b *Broker) findCoordinator(req *request, version int16, keyType int8, key 
 		return fail(kerr.InvalidRequest, kerr.InvalidRequest.Description)
 	}
 	img := b.ctrl.Image()
-	t, ok := img.Topic(group.OffsetsTopic)
+	t, ok := img.Topic(topic)
 	if !ok {
-		if err := b.groups.EnsureTopic(req.conn.ctx); err != nil {
-			b.log.Warn("creating the offsets topic", "err", err)
+		if err := ensure(req.conn.ctx); err != nil {
+			b.log.Warn("creating an internal topic", "topic", topic, "err", err)
 			return fail(kerr.CoordinatorNotAvailable, err.Error())
 		}
 		img = b.ctrl.Image()
-		if t, ok = img.Topic(group.OffsetsTopic); !ok {
-			return fail(kerr.CoordinatorNotAvailable, "the offsets topic is being created")
+		if t, ok = img.Topic(topic); !ok {
+			return fail(kerr.CoordinatorNotAvailable, topic+" is being created")
 		}
 	}
 	p := group.PartitionFor(key, int32(len(t.Partitions)))
 	leader := t.Partitions[p].Leader
 	br, ok := img.Brokers[leader]
 	if leader < 0 || !ok {
-		return fail(kerr.CoordinatorNotAvailable, "the group's coordinator partition has no leader")
+		return fail(kerr.CoordinatorNotAvailable, "the "+what+"'s coordinator partition has no leader")
 	}
 	for _, ep := range br.Endpoints {
 		if ep.Listener == req.conn.listener {
@@ -116,7 +114,7 @@ func (b *Broker) findCoordinator(req *request, version int16, keyType int8, key 
 	}
 	if leader == b.cfg.NodeID {
 		ctx, cancel := context.WithTimeout(req.conn.ctx, coordinatorLoadWait)
-		b.groups.WaitLoaded(ctx, p)
+		waitLoaded(ctx, p)
 		cancel()
 	}
 	return c

@@ -36,6 +36,7 @@ func handleProduce(b *Broker, req *request) (kmsg.Response, error) {
 		var limits produceLimits
 		if topicOK {
 			limits = b.produceLimits(img, t)
+			limits.transactionalID = r.TransactionID
 		}
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
@@ -179,7 +180,7 @@ func (b *Broker) appendPartition(p *replica.Partition, limits *produceLimits, da
 			return kerrMsg(kerr.InvalidRecord, "producers may not send control batches")
 		}
 		if h.IsTransactional() {
-			if err := b.verifyTransaction(p.TP, &h); err != nil {
+			if err := b.verifyTransaction(p.TP, limits.transactionalID, &h); err != nil {
 				return err
 			}
 		}

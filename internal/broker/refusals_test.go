@@ -1,38 +1,15 @@
 package broker_test
 
 import (
-	"context"
-	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/testcluster"
 )
-
-// Until transactions exist, a transactional producer fails at once with a non-retriable
-// error, instead of retrying COORDINATOR_NOT_AVAILABLE until its own deadline.
-func TestTransactionalProducerFailsAtOnce(t *testing.T) {
-	n := testcluster.Start(t)
-	createTopic(t, n, "tx", 1, nil)
-	cl := newClient(t, n, kgo.TransactionalID("tx-1"), kgo.DefaultProduceTopic("tx"),
-		kgo.TransactionTimeout(10*time.Second))
-	// The deadline only bounds a broken run: a retriable refusal would be retried until it.
-	ctx, cancel := context.WithTimeout(ctxT(t), time.Minute)
-	defer cancel()
-	err := cl.BeginTransaction()
-	if err == nil {
-		err = cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr()
-	}
-	if !errors.Is(err, kerr.InvalidRequest) {
-		t.Fatalf("transactional produce: %v, want INVALID_REQUEST", err)
-	}
-}
 
 // Creating or altering a topic to cleanup.policy=compact (either order with delete) succeeds
 // with no message now that the cleaner compacts.

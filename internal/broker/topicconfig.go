@@ -102,6 +102,8 @@ func (b *Broker) cleanupPolicy(img *metadata.Image, topicConfigs map[string]stri
 
 // produceLimits are the topic settings the produce path checks on every request.
 type produceLimits struct {
+	// transactionalID is the produce request's (nil without one), for TxnVerifier.
+	transactionalID   *string
 	maxMessageBytes   int64
 	minInsyncReplicas int64
 	compression       int8 // -1: keep the producer's codec

@@ -23,7 +23,7 @@ func init() { register(kmsg.WriteTxnMarkers.Int16(), 0, 1, handleWriteTxnMarkers
 // error to refuse the batch with. Without one (Broker.SetTxnVerifier never called) the
 // broker refuses every transactional batch, as before there was a coordinator.
 type TxnVerifier interface {
-	VerifyTransaction(tp replica.TopicPartition, producerID int64, producerEpoch int16) error
+	VerifyTransaction(tp replica.TopicPartition, transactionalID string, producerID int64, producerEpoch int16) error
 }
 
 // SetTxnVerifier installs the verifier of transactional produce (the transaction
@@ -31,11 +31,15 @@ type TxnVerifier interface {
 func (b *Broker) SetTxnVerifier(v TxnVerifier) { b.txnVerifier = v }
 
 // verifyTransaction is the produce path's check of a transactional batch.
-func (b *Broker) verifyTransaction(tp replica.TopicPartition, h *records.Header) error {
+func (b *Broker) verifyTransaction(tp replica.TopicPartition, transactionalID *string, h *records.Header) error {
 	if b.txnVerifier == nil {
 		return kerrMsg(kerr.InvalidRecord, "transactional produce is not supported yet")
 	}
-	return b.txnVerifier.VerifyTransaction(tp, h.ProducerID, h.ProducerEpoch)
+	id := ""
+	if transactionalID != nil {
+		id = *transactionalID
+	}
+	return b.txnVerifier.VerifyTransaction(tp, id, h.ProducerID, h.ProducerEpoch)
 }
 
 // markerReplicationTimeout bounds the wait for a marker to be committed by the ISR.

@@ -201,7 +201,7 @@ func TestReadCommitted(t *testing.T) {
 
 type allowTxns struct{}
 
-func (allowTxns) VerifyTransaction(replica.TopicPartition, int64, int16) error { return nil }
+func (allowTxns) VerifyTransaction(replica.TopicPartition, string, int64, int16) error { return nil }
 
 func TestTransactionalProduceSwitch(t *testing.T) {
 	n := testcluster.Start(t)
@@ -223,6 +223,11 @@ func TestTransactionalProduceSwitch(t *testing.T) {
 		}
 		return resp.Topics[0].Partitions[0].ErrorCode
 	}
+	// The coordinator's verifier: a batch of no transaction it knows of.
+	if code := produce(); code != kerr.InvalidTxnState.Code {
+		t.Fatalf("transactional produce outside a transaction: %v", kerr.ErrorForCode(code))
+	}
+	n.Server().Broker().SetTxnVerifier(nil)
 	if code := produce(); code != kerr.InvalidRecord.Code {
 		t.Fatalf("transactional produce without a coordinator: %v", kerr.ErrorForCode(code))
 	}

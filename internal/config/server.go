@@ -68,6 +68,8 @@ var ServerDefs = []Def{
 	{Name: "offsets.topic.num.partitions", Type: TypeInt, Default: "50", Min: 1, MinSet: true, Doc: "partitions of __consumer_offsets"},
 	{Name: "offsets.topic.segment.bytes", Type: TypeInt, Default: "104857600", Min: 1, MinSet: true, Doc: "segment.bytes of __consumer_offsets when the broker creates it"},
 	{Name: "offsets.topic.replication.factor", Type: TypeShort, Default: "1", Min: 1, MinSet: true, Doc: "replication of __consumer_offsets (Samsa default 1 on a single node, 3 in a cluster)"},
+	{Name: "transaction.state.log.num.partitions", Type: TypeInt, Default: "50", Min: 1, MinSet: true, Doc: "partitions of __transaction_state"},
+	{Name: "transaction.max.timeout.ms", Type: TypeInt, Default: "900000", Min: 1, MinSet: true, Doc: "the largest transaction.timeout.ms a producer may ask for"},
 	{Name: "transaction.state.log.replication.factor", Type: TypeShort, Default: "1", Min: 1, MinSet: true, Doc: "replication of __transaction_state (Samsa default 1)"},
 	{Name: "transaction.state.log.min.isr", Type: TypeInt, Default: "1", Min: 1, MinSet: true, Doc: "min ISR of __transaction_state (Samsa default 1)"},
 	{Name: "auto.leader.rebalance.enable", Type: TypeBoolean, Default: "true", Doc: "the active controller periodically elects the preferred replica (the first) leader where another replica leads"},

@@ -39,6 +39,10 @@ type Log interface {
 // replicaLog adapts a hosted partition.
 type replicaLog struct{ p *replica.Partition }
 
+// NewReplicaLog adapts a hosted partition to Log: appends wait for the ISR (acks=all), reads
+// and replays go to the log end. The transaction coordinator (internal/txn) uses it too.
+func NewReplicaLog(p *replica.Partition) Log { return replicaLog{p} }
+
 func (l replicaLog) AppendAsLeader(b []byte) error {
 	res, err := l.p.AppendAsLeader(b)
 	if err != nil || !l.p.Replicated() {
@@ -254,7 +258,7 @@ func (c *Coordinator) load(ctx context.Context, part *partition) {
 	logger := c.log.With("partition", part.index)
 	timers := newClockTimers(c.clock, &part.mu.Mutex)
 	shard := newShard(part.index, c.cfg.Settings, logger, timers, part.append, c.cfg.NewMemberID)
-	n, err := replayLog(ctx, part.log, shard, logger)
+	n, err := ReplayLog(ctx, part.log, OffsetsTopic, shard.replay, logger)
 	part.mu.Lock()
 	if part.mu.state != partitionLoading {
 		part.mu.Unlock()
@@ -319,16 +323,17 @@ func (c *Coordinator) Close() {
 
 // append is the shard's store: one batch appended to the partition. It runs with part.mu held.
 func (part *partition) append(recs []Record) error {
-	return part.log.AppendAsLeader(buildBatch(recs, part.clock.Now().UnixMilli()))
+	return part.log.AppendAsLeader(BuildBatch(recs, part.clock.Now().UnixMilli()))
 }
 
 // replayReadBytes is how much of the log a loader reads at a time.
 const replayReadBytes = 1 << 20
 
-// replayLog feeds every record from the log start to the high watermark to the shard. A
-// record that does not decode is logged and skipped, so one bad record does not make every
-// group of the partition unavailable.
-func replayLog(ctx context.Context, log Log, shard *Shard, logger *slog.Logger) (int, error) {
+// ReplayLog feeds every record (key, value) from the log start to the log end to replay. A
+// record that does not decode (replay's error) is logged and skipped, so one bad record does
+// not make every group (or transactional id) of the partition unavailable. topic names the
+// log in errors.
+func ReplayLog(ctx context.Context, log Log, topic string, replay func(key, value []byte) error, logger *slog.Logger) (int, error) {
 	off, hw := log.LogStartOffset(), log.ReplayEnd()
 	n := 0
 	for off < hw {
@@ -337,10 +342,10 @@ func replayLog(ctx context.Context, log Log, shard *Shard, logger *slog.Logger) 
 		}
 		data, err := log.Read(off, replayReadBytes)
 		if err != nil {
-			return n, fmt.Errorf("reading %s offset %d: %w", OffsetsTopic, off, err)
+			return n, fmt.Errorf("reading %s offset %d: %w", topic, off, err)
 		}
 		if len(data) == 0 {
-			return n, fmt.Errorf("reading %s: no data at offset %d below the high watermark %d", OffsetsTopic, off, hw)
+			return n, fmt.Errorf("reading %s: no data at offset %d below the high watermark %d", topic, off, hw)
 		}
 		next := off
 		var batchErr error
@@ -358,7 +363,7 @@ func replayLog(ctx context.Context, log Log, shard *Shard, logger *slog.Logger) 
 					return nil
 				}
 				n++
-				if err := shard.replay(k, v); err != nil {
+				if err := replay(k, v); err != nil {
 					logger.Error("skipping undecodable record", "offset", o, "err", err)
 				}
 				return nil
@@ -371,7 +376,7 @@ func replayLog(ctx context.Context, log Log, shard *Shard, logger *slog.Logger) 
 			return n, batchErr
 		}
 		if next <= off {
-			return n, fmt.Errorf("reading %s: no progress at offset %d", OffsetsTopic, off)
+			return n, fmt.Errorf("reading %s: no progress at offset %d", topic, off)
 		}
 		off = next
 	}

@@ -216,7 +216,7 @@ func TestReplayRebuildsState(t *testing.T) {
 	wantErr(t, "delete", h.shard.DeleteGroup("gone"), nil)
 
 	// Through real batches, as the log holds them.
-	batch := buildBatch(h.written, h.clock.Now().UnixMilli())
+	batch := BuildBatch(h.written, h.clock.Now().UnixMilli())
 	s2 := h.newShard(testSettings())
 	if err := forEachRecord(batch, func(_ int64, k, v []byte) error { return s2.replay(k, v) }); err != nil {
 		t.Fatal(err)

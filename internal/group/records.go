@@ -101,9 +101,9 @@ func groupMetadataValue(g *classicGroup, assignment map[string][]byte) []byte {
 	return v.AppendTo(nil)
 }
 
-// buildBatch encodes records as one uncompressed v2 record batch (no producer id) with the
+// BuildBatch encodes records as one uncompressed v2 record batch (no producer id) with the
 // given timestamp in milliseconds.
-func buildBatch(recs []Record, nowMs int64) []byte {
+func BuildBatch(recs []Record, nowMs int64) []byte {
 	var body []byte
 	for i, r := range recs {
 		body = appendRecord(body, int32(i), r.Key, r.Value)

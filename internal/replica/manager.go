@@ -253,8 +253,10 @@ func (m *Manager) open(tp TopicPartition, h *hosted, now time.Time, failed *open
 	return p
 }
 
-// brokerAddr returns the host:port of a broker's inter-broker listener in img, or "" when
+// BrokerAddr returns the host:port of a broker's inter-broker listener in img, or "" when
 // the broker is not registered.
+func (m *Manager) BrokerAddr(img *metadata.Image, id int32) string { return m.brokerAddr(img, id) }
+
 func (m *Manager) brokerAddr(img *metadata.Image, id int32) string {
 	b, ok := img.Brokers[id]
 	if !ok || len(b.Endpoints) == 0 {
