@@ -516,14 +516,21 @@ check_kafka-producer-perf-test() {
 }
 
 # A Java transactional producer (producer-perf-test with --transactional-id: initTransactions,
-# then transactions committed) succeeds.
+# then transactions committed every --transaction-duration-ms) succeeds, and a read_committed
+# console consumer reads back every record it sent.
 check_kafka-transactional-producer() {
 	need java || return 1
-	local topic=compat-txn-$RUN_ID rc=0
-	kafka_tool org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-records 10 \
-		--record-size 10 --throughput -1 --transactional-id "compat-txn-$RUN_ID" \
+	local topic=compat-txn-$RUN_ID rc=0 records=1000 got
+	kafka_tool org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-records $records \
+		--record-size 10 --throughput -1 --transactional-id "compat-txn-$RUN_ID" --transaction-duration-ms 100 \
 		--producer-props "bootstrap.servers=$BOOTSTRAP" max.block.ms=20000 > perf.out 2> perf.err || rc=$?
 	((rc == 0)) || { reason "the transactional producer failed (exit $rc): $(last_error perf.err)"; return 1; }
+	kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$BOOTSTRAP" \
+		--topic "$topic" --from-beginning --isolation-level read_committed --max-messages $records \
+		--timeout-ms 15000 > txn-consumed.txt 2> txn-consume.err || rc=$?
+	got=$(wc -l < txn-consumed.txt)
+	((got == records)) || { reason "a read_committed consumer read $got of the $records committed records (exit $rc): $(last_error txn-consume.err)"; return 1; }
+	echo "$records records in transactions, all read back with isolation.level=read_committed" > note
 }
 
 # ---- log compaction ----
