@@ -164,7 +164,7 @@ func handleOffsetFetch(b *Broker, req *request) (kmsg.Response, error) {
 	img := b.ctrl.Image()
 	if r.Version >= 8 {
 		for _, rg := range r.Groups {
-			resp.Groups = append(resp.Groups, b.fetchGroupOffsets(img, r.Version, rg))
+			resp.Groups = append(resp.Groups, b.fetchGroupOffsets(img, r.Version, rg, r.RequireStable))
 		}
 		return resp, nil
 	}
@@ -180,7 +180,7 @@ func handleOffsetFetch(b *Broker, req *request) (kmsg.Response, error) {
 			rg.Topics = append(rg.Topics, gt)
 		}
 	}
-	g := b.fetchGroupOffsets(img, r.Version, rg)
+	g := b.fetchGroupOffsets(img, r.Version, rg, r.Version >= 7 && r.RequireStable)
 	if g.ErrorCode != 0 && r.Version < 2 {
 		// v0 and v1 have no group-level error: each partition carries it.
 		g.Topics = noOffsets(rg.Topics, g.ErrorCode)
@@ -205,7 +205,7 @@ func handleOffsetFetch(b *Broker, req *request) (kmsg.Response, error) {
 // the coordinator; a group error drops every topic. When all the group's offsets are asked
 // for (null topics), those of topics the image does not have are left out: they have no id
 // to name them by.
-func (b *Broker) fetchGroupOffsets(img *metadata.Image, version int16, rg kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
+func (b *Broker) fetchGroupOffsets(img *metadata.Image, version int16, rg kmsg.OffsetFetchRequestGroup, requireStable bool) kmsg.OffsetFetchResponseGroup {
 	byID := version >= offsetsTopicIDVersion
 	sg := kmsg.NewOffsetFetchResponseGroup()
 	sg.Group = rg.Group
@@ -228,7 +228,7 @@ func (b *Broker) fetchGroupOffsets(img *metadata.Image, version int16, rg kmsg.O
 			}
 		}
 	}
-	offsets, err := b.groups.FetchOffsetsForMember(rg.Group, rg.MemberID, rg.MemberEpoch, tps)
+	offsets, err := b.groups.FetchOffsetsForMember(rg.Group, rg.MemberID, rg.MemberEpoch, tps, requireStable)
 	if err != nil {
 		sg.ErrorCode = errCode(err)
 		return sg

@@ -339,14 +339,14 @@ func (b *Broker) writeMarker(ctx context.Context, topic string, partition int32,
 	if err != nil {
 		return storageErr(err)
 	}
-	if !p.Replicated() {
-		return nil
+	if p.Replicated() {
+		ctx, cancel := context.WithTimeout(ctx, markerReplicationTimeout)
+		defer cancel()
+		if err := p.WaitReplicated(ctx, res.LastOffset+1, 1, ctx.Done()); err != nil {
+			return storageErr(err)
+		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, markerReplicationTimeout)
-	defer cancel()
-	if err := p.WaitReplicated(ctx, res.LastOffset+1, 1, ctx.Done()); err != nil {
-		return storageErr(err)
-	}
+	b.completeOffsetsTxn(topic, partition, marker.ProducerID, marker.Commit)
 	return nil
 }
 

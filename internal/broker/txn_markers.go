@@ -78,6 +78,8 @@ func handleWriteTxnMarkers(b *Broker, req *request) (kmsg.Response, error) {
 					rp.ErrorCode = errCode(storageErr(err))
 				} else if p.Replicated() {
 					waits = append(waits, pending{p: p, end: res.LastOffset + 1, mi: mi, ti: ti, pi: pi})
+				} else {
+					b.completeOffsetsTxn(mt.Topic, part, m.ProducerID, m.Committed)
 				}
 				rt.Partitions = append(rt.Partitions, rp)
 			}
@@ -93,7 +95,10 @@ func handleWriteTxnMarkers(b *Broker, req *request) (kmsg.Response, error) {
 	for _, w := range waits {
 		if err := w.p.WaitReplicated(ctx, w.end, 1, ctx.Done()); err != nil {
 			resp.Markers[w.mi].Topics[w.ti].Partitions[w.pi].ErrorCode = errCode(storageErr(err))
+			continue
 		}
+		m := r.Markers[w.mi]
+		b.completeOffsetsTxn(m.Topics[w.ti].Topic, m.Topics[w.ti].Partitions[w.pi], m.ProducerID, m.Committed)
 	}
 	return resp, nil
 }

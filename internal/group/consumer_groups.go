@@ -453,7 +453,9 @@ func (c *Coordinator) ConsumerGroupDescribe(id string) kmsg.ConsumerGroupDescrib
 // FetchOffsetsForMember is OffsetFetch from v9, where a member of a consumer group names
 // itself and its epoch (STALE_MEMBER_EPOCH, UNKNOWN_MEMBER_ID). Without a member (nil id,
 // epoch -1) it is FetchOffsets.
-func (c *Coordinator) FetchOffsetsForMember(group string, memberID *string, memberEpoch int32, tps []TopicPartition) ([]FetchedOffset, error) {
+// With requireStable (OffsetFetch v7+), a partition with a transactional offset pending is
+// answered UNSTABLE_OFFSET_COMMIT, as Kafka does.
+func (c *Coordinator) FetchOffsetsForMember(group string, memberID *string, memberEpoch int32, tps []TopicPartition, requireStable bool) ([]FetchedOffset, error) {
 	var out []FetchedOffset
 	var verr error
 	if err := c.withShard(group, func(s *Shard) {
@@ -464,6 +466,13 @@ func (c *Coordinator) FetchOffsetsForMember(group string, memberID *string, memb
 			}
 		}
 		out = s.FetchOffsets(group, tps)
+		if requireStable {
+			for i := range out {
+				if s.txn.isPending(group, out[i].TopicPartition) {
+					out[i] = FetchedOffset{TopicPartition: out[i].TopicPartition, Offset: -1, LeaderEpoch: -1, Err: errUnstableOffsetCommit}
+				}
+			}
+		}
 	}); err != nil {
 		return nil, err
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/samsa-io/samsa/internal/group/consumer"
 	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/records"
 	"github.com/samsa-io/samsa/internal/replica"
 )
 
@@ -258,7 +259,8 @@ func (c *Coordinator) load(ctx context.Context, part *partition) {
 	logger := c.log.With("partition", part.index)
 	timers := newClockTimers(c.clock, &part.mu.Mutex)
 	shard := newShard(part.index, c.cfg.Settings, logger, timers, part.append, c.cfg.NewMemberID)
-	n, err := ReplayLog(ctx, part.log, OffsetsTopic, shard.replay, logger)
+	shard.storeTxn = part.appendTxn
+	n, err := replayLog(ctx, part.log, OffsetsTopic, shard.replayBatch, shard.replay, logger)
 	part.mu.Lock()
 	if part.mu.state != partitionLoading {
 		part.mu.Unlock()
@@ -334,6 +336,12 @@ const replayReadBytes = 1 << 20
 // not make every group (or transactional id) of the partition unavailable. topic names the
 // log in errors.
 func ReplayLog(ctx context.Context, log Log, topic string, replay func(key, value []byte) error, logger *slog.Logger) (int, error) {
+	return replayLog(ctx, log, topic, nil, replay, logger)
+}
+
+// replayLog is ReplayLog calling onBatch, when not nil, with each batch's header before its
+// records (control batches included, whose records replay does not see).
+func replayLog(ctx context.Context, log Log, topic string, onBatch func(batch []byte, h *records.Header), replay func(key, value []byte) error, logger *slog.Logger) (int, error) {
 	off, hw := log.LogStartOffset(), log.ReplayEnd()
 	n := 0
 	for off < hw {
@@ -357,6 +365,11 @@ func ReplayLog(ctx context.Context, log Log, topic string, replay func(key, valu
 			if err != nil {
 				batchErr = err
 				return
+			}
+			if onBatch != nil {
+				if h, err := records.ParseHeader(batch); err == nil {
+					onBatch(batch, &h)
+				}
 			}
 			if err := forEachRecord(batch, func(o int64, k, v []byte) error {
 				if o < off {
@@ -488,9 +501,15 @@ func (c *Coordinator) LeaveGroup(group string, members []LeaveMember) (error, []
 
 // CommitOffsets commits offsets; see Shard.CommitOffsets.
 func (c *Coordinator) CommitOffsets(req CommitRequest) []error {
+	return c.commitWith(req.Group, len(req.Offsets), func(s *Shard) []error { return s.CommitOffsets(req) })
+}
+
+// commitWith runs a commit of n offsets on the group's shard; when the shard cannot take it,
+// every offset gets the reason.
+func (c *Coordinator) commitWith(group string, n int, commit func(*Shard) []error) []error {
 	var errs []error
-	if err := c.withShard(req.Group, func(s *Shard) { errs = s.CommitOffsets(req) }); err != nil {
-		errs = make([]error, len(req.Offsets))
+	if err := c.withShard(group, func(s *Shard) { errs = commit(s) }); err != nil {
+		errs = make([]error, n)
 		for i := range errs {
 			errs[i] = err
 		}

@@ -302,6 +302,12 @@ func (s *Shard) ExpireOffsets() {
 // offset.metadata.max.bytes in errs) and writes their records. ok is false when the write
 // failed, every partition then carrying the error in errs.
 func (s *Shard) persistCommits(group string, req CommitRequest, errs []error) (entries []offsetEntry, ok bool) {
+	return s.persistCommitsWith(group, req, errs, s.persist)
+}
+
+// persistCommitsWith is persistCommits writing through write (s.persist, or a transactional
+// write for TxnOffsetCommit).
+func (s *Shard) persistCommitsWith(group string, req CommitRequest, errs []error, write func([]Record) error) (entries []offsetEntry, ok bool) {
 	now := s.nowMs()
 	var recs []Record
 	entries = make([]offsetEntry, len(req.Offsets))
@@ -324,7 +330,7 @@ func (s *Shard) persistCommits(group string, req CommitRequest, errs []error) (e
 		entries[i] = e
 		recs = append(recs, Record{Key: offsetCommitKey(group, o.Topic, o.Partition), Value: offsetCommitValue(e)})
 	}
-	if err := s.persist(recs); err != nil {
+	if err := write(recs); err != nil {
 		for i := range errs {
 			if errs[i] == nil {
 				errs[i] = err

@@ -104,6 +104,16 @@ func groupMetadataValue(g *classicGroup, assignment map[string][]byte) []byte {
 // BuildBatch encodes records as one uncompressed v2 record batch (no producer id) with the
 // given timestamp in milliseconds.
 func BuildBatch(recs []Record, nowMs int64) []byte {
+	return buildBatch(recs, nowMs, -1, -1, -1, 0)
+}
+
+// BuildTxnBatch encodes records as one transactional batch of the producer (TxnOffsetCommit),
+// its first record numbered seq.
+func BuildTxnBatch(recs []Record, nowMs int64, producerID int64, epoch int16, seq int32) []byte {
+	return buildBatch(recs, nowMs, producerID, epoch, seq, records.AttrTransactional)
+}
+
+func buildBatch(recs []Record, nowMs int64, producerID int64, epoch int16, seq int32, attrs int16) []byte {
 	var body []byte
 	for i, r := range recs {
 		body = appendRecord(body, int32(i), r.Key, r.Value)
@@ -113,9 +123,10 @@ func BuildBatch(recs []Record, nowMs int64) []byte {
 		LastOffsetDelta: int32(len(recs) - 1),
 		FirstTimestamp:  nowMs,
 		MaxTimestamp:    nowMs,
-		ProducerID:      -1,
-		ProducerEpoch:   -1,
-		FirstSequence:   -1,
+		Attributes:      attrs,
+		ProducerID:      producerID,
+		ProducerEpoch:   epoch,
+		FirstSequence:   seq,
 		NumRecords:      int32(len(recs)),
 		Records:         body,
 	}

@@ -58,23 +58,24 @@ func DefaultSettings() Settings {
 
 // Errors with Kafka codes the state machine returns.
 var (
-	errUnknownMember      error = kerr.UnknownMemberID
-	errFencedInstance     error = kerr.FencedInstanceID
-	errIllegalGeneration  error = kerr.IllegalGeneration
-	errRebalance          error = kerr.RebalanceInProgress
-	errInconsistent       error = kerr.InconsistentGroupProtocol
-	errInvalidGroupID     error = kerr.InvalidGroupID
-	errNotCoordinator     error = kerr.NotCoordinator
-	errCoordinatorNotAvl  error = kerr.CoordinatorNotAvailable
-	errGroupIDNotFound    error = kerr.GroupIDNotFound
-	errNonEmptyGroup      error = kerr.NonEmptyGroup
-	errSubscribedToTopic  error = kerr.GroupSubscribedToTopic
-	errMetadataTooLarge   error = kerr.OffsetMetadataTooLarge
-	errGroupMaxSize       error = kerr.GroupMaxSizeReached
-	errInvalidSession     error = kerr.InvalidSessionTimeout
-	errMemberIDRequired   error = kerr.MemberIDRequired
-	errLoadInProgress     error = kerr.CoordinatorLoadInProgress
-	errUnknownServerError error = kerr.UnknownServerError
+	errUnknownMember        error = kerr.UnknownMemberID
+	errFencedInstance       error = kerr.FencedInstanceID
+	errIllegalGeneration    error = kerr.IllegalGeneration
+	errRebalance            error = kerr.RebalanceInProgress
+	errInconsistent         error = kerr.InconsistentGroupProtocol
+	errInvalidGroupID       error = kerr.InvalidGroupID
+	errNotCoordinator       error = kerr.NotCoordinator
+	errCoordinatorNotAvl    error = kerr.CoordinatorNotAvailable
+	errGroupIDNotFound      error = kerr.GroupIDNotFound
+	errNonEmptyGroup        error = kerr.NonEmptyGroup
+	errSubscribedToTopic    error = kerr.GroupSubscribedToTopic
+	errMetadataTooLarge     error = kerr.OffsetMetadataTooLarge
+	errGroupMaxSize         error = kerr.GroupMaxSizeReached
+	errInvalidSession       error = kerr.InvalidSessionTimeout
+	errMemberIDRequired     error = kerr.MemberIDRequired
+	errLoadInProgress       error = kerr.CoordinatorLoadInProgress
+	errUnknownServerError   error = kerr.UnknownServerError
+	errUnstableOffsetCommit error = kerr.UnstableOffsetCommit
 )
 
 // Shard is the state machine of one __consumer_offsets partition: the groups hashed to it,
@@ -97,6 +98,10 @@ type Shard struct {
 	cg *consumerGroups
 	// loading holds the replayed state until finishLoad builds the groups.
 	loading *loadState
+	// storeTxn appends records as one transactional batch of the producer (TxnOffsetCommit).
+	storeTxn func(recs []Record, producerID int64, epoch int16) error
+	// txn holds the transactional offset commits (TxnOffsetCommit) awaiting their markers.
+	txn txnOffsets
 }
 
 func newShard(partition int32, set Settings, logger *slog.Logger, t timers, store func([]Record) error, newID func() string) *Shard {
@@ -110,6 +115,7 @@ func newShard(partition int32, set Settings, logger *slog.Logger, t timers, stor
 		groups:    make(map[string]*classicGroup),
 		cg:        newConsumerGroups(set.Consumer, set.MaxGroupSize),
 		loading:   &loadState{groups: map[string]*kmsg.GroupMetadataValue{}, offsets: map[string]map[TopicPartition]offsetEntry{}},
+		txn:       newTxnOffsets(),
 	}
 }
 
@@ -121,10 +127,15 @@ func (s *Shard) current(g *classicGroup) bool { return s.groups[g.id] == g }
 // persist appends records through the store, mapping failures to Kafka's error codes the
 // way Kafka's coordinator does for its appends.
 func (s *Shard) persist(recs []Record) error {
+	return s.persistWith(s.store, recs)
+}
+
+// persistWith is persist through the given store.
+func (s *Shard) persistWith(store func([]Record) error, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	err := s.store(recs)
+	err := store(recs)
 	if err == nil {
 		return nil
 	}
@@ -281,6 +292,10 @@ func (s *Shard) replay(key, value []byte) error {
 		}
 		if v.Version == 1 {
 			e.expireTimestamp = v.ExpireTimestamp
+		}
+		if s.txn.replaying >= 0 {
+			s.txn.add(s.txn.replaying, k.Group, tp, e)
+			return nil
 		}
 		m := ls.offsets[k.Group]
 		if m == nil {

@@ -338,3 +338,23 @@ func decodeSnapshot(b []byte) (*producerStates, error) {
 	}
 	return ps, nil
 }
+
+// NextSequence returns the sequence the producer's next batch of this epoch must start at on
+// this log: after its last batch when that was of the same epoch, else 0. The group
+// coordinator numbers its transactional offset commit batches with it (TxnOffsetCommit).
+func (l *Log) NextSequence(producerID int64, epoch int16) int32 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e := l.mu.producers.producers[producerID]
+	if e == nil || e.epoch != epoch {
+		return 0
+	}
+	last, ok := e.last()
+	if !ok {
+		return 0
+	}
+	if last.lastSeq == math.MaxInt32 {
+		return 0
+	}
+	return last.lastSeq + 1
+}
