@@ -248,3 +248,24 @@ func TestTxnOffsetCommitPendingUntilMarker(t *testing.T) {
 	n.Restart()
 	check("after a restart")
 }
+
+// TestTxnOffsetCommitSameEpoch: one producer epoch commits offsets in two transactions in a
+// row (as a GroupTransactSession does); the second batch is numbered after the first (not
+// taken for its duplicate), so a restart replays the second offset.
+func TestTxnOffsetCommitSameEpoch(t *testing.T) {
+	n := startTxnNode(t)
+	const topic = "epoch-in"
+	createTopic(t, n, topic, 1, nil)
+	x := newRawTxn(t, n, "tx-epoch")
+	x.commitOffset("g-epoch", topic, 3)
+	x.end(true)
+	x.commitOffset("g-epoch", topic, 5)
+	x.end(true)
+	if got := committedOffset(t, n, "g-epoch", topic); got != 5 {
+		t.Fatalf("committed offset %d, want 5", got)
+	}
+	n.Restart()
+	if got := committedOffset(t, n, "g-epoch", topic); got != 5 {
+		t.Fatalf("after a restart: committed offset %d, want 5", got)
+	}
+}
