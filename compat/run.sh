@@ -329,7 +329,8 @@ check_kafka-features() {
 		> describe.out 2> describe.err || { reason "kafka-features describe: $(last_error describe.err)"; return 1; }
 	local want
 	for want in "metadata.version SupportedMinVersion: 3.3-IV3 SupportedMaxVersion: 3.8-IV0 FinalizedVersionLevel: 3.8-IV0" \
-		"group.version SupportedMinVersion: 0 SupportedMaxVersion: 1 FinalizedVersionLevel: 1"; do
+		"group.version SupportedMinVersion: 0 SupportedMaxVersion: 1 FinalizedVersionLevel: 1" \
+		"transaction.version SupportedMinVersion: 0 SupportedMaxVersion: 2 FinalizedVersionLevel: 2"; do
 		tr '\t' ' ' < describe.out | grep -q "^Feature: $want Epoch: [0-9]" ||
 			{ reason "kafka-features describe: no line 'Feature: $want' in: $(grep '^Feature' describe.out | tr '\t\n' ' |')"; return 1; }
 	done

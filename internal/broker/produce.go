@@ -19,7 +19,7 @@ import (
 
 // Produce v3 is the first version that carries v2 record batches; v12 and v13 (topic ids,
 // transactions v2) are not served yet.
-func init() { register(kmsg.Produce.Int16(), 3, 11, handleProduce) }
+func init() { register(kmsg.Produce.Int16(), 3, 12, handleProduce) }
 
 func handleProduce(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.ProduceRequest)
@@ -37,6 +37,7 @@ func handleProduce(b *Broker, req *request) (kmsg.Response, error) {
 		if topicOK {
 			limits = b.produceLimits(img, t)
 			limits.transactionalID = r.TransactionID
+			limits.addToTxn = r.Version >= 12
 		}
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
@@ -180,7 +181,7 @@ func (b *Broker) appendPartition(p *replica.Partition, limits *produceLimits, da
 			return kerrMsg(kerr.InvalidRecord, "producers may not send control batches")
 		}
 		if h.IsTransactional() {
-			if err := b.verifyTransaction(p.TP, limits.transactionalID, &h); err != nil {
+			if err := b.verifyTransaction(p.TP, limits.transactionalID, &h, limits.addToTxn); err != nil {
 				return err
 			}
 		}

@@ -126,7 +126,23 @@ type rawTxn struct {
 
 func newRawTxn(t *testing.T, n *testcluster.Node, id string) *rawTxn {
 	t.Helper()
-	cl := newClient(t, n)
+	return newRawTxnWith(t, newClient(t, n), id)
+}
+
+// newRawTxnTV0 is newRawTxn speaking the request versions before transaction.version 2
+// (EndTxn v4, AddOffsetsToTxn v3, TxnOffsetCommit v4): one producer epoch for every
+// transaction.
+func newRawTxnTV0(t *testing.T, n *testcluster.Node, id string) *rawTxn {
+	t.Helper()
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(kmsg.EndTxn.Int16(), 4)
+	v.SetMaxKeyVersion(kmsg.AddOffsetsToTxn.Int16(), 3)
+	v.SetMaxKeyVersion(kmsg.TxnOffsetCommit.Int16(), 4)
+	return newRawTxnWith(t, newClient(t, n, kgo.MaxVersions(v)), id)
+}
+
+func newRawTxnWith(t *testing.T, cl *kgo.Client, id string) *rawTxn {
+	t.Helper()
 	req := kmsg.NewPtrInitProducerIDRequest()
 	req.TransactionalID, req.TransactionTimeoutMillis = &id, 60000
 	resp, err := req.RequestWith(ctxT(t), cl)
@@ -180,6 +196,13 @@ func (x *rawTxn) end(commit bool) {
 	}
 	if err != nil {
 		x.t.Fatalf("EndTxn (commit %v): %v", commit, err)
+	}
+	if resp.Version >= 5 {
+		// transaction.version 2: the end bumped the epoch, which the next transaction uses.
+		if resp.ProducerEpoch <= x.epoch && resp.ProducerID == x.pid {
+			x.t.Fatalf("EndTxn v%d answered producer %d epoch %d after epoch %d: not bumped", resp.Version, resp.ProducerID, resp.ProducerEpoch, x.epoch)
+		}
+		x.pid, x.epoch = resp.ProducerID, resp.ProducerEpoch
 	}
 }
 
@@ -250,13 +273,14 @@ func TestTxnOffsetCommitPendingUntilMarker(t *testing.T) {
 }
 
 // TestTxnOffsetCommitSameEpoch: one producer epoch commits offsets in two transactions in a
-// row (as a GroupTransactSession does); the second batch is numbered after the first (not
-// taken for its duplicate), so a restart replays the second offset.
+// row (as a GroupTransactSession before transaction.version 2 does); the second batch is
+// numbered after the first (not taken for its duplicate), so a restart replays the second
+// offset.
 func TestTxnOffsetCommitSameEpoch(t *testing.T) {
 	n := startTxnNode(t)
 	const topic = "epoch-in"
 	createTopic(t, n, topic, 1, nil)
-	x := newRawTxn(t, n, "tx-epoch")
+	x := newRawTxnTV0(t, n, "tx-epoch")
 	x.commitOffset("g-epoch", topic, 3)
 	x.end(true)
 	x.commitOffset("g-epoch", topic, 5)

@@ -201,7 +201,9 @@ func TestReadCommitted(t *testing.T) {
 
 type allowTxns struct{}
 
-func (allowTxns) VerifyTransaction(replica.TopicPartition, string, int64, int16) error { return nil }
+func (allowTxns) VerifyTransaction(replica.TopicPartition, string, int64, int16, bool) error {
+	return nil
+}
 
 func TestTransactionalProduceSwitch(t *testing.T) {
 	n := testcluster.Start(t)
