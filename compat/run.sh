@@ -40,7 +40,8 @@ COMPAT=$ROOT/compat
 export SAMSA_CACHE=${SAMSA_CACHE:-$HOME/.cache/samsa}
 CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-features kafka-console kafka-producer-perf-test
 	kafka-transactional-producer kafka-consumer-groups kafka-console-group-kip848 kafka-python-group confluent-kafka-group
-	confluent-kafka-group-pair confluent-kafka-group-kip848 confluent-kafka-group-mixed kafka-configs-compact)
+	confluent-kafka-group-pair confluent-kafka-group-kip848 confluent-kafka-group-mixed kafka-configs-compact
+	confluent-kafka-transactions)
 # The 3-node checks, in this order (the last one stops a node).
 CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-features cluster-leader-election cluster-java-across-kill cluster-under-replicated)
 # The dynamic-quorum checks, each starting its own processes.
@@ -295,6 +296,20 @@ check_confluent-kafka-group-kip848() {
 check_confluent-kafka-group-mixed() {
 	python_client confluent_client.py confluent-kafka-group-mixed --group "compat-confluent-mixed-$RUN_ID" \
 		--members 2 --group-protocol consumer,classic
+}
+
+# librdkafka's transactional producer: a consume-transform-produce step with the group's
+# offsets in the transaction (send_offsets_to_transaction), then an aborted transaction; a
+# read_committed reader sees exactly the committed copies and the group's offsets are the
+# input's ends (see compat/python/confluent_txn.py).
+check_confluent-kafka-transactions() {
+	need python || return 1
+	local rc=0
+	"$PY" "$COMPAT/python/confluent_txn.py" --bootstrap "$BOOTSTRAP" --topic "compat-confluent-txn-$RUN_ID" \
+		--partitions "$PARTITIONS" --group "compat-confluent-txn-$RUN_ID" --txn-id "compat-confluent-txn-$RUN_ID" \
+		--records 100 --timeout 20 > /dev/null 2> client.err || rc=$?
+	sed -n 's/^note: //p' client.err > note
+	((rc == 0)) || { reason "$(last_error client.err)$(librdkafka_hint client.err)"; return 1; }
 }
 
 check_kafkajs() {
