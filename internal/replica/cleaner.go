@@ -30,10 +30,6 @@ type CleanerConfig struct {
 	// IOMaxBytesPerSecond is log.cleaner.io.max.bytes.per.second, one budget for all threads'
 	// reads and writes; <= 0 or Kafka's default (Double.MAX_VALUE) does not throttle.
 	IOMaxBytesPerSecond float64
-	// Nice is samsa.log.cleaner.thread.nice (10): each cleaner goroutine runs on its own OS
-	// thread with this scheduling nice value (Linux), so cleaning yields the CPUs to request
-	// handling when they are contended; 0 runs it like any goroutine.
-	Nice int
 }
 
 // logCleaner runs the cleaner goroutines of a Manager: each round picks the dirtiest
@@ -124,9 +120,6 @@ func (c *logCleaner) stop() {
 
 // run is one cleaner goroutine.
 func (c *logCleaner) run(thread int) {
-	if err := lowerCleanerPriority(c.cfg.Nice); err != nil {
-		c.log.Warn("could not lower the cleaner thread's priority; it competes with request handling for the CPUs", "nice", c.cfg.Nice, "err", err)
-	}
 	var offsets *storage.OffsetMap
 	defer func() {
 		if offsets != nil {

@@ -360,7 +360,6 @@ func cleanerConfigFrom(value func(name string) string) replica.CleanerConfig {
 		DedupeBufferBytes:   num("log.cleaner.dedupe.buffer.size"),
 		Backoff:             max(time.Duration(num("log.cleaner.backoff.ms"))*time.Millisecond, time.Millisecond),
 		IOMaxBytesPerSecond: rate,
-		Nice:                int(num("samsa.log.cleaner.thread.nice")),
 	}
 }
 
