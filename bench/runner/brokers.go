@@ -276,7 +276,7 @@ func (e *env) startSamsa(_ context.Context, k brokerKind, dir string) (*running,
 		}
 	}
 	// SAMSA_BENCH_SAMSA_OVERRIDES adds settings to Samsa only (space-separated key=value),
-	// for A/B runs of a Samsa setting, e.g. samsa.log.cleaner.thread.nice=0.
+	// for A/B runs of a Samsa setting, e.g. log.cleaner.io.max.bytes.per.second=52428800.
 	for _, s := range strings.Fields(os.Getenv("SAMSA_BENCH_SAMSA_OVERRIDES")) {
 		args = append(args, "--override", s)
 	}
