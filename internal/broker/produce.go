@@ -180,7 +180,9 @@ func (b *Broker) appendPartition(p *replica.Partition, limits *produceLimits, da
 		if h.IsControl() {
 			return kerrMsg(kerr.InvalidRecord, "producers may not send control batches")
 		}
-		if h.IsTransactional() {
+		// Only a transaction's first batch on the partition is verified with the coordinator:
+		// the later ones belong to the transaction the log already has open (Kafka's rule).
+		if h.IsTransactional() && !p.Log().HasOngoingTransaction(h.ProducerID, h.ProducerEpoch) {
 			if err := b.verifyTransaction(p.TP, limits.transactionalID, &h, limits.addToTxn); err != nil {
 				return err
 			}
