@@ -73,14 +73,16 @@ func TestCampaignShort(t *testing.T) {
 		"unclean.leader.election.enable=false",
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	_, err := kadm.NewClient(c.admin).CreateTopic(ctx, partitions, int16(rf), map[string]*string{
-		"min.insync.replicas":            kadm.StringPtr(strconv.Itoa(minISR)),
-		"unclean.leader.election.enable": kadm.StringPtr("false"),
-	}, topic)
-	cancel()
-	if err != nil {
-		t.Fatalf("creating %s: %v", topic, err)
+	for _, name := range []string{topic, eosOutput} {
+		_, err := kadm.NewClient(c.admin).CreateTopic(ctx, partitions, int16(rf), map[string]*string{
+			"min.insync.replicas":            kadm.StringPtr(strconv.Itoa(minISR)),
+			"unclean.leader.election.enable": kadm.StringPtr("false"),
+		}, name)
+		if err != nil {
+			t.Fatalf("creating %s: %v", name, err)
+		}
 	}
+	cancel()
 	n := &nemesis{t: t, c: c, rf: rf, start: time.Now()}
 	n.waitHealthy("start")
 
@@ -98,7 +100,12 @@ func TestCampaignShort(t *testing.T) {
 	} else {
 		clients = append(clients, cl)
 	}
-	stopped := false
+	// Exactly once: the copier reads the campaign topic and copies it to eosOutput in
+	// transactions, a read_committed reader watches the output.
+	eosRec := newRecorder()
+	cp := startCopier(t, c.seeds(), topic)
+	eosReader := committedReader(t, c.seeds(), eosOutput, partitions, eosRec)
+	stopped, eosStopped := false, false
 	stopClients := func() {
 		if stopped {
 			return
@@ -113,6 +120,14 @@ func TestCampaignShort(t *testing.T) {
 		wg.Wait()
 		clients[0].stop()
 	}
+	stopEOS := func() {
+		if !eosStopped {
+			eosStopped = true
+			cp.stop()
+			eosReader.stop()
+		}
+	}
+	t.Cleanup(stopEOS)
 	t.Cleanup(stopClients)
 	n.rec = rec
 	n.waitProgress("start", time.Now())
@@ -127,6 +142,7 @@ func TestCampaignShort(t *testing.T) {
 		{"kill the active controller", n.killController},
 		{"isolate a partition leader", n.isolateLeader},
 		{"rolling restart (SIGTERM)", n.rollingRestart},
+		{"kill the copier's transaction coordinator", n.killTxnCoordinator},
 	}
 	deadline := time.Now().Add(faults)
 	for i := 0; i < len(schedule) || time.Now().Before(deadline); i++ {
@@ -157,6 +173,7 @@ func TestCampaignShort(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.checkEOS(ctx, cp, stopEOS, eosRec, final)
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	report := Check(rec.acks, rec.reads, final)
@@ -256,6 +273,86 @@ func (n *nemesis) leadersNow() map[int32]int32 {
 	defer cancel()
 	leaders, _, _ := n.c.leaders(ctx, topic)
 	return leaders
+}
+
+// killTxnCoordinator: SIGKILL the transaction coordinator of the copier's transactional id
+// (the leader of its __transaction_state partition), wait for another, restart it.
+func (n *nemesis) killTxnCoordinator() {
+	coordinator := func() (int32, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		r := kadm.NewClient(n.c.admin).FindTxnCoordinators(ctx, eosTxnID)
+		for _, c := range r {
+			if c.Err != nil {
+				return -1, c.Err
+			}
+			return c.NodeID, nil
+		}
+		return -1, fmt.Errorf("no answer")
+	}
+	id, err := coordinator()
+	if err != nil {
+		n.logf("finding the copier's transaction coordinator: %v; killing a partition leader instead", err)
+		n.killLeader()
+		return
+	}
+	leaders := n.leadersNow()
+	at := time.Now()
+	n.c.kill(n.c.node(id))
+	n.killed(id, at, leaders)
+	n.logf("SIGKILL node %d, transaction coordinator of %s", id, eosTxnID)
+	deadline := time.Now().Add(healTimeout)
+	for n.rf > 1 {
+		if now, err := coordinator(); err == nil && now != id {
+			n.logf("transaction coordinator of %s: %d", eosTxnID, now)
+			break
+		}
+		if time.Now().After(deadline) {
+			n.t.Errorf("no new transaction coordinator within %s of killing %d", healTimeout, id)
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	n.restart(n.c.node(id))
+}
+
+// checkEOS lets the copier catch up with the final input, stops it and its reader, reads the
+// output read_committed and runs the exactly-once checker.
+func (n *nemesis) checkEOS(ctx context.Context, cp *copier, stop func(), rec *recorder, input map[int32][]Record) {
+	t := n.t
+	wctx, cancel := context.WithTimeout(ctx, healTimeout)
+	err := waitCopied(wctx, n.c.seeds(), topic)
+	cancel()
+	stop()
+	if err != nil {
+		t.Errorf("exactly once: %v", err)
+		return
+	}
+	output, err := readCommitted(ctx, n.c.seeds(), eosOutput, partitions)
+	if err != nil {
+		t.Errorf("exactly once: %v", err)
+		return
+	}
+	txns, count := cp.outcomes()
+	rec.mu.Lock()
+	report := CheckEOS(input, output, rec.reads, txns)
+	reads := len(rec.reads)
+	rec.mu.Unlock()
+	for i, a := range report.Anomalies {
+		if i == 20 {
+			t.Logf("... and %d more", len(report.Anomalies)-20)
+			break
+		}
+		t.Logf("exactly-once anomaly: %v", a)
+	}
+	t.Logf("exactly once: %v; copier transactions committed %d, aborted %d, unknown %d; output reads during the campaign %d",
+		report, count[TxnCommitted], count[TxnAborted], count[TxnUnknown], reads)
+	if report.Failed() {
+		t.Errorf("the exactly-once checker found anomalies: %v", report)
+	}
+	if report.Output == 0 {
+		t.Error("exactly once: the copier wrote nothing")
+	}
 }
 
 // waitLeaderMoved waits until partition p has a leader other than old (bounded), returning
