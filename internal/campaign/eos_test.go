@@ -15,7 +15,9 @@ func TestCheckEOS(t *testing.T) {
 		check  func(EOSReport) bool
 	}{
 		{"exactly once", good, []Read{{0, 0, CopyValue("a-0", "t1")}}, txns,
-			func(r EOSReport) bool { return !r.Failed() && r.Input == 3 && r.Output == 3 && r.Transactions == 3 && r.Committed == 2 }},
+			func(r EOSReport) bool {
+				return !r.Failed() && r.Input == 3 && r.Output == 3 && r.Transactions == 3 && r.Committed == 2
+			}},
 		{"missing copy", map[int32][]Record{0: {{0, CopyValue("a-0", "t1")}, {1, CopyValue("a-2", "t1")}}}, nil,
 			map[string]CopierTxn{"t1": {TxnCommitted, 2}},
 			func(r EOSReport) bool { return r.Missing == 1 && r.Duplicated == 0 && r.Failed() }},
