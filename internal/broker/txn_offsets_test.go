@@ -4,53 +4,12 @@ import (
 	"errors"
 	"strconv"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/kmsg"
-	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/samsa-io/samsa/internal/testcluster"
 )
-
-// consumeTransformProduce runs one franz-go GroupTransactSession transaction: it consumes the
-// want records of in as a member of group, produces them to out and ends the transaction with
-// its offsets (commit or abort). It returns whether the transaction committed.
-func consumeTransformProduce(t *testing.T, n *testcluster.Node, group, in, out string, want int, commit bool) bool {
-	t.Helper()
-	ctx := ctxT(t)
-	sess, err := kgo.NewGroupTransactSession(kgo.SeedBrokers(n.Addr()), kgo.TransactionalID("tx-"+group),
-		kgo.ConsumerGroup(group), kgo.ConsumeTopics(in), kgo.DefaultProduceTopic(out),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.TransactionTimeout(20*time.Second))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	if err := sess.Begin(); err != nil {
-		t.Fatal(err)
-	}
-	got := 0
-	for got < want {
-		fs := sess.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %d of %d records of %s: %v", got, want, in, err)
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			got++
-			sess.Produce(ctx, &kgo.Record{Value: r.Value}, func(_ *kgo.Record, err error) {
-				if err != nil && commit { // an abort fails the buffered records
-					t.Errorf("produce: %v", err)
-				}
-			})
-		})
-	}
-	committed, err := sess.End(ctx, kgo.TransactionEndTry(commit))
-	if err != nil {
-		t.Fatalf("end the transaction of %s (commit %v): %v", group, commit, err)
-	}
-	return committed
-}
 
 // committedOffset returns the group's committed offset of partition 0 of topic (-1: none).
 func committedOffset(t *testing.T, n *testcluster.Node, group, topic string) int64 {
@@ -88,13 +47,13 @@ func TestTxnOffsetCommitConsumeTransformProduce(t *testing.T) {
 		}
 	}
 
-	if consumeTransformProduce(t, n, "g-abort", in, out, 4, false) {
+	if testcluster.ConsumeTransformProduce(t, []string{n.Addr()}, "g-abort", in, out, 4, false) {
 		t.Fatal("the aborted transaction committed")
 	}
 	if got := committedOffset(t, n, "g-abort", in); got != -1 {
 		t.Fatalf("g-abort committed offset %d after its transaction aborted, want none", got)
 	}
-	if !consumeTransformProduce(t, n, "g-commit", in, out, 4, true) {
+	if !testcluster.ConsumeTransformProduce(t, []string{n.Addr()}, "g-commit", in, out, 4, true) {
 		t.Fatal("the transaction did not commit")
 	}
 	check := func(when string) {
@@ -114,95 +73,6 @@ func TestTxnOffsetCommitConsumeTransformProduce(t *testing.T) {
 	}
 }
 
-// rawTxn is a transactional producer driven by raw requests, so that a test decides when
-// offsets are committed in the transaction and when it ends.
-type rawTxn struct {
-	t     *testing.T
-	cl    *kgo.Client
-	id    string
-	pid   int64
-	epoch int16
-}
-
-func newRawTxn(t *testing.T, n *testcluster.Node, id string) *rawTxn {
-	t.Helper()
-	cl := newClient(t, n)
-	req := kmsg.NewPtrInitProducerIDRequest()
-	req.TransactionalID, req.TransactionTimeoutMillis = &id, 60000
-	resp, err := req.RequestWith(ctxT(t), cl)
-	if err == nil {
-		err = kerr.ErrorForCode(resp.ErrorCode)
-	}
-	if err != nil {
-		t.Fatalf("InitProducerID: %v", err)
-	}
-	return &rawTxn{t: t, cl: cl, id: id, pid: resp.ProducerID, epoch: resp.ProducerEpoch}
-}
-
-// commitOffset adds the group to the transaction and commits offset of topic/0 in it.
-func (x *rawTxn) commitOffset(group, topic string, offset int64) {
-	x.t.Helper()
-	ctx := ctxT(x.t)
-	add := kmsg.NewPtrAddOffsetsToTxnRequest()
-	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = x.id, x.pid, x.epoch, group
-	addResp, err := add.RequestWith(ctx, x.cl)
-	if err == nil {
-		err = kerr.ErrorForCode(addResp.ErrorCode)
-	}
-	if err != nil {
-		x.t.Fatalf("AddOffsetsToTxn: %v", err)
-	}
-	req := kmsg.NewPtrTxnOffsetCommitRequest()
-	req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch = x.id, group, x.pid, x.epoch
-	req.Generation = -1
-	rt := kmsg.NewTxnOffsetCommitRequestTopic()
-	rt.Topic = topic
-	rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
-	rp.Partition, rp.Offset, rp.LeaderEpoch = 0, offset, -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, x.cl)
-	if err == nil {
-		err = kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode)
-	}
-	if err != nil {
-		x.t.Fatalf("TxnOffsetCommit: %v", err)
-	}
-}
-
-func (x *rawTxn) end(commit bool) {
-	x.t.Helper()
-	req := kmsg.NewPtrEndTxnRequest()
-	req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit = x.id, x.pid, x.epoch, commit
-	resp, err := req.RequestWith(ctxT(x.t), x.cl)
-	if err == nil {
-		err = kerr.ErrorForCode(resp.ErrorCode)
-	}
-	if err != nil {
-		x.t.Fatalf("EndTxn (commit %v): %v", commit, err)
-	}
-}
-
-// stableOffset fetches the group's offset of topic/0 with require_stable (OffsetFetch v7),
-// returning the offset and the partition's error.
-func stableOffset(t *testing.T, n *testcluster.Node, group, topic string) (int64, error) {
-	t.Helper()
-	req := kmsg.NewPtrOffsetFetchRequest()
-	req.Version, req.Group, req.RequireStable = 7, group, true
-	rt := kmsg.NewOffsetFetchRequestTopic()
-	rt.Topic, rt.Partitions = topic, []int32{0}
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctxT(t), newClient(t, n, kgo.MaxVersions(kversion.V2_8_0())))
-	if err != nil {
-		t.Fatalf("OffsetFetch: %v", err)
-	}
-	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		t.Fatalf("OffsetFetch: %v", err)
-	}
-	p := resp.Topics[0].Partitions[0]
-	return p.Offset, kerr.ErrorForCode(p.ErrorCode)
-}
-
 // TestTxnOffsetCommitPendingUntilMarker: offsets committed in a transaction are pending until
 // its marker: OffsetFetch with require_stable answers UNSTABLE_OFFSET_COMMIT meanwhile (and
 // still after a restart, the marker not being in the log), a plain fetch does not see them;
@@ -212,32 +82,32 @@ func TestTxnOffsetCommitPendingUntilMarker(t *testing.T) {
 	const topic = "pend-in"
 	createTopic(t, n, topic, 1, nil)
 
-	aborted := newRawTxn(t, n, "tx-pend-abort")
-	aborted.commitOffset("g-pend-abort", topic, 7)
-	if _, err := stableOffset(t, n, "g-pend-abort", topic); !errors.Is(err, kerr.UnstableOffsetCommit) {
+	aborted := testcluster.NewRawTxn(t, []string{n.Addr()}, "tx-pend-abort")
+	aborted.CommitOffset("g-pend-abort", topic, 7)
+	if _, err := testcluster.StableOffset(t, []string{n.Addr()}, "g-pend-abort", topic); !errors.Is(err, kerr.UnstableOffsetCommit) {
 		t.Fatalf("require_stable fetch of a pending offset: %v, want UNSTABLE_OFFSET_COMMIT", err)
 	}
 	if got := committedOffset(t, n, "g-pend-abort", topic); got != -1 {
 		t.Fatalf("pending offset %d visible before the marker", got)
 	}
-	aborted.end(false)
+	aborted.End(false)
 
-	committed := newRawTxn(t, n, "tx-pend-commit")
-	committed.commitOffset("g-pend-commit", topic, 9)
-	committed.end(true)
+	committed := testcluster.NewRawTxn(t, []string{n.Addr()}, "tx-pend-commit")
+	committed.CommitOffset("g-pend-commit", topic, 9)
+	committed.End(true)
 
-	open := newRawTxn(t, n, "tx-pend-open")
-	open.commitOffset("g-pend-open", topic, 11)
+	open := testcluster.NewRawTxn(t, []string{n.Addr()}, "tx-pend-open")
+	open.CommitOffset("g-pend-open", topic, 11)
 
 	check := func(when string) {
 		t.Helper()
 		if got := committedOffset(t, n, "g-pend-abort", topic); got != -1 {
 			t.Fatalf("%s: aborted offset %d visible", when, got)
 		}
-		if got, err := stableOffset(t, n, "g-pend-commit", topic); err != nil || got != 9 {
+		if got, err := testcluster.StableOffset(t, []string{n.Addr()}, "g-pend-commit", topic); err != nil || got != 9 {
 			t.Fatalf("%s: committed offset %d (%v), want 9", when, got, err)
 		}
-		if _, err := stableOffset(t, n, "g-pend-open", topic); !errors.Is(err, kerr.UnstableOffsetCommit) {
+		if _, err := testcluster.StableOffset(t, []string{n.Addr()}, "g-pend-open", topic); !errors.Is(err, kerr.UnstableOffsetCommit) {
 			t.Fatalf("%s: open transaction's offset: %v, want UNSTABLE_OFFSET_COMMIT", when, err)
 		}
 		if got := committedOffset(t, n, "g-pend-open", topic); got != -1 {
@@ -256,11 +126,11 @@ func TestTxnOffsetCommitSameEpoch(t *testing.T) {
 	n := startTxnNode(t)
 	const topic = "epoch-in"
 	createTopic(t, n, topic, 1, nil)
-	x := newRawTxn(t, n, "tx-epoch")
-	x.commitOffset("g-epoch", topic, 3)
-	x.end(true)
-	x.commitOffset("g-epoch", topic, 5)
-	x.end(true)
+	x := testcluster.NewRawTxn(t, []string{n.Addr()}, "tx-epoch")
+	x.CommitOffset("g-epoch", topic, 3)
+	x.End(true)
+	x.CommitOffset("g-epoch", topic, 5)
+	x.End(true)
 	if got := committedOffset(t, n, "g-epoch", topic); got != 5 {
 		t.Fatalf("committed offset %d, want 5", got)
 	}
