@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -26,6 +27,23 @@ func committedOffset(t *testing.T, n *testcluster.Node, group, topic string) int
 		t.Fatalf("offset of %s %s/0: %v", group, topic, r.Err)
 	}
 	return r.At
+}
+
+// waitCommittedOffset waits for the group's committed offset of topic/0 to be want: EndTxn
+// answers once the outcome is logged, and the markers are written right after.
+func waitCommittedOffset(t *testing.T, n *testcluster.Node, group, topic string, want int64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got := committedOffset(t, n, group, topic)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s committed offset %d, want %d", group, got, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // TestTxnOffsetCommitConsumeTransformProduce: franz-go consume-transform-produce sessions
@@ -65,6 +83,7 @@ func TestTxnOffsetCommitConsumeTransformProduce(t *testing.T) {
 			t.Fatalf("%s: g-abort committed offset %d, want none", when, got)
 		}
 	}
+	waitCommittedOffset(t, n, "g-commit", in, 4)
 	check("after the transactions")
 	n.Restart()
 	check("after a restart")
@@ -131,9 +150,7 @@ func TestTxnOffsetCommitSameEpoch(t *testing.T) {
 	x.End(true)
 	x.CommitOffset("g-epoch", topic, 5)
 	x.End(true)
-	if got := committedOffset(t, n, "g-epoch", topic); got != 5 {
-		t.Fatalf("committed offset %d, want 5", got)
-	}
+	waitCommittedOffset(t, n, "g-epoch", topic, 5)
 	n.Restart()
 	if got := committedOffset(t, n, "g-epoch", topic); got != 5 {
 		t.Fatalf("after a restart: committed offset %d, want 5", got)
