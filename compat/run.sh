@@ -39,7 +39,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 COMPAT=$ROOT/compat
 export SAMSA_CACHE=${SAMSA_CACHE:-$HOME/.cache/samsa}
 CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-features kafka-console kafka-producer-perf-test
-	kafka-transactional-producer kafka-consumer-groups kafka-console-group-kip848 kafka-python-group confluent-kafka-group
+	kafka-transactional-producer kafka-transactional-copy kafka-transactional-copy-kip848 kafka-consumer-groups kafka-console-group-kip848 kafka-python-group confluent-kafka-group
 	confluent-kafka-group-pair confluent-kafka-group-kip848 confluent-kafka-group-mixed kafka-configs-compact)
 # The 3-node checks, in this order (the last one stops a node).
 CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-features cluster-leader-election cluster-java-across-kill cluster-under-replicated)
@@ -532,6 +532,29 @@ check_kafka-transactional-producer() {
 	((got == records)) || { reason "a read_committed consumer read $got of the $records committed records (exit $rc): $(last_error txn-consume.err)"; return 1; }
 	echo "$records records in transactions, all read back with isolation.level=read_committed" > note
 }
+
+# The Java client's consume-transform-produce (compat/java/TransactionalCopy.java, run from
+# source): a group member reads 100 records; a transactional producer (initTransactions)
+# copies half with sendOffsetsToTransaction(offsets, groupMetadata) and aborts, then all of
+# them and commits. The group must have no offsets after the abort and the end offsets after
+# the commit (kafka-consumer-groups' ListConsumerGroupOffsets with requireStable, and
+# consumer.committed), and read_committed must see the 100 committed copies only.
+# $1 is the consumer's group.protocol (classic or consumer, KIP-848).
+transactional_copy() {
+	need java || return 1
+	local in=compat-copy-in-$1-$RUN_ID out=compat-copy-out-$1-$RUN_ID
+	topics_create "$in" || return 1
+	topics_create "$out" || return 1
+	java "${JAVA_OPTS[@]}" -cp "$JARS/*" "$COMPAT/java/TransactionalCopy.java" "$BOOTSTRAP" "$in" "$out" \
+		"compat-copy-$1-$RUN_ID" "compat-copy-$1-$RUN_ID" "$1" > copy.out 2> copy.err
+	if ! grep -q '^OK ' copy.out; then
+		reason "$(grep -m1 '^FAIL: ' copy.out || last_error copy.err)"
+		return 1
+	fi
+	sed -n 's/^OK //p' copy.out > note
+}
+check_kafka-transactional-copy() { transactional_copy classic; }
+check_kafka-transactional-copy-kip848() { transactional_copy consumer; }
 
 # ---- log compaction ----
 
