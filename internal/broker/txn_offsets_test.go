@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"errors"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
@@ -33,17 +34,9 @@ func committedOffset(t *testing.T, n *testcluster.Node, group, topic string) int
 // answers once the outcome is logged, and the markers are written right after.
 func waitCommittedOffset(t *testing.T, n *testcluster.Node, group, topic string, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		got := committedOffset(t, n, group, topic)
-		if got == want {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s committed offset %d, want %d", group, got, want)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitUntil(t, 30*time.Second, fmt.Sprintf("%s commits offset %d of %s", group, want, topic), func() bool {
+		return committedOffset(t, n, group, topic) == want
+	})
 }
 
 // TestTxnOffsetCommitConsumeTransformProduce: franz-go consume-transform-produce sessions
