@@ -2,6 +2,7 @@ package testcluster
 
 import (
 	"context"
+	"encoding/binary"
 	"testing"
 	"time"
 
@@ -9,6 +10,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
+
+	"github.com/samsa-io/samsa/internal/records"
+	"github.com/samsa-io/samsa/internal/replica"
 )
 
 // RawTxn is a transactional producer driven by raw requests, so that a test decides when
@@ -156,4 +160,45 @@ func ConsumeTransformProduce(t testing.TB, seeds []string, group, in, out string
 		t.Fatalf("end the transaction of %s (commit %v): %v", group, commit, err)
 	}
 	return committed
+}
+
+// TxnBatch builds a transactional v2 batch of producer pid with one record per value.
+func TxnBatch(pid int64, epoch int16, seq int32, values ...string) []byte {
+	var recs []byte
+	for i, v := range values {
+		var r []byte
+		r = append(r, 0)
+		r = binary.AppendVarint(r, 0)
+		r = binary.AppendVarint(r, int64(i))
+		r = binary.AppendVarint(r, -1)
+		r = binary.AppendVarint(r, int64(len(v)))
+		r = append(r, v...)
+		r = binary.AppendVarint(r, 0)
+		recs = binary.AppendVarint(recs, int64(len(r)))
+		recs = append(recs, r...)
+	}
+	ts := time.Now().UnixMilli()
+	b := make([]byte, records.HeaderSize, records.HeaderSize+len(recs))
+	b = append(b, recs...)
+	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-records.LengthOffset))
+	binary.BigEndian.PutUint32(b[12:], 0xffffffff)
+	b[16] = 2
+	binary.BigEndian.PutUint16(b[21:], records.AttrTransactional)
+	binary.BigEndian.PutUint32(b[23:], uint32(len(values)-1))
+	binary.BigEndian.PutUint64(b[27:], uint64(ts))
+	binary.BigEndian.PutUint64(b[35:], uint64(ts))
+	binary.BigEndian.PutUint64(b[43:], uint64(pid))
+	binary.BigEndian.PutUint16(b[51:], uint16(epoch))
+	binary.BigEndian.PutUint32(b[53:], uint32(seq))
+	binary.BigEndian.PutUint32(b[57:], uint32(len(values)))
+	binary.BigEndian.PutUint32(b[17:], records.ComputeCRC(b))
+	return b
+}
+
+// AllowTransactions is a broker TxnVerifier that lets every transactional batch in, so that a
+// test can write one no coordinator knows of (a hanging transaction).
+type AllowTransactions struct{}
+
+func (AllowTransactions) VerifyTransaction(replica.TopicPartition, string, int64, int16) error {
+	return nil
 }
