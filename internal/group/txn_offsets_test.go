@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samsa-io/samsa/internal/group/consumer"
 	"github.com/samsa-io/samsa/internal/records"
 )
 
@@ -290,4 +291,30 @@ func TestTxnMarkerDuringLoadReplayed(t *testing.T) {
 	}
 	got, _ = c2.FetchOffsetsForMember("g", nil, -1, []TopicPartition{tp0}, true)
 	wantErr(t, "require stable", got[0].Err, errUnstableOffsetCommit)
+}
+
+// TestTxnOffsetsConsumerGroup: a KIP-848 consumer group's pending offsets follow the same
+// rules: they do not expire the committed offset, and DeleteGroups deletes them.
+func TestTxnOffsetsConsumerGroup(t *testing.T) {
+	set := testSettings()
+	set.OffsetsRetentionCheckInterval = 0 // expiry runs when the test says
+	h := newHarness(t, set)
+	h.shard.setConsumerTopics([]consumer.Topic{topicT})
+	h.shard.storeTxn = func(recs []Record, _ int64, _ int16) error { return h.store(recs) }
+	r := h.cgHeartbeat("cg", "m1", 0)
+	wantCode(t, "join", r.ErrorCode, nil)
+	wantCode(t, "leave", h.cgHeartbeat("cg", "m1", -1).ErrorCode, nil)
+	tpT := TopicPartition{Topic: "t", Partition: 0}
+	wantErr(t, "plain commit", h.shard.CommitOffsets(plainCommit("cg", commitOf(tpT, 5)))[0], nil)
+	h.clock.Advance(8 * 24 * time.Hour)
+	wantErr(t, "txn commit", h.shard.CommitTxnOffsets(txnCommit("cg", commitOf(tpT, 9)))[0], nil)
+	h.shard.ExpireOffsets()
+	if got := fetchedOffset(t, h.shard, "cg", tpT); got != 5 || !h.shard.isConsumerGroup("cg") {
+		t.Fatalf("offset with a pending one expired: %d, want 5 (consumer group %v)", got, h.shard.isConsumerGroup("cg"))
+	}
+	wantErr(t, "delete", h.shard.DeleteGroup("cg"), nil)
+	h.shard.completeTxn(testProducer, true)
+	if got := fetchedOffset(t, h.shard, "cg", tpT); got != -1 {
+		t.Fatalf("offset %d after the group was deleted", got)
+	}
 }
