@@ -101,16 +101,17 @@ func (f *partitionFlags) register(cmd *cobra.Command, all bool) {
 	_ = cmd.MarkFlagRequired("topic")
 }
 
-// describeProducers asks the partitions' leaders for their producers (DescribeProducers).
-func (f *partitionFlags) describeProducers(ctx context.Context, adm *kadm.Client) ([]kadm.DescribedProducersPartition, error) {
+// describeProducers asks the partitions' leaders for their producers (DescribeProducers),
+// returning every partition's, sorted, and the answer by partition.
+func (f *partitionFlags) describeProducers(ctx context.Context, adm *kadm.Client) ([]kadm.DescribedProducer, []kadm.DescribedProducersPartition, error) {
 	td, err := lookupTopic(ctx, adm, f.topic)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	set := kadm.TopicsSet{}
 	if f.partition >= 0 {
 		if err := checkPartition(td, f.partition); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		set.Add(f.topic, f.partition)
 	} else {
@@ -120,15 +121,17 @@ func (f *partitionFlags) describeProducers(ctx context.Context, adm *kadm.Client
 	}
 	ds, err := adm.DescribeProducers(ctx, set)
 	if err != nil {
-		return nil, cli.ResponseError("describe producers of topic", f.topic, err, "")
+		return nil, nil, cli.ResponseError("describe producers of topic", f.topic, err, "")
 	}
 	parts := ds.SortedPartitions()
+	var all []kadm.DescribedProducer
 	for _, p := range parts {
 		if p.Err != nil {
-			return nil, cli.ResponseError("describe producers of topic", fmt.Sprintf("%s partition %d", p.Topic, p.Partition), p.Err, "")
+			return nil, nil, cli.ResponseError("describe producers of topic", fmt.Sprintf("%s partition %d", p.Topic, p.Partition), p.Err, "")
 		}
+		all = append(all, p.ActiveProducers.Sorted()...)
 	}
-	return parts, nil
+	return all, parts, nil
 }
 
 func newTxnProducersCmd(cf *clientFlags) *cobra.Command {
@@ -139,13 +142,9 @@ func newTxnProducersCmd(cf *clientFlags) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cf.withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
-				parts, err := pf.describeProducers(ctx, adm)
+				ps, _, err := pf.describeProducers(ctx, adm)
 				if err != nil {
 					return err
-				}
-				var ps []kadm.DescribedProducer
-				for _, p := range parts {
-					ps = append(ps, p.ActiveProducers.Sorted()...)
 				}
 				return cli.WriteProducers(cmd.OutOrStdout(), ps)
 			})
@@ -169,13 +168,9 @@ the last stable offset until it is aborted with samsa txn abort.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cf.withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
-				parts, err := pf.describeProducers(ctx, adm)
+				all, _, err := pf.describeProducers(ctx, adm)
 				if err != nil {
 					return err
-				}
-				var all []kadm.DescribedProducer
-				for _, p := range parts {
-					all = append(all, p.ActiveProducers.Sorted()...)
 				}
 				hanging, err := findHanging(ctx, adm, cli.HangingCandidates(all, time.Now(), maxAge))
 				if err != nil {
@@ -239,7 +234,7 @@ its coordinator still runs is aborted on this partition alone.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return cf.withAdmin(cmd, func(ctx context.Context, adm *kadm.Client) error {
-				parts, err := pf.describeProducers(ctx, adm)
+				_, parts, err := pf.describeProducers(ctx, adm)
 				if err != nil {
 					return err
 				}

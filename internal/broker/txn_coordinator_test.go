@@ -209,24 +209,31 @@ func TestTransactionsTimedOutAborted(t *testing.T) {
 	}
 }
 
+// saramaTxnProducer is a sarama transactional sync producer of the given transactional id.
+func saramaTxnProducer(t *testing.T, n *testcluster.Node, id string) sarama.SyncProducer {
+	t.Helper()
+	cfg := saramaConfig()
+	cfg.Version = sarama.V2_8_0_0
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Transaction.ID = id
+	cfg.Net.MaxOpenRequests = 1
+	prod, err := sarama.NewSyncProducer([]string{n.Addr()}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prod.Close() })
+	return prod
+}
+
 // TestTransactionsSarama: sarama's transactional producer commits one transaction and aborts
 // another; a read_committed consumer sees the committed record only.
 func TestTransactionsSarama(t *testing.T) {
 	n := startTxnNode(t)
 	const topic = "txn-sarama"
 	createTopic(t, n, topic, 1, nil)
-	cfg := saramaConfig()
-	cfg.Version = sarama.V2_8_0_0
-	cfg.Producer.Idempotent = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Transaction.ID = "tx-sarama"
-	cfg.Net.MaxOpenRequests = 1
-	prod, err := sarama.NewSyncProducer([]string{n.Addr()}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	prod := saramaTxnProducer(t, n, "tx-sarama")
 	run := func(value string, commit bool) {
 		t.Helper()
 		if err := prod.BeginTxn(); err != nil {
@@ -271,18 +278,7 @@ func TestTransactionsSaramaOffsets(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cfg := saramaConfig()
-	cfg.Version = sarama.V2_8_0_0
-	cfg.Producer.Idempotent = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Transaction.ID = "tx-sarama-eos"
-	cfg.Net.MaxOpenRequests = 1
-	prod, err := sarama.NewSyncProducer([]string{n.Addr()}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	prod := saramaTxnProducer(t, n, "tx-sarama-eos")
 	consumer, err := sarama.NewConsumer([]string{n.Addr()}, saramaConfig())
 	if err != nil {
 		t.Fatal(err)

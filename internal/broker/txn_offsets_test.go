@@ -15,19 +15,7 @@ import (
 
 // committedOffset returns the group's committed offset of partition 0 of topic (-1: none).
 func committedOffset(t *testing.T, n *testcluster.Node, group, topic string) int64 {
-	t.Helper()
-	resps, err := newAdmin(t, n).FetchOffsets(ctxT(t), group)
-	if err != nil {
-		t.Fatalf("fetch the offsets of %s: %v", group, err)
-	}
-	r, ok := resps.Lookup(topic, 0)
-	if !ok {
-		return -1
-	}
-	if r.Err != nil {
-		t.Fatalf("offset of %s %s/0: %v", group, topic, r.Err)
-	}
-	return r.At
+	return testcluster.CommittedOffset(t, []string{n.Addr()}, group, topic)
 }
 
 // waitCommittedOffset waits for the group's committed offset of topic/0 to be want: EndTxn

@@ -47,23 +47,6 @@ func groupAwayFrom(t *testing.T, c *testcluster.Cluster, prefix string, node int
 	return ""
 }
 
-// committedOffsetAt returns a group's committed offset of topic/0 (-1: none).
-func committedOffsetAt(t *testing.T, c *testcluster.Cluster, group, topic string) int64 {
-	t.Helper()
-	resps, err := adminFor(t, c.Addrs()[0]).FetchOffsets(ctxT(t), group)
-	if err != nil {
-		t.Fatalf("fetch the offsets of %s: %v", group, err)
-	}
-	r, ok := resps.Lookup(topic, 0)
-	if !ok {
-		return -1
-	}
-	if r.Err != nil {
-		t.Fatalf("offset of %s %s/0: %v", group, topic, r.Err)
-	}
-	return r.At
-}
-
 // TestTxnOffsetsAcrossBrokers: the group coordinator and the transaction coordinator are
 // different brokers, so TxnOffsetCommit's check of the transaction and the markers written to
 // __consumer_offsets cross the network. A franz-go GroupTransactSession aborts (no offsets,
@@ -91,7 +74,7 @@ func TestTxnOffsetsAcrossBrokers(t *testing.T) {
 	if testcluster.ConsumeTransformProduce(t, c.Addrs(), group, in, out, 4, false) {
 		t.Fatal("the aborted transaction committed")
 	}
-	if got := committedOffsetAt(t, c, group, in); got != -1 {
+	if got := testcluster.CommittedOffset(t, c.Addrs(), group, in); got != -1 {
 		t.Fatalf("committed offset %d after the abort, want none", got)
 	}
 	if !testcluster.ConsumeTransformProduce(t, c.Addrs(), group, in, out, 4, true) {
@@ -108,7 +91,7 @@ func TestTxnOffsetsAcrossBrokers(t *testing.T) {
 	if _, err := testcluster.StableOffset(t, c.Addrs(), raw, in); !errors.Is(err, kerr.UnstableOffsetCommit) {
 		t.Fatalf("require_stable fetch of the pending offset: %v, want UNSTABLE_OFFSET_COMMIT", err)
 	}
-	if got := committedOffsetAt(t, c, raw, in); got != -1 {
+	if got := testcluster.CommittedOffset(t, c.Addrs(), raw, in); got != -1 {
 		t.Fatalf("pending offset %d visible before the commit", got)
 	}
 	x.End(true)

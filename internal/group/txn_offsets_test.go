@@ -181,6 +181,39 @@ func (l gatedLog) Read(off int64, max int) ([]byte, error) {
 	return l.seqLog.Read(off, max)
 }
 
+// mustCommit commits through the coordinator (a transactional commit if txn), failing the
+// test on an error.
+func mustCommit(t *testing.T, c *Coordinator, txn bool, group string, offs ...CommitOffset) {
+	t.Helper()
+	var errs []error
+	if txn {
+		errs = c.CommitTxnOffsets(txnCommit(group, offs...))
+	} else {
+		errs = c.CommitOffsets(plainCommit(group, offs...))
+	}
+	if errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+}
+
+// loadGated loads log into a new coordinator whose loader is held once it has taken the
+// log's end; complete runs then (markers written during the load), and the load finishes.
+func loadGated(t *testing.T, log seqLog, epoch int32, complete func(c *Coordinator)) *Coordinator {
+	t.Helper()
+	gated := gatedLog{seqLog: log, reading: make(chan struct{}, 1), open: make(chan struct{})}
+	c := newTestCoordinator(t)
+	c.Load(0, gated, epoch)
+	<-gated.reading
+	complete(c)
+	close(gated.open)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := c.WaitLoaded(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // appendMarker writes a transaction marker to the log as WriteTxnMarkers does, returning its
 // offset.
 func appendMarker(t *testing.T, l storageLog, commit bool) int64 {
@@ -201,26 +234,13 @@ func TestTxnMarkerDuringLoad(t *testing.T) {
 	c := newTestCoordinator(t)
 	loadAndWait(t, c, log, 0)
 	// A plain commit, then the transaction's (later, so it wins at the commit).
-	if errs := c.CommitOffsets(plainCommit("g", commitOf(tp0, 3))); errs[0] != nil {
-		t.Fatal(errs[0])
-	}
-	if errs := c.CommitTxnOffsets(txnCommit("g", commitOf(tp0, 10))); errs[0] != nil {
-		t.Fatal(errs[0])
-	}
+	mustCommit(t, c, false, "g", commitOf(tp0, 3))
+	mustCommit(t, c, true, "g", commitOf(tp0, 10))
 	c.Unload(0)
 
-	gated := gatedLog{seqLog: log, reading: make(chan struct{}, 1), open: make(chan struct{})}
-	c2 := newTestCoordinator(t)
-	c2.Load(0, gated, 1)
-	<-gated.reading // the loader took the log's end and reads
-	off := appendMarker(t, log.storageLog, true)
-	c2.CompleteTransaction(0, testProducer, true, off)
-	close(gated.open)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c2.WaitLoaded(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
+	c2 := loadGated(t, log, 1, func(c2 *Coordinator) {
+		c2.CompleteTransaction(0, testProducer, true, appendMarker(t, log.storageLog, true))
+	})
 	got, err := c2.FetchOffsets("g", []TopicPartition{tp0})
 	if err != nil || got[0].Offset != 10 {
 		t.Fatalf("after a marker written during the load: %+v %v, want offset 10", got, err)
@@ -240,12 +260,8 @@ func TestTxnOffsetsLaterRecordWinsReplay(t *testing.T) {
 	log := seqLog{openStorageLog(t, t.TempDir())}
 	c := newTestCoordinator(t)
 	loadAndWait(t, c, log, 0)
-	if errs := c.CommitTxnOffsets(txnCommit("g", commitOf(tp0, 10))); errs[0] != nil {
-		t.Fatal(errs[0])
-	}
-	if errs := c.CommitOffsets(plainCommit("g", commitOf(tp0, 20))); errs[0] != nil {
-		t.Fatal(errs[0])
-	}
+	mustCommit(t, c, true, "g", commitOf(tp0, 10))
+	mustCommit(t, c, false, "g", commitOf(tp0, 20))
 	c.CompleteTransaction(0, testProducer, true, appendMarker(t, log.storageLog, true))
 	if got, _ := c.FetchOffsets("g", []TopicPartition{tp0}); got[0].Offset != 20 {
 		t.Fatalf("live: offset %d, want 20", got[0].Offset)
@@ -264,27 +280,13 @@ func TestTxnMarkerDuringLoadReplayed(t *testing.T) {
 	log := seqLog{openStorageLog(t, t.TempDir())}
 	c := newTestCoordinator(t)
 	loadAndWait(t, c, log, 0)
-	if errs := c.CommitTxnOffsets(txnCommit("g", commitOf(tp0, 10))); errs[0] != nil {
-		t.Fatal(errs[0])
-	}
+	mustCommit(t, c, true, "g", commitOf(tp0, 10))
 	first := appendMarker(t, log.storageLog, true)
 	c.CompleteTransaction(0, testProducer, true, first)
-	if errs := c.CommitTxnOffsets(txnCommit("g", commitOf(tp0, 30))); errs[0] != nil {
-		t.Fatal(errs[0])
-	}
+	mustCommit(t, c, true, "g", commitOf(tp0, 30))
 	c.Unload(0)
 
-	gated := gatedLog{seqLog: log, reading: make(chan struct{}, 1), open: make(chan struct{})}
-	c2 := newTestCoordinator(t)
-	c2.Load(0, gated, 1)
-	<-gated.reading
-	c2.CompleteTransaction(0, testProducer, true, first)
-	close(gated.open)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := c2.WaitLoaded(ctx, 0); err != nil {
-		t.Fatal(err)
-	}
+	c2 := loadGated(t, log, 1, func(c2 *Coordinator) { c2.CompleteTransaction(0, testProducer, true, first) })
 	got, err := c2.FetchOffsetsForMember("g", nil, -1, []TopicPartition{tp0}, false)
 	if err != nil || got[0].Offset != 10 {
 		t.Fatalf("offsets %+v %v, want 10 (the second transaction still open)", got, err)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -102,6 +103,24 @@ func (x *RawTxn) End(commit bool) {
 	if err != nil {
 		x.t.Fatalf("EndTxn (commit %v): %v", commit, err)
 	}
+}
+
+// CommittedOffset returns the group's committed offset of partition 0 of topic (-1: none),
+// fetched without require_stable.
+func CommittedOffset(t testing.TB, seeds []string, group, topic string) int64 {
+	t.Helper()
+	resps, err := kadm.NewClient(rawClient(t, seeds)).FetchOffsets(rawCtx(t), group)
+	if err != nil {
+		t.Fatalf("fetch the offsets of %s: %v", group, err)
+	}
+	r, ok := resps.Lookup(topic, 0)
+	if !ok {
+		return -1
+	}
+	if r.Err != nil {
+		t.Fatalf("offset of %s %s/0: %v", group, topic, r.Err)
+	}
+	return r.At
 }
 
 // StableOffset fetches the group's offset of topic/0 with require_stable (OffsetFetch v7),
