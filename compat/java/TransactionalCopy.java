@@ -4,10 +4,11 @@
 // Arguments: bootstrap in-topic out-topic group transactional-id group-protocol.
 // It produces 100 records to in-topic, reads them as a member of group (read_committed), then
 // with a transactional producer (initTransactions) copies half of them to out-topic with
-// sendOffsetsToTransaction(offsets, consumer.groupMetadata()) and aborts, checks the group
-// has no committed offsets, copies all of them with their offsets and commits, checks the
-// committed offsets are the end of every partition of in-topic, and reads out-topic with
-// read_committed (the 100 committed copies only) and read_uncommitted (the aborted ones too).
+// sendOffsetsToTransaction(offsets, consumer.groupMetadata()), flushes them and aborts,
+// checks the group has no committed offsets, copies all of them with their offsets and
+// commits, checks the committed offsets are the end of every partition of in-topic, and
+// reads out-topic with read_committed (the 100 committed copies only) and read_uncommitted
+// (the aborted ones too).
 // Prints "OK ..." and exits 0, or prints "FAIL: ..." and exits 1.
 import java.time.Duration;
 import java.util.*;
@@ -105,6 +106,7 @@ public class TransactionalCopy {
             half.put(new TopicPartition(r.topic(), r.partition()), new OffsetAndMetadata(r.offset() + 1));
         }
         tp.sendOffsetsToTransaction(half, c.groupMetadata());
+        tp.flush(); // abortTransaction drops unsent records: these must reach the log first
         tp.abortTransaction();
 
         Admin admin = Admin.create(props(bootstrap));
