@@ -6,8 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/testcluster"
 )
@@ -52,6 +54,7 @@ func groupAwayFrom(t *testing.T, c *testcluster.Cluster, prefix string, node int
 // __consumer_offsets cross the network. A franz-go GroupTransactSession aborts (no offsets,
 // nothing read_committed) then commits (offsets and output visible); raw requests show the
 // offsets pending (UNSTABLE_OFFSET_COMMIT, not fetched) until EndTxn commits them.
+// DescribeProducers answers on the partition's leader only.
 func TestTxnOffsetsAcrossBrokers(t *testing.T) {
 	c := testcluster.StartCluster(t, 3, "transaction.state.log.num.partitions=1", "transaction.state.log.replication.factor=3",
 		"offsets.topic.num.partitions=6", "offsets.topic.replication.factor=3")
@@ -83,6 +86,26 @@ func TestTxnOffsetsAcrossBrokers(t *testing.T) {
 	waitStableOffset(t, c, group, in, 4)
 	if got := readCommitted(t, c, out, 4); len(got) != 4 {
 		t.Fatalf("read_committed output %q, want the 4 committed records", got)
+	}
+
+	// DescribeProducers: the output partition's leader knows the session's producer, with no
+	// transaction open after the commit; a follower answers NOT_LEADER_OR_FOLLOWER.
+	described, err := adminFor(t, c.Addrs()[0]).DescribeProducers(ctxT(t), kadm.TopicsSet{out: {0: {}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dp := described[out].Partitions[0]
+	if dp.Err != nil || len(dp.ActiveProducers) != 1 {
+		t.Fatalf("producers of %s/0 on its leader %d: %+v %v, want the session's producer", out, dp.Leader, dp.ActiveProducers, dp.Err)
+	}
+	follower := (int(dp.Leader) % 3) // the index of the node after the leader (node ids are 1-3)
+	req := kmsg.NewPtrDescribeProducersRequest()
+	rt := kmsg.NewDescribeProducersRequestTopic()
+	rt.Topic, rt.Partitions = out, []int32{0}
+	req.Topics = append(req.Topics, rt)
+	fresp := requestTo(t, c.Addrs()[follower], req).(*kmsg.DescribeProducersResponse)
+	if err := kerr.ErrorForCode(fresp.Topics[0].Partitions[0].ErrorCode); !errors.Is(err, kerr.NotLeaderForPartition) {
+		t.Fatalf("DescribeProducers on follower node %d: %v, want NOT_LEADER_OR_FOLLOWER", follower+1, err)
 	}
 
 	raw := groupAwayFrom(t, c, "eos-raw", txnCoord)
