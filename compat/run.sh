@@ -40,7 +40,8 @@ COMPAT=$ROOT/compat
 export SAMSA_CACHE=${SAMSA_CACHE:-$HOME/.cache/samsa}
 CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-features kafka-console kafka-producer-perf-test
 	kafka-transactional-producer kafka-transactional-copy kafka-transactional-copy-kip848 kafka-transactions kafka-consumer-groups kafka-console-group-kip848 kafka-python-group confluent-kafka-group
-	confluent-kafka-group-pair confluent-kafka-group-kip848 confluent-kafka-group-mixed kafka-configs-compact)
+	confluent-kafka-group-pair confluent-kafka-group-kip848 confluent-kafka-group-mixed kafka-configs-compact
+	confluent-kafka-transactions)
 # The 3-node checks, in this order (the last one stops a node).
 CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-features cluster-leader-election cluster-java-across-kill cluster-under-replicated)
 # The dynamic-quorum checks, each starting its own processes.
@@ -297,6 +298,20 @@ check_confluent-kafka-group-mixed() {
 		--members 2 --group-protocol consumer,classic
 }
 
+# librdkafka's transactional producer: a consume-transform-produce step with the group's
+# offsets in the transaction (send_offsets_to_transaction), then an aborted transaction; a
+# read_committed reader sees exactly the committed copies and the group's offsets are the
+# input's ends (see compat/python/confluent_txn.py).
+check_confluent-kafka-transactions() {
+	need python || return 1
+	local rc=0
+	"$PY" "$COMPAT/python/confluent_txn.py" --bootstrap "$BOOTSTRAP" --topic "compat-confluent-txn-$RUN_ID" \
+		--partitions "$PARTITIONS" --group "compat-confluent-txn-$RUN_ID" --txn-id "compat-confluent-txn-$RUN_ID" \
+		--records 100 --timeout 20 > /dev/null 2> client.err || rc=$?
+	sed -n 's/^note: //p' client.err > note
+	((rc == 0)) || { reason "$(last_error client.err)$(librdkafka_hint client.err)"; return 1; }
+}
+
 check_kafkajs() {
 	need node || return 1
 	node "$COMPAT/js/kafkajs_client.js" --bootstrap "$BOOTSTRAP" --topic "compat-kafkajs-$RUN_ID" \
@@ -329,7 +344,8 @@ check_kafka-features() {
 		> describe.out 2> describe.err || { reason "kafka-features describe: $(last_error describe.err)"; return 1; }
 	local want
 	for want in "metadata.version SupportedMinVersion: 3.3-IV3 SupportedMaxVersion: 3.8-IV0 FinalizedVersionLevel: 3.8-IV0" \
-		"group.version SupportedMinVersion: 0 SupportedMaxVersion: 1 FinalizedVersionLevel: 1"; do
+		"group.version SupportedMinVersion: 0 SupportedMaxVersion: 1 FinalizedVersionLevel: 1" \
+		"transaction.version SupportedMinVersion: 0 SupportedMaxVersion: 2 FinalizedVersionLevel: 2"; do
 		tr '\t' ' ' < describe.out | grep -q "^Feature: $want Epoch: [0-9]" ||
 			{ reason "kafka-features describe: no line 'Feature: $want' in: $(grep '^Feature' describe.out | tr '\t\n' ' |')"; return 1; }
 	done

@@ -275,6 +275,11 @@ func (e *env) startSamsa(_ context.Context, k brokerKind, dir string) (*running,
 			args = append(args, "--override", s)
 		}
 	}
+	// SAMSA_BENCH_SAMSA_OVERRIDES adds settings to Samsa only (space-separated key=value),
+	// for A/B runs of a Samsa setting, e.g. log.cleaner.io.max.bytes.per.second=52428800.
+	for _, s := range strings.Fields(os.Getenv("SAMSA_BENCH_SAMSA_OVERRIDES")) {
+		args = append(args, "--override", s)
+	}
 	bin := e.samsa
 	if e.profileDir != "" {
 		bin = e.profserver

@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -13,9 +15,18 @@ import (
 // LookupBrokerSetting); what may change at run time follows Kafka's update modes, narrowed
 // where Samsa serves a setting but reads it only at start.
 
+// cleanerAtRunTime are the log cleaner settings Samsa follows at run time (the server
+// restarts the cleaner with them, as Kafka's LogCleaner.reconfigure).
+var cleanerAtRunTime = []string{"log.cleaner.threads", "log.cleaner.dedupe.buffer.size",
+	"log.cleaner.backoff.ms", "log.cleaner.io.max.bytes.per.second"}
+
 // servedAtRunTime reports whether Samsa follows run-time changes of a served broker setting:
-// it does for the broker-wide defaults of topic configs (Kafka's topic config synonyms).
+// it does for the broker-wide defaults of topic configs (Kafka's topic config synonyms) and
+// for the log cleaner's settings Kafka reconfigures.
 func servedAtRunTime(name string) bool {
+	if slices.Contains(cleanerAtRunTime, name) {
+		return true
+	}
 	for _, d := range config.TopicDefs {
 		if d.Synonym == name {
 			return true
@@ -75,10 +86,32 @@ func (b *Broker) checkBrokerChanges(resourceName string, set map[string]string, 
 	case len(notAtRunTime) > 0:
 		return kerrMsg(kerr.InvalidRequest, "Samsa does not support updating these configs dynamically yet (set them in server.properties): "+scalaSet(notAtRunTime))
 	}
+	if v, ok := set["log.cleaner.threads"]; ok {
+		if err := checkCleanerThreads(v, b.replicas.CleanerConfig().Threads); err != nil {
+			return err
+		}
+	}
 	for _, k := range names {
 		if s, _ := config.LookupBrokerSetting(k); s.Support == config.NoEffect {
 			b.log.Warn("broker config is not supported yet and has no effect", "config", k, "broker", resourceName)
 		}
+	}
+	return nil
+}
+
+// checkCleanerThreads is Kafka's check of a new log.cleaner.threads (LogCleaner.
+// validateReconfiguration): at least 1, and from half to double the threads in force.
+func checkCleanerThreads(value string, current int) error {
+	n, err := strconv.Atoi(value)
+	switch {
+	case err != nil:
+		return kerrMsg(kerr.InvalidConfig, "Invalid value "+value+" for configuration log.cleaner.threads: Not a number of type INT")
+	case n < 1:
+		return kerrMsg(kerr.InvalidConfig, "Log cleaner threads should be at least 1")
+	case n < current/2:
+		return kerrMsg(kerr.InvalidConfig, "Log cleaner threads cannot be reduced to less than half the current value "+strconv.Itoa(current))
+	case n > current*2:
+		return kerrMsg(kerr.InvalidConfig, "Log cleaner threads cannot be increased to more than double the current value "+strconv.Itoa(current))
 	}
 	return nil
 }

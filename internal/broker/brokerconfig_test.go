@@ -36,6 +36,7 @@ func TestKafkaBrokerSettingNames(t *testing.T) {
 	}{
 		// Served by Samsa, dynamic in Kafka and Samsa.
 		{name: "log.retention.ms", value: "3600000"},
+		{name: "log.cleaner.threads", value: "2"},
 		// Kafka's read-only settings named in issue 9: accepted with no effect at start,
 		// refused at run time as Kafka does.
 		{name: "controlled.shutdown.enable", value: "false", ignored: true, alterErr: kerr.InvalidRequest, alterMsg: notDynamic + "controlled.shutdown.enable)"},
@@ -53,7 +54,6 @@ func TestKafkaBrokerSettingNames(t *testing.T) {
 		{name: "node.id", value: "1", alterErr: kerr.InvalidRequest, alterMsg: notDynamic + "node.id)"},
 		// Served, dynamic in Kafka, read only at start by Samsa.
 		{name: "listeners", value: "PLAINTEXT://:9092,CONTROLLER://:9093", alterErr: kerr.InvalidRequest, alterMsg: "Samsa does not support updating these configs dynamically yet"},
-		{name: "log.cleaner.threads", value: "2", alterErr: kerr.InvalidRequest, alterMsg: "Samsa does not support updating these configs dynamically yet"},
 		// Security Samsa lacks: refused in both places.
 		{name: "ssl.keystore.location", value: "/etc/kafka/keystore.jks", startErr: "not supported in Samsa", alterErr: kerr.InvalidConfig, alterMsg: "not supported in Samsa"},
 		{name: "sasl.enabled.mechanisms", value: "PLAIN", startErr: "not supported in Samsa", alterErr: kerr.InvalidConfig, alterMsg: "not supported in Samsa"},

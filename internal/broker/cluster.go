@@ -82,7 +82,8 @@ func handleDescribeLogDirs(b *Broker, req *request) (kmsg.Response, error) {
 			if st := p.Log().CleanableState(nowMs, p.HighWatermark()); st.Compact {
 				dp.UnknownTags.Set(wire.CleanerStateTag, wire.EncodeCleanerState(wire.CleanerState{
 					FirstDirtyOffset: st.FirstDirtyOffset, DirtyRatio: st.DirtyRatio,
-					CleanableBytes: st.CleanableBytes, TotalBytes: st.TotalBytes}))
+					CleanableBytes: st.CleanableBytes, TotalBytes: st.TotalBytes,
+					Uncleanable: b.replicas.UncleanableReason(p)}))
 			}
 		}
 		byTopic[p.TP.Topic] = append(byTopic[p.TP.Topic], dp)

@@ -38,17 +38,17 @@ func describeFeatures(t *testing.T, n *testcluster.Node, version int16) features
 	return f
 }
 
-// Samsa supports metadata.version 3.3-IV3 (7) to 3.8-IV0 (20), group.version 0-1 and
-// kraft.version 0-1; the other features of Kafka 4.1 are at most 0 and so left out, as Kafka
-// leaves them out. kraft.version is finalized at 1 only in a dynamic quorum, so a static one
-// leaves it out of the finalized features (level 0).
-var wantSupported = map[string][2]int16{"metadata.version": {7, 20}, "group.version": {0, 1}, "kraft.version": {0, 1}}
+// Samsa supports metadata.version 3.3-IV3 (7) to 3.8-IV0 (20), group.version 0-1,
+// kraft.version 0-1 and transaction.version 0-2; the other features of Kafka 4.1 are at most
+// 0 and so left out, as Kafka leaves them out. kraft.version is finalized at 1 only in a
+// dynamic quorum, so a static one leaves it out of the finalized features (level 0).
+var wantSupported = map[string][2]int16{"metadata.version": {7, 20}, "group.version": {0, 1}, "kraft.version": {0, 1}, "transaction.version": {0, 2}}
 
 func TestApiVersionsFeatures(t *testing.T) {
 	n := testcluster.Start(t)
 	for _, v := range []int16{3, 4} {
 		f := describeFeatures(t, n, v)
-		want := map[string][2]int16{"metadata.version": {20, 20}, "group.version": {1, 1}}
+		want := map[string][2]int16{"metadata.version": {20, 20}, "group.version": {1, 1}, "transaction.version": {2, 2}}
 		if !reflect.DeepEqual(f.supported, wantSupported) || !reflect.DeepEqual(f.finalized, want) || f.epoch <= 0 {
 			t.Errorf("v%d: supported %v, finalized %v, epoch %d; want %v, %v, > 0", v, f.supported, f.finalized, f.epoch, wantSupported, want)
 		}
@@ -69,11 +69,15 @@ func TestUpdateFeatures(t *testing.T) {
 		validateOnly bool
 		wantMsg      string // "" for success
 		wantGroup    int16  // finalized group.version afterwards
+		wantTV       int16  // finalized transaction.version afterwards (0: 2, the default)
 	}{
 		{name: "safe downgrade", versions: []int16{0, 1, 2}, updates: []update{{"group.version", 0, 2}}, wantGroup: 0},
 		{name: "validate only", versions: []int16{1, 2}, updates: []update{{"group.version", 0, 2}}, validateOnly: true, wantGroup: 1},
-		{name: "transaction.version is not implemented", versions: []int16{0, 1, 2}, updates: []update{{"transaction.version", 2, 1}}, wantGroup: 1,
-			wantMsg: failed + "Invalid update version 2 for feature transaction.version. Local controller 1 does not support this feature."},
+		{name: "transaction.version beyond the supported range", versions: []int16{0, 1, 2}, updates: []update{{"transaction.version", 3, 1}}, wantGroup: 1,
+			wantMsg: failed + "Invalid update version 3 for feature transaction.version. Local controller 1 only supports versions 0-2"},
+		{name: "transaction.version downgrade", versions: []int16{1, 2}, updates: []update{{"transaction.version", 1, 2}}, wantGroup: 1, wantTV: 1},
+		{name: "unsupported feature", versions: []int16{1, 2}, updates: []update{{"share.version", 1, 1}}, wantGroup: 1,
+			wantMsg: failed + "Invalid update version 1 for feature share.version. Local controller 1 does not support this feature."},
 		{name: "beyond the supported range", versions: []int16{1, 2}, updates: []update{{"group.version", 0, 2}, {"group.version", 2, 1}}, wantGroup: 1,
 			wantMsg: failed + "Invalid update version 2 for feature group.version. Local controller 1 only supports versions 0-1"},
 		{name: "lossy metadata.version downgrade", versions: []int16{1}, updates: []update{{"metadata.version", 14, 2}}, wantGroup: 1,
@@ -120,14 +124,17 @@ func TestUpdateFeatures(t *testing.T) {
 					}
 				}
 				after := describeFeatures(t, n, 4)
-				want := map[string][2]int16{"metadata.version": {20, 20}}
+				want := map[string][2]int16{"metadata.version": {20, 20}, "transaction.version": {2, 2}}
 				if tt.wantGroup > 0 {
 					want["group.version"] = [2]int16{tt.wantGroup, tt.wantGroup}
+				}
+				if tt.wantTV > 0 {
+					want["transaction.version"] = [2]int16{tt.wantTV, tt.wantTV}
 				}
 				if !reflect.DeepEqual(after.finalized, want) {
 					t.Errorf("finalized %v, want %v", after.finalized, want)
 				}
-				if changed := tt.wantGroup != 1; changed != (after.epoch > before.epoch) || after.epoch < before.epoch {
+				if changed := tt.wantGroup != 1 || tt.wantTV != 0; changed != (after.epoch > before.epoch) || after.epoch < before.epoch {
 					t.Errorf("epoch %d -> %d", before.epoch, after.epoch)
 				}
 			})

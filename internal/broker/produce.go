@@ -19,7 +19,7 @@ import (
 
 // Produce v3 is the first version that carries v2 record batches; v12 and v13 (topic ids,
 // transactions v2) are not served yet.
-func init() { register(kmsg.Produce.Int16(), 3, 11, handleProduce) }
+func init() { register(kmsg.Produce.Int16(), 3, 12, handleProduce) }
 
 func handleProduce(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.ProduceRequest)
@@ -37,6 +37,7 @@ func handleProduce(b *Broker, req *request) (kmsg.Response, error) {
 		if topicOK {
 			limits = b.produceLimits(img, t)
 			limits.transactionalID = r.TransactionID
+			limits.addToTxn = r.Version >= 12
 		}
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewProduceResponseTopicPartition()
@@ -179,8 +180,10 @@ func (b *Broker) appendPartition(p *replica.Partition, limits *produceLimits, da
 		if h.IsControl() {
 			return kerrMsg(kerr.InvalidRecord, "producers may not send control batches")
 		}
-		if h.IsTransactional() {
-			if err := b.verifyTransaction(p.TP, limits.transactionalID, &h); err != nil {
+		// Only a transaction's first batch on the partition is verified with the coordinator:
+		// the later ones belong to the transaction the log already has open (Kafka's rule).
+		if h.IsTransactional() && !p.Log().HasOngoingTransaction(h.ProducerID, h.ProducerEpoch) {
+			if err := b.verifyTransaction(p.TP, limits.transactionalID, &h, limits.addToTxn); err != nil {
 				return err
 			}
 		}

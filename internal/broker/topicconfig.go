@@ -103,7 +103,10 @@ func (b *Broker) cleanupPolicy(img *metadata.Image, topicConfigs map[string]stri
 // produceLimits are the topic settings the produce path checks on every request.
 type produceLimits struct {
 	// transactionalID is the produce request's (nil without one), for TxnVerifier.
-	transactionalID   *string
+	transactionalID *string
+	// addToTxn: the request is Produce v12+, from a client of transaction.version 2, which
+	// does not add partitions itself: the leader adds them (KIP-890 part 2).
+	addToTxn          bool
 	maxMessageBytes   int64
 	minInsyncReplicas int64
 	compression       int8 // -1: keep the producer's codec

@@ -22,12 +22,14 @@ import (
 // AddPartitionsToTxn, AddOffsetsToTxn, EndTxn, DescribeTransactions, ListTransactions, and
 // the partition leader's check of transactional produce (TxnVerifier).
 //
-// The versions stop below transaction.version 2 (KIP-890 part 2: AddPartitionsToTxn v5,
-// AddOffsetsToTxn v4, EndTxn v5, Produce v12), which this cluster does not finalize.
+// The versions include transaction.version 2's (KIP-890 part 2: AddPartitionsToTxn v5 from
+// partition leaders, AddOffsetsToTxn v4, EndTxn v5 with the epoch bumped at every end;
+// Produce v12 in produce.go, TxnOffsetCommit v5 in txn_offsets.go). Clients use them when the
+// cluster finalizes transaction.version 2 (ApiVersions' finalized features).
 func init() {
-	register(kmsg.AddPartitionsToTxn.Int16(), 0, 4, handleAddPartitionsToTxn)
-	register(kmsg.AddOffsetsToTxn.Int16(), 0, 3, handleAddOffsetsToTxn)
-	register(kmsg.EndTxn.Int16(), 0, 4, handleEndTxn)
+	register(kmsg.AddPartitionsToTxn.Int16(), 0, 5, handleAddPartitionsToTxn)
+	register(kmsg.AddOffsetsToTxn.Int16(), 0, 4, handleAddOffsetsToTxn)
+	register(kmsg.EndTxn.Int16(), 0, 5, handleEndTxn)
 	register(kmsg.DescribeTransactions.Int16(), 0, 0, handleDescribeTransactions)
 	register(kmsg.ListTransactions.Int16(), 0, 1, handleListTransactions)
 }
@@ -208,7 +210,7 @@ func (b *Broker) addPartitions(version int16, id string, pid int64, epoch int16,
 		return errs
 	}
 	out := b.txns.Do(id, func(s *txn.Shard, now time.Time) txn.Result {
-		return s.AddPartitions(now, id, pid, epoch, tps, txn.TV0)
+		return s.AddPartitions(now, id, pid, epoch, tps, versionTV(version, 5))
 	})
 	for _, tp := range tps {
 		errs[tp] = txn.ClientError(kmsg.AddPartitionsToTxn.Int16(), version, out.Err)
@@ -220,7 +222,7 @@ func handleAddOffsetsToTxn(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.AddOffsetsToTxnRequest)
 	resp := r.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
 	out := b.txns.Do(r.TransactionalID, func(s *txn.Shard, now time.Time) txn.Result {
-		return s.AddOffsets(now, r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Group, txn.TV0)
+		return s.AddOffsets(now, r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Group, versionTV(r.Version, 4))
 	})
 	resp.ErrorCode = errCode(txn.ClientError(kmsg.AddOffsetsToTxn.Int16(), r.Version, out.Err))
 	return resp, nil
@@ -230,11 +232,24 @@ func handleEndTxn(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.EndTxnRequest)
 	resp := r.ResponseKind().(*kmsg.EndTxnResponse)
 	out := b.txns.Do(r.TransactionalID, func(s *txn.Shard, now time.Time) txn.Result {
-		return s.EndTxn(now, r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Commit, txn.TV0)
+		return s.EndTxn(now, r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Commit, versionTV(r.Version, 5))
 	})
 	resp.ErrorCode = errCode(txn.ClientError(kmsg.EndTxn.Int16(), r.Version, out.Err))
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	if out.Err == nil && r.Version >= 5 {
+		// The producer id and epoch the client goes on with (the epoch bumped by this end).
+		resp.ProducerID, resp.ProducerEpoch = out.ProducerID, out.ProducerEpoch
+	}
 	return resp, nil
+}
+
+// versionTV is the transaction version a request of version v speaks: TV2 from tv2, the
+// first version of the API that transaction.version 2 clients send (KIP-890 part 2).
+func versionTV(v, tv2 int16) txn.TransactionVersion {
+	if v >= tv2 {
+		return txn.TV2
+	}
+	return txn.TV0
 }
 
 func handleDescribeTransactions(b *Broker, req *request) (kmsg.Response, error) {
@@ -353,18 +368,24 @@ func (b *Broker) writeMarker(ctx context.Context, topic string, partition int32,
 // coordinatorVerifier is the broker's TxnVerifier: before a transactional batch is appended
 // the coordinator of its transactional id must have the partition in the producer's ongoing
 // transaction (AddPartitionsToTxn v0-v3 clients add partitions themselves; KIP-890 part 1
-// verification). It asks for every batch, without a cache: in process when this broker is
-// the coordinator, else AddPartitionsToTxn v4 verifyOnly to it.
+// verification), or, for a transaction.version 2 client (add), adds it (KIP-890 part 2). It
+// asks for every batch, without a cache: in process when this broker is the coordinator,
+// else AddPartitionsToTxn v4+ to it (verifyOnly unless add).
 type coordinatorVerifier struct{ b *Broker }
 
-func (v coordinatorVerifier) VerifyTransaction(tp replica.TopicPartition, transactionalID string, producerID int64, producerEpoch int16) error {
+func (v coordinatorVerifier) VerifyTransaction(tp replica.TopicPartition, transactionalID string, producerID int64, producerEpoch int16, add bool) error {
 	if transactionalID == "" {
 		return kerr.InvalidTxnState
 	}
 	want := txn.TopicPartition{Topic: tp.Topic, Partition: tp.Partition}
 	var err error
 	if coord, local := v.b.txnCoordinatorNode(transactionalID); !local && coord >= 0 {
-		err = v.b.verifyRemote(coord, want, transactionalID, producerID, producerEpoch)
+		err = v.b.verifyRemote(coord, want, transactionalID, producerID, producerEpoch, add)
+	} else if add {
+		out := v.b.txns.Do(transactionalID, func(s *txn.Shard, now time.Time) txn.Result {
+			return s.AddPartitions(now, transactionalID, producerID, producerEpoch, []txn.TopicPartition{want}, txn.TV2)
+		})
+		err = out.Err
 	} else {
 		var errs map[txn.TopicPartition]error
 		err = v.b.txns.Read(transactionalID, func(s *txn.Shard) {

@@ -20,10 +20,12 @@ func init() { register(kmsg.WriteTxnMarkers.Int16(), 0, 1, handleWriteTxnMarkers
 // TxnVerifier decides whether a transactional batch of a producer may be appended to a
 // partition: it answers nil when the producer's transaction is ongoing and includes the
 // partition (the coordinator's state; KIP-890 part 1 verification goes here), or the Kafka
-// error to refuse the batch with. Without one (Broker.SetTxnVerifier never called) the
-// broker refuses every transactional batch, as before there was a coordinator.
+// error to refuse the batch with. With add (a client of transaction.version 2, KIP-890 part
+// 2) a partition not in the transaction yet is added to it first, as the client no longer
+// sends AddPartitionsToTxn. Without one (Broker.SetTxnVerifier never called) the broker
+// refuses every transactional batch, as before there was a coordinator.
 type TxnVerifier interface {
-	VerifyTransaction(tp replica.TopicPartition, transactionalID string, producerID int64, producerEpoch int16) error
+	VerifyTransaction(tp replica.TopicPartition, transactionalID string, producerID int64, producerEpoch int16, add bool) error
 }
 
 // SetTxnVerifier installs the verifier of transactional produce (the transaction
@@ -31,7 +33,7 @@ type TxnVerifier interface {
 func (b *Broker) SetTxnVerifier(v TxnVerifier) { b.txnVerifier = v }
 
 // verifyTransaction is the produce path's check of a transactional batch.
-func (b *Broker) verifyTransaction(tp replica.TopicPartition, transactionalID *string, h *records.Header) error {
+func (b *Broker) verifyTransaction(tp replica.TopicPartition, transactionalID *string, h *records.Header, add bool) error {
 	if b.txnVerifier == nil {
 		return kerrMsg(kerr.InvalidRecord, "transactional produce is not supported yet")
 	}
@@ -39,7 +41,7 @@ func (b *Broker) verifyTransaction(tp replica.TopicPartition, transactionalID *s
 	if transactionalID != nil {
 		id = *transactionalID
 	}
-	return b.txnVerifier.VerifyTransaction(tp, id, h.ProducerID, h.ProducerEpoch)
+	return b.txnVerifier.VerifyTransaction(tp, id, h.ProducerID, h.ProducerEpoch, add)
 }
 
 // markerReplicationTimeout bounds the wait for a marker to be committed by the ISR.

@@ -17,7 +17,7 @@ import (
 // transactional batch of the producer, pending until the transaction's marker reaches the
 // partition (WriteTxnMarkers, completeOffsetsTxn). v5+ (KIP-890 part 2, which adds the
 // partition implicitly) is not served.
-func init() { register(kmsg.TxnOffsetCommit.Int16(), 0, 4, handleTxnOffsetCommit) }
+func init() { register(kmsg.TxnOffsetCommit.Int16(), 0, 5, handleTxnOffsetCommit) }
 
 func handleTxnOffsetCommit(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.TxnOffsetCommitRequest)
@@ -84,7 +84,7 @@ func (b *Broker) verifyTxnOffsets(r *kmsg.TxnOffsetCommitRequest) error {
 		return kerr.InvalidTxnState
 	}
 	tp := replica.TopicPartition{Topic: group.OffsetsTopic, Partition: b.groups.PartitionFor(r.Group)}
-	err := b.txnVerifier.VerifyTransaction(tp, r.TransactionalID, r.ProducerID, r.ProducerEpoch)
+	err := b.txnVerifier.VerifyTransaction(tp, r.TransactionalID, r.ProducerID, r.ProducerEpoch, r.Version >= 5)
 	if errors.Is(err, kerr.NotEnoughReplicas) {
 		// The verification could not complete: retriable for the producer.
 		return kerr.CoordinatorLoadInProgress

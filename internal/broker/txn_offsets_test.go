@@ -120,13 +120,14 @@ func TestTxnOffsetCommitPendingUntilMarker(t *testing.T) {
 }
 
 // TestTxnOffsetCommitSameEpoch: one producer epoch commits offsets in two transactions in a
-// row (as a GroupTransactSession does); the second batch is numbered after the first (not
-// taken for its duplicate), so a restart replays the second offset.
+// row (as a GroupTransactSession before transaction.version 2 does); the second batch is
+// numbered after the first (not taken for its duplicate), so a restart replays the second
+// offset.
 func TestTxnOffsetCommitSameEpoch(t *testing.T) {
 	n := startTxnNode(t)
 	const topic = "epoch-in"
 	createTopic(t, n, topic, 1, nil)
-	x := testcluster.NewRawTxn(t, []string{n.Addr()}, "tx-epoch")
+	x := testcluster.NewRawTxn(t, []string{n.Addr()}, "tx-epoch", testcluster.TV0Versions())
 	x.CommitOffset("g-epoch", topic, 3)
 	x.End(true)
 	x.CommitOffset("g-epoch", topic, 5)

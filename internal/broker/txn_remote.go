@@ -114,14 +114,14 @@ func (b *Broker) sendRemoteMarkers(ctx context.Context, leader int32, m txn.Mark
 
 // verifyRemote asks broker coordinator whether tp is in the producer's ongoing transaction
 // (AddPartitionsToTxn v4 verifyOnly, KIP-890 part 1).
-func (b *Broker) verifyRemote(coordinator int32, tp txn.TopicPartition, id string, pid int64, epoch int16) error {
+func (b *Broker) verifyRemote(coordinator int32, tp txn.TopicPartition, id string, pid int64, epoch int16, add bool) error {
 	cl, err := b.peer(coordinator)
 	if err != nil {
 		return kerr.CoordinatorNotAvailable
 	}
 	req := kmsg.NewPtrAddPartitionsToTxnRequest()
 	tr := kmsg.NewAddPartitionsToTxnRequestTransaction()
-	tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly = id, pid, epoch, true
+	tr.TransactionalID, tr.ProducerID, tr.ProducerEpoch, tr.VerifyOnly = id, pid, epoch, !add
 	tt := kmsg.NewAddPartitionsToTxnRequestTransactionTopic()
 	tt.Topic, tt.Partitions = tp.Topic, []int32{tp.Partition}
 	tr.Topics = append(tr.Topics, tt)

@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/internal/replica"
 	"github.com/samsa-io/samsa/internal/testcluster"
 )
 
@@ -197,5 +199,59 @@ func TestTransactionalProduceSwitch(t *testing.T) {
 	}
 	if got := listLatest(t, cl, topic, 1); got != 0 {
 		t.Fatalf("LSO after an open transaction's batch = %d, want 0", got)
+	}
+}
+
+// countTxns allows every transactional batch and counts the verifications asked for.
+type countTxns struct{ calls *atomic.Int32 }
+
+func (c countTxns) VerifyTransaction(replica.TopicPartition, string, int64, int16, bool) error {
+	c.calls.Add(1)
+	return nil
+}
+
+// Only the first batch of a transaction on a partition is verified with the coordinator (as
+// Kafka): the later ones belong to the transaction the log has open. After the marker, the
+// next transaction's first batch is verified again.
+func TestTransactionVerifiedOncePerPartition(t *testing.T) {
+	n := testcluster.Start(t)
+	const topic = "txn-verify-once"
+	createTopic(t, n, topic, 1, nil)
+	cl := newClient(t, n)
+	var calls atomic.Int32
+	n.Server().Broker().SetTxnVerifier(countTxns{&calls})
+	seq := int32(0)
+	produce := func(values ...string) {
+		t.Helper()
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = -1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = testcluster.TxnBatch(9, 0, seq, values...)
+		seq += int32(len(values))
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctxT(t), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+			t.Fatalf("transactional produce: %v", kerr.ErrorForCode(code))
+		}
+	}
+	for i := 0; i < 5; i++ {
+		produce("a", "b")
+	}
+	if got := calls.Load(); got != 1 {
+		t.Fatalf("%d verifications for 5 batches of one transaction, want 1", got)
+	}
+	if code := writeMarker(t, cl, topic, 9, 0, 0, true); code != 0 {
+		t.Fatalf("marker: %v", kerr.ErrorForCode(code))
+	}
+	produce("c")
+	produce("d")
+	if got := calls.Load(); got != 2 {
+		t.Fatalf("%d verifications after a second transaction of 2 batches, want 2", got)
 	}
 }

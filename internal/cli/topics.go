@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"encoding/base64"
 	"fmt"
 	"io"
@@ -138,12 +139,13 @@ func WriteTopicDescription(w io.Writer, td kadm.TopicDetail, overrides []kadm.Co
 	}
 
 	parts := Matching(td, keep)
-	var withOffline, withErr, withCleaner bool
+	var withOffline, withErr, withCleaner, withUncleanable bool
 	for _, p := range parts {
 		withOffline = withOffline || len(p.OfflineReplicas) > 0
 		withErr = withErr || p.Err != nil
-		_, ok := cleaner[p.Partition]
+		st, ok := cleaner[p.Partition]
 		withCleaner = withCleaner || ok
+		withUncleanable = withUncleanable || st.Uncleanable != ""
 	}
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	header := "  PARTITION\tLEADER\tREPLICAS\tISR"
@@ -152,6 +154,9 @@ func WriteTopicDescription(w io.Writer, td kadm.TopicDetail, overrides []kadm.Co
 	}
 	if withCleaner {
 		header += "\tDIRTY\tCLEANED TO"
+	}
+	if withUncleanable {
+		header += "\tUNCLEANABLE"
 	}
 	if withErr {
 		header += "\tERROR"
@@ -172,6 +177,9 @@ func WriteTopicDescription(w io.Writer, td kadm.TopicDetail, overrides []kadm.Co
 			} else {
 				row += "\t-\t-"
 			}
+		}
+		if withUncleanable {
+			row += "\t" + cmp.Or(cleaner[p.Partition].Uncleanable, "-")
 		}
 		if withErr {
 			row += "\t" + Reason(p.Err)

@@ -41,12 +41,14 @@ type SupportedFeature struct {
 // implements: KIP-848 consumer groups (group.version 1) and dynamic quorums (kraft.version 1,
 // KIP-853; its level is the quorum's kind, set when the cluster is formatted: 0 for
 // controller.quorum.voters, 1 for a quorum formatted with --standalone or
-// --initial-controllers, never changed by UpdateFeatures). Transactions, ELR, share groups
-// and streams groups do not exist here, so their levels stay 0.
+// --initial-controllers, never changed by UpdateFeatures) and transaction.version 2 (KIP-890
+// part 2: the producer epoch bumped at every transaction end; a new cluster starts there, as
+// a Kafka 4.x cluster does, and kafka-features can set it to 0 or 1). ELR, share groups and
+// streams groups do not exist here, so their levels stay 0.
 var supportedFeatures = []SupportedFeature{
 	{Name: FeatureMetadataVersion, Min: metadataVersionMin, Max: metadataVersion38IV0, Default: metadataVersion38IV0},
 	{Name: FeatureKRaftVersion, Max: kraftVersionDynamic},
-	{Name: FeatureTransactionVersion},
+	{Name: FeatureTransactionVersion, Max: 2, Default: 2},
 	{Name: FeatureGroupVersion, Max: 1, Default: 1},
 	{Name: FeatureELRVersion},
 	{Name: FeatureShareVersion},

@@ -10,7 +10,7 @@ import (
 	"github.com/samsa-io/samsa/internal/metadata"
 )
 
-var defaultLevels = map[string]int16{FeatureMetadataVersion: 20, FeatureGroupVersion: 1}
+var defaultLevels = map[string]int16{FeatureMetadataVersion: 20, FeatureGroupVersion: 1, FeatureTransactionVersion: 2}
 
 func TestStartWritesDefaultFeatures(t *testing.T) {
 	c := startController(t, testConfig(t, t.TempDir()))
@@ -32,7 +32,8 @@ func TestStartWritesFeaturesToOldLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.mu.Lock()
-	_, err = c.proposeLocked(testCtx(t), metadata.FeatureLevel{Name: FeatureMetadataVersion}, metadata.FeatureLevel{Name: FeatureGroupVersion})
+	_, err = c.proposeLocked(testCtx(t), metadata.FeatureLevel{Name: FeatureMetadataVersion}, metadata.FeatureLevel{Name: FeatureGroupVersion},
+		metadata.FeatureLevel{Name: FeatureTransactionVersion})
 	c.mu.Unlock()
 	if err != nil {
 		t.Fatal(err)
@@ -66,12 +67,14 @@ func TestUpdateFeatures(t *testing.T) {
 		wantMsg string           // Kafka's message of the INVALID_UPDATE_VERSION refusal
 	}{
 		{name: "safe downgrade group.version", updates: []FeatureUpdate{{FeatureGroupVersion, 0, safe}},
-			want: map[string]int16{FeatureMetadataVersion: 20}},
+			want: map[string]int16{FeatureMetadataVersion: 20, FeatureTransactionVersion: 2}},
 		{name: "unsafe downgrade group.version", updates: []FeatureUpdate{{FeatureGroupVersion, 0, unsafe}},
-			want: map[string]int16{FeatureMetadataVersion: 20}},
-		{name: "same level writes nothing", updates: []FeatureUpdate{{FeatureGroupVersion, 1, up}, {FeatureTransactionVersion, 0, up}, {FeatureKRaftVersion, 0, up}}},
+			want: map[string]int16{FeatureMetadataVersion: 20, FeatureTransactionVersion: 2}},
+		{name: "safe downgrade transaction.version", updates: []FeatureUpdate{{FeatureTransactionVersion, 0, safe}},
+			want: map[string]int16{FeatureMetadataVersion: 20, FeatureGroupVersion: 1}},
+		{name: "same level writes nothing", updates: []FeatureUpdate{{FeatureGroupVersion, 1, up}, {FeatureTransactionVersion, 2, up}, {FeatureKRaftVersion, 0, up}}},
 		{name: "metadata.version downgrade without lost metadata", updates: []FeatureUpdate{{FeatureMetadataVersion, 17, safe}},
-			want: map[string]int16{FeatureMetadataVersion: 17, FeatureGroupVersion: 1}},
+			want: map[string]int16{FeatureMetadataVersion: 17, FeatureGroupVersion: 1, FeatureTransactionVersion: 2}},
 		{name: "lossy metadata.version downgrade", updates: []FeatureUpdate{{FeatureMetadataVersion, 16, safe}},
 			wantMsg: "Invalid metadata.version 16. Refusing to perform the requested downgrade because it might delete metadata information."},
 		{name: "unsafe lossy metadata.version downgrade", updates: []FeatureUpdate{{FeatureMetadataVersion, 7, unsafe}},
@@ -80,8 +83,8 @@ func TestUpdateFeatures(t *testing.T) {
 			wantMsg: "Invalid update version 27 for feature metadata.version. Local controller 1 only supports versions 7-20"},
 		{name: "group.version above the supported range", updates: []FeatureUpdate{{FeatureGroupVersion, 2, up}},
 			wantMsg: "Invalid update version 2 for feature group.version. Local controller 1 only supports versions 0-1"},
-		{name: "transaction.version 2 is not implemented", updates: []FeatureUpdate{{FeatureTransactionVersion, 2, up}},
-			wantMsg: "Invalid update version 2 for feature transaction.version. Local controller 1 does not support this feature."},
+		{name: "transaction.version above the supported range", updates: []FeatureUpdate{{FeatureTransactionVersion, 3, up}},
+			wantMsg: "Invalid update version 3 for feature transaction.version. Local controller 1 only supports versions 0-2"},
 		{name: "unknown feature", updates: []FeatureUpdate{{"no.such.feature", 1, up}},
 			wantMsg: "Invalid update version 1 for feature no.such.feature. Local controller 1 does not support this feature."},
 		{name: "unknown feature at level 0", updates: []FeatureUpdate{{"no.such.feature", 0, safe}},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"math"
 	"sync"
 	"time"
@@ -46,18 +47,25 @@ type logCleaner struct {
 	mu struct {
 		sync.Mutex
 		cleaning map[*Partition]bool
-		// skipUntil holds logs whose last pass failed or made no progress: they are left
-		// alone for a backoff, so that a log the cleaner cannot help is not picked in a loop.
+		// skipUntil holds logs whose last pass failed for a passing reason (a full disk) or
+		// made no progress: they are left alone for a backoff, so that a log the cleaner
+		// cannot help is not picked in a loop.
 		skipUntil map[*Partition]time.Time
-		started   bool
-		stopped   bool
+		// uncleanable holds logs whose pass failed for any other reason (a corrupt batch, a
+		// bug), with that reason: as Kafka's LogCleanerManager.uncleanablePartitions they are
+		// never picked again until the log is deleted or the broker restarts, with one ERROR
+		// line, so that one bad log does not stop the cleaning of the others.
+		uncleanable map[*Partition]string
+		started     bool
+		stopped     bool
 	}
 	cancel context.CancelFunc
 	ctx    context.Context
 	wg     sync.WaitGroup
 }
 
-func newLogCleaner(m *Manager, cfg CleanerConfig) *logCleaner {
+// withDefaults fills the unset fields with Kafka's defaults.
+func (cfg CleanerConfig) withDefaults() CleanerConfig {
 	if cfg.Threads <= 0 {
 		cfg.Threads = 1
 	}
@@ -67,12 +75,18 @@ func newLogCleaner(m *Manager, cfg CleanerConfig) *logCleaner {
 	if cfg.Backoff <= 0 {
 		cfg.Backoff = 15 * time.Second
 	}
+	return cfg
+}
+
+func newLogCleaner(m *Manager, cfg CleanerConfig) *logCleaner {
+	cfg = cfg.withDefaults()
 	c := &logCleaner{m: m, cfg: cfg, log: m.log.With("component", "log-cleaner")}
 	if r := cfg.IOMaxBytesPerSecond; r > 0 && r < math.MaxFloat64/2 {
 		c.throttle = storage.NewTokenBucket(r)
 	}
 	c.mu.cleaning = make(map[*Partition]bool)
 	c.mu.skipUntil = make(map[*Partition]time.Time)
+	c.mu.uncleanable = make(map[*Partition]string)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	return c
 }
@@ -143,7 +157,7 @@ func (c *logCleaner) grab() *Partition {
 	nowMs := time.Now().UnixMilli()
 	var best *Partition
 	var bestState storage.CleanState
-	for _, p := range c.m.openPartitions() {
+	for _, p := range c.m.compactedPartitions() {
 		if !p.log.Config().Cleanup.Compacts() || c.skip(p) {
 			continue
 		}
@@ -179,11 +193,14 @@ func dirtier(a, b storage.CleanState) bool {
 	return a.DirtyRatio > b.DirtyRatio
 }
 
-// skip reports a log being cleaned or backing off.
+// skip reports a log being cleaned, backing off or uncleanable.
 func (c *logCleaner) skip(p *Partition) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.mu.cleaning[p] {
+		return true
+	}
+	if _, ok := c.mu.uncleanable[p]; ok {
 		return true
 	}
 	if until, ok := c.mu.skipUntil[p]; ok {
@@ -199,10 +216,31 @@ func (c *logCleaner) skip(p *Partition) bool {
 func (c *logCleaner) release(p *Partition, progressed bool) {
 	c.mu.Lock()
 	delete(c.mu.cleaning, p)
-	if !progressed {
+	if _, bad := c.mu.uncleanable[p]; !progressed && !bad {
 		c.mu.skipUntil[p] = time.Now().Add(c.cfg.Backoff)
 	}
 	c.mu.Unlock()
+}
+
+// markUncleanable leaves p alone for good (see logCleaner.mu.uncleanable).
+func (c *logCleaner) markUncleanable(p *Partition, reason string) {
+	c.mu.Lock()
+	c.mu.uncleanable[p] = reason
+	c.mu.Unlock()
+}
+
+// uncleanableReason is why p's log is uncleanable, "" when it is not.
+func (c *logCleaner) uncleanableReason(p *Partition) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.mu.uncleanable[p]
+}
+
+// uncleanableCopy returns the uncleanable logs, for a reconfigured cleaner to keep them.
+func (c *logCleaner) uncleanableCopy() map[*Partition]string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return maps.Clone(c.mu.uncleanable)
 }
 
 // clean runs one pass on p's log and logs its outcome: one INFO line "log cleaned" per pass
@@ -222,8 +260,13 @@ func (c *logCleaner) clean(p *Partition, offsets *storage.OffsetMap, thread int)
 		errors.Is(err, context.Canceled):
 		c.log.Debug("log cleaning abandoned", "topic", tp.Topic, "partition", tp.Partition, "err", err)
 		return false
+	case storage.IsDiskFull(err):
+		c.log.Warn("log cleaning failed for lack of space; retried after log.cleaner.backoff.ms", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+		return false
 	default:
-		c.log.Error("log cleaning failed", "topic", tp.Topic, "partition", tp.Partition, "err", err)
+		c.log.Error("log cleaning failed: the partition is marked uncleanable and not cleaned again until it is deleted or the broker restarts",
+			"topic", tp.Topic, "partition", tp.Partition, "err", err)
+		c.markUncleanable(p, err.Error())
 		return false
 	}
 	progressed = stats.EndOffset > stats.FirstDirtyOffset || stats.BytesWritten > 0 ||
@@ -251,5 +294,60 @@ func (c *logCleaner) clean(p *Partition, offsets *storage.OffsetMap, thread int)
 func (c *logCleaner) forget(p *Partition) {
 	c.mu.Lock()
 	delete(c.mu.skipUntil, p)
+	delete(c.mu.uncleanable, p)
 	c.mu.Unlock()
+}
+
+// currentCleaner is the Manager's cleaner (SetCleanerConfig replaces it).
+func (m *Manager) currentCleaner() *logCleaner {
+	m.cleanerMu.Lock()
+	defer m.cleanerMu.Unlock()
+	return m.cleaner
+}
+
+// startCleaner starts the cleaner's goroutines (Run).
+func (m *Manager) startCleaner() {
+	m.cleanerMu.Lock()
+	defer m.cleanerMu.Unlock()
+	m.cleanerRunning = true
+	m.cleaner.start()
+}
+
+// stopCleaner stops the cleaner's goroutines for good (Run's end, Close).
+func (m *Manager) stopCleaner() {
+	m.cleanerMu.Lock()
+	defer m.cleanerMu.Unlock()
+	m.cleanerRunning = false
+	m.cleaner.stop()
+}
+
+// CleanerConfig returns the log cleaner's settings in force.
+func (m *Manager) CleanerConfig() CleanerConfig { return m.currentCleaner().cfg }
+
+// SetCleanerConfig applies changed log.cleaner.* settings at run time, as Kafka's
+// LogCleaner.reconfigure: the cleaner goroutines are stopped (a pass in flight is abandoned,
+// its cleaned files dropped, and is redone) and started again with cfg. The uncleanable
+// partitions stay so. Settings equal to those in force change nothing.
+func (m *Manager) SetCleanerConfig(cfg CleanerConfig) {
+	m.cleanerMu.Lock()
+	defer m.cleanerMu.Unlock()
+	old := m.cleaner
+	if cfg.withDefaults() == old.cfg {
+		return
+	}
+	next := newLogCleaner(m, cfg)
+	old.stop()
+	next.mu.uncleanable = old.uncleanableCopy()
+	m.cleaner = next
+	if m.cleanerRunning {
+		next.start()
+	}
+	m.log.Info("log cleaner reconfigured", "enable", next.cfg.Enable, "threads", next.cfg.Threads,
+		"dedupe_buffer_size", next.cfg.DedupeBufferBytes, "backoff", next.cfg.Backoff.String(),
+		"io_max_bytes_per_second", next.cfg.IOMaxBytesPerSecond)
+}
+
+// UncleanableReason is why the cleaner gave up on p's log ("" when it did not).
+func (m *Manager) UncleanableReason(p *Partition) string {
+	return m.currentCleaner().uncleanableReason(p)
 }

@@ -146,8 +146,13 @@ type Manager struct {
 	ckptMu      sync.Mutex
 	ckptLoaded  map[TopicPartition]int64
 	ckptWritten map[TopicPartition]int64
-	// cleaner runs the log cleaner goroutines (cleaner.go).
+	// cleanerMu guards cleaner and cleanerRunning (a leaf: held only to swap the cleaner
+	// and start or stop its goroutines).
+	cleanerMu sync.Mutex
+	// cleaner runs the log cleaner goroutines (cleaner.go); SetCleanerConfig replaces it.
 	cleaner *logCleaner
+	// cleanerRunning: Run started the cleaner and has not returned.
+	cleanerRunning bool
 }
 
 // hosted is a partition of the image this node hosts. Its log is opened on first use; openMu
@@ -297,6 +302,40 @@ func (m *Manager) Partitions() []*Partition {
 	return slices.DeleteFunc(out, func(p *Partition) bool { return p == nil })
 }
 
+// compactedPartitions returns the open partitions, and opens and adds the hosted ones not
+// open yet whose topic's cleanup.policy compacts: the cleaner must see those after a restart
+// (logs open on first use) without waiting for their first produce, fetch or retention pass.
+func (m *Manager) compactedPartitions() []*Partition {
+	type closed struct {
+		tp TopicPartition
+		h  *hosted
+	}
+	var out []*Partition
+	var toOpen []closed
+	m.mu.RLock()
+	for tp, h := range m.mu.hosted {
+		switch {
+		case h.p != nil:
+			out = append(out, h.p)
+		case m.cfg.LogConfig(h.topic.Configs).Cleanup.Compacts():
+			toOpen = append(toOpen, closed{tp, h})
+		}
+	}
+	m.mu.RUnlock()
+	if len(toOpen) == 0 {
+		return out
+	}
+	var failed openFailures
+	now := time.Now()
+	for _, c := range toOpen {
+		if p := m.open(c.tp, c.h, now, &failed); p != nil {
+			out = append(out, p)
+		}
+	}
+	m.reportOpenFailures(&failed)
+	return out
+}
+
 // openPartitions returns the partitions whose logs are open.
 func (m *Manager) openPartitions() []*Partition {
 	m.mu.RLock()
@@ -409,7 +448,7 @@ func (m *Manager) deleteHosted(tp TopicPartition, h *hosted) {
 	if p != nil {
 		err = p.log.Delete()
 		p.wake()
-		m.cleaner.forget(p)
+		m.currentCleaner().forget(p)
 	} else {
 		err = os.RemoveAll(partitionDir(m.cfg.Dir, tp))
 	}
@@ -557,8 +596,8 @@ func (m *Manager) removeStrayDirs(want map[TopicPartition]*metadata.Topic) {
 // RetentionCheckInterval, scheduled flushes every FlushCheckInterval; it starts the log
 // cleaner's goroutines (Config.Cleaner) and stops them when it returns.
 func (m *Manager) Run(ctx context.Context) {
-	m.cleaner.start()
-	defer m.cleaner.stop()
+	m.startCleaner()
+	defer m.stopCleaner()
 	retention := time.NewTicker(m.cfg.RetentionCheckInterval)
 	defer retention.Stop()
 	retry := time.NewTicker(m.cfg.RetryBackoff)
@@ -620,7 +659,7 @@ func (m *Manager) Close() error {
 	// Stop cleaning (a pass in flight is abandoned, its cleaned files dropped), then
 	// replicating: the fetchers and the AlterPartition calls in flight, then record the
 	// high watermarks the logs are closed with.
-	m.cleaner.stop()
+	m.stopCleaner()
 	m.fetchers.close()
 	m.stopEnv()
 	m.env.wg.Wait()

@@ -261,10 +261,12 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		return nil, fmt.Errorf("opening partitions: %w", err)
 	}
 	s.broker.MetadataApplied(ctrl.Image())
+	s.replicas.SetCleanerConfig(dynamicCleanerConfig(cfg, ctrl.Image()))
 	s.unsub = ctrl.OnPublish(func(_, img *metadata.Image) {
 		if err := s.replicas.Apply(img); err != nil {
 			logger.Error("applying metadata", "index", img.Index, "err", err)
 		}
+		s.replicas.SetCleanerConfig(dynamicCleanerConfig(cfg, img))
 		s.broker.MetadataApplied(img)
 	})
 	runCtx, cancel := context.WithCancel(context.Background())
@@ -314,19 +316,49 @@ func ms(cfg *config.Server, name string) time.Duration {
 	return time.Duration(cfg.Int64(name)) * time.Millisecond
 }
 
-// cleanerConfig is the log cleaner's part of the broker settings (log.cleaner.*).
+// cleanerConfig is the log cleaner's part of the broker settings (log.cleaner.*), as
+// server.properties sets them.
 func cleanerConfig(cfg *config.Server) replica.CleanerConfig {
-	threads := int(cfg.Int64("log.cleaner.threads"))
-	v, _ := cfg.Value("log.cleaner.io.max.bytes.per.second")
-	rate, err := strconv.ParseFloat(v, 64)
+	return cleanerConfigFrom(func(name string) string {
+		v, _ := cfg.Value(name)
+		return v
+	})
+}
+
+// dynamicCleanerConfig is cleanerConfig with the run-time values of img (AlterConfigs of the
+// broker resource) over server.properties: this node's own, else the cluster-wide default, as
+// Kafka's DynamicBrokerConfig orders them.
+func dynamicCleanerConfig(cfg *config.Server, img *metadata.Image) replica.CleanerConfig {
+	node, cluster := img.BrokerConfig(strconv.Itoa(int(cfg.NodeID))), img.BrokerConfig("")
+	return cleanerConfigFrom(func(name string) string {
+		if v, ok := node[name]; ok {
+			return v
+		}
+		if v, ok := cluster[name]; ok {
+			return v
+		}
+		v, _ := cfg.Value(name)
+		return v
+	})
+}
+
+// cleanerConfigFrom builds the cleaner's settings from a lookup of the log.cleaner.* values.
+func cleanerConfigFrom(value func(name string) string) replica.CleanerConfig {
+	num := func(name string) int64 {
+		n, _ := strconv.ParseInt(value(name), 10, 64)
+		return n
+	}
+	threads := int(num("log.cleaner.threads"))
+	rate, err := strconv.ParseFloat(value("log.cleaner.io.max.bytes.per.second"), 64)
 	if err != nil {
 		rate = 0
 	}
+	enable, _ := strconv.ParseBool(value("log.cleaner.enable"))
 	return replica.CleanerConfig{
-		Enable:              cfg.Bool("log.cleaner.enable") && threads > 0,
+		Enable:              enable && threads > 0,
 		Threads:             threads,
-		DedupeBufferBytes:   cfg.Int64("log.cleaner.dedupe.buffer.size"),
-		Backoff:             max(ms(cfg, "log.cleaner.backoff.ms"), time.Millisecond),
+		DedupeBufferBytes:   num("log.cleaner.dedupe.buffer.size"),
+		Backoff:             max(time.Duration(num("log.cleaner.backoff.ms"))*time.Millisecond, time.Millisecond),
 		IOMaxBytesPerSecond: rate,
 	}
 }

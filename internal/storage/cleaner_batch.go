@@ -61,6 +61,11 @@ func (f *batchFilter) filter(out, batch []byte, h *records.Header) (_ []byte, ch
 	if keptWhole(h) || h.BaseOffset >= f.mappedEnd {
 		return append(out, batch...), false, nil
 	}
+	// A batch the cleaner may rebuild is checked first: a rebuilt batch gets a new CRC, which
+	// would hide a corruption on disk from every later reader.
+	if records.ComputeCRC(batch) != h.CRC {
+		return out, false, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, records.ErrCRC)
+	}
 	recs, err := records.Section(batch, h)
 	if err != nil {
 		return out, false, err

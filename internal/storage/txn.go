@@ -216,3 +216,15 @@ func (l *Log) AbortedTransactions(start, upper int64) []AbortedTxn {
 	}
 	return out
 }
+
+// HasOngoingTransaction reports whether producer pid at epoch has a transaction open in this
+// log (a transactional batch appended, no marker since), as Kafka's
+// UnifiedLog.hasOngoingTransaction: the coordinator verified that transaction's first batch
+// here, and only a marker (or a newer epoch) ends it, so the later batches of the same
+// transaction need no verification (KIP-890).
+func (l *Log) HasOngoingTransaction(pid int64, epoch int16) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.mu.producers.producers[pid]
+	return ok && e.epoch == epoch && e.txnFirst >= 0
+}

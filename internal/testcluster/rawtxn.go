@@ -43,10 +43,11 @@ func rawCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-// NewRawTxn initializes the transactional id (InitProducerId) through the seed brokers.
-func NewRawTxn(t testing.TB, seeds []string, id string) *RawTxn {
+// NewRawTxn initializes the transactional id (InitProducerId) through the seed brokers; opts
+// are added to the client's (kgo.MaxVersions to speak older request versions).
+func NewRawTxn(t testing.TB, seeds []string, id string, opts ...kgo.Opt) *RawTxn {
 	t.Helper()
-	cl := rawClient(t, seeds)
+	cl := rawClient(t, seeds, opts...)
 	req := kmsg.NewPtrInitProducerIDRequest()
 	req.TransactionalID, req.TransactionTimeoutMillis = &id, 60000
 	resp, err := req.RequestWith(rawCtx(t), cl)
@@ -58,6 +59,9 @@ func NewRawTxn(t testing.TB, seeds []string, id string) *RawTxn {
 	}
 	return &RawTxn{t: t, cl: cl, ID: id, PID: resp.ProducerID, Epoch: resp.ProducerEpoch}
 }
+
+// Client is the client the requests go through.
+func (x *RawTxn) Client() *kgo.Client { return x.cl }
 
 // CommitOffset adds the group to the transaction (AddOffsetsToTxn) and commits offset of
 // topic/0 in it (TxnOffsetCommit).
@@ -103,6 +107,23 @@ func (x *RawTxn) End(commit bool) {
 	if err != nil {
 		x.t.Fatalf("EndTxn (commit %v): %v", commit, err)
 	}
+	if resp.Version >= 5 {
+		// transaction.version 2: the end bumped the epoch, which the next transaction uses.
+		if resp.ProducerEpoch <= x.Epoch && resp.ProducerID == x.PID {
+			x.t.Fatalf("EndTxn v%d answered producer %d epoch %d after epoch %d: not bumped", resp.Version, resp.ProducerID, resp.ProducerEpoch, x.Epoch)
+		}
+		x.PID, x.Epoch = resp.ProducerID, resp.ProducerEpoch
+	}
+}
+
+// TV0Versions are the request versions before transaction.version 2 (EndTxn v4,
+// AddOffsetsToTxn v3, TxnOffsetCommit v4): one producer epoch for every transaction.
+func TV0Versions() kgo.Opt {
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(kmsg.EndTxn.Int16(), 4)
+	v.SetMaxKeyVersion(kmsg.AddOffsetsToTxn.Int16(), 3)
+	v.SetMaxKeyVersion(kmsg.TxnOffsetCommit.Int16(), 4)
+	return kgo.MaxVersions(v)
 }
 
 // CommittedOffset returns the group's committed offset of partition 0 of topic (-1: none),
@@ -218,6 +239,6 @@ func TxnBatch(pid int64, epoch int16, seq int32, values ...string) []byte {
 // test can write one no coordinator knows of (a hanging transaction).
 type AllowTransactions struct{}
 
-func (AllowTransactions) VerifyTransaction(replica.TopicPartition, string, int64, int16) error {
+func (AllowTransactions) VerifyTransaction(replica.TopicPartition, string, int64, int16, bool) error {
 	return nil
 }

@@ -25,20 +25,33 @@ type CleanerState struct {
 	// CleanableBytes and TotalBytes: the dirty bytes the cleaner could clean now, and those
 	// plus the clean bytes.
 	CleanableBytes, TotalBytes int64
+	// Uncleanable is why the cleaner gave up on the log (a corrupt batch, ...), "" when it
+	// did not (version 1).
+	Uncleanable string
 }
 
 // cleanerStateV0Size is the size of version 0: version byte, then three int64 and a float64
 // (IEEE 754 bits), big-endian: first dirty offset, dirty ratio, cleanable bytes, total bytes.
 const cleanerStateV0Size = 1 + 4*8
 
-// EncodeCleanerState encodes s as the CleanerStateTag value (version 0).
+// maxUncleanableLen bounds the reason carried (uint16 length).
+const maxUncleanableLen = 1024
+
+// EncodeCleanerState encodes s as the CleanerStateTag value: version 1 is version 0 followed
+// by the uncleanable reason (uint16 length, UTF-8 bytes; at most 1 KiB).
 func EncodeCleanerState(s CleanerState) []byte {
-	b := make([]byte, 1, cleanerStateV0Size)
+	reason := s.Uncleanable
+	if len(reason) > maxUncleanableLen {
+		reason = reason[:maxUncleanableLen]
+	}
+	b := make([]byte, 1, cleanerStateV0Size+2+len(reason))
+	b[0] = 1
 	b = binary.BigEndian.AppendUint64(b, uint64(s.FirstDirtyOffset))
 	b = binary.BigEndian.AppendUint64(b, math.Float64bits(s.DirtyRatio))
 	b = binary.BigEndian.AppendUint64(b, uint64(s.CleanableBytes))
 	b = binary.BigEndian.AppendUint64(b, uint64(s.TotalBytes))
-	return b
+	b = binary.BigEndian.AppendUint16(b, uint16(len(reason)))
+	return append(b, reason...)
 }
 
 // DecodeCleanerState decodes a CleanerStateTag value; later versions may append fields.
@@ -47,10 +60,18 @@ func DecodeCleanerState(b []byte) (CleanerState, error) {
 		return CleanerState{}, errors.New("cleaner state: short value")
 	}
 	u := func(i int) uint64 { return binary.BigEndian.Uint64(b[1+8*i:]) }
-	return CleanerState{
+	s := CleanerState{
 		FirstDirtyOffset: int64(u(0)),
 		DirtyRatio:       math.Float64frombits(u(1)),
 		CleanableBytes:   int64(u(2)),
 		TotalBytes:       int64(u(3)),
-	}, nil
+	}
+	if b[0] >= 1 {
+		rest := b[cleanerStateV0Size:]
+		if len(rest) < 2 || len(rest)-2 < int(binary.BigEndian.Uint16(rest)) {
+			return CleanerState{}, errors.New("cleaner state: short uncleanable reason")
+		}
+		s.Uncleanable = string(rest[2 : 2+int(binary.BigEndian.Uint16(rest))])
+	}
+	return s, nil
 }
