@@ -65,6 +65,20 @@ func (r *results) computeGoals() {
 			}
 		}
 	}
+	// Issue 13: transactional throughput ≥ 1.5× Kafka's and commit p99 ≤ 0.5× Kafka's, for
+	// each transaction size.
+	for _, size := range txnSizes {
+		rate, _, p99, _ := txnFigures(size)
+		for _, rw := range r.Table {
+			switch {
+			case rw.RatioLabel == "":
+			case rw.ID == rate.ID:
+				r.Goals = append(r.Goals, goal{Name: r.goalPrefix() + fmt.Sprintf("transactional throughput ≥ 1.5× Kafka, %d records per transaction", size), Want: 1.5, Got: rw.Ratio, Met: rw.Ratio >= 1.5})
+			case rw.ID == p99.ID:
+				r.Goals = append(r.Goals, goal{Name: r.goalPrefix() + fmt.Sprintf("commit p99 ≤ 0.5× Kafka, %d records per transaction", size), Want: 2, Got: rw.Ratio, Met: rw.Ratio >= 2})
+			}
+		}
+	}
 	// Issue 12: produce throughput while the cleaner runs drops by at most 20%: Samsa's own
 	// ratio of the compacted topic's rate to the delete topic's, not a ratio to Kafka.
 	for _, rw := range r.Table {

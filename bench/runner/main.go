@@ -66,7 +66,7 @@ func main() {
 	flag.BoolVar(&e.quick, "quick", false, "one round of fewer, shorter workloads")
 	flag.Float64Var(&e.scale, "scale", 1, "multiply every record count by this")
 	flag.StringVar(&e.profileDir, "profile", "", "profile mode: run Samsa only, under CPU profiles written to this directory")
-	flag.StringVar(&only, "only", "", "comma-separated workload groups to run: startup, produce, consume, e2e, clean (default all)")
+	flag.StringVar(&only, "only", "", "comma-separated workload groups to run: startup, produce, consume, e2e, clean, txn (default all)")
 	flag.Parse()
 	if e.samsa == "" || e.jars == "" || e.work == "" {
 		fmt.Fprintln(os.Stderr, "runner: --samsa, --jars and --work are required (use bench/run)")
@@ -233,6 +233,11 @@ func (e *env) runBroker(ctx context.Context, round int, k brokerKind) error {
 	}
 	if e.wants("e2e") {
 		if err := b.e2e(ctx); err != nil {
+			return err
+		}
+	}
+	if e.wants("txn") {
+		if err := b.txn(ctx); err != nil {
 			return err
 		}
 	}

@@ -378,22 +378,20 @@ func (v coordinatorVerifier) VerifyTransaction(tp replica.TopicPartition, transa
 		return kerr.InvalidTxnState
 	}
 	want := txn.TopicPartition{Topic: tp.Topic, Partition: tp.Partition}
-	var err error
-	if coord, local := v.b.txnCoordinatorNode(transactionalID); !local && coord >= 0 {
-		err = v.b.verifyRemote(coord, want, transactionalID, producerID, producerEpoch, add)
-	} else if add {
-		out := v.b.txns.Do(transactionalID, func(s *txn.Shard, now time.Time) txn.Result {
-			return s.AddPartitions(now, transactionalID, producerID, producerEpoch, []txn.TopicPartition{want}, txn.TV2)
-		})
-		err = out.Err
-	} else {
-		var errs map[txn.TopicPartition]error
-		err = v.b.txns.Read(transactionalID, func(s *txn.Shard) {
-			errs = s.VerifyPartitions(transactionalID, producerID, producerEpoch, []txn.TopicPartition{want})
-		})
-		if err == nil {
-			err = errs[want]
-		}
+	// CONCURRENT_TRANSACTIONS: the producer's previous transaction is still completing (its
+	// markers are being written, which EndTxn does not wait for; in process that takes well
+	// under a millisecond). As Kafka's leaders do, ask again for up to
+	// add.partitions.to.txn.retry.backoff.max.ms before the producer gets the error; the
+	// waits start at 1 ms and double up to add.partitions.to.txn.retry.backoff.ms (Kafka
+	// waits that long every time), so a transaction that follows its predecessor at once is
+	// not held 20 ms.
+	maxStep := time.Duration(optionalSetting(v.b.cfg, "add.partitions.to.txn.retry.backoff.ms", 20)) * time.Millisecond
+	total := time.Duration(optionalSetting(v.b.cfg, "add.partitions.to.txn.retry.backoff.max.ms", 100)) * time.Millisecond
+	err := retryConcurrent(v.b.ctx, maxStep, total, func() error {
+		return v.ask(want, transactionalID, producerID, producerEpoch, add)
+	})
+	if errors.Is(err, context.Canceled) {
+		return kerr.NotEnoughReplicas
 	}
 	switch {
 	case err == nil:
@@ -406,6 +404,45 @@ func (v coordinatorVerifier) VerifyTransaction(tp replica.TopicPartition, transa
 		errors.Is(err, kerr.CoordinatorNotAvailable), errors.Is(err, kerr.ConcurrentTransactions):
 		// Kafka's answer to a produce whose verification could not complete: retriable.
 		return kerr.NotEnoughReplicas
+	}
+	return err
+}
+
+// retryConcurrent calls ask until it answers anything but CONCURRENT_TRANSACTIONS, waiting
+// 1 ms, then twice as long each time up to maxStep, for at most total; it returns ask's last
+// answer, or ctx's error when ctx ends first.
+func retryConcurrent(ctx context.Context, maxStep, total time.Duration, ask func() error) error {
+	deadline := time.Now().Add(total)
+	err := ask()
+	for step := min(time.Millisecond, maxStep); errors.Is(err, kerr.ConcurrentTransactions) && time.Now().Add(step).Before(deadline); step = min(2*step, maxStep) {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(step):
+		}
+		err = ask()
+	}
+	return err
+}
+
+// ask checks (or with add, adds) want in the producer's transaction once: in process when
+// this broker is the coordinator, else AddPartitionsToTxn to it.
+func (v coordinatorVerifier) ask(want txn.TopicPartition, transactionalID string, producerID int64, producerEpoch int16, add bool) error {
+	if coord, local := v.b.txnCoordinatorNode(transactionalID); !local && coord >= 0 {
+		return v.b.verifyRemote(coord, want, transactionalID, producerID, producerEpoch, add)
+	}
+	if add {
+		out := v.b.txns.Do(transactionalID, func(s *txn.Shard, now time.Time) txn.Result {
+			return s.AddPartitions(now, transactionalID, producerID, producerEpoch, []txn.TopicPartition{want}, txn.TV2)
+		})
+		return out.Err
+	}
+	var errs map[txn.TopicPartition]error
+	err := v.b.txns.Read(transactionalID, func(s *txn.Shard) {
+		errs = s.VerifyPartitions(transactionalID, producerID, producerEpoch, []txn.TopicPartition{want})
+	})
+	if err == nil {
+		err = errs[want]
 	}
 	return err
 }

@@ -69,6 +69,8 @@ var ServerDefs = []Def{
 	{Name: "offsets.topic.segment.bytes", Type: TypeInt, Default: "104857600", Min: 1, MinSet: true, Doc: "segment.bytes of __consumer_offsets when the broker creates it"},
 	{Name: "offsets.topic.replication.factor", Type: TypeShort, Default: "1", Min: 1, MinSet: true, Doc: "replication of __consumer_offsets (Samsa default 1 on a single node, 3 in a cluster)"},
 	{Name: "transaction.state.log.num.partitions", Type: TypeInt, Default: "50", Min: 1, MinSet: true, Doc: "partitions of __transaction_state"},
+	{Name: "add.partitions.to.txn.retry.backoff.ms", Type: TypeInt, Default: "20", Min: 1, MinSet: true, Doc: "how long a partition leader waits before asking the transaction coordinator again to verify or add a transactional batch's partition that it answered CONCURRENT_TRANSACTIONS (the previous transaction's markers still being written)"},
+	{Name: "add.partitions.to.txn.retry.backoff.max.ms", Type: TypeInt, Default: "100", Min: 0, MinSet: true, Doc: "how long a partition leader keeps asking again before the produce gets the error"},
 	{Name: "transaction.max.timeout.ms", Type: TypeInt, Default: "900000", Min: 1, MinSet: true, Doc: "the largest transaction.timeout.ms a producer may ask for"},
 	{Name: "transaction.state.log.replication.factor", Type: TypeShort, Default: "1", Min: 1, MinSet: true, Doc: "replication of __transaction_state (Samsa default 1)"},
 	{Name: "transaction.state.log.min.isr", Type: TypeInt, Default: "1", Min: 1, MinSet: true, Doc: "min ISR of __transaction_state (Samsa default 1)"},
