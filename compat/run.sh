@@ -39,7 +39,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 COMPAT=$ROOT/compat
 export SAMSA_CACHE=${SAMSA_CACHE:-$HOME/.cache/samsa}
 CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-features kafka-console kafka-producer-perf-test
-	kafka-transactional-producer kafka-consumer-groups kafka-console-group-kip848 kafka-python-group confluent-kafka-group
+	kafka-transactional-producer kafka-transactional-copy kafka-transactional-copy-kip848 kafka-transactions kafka-consumer-groups kafka-console-group-kip848 kafka-python-group confluent-kafka-group
 	confluent-kafka-group-pair confluent-kafka-group-kip848 confluent-kafka-group-mixed kafka-configs-compact
 	confluent-kafka-transactions)
 # The 3-node checks, in this order (the last one stops a node).
@@ -547,6 +547,95 @@ check_kafka-transactional-producer() {
 	got=$(wc -l < txn-consumed.txt)
 	((got == records)) || { reason "a read_committed consumer read $got of the $records committed records (exit $rc): $(last_error txn-consume.err)"; return 1; }
 	echo "$records records in transactions, all read back with isolation.level=read_committed" > note
+}
+
+# The Java client's consume-transform-produce (compat/java/TransactionalCopy.java, run from
+# source): a group member reads 100 records; a transactional producer (initTransactions)
+# copies half with sendOffsetsToTransaction(offsets, groupMetadata) and aborts, then all of
+# them and commits. The group must have no offsets after the abort and the end offsets after
+# the commit (kafka-consumer-groups' ListConsumerGroupOffsets with requireStable, and
+# consumer.committed), and read_committed must see the 100 committed copies only.
+# $1 is the consumer's group.protocol (classic or consumer, KIP-848).
+transactional_copy() {
+	need java || return 1
+	local in=compat-copy-in-$1-$RUN_ID out=compat-copy-out-$1-$RUN_ID
+	topics_create "$in" || return 1
+	topics_create "$out" || return 1
+	java "${JAVA_OPTS[@]}" -cp "$JARS/*" "$COMPAT/java/TransactionalCopy.java" "$BOOTSTRAP" "$in" "$out" \
+		"compat-copy-$1-$RUN_ID" "compat-copy-$1-$RUN_ID" "$1" > copy.out 2> copy.err
+	if ! grep -q '^OK ' copy.out; then
+		reason "$(grep -m1 '^FAIL: ' copy.out || last_error copy.err)"
+		return 1
+	fi
+	sed -n 's/^OK //p' copy.out > note
+}
+check_kafka-transactional-copy() { transactional_copy classic; }
+check_kafka-transactional-copy-kip848() { transactional_copy consumer; }
+
+# Kafka's kafka-transactions.sh (TransactionsCommand) against a transaction that
+# python/open_txn.py (confluent-kafka) holds open on partition 0 after writing one record:
+# `list` shows the transactional id Ongoing; `describe` shows it with the partition;
+# `describe-producers` shows the producer with the transaction's first offset; `find-hanging
+# --max-transaction-timeout 0` must not report it (its coordinator has it Ongoing with the
+# partition). The open transaction holds the last stable offset, so a read_committed
+# console consumer does not see a plain record written after it; `abort --start-offset`
+# (WriteTxnMarkers) aborts the transaction on the partition and the consumer then reads it.
+check_kafka-transactions() {
+	need java && need python || return 1
+	local topic=compat-txns-$RUN_ID id=compat-txns-$RUN_ID pid start
+	topics_create "$topic" 1 || return 1
+	"$PY" "$COMPAT/python/open_txn.py" "$BOOTSTRAP" "$topic" "$id" 60 > open.out 2> open.err &
+	pid=$!
+	local deadline=$((SECONDS + 30))
+	until grep -q '^OPEN ' open.out; do
+		if ((SECONDS > deadline)) || ! kill -0 "$pid" 2> /dev/null; then
+			kill "$pid" 2> /dev/null
+			reason "the confluent-kafka producer did not open a transaction: $(last_error open.err)"
+			return 1
+		fi
+		sleep 0.2
+	done
+	start=$(sed -n 's/^OPEN //p' open.out)
+	txns() { kafka_tool org.apache.kafka.tools.TransactionsCommand --bootstrap-server "$BOOTSTRAP" "$@"; }
+	local problem=
+	if ! txns list > list.out 2> list.err || ! grep -E "^$id[[:space:]].*Ongoing" list.out > /dev/null; then
+		problem="list does not show $id Ongoing: $(tr '\n' ' ' < list.out | cut -c1-300) $(last_error list.err)"
+	elif ! txns describe --transactional-id "$id" > describe.out 2> describe.err ||
+		! grep -q Ongoing describe.out || ! grep -q "$topic-0" describe.out; then
+		problem="describe does not show $id Ongoing with $topic-0: $(tr '\n' ' ' < describe.out | cut -c1-300) $(last_error describe.err)"
+	elif ! txns describe-producers --topic "$topic" --partition 0 > producers.out 2> producers.err ||
+		! awk -v s="$start" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "CurrentTransactionStartOffset") c = i }
+			NR > 1 && c && $c == s { found = 1 } END { exit !found }' producers.out; then
+		problem="describe-producers does not show a transaction starting at offset $start: $(tr '\n' ' ' < producers.out | cut -c1-300) $(last_error producers.err)"
+	elif ! txns find-hanging --broker-id 1 --max-transaction-timeout 0 > hanging.out 2> hanging.err ||
+		grep -q "$topic" hanging.out; then
+		problem="find-hanging failed or reported the live transaction: $(tr '\n' ' ' < hanging.out | cut -c1-300) $(last_error hanging.err)"
+	fi
+	if [[ -n $problem ]]; then
+		kill "$pid" 2> /dev/null
+		reason "kafka-transactions $problem"
+		return 1
+	fi
+	echo after | kafka_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$BOOTSTRAP" --topic "$topic" \
+		> after.out 2> after.err || { kill "$pid" 2> /dev/null; reason "console producer: $(last_error after.err)"; return 1; }
+	read_committed() {
+		kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$BOOTSTRAP" --topic "$topic" \
+			--from-beginning --isolation-level read_committed --max-messages 1 --timeout-ms "$1" > "$2" 2> "$2.err" || true
+	}
+	read_committed 3000 before.txt
+	if [[ -s before.txt ]]; then
+		kill "$pid" 2> /dev/null
+		reason "read_committed read $(tr '\n' ' ' < before.txt) past the open transaction"
+		return 1
+	fi
+	txns abort --topic "$topic" --partition 0 --start-offset "$start" > abort.out 2> abort.err
+	local rc=$?
+	kill "$pid" 2> /dev/null
+	((rc == 0)) || { reason "kafka-transactions abort --start-offset $start (exit $rc): $(last_error abort.err)"; return 1; }
+	read_committed 15000 released.txt
+	[[ $(< released.txt) == after ]] ||
+		{ reason "read_committed after the abort read '$(tr '\n' ' ' < released.txt)', want 'after': $(last_error released.txt.err)"; return 1; }
+	echo "list, describe, describe-producers (start offset $start), find-hanging (none), abort --start-offset: read_committed then passes the aborted transaction" > note
 }
 
 # ---- log compaction ----

@@ -361,7 +361,7 @@ func (b *Broker) writeMarker(ctx context.Context, topic string, partition int32,
 			return storageErr(err)
 		}
 	}
-	b.completeOffsetsTxn(topic, partition, marker.ProducerID, marker.Commit)
+	b.completeOffsetsTxn(topic, partition, marker.ProducerID, marker.Commit, res.LastOffset)
 	return nil
 }
 

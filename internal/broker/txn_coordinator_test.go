@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -208,24 +209,31 @@ func TestTransactionsTimedOutAborted(t *testing.T) {
 	}
 }
 
+// saramaTxnProducer is a sarama transactional sync producer of the given transactional id.
+func saramaTxnProducer(t *testing.T, n *testcluster.Node, id string) sarama.SyncProducer {
+	t.Helper()
+	cfg := saramaConfig()
+	cfg.Version = sarama.V2_8_0_0
+	cfg.Producer.Idempotent = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Transaction.ID = id
+	cfg.Net.MaxOpenRequests = 1
+	prod, err := sarama.NewSyncProducer([]string{n.Addr()}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { prod.Close() })
+	return prod
+}
+
 // TestTransactionsSarama: sarama's transactional producer commits one transaction and aborts
 // another; a read_committed consumer sees the committed record only.
 func TestTransactionsSarama(t *testing.T) {
 	n := startTxnNode(t)
 	const topic = "txn-sarama"
 	createTopic(t, n, topic, 1, nil)
-	cfg := saramaConfig()
-	cfg.Version = sarama.V2_8_0_0
-	cfg.Producer.Idempotent = true
-	cfg.Producer.RequiredAcks = sarama.WaitForAll
-	cfg.Producer.Return.Successes = true
-	cfg.Producer.Transaction.ID = "tx-sarama"
-	cfg.Net.MaxOpenRequests = 1
-	prod, err := sarama.NewSyncProducer([]string{n.Addr()}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer prod.Close()
+	prod := saramaTxnProducer(t, n, "tx-sarama")
 	run := func(value string, commit bool) {
 		t.Helper()
 		if err := prod.BeginTxn(); err != nil {
@@ -250,5 +258,80 @@ func TestTransactionsSarama(t *testing.T) {
 	}
 	if got := pollValues(t, n, topic, 2); !slices.Equal(got, []string{"aborted", "committed"}) {
 		t.Fatalf("read_uncommitted: %q", got)
+	}
+}
+
+// TestTransactionsSaramaOffsets: sarama's transactional producer copies consumed messages
+// with their offsets in the transaction: AddOffsetsToTxn in an aborted transaction leaves the
+// group without offsets; AddMessageToTxn of each consumed message in a committed one commits
+// the offset after the last (sarama sends AddOffsetsToTxn and TxnOffsetCommit at
+// CommitTxn), and the copies are visible read_committed.
+func TestTransactionsSaramaOffsets(t *testing.T) {
+	n := startTxnNode(t)
+	const in, out, group = "sarama-eos-in", "sarama-eos-out", "g-sarama-eos"
+	createTopic(t, n, in, 1, nil)
+	createTopic(t, n, out, 1, nil)
+	ctx := ctxT(t)
+	feed := newClient(t, n, kgo.DefaultProduceTopic(in))
+	for i := range 4 {
+		if err := feed.ProduceSync(ctx, &kgo.Record{Value: []byte("m" + strconv.Itoa(i))}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	prod := saramaTxnProducer(t, n, "tx-sarama-eos")
+	consumer, err := sarama.NewConsumer([]string{n.Addr()}, saramaConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	pc, err := consumer.ConsumePartition(in, 0, sarama.OffsetOldest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	var msgs []*sarama.ConsumerMessage
+	for len(msgs) < 4 {
+		select {
+		case m := <-pc.Messages():
+			msgs = append(msgs, m)
+		case <-ctx.Done():
+			t.Fatalf("consumed %d of 4 messages", len(msgs))
+		}
+	}
+
+	if err := prod.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: out, Value: sarama.StringEncoder("aborted")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := prod.AddOffsetsToTxn(map[string][]*sarama.PartitionOffsetMetadata{in: {{Partition: 0, Offset: 2, LeaderEpoch: -1}}}, group); err != nil {
+		t.Fatal(err)
+	}
+	if err := prod.AbortTxn(); err != nil {
+		t.Fatal(err)
+	}
+	if got := committedOffset(t, n, group, in); got != -1 {
+		t.Fatalf("committed offset %d after the aborted transaction, want none", got)
+	}
+
+	if err := prod.BeginTxn(); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if _, _, err := prod.SendMessage(&sarama.ProducerMessage{Topic: out, Value: sarama.ByteEncoder(m.Value)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := prod.AddMessageToTxn(m, group, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := prod.CommitTxn(); err != nil {
+		t.Fatal(err)
+	}
+	waitCommittedOffset(t, n, group, in, 4)
+	got := pollValues(t, n, out, 4, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	if !slices.Equal(got, []string{"m0", "m1", "m2", "m3"}) {
+		t.Fatalf("read_committed: %q, want m0..m3", got)
 	}
 }

@@ -58,8 +58,8 @@ func handleWriteTxnMarkers(b *Broker, req *request) (kmsg.Response, error) {
 	resp := r.ResponseKind().(*kmsg.WriteTxnMarkersResponse)
 	type pending struct {
 		p          *replica.Partition
-		end        int64
-		mi, ti, pi int // the answer's place in resp
+		end        int64 // the marker's offset + 1
+		mi, ti, pi int   // the answer's place in resp
 	}
 	var waits []pending
 	for mi, m := range r.Markers {
@@ -81,7 +81,7 @@ func handleWriteTxnMarkers(b *Broker, req *request) (kmsg.Response, error) {
 				} else if p.Replicated() {
 					waits = append(waits, pending{p: p, end: res.LastOffset + 1, mi: mi, ti: ti, pi: pi})
 				} else {
-					b.completeOffsetsTxn(mt.Topic, part, m.ProducerID, m.Committed)
+					b.completeOffsetsTxn(mt.Topic, part, m.ProducerID, m.Committed, res.LastOffset)
 				}
 				rt.Partitions = append(rt.Partitions, rp)
 			}
@@ -100,7 +100,7 @@ func handleWriteTxnMarkers(b *Broker, req *request) (kmsg.Response, error) {
 			continue
 		}
 		m := r.Markers[w.mi]
-		b.completeOffsetsTxn(m.Topics[w.ti].Topic, m.Topics[w.ti].Partitions[w.pi], m.ProducerID, m.Committed)
+		b.completeOffsetsTxn(m.Topics[w.ti].Topic, m.Topics[w.ti].Partitions[w.pi], m.ProducerID, m.Committed, w.end-1)
 	}
 	return resp, nil
 }

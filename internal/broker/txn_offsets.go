@@ -94,9 +94,9 @@ func (b *Broker) verifyTxnOffsets(r *kmsg.TxnOffsetCommitRequest) error {
 
 // completeOffsetsTxn tells the group coordinator that a transaction marker was written to a
 // __consumer_offsets partition, which applies (commit) or drops (abort) the producer's
-// pending offsets there.
-func (b *Broker) completeOffsetsTxn(topic string, partition int32, producerID int64, commit bool) {
+// pending offsets there. markerOffset is the marker's offset in the partition.
+func (b *Broker) completeOffsetsTxn(topic string, partition int32, producerID int64, commit bool, markerOffset int64) {
 	if topic == group.OffsetsTopic {
-		b.groups.CompleteTransaction(partition, producerID, commit)
+		b.groups.CompleteTransaction(partition, producerID, commit, markerOffset)
 	}
 }

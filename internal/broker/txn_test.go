@@ -2,7 +2,6 @@ package broker_test
 
 import (
 	"context"
-	"encoding/binary"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -13,43 +12,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/samsa-io/samsa/internal/records"
 	"github.com/samsa-io/samsa/internal/replica"
 	"github.com/samsa-io/samsa/internal/testcluster"
 )
-
-// txnBatch builds a transactional v2 batch of producer pid with one record per value.
-func txnBatch(pid int64, epoch int16, seq int32, values ...string) []byte {
-	var recs []byte
-	for i, v := range values {
-		var r []byte
-		r = append(r, 0)
-		r = binary.AppendVarint(r, 0)
-		r = binary.AppendVarint(r, int64(i))
-		r = binary.AppendVarint(r, -1)
-		r = binary.AppendVarint(r, int64(len(v)))
-		r = append(r, v...)
-		r = binary.AppendVarint(r, 0)
-		recs = binary.AppendVarint(recs, int64(len(r)))
-		recs = append(recs, r...)
-	}
-	ts := time.Now().UnixMilli()
-	b := make([]byte, records.HeaderSize, records.HeaderSize+len(recs))
-	b = append(b, recs...)
-	binary.BigEndian.PutUint32(b[8:], uint32(len(b)-records.LengthOffset))
-	binary.BigEndian.PutUint32(b[12:], 0xffffffff)
-	b[16] = 2
-	binary.BigEndian.PutUint16(b[21:], records.AttrTransactional)
-	binary.BigEndian.PutUint32(b[23:], uint32(len(values)-1))
-	binary.BigEndian.PutUint64(b[27:], uint64(ts))
-	binary.BigEndian.PutUint64(b[35:], uint64(ts))
-	binary.BigEndian.PutUint64(b[43:], uint64(pid))
-	binary.BigEndian.PutUint16(b[51:], uint16(epoch))
-	binary.BigEndian.PutUint32(b[53:], uint32(seq))
-	binary.BigEndian.PutUint32(b[57:], uint32(len(values)))
-	binary.BigEndian.PutUint32(b[17:], records.ComputeCRC(b))
-	return b
-}
 
 // writeMarker sends WriteTxnMarkers for partition 0 of topic and returns its error code.
 func writeMarker(t *testing.T, cl *kgo.Client, topic string, pid int64, epoch int16, coordEpoch int32, commit bool) int16 {
@@ -127,8 +92,8 @@ func TestReadCommitted(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	appendTxn(txnBatch(1, 0, 0, "a1", "a2")) // 0-1
-	appendTxn(txnBatch(2, 0, 0, "b1"))       // 2
+	appendTxn(testcluster.TxnBatch(1, 0, 0, "a1", "a2")) // 0-1
+	appendTxn(testcluster.TxnBatch(2, 0, 0, "b1"))       // 2
 	if code := writeMarker(t, cl, topic, 1, 0, 0, true); code != 0 {
 		t.Fatalf("commit: %v", kerr.ErrorForCode(code)) // 3
 	}
@@ -200,12 +165,6 @@ func TestReadCommitted(t *testing.T) {
 	}
 }
 
-type allowTxns struct{}
-
-func (allowTxns) VerifyTransaction(replica.TopicPartition, string, int64, int16, bool) error {
-	return nil
-}
-
 func TestTransactionalProduceSwitch(t *testing.T) {
 	n := testcluster.Start(t)
 	const topic = "txn-produce"
@@ -217,7 +176,7 @@ func TestTransactionalProduceSwitch(t *testing.T) {
 		rt := kmsg.NewProduceRequestTopic()
 		rt.Topic = topic
 		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Records = txnBatch(7, 0, 0, "x")
+		rp.Records = testcluster.TxnBatch(7, 0, 0, "x")
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
 		resp, err := req.RequestWith(ctxT(t), cl)
@@ -234,7 +193,7 @@ func TestTransactionalProduceSwitch(t *testing.T) {
 	if code := produce(); code != kerr.InvalidRecord.Code {
 		t.Fatalf("transactional produce without a coordinator: %v", kerr.ErrorForCode(code))
 	}
-	n.Server().Broker().SetTxnVerifier(allowTxns{})
+	n.Server().Broker().SetTxnVerifier(testcluster.AllowTransactions{})
 	if code := produce(); code != 0 {
 		t.Fatalf("transactional produce with a verifier: %v", kerr.ErrorForCode(code))
 	}
@@ -269,7 +228,7 @@ func TestTransactionVerifiedOncePerPartition(t *testing.T) {
 		rt := kmsg.NewProduceRequestTopic()
 		rt.Topic = topic
 		rp := kmsg.NewProduceRequestTopicPartition()
-		rp.Records = txnBatch(9, 0, seq, values...)
+		rp.Records = testcluster.TxnBatch(9, 0, seq, values...)
 		seq += int32(len(values))
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)

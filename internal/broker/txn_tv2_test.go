@@ -25,8 +25,8 @@ type tv2Producer struct {
 
 func newTV2Producer(t *testing.T, n *testcluster.Node, id string) *tv2Producer {
 	t.Helper()
-	x := newRawTxn(t, n, id)
-	return &tv2Producer{t: t, cl: x.cl, id: id, pid: x.pid, epoch: x.epoch}
+	x := testcluster.NewRawTxn(t, []string{n.Addr()}, id)
+	return &tv2Producer{t: t, cl: x.Client(), id: id, pid: x.PID, epoch: x.Epoch}
 }
 
 // produce sends one transactional batch of values at epoch with Produce v12 and returns the
@@ -39,7 +39,7 @@ func (p *tv2Producer) produce(topic string, epoch int16, seq int32, values ...st
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewProduceRequestTopicPartition()
-	rp.Records = txnBatch(p.pid, epoch, seq, values...)
+	rp.Records = testcluster.TxnBatch(p.pid, epoch, seq, values...)
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 	kresp, err := p.cl.SeedBrokers()[0].Request(ctxT(p.t), req)

@@ -239,14 +239,17 @@ func (s *Shard) dropConsumerGroup(id string, withOffsets bool) error {
 		return unwrapConsumerError(err)
 	}
 	var extra []Record
-	if offs := s.cg.offsets[id]; offs != nil && withOffsets {
-		extra = offs.tombstones(id, offs.partitions())
+	var tps []TopicPartition
+	if withOffsets {
+		tps = s.offsetPartitions(id, s.cg.offsets[id])
+		extra = s.tombstones(id, s.cg.offsets[id], tps)
 	}
 	if err := s.persistConsumer(recs, extra...); err != nil {
 		s.cg.sm.Revert()
 		return err
 	}
 	if withOffsets {
+		s.dropOffsets(id, s.cg.offsets[id], tps)
 		delete(s.cg.offsets, id)
 	}
 	s.scheduleConsumerTimer()
@@ -380,11 +383,7 @@ func (s *Shard) deleteConsumerOffsets(group string, tps []TopicPartition) (error
 			eligible = append(eligible, tp)
 		}
 	}
-	offs := s.cg.offsets[group]
-	if offs == nil {
-		return nil, errs
-	}
-	if err := s.removeOffsets(group, offs, eligible); err != nil {
+	if err := s.removeOffsets(group, s.cg.offsets[group], eligible); err != nil {
 		return err, nil
 	}
 	return nil, errs
@@ -401,7 +400,7 @@ func (s *Shard) expireConsumerOffsets() {
 		var expired []TopicPartition
 		for _, tp := range offs.partitions() {
 			e := offs.m[tp]
-			if s.cg.sm.IsSubscribedToTopic(id, tp.Topic) {
+			if s.cg.sm.IsSubscribedToTopic(id, tp.Topic) || s.txn.isPending(id, tp) {
 				continue
 			}
 			if e.expireTimestamp >= 0 && now >= e.expireTimestamp || e.expireTimestamp < 0 && now-e.commitTimestamp >= retention {
@@ -416,7 +415,7 @@ func (s *Shard) expireConsumerOffsets() {
 			continue
 		}
 		s.log.Info("expired offsets", "group", id, "partitions", len(expired))
-		if offs.empty() && s.cg.sm.IsEmpty(id) {
+		if offs.empty() && s.cg.sm.IsEmpty(id) && !s.txn.hasOpen(id) {
 			if err := s.dropConsumerGroup(id, true); err != nil {
 				s.log.Warn("deleting expired group", "group", id, "err", err)
 			}

@@ -155,6 +155,8 @@ type partition struct {
 		state  partitionState
 		shard  *Shard
 		timers *clockTimers
+		// markers are the transaction markers written while the partition loads.
+		markers []txnMarker
 	}
 }
 
@@ -260,7 +262,8 @@ func (c *Coordinator) load(ctx context.Context, part *partition) {
 	timers := newClockTimers(c.clock, &part.mu.Mutex)
 	shard := newShard(part.index, c.cfg.Settings, logger, timers, part.append, c.cfg.NewMemberID)
 	shard.storeTxn = part.appendTxn
-	n, err := replayLog(ctx, part.log, OffsetsTopic, shard.replayBatch, shard.replay, logger)
+	replayEnd := part.log.ReplayEnd()
+	n, err := replayLog(ctx, part.log, OffsetsTopic, replayEnd, shard.replayBatch, shard.replay, logger)
 	part.mu.Lock()
 	if part.mu.state != partitionLoading {
 		part.mu.Unlock()
@@ -276,6 +279,7 @@ func (c *Coordinator) load(ctx context.Context, part *partition) {
 		c.initConsumerTopics(shard)
 		shard.finishLoad()
 		part.mu.state = partitionActive
+		part.applyMarkersLocked(replayEnd)
 		groups := len(shard.groups)
 		part.mu.Unlock()
 		logger.Info("loaded group coordinator partition", "records", n, "groups", groups)
@@ -336,13 +340,13 @@ const replayReadBytes = 1 << 20
 // not make every group (or transactional id) of the partition unavailable. topic names the
 // log in errors.
 func ReplayLog(ctx context.Context, log Log, topic string, replay func(key, value []byte) error, logger *slog.Logger) (int, error) {
-	return replayLog(ctx, log, topic, nil, replay, logger)
+	return replayLog(ctx, log, topic, log.ReplayEnd(), nil, replay, logger)
 }
 
-// replayLog is ReplayLog calling onBatch, when not nil, with each batch's header before its
-// records (control batches included, whose records replay does not see).
-func replayLog(ctx context.Context, log Log, topic string, onBatch func(batch []byte, h *records.Header), replay func(key, value []byte) error, logger *slog.Logger) (int, error) {
-	off, hw := log.LogStartOffset(), log.ReplayEnd()
+// replayLog is ReplayLog to the offset end (batches from end on are left), calling onBatch, when not nil, with each batch's
+// header before its records (control batches included, whose records replay does not see).
+func replayLog(ctx context.Context, log Log, topic string, end int64, onBatch func(batch []byte, h *records.Header), replay func(key, value []byte) error, logger *slog.Logger) (int, error) {
+	off, hw := log.LogStartOffset(), end
 	n := 0
 	for off < hw {
 		if err := ctx.Err(); err != nil {
@@ -357,19 +361,25 @@ func replayLog(ctx context.Context, log Log, topic string, onBatch func(batch []
 		}
 		next := off
 		var batchErr error
+		done := false
 		splitBatches(data, func(batch []byte) {
-			if batchErr != nil {
+			if batchErr != nil || done {
 				return
 			}
-			last, err := batchLastOffset(batch)
+			h, err := records.ParseHeader(batch)
 			if err != nil {
-				batchErr = err
+				batchErr = fmt.Errorf("%w: %w", ErrCorruptRecord, err)
 				return
 			}
+			if h.BaseOffset >= hw {
+				// Appended after the replay took its end: not replayed (a caller such as
+				// a marker's CompleteTransaction deals with it).
+				done = true
+				return
+			}
+			last := h.LastOffset()
 			if onBatch != nil {
-				if h, err := records.ParseHeader(batch); err == nil {
-					onBatch(batch, &h)
-				}
+				onBatch(batch, &h)
 			}
 			if err := forEachRecord(batch, func(o int64, k, v []byte) error {
 				if o < off {
@@ -387,6 +397,9 @@ func replayLog(ctx context.Context, log Log, topic string, onBatch func(batch []
 		})
 		if batchErr != nil {
 			return n, batchErr
+		}
+		if done {
+			return n, nil
 		}
 		if next <= off {
 			return n, fmt.Errorf("reading %s: no progress at offset %d", topic, off)

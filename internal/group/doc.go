@@ -42,8 +42,21 @@
 // out), when a group becomes empty, and when a static member is replaced. Each write is one
 // uncompressed v2 batch without producer id, appended with the partition leader's
 // AppendAsLeader; a commit is acknowledged only after its append succeeded. Replay reads
-// from the log start to the high watermark, decompresses batches if needed and skips control
-// batches and records of unknown key versions (Kafka's newer coordinator records).
+// from the log start to the log end it takes when the load starts (never past it),
+// decompresses batches if needed and skips records of unknown key versions (Kafka's newer
+// coordinator records).
+//
+// # Transactional offsets
+//
+// A TxnOffsetCommit is one transactional batch of the producer (txn_offsets.go). Its offsets
+// stay pending per producer until the transaction's marker (a control batch the partition
+// leader appends for WriteTxnMarkers) applies them (COMMIT) or drops them (ABORT); replay
+// does the same with the batches and markers it reads. The rules are Kafka's
+// (OffsetMetadataManager): at a commit a pending offset replaces the committed one only if its
+// record is the later one (offsetEntry.order); a tombstone deletes the pending offsets of its
+// key too; expiry keeps an offset with a pending one and a group with an open transaction.
+// A marker that arrives while the partition loads is kept and applied after the load unless
+// the replay read it.
 //
 // # Concurrency
 //

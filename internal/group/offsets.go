@@ -14,6 +14,9 @@ type offsetEntry struct {
 	// expireTimestamp is set (>= 0) only by OffsetCommit v2-v4 with a retention time: such an
 	// offset expires then, whatever the group's state (Kafka's pre-KIP-211 semantics).
 	expireTimestamp int64
+	// order is the record's place in the partition's write order (Kafka's record offset): a
+	// transaction's pending offset replaces a committed one only if written after it.
+	order int64
 }
 
 // groupOffsets are a group's committed offsets. Classic groups hold them today; a KIP-848
@@ -31,15 +34,52 @@ func (o *groupOffsets) partitions() []TopicPartition {
 	return slices.SortedFunc(maps.Keys(o.m), compareTP)
 }
 
-// tombstones returns delete records for those of the given partitions that have an offset.
-func (o *groupOffsets) tombstones(group string, tps []TopicPartition) []Record {
+// tombstones returns delete records for those of the given partitions that have an offset,
+// committed (in offs, which may be nil) or pending in a transaction: as Kafka's, a tombstone
+// deletes both.
+func (s *Shard) tombstones(group string, offs *groupOffsets, tps []TopicPartition) []Record {
 	var recs []Record
 	for _, tp := range tps {
-		if _, ok := o.m[tp]; ok {
+		_, ok := offs.get(tp)
+		if ok || s.txn.isPending(group, tp) {
 			recs = append(recs, Record{Key: offsetCommitKey(group, tp.Topic, tp.Partition)})
 		}
 	}
 	return recs
+}
+
+func (o *groupOffsets) get(tp TopicPartition) (offsetEntry, bool) {
+	if o == nil {
+		return offsetEntry{}, false
+	}
+	e, ok := o.m[tp]
+	return e, ok
+}
+
+// dropOffsets applies the tombstones of tps once written: the committed offsets (offs may be
+// nil) and the pending transactional ones of those partitions go.
+func (s *Shard) dropOffsets(group string, offs *groupOffsets, tps []TopicPartition) {
+	for _, tp := range tps {
+		if offs != nil {
+			delete(offs.m, tp)
+		}
+		s.txn.remove(group, tp)
+	}
+}
+
+// offsetPartitions returns the partitions of a group with a committed (offs may be nil) or
+// pending transactional offset, sorted.
+func (s *Shard) offsetPartitions(group string, offs *groupOffsets) []TopicPartition {
+	set := map[TopicPartition]bool{}
+	if offs != nil {
+		for tp := range offs.m {
+			set[tp] = true
+		}
+	}
+	for _, tp := range s.txn.pendingPartitions(group) {
+		set[tp] = true
+	}
+	return slices.SortedFunc(maps.Keys(set), compareTP)
 }
 
 // deleteTopicOffsets removes every group's committed offsets of the given topics, as Kafka's
@@ -48,7 +88,7 @@ func (o *groupOffsets) tombstones(group string, tps []TopicPartition) []Record {
 func (s *Shard) deleteTopicOffsets(gone map[string]bool) {
 	drop := func(group string, offs *groupOffsets) {
 		var tps []TopicPartition
-		for tp := range offs.m {
+		for _, tp := range s.offsetPartitions(group, offs) {
 			if gone[tp.Topic] {
 				tps = append(tps, tp)
 			}
@@ -56,7 +96,6 @@ func (s *Shard) deleteTopicOffsets(gone map[string]bool) {
 		if len(tps) == 0 {
 			return
 		}
-		slices.SortFunc(tps, compareTP)
 		if err := s.removeOffsets(group, offs, tps); err != nil {
 			s.log.Warn("deleting the offsets of deleted topics", "group", group, "err", err)
 			return
@@ -66,20 +105,28 @@ func (s *Shard) deleteTopicOffsets(gone map[string]bool) {
 	for _, id := range slices.Sorted(maps.Keys(s.groups)) {
 		drop(id, &s.groups[id].offsets)
 	}
-	for _, id := range slices.Sorted(maps.Keys(s.cg.offsets)) {
+	ids := map[string]bool{}
+	for id := range s.cg.offsets {
+		ids[id] = true
+	}
+	for _, id := range s.txn.groups() {
+		if s.groups[id] == nil {
+			ids[id] = true // a consumer group with only pending offsets
+		}
+	}
+	for _, id := range slices.Sorted(maps.Keys(ids)) {
 		drop(id, s.cg.offsets[id])
 	}
 }
 
-// removeOffsets deletes a group's committed offsets of the given partitions: their tombstones
-// are written first, then they leave offs.
+// removeOffsets deletes a group's offsets of the given partitions, committed (offs may be
+// nil) and pending in transactions (Kafka's OffsetDelete and topic deletion do both): their
+// tombstones are written first, then they leave offs and the pending transactions.
 func (s *Shard) removeOffsets(group string, offs *groupOffsets, tps []TopicPartition) error {
-	if err := s.persist(offs.tombstones(group, tps)); err != nil {
+	if err := s.persist(s.tombstones(group, offs, tps)); err != nil {
 		return err
 	}
-	for _, tp := range tps {
-		delete(offs.m, tp)
-	}
+	s.dropOffsets(group, offs, tps)
 	return nil
 }
 
@@ -237,7 +284,9 @@ func (s *Shard) scheduleExpiration() {
 // ExpireOffsets removes expired offsets (offsets.retention.minutes) as Kafka does: all
 // offsets of a group that has been Empty for the retention time; in a Stable consumer group,
 // offsets of topics it no longer consumes, by commit time; in a simple group, by commit time.
-// An Empty group left without offsets is deleted. It runs every
+// An Empty group left without offsets is deleted. As in Kafka, an offset with a
+// transactional offset pending for its partition does not expire, and a group with an open
+// transaction is not deleted. It runs every
 // offsets.retention.check.interval.ms.
 func (s *Shard) ExpireOffsets() {
 	now := s.nowMs()
@@ -264,8 +313,8 @@ func (s *Shard) ExpireOffsets() {
 		if base != nil {
 			for _, tp := range g.offsets.partitions() {
 				e := g.offsets.m[tp]
-				if keep[tp.Topic] {
-					continue
+				if keep[tp.Topic] || s.txn.isPending(g.id, tp) {
+					continue // Kafka keeps an offset a transaction is about to replace
 				}
 				if e.expireTimestamp >= 0 && now >= e.expireTimestamp ||
 					e.expireTimestamp < 0 && now-base(e) >= retention {
@@ -273,8 +322,8 @@ func (s *Shard) ExpireOffsets() {
 				}
 			}
 		}
-		recs := g.offsets.tombstones(g.id, expired)
-		dead := g.state == stateEmpty && len(g.offsets.m) == len(expired) && len(g.pending) == 0
+		recs := s.tombstones(g.id, &g.offsets, expired)
+		dead := g.state == stateEmpty && len(g.offsets.m) == len(expired) && len(g.pending) == 0 && !s.txn.hasOpen(g.id)
 		if dead {
 			recs = append(recs, Record{Key: groupMetadataKey(g.id)})
 		}
@@ -285,9 +334,7 @@ func (s *Shard) ExpireOffsets() {
 			s.log.Warn("expiring offsets", "group", g.id, "err", err)
 			continue
 		}
-		for _, tp := range expired {
-			delete(g.offsets.m, tp)
-		}
+		s.dropOffsets(g.id, &g.offsets, expired)
 		if len(expired) > 0 {
 			s.log.Info("expired offsets", "group", g.id, "partitions", len(expired))
 		}
@@ -320,7 +367,7 @@ func (s *Shard) persistCommitsWith(group string, req CommitRequest, errs []error
 			errs[i] = errMetadataTooLarge
 			continue
 		}
-		e := offsetEntry{offset: o.Offset, leaderEpoch: max(o.LeaderEpoch, -1), metadata: md, commitTimestamp: now, expireTimestamp: -1}
+		e := offsetEntry{offset: o.Offset, leaderEpoch: max(o.LeaderEpoch, -1), metadata: md, commitTimestamp: now, expireTimestamp: -1, order: s.nextOrder()}
 		if o.CommitTimestamp >= 0 {
 			e.commitTimestamp = o.CommitTimestamp
 		}

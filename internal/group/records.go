@@ -182,12 +182,3 @@ func forEachRecord(batch []byte, fn func(offset int64, key, value []byte) error)
 func splitBatches(data []byte, fn func(batch []byte)) {
 	records.Split(data, func(b []byte) error { fn(b); return nil })
 }
-
-// batchLastOffset returns the offset of a batch's last record.
-func batchLastOffset(batch []byte) (int64, error) {
-	h, err := records.ParseHeader(batch)
-	if err != nil {
-		return 0, fmt.Errorf("%w: %w", ErrCorruptRecord, err)
-	}
-	return h.LastOffset(), nil
-}

@@ -102,6 +102,8 @@ type Shard struct {
 	storeTxn func(recs []Record, producerID int64, epoch int16) error
 	// txn holds the transactional offset commits (TxnOffsetCommit) awaiting their markers.
 	txn txnOffsets
+	// order numbers the offset records written or replayed, in log order (offsetEntry.order).
+	order int64
 }
 
 func newShard(partition int32, set Settings, logger *slog.Logger, t timers, store func([]Record) error, newID func() string) *Shard {
@@ -120,6 +122,14 @@ func newShard(partition int32, set Settings, logger *slog.Logger, t timers, stor
 }
 
 func (s *Shard) nowMs() int64 { return s.timers.now().UnixMilli() }
+
+// nextOrder numbers the next offset record. The shard writes its records one at a time with
+// the partition's lock held, and replays them in log order, so the numbers order records as
+// their log offsets do.
+func (s *Shard) nextOrder() int64 {
+	s.order++
+	return s.order
+}
 
 // current reports whether g is still the shard's group of that name (a timer may outlive it).
 func (s *Shard) current(g *classicGroup) bool { return s.groups[g.id] == g }
@@ -197,8 +207,9 @@ func (s *Shard) DescribeGroup(id string) GroupDescription {
 	return g.describe()
 }
 
-// DeleteGroup deletes an Empty group and its offsets (NON_EMPTY_GROUP if it has members,
-// GROUP_ID_NOT_FOUND if there is no such group).
+// DeleteGroup deletes an Empty group and its offsets, the pending transactional ones too, as
+// Kafka does (NON_EMPTY_GROUP if it has members, GROUP_ID_NOT_FOUND if there is no such
+// group).
 func (s *Shard) DeleteGroup(id string) error {
 	if s.isConsumerGroup(id) {
 		return s.deleteConsumerGroup(id)
@@ -210,11 +221,13 @@ func (s *Shard) DeleteGroup(id string) error {
 	case g.state != stateEmpty:
 		return errNonEmptyGroup
 	}
-	recs := g.offsets.tombstones(g.id, g.offsets.partitions())
+	tps := s.offsetPartitions(g.id, &g.offsets)
+	recs := s.tombstones(g.id, &g.offsets, tps)
 	recs = append(recs, Record{Key: groupMetadataKey(g.id)})
 	if err := s.persist(recs); err != nil {
 		return err
 	}
+	s.dropOffsets(g.id, &g.offsets, tps)
 	s.dropGroup(g)
 	return nil
 }
@@ -280,13 +293,14 @@ func (s *Shard) replay(key, value []byte) error {
 			if m := ls.offsets[k.Group]; m != nil {
 				delete(m, tp)
 			}
+			s.txn.remove(k.Group, tp)
 			return nil
 		}
 		var v kmsg.OffsetCommitValue
 		if err := v.ReadFrom(value); err != nil {
 			return fmt.Errorf("%w: offset commit value: %w", ErrCorruptRecord, err)
 		}
-		e := offsetEntry{offset: v.Offset, leaderEpoch: -1, metadata: v.Metadata, commitTimestamp: v.CommitTimestamp, expireTimestamp: -1}
+		e := offsetEntry{offset: v.Offset, leaderEpoch: -1, metadata: v.Metadata, commitTimestamp: v.CommitTimestamp, expireTimestamp: -1, order: s.nextOrder()}
 		if v.Version >= 3 {
 			e.leaderEpoch = v.LeaderEpoch
 		}
@@ -380,6 +394,14 @@ func (s *Shard) finishLoad() {
 			s.groups[id] = g
 		}
 		g.offsets.m = offs
+	}
+	for _, id := range s.txn.groups() {
+		if s.groups[id] == nil && !s.isConsumerGroup(id) {
+			// Offsets pending in a transaction make a simple group, as in Kafka.
+			g := newClassicGroup(id, now)
+			g.stateTime = -1
+			s.groups[id] = g
+		}
 	}
 	for _, g := range s.groups {
 		for _, m := range g.members {

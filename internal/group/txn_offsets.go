@@ -47,6 +47,50 @@ func (t *txnOffsets) add(producerID int64, group string, tp TopicPartition, e of
 	m[tp] = e
 }
 
+// remove drops every transaction's pending offset of the group's partition (a tombstone of
+// the key was written). The group stays open in those transactions (hasOpen) until their
+// markers, as in Kafka.
+func (t *txnOffsets) remove(group string, tp TopicPartition) {
+	for _, groups := range t.pending {
+		delete(groups[group], tp)
+	}
+}
+
+// hasOpen reports whether a transaction has written offsets of the group (even if
+// tombstones removed them since).
+func (t *txnOffsets) hasOpen(group string) bool {
+	for _, groups := range t.pending {
+		if _, ok := groups[group]; ok {
+			return true
+		}
+	}
+	return false
+}
+
+// pendingPartitions returns the partitions of the group with an offset pending.
+func (t *txnOffsets) pendingPartitions(group string) []TopicPartition {
+	var out []TopicPartition
+	for _, groups := range t.pending {
+		for tp := range groups[group] {
+			if !slices.Contains(out, tp) {
+				out = append(out, tp)
+			}
+		}
+	}
+	return out
+}
+
+// groups returns the groups with an open transaction, sorted.
+func (t *txnOffsets) groups() []string {
+	set := map[string]bool{}
+	for _, groups := range t.pending {
+		for id := range groups {
+			set[id] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
 // isPending reports whether a transaction has an offset of the group's partition pending.
 func (t *txnOffsets) isPending(group string, tp TopicPartition) bool {
 	for _, groups := range t.pending {
@@ -117,6 +161,10 @@ func (s *Shard) CommitTxnOffsets(req TxnCommitRequest) []error {
 	if !ok {
 		return errs
 	}
+	if s.groups[req.Group] == nil && !s.isConsumerGroup(req.Group) {
+		// A simple group, as Kafka's coordinator creates when it replays the offsets.
+		s.groups[req.Group] = newClassicGroup(req.Group, s.nowMs())
+	}
 	for i, o := range req.Offsets {
 		if errs[i] == nil {
 			s.txn.add(req.ProducerID, req.Group, o.TopicPartition, entries[i])
@@ -126,7 +174,9 @@ func (s *Shard) CommitTxnOffsets(req TxnCommitRequest) []error {
 }
 
 // completeTxn ends a producer's transaction on the partition: a commit applies its pending
-// offsets, an abort drops them.
+// offsets, an abort drops them. As in Kafka, a pending offset replaces the committed one only
+// if its record was written after the committed one's: a plain OffsetCommit made while the
+// transaction was open wins over the transaction's.
 func (s *Shard) completeTxn(producerID int64, commit bool) {
 	groups := s.txn.pending[producerID]
 	delete(s.txn.pending, producerID)
@@ -134,31 +184,41 @@ func (s *Shard) completeTxn(producerID int64, commit bool) {
 		return
 	}
 	for _, id := range slices.Sorted(maps.Keys(groups)) {
-		m := groups[id]
-		switch {
-		case s.loading != nil:
-			offs := s.loading.offsets[id]
-			if offs == nil {
-				offs = map[TopicPartition]offsetEntry{}
-				s.loading.offsets[id] = offs
+		offs := s.committedOffsets(id)
+		for tp, e := range groups[id] {
+			if cur, ok := offs[tp]; !ok || e.order > cur.order {
+				offs[tp] = e
 			}
-			maps.Copy(offs, m)
-		case s.isConsumerGroup(id):
-			offs := s.cg.offsets[id]
-			if offs == nil {
-				o := newGroupOffsets()
-				offs = &o
-				s.cg.offsets[id] = offs
-			}
-			maps.Copy(offs.m, m)
-		default:
-			g := s.groups[id]
-			if g == nil {
-				g = newClassicGroup(id, s.nowMs())
-				s.groups[id] = g
-			}
-			maps.Copy(g.offsets.m, m)
 		}
+	}
+}
+
+// committedOffsets returns the map of a group's committed offsets (the replayed ones while
+// loading), creating the group (a simple one) or its map if needed.
+func (s *Shard) committedOffsets(id string) map[TopicPartition]offsetEntry {
+	switch {
+	case s.loading != nil:
+		offs := s.loading.offsets[id]
+		if offs == nil {
+			offs = map[TopicPartition]offsetEntry{}
+			s.loading.offsets[id] = offs
+		}
+		return offs
+	case s.isConsumerGroup(id):
+		offs := s.cg.offsets[id]
+		if offs == nil {
+			o := newGroupOffsets()
+			offs = &o
+			s.cg.offsets[id] = offs
+		}
+		return offs.m
+	default:
+		g := s.groups[id]
+		if g == nil {
+			g = newClassicGroup(id, s.nowMs())
+			s.groups[id] = g
+		}
+		return g.offsets.m
 	}
 }
 
@@ -185,17 +245,40 @@ func (c *Coordinator) CommitTxnOffsets(req TxnCommitRequest) []error {
 }
 
 // CompleteTransaction tells the coordinator of __consumer_offsets partition p that the
-// producer's transaction marker (commit or abort) was written to it.
-func (c *Coordinator) CompleteTransaction(p int32, producerID int64, commit bool) {
+// producer's transaction marker (commit or abort), at markerOffset in the partition, was
+// written to it. While the partition loads, the marker waits for the load to end: applied
+// then unless the replay read it (an offset below the replay's end).
+func (c *Coordinator) CompleteTransaction(p int32, producerID int64, commit bool, markerOffset int64) {
 	c.mu.Lock()
 	part := c.mu.partitions[p]
 	c.mu.Unlock()
 	if part == nil {
-		return
+		return // not loaded yet: a load will replay the marker
 	}
 	part.mu.Lock()
 	defer part.mu.Unlock()
-	if part.mu.state == partitionActive {
+	switch part.mu.state {
+	case partitionActive:
 		part.mu.shard.completeTxn(producerID, commit)
+	case partitionLoading:
+		part.mu.markers = append(part.mu.markers, txnMarker{producerID: producerID, commit: commit, offset: markerOffset})
 	}
+}
+
+// txnMarker is a transaction marker written while its partition was loading.
+type txnMarker struct {
+	producerID int64
+	commit     bool
+	offset     int64
+}
+
+// applyMarkersLocked applies the markers written during the load that the replay, which
+// read the log below replayEnd, did not see. part.mu is held.
+func (part *partition) applyMarkersLocked(replayEnd int64) {
+	for _, m := range part.mu.markers {
+		if m.offset >= replayEnd {
+			part.mu.shard.completeTxn(m.producerID, m.commit)
+		}
+	}
+	part.mu.markers = nil
 }

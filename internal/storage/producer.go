@@ -1,10 +1,12 @@
 package storage
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
 	"math"
+	"slices"
 
 	"github.com/samsa-io/samsa/internal/records"
 )
@@ -357,4 +359,33 @@ func (l *Log) NextSequence(producerID int64, epoch int16) int32 {
 		return 0
 	}
 	return last.lastSeq + 1
+}
+
+// ProducerInfo is one producer's state on a log, as DescribeProducers reports it.
+type ProducerInfo struct {
+	ProducerID    int64
+	Epoch         int16
+	LastSequence  int32 // -1: no batch remembered
+	LastTimestamp int64 // the last batch's max timestamp; -1: none
+	// CoordinatorEpoch is the coordinator epoch of its last marker (-1: none yet).
+	CoordinatorEpoch int32
+	// TxnStartOffset is the first offset of its ongoing transaction (-1: none).
+	TxnStartOffset int64
+}
+
+// Producers returns the state of every producer the log remembers, by producer id.
+func (l *Log) Producers() []ProducerInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]ProducerInfo, 0, len(l.mu.producers.producers))
+	for id, e := range l.mu.producers.producers {
+		pi := ProducerInfo{ProducerID: id, Epoch: e.epoch, LastSequence: -1, LastTimestamp: -1,
+			CoordinatorEpoch: e.coordEpoch, TxnStartOffset: e.txnFirst}
+		if last, ok := e.last(); ok {
+			pi.LastSequence, pi.LastTimestamp = last.lastSeq, last.timestamp
+		}
+		out = append(out, pi)
+	}
+	slices.SortFunc(out, func(a, b ProducerInfo) int { return cmp.Compare(a.ProducerID, b.ProducerID) })
+	return out
 }
