@@ -13,10 +13,10 @@ import (
 // TxnOffsetCommit (API key 28): a transactional producer commits a group's offsets in its
 // transaction. The group's coordinator validates the group (generation and member from v3),
 // the transaction coordinator must have the group's __consumer_offsets partition in the
-// producer's ongoing transaction (AddOffsetsToTxn), and the offsets are written as one
+// producer's ongoing transaction (AddOffsetsToTxn before v5; from v5, transaction.version 2,
+// KIP-890 part 2, the coordinator adds it here), and the offsets are written as one
 // transactional batch of the producer, pending until the transaction's marker reaches the
-// partition (WriteTxnMarkers, completeOffsetsTxn). v5+ (KIP-890 part 2, which adds the
-// partition implicitly) is not served.
+// partition (WriteTxnMarkers, completeOffsetsTxn).
 func init() { register(kmsg.TxnOffsetCommit.Int16(), 0, 5, handleTxnOffsetCommit) }
 
 func handleTxnOffsetCommit(b *Broker, req *request) (kmsg.Response, error) {
