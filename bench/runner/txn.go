@@ -24,8 +24,10 @@ const (
 // txnSizes are the records per transaction of the two runs.
 var txnSizes = []int{100, 1000}
 
-// txnRecords is the record count of each run: 200,000 records (fewer when scaled down).
-func (e *env) txnRecords() int64 { return e.count(200_000) }
+// txnRecords is the record count of a run of transactions of size records: 200,000 records,
+// and at least 500 transactions, so that the commit p99 is not just the run's worst commit or
+// two (fewer when scaled down).
+func (e *env) txnRecords(size int) int64 { return e.count(max(200_000, 500*int64(size))) }
 
 func txnFigures(size int) (rate, p50, p99, cpu figure) {
 	id := fmt.Sprintf("txn/%d", size)
@@ -72,7 +74,7 @@ func (t *target) txnRun(ctx context.Context, size int) error {
 	if _, err := t.runTxns(ctx, cl, size, int64(size)); err != nil {
 		return fmt.Errorf("first transaction: %w", err)
 	}
-	n := max(t.e.txnRecords()/int64(size)*int64(size), int64(size))
+	n := max(t.e.txnRecords(size)/int64(size)*int64(size), int64(size))
 	var res txnResult
 	_, cpu, _, err := t.measured(func() (toolResult, error) {
 		var err error
