@@ -60,7 +60,7 @@ func startCopier(t *testing.T, seeds []string, input string) *copier {
 				return
 			}
 			seq = c.run(ctx, s, seq)
-			s.Close()
+			closeBounded(s.Close)
 		}
 	}()
 	c.stop = func() { cancel(); <-done }
@@ -121,6 +121,18 @@ func (c *copier) noteErr(what string, err error) {
 	}
 }
 
+// closeBounded runs a client's close for at most 30 s: when a failed campaign stops its
+// clients while a node is still cut off, a close can wait on requests the network never
+// answers, and the test must still end (the cluster's own cleanup then kills the nodes).
+func closeBounded(closeFn func()) {
+	done := make(chan struct{})
+	go func() { closeFn(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+	}
+}
+
 // outcomes returns the copier's transactions and how many ended each way.
 func (c *copier) outcomes() (map[string]CopierTxn, map[TxnOutcome]int) {
 	c.mu.Lock()
@@ -162,7 +174,7 @@ func committedReader(t *testing.T, seeds []string, topic string, partitions int,
 			})
 		}
 	}()
-	return client{name: "eos-reader", stop: func() { cancel(); <-done; cl.Close() }}
+	return client{name: "eos-reader", stop: func() { cancel(); <-done; closeBounded(cl.Close) }}
 }
 
 // waitCopied waits (bounded) until the copier's group has committed the input's end offsets.
