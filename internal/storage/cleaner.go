@@ -108,7 +108,18 @@ func (l *Log) CleanableState(nowMs, upperBound int64) CleanState {
 	l.mu.Lock()
 	cfg, cs, v := l.mu.cfg, l.mu.cleaner, l.view.Load()
 	l.mu.Unlock()
-	return cleanableState(v, cfg, cs, nowMs, upperBound)
+	return cleanableState(v, cfg, cs, nowMs, l.cleanUpperBound(v, upperBound))
+}
+
+// cleanUpperBound lowers the caller's upper bound to the log's first unstable offset (the
+// oldest open transaction, or completed one whose marker is not below the last noted high
+// watermark), so that no transaction is cleaned before it is decided and replicated, whatever
+// bound the caller passed.
+func (l *Log) cleanUpperBound(v *logView, upperBound int64) int64 {
+	if first, ok := v.txns.firstUnstable(l.highWatermark.Load()); ok {
+		return min(upperBound, first)
+	}
+	return upperBound
 }
 
 // cleanableState computes CleanState from a view of the log.
@@ -224,9 +235,12 @@ func (l *Log) Clean(ctx context.Context, opts CleanOptions) (CleanStats, error) 
 	}
 	p.cfg, p.view, p.gen = l.mu.cfg, l.view.Load(), l.mu.truncations
 	nowMs := l.now().UnixMilli()
-	st := cleanableState(p.view, p.cfg, l.mu.cleaner, nowMs, opts.UpperBound)
+	st := cleanableState(p.view, p.cfg, l.mu.cleaner, nowMs, l.cleanUpperBound(p.view, opts.UpperBound))
 	p.filter = batchFilter{nowMs: nowMs, deleteRetentionMs: p.cfg.DeleteRetentionMs, nextHorizonMs: math.MaxInt64,
-		lastBatchOf: make(map[int64]int64, len(l.mu.producers.producers))}
+		lastBatchOf: make(map[int64]int64, len(l.mu.producers.producers)), droppedMarkers: make(map[int64]bool)}
+	if len(p.view.sealed) > 0 {
+		p.filter.txns = newTxnTracker(p.view, p.view.sealed[0].seg.base)
+	}
 	for id, e := range l.mu.producers.producers {
 		if last, ok := e.last(); ok {
 			p.filter.lastBatchOf[id] = last.lastOffset
@@ -307,6 +321,7 @@ func (p *cleanPass) charge(n int64) error {
 func (p *cleanPass) buildOffsetMap(m *OffsetMap, from, upper int64) (mappedEnd int64, err error) {
 	mappedEnd = upper
 	done := false
+	txns := newTxnTracker(p.view, from)
 	for i := range p.view.sealed {
 		info := &p.view.sealed[i]
 		if info.end <= from {
@@ -322,7 +337,11 @@ func (p *cleanPass) buildOffsetMap(m *OffsetMap, from, upper int64) (mappedEnd i
 				return true
 			}
 			p.stats.BytesRead += int64(len(batch))
-			full, stoppedAt, err := mapBatch(m, batch, h, from)
+			txn, err := txns.next(batch, h)
+			full, stoppedAt := false, int64(0)
+			if err == nil && !h.IsControl() && !txn.aborted {
+				full, stoppedAt, err = mapBatch(m, batch, h, from)
+			}
 			if err == nil && full {
 				mappedEnd, done, p.stats.MapFull = stoppedAt, true, true
 				return true
@@ -440,7 +459,11 @@ func (p *cleanPass) cleanGroup(group []*segmentInfo) error {
 		return nil
 	}
 	for _, info := range group {
-		cs.aborted = append(cs.aborted, info.aborted...)
+		for _, a := range info.aborted {
+			if !p.filter.droppedMarkers[a.LastOffset] {
+				cs.aborted = append(cs.aborted, a)
+			}
+		}
 	}
 	written, err := cs.finish()
 	p.stats.BytesWritten += written
