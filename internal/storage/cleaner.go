@@ -29,8 +29,8 @@ type cleanerState struct {
 	firstDirty int64
 	// written: firstDirty is what the cleaner-checkpoint file holds.
 	written bool
-	// horizonMs is the earliest delete horizon of the tombstones the last pass kept
-	// (math.MaxInt64 when none, or not known since the open).
+	// horizonMs is the earliest delete horizon of the tombstones and transaction markers the
+	// last pass kept (math.MaxInt64 when none, or not known since the open).
 	horizonMs int64
 }
 
@@ -55,12 +55,13 @@ type CleanState struct {
 	// MaxCompactionDelayMs is how long ago the oldest dirty segment's first batch passed
 	// max.compaction.lag.ms; above 0 the log is cleaned whatever its dirty ratio.
 	MaxCompactionDelayMs int64
-	// TombstoneHorizonMs is the earliest delete horizon of the tombstones the last pass of
-	// this process kept, -1 when none is known: once it has passed, a pass removes them.
+	// TombstoneHorizonMs is the earliest delete horizon of the tombstones (and transaction
+	// markers without data) the last pass of this process kept, -1 when none is known: once
+	// it has passed, a pass removes them.
 	TombstoneHorizonMs int64
 	// Cleanable: Compact, and either dirty bytes with a dirty ratio above
-	// min.cleanable.dirty.ratio or a positive MaxCompactionDelayMs, or tombstones whose horizon
-	// has passed in cleaned segments.
+	// min.cleanable.dirty.ratio or a positive MaxCompactionDelayMs, or tombstones or markers
+	// whose horizon has passed in cleaned segments.
 	Cleanable bool
 }
 

@@ -91,7 +91,8 @@ type batchFilter struct {
 	// aborted-transaction index entries go with them.
 	droppedMarkers map[int64]bool
 
-	// nextHorizonMs is the earliest delete horizon of the batches kept with tombstones.
+	// nextHorizonMs is the earliest delete horizon of the batches kept with tombstones and
+	// of the markers kept with one.
 	nextHorizonMs int64
 	recordsRead   int64
 	recordsKept   int64
