@@ -238,13 +238,16 @@ func (l *Log) Clean(ctx context.Context, opts CleanOptions) (CleanStats, error) 
 	nowMs := l.now().UnixMilli()
 	st := cleanableState(p.view, p.cfg, l.mu.cleaner, nowMs, l.cleanUpperBound(p.view, opts.UpperBound))
 	p.filter = batchFilter{nowMs: nowMs, deleteRetentionMs: p.cfg.DeleteRetentionMs, nextHorizonMs: math.MaxInt64,
-		lastBatchOf: make(map[int64]int64, len(l.mu.producers.producers)), droppedMarkers: make(map[int64]bool)}
+		lastBatchOf: make(map[int64]int64, len(l.mu.producers.producers)), markerEpochOf: make(map[int64]int16),
+		droppedMarkers: make(map[int64]bool)}
 	if len(p.view.sealed) > 0 {
 		p.filter.txns = newTxnTracker(p.view, p.view.sealed[0].seg.base)
 	}
 	for id, e := range l.mu.producers.producers {
 		if last, ok := e.last(); ok {
 			p.filter.lastBatchOf[id] = last.lastOffset
+		} else if e.coordEpoch >= 0 {
+			p.filter.markerEpochOf[id] = e.epoch
 		}
 	}
 	l.mu.Unlock()

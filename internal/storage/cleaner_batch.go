@@ -85,6 +85,10 @@ type batchFilter struct {
 	// lastBatchOf maps each producer id to the last offset of its newest batch: that batch is
 	// kept (empty if need be) so that the producer's sequence survives a reload.
 	lastBatchOf map[int64]int64
+	// markerEpochOf maps each producer with no batch at its current epoch (its last entry is
+	// a marker that bumped the epoch) to that epoch: its markers of that epoch are kept, as
+	// Kafka keeps a producer's last marker, so that the epoch survives a reload.
+	markerEpochOf map[int64]int16
 	// txns follows the transactions of the batches filtered, in offset order.
 	txns *txnTracker
 	// droppedMarkers holds the offsets of the markers the pass removed: their
@@ -126,7 +130,7 @@ func (f *batchFilter) filter(out, batch []byte, h *records.Header) (_ []byte, ch
 	if err != nil {
 		return out, false, fmt.Errorf("batch at offset %d: %w", h.BaseOffset, err)
 	}
-	if h.BaseOffset >= f.mappedEnd || (h.IsControl() && !(txn.marker && txn.orphan)) {
+	if h.BaseOffset >= f.mappedEnd || (h.IsControl() && !(txn.marker && txn.orphan && !f.producersLast(h))) {
 		return append(out, batch...), false, nil
 	}
 	// A batch the cleaner may rebuild is checked first: a rebuilt batch gets a new CRC, which
@@ -178,6 +182,12 @@ func (f *batchFilter) filter(out, batch []byte, h *records.Header) (_ []byte, ch
 	}
 	out, err = f.rebuild(out, batch, h, kept, newHorizon)
 	return out, true, err
+}
+
+// producersLast reports a marker that is its producer's last entry (see markerEpochOf).
+func (f *batchFilter) producersLast(h *records.Header) bool {
+	epoch, ok := f.markerEpochOf[h.ProducerID]
+	return ok && epoch == h.ProducerEpoch
 }
 
 // emptied appends what is kept of a batch that loses all its records: nothing, except the

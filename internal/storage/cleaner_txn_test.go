@@ -250,14 +250,7 @@ func TestCleanTxnAbortedRemoved(t *testing.T) {
 	check("after a crash")
 	// Replaying every segment (no snapshot) finds no transaction left open by the cleaning.
 	tl.kill()
-	snaps, _ := os.ReadDir(tl.dir)
-	for _, e := range snaps {
-		if strings.HasSuffix(e.Name(), ".snapshot") {
-			if err := os.Remove(tl.path(e.Name())); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	tl.removeSnapshots()
 	tl.reopen()
 	check("after replaying without snapshots")
 	// The producer's sequence survived: its next batch follows, a gap is refused.
@@ -294,5 +287,53 @@ func TestCleanTxnOpenTransactionUntouched(t *testing.T) {
 	tl.clean(0)
 	if _, all := tl.committedRecords(); keys(all) != "a=open b=3" {
 		t.Fatalf("after the commit: %s", keys(all))
+	}
+}
+
+// removeSnapshots removes the producer snapshots of a killed log, so that its reopening
+// replays the producer state from every segment.
+func (tl *testLog) removeSnapshots() {
+	tl.t.Helper()
+	entries, err := os.ReadDir(tl.dir)
+	if err != nil {
+		tl.t.Fatal(err)
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".snapshot") {
+			if err := os.Remove(tl.path(e.Name())); err != nil {
+				tl.t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestCleanTxnProducersLastMarkerKept: a marker that is its producer's last entry (it bumped
+// the epoch, no batch since) is kept even without data, as Kafka keeps it, so that a replay
+// of the log still fences the older epoch; the producer's older markers go.
+func TestCleanTxnProducersLastMarkerKept(t *testing.T) {
+	cfg := compactConfig()
+	cfg.DeleteRetentionMs = 1000
+	tl := openTest(t, cfg)
+	w := &txnWriter{tl: tl, pid: 7, txn: true}
+	w.put(keyed("a", "t1", 1))
+	m0 := w.end(true)
+	m1 := tl.appendMarker(marker(7, 1, 0, false)) // the coordinator's abort bumping the epoch
+	tl.plain(keyed("a", "p", 2))
+	rollNow(t, tl)
+	tl.clean(0)
+	tl.clean(0)
+	tl.clock.advance(time.Second)
+	tl.clean(0)
+	if _, ok := tl.batchAt(m0); ok {
+		t.Fatalf("the producer's older marker %d is still there", m0)
+	}
+	if h, ok := tl.batchAt(m1); !ok || hasDeleteHorizon(&h) {
+		t.Fatalf("the producer's last marker %d: %+v %v", m1, h, ok)
+	}
+	tl.kill()
+	tl.removeSnapshots()
+	tl.reopen()
+	if _, err := tl.AppendAsLeader(makeKeyedBatch(kbatch{recs: []rec{keyed("a", "z", 3)}, producerID: 7, attrs: records.AttrTransactional}), 0); !errors.Is(err, ErrInvalidProducerEpoch) {
+		t.Fatalf("a batch of the fenced epoch after cleaning and a replay: %v, want ErrInvalidProducerEpoch", err)
 	}
 }

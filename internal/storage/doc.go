@@ -155,7 +155,9 @@
 // its transaction (the rewrite reads every sealed segment from the first, all groups in
 // order, so a marker's batches are read before it); a marker none of whose batches was read
 // gets a delete horizon (now + delete.retention.ms, attribute bit 6, as a tombstone's batch)
-// and goes in the first pass after it, with its .txnindex entry. So an aborted transaction's
+// and goes in the first pass after it, with its .txnindex entry, unless it is its
+// producer's last entry (the producer has no batch at the marker's epoch, which the marker
+// bumped), which stays so that a replay keeps the epoch (Kafka's rule). So an aborted transaction's
 // entry stays while any of its data does, replaying the log never finds a transactional
 // batch without its marker (no transaction left open by cleaning), and a marker without data
 // lingers one pass after its data went (Kafka's behaviour). Markers and batches at or past
