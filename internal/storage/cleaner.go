@@ -447,11 +447,12 @@ func (p *cleanPass) cleanGroup(group []*segmentInfo) error {
 			return err
 		}
 		if i == lastFull && !keptFromSegment && lastBatch != nil {
-			// Keep the group's last batch, emptied, so that the cleaned segment reaches into
-			// the last old segment: recovery replaces the old segments whose base is below
-			// the end of a .swap segment (see completeSwapsLocked).
+			// Keep the group's last batch, emptied (of no producer when it was a marker), so
+			// that the cleaned segment reaches into the last old segment: recovery replaces
+			// the old segments whose base is below the end of a .swap segment (see
+			// completeSwapsLocked).
 			n := len(cs.pending)
-			cs.pending = appendEmptyBatch(cs.pending, lastBatch)
+			cs.pending = appendPlaceholder(cs.pending, lastBatch)
 			if err := cs.added(n); err != nil {
 				cs.abandon()
 				return err

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/samsa-io/samsa/internal/records"
@@ -286,6 +287,26 @@ func appendEmptyBatch(out, batch []byte) []byte {
 	binary.BigEndian.PutUint16(nb[21:], attrs)
 	binary.BigEndian.PutUint64(nb[27:], uint64(0xffffffffffffffff)) // -1: no first timestamp
 	binary.BigEndian.PutUint32(nb[57:], 0)
+	binary.BigEndian.PutUint32(nb[17:], records.ComputeCRC(nb))
+	return out
+}
+
+// appendPlaceholder appends the empty batch that makes a cleaned segment reach to the end of
+// the last old segment of its group: the header of that segment's last batch emptied as by
+// appendEmptyBatch, but of no producer and neither control nor transactional when that batch
+// was a marker (an empty control batch would not parse as a marker).
+func appendPlaceholder(out, header []byte) []byte {
+	start := len(out)
+	out = appendEmptyBatch(out, header)
+	nb := out[start:]
+	attrs := binary.BigEndian.Uint16(nb[21:])
+	if attrs&records.AttrControl == 0 {
+		return out
+	}
+	binary.BigEndian.PutUint16(nb[21:], attrs&^(records.AttrControl|records.AttrTransactional))
+	binary.BigEndian.PutUint64(nb[43:], math.MaxUint64) // producer id -1
+	binary.BigEndian.PutUint16(nb[51:], math.MaxUint16) // producer epoch -1
+	binary.BigEndian.PutUint32(nb[53:], math.MaxUint32) // base sequence -1
 	binary.BigEndian.PutUint32(nb[17:], records.ComputeCRC(nb))
 	return out
 }

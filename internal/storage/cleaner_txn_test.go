@@ -337,3 +337,40 @@ func TestCleanTxnProducersLastMarkerKept(t *testing.T) {
 		t.Fatalf("a batch of the fenced epoch after cleaning and a replay: %v, want ErrInvalidProducerEpoch", err)
 	}
 }
+
+// TestCleanTxnLastMarkerOfGroupRemoved: when the only batch left of a group's last segment is
+// a marker going after its horizon, the cleaned segment still reaches to that segment's end
+// with an empty batch of no producer (an empty control batch would not parse as a marker),
+// and later passes, reads and a replay of the log go on.
+func TestCleanTxnLastMarkerOfGroupRemoved(t *testing.T) {
+	cfg := compactConfig()
+	cfg.DeleteRetentionMs = 1000
+	tl := openTest(t, cfg)
+	w := &txnWriter{tl: tl, pid: 7, txn: true}
+	w.put(keyed("a", "t", 1))
+	rollNow(t, tl)
+	m1 := w.end(true)
+	rollNow(t, tl)
+	// A segment too large to join the first two in a group.
+	w.put(keyed("b", strings.Repeat("b", 3950), 2))
+	w.end(true)
+	tl.plain(keyed("a", "p", 3))
+	rollNow(t, tl)
+	tl.clean(0) // a=t goes; its marker stays
+	tl.clean(0) // the marker gets its horizon
+	tl.clock.advance(time.Second)
+	tl.clean(0) // the marker goes
+	if h, ok := tl.batchAt(m1); ok && (h.IsControl() || h.IsTransactional() || h.ProducerID >= 0 || h.RecordCount != 0) {
+		t.Fatalf("what is left at the marker's offset %d: %+v", m1, h)
+	}
+	tl.clean(0)
+	tl.kill()
+	tl.removeSnapshots()
+	tl.reopen()
+	end := tl.LogEndOffset()
+	tl.wantLSO(end, end)
+	tl.clean(0)
+	if _, all := tl.committedRecords(); keys(all) != "b="+strings.Repeat("b", 3950)+" a=p" {
+		t.Fatalf("records: %.40s", keys(all))
+	}
+}

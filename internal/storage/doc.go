@@ -140,7 +140,9 @@
 // batch that loses all its records is dropped, except the newest batch of an idempotent
 // producer (kept empty, so its sequence survives a reload) and the last batch of a group
 // whose last segment lost all its records (kept empty, so that the cleaned segment reaches
-// into every old segment it replaces, which is how recovery finds them).
+// into every old segment it replaces, which is how recovery finds them; a removed marker
+// leaves an empty batch of no producer, neither control nor transactional, as an empty
+// control batch would not parse).
 //
 // Transactions, as Kafka's cleaner (CleanedTransactionMetadata): both the map's scan and the
 // rewrite follow the transactions of the batches they read in offset order (txnTracker),
