@@ -39,6 +39,15 @@ func (w *txnWriter) end(commit bool) int64 {
 	return w.tl.appendMarker(marker(w.pid, 0, 0, commit))
 }
 
+// openTxnCleanTest opens a compacted log whose delete.retention.ms is 1 s, and a writer of
+// transactional producer 7 to it.
+func openTxnCleanTest(t *testing.T) (*testLog, *txnWriter) {
+	cfg := compactConfig()
+	cfg.DeleteRetentionMs = 1000
+	tl := openTest(t, cfg)
+	return tl, &txnWriter{tl: tl, pid: 7, txn: true}
+}
+
 // plain appends a batch of records of no producer.
 func (tl *testLog) plain(recs ...rec) int64 {
 	tl.t.Helper()
@@ -91,10 +100,7 @@ func keys(rs []readRec) string {
 // producer id and base sequence); a marker stays while a batch of its transaction remains,
 // then gets a delete horizon and goes in the first pass after it.
 func TestCleanTxnCommittedCompacted(t *testing.T) {
-	cfg := compactConfig()
-	cfg.DeleteRetentionMs = 1000
-	tl := openTest(t, cfg)
-	w := &txnWriter{tl: tl, pid: 7, txn: true}
+	tl, w := openTxnCleanTest(t)
 	tl.plain(keyed("a", "1", 1), keyed("b", "1", 1))
 	first := w.put(keyed("a", "t1", 2), keyed("c", "t1", 2))
 	second := w.put(keyed("a", "t2", 3))
@@ -134,7 +140,7 @@ func TestCleanTxnCommittedCompacted(t *testing.T) {
 		t.Fatalf("marker %d after the pass that removed its data: %+v %v", m1, h, ok)
 	}
 	tl.clean(0)
-	horizon := tl.clock.now().UnixMilli() + cfg.DeleteRetentionMs
+	horizon := tl.clock.now().UnixMilli() + tl.cfg.DeleteRetentionMs
 	if h, ok := tl.batchAt(m1); !ok || !hasDeleteHorizon(&h) || h.BaseTimestamp != horizon {
 		t.Fatalf("orphan marker %d: %+v %v, want delete horizon %d", m1, h, ok, horizon)
 	}
@@ -311,10 +317,7 @@ func (tl *testLog) removeSnapshots() {
 // the epoch, no batch since) is kept even without data, as Kafka keeps it, so that a replay
 // of the log still fences the older epoch; the producer's older markers go.
 func TestCleanTxnProducersLastMarkerKept(t *testing.T) {
-	cfg := compactConfig()
-	cfg.DeleteRetentionMs = 1000
-	tl := openTest(t, cfg)
-	w := &txnWriter{tl: tl, pid: 7, txn: true}
+	tl, w := openTxnCleanTest(t)
 	w.put(keyed("a", "t1", 1))
 	m0 := w.end(true)
 	m1 := tl.appendMarker(marker(7, 1, 0, false)) // the coordinator's abort bumping the epoch
@@ -343,10 +346,7 @@ func TestCleanTxnProducersLastMarkerKept(t *testing.T) {
 // with an empty batch of no producer (an empty control batch would not parse as a marker),
 // and later passes, reads and a replay of the log go on.
 func TestCleanTxnLastMarkerOfGroupRemoved(t *testing.T) {
-	cfg := compactConfig()
-	cfg.DeleteRetentionMs = 1000
-	tl := openTest(t, cfg)
-	w := &txnWriter{tl: tl, pid: 7, txn: true}
+	tl, w := openTxnCleanTest(t)
 	w.put(keyed("a", "t", 1))
 	rollNow(t, tl)
 	m1 := w.end(true)
