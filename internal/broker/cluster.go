@@ -79,7 +79,7 @@ func handleDescribeLogDirs(b *Broker, req *request) (kmsg.Response, error) {
 		dp.OffsetLag = p.Log().LogEndOffset() - p.HighWatermark()
 		if r.Version >= 2 {
 			// Samsa's tagged field: the cleaner's state of a compacted log (DESIGN.md).
-			if st := p.Log().CleanableState(nowMs, p.HighWatermark()); st.Compact {
+			if st := p.Log().CleanableState(nowMs, p.CleanUpperBound()); st.Compact {
 				dp.UnknownTags.Set(wire.CleanerStateTag, wire.EncodeCleanerState(wire.CleanerState{
 					FirstDirtyOffset: st.FirstDirtyOffset, DirtyRatio: st.DirtyRatio,
 					CleanableBytes: st.CleanableBytes, TotalBytes: st.TotalBytes,

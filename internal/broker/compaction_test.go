@@ -40,8 +40,9 @@ func compactedTopicConfigs(deleteRetentionMs string) map[string]*string {
 // just below the high watermark). readPartition leaves it out.
 const endKey = "~end"
 
-// readPartition reads partition 0 of topic from the start to its high watermark with kgo.
-func readPartition(t *testing.T, n *testcluster.Node, topic string) []*kgo.Record {
+// readPartition reads partition 0 of topic from the start to its high watermark with kgo
+// (opts added to the consumer's).
+func readPartition(t *testing.T, n *testcluster.Node, topic string, opts ...kgo.Opt) []*kgo.Record {
 	t.Helper()
 	adm := newAdmin(t, n)
 	ends, err := adm.ListEndOffsets(ctxT(t), topic)
@@ -49,8 +50,8 @@ func readPartition(t *testing.T, n *testcluster.Node, topic string) []*kgo.Recor
 		t.Fatal(err)
 	}
 	end, _ := ends.Lookup(topic, 0)
-	cl := newClient(t, n, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
-		kgo.FetchMaxWait(100*time.Millisecond))
+	cl := newClient(t, n, append([]kgo.Opt{kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchMaxWait(100 * time.Millisecond)}, opts...)...)
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

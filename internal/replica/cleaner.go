@@ -161,7 +161,7 @@ func (c *logCleaner) grab() *Partition {
 		if !p.log.Config().Cleanup.Compacts() || c.skip(p) {
 			continue
 		}
-		st := p.log.CleanableState(nowMs, p.HighWatermark())
+		st := p.log.CleanableState(nowMs, p.CleanUpperBound())
 		if !st.Cleanable {
 			continue
 		}
@@ -249,7 +249,7 @@ func (c *logCleaner) uncleanableCopy() map[*Partition]string {
 // pass moved the cleaner checkpoint or rewrote segments.
 func (c *logCleaner) clean(p *Partition, offsets *storage.OffsetMap, thread int) (progressed bool) {
 	stats, err := p.log.Clean(c.ctx, storage.CleanOptions{
-		UpperBound: p.HighWatermark(),
+		UpperBound: p.CleanUpperBound(),
 		OffsetMap:  offsets,
 		Throttler:  c.throttle,
 	})
@@ -351,3 +351,8 @@ func (m *Manager) SetCleanerConfig(cfg CleanerConfig) {
 func (m *Manager) UncleanableReason(p *Partition) string {
 	return m.currentCleaner().uncleanableReason(p)
 }
+
+// CleanUpperBound is where cleaning stops, as Kafka's: the last stable offset, so that
+// neither an open transaction nor one whose marker is not replicated yet is cleaned (at most
+// the high watermark).
+func (p *Partition) CleanUpperBound() int64 { return p.LastStableOffset(p.HighWatermark()) }

@@ -29,8 +29,8 @@ type cleanerState struct {
 	firstDirty int64
 	// written: firstDirty is what the cleaner-checkpoint file holds.
 	written bool
-	// horizonMs is the earliest delete horizon of the tombstones the last pass kept
-	// (math.MaxInt64 when none, or not known since the open).
+	// horizonMs is the earliest delete horizon of the tombstones and transaction markers the
+	// last pass kept (math.MaxInt64 when none, or not known since the open).
 	horizonMs int64
 }
 
@@ -55,12 +55,13 @@ type CleanState struct {
 	// MaxCompactionDelayMs is how long ago the oldest dirty segment's first batch passed
 	// max.compaction.lag.ms; above 0 the log is cleaned whatever its dirty ratio.
 	MaxCompactionDelayMs int64
-	// TombstoneHorizonMs is the earliest delete horizon of the tombstones the last pass of
-	// this process kept, -1 when none is known: once it has passed, a pass removes them.
+	// TombstoneHorizonMs is the earliest delete horizon of the tombstones (and transaction
+	// markers without data) the last pass of this process kept, -1 when none is known: once
+	// it has passed, a pass removes them.
 	TombstoneHorizonMs int64
 	// Cleanable: Compact, and either dirty bytes with a dirty ratio above
-	// min.cleanable.dirty.ratio or a positive MaxCompactionDelayMs, or tombstones whose horizon
-	// has passed in cleaned segments.
+	// min.cleanable.dirty.ratio or a positive MaxCompactionDelayMs, or tombstones or markers
+	// whose horizon has passed in cleaned segments.
 	Cleanable bool
 }
 
@@ -108,7 +109,18 @@ func (l *Log) CleanableState(nowMs, upperBound int64) CleanState {
 	l.mu.Lock()
 	cfg, cs, v := l.mu.cfg, l.mu.cleaner, l.view.Load()
 	l.mu.Unlock()
-	return cleanableState(v, cfg, cs, nowMs, upperBound)
+	return cleanableState(v, cfg, cs, nowMs, l.cleanUpperBound(v, upperBound))
+}
+
+// cleanUpperBound lowers the caller's upper bound to the log's first unstable offset (the
+// oldest open transaction, or completed one whose marker is not below the last noted high
+// watermark), so that no transaction is cleaned before it is decided and replicated, whatever
+// bound the caller passed.
+func (l *Log) cleanUpperBound(v *logView, upperBound int64) int64 {
+	if first, ok := v.txns.firstUnstable(l.highWatermark.Load()); ok {
+		return min(upperBound, first)
+	}
+	return upperBound
 }
 
 // cleanableState computes CleanState from a view of the log.
@@ -224,12 +236,18 @@ func (l *Log) Clean(ctx context.Context, opts CleanOptions) (CleanStats, error) 
 	}
 	p.cfg, p.view, p.gen = l.mu.cfg, l.view.Load(), l.mu.truncations
 	nowMs := l.now().UnixMilli()
-	st := cleanableState(p.view, p.cfg, l.mu.cleaner, nowMs, opts.UpperBound)
+	st := cleanableState(p.view, p.cfg, l.mu.cleaner, nowMs, l.cleanUpperBound(p.view, opts.UpperBound))
 	p.filter = batchFilter{nowMs: nowMs, deleteRetentionMs: p.cfg.DeleteRetentionMs, nextHorizonMs: math.MaxInt64,
-		lastBatchOf: make(map[int64]int64, len(l.mu.producers.producers))}
+		lastBatchOf: make(map[int64]int64, len(l.mu.producers.producers)), markerEpochOf: make(map[int64]int16),
+		droppedMarkers: make(map[int64]bool)}
+	if len(p.view.sealed) > 0 {
+		p.filter.txns = newTxnTracker(p.view, p.view.sealed[0].seg.base)
+	}
 	for id, e := range l.mu.producers.producers {
 		if last, ok := e.last(); ok {
 			p.filter.lastBatchOf[id] = last.lastOffset
+		} else if e.coordEpoch >= 0 {
+			p.filter.markerEpochOf[id] = e.epoch
 		}
 	}
 	l.mu.Unlock()
@@ -307,6 +325,7 @@ func (p *cleanPass) charge(n int64) error {
 func (p *cleanPass) buildOffsetMap(m *OffsetMap, from, upper int64) (mappedEnd int64, err error) {
 	mappedEnd = upper
 	done := false
+	txns := newTxnTracker(p.view, from)
 	for i := range p.view.sealed {
 		info := &p.view.sealed[i]
 		if info.end <= from {
@@ -322,7 +341,11 @@ func (p *cleanPass) buildOffsetMap(m *OffsetMap, from, upper int64) (mappedEnd i
 				return true
 			}
 			p.stats.BytesRead += int64(len(batch))
-			full, stoppedAt, err := mapBatch(m, batch, h, from)
+			txn, err := txns.next(batch, h)
+			full, stoppedAt := false, int64(0)
+			if err == nil && !h.IsControl() && !txn.aborted {
+				full, stoppedAt, err = mapBatch(m, batch, h, from)
+			}
 			if err == nil && full {
 				mappedEnd, done, p.stats.MapFull = stoppedAt, true, true
 				return true
@@ -424,11 +447,12 @@ func (p *cleanPass) cleanGroup(group []*segmentInfo) error {
 			return err
 		}
 		if i == lastFull && !keptFromSegment && lastBatch != nil {
-			// Keep the group's last batch, emptied, so that the cleaned segment reaches into
-			// the last old segment: recovery replaces the old segments whose base is below
-			// the end of a .swap segment (see completeSwapsLocked).
+			// Keep the group's last batch, emptied (of no producer when it was a marker), so
+			// that the cleaned segment reaches into the last old segment: recovery replaces
+			// the old segments whose base is below the end of a .swap segment (see
+			// completeSwapsLocked).
 			n := len(cs.pending)
-			cs.pending = appendEmptyBatch(cs.pending, lastBatch)
+			cs.pending = appendPlaceholder(cs.pending, lastBatch)
 			if err := cs.added(n); err != nil {
 				cs.abandon()
 				return err
@@ -440,7 +464,11 @@ func (p *cleanPass) cleanGroup(group []*segmentInfo) error {
 		return nil
 	}
 	for _, info := range group {
-		cs.aborted = append(cs.aborted, info.aborted...)
+		for _, a := range info.aborted {
+			if !p.filter.droppedMarkers[a.LastOffset] {
+				cs.aborted = append(cs.aborted, a)
+			}
+		}
 	}
 	written, err := cs.finish()
 	p.stats.BytesWritten += written

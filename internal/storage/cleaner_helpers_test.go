@@ -143,6 +143,16 @@ func (tl *testLog) allRecords() ([]records.Header, []readRec) {
 	tl.t.Helper()
 	var hs []records.Header
 	var rs []readRec
+	tl.eachBatch(func(h records.Header, recs []readRec) {
+		hs = append(hs, h)
+		rs = append(rs, recs...)
+	})
+	return hs, rs
+}
+
+// eachBatch reads every batch of the log from its start, checking offsets increase.
+func (tl *testLog) eachBatch(fn func(h records.Header, recs []readRec)) {
+	tl.t.Helper()
 	off, end := tl.LogStartOffset(), tl.LogEndOffset()
 	last := int64(-1)
 	for off < end {
@@ -156,8 +166,7 @@ func (tl *testLog) allRecords() ([]records.Header, []readRec) {
 				tl.t.Fatalf("batch at %d after offset %d", h.BaseOffset, last)
 			}
 			last = h.LastOffset()
-			hs = append(hs, h)
-			rs = append(rs, recs...)
+			fn(h, recs)
 			return nil
 		})
 		if err != nil {
@@ -165,7 +174,6 @@ func (tl *testLog) allRecords() ([]records.Header, []readRec) {
 		}
 		off = last + 1
 	}
-	return hs, rs
 }
 
 // latest returns the last record of each key, as a consumer reading from the start sees it.
@@ -211,9 +219,11 @@ func checkSameLatest(t testing.TB, before, after []readRec) {
 	}
 }
 
-// clean runs one pass with no upper bound and a map of mapBytes (0: 1 MiB).
+// clean runs one pass with no upper bound and a map of mapBytes (0: 1 MiB), the whole log
+// being replicated (high watermark at the log end).
 func (tl *testLog) clean(mapBytes int64) CleanStats {
 	tl.t.Helper()
+	tl.NoteHighWatermark(tl.LogEndOffset())
 	st, err := tl.Clean(context.Background(), CleanOptions{UpperBound: math.MaxInt64, DedupeBufferBytes: cmpOr(mapBytes, 1<<20)})
 	if err != nil {
 		tl.t.Fatalf("Clean: %v", err)

@@ -70,23 +70,6 @@ func TestCleanIdempotentProducer(t *testing.T) {
 	}
 }
 
-// TestCleanKeepsTransactionalAndControlBatches checks the hook left for transactions: such
-// batches are kept whole and their records do not supersede earlier ones.
-func TestCleanKeepsTransactionalAndControlBatches(t *testing.T) {
-	tl := openTest(t, compactConfig())
-	tl.append(makeKeyedBatch(kbatch{recs: []rec{keyed("a", "1", 1), keyed("b", "1", 1)}}))
-	txn := makeKeyedBatch(kbatch{recs: []rec{keyed("a", "t", 2), keyed("a", "t2", 2)}, producerID: 7, baseSeq: 0, attrs: records.AttrTransactional})
-	tl.append(txn)
-	marker := makeKeyedBatch(kbatch{recs: []rec{{key: []byte{0, 0, 0, 1}, value: []byte{0, 0, 0, 0, 0, 0}, ts: 3}}, producerID: 7, attrs: records.AttrTransactional | records.AttrControl})
-	tl.append(marker)
-	rollNow(t, tl)
-	tl.clean(0)
-	_, rs := tl.allRecords()
-	if got := fmt.Sprint(rs); got != "[0:a=1@1 1:b=1@1 2:a=t@2 3:a=t2@2 4:\x00\x00\x00\x01=\x00\x00\x00\x00\x00\x00@3]" {
-		t.Fatalf("records %q", got)
-	}
-}
-
 // TestCleanSmallOffsetMap cleans with a map smaller than the key set: each pass maps what fits
 // and continues from there, and the passes converge to what one large pass gives.
 func TestCleanSmallOffsetMap(t *testing.T) {

@@ -33,7 +33,7 @@ type cleanedSegment struct {
 	offIdx  File
 	timeIdx File
 	txnIdx  File         // nil when the group has no aborted transaction
-	aborted []AbortedTxn // the group's aborted-transaction index entries, carried over whole
+	aborted []AbortedTxn // the group's aborted-transaction index entries whose marker stays
 	size    int64        // bytes written to the log file
 	pending []byte       // batches not written yet; they start at file position size
 	idx     indexBuilder
@@ -117,7 +117,8 @@ func (c *cleanedSegment) finish() (int64, error) {
 		return written, fmt.Errorf("writing cleaned time index %d: %w", c.base, err)
 	}
 	if len(c.aborted) > 0 {
-		// Control and transactional batches are kept whole, so every entry still holds.
+		// The entries of the group whose marker the pass kept: an aborted transaction's
+		// marker goes only once none of its batches remain, so every entry still holds.
 		var err error
 		if c.txnIdx, err = c.fs.OpenFile(c.path(txnIndexSuffix), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
 			return written, fmt.Errorf("creating cleaned transaction index %d: %w", c.base, err)

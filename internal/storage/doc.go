@@ -25,7 +25,8 @@
 //	                  appended = the first offset of the oldest other open transaction, or the
 //	                  marker's offset + 1). Written by the append of the marker (leader and
 //	                  follower), rebuilt by recovery from the producer-state replay, cut by
-//	                  truncation, deleted with its segment, carried whole into a cleaned one.
+//	                  truncation, deleted with its segment, carried into a cleaned one
+//	                  without the entries whose marker the cleaner removed.
 //	<off>.snapshot    producer state as of offset <off> (written at roll and at clean
 //	                  close, except for a log with no batch, no producer and no snapshot, whose
 //	                  open rebuilds the same empty state from nothing): "SPS2" magic, uint32 CRC-32C of the rest, uint32 producer count,
@@ -120,7 +121,8 @@
 //
 // Under cleanup.policy=compact (LogConfig.Cleanup) the broker runs Log.Clean, Kafka's cleaner:
 // it maps each key of the dirty section [first dirty offset, first uncleanable offset) to its
-// last offset in an OffsetMap of fixed memory (128-bit hashes of the keys; a full map ends
+// last offset (the first uncleanable offset is at most the caller's bound, the last stable
+// offset, and the log's own first unstable offset) in an OffsetMap of fixed memory (128-bit hashes of the keys; a full map ends
 // the section early and the next pass goes on from there), then rewrites every sealed segment
 // from the first to the end of the mapped section, in groups of adjacent segments that fit
 // in segment.bytes and segment.index.bytes together. A record below the end of the map is
@@ -138,9 +140,30 @@
 // batch that loses all its records is dropped, except the newest batch of an idempotent
 // producer (kept empty, so its sequence survives a reload) and the last batch of a group
 // whose last segment lost all its records (kept empty, so that the cleaned segment reaches
-// into every old segment it replaces, which is how recovery finds them). Control and
-// transactional batches are kept whole and not mapped, until the transactions work gives
-// the cleaner the aborted-transaction index. A single segment in which nothing changes is
+// into every old segment it replaces, which is how recovery finds them; a removed marker
+// leaves an empty batch of no producer, neither control nor transactional, as an empty
+// control batch would not parse).
+//
+// Transactions, as Kafka's cleaner (CleanedTransactionMetadata): both the map's scan and the
+// rewrite follow the transactions of the batches they read in offset order (txnTracker),
+// from the aborted-transaction index entries whose marker is at or after the scan's start: a
+// transactional batch of a producer that reached the first offset of one of its aborted
+// transactions, before that producer's next marker, is aborted. The records of committed
+// transactional batches are mapped and compacted like any others (the batch keeps its
+// transactional bit, producer id, epoch and base sequence; CRC recomputed); those of aborted
+// batches are not mapped, so an aborted newer value never removes a committed older one,
+// and are all removed (the batch goes, or stays empty when it is its producer's newest).
+// Control batches are never mapped. A transaction marker stays while the pass read a batch of
+// its transaction (the rewrite reads every sealed segment from the first, all groups in
+// order, so a marker's batches are read before it); a marker none of whose batches was read
+// gets a delete horizon (now + delete.retention.ms, attribute bit 6, as a tombstone's batch)
+// and goes in the first pass after it, with its .txnindex entry, unless it is its
+// producer's last entry (the producer has no batch at the marker's epoch, which the marker
+// bumped), which stays so that a replay keeps the epoch (Kafka's rule). So an aborted transaction's
+// entry stays while any of its data does, replaying the log never finds a transactional
+// batch without its marker (no transaction left open by cleaning), and a marker without data
+// lingers one pass after its data went (Kafka's behaviour). Markers and batches at or past
+// the end of the mapped section are kept whole. A single segment in which nothing changes is
 // not rewritten.
 //
 // Swapping a group in (crash safe, Kafka's protocol): the cleaned segment is written as
