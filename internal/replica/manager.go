@@ -656,7 +656,10 @@ func (m *Manager) Close() error {
 		}
 		h.openMu.Unlock()
 	}
-	return storage.CloseLogs(logs, ioParallelism)
+	start := time.Now()
+	err := storage.CloseLogs(logs, ioParallelism)
+	m.log.Info("closed partition logs", "logs", len(logs), "took", time.Since(start).Round(time.Millisecond))
+	return err
 }
 
 // ShrinkISRs proposes ISR shrinks for the replicated partitions this node leads whose

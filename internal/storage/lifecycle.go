@@ -236,6 +236,7 @@ func (l *Log) writeSnapshotLocked(offset int64, sync bool) error {
 	if err := l.changingLocked(); err != nil {
 		return err
 	}
+	l.mu.noSnapshots = false
 	if err := writeFileAtomic(l.fs, l.dir, fileName(offset, snapshotSuffix), l.mu.producers.encodeSnapshot(), sync); err != nil {
 		err = diskFull(l.dir, err)
 		l.logger.Warn("writing producer snapshot", "dir", l.dir, "offset", offset, "err", err)
@@ -388,10 +389,14 @@ func (l *Log) writeStateLocked(sync bool) (full, err error) {
 
 // noProducerStateLocked reports that the log needs no producer snapshot: it holds no batch
 // and no producer, and no snapshot is on disk, so an open rebuilds the same (empty) state
-// from nothing.
+// from nothing. A log that never had a snapshot knows it without listing its directory
+// (which, for 100,000 new logs at shutdown, was most of the cost of closing them).
 func (l *Log) noProducerStateLocked() bool {
 	if l.endLocked() != l.mu.logStart || len(l.mu.producers.producers) > 0 {
 		return false
+	}
+	if l.mu.noSnapshots {
+		return true
 	}
 	offs, err := l.listSnapshots()
 	return err == nil && len(offs) == 0

@@ -92,6 +92,9 @@ type Log struct {
 		// rewrite of the same content is skipped.
 		checkpoint        logCheckpoint
 		checkpointWritten bool
+		// noSnapshots: no producer snapshot is on disk (listed at open, cleared by the
+		// first snapshot written), so a close need not list the directory to know it.
+		noSnapshots bool
 		// cleaner is the log cleaner's checkpoint and tombstone horizon (cleaner.go).
 		cleaner cleanerState
 	}

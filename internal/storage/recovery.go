@@ -342,6 +342,7 @@ func (l *Log) loadProducerStateLocked(rebuildFrom int64) error {
 	if err != nil {
 		return err
 	}
+	l.mu.noSnapshots = len(offs) == 0
 	ps := newProducerStates()
 	from := int64(0)
 	for i := len(offs) - 1; i >= 0; i-- {
