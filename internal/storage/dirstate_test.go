@@ -67,6 +67,12 @@ func (d *dirLogs) crash() {
 	d.restart()
 }
 
+// useFS makes the logs opened from now on, and the state, go through fsys.
+func (d *dirLogs) useFS(fsys FS) {
+	d.fs = fsys
+	d.restart()
+}
+
 func (d *dirLogs) restart() {
 	d.logs = map[string]*Log{}
 	d.state = LoadDirState(d.root, d.fs, nil)
@@ -191,14 +197,7 @@ func TestChangeAfterCleanOpenJournalsFirst(t *testing.T) {
 // directory is removed and then created again is not trusted after a crash, and that a
 // vanished log drops out of the next marker.
 func TestDeletedAndRecreatedVouchedLog(t *testing.T) {
-	d := newDirLogs(t, OSFS{})
-	for _, n := range []string{"a-0", "a-1", "a-2"} {
-		d.open(n)
-		d.appendTo(n)
-	}
-	if err := d.shutdown(); err != nil {
-		t.Fatal(err)
-	}
+	d := vouchedDir(t)
 	if err := d.open("a-0").Delete(); err != nil {
 		t.Fatal(err)
 	}
@@ -237,6 +236,13 @@ type fullDirFS struct {
 	dir string
 }
 
+// fill makes the directory dir full ("": none).
+func (f *fullDirFS) fill(dir string) {
+	f.mu.Lock()
+	f.dir = dir
+	f.mu.Unlock()
+}
+
 func (f *fullDirFS) OpenFile(name string, flag int, perm os.FileMode) (File, error) {
 	file, err := f.OSFS.OpenFile(name, flag, perm)
 	if err != nil {
@@ -270,18 +276,14 @@ func TestFailedCloseNotVouched(t *testing.T) {
 		d.open(n)
 		d.appendTo(n)
 	}
-	fsys.mu.Lock()
-	fsys.dir = filepath.Join(d.root, "a-1")
-	fsys.mu.Unlock()
+	fsys.fill(filepath.Join(d.root, "a-1"))
 	if err := d.shutdown(); err != nil {
 		t.Fatal(err)
 	}
 	if got := d.vouched("a-0", "a-1", "a-2"); !slices.Equal(got, []bool{true, false, true}) {
 		t.Fatalf("vouched after a close that could not write its state: %v", got)
 	}
-	fsys.mu.Lock()
-	fsys.dir = ""
-	fsys.mu.Unlock()
+	fsys.fill("")
 	if l := d.open("a-1"); l.mu.clean || l.LogEndOffset() != 2 {
 		t.Fatalf("log whose close failed: clean %v, end %d", l.mu.clean, l.LogEndOffset())
 	}
@@ -425,8 +427,7 @@ func TestOwnMarkerStillHonoured(t *testing.T) {
 func TestJournalFailureRemovesMarker(t *testing.T) {
 	d := vouchedDir(t)
 	fsys := &faultFS{}
-	d.fs = fsys
-	d.restart()
+	d.useFS(fsys)
 	for _, n := range []string{"a-0", "a-1"} {
 		d.open(n)
 	}
@@ -500,14 +501,11 @@ func TestConcurrentUnvouch(t *testing.T) {
 func TestChangedLogLeftOutOfShutdown(t *testing.T) {
 	d := vouchedDir(t)
 	fsys := &fullDirFS{}
-	d.fs = fsys
-	d.restart()
+	d.useFS(fsys)
 	d.open("a-0")
 	l := d.open("a-1")
 	d.appendTo("a-1")
-	fsys.mu.Lock()
-	fsys.dir = filepath.Join(d.root, "a-1")
-	fsys.mu.Unlock()
+	fsys.fill(filepath.Join(d.root, "a-1"))
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
