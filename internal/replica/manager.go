@@ -113,6 +113,10 @@ type Manager struct {
 	cfg   Config
 	log   *slog.Logger
 	floor *storage.SpaceFloor // Dir's free-space floor, shared by its logs
+	// dirState is Dir's clean-shutdown state (the marker naming the logs a clean shutdown
+	// left, the journal of those changed since), loaded once before any log opens and
+	// shared by its logs.
+	dirState *storage.DirState
 
 	// mu guards hosted and the fields of its entries. Handlers take the read lock to look
 	// partitions up; Apply and opens take the write lock only to swap entries, never while
@@ -169,7 +173,8 @@ type hosted struct {
 // NewManager returns a Manager with no partitions; call Apply with the first metadata image.
 func NewManager(cfg Config) *Manager {
 	cfg = cfg.withDefaults()
-	m := &Manager{cfg: cfg, log: cfg.Logger, floor: storage.NewSpaceFloor(cfg.Dir, cfg.MinFreeBytes)}
+	m := &Manager{cfg: cfg, log: cfg.Logger, floor: storage.NewSpaceFloor(cfg.Dir, cfg.MinFreeBytes),
+		dirState: storage.LoadDirState(cfg.Dir, nil, cfg.Logger)}
 	m.mu.hosted = make(map[TopicPartition]*hosted)
 	m.mu.offline = make(map[TopicPartition]*offlinePartition)
 	m.appliedCond = sync.NewCond(&m.appliedMu)
@@ -450,7 +455,7 @@ func (m *Manager) deleteHosted(tp TopicPartition, h *hosted) {
 		p.wake()
 		m.currentCleaner().forget(p)
 	} else {
-		err = os.RemoveAll(partitionDir(m.cfg.Dir, tp))
+		err = m.removeLogDir(filepath.Base(partitionDir(m.cfg.Dir, tp)))
 	}
 	if err != nil {
 		m.log.Warn("deleting partition log", "topic", tp.Topic, "partition", tp.Partition, "err", err)
@@ -521,12 +526,12 @@ func (m *Manager) openPartition(tp TopicPartition, t *metadata.Topic, leaderEpoc
 	if b, err := os.ReadFile(metaPath); err == nil {
 		if !strings.Contains(string(b), "topic_id: "+encodeTopicID(t.ID)) {
 			m.log.Warn("removing partition directory of an older topic with the same name", "dir", dir)
-			if err := os.RemoveAll(dir); err != nil {
+			if err := m.removeLogDir(filepath.Base(dir)); err != nil {
 				return nil, err
 			}
 		}
 	}
-	l, err := storage.OpenLog(dir, m.cfg.LogConfig(t.Configs), storage.Options{Logger: m.log.With("topic", tp.Topic, "partition", tp.Partition), FileCache: m.cfg.FileCache, Floor: m.floor})
+	l, err := storage.OpenLog(dir, m.cfg.LogConfig(t.Configs), storage.Options{Logger: m.log.With("topic", tp.Topic, "partition", tp.Partition), FileCache: m.cfg.FileCache, Floor: m.floor, DirState: m.dirState})
 	if err != nil {
 		return nil, err
 	}
@@ -538,6 +543,16 @@ func (m *Manager) openPartition(tp TopicPartition, t *metadata.Topic, leaderEpoc
 		}
 	}
 	return newPartition(tp, t.ID, l, leaderEpoch), nil
+}
+
+// removeLogDir removes the directory of a log that is not open. The log directory's
+// clean-shutdown marker stops vouching for it first (storage.DirState.Unvouch), so that a
+// directory a crash left half removed is recovered, not trusted, if opened again.
+func (m *Manager) removeLogDir(name string) error {
+	if err := m.dirState.Unvouch(name); err != nil {
+		m.log.Warn("journaling the removal of a cleanly closed log", "dir", name, "err", err)
+	}
+	return os.RemoveAll(filepath.Join(m.cfg.Dir, name))
 }
 
 func writeFileSync(path string, data []byte) error {
@@ -588,7 +603,7 @@ func (m *Manager) removeStrayDirs(want map[TopicPartition]*metadata.Topic) {
 			continue
 		}
 		m.log.Info("removing stray partition directory", "dir", dir)
-		os.RemoveAll(dir)
+		m.removeLogDir(name)
 	}
 }
 
@@ -680,7 +695,10 @@ func (m *Manager) Close() error {
 		}
 		h.openMu.Unlock()
 	}
-	return storage.CloseLogs(logs, ioParallelism)
+	start := time.Now()
+	err := storage.CloseLogs(logs, ioParallelism)
+	m.log.Info("closed partition logs", "logs", len(logs), "took", time.Since(start).Round(time.Millisecond))
+	return err
 }
 
 // ShrinkISRs proposes ISR shrinks for the replicated partitions this node leads whose

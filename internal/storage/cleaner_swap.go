@@ -295,8 +295,11 @@ func (l *Log) completeSwapsLocked() error {
 		}
 	}
 	if len(swaps) > 0 {
-		// A swap is never on disk with a clean-shutdown marker (the cleaner removes the
-		// marker first), but the files are about to change: make sure.
+		// A swap is never on disk with a clean-shutdown marker vouching for it (the cleaner
+		// withdraws them first), but the files are about to change: make sure.
+		if err := l.dirState.Unvouch(l.name); err != nil {
+			return err
+		}
 		if err := l.fs.Remove(filepath.Join(l.dir, cleanShutdownFile)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
 		}

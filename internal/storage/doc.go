@@ -40,11 +40,14 @@
 //	                  the preceding 20 bytes (uint32). A Log does not rewrite the checkpoint
 //	                  it last wrote when the content would be the same (so closing a new
 //	                  empty log writes only its marker).
-//	clean-shutdown    empty marker: the files are complete and as a clean close left them.
-//	                  Written last by a clean close; an open that needs no change keeps it
+//	clean-shutdown    empty marker, the log's own: the files are complete and as a clean
+//	                  close left them. Written last by Log.Close, and by CloseLogs for a log
+//	                  without a DirState (the broker's logs have one: their directory's marker,
+//	                  below, vouches for them instead); an open that needs no change keeps it
 //	                  (and writes nothing), and the first change after such an open removes
 //	                  it and fsyncs the directory before touching any file (changingLocked),
-//	                  so a close of a log unchanged since a clean open writes nothing.
+//	                  so a close of a log unchanged since a clean open writes nothing. Still
+//	                  read, so data directories written before the directory marker open clean.
 //	cleaner-checkpoint  "SCC1" magic, first dirty offset int64 (the offsets below were
 //	                  cleaned at least once), CRC-32C of the preceding 12 bytes (uint32).
 //	                  Absent until the first cleaning; lowered by a truncation below it.
@@ -57,28 +60,71 @@
 //	                  readers finish; removed on open.
 //	*.tmp             partially written checkpoints; removed on open.
 //
+// In the log directory (the parent of the logs' directories, one DirState per log directory,
+// Options.DirState):
+//
+//	clean-shutdown    the directory's clean-shutdown marker: "SDCS" magic, version uint32 = 1,
+//	                  name count uint32, then per log (sorted) its directory name (uint16
+//	                  length, bytes; no "/" or NUL, not "." or ".."), then CRC-32C of all the
+//	                  preceding bytes (uint32). It vouches, as a log's own marker does, for
+//	                  each log it names, unless dirty-logs names it too. Any flaw (CRC,
+//	                  length, version, a bad name) makes it vouch for no log.
+//	dirty-logs        journal of the vouched logs changed since the marker was written:
+//	                  "SDL1" magic, then records of a name (uint16 length, bytes) and the
+//	                  CRC-32C (uint32) of both. Read up to the first incomplete or corrupt
+//	                  record (the tail an interrupted append left; the next append cuts it).
+//
 // Checkpoints and snapshots are written to a .tmp file, synced and renamed into place (the
 // directory is fsynced after the rename; directory fsyncs bypass the FileCache). A shutdown
 // close (below) writes them the same way but without those fsyncs.
 //
 // # Clean shutdown
 //
-// Log.Close fsyncs each file it writes. A broker shutdown closes its logs with CloseLogs,
-// which costs two filesystem-wide syncs (FS.SyncAll, syncfs(2)) per filesystem instead:
-// phase 1, every log changed since it was opened seals its active segment and writes its
-// producer snapshot, leader-epoch checkpoint and log checkpoint without fsync (the log
-// checkpoint keeps the recovery point below which the segments were already fsynced, since
-// the segments are not fsynced yet when it is written); then one SyncAll of each filesystem
-// holding the logs' parent directories; phase 2, each log whose state files were all written
-// creates its clean-shutdown marker in place (it is empty, so it cannot be torn; no
-// temporary file and rename), again without fsync, and one more SyncAll makes the
-// markers durable. So a marker is written only after everything it vouches for is durable.
-// A log that could not write a state file (a full disk, below) gets no marker. When the first
-// SyncAll fails, no log on that filesystem gets a marker and CloseLogs fails, so the next
-// start recovers them; when the FS cannot sync a filesystem whole (errors.ErrUnsupported,
-// as without syncfs), those logs fsync their files and directory one by one before phase 2
-// and fsync their markers. A crash at any point of a shutdown leaves each log either with a
-// durable marker and durable state files or without a marker (recovered as after any crash).
+// A log is clean at open, and then not recovered, when its own clean-shutdown marker is on
+// disk, or when its log directory's marker names it and the directory's journal does not
+// (DirState.Vouches). The DirState is loaded once per log directory before any of its logs
+// opens and is shared by them; logs open lazily on first use, so the marker stays on disk for
+// the whole run and its meaning is kept by the journal instead. Before the first change to a
+// clean log (changingLocked; also before completing a cleaner's swap at open, before
+// Log.Delete and the broker's removal of a log directory that is not open, and so before a
+// log of a vouched name is created again after a deletion) the log withdraws what vouches for
+// it: DirState.Unvouch appends its name to the journal and fsyncs it (and the directory when
+// it creates the file), concurrent calls sharing one append and one fsync (group commit);
+// its own marker, if any, is removed and the log's directory fsynced. Only then does the
+// change touch a file. An append a crash interrupts never preceded its change, so its torn
+// record is ignored. When the journal cannot be written (a full disk, an I/O error), the
+// directory's marker is removed and the directory fsynced instead (every log of the
+// directory is then recovered after a crash), and changes are recorded in memory only until
+// the next marker is written.
+//
+// Log.Close fsyncs each file it writes and writes the log's own marker. A broker shutdown
+// closes its logs with CloseLogs, which costs one filesystem-wide sync (FS.SyncAll,
+// syncfs(2)) per filesystem and one marker per log directory: phase 1, every log changed
+// since it was opened seals its active segment and writes its producer snapshot,
+// leader-epoch checkpoint and log checkpoint without fsync (the log checkpoint keeps the
+// recovery point below which the segments were already fsynced, since the segments are not
+// fsynced yet when it is written); then one SyncAll of each filesystem holding the logs'
+// parent directories; phase 2, each log closes its files; then each log directory's DirState
+// writes its next marker (temporary file, write, fsync, rename, directory fsync), naming:
+// the logs phase 1 closed with all their state files written and synced, the logs closed
+// unchanged since a clean open, and the logs its current marker vouches for that were not
+// changed in this run (not journaled) and still exist (a readdir of the log directory),
+// minus any log whose close failed. Only once the new marker is durable is the journal
+// removed (and the directory fsynced): a journal removal reaching the disk first would let
+// the old marker vouch for the logs it named. A marker equal to the one on disk is not
+// rewritten, so a clean restart that changes nothing writes nothing. A log that could not
+// write a state file (a full disk, below) is left out. When the first SyncAll fails, no log
+// on that filesystem is named and CloseLogs fails, so the next start recovers them; when the
+// FS cannot sync a filesystem whole (errors.ErrUnsupported, as without syncfs), those logs
+// fsync their files and directory one by one before phase 2. Logs without a DirState write
+// their own marker in phase 2, without fsync, made durable by a second SyncAll.
+//
+// Crash ordering. A crash before the new marker's rename leaves the old marker and journal:
+// a log changed in this run is journaled (its entry preceded its change), so it is
+// recovered. A crash after the rename and before the journal's removal leaves the new
+// marker and the old journal: the logs the journal names are recovered though the marker
+// names them, which is only wasted work. A crash at any other point leaves each log either
+// vouched for with durable state files, or recovered as after any crash.
 //
 // # Recovery
 //
@@ -167,8 +213,8 @@
 // not rewritten.
 //
 // Swapping a group in (crash safe, Kafka's protocol): the cleaned segment is written as
-// <base>.{log,index,timeindex}.cleaned and fsynced; holding Log.mu, the clean-shutdown marker
-// is removed (changingLocked), the indexes then the log file are renamed to .swap (the
+// <base>.{log,index,timeindex}.cleaned and fsynced; holding Log.mu, the clean-shutdown markers
+// are withdrawn (changingLocked), the indexes then the log file are renamed to .swap (the
 // commit) and the directory fsynced; the old segments' files are renamed to .deleted (removed
 // after FileDeleteDelayMs, so readers of older views finish), the .swap files renamed to
 // their final names, the directory fsynced, and the new segment list published. An open
@@ -232,6 +278,10 @@
 // Deleted segment files are closed and removed by time.AfterFunc timers; Close runs the
 // pending ones at once. CloseLogs runs each phase on up to its parallelism goroutines, each
 // holding one Log.mu at a time; the SyncAll calls between the phases hold no lock.
+// DirState.mu (the vouched and journaled names) is a leaf, taken under Log.mu by
+// changingLocked and never held across I/O except to remove the marker after a failed
+// journal append; DirState.io (the journal's file, the commit) is taken without DirState.mu,
+// or before it by the commit.
 // State files (checkpoints, snapshots, the marker) written whole and directories opened to
 // fsync bypass the FileCache: no cached handle of them is open while they are written.
 package storage

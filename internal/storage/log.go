@@ -25,6 +25,10 @@ type Options struct {
 	FileCache *FileCache
 	// Floor refuses appends while the log directory's free space is below it; nil = none.
 	Floor *SpaceFloor
+	// DirState is the clean-shutdown state of the log directory holding the log (its
+	// parent directory), shared by its logs; nil (or another directory's) = none: the log
+	// relies on its own clean-shutdown marker alone.
+	DirState *DirState
 }
 
 // AppendResult describes a successful append.
@@ -47,6 +51,10 @@ type Log struct {
 	logger *slog.Logger
 	now    func() time.Time
 	floor  *SpaceFloor
+	// dirState is the log directory's clean-shutdown state (nil: none); name is the log's
+	// directory name in it.
+	dirState *DirState
+	name     string
 
 	// view is the snapshot readers use; writers replace it holding mu.
 	view atomic.Pointer[logView]
@@ -71,9 +79,12 @@ type Log struct {
 		flushTarget   int64  // the background flusher syncs segments below this offset
 		flushing      bool   // the background flusher goroutine runs
 		diskFull      bool   // appends fail for lack of space (logged once per episode)
-		// clean: the clean-shutdown marker is on disk and the files are as the clean close
-		// that wrote it left them; changingLocked removes the marker before the first change.
-		clean bool
+		// clean: a clean-shutdown marker (the log's own, or the log directory's naming it
+		// with no journal entry) vouches for the files, which are as the clean close left
+		// them; changingLocked withdraws it before the first change. ownMarker: the log's
+		// own marker is on disk.
+		clean     bool
+		ownMarker bool
 		// deferSync: a shutdown close (CloseLogs) is writing the state files without fsync;
 		// one SyncAll of the filesystem makes them durable before any marker is written.
 		deferSync bool
@@ -81,6 +92,9 @@ type Log struct {
 		// rewrite of the same content is skipped.
 		checkpoint        logCheckpoint
 		checkpointWritten bool
+		// noSnapshots: no producer snapshot is on disk (listed at open, cleared by the
+		// first snapshot written), so a close need not list the directory to know it.
+		noSnapshots bool
 		// cleaner is the log cleaner's checkpoint and tombstone horizon (cleaner.go).
 		cleaner cleanerState
 	}

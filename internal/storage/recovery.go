@@ -21,7 +21,8 @@ func OpenLog(dir string, cfg LogConfig, opts Options) (*Log, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	l := &Log{dir: dir, fs: opts.FS, logger: opts.Logger, now: opts.Now, floor: opts.Floor}
+	l := &Log{dir: dir, fs: opts.FS, logger: opts.Logger, now: opts.Now, floor: opts.Floor,
+		dirState: dirStateOf(opts.DirState, dir), name: filepath.Base(dir)}
 	if l.fs == nil {
 		l.fs = OSFS{}
 	}
@@ -61,13 +62,13 @@ func (l *Log) loadLocked() error {
 	if err != nil {
 		return err
 	}
-	clean := false
+	ownMarker := false
 	var bases []int64
 	for _, e := range entries {
 		name := e.Name()
 		switch {
 		case name == cleanShutdownFile:
-			clean = true
+			ownMarker = true
 		case strings.HasSuffix(name, deletedSuffix) || strings.HasSuffix(name, tmpSuffix):
 			if err := l.fs.Remove(filepath.Join(l.dir, name)); err != nil {
 				l.logger.Warn("removing leftover file", "file", name, "err", err)
@@ -91,7 +92,8 @@ func (l *Log) loadLocked() error {
 	}
 	slices.Sort(bases)
 
-	l.mu.clean = clean
+	clean := ownMarker || l.dirState.Vouches(l.name)
+	l.mu.clean, l.mu.ownMarker = clean, ownMarker
 	l.loadCleanerCheckpointLocked()
 	cp, haveCP := l.readCheckpoint()
 	if !haveCP {
@@ -340,6 +342,7 @@ func (l *Log) loadProducerStateLocked(rebuildFrom int64) error {
 	if err != nil {
 		return err
 	}
+	l.mu.noSnapshots = len(offs) == 0
 	ps := newProducerStates()
 	from := int64(0)
 	for i := len(offs) - 1; i >= 0; i-- {

@@ -6,30 +6,36 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 )
 
-// CloseLogs closes logs for a shutdown, like Close on each, but at the cost of two syncs of
-// each filesystem holding them instead of an fsync of every file written (see "Clean
-// shutdown" in the package doc):
+// CloseLogs closes logs for a shutdown, like Close on each, but at the cost of a sync of
+// each filesystem holding them instead of an fsync of every file written, and with one
+// clean-shutdown marker per log directory instead of one per log (see "Clean shutdown" in
+// the package doc):
 //
 //  1. every changed log seals its active segment and writes its producer snapshot and
 //     checkpoints without fsync (closePrepare), parallelism logs at once;
 //  2. one FS.SyncAll per filesystem makes all of that durable;
-//  3. every log whose state files were all written writes its clean-shutdown marker, again
-//     without fsync, and closes its files (closeCommit);
-//  4. one more FS.SyncAll per filesystem makes the markers durable.
+//  3. every log closes its files; a log without a DirState whose state files were all
+//     written writes its own clean-shutdown marker, without fsync, and one more SyncAll
+//     of its filesystem makes those markers durable (closeCommit);
+//  4. each log directory's DirState writes its next marker, naming the logs of steps 1-3
+//     that wrote all their state files or were unchanged since a clean open, and the logs
+//     its marker vouched for that were not changed in this run, then removes its journal.
 //
 // A marker is thus written only after what it vouches for is durable. When the first SyncAll
 // fails, the logs on that filesystem get no marker, and the next start recovers them; when
 // the FS cannot sync a whole filesystem (errors.ErrUnsupported), those logs fsync their
 // files one by one instead. It returns the first error.
 func CloseLogs(logs []*Log, parallelism int) error {
-	marks := make([]bool, len(logs))
+	states := make([]closeState, len(logs))
 	errs := make([]error, len(logs))
-	forEach(len(logs), parallelism, func(i int) { marks[i], errs[i] = logs[i].closePrepare() })
-	open := slices.Clone(marks) // files left open by closePrepare, for closeCommit
+	forEach(len(logs), parallelism, func(i int) { states[i], errs[i] = logs[i].closePrepare() })
+	marks := make([]bool, len(logs)) // state files written (and, after step 2, durable)
+	for i, st := range states {
+		marks[i] = st == closePrepared
+	}
 
 	groups := groupByFilesystem(logs, marks)
 	perFile := make([]bool, len(logs)) // fsync each file: the filesystem cannot be synced whole
@@ -55,45 +61,102 @@ func CloseLogs(logs []*Log, parallelism int) error {
 	}
 
 	forEach(len(logs), parallelism, func(i int) {
-		if open[i] {
-			errs[i] = cmp.Or(errs[i], logs[i].closeCommit(marks[i], perFile[i]))
+		if states[i] == closePrepared {
+			errs[i] = cmp.Or(errs[i], logs[i].closeCommit(marks[i] && logs[i].dirState == nil, perFile[i]))
 		}
 	})
 
 	var firstErr error
-	for _, g := range groups {
+	ownMarks := make([]bool, len(logs))
+	for i, l := range logs {
+		ownMarks[i] = marks[i] && l.dirState == nil && !perFile[i]
+	}
+	for _, g := range groupByFilesystem(logs, ownMarks) {
 		if err := g.fs.SyncAll(g.dir); err != nil && !errors.Is(err, errors.ErrUnsupported) {
 			firstErr = cmp.Or(firstErr, fmt.Errorf("syncing clean-shutdown markers in %s: %w", g.dir, err))
 		}
 	}
+	firstErr = cmp.Or(firstErr, commitDirStates(logs, states, marks, errs))
 	for _, err := range errs {
 		firstErr = cmp.Or(firstErr, err)
 	}
 	return firstErr
 }
 
+// commitDirStates writes the next marker of each log directory holding some of logs (see
+// DirState.commit): it names the logs that CloseLogs closed with their state files durable
+// (marks) or that were unchanged since a clean open, except those whose close failed.
+func commitDirStates(logs []*Log, states []closeState, marks []bool, errs []error) error {
+	type outcome struct{ closed, failed map[string]bool }
+	byDir := make(map[*DirState]*outcome)
+	var dirs []*DirState
+	for i, l := range logs {
+		d := l.dirState
+		if d == nil {
+			continue
+		}
+		o := byDir[d]
+		if o == nil {
+			o = &outcome{closed: map[string]bool{}, failed: map[string]bool{}}
+			byDir[d] = o
+			dirs = append(dirs, d)
+		}
+		switch {
+		case errs[i] != nil || states[i] == closePrepared && !marks[i]:
+			o.failed[l.name] = true
+		case marks[i] || states[i] == closeUnchanged:
+			o.closed[l.name] = true
+		}
+	}
+	var firstErr error
+	for _, d := range dirs {
+		o := byDir[d]
+		if err := d.commit(o.closed, o.failed); err != nil {
+			d.logger.Error("writing the log directory's clean-shutdown marker failed: the next start recovers the logs changed in this run", "dir", d.dir, "err", err)
+			firstErr = cmp.Or(firstErr, err)
+		}
+	}
+	return firstErr
+}
+
+// closeState is what closePrepare left to do.
+type closeState uint8
+
+const (
+	// closeDone: the log is closed and no marker may vouch for it (closed before, or its
+	// state files could not all be written).
+	closeDone closeState = iota
+	// closeUnchanged: the log is closed, unchanged since a clean open: what the marker
+	// vouched for is still true.
+	closeUnchanged
+	// closePrepared: the state files are written, not yet durable; the files are still open
+	// for closeCommit.
+	closePrepared
+)
+
 // closePrepare is the first phase of CloseLogs: it closes the log to mutations and, if it
-// changed since a clean open, writes its state files without fsync (writeStateLocked), keeping
-// its files open for closeCommit. mark reports that all were written, so the log may get its
-// marker once they are durable; a log that is done (closed before, unchanged since a clean
-// open, or failed) has mark false and its files closed.
-func (l *Log) closePrepare() (mark bool, err error) {
+// changed since a clean open, writes its state files without fsync (writeStateLocked),
+// keeping its files open for closeCommit (closePrepared).
+func (l *Log) closePrepare() (closeState, error) {
 	if !l.markClosed() {
-		return false, nil
+		return closeDone, nil
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.mu.clean {
-		return false, l.closeResultLocked(l.closeFilesLocked(), nil)
+		if err := l.closeResultLocked(l.closeFilesLocked(), nil); err != nil {
+			return closeDone, err
+		}
+		return closeUnchanged, nil
 	}
 	l.mu.deferSync = true
 	full, err := l.writeStateLocked(false)
 	l.mu.deferSync = false
 	l.deletes.flush()
 	if err != nil || full != nil {
-		return false, l.closeResultLocked(cmp.Or(err, l.closeFilesLocked()), full)
+		return closeDone, l.closeResultLocked(cmp.Or(err, l.closeFilesLocked()), full)
 	}
-	return true, nil
+	return closePrepared, nil
 }
 
 // syncPrepared fsyncs, file by file, what closePrepare wrote: the segments, the state files
@@ -125,8 +188,9 @@ func (l *Log) syncPrepared() error {
 	return nil
 }
 
-// closeCommit is the last phase of CloseLogs, once what closePrepare wrote is durable: it
-// writes the clean-shutdown marker when mark (fsynced when sync) and closes the files.
+// closeCommit is the last phase of CloseLogs for a log, once what closePrepare wrote is
+// durable: it writes the log's own clean-shutdown marker when mark (fsynced when sync) and
+// closes the files.
 func (l *Log) closeCommit(mark, sync bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -157,17 +221,25 @@ func groupByFilesystem(logs []*Log, marks []bool) []*fsGroup {
 		dir string
 	}
 	byKey := make(map[key]*fsGroup)
+	keyOf := make(map[string]key) // by parent directory: one Stat per directory
 	var groups []*fsGroup
 	for i, l := range logs {
 		if !marks[i] {
 			continue
 		}
 		parent := filepath.Dir(l.dir)
-		k := key{dir: parent}
-		if fi, err := l.fs.Stat(parent); err == nil {
-			if dev, ok := deviceOf(fi); ok {
-				k = key{dev: dev}
+		if l.dirState != nil {
+			parent = l.dirState.dir
+		}
+		k, ok := keyOf[parent]
+		if !ok {
+			k = key{dir: parent}
+			if fi, err := l.fs.Stat(parent); err == nil {
+				if dev, ok := deviceOf(fi); ok {
+					k = key{dev: dev}
+				}
 			}
+			keyOf[parent] = k
 		}
 		g := byKey[k]
 		if g == nil {

@@ -49,7 +49,8 @@ func markers(t *testing.T, logs []*Log) []bool {
 	return got
 }
 
-// TestCloseLogsSyncsEachFilesystemTwice checks the shutdown close: no fsync of any file, one
+// TestCloseLogsSyncsEachFilesystemTwice checks the shutdown close of logs without a DirState
+// (each writes its own marker): no fsync of any file, one
 // SyncAll of the filesystem after every state file is written and before any marker is, and
 // one after the markers; and that the logs then open clean.
 func TestCloseLogsSyncsEachFilesystemTwice(t *testing.T) {
@@ -179,5 +180,49 @@ func TestCloseNewEmptyLogWritesOnlyTheMarker(t *testing.T) {
 	tl.crash()
 	if got := len(tl.readAll()); got != 1 {
 		t.Fatalf("%d batches after a crash, want 1", got)
+	}
+}
+
+// TestCloseLogsOneMarkerPerDirectory checks the shutdown close of logs sharing a DirState:
+// no log writes its own marker, no file of a log is fsynced, one SyncAll of the filesystem
+// follows every state file and precedes the directory's marker, which is written atomically
+// (temporary file fsynced, renamed, directory fsynced) and names every log.
+func TestCloseLogsOneMarkerPerDirectory(t *testing.T) {
+	fsys := &writeCountingFS{}
+	d := newDirLogs(t, fsys)
+	var logs []*Log
+	for i := range 5 {
+		n := fmt.Sprintf("t-%d", i)
+		logs = append(logs, d.open(n))
+		d.appendTo(n)
+	}
+	fsys.take()
+	if err := CloseLogs(logs, 3); err != nil {
+		t.Fatal(err)
+	}
+	ops := fsys.take()
+	syncAll := slices.Index(ops, "syncall "+d.root)
+	if syncAll < 0 || slices.Contains(ops[syncAll+1:], "syncall "+d.root) {
+		t.Fatalf("want exactly one SyncAll: %q", ops)
+	}
+	marker := filepath.Join(d.root, dirMarkerFile)
+	wantAfter := []string{"create " + marker + tmpSuffix, "write " + marker + tmpSuffix, "sync " + marker + tmpSuffix, "rename " + marker + tmpSuffix, "sync " + d.root}
+	if !slices.Equal(ops[syncAll+1:], wantAfter) {
+		t.Fatalf("operations after the SyncAll: %q, want %q", ops[syncAll+1:], wantAfter)
+	}
+	for _, op := range ops[:syncAll] {
+		if strings.HasPrefix(op, "sync ") || strings.Contains(op, cleanShutdownFile) {
+			t.Errorf("before the SyncAll: %q", op)
+		}
+	}
+	if got := markers(t, logs); slices.Contains(got, true) {
+		t.Fatalf("own markers: %v", got)
+	}
+	d.restart()
+	for i := range 5 {
+		n := fmt.Sprintf("t-%d", i)
+		if l := d.open(n); !l.mu.clean || l.LogEndOffset() != 2 {
+			t.Errorf("%s reopened: clean %v, end %d; want clean and 2", n, l.mu.clean, l.LogEndOffset())
+		}
 	}
 }
