@@ -209,6 +209,9 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	})
 	undo = append(undo, func() { s.replicas.Close() })
 	s.broker = broker.New(cfg, cc, s.replicas, logger.With("component", "broker"))
+	if err := s.broker.ConfigureSecurity(); err != nil {
+		return nil, err
+	}
 	s.broker.SetQuorum(quorumMember{Controller: ctrl, client: s.client})
 	b.b = s.broker
 	if cfg.Controller {
@@ -363,16 +366,12 @@ func cleanerConfigFrom(value func(name string) string) replica.CleanerConfig {
 	}
 }
 
-// interBrokerListener is inter.broker.listener.name, else the first client listener (as Kafka
-// defaults it to the listener of security.inter.broker.protocol).
+// interBrokerListener is the listener brokers reach each other on (config.InterBrokerListener).
 func interBrokerListener(cfg *config.Server) string {
-	if v := cfg.Explicit["inter.broker.listener.name"]; v != "" {
-		return v
+	if l, ok := cfg.InterBrokerListener(); ok {
+		return l.Name
 	}
-	if ls := cfg.ClientListeners(); len(ls) > 0 {
-		return ls[0].Name
-	}
-	return ""
+	return cfg.Explicit["inter.broker.listener.name"]
 }
 
 // roles names the node's process.roles.
