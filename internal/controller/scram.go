@@ -100,8 +100,6 @@ func (c *Controller) AlterUserScramCredentials(ctx context.Context, dels []Scram
 			fail(u.Name, kafkaErrorf(kerr.UnacceptableCredential, "Too few iterations"))
 		case u.Iterations > ScramMaxIterations:
 			fail(u.Name, kafkaErrorf(kerr.UnacceptableCredential, "Too many iterations"))
-		case len(u.Salt) == 0 || len(u.SaltedPassword) == 0:
-			fail(u.Name, kafkaErrorf(kerr.UnacceptableCredential, "Salt and salted password must not be empty"))
 		}
 	}
 	for _, d := range dels {

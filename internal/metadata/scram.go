@@ -53,7 +53,7 @@ func (img *Image) ScramCredential(user, mechanism string) (ScramCredential, bool
 }
 
 func (img *Image) applyUserScramCredential(r UserScramCredential) (*Image, error) {
-	if r.Name == "" || r.Mechanism == "" || len(r.Salt) == 0 || len(r.StoredKey) == 0 || len(r.ServerKey) == 0 || r.Iterations <= 0 {
+	if r.Name == "" || r.Mechanism == "" || len(r.StoredKey) == 0 || len(r.ServerKey) == 0 || r.Iterations <= 0 {
 		return img, fmt.Errorf("%w: incomplete SCRAM credential of %q", ErrInvalidRecord, r.Name)
 	}
 	next := img.clone()
