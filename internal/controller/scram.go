@@ -39,7 +39,7 @@ func kafkaErrorf(code *kerr.Error, format string, args ...any) error {
 }
 
 // AlterUserScramCredentials applies deletions and upsertions of SCRAM credentials with
-// Kafka's checks (ControllerApis/ScramControlManager): a user named twice in one request is
+// Kafka's checks (ControllerApis/ScramControlManager): a user and mechanism named twice in one request is
 // DUPLICATE_RESOURCE, an empty name or iterations out of bounds UNACCEPTABLE_CREDENTIAL, an
 // unknown mechanism UNSUPPORTED_SASL_MECHANISM, deleting a missing credential
 // RESOURCE_NOT_FOUND. The users that pass are written in one batch; results follow the users'
@@ -48,18 +48,21 @@ func (c *Controller) AlterUserScramCredentials(ctx context.Context, dels []Scram
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var order []string
-	count := map[string]int{}
-	for _, d := range dels {
-		if count[d.Name] == 0 {
-			order = append(order, d.Name)
+	seen := map[string]bool{}
+	type key struct{ user, mechanism string }
+	count := map[key]int{}
+	note := func(user, mechanism string) {
+		if !seen[user] {
+			seen[user] = true
+			order = append(order, user)
 		}
-		count[d.Name]++
+		count[key{user, mechanism}]++
+	}
+	for _, d := range dels {
+		note(d.Name, d.Mechanism)
 	}
 	for _, u := range ups {
-		if count[u.Name] == 0 {
-			order = append(order, u.Name)
-		}
-		count[u.Name]++
+		note(u.Name, u.Mechanism)
 	}
 	errs := map[string]error{}
 	if err := c.beginLocked(); err != nil {
@@ -76,7 +79,7 @@ func (c *Controller) AlterUserScramCredentials(ctx context.Context, dels []Scram
 	}
 	for _, d := range dels {
 		switch {
-		case count[d.Name] > 1:
+		case count[key{d.Name, d.Mechanism}] > 1:
 			fail(d.Name, kafkaErrorf(kerr.DuplicateResource, "A user credential cannot be altered twice in the same request"))
 		case d.Name == "":
 			fail(d.Name, kafkaErrorf(kerr.UnacceptableCredential, "Username must not be empty"))
@@ -90,7 +93,7 @@ func (c *Controller) AlterUserScramCredentials(ctx context.Context, dels []Scram
 	}
 	for _, u := range ups {
 		switch {
-		case count[u.Name] > 1:
+		case count[key{u.Name, u.Mechanism}] > 1:
 			fail(u.Name, kafkaErrorf(kerr.DuplicateResource, "A user credential cannot be altered twice in the same request"))
 		case u.Name == "":
 			fail(u.Name, kafkaErrorf(kerr.UnacceptableCredential, "Username must not be empty"))
