@@ -1,11 +1,15 @@
 package auth
 
 import (
+	"crypto/hmac"
+	"crypto/pbkdf2"
 	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/base64"
 	"errors"
+	"strings"
 	"testing"
 
-	"crypto/pbkdf2"
 	"github.com/xdg-go/scram"
 )
 
@@ -121,4 +125,49 @@ func FuzzSASL(f *testing.F) {
 		}
 		ParseJAAS(string(plainMsg))
 	})
+}
+
+// TestScramDoubledNonce: librdkafka 2.0.x sends its nonce twice in the client-final message
+// (r=<client nonce><server's r>); Kafka accepts a nonce that ends with the server's, and so
+// does Samsa. A nonce that does not end with it is refused.
+func TestScramDoubledNonce(t *testing.T) {
+	salt := []byte("salt-salt")
+	salted, _ := pbkdf2.Key(sha512.New, "pw", salt, 4096, sha512.Size)
+	cred := NewScramCredential("SCRAM-SHA-512", salt, salted, 4096)
+	s := NewServerWith([]string{"SCRAM-SHA-512"}, nil, func(string, string) (ScramCredential, bool) { return cred, true })
+	exchange := func(nonce func(cnonce, r string) string) error {
+		sess, _ := s.Start("SCRAM-SHA-512")
+		first := "n,,n=u,r=cnonce"
+		out, _, err := sess.Step([]byte(first))
+		if err != nil {
+			return err
+		}
+		r := strings.TrimPrefix(strings.Split(string(out), ",")[0], "r=")
+		c2wop := "c=biws,r=" + nonce("cnonce", r)
+		authMsg := "n=u,r=cnonce," + string(out) + "," + c2wop
+		mac := func(key []byte, msg string) []byte {
+			m := hmac.New(sha512.New, key)
+			m.Write([]byte(msg))
+			return m.Sum(nil)
+		}
+		clientKey := mac(salted, "Client Key")
+		sig := mac(cred.StoredKey, authMsg)
+		for i := range sig {
+			sig[i] ^= clientKey[i]
+		}
+		_, done, err := sess.Step([]byte(c2wop + ",p=" + base64.StdEncoding.EncodeToString(sig)))
+		if err == nil && !done {
+			return errors.New("not done")
+		}
+		return err
+	}
+	if err := exchange(func(_, r string) string { return r }); err != nil {
+		t.Fatalf("standard nonce: %v", err)
+	}
+	if err := exchange(func(c, r string) string { return c + r }); err != nil {
+		t.Fatalf("doubled nonce (librdkafka 2.0.x): %v", err)
+	}
+	if err := exchange(func(_, r string) string { return r + "x" }); err == nil {
+		t.Fatal("a nonce not ending with the server's: accepted")
+	}
 }

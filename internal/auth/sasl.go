@@ -3,9 +3,12 @@ package auth
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
@@ -190,13 +193,20 @@ func (p *plainSession) Step(msg []byte) ([]byte, bool, error) {
 	return []byte{}, true, nil
 }
 
-// scramSession is the server side of SCRAM (RFC 5802, 7677) through xdg-go/scram: the
-// client-first message, then the client-final one.
+// scramSession is the server side of SCRAM (RFC 5802, 7677). The client-first message goes
+// through xdg-go/scram (parsing, saslname decoding, the credential lookup, the server-first
+// message); the client-final one is checked here as Kafka's ScramSaslServer does: the nonce
+// must end with the server's (librdkafka 2.0.x sends the client's nonce twice, which Kafka
+// accepts and xdg-go's exact comparison would not), then the proof.
 type scramSession struct {
 	mechanism string
 	conv      *scram.ServerConversation
 	unknown   bool // the client named a user without a credential for this mechanism
 	user      string
+	cred      ScramCredential
+	// clientFirst and serverFirst are the first exchange, for the auth message.
+	clientFirst, serverFirst string
+	done                     bool
 }
 
 var errUnknownUser = errors.New("unknown user")
@@ -214,34 +224,105 @@ func newScramSession(mechanism string, lookup ScramLookup) *scramSession {
 			ss.unknown = true
 			return scram.StoredCredentials{}, errUnknownUser
 		}
+		ss.cred = c
 		return scram.StoredCredentials{
 			KeyFactors: scram.KeyFactors{Salt: string(c.Salt), Iters: int(c.Iterations)},
 			StoredKey:  c.StoredKey,
 			ServerKey:  c.ServerKey,
 		}, nil
 	})
-	ss.conv = srv.NewConversation()
+	ss.conv = srv.WithNonceGenerator(scramNonce).NewConversation()
 	return ss
 }
 
-func (s *scramSession) Principal() string { return "User:" + s.conv.Username() }
+// scramNonce is the server's part of a SCRAM nonce: alphanumeric, as Kafka's (base 36 of
+// random bits), rather than xdg-go's base64.
+func scramNonce() string {
+	var b [24]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (s *scramSession) Principal() string { return "User:" + s.user }
+
+func (s *scramSession) fail(err error) *Failure {
+	return &Failure{Message: "Authentication failed during authentication due to invalid credentials with SASL mechanism " + s.mechanism, User: s.user, Err: err}
+}
 
 func (s *scramSession) Step(msg []byte) ([]byte, bool, error) {
-	if s.conv.Done() {
+	switch {
+	case s.done:
 		return nil, false, &Failure{Message: "Authentication failed: unexpected SASL message after the exchange ended", User: s.user}
+	case s.serverFirst != "":
+		answer, err := s.final(string(msg))
+		if err != nil {
+			return nil, false, s.fail(err)
+		}
+		s.done = true
+		return answer, true, nil
 	}
 	answer, err := s.conv.Step(string(msg))
 	if err != nil {
 		if s.unknown {
 			return nil, false, &Failure{Message: "Authentication failed: Invalid user credentials", User: s.user, Err: err}
 		}
-		return nil, false, &Failure{Message: "Authentication failed during authentication due to invalid credentials with SASL mechanism " + s.mechanism, User: s.user, Err: err}
+		return nil, false, s.fail(err)
 	}
-	if s.conv.Done() {
-		if !s.conv.Valid() {
-			return nil, false, &Failure{Message: "Authentication failed during authentication due to invalid credentials with SASL mechanism " + s.mechanism, User: s.user}
-		}
-		return []byte(answer), true, nil
-	}
+	s.clientFirst, s.serverFirst = string(msg), answer
 	return []byte(answer), false, nil
+}
+
+// final checks the client-final message (c=<gs2 header>,r=<nonce>[,extensions],p=<proof>)
+// and returns the server-final one (v=<server signature>).
+func (s *scramSession) final(msg string) ([]byte, error) {
+	fields := strings.Split(msg, ",")
+	if len(fields) < 3 || !strings.HasPrefix(fields[0], "c=") || !strings.HasPrefix(fields[1], "r=") ||
+		!strings.HasPrefix(fields[len(fields)-1], "p=") {
+		return nil, errors.New("invalid client final message")
+	}
+	// The client-first message is the GS2 header (two comma-ended fields), then the bare
+	// message.
+	first, rest, ok1 := strings.Cut(s.clientFirst, ",")
+	authz, bare, ok2 := strings.Cut(rest, ",")
+	if !ok1 || !ok2 {
+		return nil, errors.New("invalid client first message")
+	}
+	gs2 := first + "," + authz + ","
+	if cb, err := base64.StdEncoding.DecodeString(fields[0][2:]); err != nil || string(cb) != gs2 {
+		return nil, errors.New("channel binding does not match the GS2 header")
+	}
+	serverNonce := ""
+	for _, f := range strings.Split(s.serverFirst, ",") {
+		if v, ok := strings.CutPrefix(f, "r="); ok {
+			serverNonce = v
+		}
+	}
+	if serverNonce == "" || !strings.HasSuffix(fields[1][2:], serverNonce) {
+		return nil, errors.New("invalid client nonce in the final client message")
+	}
+	proof, err := base64.StdEncoding.DecodeString(fields[len(fields)-1][2:])
+	if err != nil {
+		return nil, errors.New("invalid client proof encoding")
+	}
+	h := scramHash(s.mechanism)
+	authMsg := bare + "," + s.serverFirst + "," + msg[:strings.LastIndex(msg, ",")]
+	mac := func(key []byte) []byte {
+		m := hmac.New(h, key)
+		m.Write([]byte(authMsg))
+		return m.Sum(nil)
+	}
+	sig := mac(s.cred.StoredKey)
+	if len(proof) != len(sig) {
+		return nil, errors.New("invalid client proof length")
+	}
+	clientKey := make([]byte, len(sig))
+	for i := range sig {
+		clientKey[i] = proof[i] ^ sig[i]
+	}
+	hh := h()
+	hh.Write(clientKey)
+	if !hmac.Equal(hh.Sum(nil), s.cred.StoredKey) {
+		return nil, errors.New("invalid client credentials")
+	}
+	return []byte("v=" + base64.StdEncoding.EncodeToString(mac(s.cred.ServerKey))), nil
 }
