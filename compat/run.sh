@@ -1243,9 +1243,9 @@ main() {
 		stop_cluster
 	fi
 
-	# The dynamic-quorum section: each check starts and stops its own nodes.
+	# The dynamic-quorum and security sections: each check starts and stops its own nodes.
 	local dynamic_selected=()
-	for c in "${DYNAMIC_CHECKS[@]}"; do
+	for c in "${DYNAMIC_CHECKS[@]}" "${SECURITY_CHECKS[@]}"; do
 		if [[ -z ${SAMSA_COMPAT_ONLY:-} || " $SAMSA_COMPAT_ONLY " == *" $c "* ]]; then dynamic_selected+=("$c"); fi
 	done
 	if ((${#dynamic_selected[@]} > 0)); then
@@ -1253,18 +1253,6 @@ main() {
 		[[ -x $SAMSA_BIN ]] || (cd "$ROOT" && go build -o "$SAMSA_BIN" ./cmd/samsa) > "$WORK/build.log" 2>&1
 		export SAMSA_BIN
 		run_checks dynamic_problem "$CLUSTER_BUDGET" "${dynamic_selected[@]}"
-	fi
-
-	# The security section: each check starts and stops its own broker.
-	local security_selected=()
-	for c in "${SECURITY_CHECKS[@]}"; do
-		if [[ -z ${SAMSA_COMPAT_ONLY:-} || " $SAMSA_COMPAT_ONLY " == *" $c "* ]]; then security_selected+=("$c"); fi
-	done
-	if ((${#security_selected[@]} > 0)); then
-		SAMSA_BIN=$WORK/samsa
-		[[ -x $SAMSA_BIN ]] || (cd "$ROOT" && go build -o "$SAMSA_BIN" ./cmd/samsa) > "$WORK/build.log" 2>&1
-		export SAMSA_BIN
-		run_checks dynamic_problem "$CLUSTER_BUDGET" "${security_selected[@]}"
 	fi
 
 	if [[ -n $BROKER_PID ]] && ! kill -0 "$BROKER_PID" 2> /dev/null; then

@@ -246,14 +246,32 @@ func TestSCRAMUsers(t *testing.T) {
 		t.Fatalf("describe bob: %+v", d)
 	}
 	// Kafka's checks: too few iterations.
-	// (kadm checks the iterations itself: a raw request.)
-	raw := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
-	up := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
-	up.Name, up.Mechanism, up.Iterations, up.Salt, up.SaltedPassword = "carol", 1, 100, []byte("salt"), []byte("salted")
-	raw.Upsertions = append(raw.Upsertions, up)
-	resp, err := raw.RequestWith(ctx, newClient(t, n.Node))
-	if err != nil || len(resp.Results) != 1 || resp.Results[0].ErrorCode != kerr.UnacceptableCredential.Code {
-		t.Fatalf("100 iterations: %v %+v, want UNACCEPTABLE_CREDENTIAL", err, resp)
+	// Kafka's checks, with raw requests (kadm checks some itself).
+	upsert := func(name string, mech int8, iterations int32) kmsg.AlterUserSCRAMCredentialsRequestUpsertion {
+		up := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+		up.Name, up.Mechanism, up.Iterations, up.Salt, up.SaltedPassword = name, mech, iterations, []byte("salt"), []byte("salted")
+		return up
+	}
+	for name, tc := range map[string]struct {
+		ups  []kmsg.AlterUserSCRAMCredentialsRequestUpsertion
+		user string
+		want *kerr.Error
+	}{
+		"too few iterations":  {[]kmsg.AlterUserSCRAMCredentialsRequestUpsertion{upsert("carol", 1, 100)}, "carol", kerr.UnacceptableCredential},
+		"too many iterations": {[]kmsg.AlterUserSCRAMCredentialsRequestUpsertion{upsert("carol", 1, 20000)}, "carol", kerr.UnacceptableCredential},
+		"unknown mechanism":   {[]kmsg.AlterUserSCRAMCredentialsRequestUpsertion{upsert("carol", 3, 4096)}, "carol", kerr.UnsupportedSaslMechanism},
+		"empty name":          {[]kmsg.AlterUserSCRAMCredentialsRequestUpsertion{upsert("", 1, 4096)}, "", kerr.UnacceptableCredential},
+		"twice":               {[]kmsg.AlterUserSCRAMCredentialsRequestUpsertion{upsert("carol", 1, 4096), upsert("carol", 1, 8192)}, "carol", kerr.DuplicateResource},
+	} {
+		raw := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+		raw.Upsertions = tc.ups
+		resp, err := raw.RequestWith(ctx, newClient(t, n.Node))
+		if err != nil || len(resp.Results) != 1 || resp.Results[0].User != tc.user || resp.Results[0].ErrorCode != tc.want.Code {
+			t.Errorf("%s: %v %+v, want %s", name, err, resp, tc.want.Message)
+		}
+	}
+	if d, _ := adm.DescribeUserSCRAMs(ctx, "carol"); d["carol"].Err == nil {
+		t.Fatalf("carol exists after refused upsertions: %+v", d)
 	}
 
 	login := func(m sasl.Mechanism) error {

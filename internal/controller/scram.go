@@ -77,31 +77,31 @@ func (c *Controller) AlterUserScramCredentials(ctx context.Context, dels []Scram
 			errs[user] = err
 		}
 	}
-	for _, d := range dels {
+	// check applies the checks common to deletions and upsertions.
+	check := func(user, mechanism string) error {
 		switch {
-		case count[key{d.Name, d.Mechanism}] > 1:
-			fail(d.Name, kafkaErrorf(kerr.DuplicateResource, "A user credential cannot be altered twice in the same request"))
-		case d.Name == "":
-			fail(d.Name, kafkaErrorf(kerr.UnacceptableCredential, "Username must not be empty"))
-		case !auth.ScramMechanism(d.Mechanism):
-			fail(d.Name, kafkaErrorf(kerr.UnsupportedSaslMechanism, "Unknown SCRAM mechanism"))
-		default:
-			if _, ok := img.ScramCredential(d.Name, d.Mechanism); !ok {
-				fail(d.Name, kafkaErrorf(kerr.ResourceNotFound, "Attempt to delete a user credential that does not exist"))
-			}
+		case count[key{user, mechanism}] > 1:
+			return kafkaErrorf(kerr.DuplicateResource, "A user credential cannot be altered twice in the same request")
+		case user == "":
+			return kafkaErrorf(kerr.UnacceptableCredential, "Username must not be empty")
+		case !auth.ScramMechanism(mechanism):
+			return kafkaErrorf(kerr.UnsupportedSaslMechanism, "Unknown SCRAM mechanism")
+		}
+		return nil
+	}
+	for _, d := range dels {
+		if err := check(d.Name, d.Mechanism); err != nil {
+			fail(d.Name, err)
+		} else if _, ok := img.ScramCredential(d.Name, d.Mechanism); !ok {
+			fail(d.Name, kafkaErrorf(kerr.ResourceNotFound, "Attempt to delete a user credential that does not exist"))
 		}
 	}
 	for _, u := range ups {
-		switch {
-		case count[key{u.Name, u.Mechanism}] > 1:
-			fail(u.Name, kafkaErrorf(kerr.DuplicateResource, "A user credential cannot be altered twice in the same request"))
-		case u.Name == "":
-			fail(u.Name, kafkaErrorf(kerr.UnacceptableCredential, "Username must not be empty"))
-		case !auth.ScramMechanism(u.Mechanism):
-			fail(u.Name, kafkaErrorf(kerr.UnsupportedSaslMechanism, "Unknown SCRAM mechanism"))
-		case u.Iterations < ScramMinIterations:
+		if err := check(u.Name, u.Mechanism); err != nil {
+			fail(u.Name, err)
+		} else if u.Iterations < ScramMinIterations {
 			fail(u.Name, kafkaErrorf(kerr.UnacceptableCredential, "Too few iterations"))
-		case u.Iterations > ScramMaxIterations:
+		} else if u.Iterations > ScramMaxIterations {
 			fail(u.Name, kafkaErrorf(kerr.UnacceptableCredential, "Too many iterations"))
 		}
 	}
