@@ -168,6 +168,18 @@ func TestSASLPlain(t *testing.T) {
 	if !errors.Is(err, kerr.UnsupportedSaslMechanism) {
 		t.Fatalf("disabled mechanism: %v, want UNSUPPORTED_SASL_MECHANISM", err)
 	}
+	// DescribeConfigs never shows the JAAS config's passwords.
+	described, err := kadm.NewClient(newClient(t, n.Node)).DescribeBrokerConfigs(ctxT(t), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rc := range described {
+		for _, c := range rc.Configs {
+			if c.Value != nil && strings.Contains(*c.Value, "secret") {
+				t.Errorf("DescribeConfigs shows %s = %s", c.Key, *c.Value)
+			}
+		}
+	}
 	// No SASL at all: the client's first request after ApiVersions closes the connection.
 	if err := pingErr(t, secClient(t, addr)); err == nil {
 		t.Fatal("client without SASL: ping succeeded")
