@@ -339,9 +339,15 @@ func (c *conn) canSendfile() bool {
 func (c *conn) readLoop() {
 	r := newConnReader(c)
 	defer r.close()
-	maxFrame := c.b.cfg.SocketRequestMaxBytes
 	for {
 		r.nextFrame()
+		maxFrame := c.b.cfg.SocketRequestMaxBytes
+		if !c.authenticated.Load() {
+			// Before SASL authentication a frame is bounded as Kafka bounds it
+			// (sasl.server.max.receive.size), so that no one unauthenticated can make the
+			// broker take socket.request.max.bytes.
+			maxFrame = min(maxFrame, saslMaxReceiveSize)
+		}
 		frame, err := wire.ReadFrame(r, maxFrame, nil, r)
 		if err != nil {
 			c.logReadEnd(r, err)

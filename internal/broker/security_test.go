@@ -238,6 +238,34 @@ func TestSASLUnauthenticatedRequestCloses(t *testing.T) {
 	}
 }
 
+// TestSASLFrameBound: before authentication a frame larger than Kafka's
+// sasl.server.max.receive.size (512 KiB) closes the connection; after it the usual
+// socket.request.max.bytes applies.
+func TestSASLFrameBound(t *testing.T) {
+	n := startSecNode(t, "SASL_PLAINTEXT://127.0.0.1:0",
+		"listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN",
+		"listener.name.sasl_plaintext.plain.sasl.jaas.config="+plainJAAS)
+	addr := n.Server().ListenerAddr("SASL_PLAINTEXT")
+	big := &kmsg.ApiVersionsRequest{Version: 3, ClientSoftwareName: strings.Repeat("x", 600<<10), ClientSoftwareVersion: "1"}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := sendRaw(t, c, 1, big); err == nil {
+		t.Fatal("a 600 KiB frame before authentication was answered")
+	}
+	// On the PLAINTEXT listener (authenticated at once) the same frame is answered.
+	p, err := net.Dial("tcp", n.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := sendRaw(t, p, 1, big); err != nil {
+		t.Fatalf("a 600 KiB frame on PLAINTEXT: %v", err)
+	}
+}
+
 func TestSCRAMUsers(t *testing.T) {
 	n := startSecNode(t, "SASL_SSL://127.0.0.1:0",
 		"listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512")
