@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +53,24 @@ func TestUserCommands(t *testing.T) {
 	}
 	if err := login(); err != nil {
 		t.Fatalf("login after create: %v", err)
+	}
+	// The CLI itself on the SASL listener, with Kafka's client properties (--command-config).
+	props := filepath.Join(t.TempDir(), "client.properties")
+	writeProps := func(pass string) {
+		text := "security.protocol=SASL_PLAINTEXT\nsasl.mechanism=SCRAM-SHA-512\n" +
+			`sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="` + pass + `";` + "\n"
+		if err := os.WriteFile(props, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sasl := "--brokers=" + node.Server().ListenerAddr("SASL_PLAINTEXT")
+	writeProps("s3cret")
+	if out, stderr, err := runCLI(t, "", "user", "list", sasl, "--command-config", props); err != nil || !strings.Contains(out, "alice") {
+		t.Fatalf("user list over SASL: %v %q %q", err, out, stderr)
+	}
+	writeProps("wrong")
+	if _, _, err := runCLI(t, "", "user", "list", sasl, "--command-config", props); err == nil {
+		t.Fatal("user list over SASL with a wrong password succeeded")
 	}
 	run("", "user", "delete", "alice")
 	if err := login(); !errors.Is(err, kerr.SaslAuthenticationFailed) {
