@@ -156,6 +156,8 @@ func TestLookupBrokerSetting(t *testing.T) {
 		{"samsa.leader.imbalance.per.broker.percentage", Served, ModeReadOnly, "0"},
 		{"leader.replication.throttled.rate", NoEffect, ModeClusterWide, "9223372036854775807"},
 		{"ssl.keystore.password", Refused, ModePerBroker, ""},
+		{"ssl.endpoint.identification.algorithm", NoEffect, ModePerBroker, "https"},
+		{"sasl.mechanism.inter.broker.protocol", NoEffect, ModePerBroker, "GSSAPI"},
 		{"ssl.keystore.location", Served, ModePerBroker, ""},
 		{"listener.name.sasl_ssl.ssl.keystore.location", Served, ModeReadOnly, ""},
 		{"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config", Served, ModeReadOnly, ""},
