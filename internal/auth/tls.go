@@ -195,3 +195,40 @@ func TLSPrincipal(st tls.ConnectionState) string {
 
 // Anonymous is the principal of an unauthenticated connection.
 const Anonymous = "User:ANONYMOUS"
+
+// ClientTLS is the TLS configuration of a client: trust are the PEM CA certificates (nil: the
+// system's), keyPEM a PEM certificate chain and key to present (nil: none). With verifyHost
+// false (Kafka's ssl.endpoint.identification.algorithm set empty) the server's chain is still
+// checked, not its host name.
+func ClientTLS(trust, keyPEM []byte, verifyHost bool) (*tls.Config, error) {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if len(trust) > 0 {
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(trust) {
+			return nil, errors.New("trust store: no PEM certificate")
+		}
+	}
+	if len(keyPEM) > 0 {
+		kp, err := tls.X509KeyPair(keyPEM, keyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("key store: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{kp}
+	}
+	if !verifyHost {
+		roots := cfg.RootCAs
+		cfg.InsecureSkipVerify = true // replaced by VerifyConnection: the chain without the host name
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errors.New("the server sent no certificate")
+			}
+			inter := x509.NewCertPool()
+			for _, c := range cs.PeerCertificates[1:] {
+				inter.AddCert(c)
+			}
+			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
+			return err
+		}
+	}
+	return cfg, nil
+}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/group"
@@ -88,6 +90,9 @@ type Broker struct {
 	security map[string]*listenerSecurity
 	// authFailureDelay is connection.failed.authentication.delay.ms.
 	authFailureDelay time.Duration
+	// interBrokerOpts are the TLS/SASL options of the clients of other brokers (txn_remote.go),
+	// for the inter-broker listener (SetInterBrokerClientOpts).
+	interBrokerOpts []kgo.Opt
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -189,6 +194,10 @@ func (b *Broker) Serve(ln net.Listener, l config.Listener) {
 		}
 	}()
 }
+
+// SetInterBrokerClientOpts sets the security options of the broker's clients of other brokers
+// (before Serve).
+func (b *Broker) SetInterBrokerClientOpts(opts []kgo.Opt) { b.interBrokerOpts = opts }
 
 // SetAdvertised records the address published for a listener.
 func (b *Broker) SetAdvertised(l config.Listener) { b.advertised[l.Name] = l }

@@ -2,15 +2,12 @@ package cli
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/samsa-io/samsa/internal/auth"
 )
@@ -63,57 +60,31 @@ func ClientSecurity(props map[string]string) ([]kgo.Opt, error) {
 	if user == "" {
 		return nil, errors.New("command config: sasl.jaas.config has no username")
 	}
-	switch strings.ToUpper(props["sasl.mechanism"]) {
-	case "PLAIN":
-		opts = append(opts, kgo.SASL(plain.Auth{User: user, Pass: pass}.AsMechanism()))
-	case "SCRAM-SHA-256":
-		opts = append(opts, kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha256Mechanism()))
-	case "SCRAM-SHA-512":
-		opts = append(opts, kgo.SASL(scram.Auth{User: user, Pass: pass}.AsSha512Mechanism()))
-	default:
-		return nil, fmt.Errorf("command config: sasl.mechanism %q is not supported (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", props["sasl.mechanism"])
+	m, err := auth.ClientSASL(strings.ToUpper(props["sasl.mechanism"]), user, pass)
+	if err != nil {
+		return nil, fmt.Errorf("command config: sasl.mechanism: %w", err)
 	}
+	opts = append(opts, kgo.SASL(m))
 	return opts, nil
 }
 
 func clientTLS(props map[string]string) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	var trust, key []byte
+	var err error
 	if f := props["ssl.truststore.location"]; f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
+		if trust, err = os.ReadFile(f); err != nil {
 			return nil, fmt.Errorf("command config: ssl.truststore.location: %w", err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(b) {
-			return nil, fmt.Errorf("command config: ssl.truststore.location %s: no PEM certificate", f)
 		}
 	}
 	if f := props["ssl.keystore.location"]; f != "" {
-		b, err := os.ReadFile(f)
-		if err != nil {
+		if key, err = os.ReadFile(f); err != nil {
 			return nil, fmt.Errorf("command config: ssl.keystore.location: %w", err)
 		}
-		kp, err := tls.X509KeyPair(b, b)
-		if err != nil {
-			return nil, fmt.Errorf("command config: ssl.keystore.location %s: %w", f, err)
-		}
-		cfg.Certificates = []tls.Certificate{kp}
 	}
-	if alg, ok := props["ssl.endpoint.identification.algorithm"]; ok && alg == "" {
-		// Kafka's way to turn host name verification off: check the chain only.
-		roots := cfg.RootCAs
-		cfg.InsecureSkipVerify = true
-		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return errors.New("the broker sent no certificate")
-			}
-			inter := x509.NewCertPool()
-			for _, c := range cs.PeerCertificates[1:] {
-				inter.AddCert(c)
-			}
-			_, err := cs.PeerCertificates[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter})
-			return err
-		}
+	alg, set := props["ssl.endpoint.identification.algorithm"]
+	cfg, err := auth.ClientTLS(trust, key, !set || alg != "")
+	if err != nil {
+		return nil, fmt.Errorf("command config: %w", err)
 	}
 	return cfg, nil
 }

@@ -67,21 +67,10 @@ var refusedSettings = map[string]string{
 	"client.quota.callback.class":    "Samsa cannot load Java quota callbacks",
 }
 
-// acceptedSecurity are settings under a refused prefix that Samsa accepts with no effect: they
-// configure the broker's own inter-broker client, which speaks PLAINTEXT in Samsa (a secured
-// inter-broker listener is refused at start), and are common in existing server.properties.
-var acceptedSecurity = map[string]bool{
-	"ssl.endpoint.identification.algorithm": true,
-	"sasl.mechanism.inter.broker.protocol":  true,
-}
-
 // refusal returns why Samsa refuses a setting, or "".
 func refusal(name string) string {
 	if r, ok := refusedSettings[name]; ok {
 		return r
-	}
-	if acceptedSecurity[name] {
-		return ""
 	}
 	for _, p := range refusedPrefixes {
 		if strings.HasPrefix(name, p.prefix) {

@@ -23,6 +23,14 @@ var SecurityDefs = []Def{
 	{Name: "ssl.protocol", Type: TypeString, Default: "TLSv1.3", OneOf: []string{"TLS", "TLSv1.2", "TLSv1.3"}, Doc: "accepted for Kafka compatibility; the versions served are ssl.enabled.protocols"},
 	{Name: "sasl.enabled.mechanisms", Type: TypeList, Default: "GSSAPI", Doc: "SASL mechanisms of SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's default GSSAPI is not supported and must be replaced)"},
 	{Name: "connection.failed.authentication.delay.ms", Type: TypeInt, Default: "100", Min: 0, MinSet: true, Doc: "delay of the answer to a failed authentication, against brute force"},
+	{Name: "sasl.mechanism.inter.broker.protocol", Type: TypeString, Default: "GSSAPI", Doc: "SASL mechanism of the broker's own clients on a SASL inter-broker listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), logging in with the username and password of that listener's <mechanism>.sasl.jaas.config"},
+	{Name: "ssl.endpoint.identification.algorithm", Type: TypeString, Default: "https", Doc: "the broker's own TLS clients (inter-broker) check the host name of the certificates they are shown (https), or only their chain (empty)"},
+}
+
+// brokerWideOnly are the SecurityDefs that are not given per listener.
+var brokerWideOnly = map[string]bool{
+	"connection.failed.authentication.delay.ms": true,
+	"sasl.mechanism.inter.broker.protocol":      true,
 }
 
 // SASL mechanisms Samsa serves.
@@ -72,7 +80,7 @@ func lookupListenerSetting(name string) (*BrokerSetting, bool) {
 		}
 		return nil, false
 	}
-	if setting == "connection.failed.authentication.delay.ms" {
+	if brokerWideOnly[setting] {
 		return nil, false
 	}
 	for i := range SecurityDefs {
@@ -132,8 +140,8 @@ func (s *Server) Mechanisms(listener string) ([]string, error) {
 
 // checkSecurity checks the listeners' security protocols: the controller listener stays
 // PLAINTEXT (the quorum's clients do not speak TLS or SASL yet), a SASL listener names
-// mechanisms Samsa serves, and the inter-broker listener is PLAINTEXT (Samsa's inter-broker
-// clients do not speak TLS or SASL yet).
+// mechanisms Samsa serves, and a SASL inter-broker listener enables
+// sasl.mechanism.inter.broker.protocol.
 func (s *Server) checkSecurity() error {
 	for _, l := range s.Listeners {
 		switch l.Protocol {
@@ -153,8 +161,12 @@ func (s *Server) checkSecurity() error {
 			}
 		}
 	}
-	if l, ok := s.InterBrokerListener(); ok && l.Protocol != ProtocolPlaintext {
-		return fmt.Errorf("inter.broker.listener.name: %s uses %s; Samsa's inter-broker clients (replica fetchers, transaction markers) speak PLAINTEXT only, not supported yet: name a PLAINTEXT listener", l.Name, l.Protocol)
+	if l, ok := s.InterBrokerListener(); ok && ProtocolSASL(l.Protocol) {
+		m, _ := s.Value("sasl.mechanism.inter.broker.protocol")
+		mechs, _ := s.Mechanisms(l.Name)
+		if !slices.Contains(mechs, m) {
+			return fmt.Errorf("sasl.mechanism.inter.broker.protocol=%s: the inter-broker listener %s enables %s; name one of them", m, l.Name, strings.Join(mechs, ","))
+		}
 	}
 	return nil
 }

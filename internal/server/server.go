@@ -184,6 +184,10 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		cc.brokerEpoch = s.lifecycle.Epoch
 	}
 
+	interBrokerOpts, err := interBrokerClientOpts(cfg)
+	if err != nil {
+		return nil, err
+	}
 	b := &lateBroker{}
 	s.replicas = replica.NewManager(replica.Config{
 		Dir:                    cfg.LogDirs[0],
@@ -196,6 +200,7 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		MinFreeBytes:           cfg.Int64("samsa.log.dir.min.free.bytes"),
 
 		InterBrokerListener:             interBrokerListener(cfg),
+		FetcherClientOpts:               interBrokerOpts,
 		AlterPartition:                  &isrSender{client: s.client, nodeID: cfg.NodeID, epoch: cc.brokerEpoch},
 		ReplicaLagTime:                  ms(cfg, "replica.lag.time.max.ms"),
 		NumReplicaFetchers:              int(cfg.Int64("num.replica.fetchers")),
@@ -212,6 +217,7 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	if err := s.broker.ConfigureSecurity(); err != nil {
 		return nil, err
 	}
+	s.broker.SetInterBrokerClientOpts(interBrokerOpts)
 	s.broker.SetQuorum(quorumMember{Controller: ctrl, client: s.client})
 	b.b = s.broker
 	if cfg.Controller {
