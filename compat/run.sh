@@ -46,6 +46,8 @@ CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-features k
 CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-features cluster-leader-election cluster-java-across-kill cluster-under-replicated)
 # The dynamic-quorum checks, each starting its own processes.
 DYNAMIC_CHECKS=(dynamic-quorum-add-remove-controller)
+# The security checks, each starting its own broker with a SASL_SSL listener.
+SECURITY_CHECKS=(kcat-sasl-ssl-scram512 confluent-kafka-sasl-ssl-scram512 kafka-configs-scram-java)
 TIMEOUT=${SAMSA_COMPAT_TIMEOUT:-45}
 CLUSTER_BUDGET=${SAMSA_COMPAT_CLUSTER_BUDGET:-150}
 BUDGET=${SAMSA_COMPAT_BUDGET:-300}
@@ -1003,6 +1005,128 @@ check_dynamic-quorum-add-remove-controller() {
 		{ reason "kafka-topics --create after the quorum changes: $(last_error create.err)"; return 1; }
 }
 
+# ---- security: SASL_SSL with SCRAM ------------------------------------------
+
+# sec_certs: a CA and a broker certificate for 127.0.0.1/localhost, made with openssl in the
+# check's directory: ca.pem (the trust store) and broker.pem (certificate and key, as
+# ssl.keystore.location takes them).
+sec_certs() {
+	command -v openssl > /dev/null || { reason "openssl is not installed"; return 1; }
+	{
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout ca.key -out ca.pem \
+			-days 1 -subj "/CN=samsa compat CA" &&
+			openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout broker.key -out broker.csr \
+				-subj "/CN=broker" &&
+			printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' > san.ext &&
+			openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out broker.crt \
+				-days 1 -extfile san.ext
+	} > certs.log 2>&1 || { reason "openssl: $(tail -n 1 certs.log)"; return 1; }
+	cat broker.crt broker.key > broker.pem
+}
+
+# sec_start: certificates, then one samsa node (node1.properties) with PLAINTEXT (admin) and
+# SASL_SSL (SCRAM-SHA-256/512) listeners; sets SEC_PLAIN and SEC_SASL (host:port).
+sec_start() {
+	sec_certs || return 1
+	local ports=() p
+	while ((${#ports[@]} < 3)); do
+		p=$(free_port)
+		[[ " ${ports[*]} " == *" $p "* ]] || ports+=("$p")
+	done
+	SEC_PLAIN=127.0.0.1:${ports[0]} SEC_SASL=127.0.0.1:${ports[1]}
+	printf '%s\n' node.id=1 process.roles=broker,controller \
+		"listeners=PLAINTEXT://$SEC_PLAIN,SASL_SSL://$SEC_SASL,CONTROLLER://127.0.0.1:${ports[2]}" \
+		controller.listener.names=CONTROLLER inter.broker.listener.name=PLAINTEXT "log.dirs=$PWD/data1" \
+		sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512 \
+		ssl.keystore.type=PEM "ssl.keystore.location=$PWD/broker.pem" \
+		ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" > node1.properties
+	trap dyn_stop EXIT
+	dyn_start 1 && dyn_wait_started 1
+}
+
+# sec_user USER PASSWORD MECHANISM: samsa user create on the PLAINTEXT listener.
+sec_user() {
+	"$SAMSA_BIN" user create "$1" --password-stdin --mechanism "$3" --brokers "$SEC_PLAIN" <<< "$2" \
+		> user.out 2>&1 || { reason "samsa user create: $(tail -n 1 user.out)"; return 1; }
+}
+
+# kcat (librdkafka) over SASL_SSL with SCRAM-SHA-512: a user made by samsa user create, the
+# broker's certificate checked against the CA; a wrong password is refused.
+check_kcat-sasl-ssl-scram512() {
+	need kcat && need python || return 1
+	sec_start && sec_user kcat-user kcat-secret SCRAM-SHA-512 || return 1
+	local topic=compat-kcat-sasl-$RUN_ID
+	"$PY" "$COMPAT/python/create_topic.py" "$SEC_PLAIN" "$topic" "$PARTITIONS" 2> create.err ||
+		{ reason "$(last_error create.err)"; return 1; }
+	local sec=(-X security.protocol=SASL_SSL -X sasl.mechanisms=SCRAM-SHA-512 -X sasl.username=kcat-user
+		-X "ssl.ca.location=$PWD/ca.pem")
+	write_records > records.tsv
+	kcat -P -b "$SEC_SASL" "${sec[@]}" -X sasl.password=kcat-secret -t "$topic" -K $'\t' -X acks=all \
+		< records.tsv 2> produce.err || { reason "kcat -P over SASL_SSL: $(last_error produce.err)"; return 1; }
+	grep -qE '^% (ERROR|Failed)' produce.err && { reason "kcat -P over SASL_SSL: $(last_error produce.err)"; return 1; }
+	timeout 20 kcat -C -b "$SEC_SASL" "${sec[@]}" -X sasl.password=kcat-secret -t "$topic" -o beginning -e -q \
+		-f '%p\t%k\t%s\n' > consumed.tsv 2> consume.err ||
+		{ reason "kcat -C over SASL_SSL: $(last_error consume.err)"; return 1; }
+	verify consumed.tsv "$(last_error consume.err)" || return 1
+	if timeout 10 kcat -L -b "$SEC_SASL" "${sec[@]}" -X sasl.password=wrong > wrong.out 2> wrong.err; then
+		reason "kcat -L with a wrong password succeeded"
+		return 1
+	fi
+	grep -q 'SASL authentication error' wrong.err ||
+		{ reason "kcat -L with a wrong password: no SASL authentication error: $(last_error wrong.err)"; return 1; }
+}
+
+# confluent-kafka (librdkafka from Python) over SASL_SSL with SCRAM-SHA-512.
+check_confluent-kafka-sasl-ssl-scram512() {
+	need python || return 1
+	sec_start && sec_user py-user py-secret SCRAM-SHA-512 || return 1
+	local rc=0
+	"$PY" "$COMPAT/python/confluent_client.py" --bootstrap "$SEC_SASL" --topic "compat-confluent-sasl-$RUN_ID" \
+		--partitions "$PARTITIONS" --keys "$KEYS" --per-key "$PER_KEY" --timeout 20 \
+		--config security.protocol=SASL_SSL --config sasl.mechanisms=SCRAM-SHA-512 \
+		--config sasl.username=py-user --config sasl.password=py-secret --config "ssl.ca.location=$PWD/ca.pem" \
+		> consumed.tsv 2> client.err || rc=$?
+	((rc == 0)) || { reason "$(last_error client.err)$(librdkafka_hint client.err)"; return 1; }
+	verify consumed.tsv "$(last_error client.err)"
+}
+
+# Kafka's kafka-configs --alter --add-config 'SCRAM-SHA-256=[...]' --entity-type users makes the
+# user (AlterUserScramCredentials), samsa user list shows it (DescribeUserScramCredentials), and the
+# Java console producer and consumer log in with it over SASL_SSL (PEM trust store).
+check_kafka-configs-scram-java() {
+	need java || return 1
+	sec_start || return 1
+	kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$SEC_PLAIN" --alter \
+		--add-config 'SCRAM-SHA-256=[iterations=8192,password=alice-secret]' --entity-type users --entity-name alice \
+		> configs.out 2> configs.err || { reason "kafka-configs --alter --add-config SCRAM-SHA-256: $(last_error configs.err)"; return 1; }
+	# (kafka-configs --describe --entity-type users also asks DescribeClientQuotas, which Samsa
+	# does not serve yet: samsa user list shows the credential.)
+	"$SAMSA_BIN" user list alice --brokers "$SEC_PLAIN" > describe.out 2>&1 ||
+		{ reason "samsa user list alice: $(tail -n 1 describe.out)"; return 1; }
+	grep -qE 'alice +SCRAM-SHA-256 +8192' describe.out ||
+		{ reason "samsa user list does not show alice SCRAM-SHA-256 8192: $(tr '\n' ' ' < describe.out)"; return 1; }
+	printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=SCRAM-SHA-256 \
+		'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="alice-secret";' \
+		ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" > client.properties
+	local topic=compat-java-sasl-$RUN_ID
+	BOOTSTRAP=$SEC_PLAIN topics_create "$topic" || return 1
+	write_records > records.tsv
+	kafka_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$SEC_SASL" --topic "$topic" \
+		--producer.config client.properties --property parse.key=true --property key.separator=$'\t' \
+		< records.tsv > produce.out 2> produce.err || { reason "kafka-console-producer over SASL_SSL: $(last_error produce.err)"; return 1; }
+	kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$SEC_SASL" --topic "$topic" \
+		--consumer.config client.properties --from-beginning --max-messages $((KEYS * PER_KEY)) --timeout-ms 15000 \
+		--property print.key=true --property print.partition=true > consumed.tsv 2> consume.err ||
+		{ reason "kafka-console-consumer over SASL_SSL: $(last_error consume.err)"; return 1; }
+	verify consumed.tsv "$(last_error consume.err)" || return 1
+	# A wrong password is refused with Kafka's error.
+	sed 's/password="alice-secret"/password="wrong"/' client.properties > wrong.properties
+	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$SEC_SASL" --command-config wrong.properties \
+		--list > wrong.out 2> wrong.err
+	grep -q 'SaslAuthenticationException' wrong.err ||
+		{ reason "kafka-topics with a wrong password: no SaslAuthenticationException: $(last_error wrong.err)"; return 1; }
+}
+
 # ---- main ------------------------------------------------------------------
 
 # run_check CLIENT LEFT: runs check_CLIENT in $WORK/CLIENT under the timeout, or
@@ -1119,9 +1243,9 @@ main() {
 		stop_cluster
 	fi
 
-	# The dynamic-quorum section: each check starts and stops its own nodes.
+	# The dynamic-quorum and security sections: each check starts and stops its own nodes.
 	local dynamic_selected=()
-	for c in "${DYNAMIC_CHECKS[@]}"; do
+	for c in "${DYNAMIC_CHECKS[@]}" "${SECURITY_CHECKS[@]}"; do
 		if [[ -z ${SAMSA_COMPAT_ONLY:-} || " $SAMSA_COMPAT_ONLY " == *" $c "* ]]; then dynamic_selected+=("$c"); fi
 	done
 	if ((${#dynamic_selected[@]} > 0)); then

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-io/samsa/internal/cli"
+	"github.com/samsa-io/samsa/internal/config"
 )
 
 const (
@@ -29,6 +30,8 @@ const (
 // clientFlags are the connection flags shared by the client subcommands.
 type clientFlags struct {
 	brokers string
+	// commandConfig is a Kafka client properties file (TLS, SASL) as Kafka's tools take it.
+	commandConfig string
 	// brokersFlag tells whether --brokers was given, which wins over $SAMSA_BROKERS.
 	brokersFlag *pflag.Flag
 }
@@ -36,6 +39,7 @@ type clientFlags struct {
 // register adds the connection flags to fs.
 func (f *clientFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.brokers, "brokers", "", cli.BrokersUsage)
+	fs.StringVar(&f.commandConfig, "command-config", "", cli.CommandConfigUsage)
 	f.brokersFlag = fs.Lookup("brokers")
 }
 
@@ -47,11 +51,28 @@ func (f *clientFlags) connect(ctx context.Context, opts ...kgo.Opt) (*kgo.Client
 	if err != nil {
 		return nil, err
 	}
-	all := append([]kgo.Opt{
+	all := []kgo.Opt{
 		kgo.SeedBrokers(brokers...),
 		kgo.ClientID("samsa-cli"),
 		kgo.DialTimeout(dialTimeout),
-	}, opts...)
+	}
+	if f.commandConfig != "" {
+		file, err := os.Open(f.commandConfig)
+		if err != nil {
+			return nil, fmt.Errorf("--command-config: %w", err)
+		}
+		props, err := config.ParseProperties(file)
+		file.Close()
+		if err != nil {
+			return nil, fmt.Errorf("--command-config %s: %w", f.commandConfig, err)
+		}
+		sec, err := cli.ClientSecurity(props)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, sec...)
+	}
+	all = append(all, opts...)
 	cl, err := kgo.NewClient(all...)
 	if err != nil {
 		return nil, fmt.Errorf("create client: %w", err)

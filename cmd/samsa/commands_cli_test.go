@@ -126,6 +126,7 @@ func TestCommandsRegistered(t *testing.T) {
 	for _, path := range [][]string{
 		{"topic", "create"}, {"topic", "list"}, {"topic", "describe"}, {"topic", "delete"},
 		{"topic", "alter-config"}, {"produce"}, {"consume"},
+		{"user", "create"}, {"user", "list"}, {"user", "delete"},
 	} {
 		cmd, _, err := rootCmd.Find(path)
 		if err != nil || cmd.Name() != path[len(path)-1] {

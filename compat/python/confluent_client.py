@@ -274,11 +274,16 @@ def own_args(ap):
     ap.add_argument("--group-protocol", default="classic",
                     help="with --group: librdkafka's group.protocol (consumer: KIP-848), or a "
                          "comma-separated list, one per member in turn (a mixed group)")
+    ap.add_argument("--config", action="append", default=[], metavar="KEY=VALUE",
+                    help="a librdkafka setting for every client (security.protocol, sasl.*, ssl.*)")
 
 
 def main():
     args = common.parse_args(__doc__.splitlines()[0], extra=own_args)
     base = {"bootstrap.servers": args.bootstrap, "client.id": "compat-confluent-kafka"}
+    for kv in args.config:
+        k, _, v = kv.partition("=")
+        base[k] = v
     create_topic(args, base)
     if args.group:
         if args.members == 1:

@@ -6,6 +6,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/controller"
@@ -37,6 +40,7 @@ type Controller interface {
 	AlterConfigs(ctx context.Context, resourceType int8, name string, set map[string]string, del []string, validateOnly bool) error
 	UpdateFeatures(ctx context.Context, updates []controller.FeatureUpdate, validateOnly bool) error
 	AllocateProducerIDs(ctx context.Context, count int) (first int64, err error)
+	AlterUserScramCredentials(ctx context.Context, dels []controller.ScramDeletion, ups []controller.ScramUpsertion) []controller.ScramResult
 }
 
 var _ Controller = (*controller.Controller)(nil)
@@ -81,6 +85,14 @@ type Broker struct {
 	peers brokerClients
 	// fetchSessions are the incremental fetch sessions (KIP-227).
 	fetchSessions *fetchSessionCache
+	// security is how each listener's connections are secured (TLS, SASL), by listener name
+	// (ConfigureSecurity; a listener missing from it is plain).
+	security map[string]*listenerSecurity
+	// authFailureDelay is connection.failed.authentication.delay.ms.
+	authFailureDelay time.Duration
+	// interBrokerOpts are the TLS/SASL options of the clients of other brokers (txn_remote.go),
+	// for the inter-broker listener (SetInterBrokerClientOpts).
+	interBrokerOpts []kgo.Opt
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -144,7 +156,12 @@ func (b *Broker) Serve(ln net.Listener, l config.Listener) {
 			if tc, ok := nc.(*net.TCPConn); ok {
 				tc.SetNoDelay(true)
 			}
+			sec := b.security[l.Name]
+			if sec != nil && sec.tls != nil {
+				nc = tls.Server(nc, sec.tls) // the handshake runs in the connection's goroutine
+			}
 			c := b.newConn(nc, l.Name)
+			c.sec = sec
 			b.mu.Lock()
 			if b.ctx.Err() != nil { // Close has closed the connections it knew of
 				b.mu.Unlock()
@@ -177,6 +194,10 @@ func (b *Broker) Serve(ln net.Listener, l config.Listener) {
 		}
 	}()
 }
+
+// SetInterBrokerClientOpts sets the security options of the broker's clients of other brokers
+// (before Serve).
+func (b *Broker) SetInterBrokerClientOpts(opts []kgo.Opt) { b.interBrokerOpts = opts }
 
 // SetAdvertised records the address published for a listener.
 func (b *Broker) SetAdvertised(l config.Listener) { b.advertised[l.Name] = l }

@@ -54,9 +54,13 @@ func TestKafkaBrokerSettingNames(t *testing.T) {
 		{name: "node.id", value: "1", alterErr: kerr.InvalidRequest, alterMsg: notDynamic + "node.id)"},
 		// Served, dynamic in Kafka, read only at start by Samsa.
 		{name: "listeners", value: "PLAINTEXT://:9092,CONTROLLER://:9093", alterErr: kerr.InvalidRequest, alterMsg: "Samsa does not support updating these configs dynamically yet"},
+		// TLS and SASL settings Samsa serves, read at start (the files are read again when
+		// they change, not on AlterConfigs).
+		{name: "ssl.keystore.location", value: "/etc/kafka/broker.pem", alterErr: kerr.InvalidRequest, alterMsg: "Samsa does not support updating these configs dynamically yet"},
+		{name: "sasl.enabled.mechanisms", value: "PLAIN", alterErr: kerr.InvalidRequest, alterMsg: "Samsa does not support updating these configs dynamically yet"},
 		// Security Samsa lacks: refused in both places.
-		{name: "ssl.keystore.location", value: "/etc/kafka/keystore.jks", startErr: "not supported in Samsa", alterErr: kerr.InvalidConfig, alterMsg: "not supported in Samsa"},
-		{name: "sasl.enabled.mechanisms", value: "PLAIN", startErr: "not supported in Samsa", alterErr: kerr.InvalidConfig, alterMsg: "not supported in Samsa"},
+		{name: "ssl.keystore.password", value: "secret", startErr: "not supported in Samsa", alterErr: kerr.InvalidConfig, alterMsg: "not supported in Samsa"},
+		{name: "ssl.cipher.suites", value: "TLS_AES_128_GCM_SHA256", startErr: "not supported in Samsa", alterErr: kerr.InvalidConfig, alterMsg: "not supported in Samsa"},
 		{name: "authorizer.class.name", value: "org.apache.kafka.metadata.authorizer.StandardAuthorizer", startErr: "not supported in Samsa", alterErr: kerr.InvalidConfig, alterMsg: "not supported in Samsa"},
 		// A typo: unknown, with the closest name suggested.
 		{name: "log.retention.hour", value: "1", startErr: `unknown setting "log.retention.hour"; did you mean "log.retention.hours"?`, alterErr: kerr.InvalidConfig, alterMsg: `did you mean "log.retention.hours"?`},

@@ -9,9 +9,11 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/internal/auth"
 	"github.com/samsa-io/samsa/internal/storage"
 	"github.com/samsa-io/samsa/internal/wire"
 )
@@ -67,8 +69,24 @@ type conn struct {
 	// heartbeatOf is the broker whose heartbeats this connection carried (set by the
 	// handler; read once the connection is done).
 	heartbeatOf *brokerRef
-	ctx         context.Context
-	cancel      context.CancelFunc
+	// sec is the listener's security (nil: plain). security.go has the state machine.
+	sec *listenerSecurity
+	// authenticated says the client may use every API: at once on PLAINTEXT and SSL
+	// listeners, after a successful SASL exchange on SASL ones.
+	authenticated atomic.Bool
+	// principal is the authenticated principal (User:alice, User:CN=...,
+	// User:ANONYMOUS), kept for authorization. Set before authenticated.
+	principal string
+	// The SASL exchange in progress, set by the handler while the reader waits (the reader
+	// reads saslRawTokens once the handler is done).
+	saslSession   auth.Session
+	saslMechanism string
+	saslRawTokens bool
+	// closeAfterResponse closes the connection once the current response is written (a
+	// failed authentication). Handler only.
+	closeAfterResponse bool
+	ctx                context.Context
+	cancel             context.CancelFunc
 	// waitCtx ends with ctx or as soon as the reader stops (the client closed the connection,
 	// or sent something unreadable). The handlers that wait for something to happen (a fetch's
 	// long poll, JoinGroup and SyncGroup) wait on it, so that a client that leaves does not
@@ -148,7 +166,9 @@ func (wb *writeBuffers) put() {
 // shuts down. Its goroutine is the reader's; once the reader stops, the requests already queued
 // are still handled (unless the handler failed) before the connection closes.
 func (c *conn) serve() {
-	c.readLoop()
+	if c.secure() {
+		c.readLoop()
+	}
 	c.cancelWait()
 	c.handlers.Wait()
 	c.nc.Close()
@@ -237,6 +257,11 @@ func (c *conn) handle() {
 			}
 			err = c.writeResponse(wb, req, resp)
 			req.bufs.release()
+			if err == nil && c.closeAfterResponse {
+				wb.w.Flush()
+				c.fail("", nil)
+				return
+			}
 			if err != nil {
 				c.fail("write failed", err)
 				return
@@ -278,6 +303,16 @@ func (c *conn) writeResponse(wb *writeBuffers, req *request, resp kmsg.Response)
 		if fetchEncodable(fr) {
 			segs := appendFetchFrame(wb.fetchMeta[:0], req.hdr.CorrelationID, fr, req.regions)
 			wb.fetchMeta = segs[0].mem[:0]
+			if !c.canSendfile() {
+				// TLS: no file regions; the segments go through the buffered writer, so the
+				// records are sealed in few large TLS records rather than one per segment.
+				for _, sg := range segs {
+					if _, err := wb.w.Write(sg.mem); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
 			if err := wb.w.Flush(); err != nil {
 				return err
 			}
@@ -304,9 +339,15 @@ func (c *conn) canSendfile() bool {
 func (c *conn) readLoop() {
 	r := newConnReader(c)
 	defer r.close()
-	maxFrame := c.b.cfg.SocketRequestMaxBytes
 	for {
 		r.nextFrame()
+		maxFrame := c.b.cfg.SocketRequestMaxBytes
+		if !c.authenticated.Load() {
+			// Before SASL authentication a frame is bounded as Kafka bounds it
+			// (sasl.server.max.receive.size), so that no one unauthenticated can make the
+			// broker take socket.request.max.bytes.
+			maxFrame = min(maxFrame, saslMaxReceiveSize)
+		}
 		frame, err := wire.ReadFrame(r, maxFrame, nil, r)
 		if err != nil {
 			c.logReadEnd(r, err)
@@ -320,6 +361,20 @@ func (c *conn) readLoop() {
 		req.frame = r.takeFrame()
 		if !c.queue(req) {
 			return
+		}
+		if !c.authenticated.Load() {
+			// Before authentication every request is handled before the next frame is read
+			// (security.go).
+			c.handlers.Wait()
+			c.mu.Lock()
+			failed := c.mu.failed
+			c.mu.Unlock()
+			if failed {
+				return
+			}
+			if c.saslRawTokens && !c.authenticated.Load() && !c.readRawTokens(r) {
+				return
+			}
 		}
 	}
 }

@@ -36,6 +36,9 @@ var controllerListenerAPIs = map[int16]bool{
 	kmsg.ControllerRegistration.Int16():  true,
 	kmsg.AddRaftVoter.Int16():            true,
 	kmsg.RemoveRaftVoter.Int16():         true,
+
+	kmsg.AlterUserSCRAMCredentials.Int16():    true,
+	kmsg.DescribeUserSCRAMCredentials.Int16(): true,
 }
 
 // controllerOnlyAPIs are refused on client listeners: only nodes send them, to the active

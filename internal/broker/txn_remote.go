@@ -48,8 +48,8 @@ func (b *Broker) peer(id int32) (*kgo.Client, error) {
 		c.cl.Close()
 		delete(b.peers.clients, id)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("samsa-txn"), kgo.RequestRetries(0),
-		kgo.DialTimeout(5*time.Second))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID("samsa-txn"), kgo.RequestRetries(0),
+		kgo.DialTimeout(5 * time.Second)}, b.interBrokerOpts...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -52,15 +52,15 @@ func (s *BrokerSetting) Dynamic() bool { return s.Mode != ModeReadOnly }
 
 // refusedPrefixes and refusedSettings are the Kafka settings Samsa refuses, with the reason.
 var refusedPrefixes = []struct{ prefix, reason string }{
-	{"ssl.", "Samsa has no TLS yet"},
-	{"sasl.", "Samsa has no SASL authentication yet"},
-	{"listener.name.", "per-listener settings are not supported (Samsa has no TLS or SASL yet)"},
+	{"ssl.", "Samsa serves TLS with PEM key and trust stores only (the ssl.* settings it serves are listed in its README)"},
+	{"sasl.", "Samsa serves the SASL mechanisms PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 only, configured per listener"},
+	{"listener.name.", "only the TLS and SASL settings Samsa serves may be given per listener"},
 }
 
 var refusedSettings = map[string]string{
 	"authorizer.class.name":          "Samsa has no authorizer (ACLs) yet",
-	"principal.builder.class":        "Samsa has no authentication yet",
-	"security.providers":             "Samsa has no TLS or SASL yet",
+	"principal.builder.class":        "Samsa cannot load Java principal builders",
+	"security.providers":             "Samsa cannot load Java security providers",
 	"delegation.token.secret.key":    "Samsa has no delegation tokens",
 	"create.topic.policy.class.name": "Samsa cannot load Java policy classes",
 	"alter.config.policy.class.name": "Samsa cannot load Java policy classes",
@@ -117,8 +117,14 @@ func parseKafkaBrokerSettings(text string) (map[string]*BrokerSetting, []string)
 		}
 		m[f[0]] = s
 	}
+	served := make([]*Def, 0, len(ServerDefs)+len(SecurityDefs))
 	for i := range ServerDefs {
-		d := &ServerDefs[i]
+		served = append(served, &ServerDefs[i])
+	}
+	for i := range SecurityDefs {
+		served = append(served, &SecurityDefs[i])
+	}
+	for _, d := range served {
 		mode := ModeReadOnly
 		if k := m[d.Name]; k != nil {
 			mode = k.Mode
@@ -134,10 +140,13 @@ func parseKafkaBrokerSettings(text string) (map[string]*BrokerSetting, []string)
 }
 
 // LookupBrokerSetting returns what Samsa does with a broker setting: a Kafka setting, or a
-// per-listener one (listener.name.<listener>.<setting>, refused). ok is false for a name Kafka
+// per-listener one (listener.name.<listener>.<setting>: served for the TLS and SASL settings, else refused). ok is false for a name Kafka
 // does not define.
 func LookupBrokerSetting(name string) (*BrokerSetting, bool) {
 	if s, ok := brokerSettings[name]; ok {
+		return s, true
+	}
+	if s, ok := lookupListenerSetting(name); ok {
 		return s, true
 	}
 	if r := refusal(name); r != "" {

@@ -234,15 +234,13 @@ func LoadServer(props map[string]string) (*Server, error) {
 	if s.Listeners, err = parseListeners("listeners", ls, protoMap); err != nil {
 		return nil, err
 	}
-	for _, l := range s.Listeners {
-		if l.Protocol != "PLAINTEXT" {
-			return nil, fmt.Errorf("listeners: %s uses security protocol %s, which is not supported yet", l.Name, l.Protocol)
-		}
-	}
 	if _, ok := s.ControllerListenerAddr(); s.Controller && !ok {
 		return nil, fmt.Errorf("controller.listener.names=%s: no such listener in listeners", s.ControllerListener)
 	}
 	if err := s.loadQuorum(); err != nil {
+		return nil, err
+	}
+	if err := s.checkSecurity(); err != nil {
 		return nil, err
 	}
 	if s.Broker && len(s.ClientListeners()) == 0 {

@@ -39,6 +39,11 @@
 //	                     its controller-listener endpoints; replaces an earlier description, a
 //	                     zero or absent directoryID keeps the one known. Raft's configuration,
 //	                     not the image, says which controllers vote
+//	UserScramCredential  {"name","mechanism","salt","storedKey","serverKey","iterations"}: sets one
+//	                     user's credential for SCRAM-SHA-256 or SCRAM-SHA-512 (Kafka's
+//	                     UserScramCredentialRecord; bytes in base64): the salt, the iterations
+//	                     and RFC 5802's StoredKey and ServerKey, never the password
+//	RemoveUserScramCredential {"name","mechanism"}: deletes one (the credential must exist)
 //
 // # Record encoding (version 1)
 //
@@ -71,7 +76,8 @@
 //
 //	{"v":1,"index":N,"clusterID":"...","brokers":[Broker...],"topics":[Topic...],
 //	 "brokerConfigs":{"":{...},"1":{...}},"nextProducerID":N,
-//	 "features":{"metadata.version":20,...},"featuresIndex":N,"controllers":[Controller...]}
+//	 "features":{"metadata.version":20,...},"featuresIndex":N,"controllers":[Controller...],
+//	 "scramCredentials":{"alice":{"SCRAM-SHA-256":{"salt","storedKey","serverKey","iterations"}}}}
 //
 // with brokers and controllers sorted by ID and topics by name, so equal images encode to equal bytes.
 // DecodeImage rebuilds the by-name and by-ID indexes and checks them for consistency.

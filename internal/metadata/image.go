@@ -105,6 +105,9 @@ type Image struct {
 	// Controllers describes the controllers of a dynamic quorum by node id (RegisterController
 	// records): directory ids and endpoints. Nil with a static quorum.
 	Controllers map[int32]Controller
+	// ScramCredentials are the users' SCRAM credentials by user name, then mechanism
+	// (UserScramCredential records).
+	ScramCredentials map[string]map[string]ScramCredential
 }
 
 // Topic returns the topic with the given name.
@@ -199,6 +202,10 @@ func (img *Image) Apply(r Record) (*Image, error) {
 		return img.applyUnregisterBroker(r)
 	case PartitionChange:
 		return img.applyPartitionChange(r, nil)
+	case UserScramCredential:
+		return img.applyUserScramCredential(r)
+	case RemoveUserScramCredential:
+		return img.applyRemoveUserScramCredential(r)
 	default:
 		return img, fmt.Errorf("%w: %T", ErrUnknownRecordType, r)
 	}

@@ -143,6 +143,9 @@ var decoders = map[string]func([]byte) (Record, error){
 	TypeBrokerRegistrationChange: decodeAs[BrokerRegistrationChange],
 	TypeUnregisterBroker:         decodeAs[UnregisterBroker],
 	TypePartitionChange:          decodeAs[PartitionChange],
+
+	TypeUserScramCredential:       decodeAs[UserScramCredential],
+	TypeRemoveUserScramCredential: decodeAs[RemoveUserScramCredential],
 }
 
 // envelope is the part of an encoded record common to all types.

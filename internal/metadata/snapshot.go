@@ -22,6 +22,8 @@ type snapshot struct {
 	Features       map[string]int16             `json:"features,omitempty"`
 	FeaturesIndex  uint64                       `json:"featuresIndex,omitempty"`
 	Controllers    []Controller                 `json:"controllers,omitempty"`
+	// ScramCredentials are the users' SCRAM credentials (user, then mechanism).
+	ScramCredentials map[string]map[string]ScramCredential `json:"scramCredentials,omitempty"`
 }
 
 // EncodeImage encodes img as a snapshot. Equal images encode to equal bytes.
@@ -36,6 +38,8 @@ func EncodeImage(img *Image) ([]byte, error) {
 		NextProducerID: img.NextProducerID,
 		Features:       img.Features,
 		FeaturesIndex:  img.FeaturesIndex,
+
+		ScramCredentials: img.ScramCredentials,
 	}
 	for _, id := range img.BrokerIDs() {
 		s.Brokers = append(s.Brokers, img.Brokers[id])
@@ -109,6 +113,9 @@ func DecodeImage(data []byte) (*Image, error) {
 			img.TopicsByID[t.ID] = t
 		}
 	}
+	if len(s.ScramCredentials) > 0 {
+		img.ScramCredentials = s.ScramCredentials
+	}
 	for name, c := range s.BrokerConfigs {
 		if len(c) == 0 {
 			continue
@@ -130,6 +137,9 @@ func Equal(a, b *Image) bool {
 		return false
 	}
 	if !maps.EqualFunc(a.Brokers, b.Brokers, brokerEqual) || !maps.EqualFunc(a.Controllers, b.Controllers, controllerEqual) {
+		return false
+	}
+	if !maps.EqualFunc(a.ScramCredentials, b.ScramCredentials, scramEqual) {
 		return false
 	}
 	if !maps.EqualFunc(a.Topics, b.Topics, topicEqual) || len(a.TopicsByID) != len(b.TopicsByID) {

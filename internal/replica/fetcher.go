@@ -151,11 +151,11 @@ func (fm *fetcherManager) close() {
 }
 
 func (fm *fetcherManager) startFetcher(key fetcherKey, addr string) (*fetcher, error) {
-	client, err := kgo.NewClient(
+	client, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(addr),
 		kgo.ClientID(fmt.Sprintf("samsa-replica-fetcher-%d-%d-%d", fm.m.cfg.NodeID, key.leader, key.index)),
 		kgo.FetchMaxWait(fm.m.cfg.ReplicaFetchWaitMax),
-	)
+	}, fm.m.cfg.FetcherClientOpts...)...)
 	if err != nil {
 		return nil, err
 	}

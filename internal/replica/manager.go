@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/storage"
 )
@@ -45,6 +47,9 @@ type Config struct {
 	// InterBrokerListener (inter.broker.listener.name) names the listener of the leaders'
 	// endpoints that followers fetch from; "" = each broker's first endpoint.
 	InterBrokerListener string
+	// FetcherClientOpts are added to the fetchers' kgo clients: the inter-broker listener's
+	// TLS and SASL (set by package server).
+	FetcherClientOpts []kgo.Opt
 	// AlterPartition sends ISR changes to the controller; nil (a single node) never changes
 	// the ISR.
 	AlterPartition PartitionStateSender

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/internal/auth"
 	"github.com/samsa-io/samsa/internal/broker"
 	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/metadata"
@@ -59,6 +60,12 @@ func notController(resp kmsg.Response) bool {
 	case *kmsg.IncrementalAlterConfigsResponse:
 		for _, t := range r.Resources {
 			if t.ErrorCode == kerr.NotController.Code {
+				return true
+			}
+		}
+	case *kmsg.AlterUserSCRAMCredentialsResponse:
+		for _, u := range r.Results {
+			if u.ErrorCode == kerr.NotController.Code {
 				return true
 			}
 		}
@@ -373,4 +380,49 @@ func (w *imageWaiter) wait(ctx context.Context, cond func(*metadata.Image) bool)
 			return false
 		}
 	}
+}
+
+func (c *clusterController) AlterUserScramCredentials(ctx context.Context, dels []controller.ScramDeletion, ups []controller.ScramUpsertion) []controller.ScramResult {
+	if c.local.IsLeader() {
+		return c.local.AlterUserScramCredentials(ctx, dels, ups)
+	}
+	req := kmsg.NewPtrAlterUserSCRAMCredentialsRequest()
+	var users []string
+	seen := map[string]bool{}
+	note := func(u string) {
+		if !seen[u] {
+			seen[u] = true
+			users = append(users, u)
+		}
+	}
+	for _, d := range dels {
+		rd := kmsg.NewAlterUserSCRAMCredentialsRequestDeletion()
+		rd.Name, rd.Mechanism = d.Name, auth.ScramMechanismCode(d.Mechanism)
+		req.Deletions = append(req.Deletions, rd)
+		note(d.Name)
+	}
+	for _, u := range ups {
+		ru := kmsg.NewAlterUserSCRAMCredentialsRequestUpsertion()
+		ru.Name, ru.Mechanism, ru.Iterations, ru.Salt, ru.SaltedPassword = u.Name, auth.ScramMechanismCode(u.Mechanism), u.Iterations, u.Salt, u.SaltedPassword
+		req.Upsertions = append(req.Upsertions, ru)
+		note(u.Name)
+	}
+	before := c.local.Image().Index
+	out := make([]controller.ScramResult, len(users))
+	resp, err := c.client.request(ctx, req, notController)
+	for i, u := range users {
+		out[i] = controller.ScramResult{User: u, Err: err}
+	}
+	if err != nil {
+		return out
+	}
+	byUser := map[string]error{}
+	for _, r := range resp.(*kmsg.AlterUserSCRAMCredentialsResponse).Results {
+		byUser[r.User] = kafkaErr(r.ErrorCode, r.ErrorMessage)
+	}
+	for i := range out {
+		out[i].Err = byUser[out[i].User]
+	}
+	c.waitCaughtUp(ctx, before)
+	return out
 }

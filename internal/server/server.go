@@ -184,6 +184,10 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		cc.brokerEpoch = s.lifecycle.Epoch
 	}
 
+	interBrokerOpts, err := interBrokerClientOpts(cfg)
+	if err != nil {
+		return nil, err
+	}
 	b := &lateBroker{}
 	s.replicas = replica.NewManager(replica.Config{
 		Dir:                    cfg.LogDirs[0],
@@ -196,6 +200,7 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		MinFreeBytes:           cfg.Int64("samsa.log.dir.min.free.bytes"),
 
 		InterBrokerListener:             interBrokerListener(cfg),
+		FetcherClientOpts:               interBrokerOpts,
 		AlterPartition:                  &isrSender{client: s.client, nodeID: cfg.NodeID, epoch: cc.brokerEpoch},
 		ReplicaLagTime:                  ms(cfg, "replica.lag.time.max.ms"),
 		NumReplicaFetchers:              int(cfg.Int64("num.replica.fetchers")),
@@ -209,6 +214,10 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	})
 	undo = append(undo, func() { s.replicas.Close() })
 	s.broker = broker.New(cfg, cc, s.replicas, logger.With("component", "broker"))
+	if err := s.broker.ConfigureSecurity(); err != nil {
+		return nil, err
+	}
+	s.broker.SetInterBrokerClientOpts(interBrokerOpts)
 	s.broker.SetQuorum(quorumMember{Controller: ctrl, client: s.client})
 	b.b = s.broker
 	if cfg.Controller {
@@ -363,16 +372,12 @@ func cleanerConfigFrom(value func(name string) string) replica.CleanerConfig {
 	}
 }
 
-// interBrokerListener is inter.broker.listener.name, else the first client listener (as Kafka
-// defaults it to the listener of security.inter.broker.protocol).
+// interBrokerListener is the listener brokers reach each other on (config.InterBrokerListener).
 func interBrokerListener(cfg *config.Server) string {
-	if v := cfg.Explicit["inter.broker.listener.name"]; v != "" {
-		return v
+	if l, ok := cfg.InterBrokerListener(); ok {
+		return l.Name
 	}
-	if ls := cfg.ClientListeners(); len(ls) > 0 {
-		return ls[0].Name
-	}
-	return ""
+	return cfg.Explicit["inter.broker.listener.name"]
 }
 
 // roles names the node's process.roles.

@@ -48,7 +48,15 @@ func freePorts(t testing.TB, n int) []int {
 // every node serves. Logs go to stderr when SAMSA_TEST_LOG=1, prefixed by node.
 func StartCluster(t testing.TB, n int, settings ...string) *Cluster {
 	t.Helper()
-	ports := freePorts(t, 2*n)
+	return StartClusterListeners(t, n, nil, settings...)
+}
+
+// StartClusterListeners is StartCluster with more listeners on every node: each name of
+// extra (e.g. SASL_SSL) listens on its own loopback port after the PLAINTEXT one.
+func StartClusterListeners(t testing.TB, n int, extra []string, settings ...string) *Cluster {
+	t.Helper()
+	ports := freePorts(t, 2*n+n*len(extra))
+	extraPorts := ports[2*n:]
 	var voters []string
 	for i := range n {
 		voters = append(voters, fmt.Sprintf("%d@127.0.0.1:%d", i+1, ports[2*i+1]))
@@ -60,7 +68,7 @@ func StartCluster(t testing.TB, n int, settings ...string) *Cluster {
 		node.props = map[string]string{
 			"node.id":                  fmt.Sprint(i + 1),
 			"process.roles":            "broker,controller",
-			"listeners":                fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", ports[2*i], ports[2*i+1]),
+			"listeners":                fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,%sCONTROLLER://127.0.0.1:%d", ports[2*i], extraListeners(extra, extraPorts[i*len(extra):]), ports[2*i+1]),
 			"controller.quorum.voters": strings.Join(voters, ","),
 			"log.dirs":                 node.Dir,
 		}
@@ -93,6 +101,16 @@ func StartCluster(t testing.TB, n int, settings ...string) *Cluster {
 	}
 	c.WaitBrokers(n)
 	return c
+}
+
+// extraListeners formats NAME://127.0.0.1:port, for each name with its port, each followed by
+// a comma.
+func extraListeners(names []string, ports []int) string {
+	var b strings.Builder
+	for i, name := range names {
+		fmt.Fprintf(&b, "%s://127.0.0.1:%d,", name, ports[i])
+	}
+	return b.String()
 }
 
 // liveBrokers counts the unfenced brokers of node i's image (Metadata lists only those).

@@ -260,3 +260,14 @@ func (f fakeController) UpdateFeatures(context.Context, []controller.FeatureUpda
 func (f fakeController) AllocateProducerIDs(context.Context, int) (int64, error) {
 	return 0, errFake
 }
+
+func (f fakeController) AlterUserScramCredentials(_ context.Context, dels []controller.ScramDeletion, ups []controller.ScramUpsertion) []controller.ScramResult {
+	var out []controller.ScramResult
+	for _, d := range dels {
+		out = append(out, controller.ScramResult{User: d.Name, Err: errFake})
+	}
+	for _, u := range ups {
+		out = append(out, controller.ScramResult{User: u.Name, Err: errFake})
+	}
+	return out
+}

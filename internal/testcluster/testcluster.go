@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,9 +89,16 @@ func (n *Node) Set(setting string) {
 // client port, so connected clients reconnect to it.
 func (n *Node) Restart() {
 	n.t.Helper()
-	addr := n.Addr()
+	// Every client listener keeps its port; the controller's is picked anew.
+	var ls []string
+	for _, l := range strings.Split(n.props["listeners"], ",") {
+		name, _, _ := strings.Cut(strings.TrimSpace(l), "://")
+		if addr := n.srv.ListenerAddr(strings.ToUpper(name)); addr != "" && !strings.EqualFold(name, "CONTROLLER") {
+			ls = append(ls, name+"://"+addr)
+		}
+	}
 	n.Stop()
-	n.props["listeners"] = "PLAINTEXT://" + addr + ",CONTROLLER://127.0.0.1:0"
+	n.props["listeners"] = strings.Join(append(ls, "CONTROLLER://127.0.0.1:0"), ",")
 	n.start()
 }
 

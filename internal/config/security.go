@@ -1,0 +1,192 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// SecurityDefs are the TLS and SASL settings Samsa serves, with Kafka's names. Each may be
+// given broker-wide or for one listener as listener.name.<listener>.<setting> (the listener
+// name in lower case, as Kafka writes it), which overrides the broker-wide value. They are read
+// at start; a PEM file named by a location is read again when it changes (internal/auth).
+var SecurityDefs = []Def{
+	{Name: "ssl.keystore.type", Type: TypeString, Default: "PEM", OneOf: []string{"PEM"}, Doc: "format of the key store (Samsa default PEM; JKS and PKCS12 are not supported)"},
+	{Name: "ssl.keystore.location", Type: TypeString, NoDefault: true, Doc: "PEM file holding the listener's certificate chain and its private key (PKCS#8, PKCS#1 or EC, unencrypted)"},
+	{Name: "ssl.keystore.certificate.chain", Type: TypePassword, NoDefault: true, Doc: "the certificate chain in PEM, instead of ssl.keystore.location"},
+	{Name: "ssl.keystore.key", Type: TypePassword, NoDefault: true, Doc: "the private key in PEM (unencrypted), with ssl.keystore.certificate.chain"},
+	{Name: "ssl.truststore.type", Type: TypeString, Default: "PEM", OneOf: []string{"PEM"}, Doc: "format of the trust store (Samsa default PEM)"},
+	{Name: "ssl.truststore.location", Type: TypeString, NoDefault: true, Doc: "PEM file of the CA certificates that client certificates are checked against"},
+	{Name: "ssl.truststore.certificates", Type: TypePassword, NoDefault: true, Doc: "the trusted CA certificates in PEM, instead of ssl.truststore.location"},
+	{Name: "ssl.client.auth", Type: TypeString, Default: "none", OneOf: []string{"none", "requested", "required"}, Doc: "whether clients must present a certificate (mutual TLS); the principal is then User:<the certificate's subject>"},
+	{Name: "ssl.enabled.protocols", Type: TypeList, Default: "TLSv1.2,TLSv1.3", OneOf: []string{"TLSv1.2", "TLSv1.3"}, Doc: "TLS versions accepted (TLS 1.2 and 1.3 only)"},
+	{Name: "ssl.protocol", Type: TypeString, Default: "TLSv1.3", OneOf: []string{"TLS", "TLSv1.2", "TLSv1.3"}, Doc: "accepted for Kafka compatibility; the versions served are ssl.enabled.protocols"},
+	{Name: "sasl.enabled.mechanisms", Type: TypeList, Default: "GSSAPI", Doc: "SASL mechanisms of SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's default GSSAPI is not supported and must be replaced)"},
+	{Name: "connection.failed.authentication.delay.ms", Type: TypeInt, Default: "100", Min: 0, MinSet: true, Doc: "delay of the answer to a failed authentication, against brute force"},
+	{Name: "sasl.mechanism.inter.broker.protocol", Type: TypeString, Default: "GSSAPI", Doc: "SASL mechanism of the broker's own clients on a SASL inter-broker listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), logging in with the username and password of that listener's <mechanism>.sasl.jaas.config"},
+	{Name: "ssl.endpoint.identification.algorithm", Type: TypeString, Default: "https", Doc: "the broker's own TLS clients (inter-broker) check the host name of the certificates they are shown (https), or only their chain (empty)"},
+}
+
+// brokerWideOnly are the SecurityDefs that are not given per listener.
+var brokerWideOnly = map[string]bool{
+	"connection.failed.authentication.delay.ms": true,
+	"sasl.mechanism.inter.broker.protocol":      true,
+}
+
+// SASL mechanisms Samsa serves.
+const (
+	MechanismPlain       = "PLAIN"
+	MechanismScramSHA256 = "SCRAM-SHA-256"
+	MechanismScramSHA512 = "SCRAM-SHA-512"
+)
+
+// ServedMechanisms are the SASL mechanisms Samsa serves.
+var ServedMechanisms = []string{MechanismPlain, MechanismScramSHA256, MechanismScramSHA512}
+
+// Security protocols of listener.security.protocol.map.
+const (
+	ProtocolPlaintext     = "PLAINTEXT"
+	ProtocolSSL           = "SSL"
+	ProtocolSASLPlaintext = "SASL_PLAINTEXT"
+	ProtocolSASLSSL       = "SASL_SSL"
+)
+
+// ProtocolTLS reports whether a security protocol runs over TLS.
+func ProtocolTLS(p string) bool { return p == ProtocolSSL || p == ProtocolSASLSSL }
+
+// ProtocolSASL reports whether a security protocol authenticates with SASL.
+func ProtocolSASL(p string) bool { return p == ProtocolSASLPlaintext || p == ProtocolSASLSSL }
+
+const listenerPrefix = "listener.name."
+
+// lookupListenerSetting resolves listener.name.<listener>.<setting> for the settings that may
+// be given per listener: the SecurityDefs (but connection.failed.authentication.delay.ms) and
+// <mechanism>.sasl.jaas.config of a served mechanism.
+func lookupListenerSetting(name string) (*BrokerSetting, bool) {
+	rest, ok := strings.CutPrefix(name, listenerPrefix)
+	if !ok {
+		return nil, false
+	}
+	_, setting, ok := strings.Cut(rest, ".")
+	if !ok {
+		return nil, false
+	}
+	if mech, ok := strings.CutSuffix(setting, ".sasl.jaas.config"); ok {
+		for _, m := range ServedMechanisms {
+			if strings.EqualFold(mech, m) {
+				d := &Def{Name: name, Type: TypePassword, NoDefault: true, Doc: "JAAS configuration of the " + m + " mechanism on this listener (PlainLoginModule user_NAME=\"password\" options for PLAIN; username/password of the broker's own login)"}
+				return &BrokerSetting{Def: d, Support: Served, Mode: ModeReadOnly}, true
+			}
+		}
+		return nil, false
+	}
+	if brokerWideOnly[setting] {
+		return nil, false
+	}
+	for i := range SecurityDefs {
+		if SecurityDefs[i].Name == setting {
+			d := SecurityDefs[i]
+			d.Name = name
+			return &BrokerSetting{Def: &d, Support: Served, Mode: ModeReadOnly}, true
+		}
+	}
+	return nil, false
+}
+
+// ListenerValue returns a security setting's value for one listener: its
+// listener.name.<listener>.<name> override, else the broker-wide value (else the default).
+func (s *Server) ListenerValue(listener, name string) string {
+	if v, ok := s.Explicit[listenerPrefix+strings.ToLower(listener)+"."+name]; ok {
+		return v
+	}
+	v, _ := s.Value(name)
+	return v
+}
+
+// ListenerHas reports whether a setting is given for the listener or broker-wide.
+func (s *Server) ListenerHas(listener, name string) bool {
+	if _, ok := s.Explicit[listenerPrefix+strings.ToLower(listener)+"."+name]; ok {
+		return true
+	}
+	_, ok := s.Explicit[name]
+	return ok
+}
+
+// JAASConfig returns the listener's <mechanism>.sasl.jaas.config, or "".
+func (s *Server) JAASConfig(listener, mechanism string) string {
+	return s.Explicit[listenerPrefix+strings.ToLower(listener)+"."+strings.ToLower(mechanism)+".sasl.jaas.config"]
+}
+
+// Mechanisms returns the SASL mechanisms enabled on a listener; anything but the served ones
+// is an error.
+func (s *Server) Mechanisms(listener string) ([]string, error) {
+	var out []string
+	for _, m := range splitList(s.ListenerValue(listener, "sasl.enabled.mechanisms")) {
+		served := false
+		for _, sm := range ServedMechanisms {
+			served = served || m == sm
+		}
+		if !served {
+			return nil, fmt.Errorf("listener %s: sasl.enabled.mechanisms: %s is not supported in Samsa (supported: %s)",
+				listener, m, strings.Join(ServedMechanisms, ", "))
+		}
+		out = append(out, m)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("listener %s: sasl.enabled.mechanisms is empty", listener)
+	}
+	return out, nil
+}
+
+// checkSecurity checks the listeners' security protocols: the controller listener stays
+// PLAINTEXT (the quorum's clients do not speak TLS or SASL yet), a SASL listener names
+// mechanisms Samsa serves, and a SASL inter-broker listener enables
+// sasl.mechanism.inter.broker.protocol.
+func (s *Server) checkSecurity() error {
+	for _, l := range s.Listeners {
+		switch l.Protocol {
+		case ProtocolPlaintext, ProtocolSSL, ProtocolSASLPlaintext, ProtocolSASLSSL:
+		default:
+			return fmt.Errorf("listeners: %s uses security protocol %s, which Kafka does not define (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)", l.Name, l.Protocol)
+		}
+		if l.Protocol == ProtocolPlaintext {
+			continue
+		}
+		if l.Name == s.ControllerListener {
+			return fmt.Errorf("listeners: the controller listener %s uses %s; Samsa's controller quorum runs on PLAINTEXT only (not supported yet)", l.Name, l.Protocol)
+		}
+		if ProtocolSASL(l.Protocol) {
+			if _, err := s.Mechanisms(l.Name); err != nil {
+				return err
+			}
+		}
+	}
+	if l, ok := s.InterBrokerListener(); ok && ProtocolSASL(l.Protocol) {
+		m, _ := s.Value("sasl.mechanism.inter.broker.protocol")
+		mechs, _ := s.Mechanisms(l.Name)
+		if !slices.Contains(mechs, m) {
+			return fmt.Errorf("sasl.mechanism.inter.broker.protocol=%s: the inter-broker listener %s enables %s; name one of them", m, l.Name, strings.Join(mechs, ","))
+		}
+	}
+	return nil
+}
+
+// InterBrokerListener returns the listener brokers use to reach each other:
+// inter.broker.listener.name; else, as Kafka's default security.inter.broker.protocol=PLAINTEXT
+// names it, the listener called PLAINTEXT; else the first client listener.
+func (s *Server) InterBrokerListener() (Listener, bool) {
+	cl := s.ClientListeners()
+	name := strings.ToUpper(s.Explicit["inter.broker.listener.name"])
+	if name == "" {
+		name = ProtocolPlaintext
+		if !slices.ContainsFunc(cl, func(l Listener) bool { return l.Name == name }) && len(cl) > 0 {
+			name = cl[0].Name
+		}
+	}
+	for _, l := range cl {
+		if l.Name == name {
+			return l, true
+		}
+	}
+	return Listener{}, false
+}

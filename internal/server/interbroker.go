@@ -1,0 +1,70 @@
+package server
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/samsa-io/samsa/internal/auth"
+	"github.com/samsa-io/samsa/internal/config"
+)
+
+// interBrokerClientOpts are the options of the broker's own clients of other brokers (the
+// replica fetchers, the transaction coordinator's peers) for the inter-broker listener's
+// security, as Kafka configures its inter-broker clients from the same listener's settings:
+// TLS with the listener's trust store (and its key store as the client certificate, for
+// ssl.client.auth), SASL with sasl.mechanism.inter.broker.protocol and the username and
+// password of the listener's <mechanism>.sasl.jaas.config. None for a PLAINTEXT listener.
+func interBrokerClientOpts(cfg *config.Server) ([]kgo.Opt, error) {
+	l, ok := cfg.InterBrokerListener()
+	if !ok || l.Protocol == config.ProtocolPlaintext {
+		return nil, nil
+	}
+	var opts []kgo.Opt
+	if config.ProtocolTLS(l.Protocol) {
+		s := auth.ListenerTLSSettings(cfg, l.Name)
+		trust, key := []byte(s.TruststoreCerts), []byte(s.KeystoreChain+"\n"+s.KeystoreKey)
+		var err error
+		if s.TruststoreLocation != "" {
+			if trust, err = os.ReadFile(s.TruststoreLocation); err != nil {
+				return nil, fmt.Errorf("inter-broker listener %s: ssl.truststore.location: %w", l.Name, err)
+			}
+		}
+		if s.KeystoreLocation != "" {
+			if key, err = os.ReadFile(s.KeystoreLocation); err != nil {
+				return nil, fmt.Errorf("inter-broker listener %s: ssl.keystore.location: %w", l.Name, err)
+			}
+		}
+		tc, err := auth.ClientTLS(trust, key, cfg.ListenerValue(l.Name, "ssl.endpoint.identification.algorithm") != "")
+		if err != nil {
+			return nil, fmt.Errorf("inter-broker listener %s: %w", l.Name, err)
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	if !config.ProtocolSASL(l.Protocol) {
+		return opts, nil
+	}
+	mech, _ := cfg.Value("sasl.mechanism.inter.broker.protocol")
+	text := cfg.JAASConfig(l.Name, mech)
+	if text == "" {
+		return nil, fmt.Errorf("inter-broker listener %s: the broker logs in with %s: set username and password in listener.name.%s.%s.sasl.jaas.config",
+			l.Name, mech, strings.ToLower(l.Name), strings.ToLower(mech))
+	}
+	j, err := auth.ParseJAAS(text)
+	if err != nil {
+		return nil, fmt.Errorf("inter-broker listener %s: %w", l.Name, err)
+	}
+	user, pass := j.Options["username"], j.Options["password"]
+	if user == "" || pass == "" {
+		return nil, fmt.Errorf("inter-broker listener %s: listener.name.%s.%s.sasl.jaas.config has no username and password for the broker's own login",
+			l.Name, strings.ToLower(l.Name), strings.ToLower(mech))
+	}
+	m, err := auth.ClientSASL(mech, user, pass)
+	if err != nil {
+		return nil, fmt.Errorf("inter-broker listener %s: %w", l.Name, err)
+	}
+	opts = append(opts, kgo.SASL(m))
+	return opts, nil
+}
