@@ -8,6 +8,8 @@ import (
 	"math"
 	"slices"
 	"strconv"
+
+	"github.com/samsa-io/samsa/internal/acl"
 )
 
 // Errors Apply returns when a record does not fit the image. The image is left unchanged.
@@ -108,6 +110,8 @@ type Image struct {
 	// ScramCredentials are the users' SCRAM credentials by user name, then mechanism
 	// (UserScramCredential records).
 	ScramCredentials map[string]map[string]ScramCredential
+	// ACLs are the ACL bindings by id (AccessControlEntry records).
+	ACLs map[UUID]acl.Binding
 }
 
 // Topic returns the topic with the given name.
@@ -206,6 +210,10 @@ func (img *Image) Apply(r Record) (*Image, error) {
 		return img.applyUserScramCredential(r)
 	case RemoveUserScramCredential:
 		return img.applyRemoveUserScramCredential(r)
+	case AccessControlEntry:
+		return img.applyAccessControlEntry(r)
+	case RemoveAccessControlEntry:
+		return img.applyRemoveAccessControlEntry(r)
 	default:
 		return img, fmt.Errorf("%w: %T", ErrUnknownRecordType, r)
 	}

@@ -146,6 +146,9 @@ var decoders = map[string]func([]byte) (Record, error){
 
 	TypeUserScramCredential:       decodeAs[UserScramCredential],
 	TypeRemoveUserScramCredential: decodeAs[RemoveUserScramCredential],
+
+	TypeAccessControlEntry:       decodeAs[AccessControlEntry],
+	TypeRemoveAccessControlEntry: decodeAs[RemoveAccessControlEntry],
 }
 
 // envelope is the part of an encoded record common to all types.

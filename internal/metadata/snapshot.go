@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/samsa-io/samsa/internal/acl"
 )
 
 // snapshotVersion is the layout version of an encoded image.
@@ -24,6 +26,8 @@ type snapshot struct {
 	Controllers    []Controller                 `json:"controllers,omitempty"`
 	// ScramCredentials are the users' SCRAM credentials (user, then mechanism).
 	ScramCredentials map[string]map[string]ScramCredential `json:"scramCredentials,omitempty"`
+	// ACLs are the ACL bindings, ordered by id.
+	ACLs []aclEntry `json:"acls,omitempty"`
 }
 
 // EncodeImage encodes img as a snapshot. Equal images encode to equal bytes.
@@ -40,6 +44,9 @@ func EncodeImage(img *Image) ([]byte, error) {
 		FeaturesIndex:  img.FeaturesIndex,
 
 		ScramCredentials: img.ScramCredentials,
+	}
+	for _, id := range img.ACLIDs() {
+		s.ACLs = append(s.ACLs, aclEntry{ID: id, Binding: img.ACLs[id]})
 	}
 	for _, id := range img.BrokerIDs() {
 		s.Brokers = append(s.Brokers, img.Brokers[id])
@@ -116,6 +123,12 @@ func DecodeImage(data []byte) (*Image, error) {
 	if len(s.ScramCredentials) > 0 {
 		img.ScramCredentials = s.ScramCredentials
 	}
+	for _, e := range s.ACLs {
+		if img.ACLs == nil {
+			img.ACLs = make(map[UUID]acl.Binding, len(s.ACLs))
+		}
+		img.ACLs[e.ID] = e.Binding
+	}
 	for name, c := range s.BrokerConfigs {
 		if len(c) == 0 {
 			continue
@@ -139,7 +152,7 @@ func Equal(a, b *Image) bool {
 	if !maps.EqualFunc(a.Brokers, b.Brokers, brokerEqual) || !maps.EqualFunc(a.Controllers, b.Controllers, controllerEqual) {
 		return false
 	}
-	if !maps.EqualFunc(a.ScramCredentials, b.ScramCredentials, scramEqual) {
+	if !maps.EqualFunc(a.ScramCredentials, b.ScramCredentials, scramEqual) || !maps.Equal(a.ACLs, b.ACLs) {
 		return false
 	}
 	if !maps.EqualFunc(a.Topics, b.Topics, topicEqual) || len(a.TopicsByID) != len(b.TopicsByID) {

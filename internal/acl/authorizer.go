@@ -1,0 +1,99 @@
+package acl
+
+import (
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Authorizer decides requests with the standard authorizer's rules:
+//
+//   - a super user (super.users) may do everything;
+//   - the bindings that apply are those of the resource's type whose pattern matches the name
+//     (LITERAL equal or `*`, PREFIXED a prefix of it), whose principal is the request's or
+//     `User:*`, and whose host is the request's or `*`;
+//   - a DENY of the operation (or of ALL) wins over any ALLOW;
+//   - an ALLOW of the operation, of ALL, or of an operation implying it allows: READ, WRITE,
+//     DELETE and ALTER imply DESCRIBE, ALTER_CONFIGS implies DESCRIBE_CONFIGS (a DENY implies
+//     nothing);
+//   - with no binding at all on the resource (any principal, host or operation), the answer is
+//     allow.everyone.if.no.acl.found; otherwise it is a denial.
+type Authorizer struct {
+	SuperUsers           map[string]bool
+	AllowEveryoneIfNoACL bool
+}
+
+// ParseSuperUsers splits super.users (principals separated by semicolons).
+func ParseSuperUsers(s string) map[string]bool {
+	out := map[string]bool{}
+	for _, p := range strings.Split(s, ";") {
+		if p = strings.TrimSpace(p); p != "" {
+			out[p] = true
+		}
+	}
+	return out
+}
+
+// Request is what is authorized: who, from where, what, on which resource.
+type Request struct {
+	Principal    string
+	Host         string
+	Operation    kmsg.ACLOperation
+	ResourceType kmsg.ACLResourceType
+	ResourceName string
+}
+
+// Authorize reports whether the request is allowed given the bindings.
+func (a *Authorizer) Authorize(bindings []Binding, r Request) bool {
+	if a.SuperUsers[r.Principal] {
+		return true
+	}
+	found, allowed := false, false
+	for _, b := range bindings {
+		if b.ResourceType != r.ResourceType || !patternMatches(b, r.ResourceName) {
+			continue
+		}
+		found = true
+		if (b.Principal != r.Principal && b.Principal != WildcardPrincipal) || (b.Host != r.Host && b.Host != Wildcard) {
+			continue
+		}
+		switch b.Permission {
+		case kmsg.ACLPermissionTypeDeny:
+			if b.Operation == r.Operation || b.Operation == kmsg.ACLOperationAll {
+				return false
+			}
+		case kmsg.ACLPermissionTypeAllow:
+			if b.Operation == r.Operation || b.Operation == kmsg.ACLOperationAll || implies(b.Operation, r.Operation) {
+				allowed = true
+			}
+		}
+	}
+	if !found {
+		return a.AllowEveryoneIfNoACL
+	}
+	return allowed
+}
+
+func patternMatches(b Binding, name string) bool {
+	switch b.PatternType {
+	case kmsg.ACLResourcePatternTypeLiteral:
+		return b.ResourceName == name || b.ResourceName == Wildcard
+	case kmsg.ACLResourcePatternTypePrefixed:
+		return strings.HasPrefix(name, b.ResourceName)
+	}
+	return false
+}
+
+// implies reports whether an ALLOW of granted allows op although they differ.
+func implies(granted, op kmsg.ACLOperation) bool {
+	switch op {
+	case kmsg.ACLOperationDescribe:
+		switch granted {
+		case kmsg.ACLOperationRead, kmsg.ACLOperationWrite, kmsg.ACLOperationDelete, kmsg.ACLOperationAlter:
+			return true
+		}
+	case kmsg.ACLOperationDescribeConfigs:
+		return granted == kmsg.ACLOperationAlterConfigs
+	}
+	return false
+}
