@@ -75,6 +75,34 @@ func TestAuthorize(t *testing.T) {
 	}
 }
 
+// TestAuthorizeAny: KIP-679's check by resource type (an idempotent producer's WRITE on
+// any topic).
+func TestAuthorizeAny(t *testing.T) {
+	a := &Authorizer{SuperUsers: ParseSuperUsers("User:admin")}
+	req := Request{Principal: "User:alice", Host: "h", Operation: write, ResourceType: topic}
+	for _, tc := range []struct {
+		name     string
+		bindings []Binding
+		want     bool
+	}{
+		{"no ACL", nil, false},
+		{"WRITE on one topic", []Binding{bind(topic, "t", literal, "User:alice", "*", write, allow)}, true},
+		{"WRITE on a prefix", []Binding{bind(topic, "t-", prefixed, "User:alice", "*", write, allow)}, true},
+		{"READ only", []Binding{bind(topic, "t", literal, "User:alice", "*", read, allow)}, false},
+		{"another principal", []Binding{bind(topic, "t", literal, "User:bob", "*", write, allow)}, false},
+		{"a group, not a topic", []Binding{bind(group, "t", literal, "User:alice", "*", write, allow)}, false},
+		{"DENY on every topic", []Binding{bind(topic, "t", literal, "User:alice", "*", write, allow), bind(topic, "*", literal, "User:*", "*", write, deny)}, false},
+		{"DENY on one topic", []Binding{bind(topic, "t", literal, "User:alice", "*", write, allow), bind(topic, "u", literal, "User:alice", "*", write, deny)}, true},
+	} {
+		if got := a.AuthorizeAny(tc.bindings, req); got != tc.want {
+			t.Errorf("%s: AuthorizeAny = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	if !a.AuthorizeAny(nil, Request{Principal: "User:admin", Operation: write, ResourceType: topic}) {
+		t.Error("a super user is refused")
+	}
+}
+
 func ptr(s string) *string { return &s }
 
 // TestFilterMatches follows Kafka's AclBindingFilter/ResourcePatternFilter rules.

@@ -97,3 +97,27 @@ func implies(granted, op kmsg.ACLOperation) bool {
 	}
 	return false
 }
+
+// AuthorizeAny reports whether the principal may perform op on some resource of the type
+// (Kafka's authorizeByResourceType, KIP-679: an idempotent producer needs WRITE on any topic):
+// a super user may; a DENY of op on every name (literal `*`) refuses; an ALLOW of op on any
+// name allows; otherwise refused.
+func (a *Authorizer) AuthorizeAny(bindings []Binding, r Request) bool {
+	if a.SuperUsers[r.Principal] {
+		return true
+	}
+	allowed := false
+	for _, b := range bindings {
+		if b.ResourceType != r.ResourceType || (b.Principal != r.Principal && b.Principal != WildcardPrincipal) || (b.Host != r.Host && b.Host != Wildcard) {
+			continue
+		}
+		ops := b.Operation == r.Operation || b.Operation == kmsg.ACLOperationAll
+		switch {
+		case b.Permission == kmsg.ACLPermissionTypeDeny && ops && b.PatternType == kmsg.ACLResourcePatternTypeLiteral && b.ResourceName == Wildcard:
+			return false
+		case b.Permission == kmsg.ACLPermissionTypeAllow && (ops || implies(b.Operation, r.Operation)):
+			allowed = true
+		}
+	}
+	return allowed
+}

@@ -13,10 +13,12 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/samsa-io/samsa/internal/acl"
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/group"
@@ -41,6 +43,8 @@ type Controller interface {
 	UpdateFeatures(ctx context.Context, updates []controller.FeatureUpdate, validateOnly bool) error
 	AllocateProducerIDs(ctx context.Context, count int) (first int64, err error)
 	AlterUserScramCredentials(ctx context.Context, dels []controller.ScramDeletion, ups []controller.ScramUpsertion) []controller.ScramResult
+	CreateAcls(ctx context.Context, bindings []acl.Binding) []error
+	DeleteAcls(ctx context.Context, filters []acl.Filter) []controller.ACLDeleteResult
 }
 
 var _ Controller = (*controller.Controller)(nil)
@@ -71,6 +75,10 @@ type Broker struct {
 	now           func() time.Time
 
 	pids producerIDs
+	// authorizer decides requests with the ACLs of the image (authorizer.class.name); nil, every
+	// principal may do everything (authorize.go).
+	authorizer *acl.Authorizer
+	acls       atomic.Pointer[aclCache]
 	// sendfile sends fetched records from segment files with sendfile(2) on plain TCP
 	// connections (SAMSA_SENDFILE=0 turns it off, to compare).
 	sendfile bool
@@ -131,6 +139,10 @@ func New(cfg *config.Server, ctrl Controller, replicas *replica.Manager, logger 
 	b.txns = newTxnCoordinator(b)
 	b.txnVerifier = coordinatorVerifier{b}
 	b.fetchSessions = newFetchSessionCache(int(cfg.Int64("max.incremental.fetch.session.cache.slots")), fetchSessionIdle)
+	if cfg.AuthorizerEnabled() {
+		superUsers, _ := cfg.Value("super.users")
+		b.authorizer = &acl.Authorizer{SuperUsers: acl.ParseSuperUsers(superUsers), AllowEveryoneIfNoACL: cfg.Bool("allow.everyone.if.no.acl.found")}
+	}
 	return b
 }
 

@@ -61,7 +61,10 @@ func TestKafkaBrokerSettingNames(t *testing.T) {
 		// Security Samsa lacks: refused in both places.
 		{name: "ssl.keystore.password", value: "secret", startErr: "not supported in Samsa", alterErr: kerr.InvalidConfig, alterMsg: "not supported in Samsa"},
 		{name: "ssl.cipher.suites", value: "TLS_AES_128_GCM_SHA256", startErr: "not supported in Samsa", alterErr: kerr.InvalidConfig, alterMsg: "not supported in Samsa"},
-		{name: "authorizer.class.name", value: "org.apache.kafka.metadata.authorizer.StandardAuthorizer", startErr: "not supported in Samsa", alterErr: kerr.InvalidConfig, alterMsg: "not supported in Samsa"},
+		// The standard authorizer is served, read at start; other authorizers are refused.
+		{name: "authorizer.class.name", value: "org.apache.kafka.metadata.authorizer.StandardAuthorizer", alterErr: kerr.InvalidRequest, alterMsg: notDynamic + "authorizer.class.name)"},
+		{name: "authorizer.class.name", value: "kafka.security.authorizer.AclAuthorizer", startErr: "expected one of org.apache.kafka.metadata.authorizer.StandardAuthorizer (or empty)", alterErr: kerr.InvalidConfig, alterMsg: "expected one of"},
+		{name: "super.users", value: "User:admin;User:CN=broker", alterErr: kerr.InvalidRequest, alterMsg: notDynamic + "super.users)"},
 		// A typo: unknown, with the closest name suggested.
 		{name: "log.retention.hour", value: "1", startErr: `unknown setting "log.retention.hour"; did you mean "log.retention.hours"?`, alterErr: kerr.InvalidConfig, alterMsg: `did you mean "log.retention.hours"?`},
 	} {

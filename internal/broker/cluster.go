@@ -118,6 +118,16 @@ func handleInitProducerID(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.InitProducerIDRequest)
 	resp := r.ResponseKind().(*kmsg.InitProducerIDResponse)
 	resp.ProducerID, resp.ProducerEpoch = -1, -1
+	// A transactional producer needs WRITE on its transactional id; an idempotent one
+	// IDEMPOTENT_WRITE on the cluster or WRITE on some topic (KIP-679).
+	if r.TransactionalID != nil && !b.authorize(req, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *r.TransactionalID) {
+		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		return resp, nil
+	}
+	if r.TransactionalID == nil && !b.authorizeCluster(req, kmsg.ACLOperationIdempotentWrite) && !b.authorizeAnyTopicWrite(req) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	if r.TransactionalID != nil {
 		b.txnInitProducerID(r, resp)
 		return resp, nil

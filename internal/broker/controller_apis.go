@@ -39,6 +39,10 @@ var controllerListenerAPIs = map[int16]bool{
 
 	kmsg.AlterUserSCRAMCredentials.Int16():    true,
 	kmsg.DescribeUserSCRAMCredentials.Int16(): true,
+
+	kmsg.DescribeACLs.Int16(): true,
+	kmsg.CreateACLs.Int16():   true,
+	kmsg.DeleteACLs.Int16():   true,
 }
 
 // controllerOnlyAPIs are refused on client listeners: only nodes send them, to the active

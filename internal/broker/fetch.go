@@ -51,6 +51,8 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 	img := b.ctrl.Image()
 	leaders := leaderHints{}
 	var parts []fetchPart
+	// A replica's fetch needs CLUSTER_ACTION on the cluster, a consumer's READ on each topic.
+	replicaAllowed := replicaID < 0 || b.authorizeCluster(req, kmsg.ACLOperationClusterAction)
 	for i := range use.topics {
 		rt := &use.topics[i]
 		st := kmsg.NewFetchResponseTopic()
@@ -73,10 +75,18 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 		}
 		resp.Topics = append(resp.Topics, st)
 		st2 := &resp.Topics[len(resp.Topics)-1]
+		name := rt.Topic
+		if ok {
+			name = t.Name
+		}
+		allowed := replicaAllowed && (replicaID >= 0 || ((ok || r.Version < 13) && b.authorize(req, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, name)))
 		for j := range rt.Partitions {
 			rp := &rt.Partitions[j]
 			sp := &st2.Partitions[j]
 			switch {
+			case !allowed && (ok || r.Version < 13):
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				continue
 			case !ok && r.Version >= 13:
 				sp.ErrorCode = kerr.UnknownTopicID.Code
 				continue

@@ -30,15 +30,26 @@ func handleMetadata(b *Broker, req *request) (kmsg.Response, error) {
 	// budget, KAFKA_STORAGE_ERROR below the free-space floor), not UNKNOWN_TOPIC_OR_PARTITION,
 	// which clients would retry until their timeout.
 	createErrs := map[string]error{}
+	// describable reports whether the principal may see a topic: the others are left out of
+	// a listing of all topics and are TOPIC_AUTHORIZATION_FAILED when named.
+	describable := func(name string) bool {
+		return b.authorize(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name)
+	}
 	if !allTopics && allowCreate {
 		var create []controller.CreateTopic
 		seen := map[string]bool{}
+		createAll := b.authorizeCluster(req, kmsg.ACLOperationCreate)
 		for _, t := range r.Topics {
-			if t.Topic == nil || seen[*t.Topic] {
+			if t.Topic == nil || seen[*t.Topic] || !describable(*t.Topic) {
 				continue
 			}
 			seen[*t.Topic] = true
 			if _, ok := img.Topic(*t.Topic); !ok && !isInternalTopic(*t.Topic) {
+				// Auto-creation needs CREATE on the cluster or on the topic.
+				if !createAll && !b.authorize(req, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeTopic, *t.Topic) {
+					createErrs[*t.Topic] = kerr.TopicAuthorizationFailed
+					continue
+				}
 				create = append(create, controller.CreateTopic{Name: *t.Topic, NumPartitions: -1, ReplicationFactor: -1})
 			}
 		}
@@ -74,6 +85,9 @@ func handleMetadata(b *Broker, req *request) (kmsg.Response, error) {
 
 	if allTopics {
 		for _, name := range img.TopicNames() {
+			if !describable(name) {
+				continue
+			}
 			t, _ := img.Topic(name)
 			resp.Topics = append(resp.Topics, b.metadataTopic(img, t, r.Version))
 		}
@@ -83,10 +97,16 @@ func handleMetadata(b *Broker, req *request) (kmsg.Response, error) {
 		var t *metadata.Topic
 		var ok bool
 		switch {
+		case rt.Topic != nil && !describable(*rt.Topic):
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic, mt.ErrorCode, mt.AuthorizedOperations = rt.Topic, kerr.TopicAuthorizationFailed.Code, authorizedOperationsOmitted
+			resp.Topics = append(resp.Topics, mt)
+			continue
 		case rt.Topic != nil:
 			t, ok = img.Topic(*rt.Topic)
 		default:
 			t, ok = img.TopicByID(metadata.UUID(rt.TopicID))
+			ok = ok && describable(t.Name)
 		}
 		if !ok {
 			mt := kmsg.NewMetadataResponseTopic()

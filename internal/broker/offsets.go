@@ -56,13 +56,21 @@ func (b *Broker) unopenedErr(topic string, partition int32) *kerr.Error {
 func handleListOffsets(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.ListOffsetsRequest)
 	resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
+	// A consumer needs DESCRIBE on the topic, a replica CLUSTER_ACTION.
+	replicaAllowed := r.ReplicaID < 0 || b.authorizeCluster(req, kmsg.ACLOperationClusterAction)
 	for _, rt := range r.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
+		allowed := replicaAllowed && (r.ReplicaID >= 0 || b.authorize(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, rt.Topic))
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.Timestamp, sp.Offset, sp.LeaderEpoch = -1, -1, -1
+			if !allowed {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			p, kerrv := b.partitionFor(rt.Topic, rp.Partition)
 			if kerrv == nil {
 				kerrv = checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch())

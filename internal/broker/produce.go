@@ -29,9 +29,13 @@ func handleProduce(b *Broker, req *request) (kmsg.Response, error) {
 	failed := false
 	leaders := leaderHints{}
 	var waits []produceWait
+	// A transactional produce needs WRITE on its transactional id, every produce WRITE on
+	// the topic (KIP-679: that covers idempotence too).
+	txnAllowed := r.TransactionID == nil || b.authorize(req, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, *r.TransactionID)
 	for _, rt := range r.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic = rt.Topic
+		topicAllowed := b.authorize(req, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic, rt.Topic)
 		t, topicOK := img.Topic(rt.Topic)
 		var limits produceLimits
 		if topicOK {
@@ -50,6 +54,10 @@ func handleProduce(b *Broker, req *request) (kmsg.Response, error) {
 			switch {
 			case !acksOK:
 				err = kerr.InvalidRequiredAcks
+			case !txnAllowed:
+				err = kerr.TransactionalIDAuthorizationFailed
+			case !topicAllowed:
+				err = kerr.TopicAuthorizationFailed
 			case !topicOK:
 				err = kerr.UnknownTopicOrPartition
 			case isInternalTopic(rt.Topic):

@@ -80,7 +80,7 @@ func (d *Def) Validate(v string) error {
 			for _, it := range items {
 				it = strings.TrimSpace(it)
 				if !contains(d.OneOf, it) {
-					return bad("expected one of " + strings.Join(d.OneOf, ", "))
+					return bad(expectedOneOf(d.OneOf))
 				}
 			}
 		}
@@ -150,3 +150,18 @@ func ValidateTopicConfig(name, value string) error {
 }
 
 var _ = math.MaxInt64
+
+// expectedOneOf is the message of a value not in oneOf (an empty value, when accepted, named
+// as such).
+func expectedOneOf(oneOf []string) string {
+	var named []string
+	empty := ""
+	for _, v := range oneOf {
+		if v == "" {
+			empty = " (or empty)"
+		} else {
+			named = append(named, v)
+		}
+	}
+	return "expected one of " + strings.Join(named, ", ") + empty
+}

@@ -58,7 +58,6 @@ var refusedPrefixes = []struct{ prefix, reason string }{
 }
 
 var refusedSettings = map[string]string{
-	"authorizer.class.name":          "Samsa has no authorizer (ACLs) yet",
 	"principal.builder.class":        "Samsa cannot load Java principal builders",
 	"security.providers":             "Samsa cannot load Java security providers",
 	"delegation.token.secret.key":    "Samsa has no delegation tokens",

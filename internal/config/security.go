@@ -24,6 +24,9 @@ var SecurityDefs = []Def{
 	{Name: "sasl.enabled.mechanisms", Type: TypeList, Default: "GSSAPI", Doc: "SASL mechanisms of SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's default GSSAPI is not supported and must be replaced)"},
 	{Name: "connection.failed.authentication.delay.ms", Type: TypeInt, Default: "100", Min: 0, MinSet: true, Doc: "delay of the answer to a failed authentication, against brute force"},
 	{Name: "sasl.mechanism.inter.broker.protocol", Type: TypeString, Default: "GSSAPI", Doc: "SASL mechanism of the broker's own clients on a SASL inter-broker listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), logging in with the username and password of that listener's <mechanism>.sasl.jaas.config"},
+	{Name: "authorizer.class.name", Type: TypeString, Default: "", OneOf: []string{"", StandardAuthorizer}, Doc: "turns authorization with ACLs on: Kafka's " + StandardAuthorizer + " (the only authorizer served; its rules in internal/acl); empty, every principal may do everything"},
+	{Name: "super.users", Type: TypeString, Default: "", Doc: "principals separated by semicolons (User:admin;User:CN=broker) allowed everything by the authorizer"},
+	{Name: "allow.everyone.if.no.acl.found", Type: TypeBoolean, Default: "false", Doc: "with an authorizer, whether a resource without any ACL is open to every principal"},
 	{Name: "ssl.endpoint.identification.algorithm", Type: TypeString, Default: "https", Doc: "the broker's own TLS clients (inter-broker) check the host name of the certificates they are shown (https), or only their chain (empty)"},
 }
 
@@ -31,6 +34,19 @@ var SecurityDefs = []Def{
 var brokerWideOnly = map[string]bool{
 	"connection.failed.authentication.delay.ms": true,
 	"sasl.mechanism.inter.broker.protocol":      true,
+	"authorizer.class.name":                     true,
+	"super.users":                               true,
+	"allow.everyone.if.no.acl.found":            true,
+}
+
+// StandardAuthorizer is the authorizer.class.name Samsa serves: Kafka's KRaft standard
+// authorizer, whose rules internal/acl follows.
+const StandardAuthorizer = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+
+// AuthorizerEnabled reports whether authorizer.class.name turns authorization on.
+func (s *Server) AuthorizerEnabled() bool {
+	v, _ := s.Value("authorizer.class.name")
+	return v == StandardAuthorizer
 }
 
 // SASL mechanisms Samsa serves.

@@ -44,6 +44,12 @@
 //	                     UserScramCredentialRecord; bytes in base64): the salt, the iterations
 //	                     and RFC 5802's StoredKey and ServerKey, never the password
 //	RemoveUserScramCredential {"name","mechanism"}: deletes one (the credential must exist)
+//	AccessControlEntry   {"id","resourceType","resourceName","patternType","principal","host",
+//	                     "operation","permission"}: adds one ACL binding (Kafka's
+//	                     AccessControlEntryRecord; Kafka's codes, e.g. resourceType 2 TOPIC,
+//	                     patternType 3 LITERAL, operation 3 READ, permission 3 ALLOW); the id is
+//	                     new and the binding valid (acl.Binding.Validate)
+//	RemoveAccessControlEntry {"id"}: removes the binding with that id (it must exist)
 //
 // # Record encoding (version 1)
 //
@@ -77,7 +83,8 @@
 //	{"v":1,"index":N,"clusterID":"...","brokers":[Broker...],"topics":[Topic...],
 //	 "brokerConfigs":{"":{...},"1":{...}},"nextProducerID":N,
 //	 "features":{"metadata.version":20,...},"featuresIndex":N,"controllers":[Controller...],
-//	 "scramCredentials":{"alice":{"SCRAM-SHA-256":{"salt","storedKey","serverKey","iterations"}}}}
+//	 "scramCredentials":{"alice":{"SCRAM-SHA-256":{"salt","storedKey","serverKey","iterations"}}},
+//	 "acls":[{"id",binding...}...]}
 //
 // with brokers and controllers sorted by ID and topics by name, so equal images encode to equal bytes.
 // DecodeImage rebuilds the by-name and by-ID indexes and checks them for consistency.

@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/samsa-io/samsa/internal/acl"
 	"github.com/samsa-io/samsa/internal/auth"
 	"github.com/samsa-io/samsa/internal/broker"
 	"github.com/samsa-io/samsa/internal/controller"
@@ -66,6 +67,18 @@ func notController(resp kmsg.Response) bool {
 	case *kmsg.AlterUserSCRAMCredentialsResponse:
 		for _, u := range r.Results {
 			if u.ErrorCode == kerr.NotController.Code {
+				return true
+			}
+		}
+	case *kmsg.CreateACLsResponse:
+		for _, r := range r.Results {
+			if r.ErrorCode == kerr.NotController.Code {
+				return true
+			}
+		}
+	case *kmsg.DeleteACLsResponse:
+		for _, r := range r.Results {
+			if r.ErrorCode == kerr.NotController.Code {
 				return true
 			}
 		}
@@ -422,6 +435,69 @@ func (c *clusterController) AlterUserScramCredentials(ctx context.Context, dels 
 	}
 	for i := range out {
 		out[i].Err = byUser[out[i].User]
+	}
+	c.waitCaughtUp(ctx, before)
+	return out
+}
+
+func (c *clusterController) CreateAcls(ctx context.Context, bindings []acl.Binding) []error {
+	if c.local.IsLeader() {
+		return c.local.CreateAcls(ctx, bindings)
+	}
+	req := kmsg.NewPtrCreateACLsRequest()
+	for _, b := range bindings {
+		cr := kmsg.NewCreateACLsRequestCreation()
+		cr.ResourceType, cr.ResourceName, cr.ResourcePatternType = b.ResourceType, b.ResourceName, b.PatternType
+		cr.Principal, cr.Host, cr.Operation, cr.PermissionType = b.Principal, b.Host, b.Operation, b.Permission
+		req.Creations = append(req.Creations, cr)
+	}
+	before := c.local.Image().Index
+	out := make([]error, len(bindings))
+	resp, err := c.client.request(ctx, req, notController)
+	if err != nil {
+		for i := range out {
+			out[i] = err
+		}
+		return out
+	}
+	for i, r := range resp.(*kmsg.CreateACLsResponse).Results {
+		if i < len(out) {
+			out[i] = kafkaErr(r.ErrorCode, r.ErrorMessage)
+		}
+	}
+	c.waitCaughtUp(ctx, before)
+	return out
+}
+
+func (c *clusterController) DeleteAcls(ctx context.Context, filters []acl.Filter) []controller.ACLDeleteResult {
+	if c.local.IsLeader() {
+		return c.local.DeleteAcls(ctx, filters)
+	}
+	req := kmsg.NewPtrDeleteACLsRequest()
+	for _, f := range filters {
+		rf := kmsg.NewDeleteACLsRequestFilter()
+		rf.ResourceType, rf.ResourceName, rf.ResourcePatternType = f.ResourceType, f.ResourceName, f.PatternType
+		rf.Principal, rf.Host, rf.Operation, rf.PermissionType = f.Principal, f.Host, f.Operation, f.Permission
+		req.Filters = append(req.Filters, rf)
+	}
+	before := c.local.Image().Index
+	out := make([]controller.ACLDeleteResult, len(filters))
+	resp, err := c.client.request(ctx, req, notController)
+	if err != nil {
+		for i := range out {
+			out[i].Err = err
+		}
+		return out
+	}
+	for i, r := range resp.(*kmsg.DeleteACLsResponse).Results {
+		if i >= len(out) {
+			break
+		}
+		out[i].Err = kafkaErr(r.ErrorCode, r.ErrorMessage)
+		for _, m := range r.MatchingACLs {
+			out[i].Matches = append(out[i].Matches, acl.Binding{ResourceType: m.ResourceType, ResourceName: m.ResourceName,
+				PatternType: m.ResourcePatternType, Principal: m.Principal, Host: m.Host, Operation: m.Operation, Permission: m.PermissionType})
+		}
 	}
 	c.waitCaughtUp(ctx, before)
 	return out

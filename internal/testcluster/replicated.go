@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/samsa-io/samsa/internal/acl"
 	"github.com/samsa-io/samsa/internal/broker"
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/controller"
@@ -268,6 +269,22 @@ func (f fakeController) AlterUserScramCredentials(_ context.Context, dels []cont
 	}
 	for _, u := range ups {
 		out = append(out, controller.ScramResult{User: u.Name, Err: errFake})
+	}
+	return out
+}
+
+func (f fakeController) CreateAcls(_ context.Context, bindings []acl.Binding) []error {
+	out := make([]error, len(bindings))
+	for i := range out {
+		out[i] = errFake
+	}
+	return out
+}
+
+func (f fakeController) DeleteAcls(_ context.Context, filters []acl.Filter) []controller.ACLDeleteResult {
+	out := make([]controller.ACLDeleteResult, len(filters))
+	for i := range out {
+		out[i].Err = errFake
 	}
 	return out
 }

@@ -1,0 +1,169 @@
+package broker_test
+
+import (
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+)
+
+const aclJAAS = `org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="admin-secret" user_admin="admin-secret" user_alice="alice-secret";`
+
+// startACLNode starts a node with the standard authorizer and a SASL_PLAINTEXT PLAIN listener
+// (admin a super user; the PLAINTEXT listener's User:ANONYMOUS too, for the test helpers).
+func startACLNode(t *testing.T) *secNode {
+	return startSecNode(t, "SASL_PLAINTEXT://127.0.0.1:0",
+		"listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN",
+		"listener.name.sasl_plaintext.plain.sasl.jaas.config="+aclJAAS,
+		"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"super.users=User:admin;User:ANONYMOUS")
+}
+
+func saslUser(t *testing.T, n *secNode, user, pass string, opts ...kgo.Opt) *kgo.Client {
+	addr := n.Server().ListenerAddr("SASL_PLAINTEXT")
+	return secClient(t, addr, append([]kgo.Opt{kgo.SASL(plain.Auth{User: user, Pass: pass}.AsMechanism())}, opts...)...)
+}
+
+// produceErr produces one record to topic and returns its error.
+func produceErr(t *testing.T, cl *kgo.Client, topic string) error {
+	return cl.ProduceSync(ctxT(t), &kgo.Record{Topic: topic, Value: []byte("v")}).FirstErr()
+}
+
+// rawProduceCode sends one Produce request (no records) for partition 0 of topic and returns
+// its error code (the client's metadata does not get in the way).
+func rawProduceCode(t *testing.T, cl *kgo.Client, topic string) int16 {
+	t.Helper()
+	return produceRaw(t, cl, topic, nil).ErrorCode
+}
+
+func listedTopics(t *testing.T, cl *kgo.Client) []string {
+	t.Helper()
+	td, err := kadm.NewClient(cl).ListTopics(ctxT(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return td.Names()
+}
+
+// describeAllACLs describes every ACL (a filter of ANY everything).
+func describeAllACLs(t *testing.T, cl *kgo.Client) []kmsg.DescribeACLsResponseResource {
+	t.Helper()
+	req := kmsg.NewPtrDescribeACLsRequest()
+	req.ResourceType, req.ResourcePatternType = kmsg.ACLResourceTypeAny, kmsg.ACLResourcePatternTypeAny
+	req.Operation, req.PermissionType = kmsg.ACLOperationAny, kmsg.ACLPermissionTypeAny
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("DescribeAcls: %v, code %d", err, resp.ErrorCode)
+	}
+	return resp.Resources
+}
+
+func createACLs(t *testing.T, adm *kadm.Client, b *kadm.ACLBuilder) {
+	t.Helper()
+	res, err := adm.CreateACLs(ctxT(t), b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatalf("create ACL %+v: %v %s", r, r.Err, r.ErrMessage)
+		}
+	}
+}
+
+// TestACLAuthorization: over a SASL PLAIN listener, a user without ACLs is refused produce
+// and does not see the topic; an ALLOW lets her write, a DENY wins over it, a super user does
+// everything, the ACLs survive a restart and DeleteAcls removes them.
+func TestACLAuthorization(t *testing.T) {
+	n := startACLNode(t)
+	createTopic(t, n.Node, "t", 1, nil)
+	alice := saslUser(t, n, "alice", "alice-secret")
+	adminCl := saslUser(t, n, "admin", "admin-secret")
+	adm := kadm.NewClient(adminCl)
+
+	// No ACLs: alice sees no topic, is refused by name and cannot write.
+	if got := listedTopics(t, alice); len(got) != 0 {
+		t.Errorf("alice lists %v, want nothing", got)
+	}
+	if err := produceErr(t, alice, "t"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Errorf("alice's produce without ACLs: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
+	if code := rawProduceCode(t, alice, "t"); code != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("alice's raw produce: code %d, want TOPIC_AUTHORIZATION_FAILED", code)
+	}
+	// Nor may she change ACLs.
+	res, err := kadm.NewClient(alice).CreateACLs(ctxT(t), kadm.NewACLs().Allow("User:alice").Topics("t").Operations(kadm.OpWrite))
+	if err != nil || len(res) != 1 || !errors.Is(res[0].Err, kerr.ClusterAuthorizationFailed) {
+		t.Errorf("alice's CreateAcls: %v %+v, want CLUSTER_AUTHORIZATION_FAILED", err, res)
+	}
+	// The super user does everything: writes, lists, creates ACLs.
+	if err := produceErr(t, adminCl, "t"); err != nil {
+		t.Fatalf("admin's produce: %v", err)
+	}
+	if got := listedTopics(t, adminCl); !slices.Contains(got, "t") {
+		t.Errorf("admin lists %v", got)
+	}
+
+	// ALLOW WRITE: alice writes, and sees the topic (WRITE implies DESCRIBE).
+	createACLs(t, adm, kadm.NewACLs().Allow("User:alice").Topics("t").Operations(kadm.OpWrite))
+	if err := produceErr(t, alice, "t"); err != nil {
+		t.Fatalf("alice's produce with WRITE: %v", err)
+	}
+	if got := listedTopics(t, alice); !slices.Equal(got, []string{"t"}) {
+		t.Errorf("alice lists %v, want [t]", got)
+	}
+	// A DENY of WRITE from any host wins over the ALLOW (DESCRIBE stays allowed).
+	createACLs(t, adm, kadm.NewACLs().Deny("User:alice").DenyHosts("*").Topics("t").Operations(kadm.OpWrite))
+	if code := rawProduceCode(t, alice, "t"); code != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("alice's produce under DENY: code %d, want TOPIC_AUTHORIZATION_FAILED", code)
+	}
+
+	// The ACLs are in the metadata log: a restart keeps them.
+	n.Restart()
+	alice = saslUser(t, n, "alice", "alice-secret")
+	adminCl = saslUser(t, n, "admin", "admin-secret")
+	adm = kadm.NewClient(adminCl)
+	if got := describeAllACLs(t, adminCl); len(got) != 1 || len(got[0].ACLs) != 2 {
+		t.Fatalf("DescribeAcls after restart: %+v", got)
+	}
+	if code := rawProduceCode(t, alice, "t"); code != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("alice's produce under DENY after restart: code %d", code)
+	}
+
+	// DeleteAcls removes the DENY, then the ALLOW.
+	del, err := adm.DeleteACLs(ctxT(t), kadm.NewACLs().Deny("User:alice").DenyHosts("*").Topics("t").Operations(kadm.OpWrite))
+	if err != nil || len(del) != 1 || del[0].Err != nil || len(del[0].Deleted) != 1 {
+		t.Fatalf("DeleteAcls DENY: %v %+v", err, del)
+	}
+	if err := produceErr(t, alice, "t"); err != nil {
+		t.Fatalf("alice's produce after the DENY's removal: %v", err)
+	}
+	if _, err := adm.DeleteACLs(ctxT(t), kadm.NewACLs().Allow("User:alice").AllowHosts("*").Topics("t").Operations(kadm.OpWrite)); err != nil {
+		t.Fatal(err)
+	}
+	if code := rawProduceCode(t, alice, "t"); code != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("alice's produce after the ALLOW's removal: code %d", code)
+	}
+}
+
+// TestACLAPIsWithoutAuthorizer: without authorizer.class.name the ACL APIs answer
+// SECURITY_DISABLED, as Kafka's, and everything else is served as before.
+func TestACLAPIsWithoutAuthorizer(t *testing.T) {
+	n := startSecNode(t, "SASL_PLAINTEXT://127.0.0.1:0",
+		"listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN",
+		"listener.name.sasl_plaintext.plain.sasl.jaas.config="+aclJAAS)
+	createTopic(t, n.Node, "t", 1, nil)
+	alice := saslUser(t, n, "alice", "alice-secret")
+	if err := produceErr(t, alice, "t"); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+	res, err := kadm.NewClient(alice).CreateACLs(ctxT(t), kadm.NewACLs().Allow("User:alice").Topics("t").Operations(kadm.OpWrite))
+	if err != nil || len(res) != 1 || !errors.Is(res[0].Err, kerr.SecurityDisabled) {
+		t.Errorf("CreateAcls: %v %+v, want SECURITY_DISABLED", err, res)
+	}
+}
