@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"bytes"
+	"fmt"
 	"net"
 	"reflect"
 
@@ -27,7 +29,38 @@ const (
 	// are served (the others get CLUSTER_AUTHORIZATION_FAILED where the response has a
 	// top-level error, else the connection closes), so no API is open by mistake.
 	checkSuperUserOnly
+	// checkCluster: the operation of clusterOps on the CLUSTER resource, checked by dispatch
+	// (CLUSTER_AUTHORIZATION_FAILED in the top-level error code).
+	checkCluster
+	// checkGroup: the operation of groupOps on the request's group (its Group field),
+	// checked by dispatch (GROUP_AUTHORIZATION_FAILED in the top-level error code).
+	checkGroup
 )
+
+// clusterOps are the operations of the checkCluster APIs on the CLUSTER resource (Kafka's).
+var clusterOps = map[int16]kmsg.ACLOperation{
+	kmsg.AlterPartition.Int16():               kmsg.ACLOperationClusterAction,
+	kmsg.BrokerRegistration.Int16():           kmsg.ACLOperationClusterAction,
+	kmsg.BrokerHeartbeat.Int16():              kmsg.ACLOperationClusterAction,
+	kmsg.AllocateProducerIDs.Int16():          kmsg.ACLOperationClusterAction,
+	kmsg.ControllerRegistration.Int16():       kmsg.ACLOperationClusterAction,
+	kmsg.DescribeQuorum.Int16():               kmsg.ACLOperationDescribe,
+	kmsg.AddRaftVoter.Int16():                 kmsg.ACLOperationAlter,
+	kmsg.RemoveRaftVoter.Int16():              kmsg.ACLOperationAlter,
+	kmsg.UpdateFeatures.Int16():               kmsg.ACLOperationAlter,
+	kmsg.ElectLeaders.Int16():                 kmsg.ACLOperationAlter,
+	kmsg.DescribeLogDirs.Int16():              kmsg.ACLOperationDescribe,
+	kmsg.DescribeUserSCRAMCredentials.Int16(): kmsg.ACLOperationDescribe,
+}
+
+// groupOps are the operations of the checkGroup APIs on the request's group (Kafka's).
+var groupOps = map[int16]kmsg.ACLOperation{
+	kmsg.JoinGroup.Int16():              kmsg.ACLOperationRead,
+	kmsg.SyncGroup.Int16():              kmsg.ACLOperationRead,
+	kmsg.Heartbeat.Int16():              kmsg.ACLOperationRead,
+	kmsg.LeaveGroup.Int16():             kmsg.ACLOperationRead,
+	kmsg.ConsumerGroupHeartbeat.Int16(): kmsg.ACLOperationRead,
+}
 
 // apiAuthorization says how each API the broker serves is authorized.
 // TestAPIAuthorizationTable fails when a registered API has no entry.
@@ -45,26 +78,34 @@ var apiAuthorization = map[int16]authCheck{
 	kmsg.DescribeACLs.Int16():   checkInHandler, // DESCRIBE cluster
 	kmsg.CreateACLs.Int16():     checkInHandler, // ALTER cluster
 	kmsg.DeleteACLs.Int16():     checkInHandler, // ALTER cluster
+	// DESCRIBE on the group or the transactional id.
+	kmsg.FindCoordinator.Int16(): checkInHandler,
+	kmsg.OffsetCommit.Int16():    checkInHandler, // READ group, READ topic
+	kmsg.OffsetFetch.Int16():     checkInHandler, // DESCRIBE group, DESCRIBE topic
+	// Kafka checks nothing but the authorized operations asked for (not served).
+	kmsg.DescribeCluster.Int16(): checkNone,
 }
 
 // notCheckedYet are the served APIs whose per-resource checks are still to come: with an
 // authorizer they are served to super users only.
 var notCheckedYet = []kmsg.Key{
-	kmsg.OffsetCommit, kmsg.OffsetFetch, kmsg.FindCoordinator, kmsg.JoinGroup, kmsg.Heartbeat,
-	kmsg.LeaveGroup, kmsg.SyncGroup, kmsg.DescribeGroups, kmsg.ListGroups, kmsg.CreateTopics,
+	kmsg.DescribeGroups, kmsg.ListGroups, kmsg.CreateTopics,
 	kmsg.DeleteTopics, kmsg.DeleteRecords, kmsg.OffsetForLeaderEpoch, kmsg.AddPartitionsToTxn,
 	kmsg.AddOffsetsToTxn, kmsg.EndTxn, kmsg.WriteTxnMarkers, kmsg.TxnOffsetCommit,
-	kmsg.DescribeConfigs, kmsg.AlterConfigs, kmsg.DescribeLogDirs, kmsg.CreatePartitions,
-	kmsg.DeleteGroups, kmsg.ElectLeaders, kmsg.IncrementalAlterConfigs, kmsg.OffsetDelete,
-	kmsg.DescribeUserSCRAMCredentials, kmsg.AlterUserSCRAMCredentials, kmsg.DescribeQuorum,
-	kmsg.AlterPartition, kmsg.UpdateFeatures, kmsg.DescribeCluster, kmsg.DescribeProducers,
-	kmsg.BrokerRegistration, kmsg.BrokerHeartbeat, kmsg.DescribeTransactions,
-	kmsg.ListTransactions, kmsg.AllocateProducerIDs, kmsg.ConsumerGroupHeartbeat,
-	kmsg.ConsumerGroupDescribe, kmsg.ControllerRegistration, kmsg.DescribeTopicPartitions,
-	kmsg.AddRaftVoter, kmsg.RemoveRaftVoter,
+	kmsg.DescribeConfigs, kmsg.AlterConfigs, kmsg.CreatePartitions,
+	kmsg.DeleteGroups, kmsg.IncrementalAlterConfigs, kmsg.OffsetDelete,
+	kmsg.AlterUserSCRAMCredentials, kmsg.DescribeProducers,
+	kmsg.DescribeTransactions,
+	kmsg.ListTransactions, kmsg.ConsumerGroupDescribe, kmsg.DescribeTopicPartitions,
 }
 
 func init() {
+	for key := range clusterOps {
+		apiAuthorization[key] = checkCluster
+	}
+	for key := range groupOps {
+		apiAuthorization[key] = checkGroup
+	}
 	for _, k := range notCheckedYet {
 		if _, dup := apiAuthorization[k.Int16()]; !dup {
 			apiAuthorization[k.Int16()] = checkSuperUserOnly
@@ -144,19 +185,47 @@ func (e errNotAuthorized) Error() string {
 	return e.api + " is served to super users only while authorization of its resources is not implemented"
 }
 
-// refuseUnchecked answers a request of a checkSuperUserOnly API from a principal that is not
-// a super user: CLUSTER_AUTHORIZATION_FAILED in the response's top-level error code.
-func refuseUnchecked(req *request) (kmsg.Response, error) {
+// dispatchAuthorize runs the checks of dispatch: nil when the request may go to its handler,
+// else the refusal to send.
+func (b *Broker) dispatchAuthorize(req *request) (kmsg.Response, error, bool) {
+	switch apiAuthorization[req.hdr.Key] {
+	case checkSuperUserOnly:
+		if !b.isSuperUser(req) {
+			resp, err := refuseWith(req, kerr.ClusterAuthorizationFailed, errNotAuthorized{kmsg.NameForKey(req.hdr.Key)}.Error())
+			return resp, err, true
+		}
+	case checkCluster:
+		if !b.authorizeCluster(req, clusterOps[req.hdr.Key]) {
+			resp, err := refuseWith(req, kerr.ClusterAuthorizationFailed, "")
+			return resp, err, true
+		}
+	case checkGroup:
+		group := reflect.ValueOf(req.kreq).Elem().FieldByName("Group").String()
+		if !b.authorize(req, groupOps[req.hdr.Key], kmsg.ACLResourceTypeGroup, group) {
+			resp, err := refuseWith(req, kerr.GroupAuthorizationFailed, "")
+			return resp, err, true
+		}
+	}
+	return nil, nil, false
+}
+
+// refuseWith answers a refused request with code in the response's top-level error code (and
+// msg, if any, in its message); a response without one closes the connection.
+func refuseWith(req *request, code *kerr.Error, msg string) (kmsg.Response, error) {
 	resp := req.kreq.ResponseKind()
 	resp.SetVersion(req.hdr.Version)
 	v := reflect.ValueOf(resp).Elem()
 	f := v.FieldByName("ErrorCode")
+	noCode := fmt.Errorf("%s v%d refused (%s) and its response has no top-level error code", kmsg.NameForKey(req.hdr.Key), req.hdr.Version, code.Message)
 	if !f.IsValid() || f.Kind() != reflect.Int16 {
-		return nil, errNotAuthorized{kmsg.NameForKey(req.hdr.Key)}
+		return nil, noCode
 	}
-	f.SetInt(int64(kerr.ClusterAuthorizationFailed.Code))
-	if m := v.FieldByName("ErrorMessage"); m.IsValid() && m.Type() == reflect.TypeOf((*string)(nil)) {
-		msg := errNotAuthorized{kmsg.NameForKey(req.hdr.Key)}.Error()
+	empty := resp.AppendTo(nil)
+	f.SetInt(int64(code.Code))
+	if bytes.Equal(empty, resp.AppendTo(nil)) { // the field is not in this version
+		return nil, noCode
+	}
+	if m := v.FieldByName("ErrorMessage"); msg != "" && m.IsValid() && m.Type() == reflect.TypeOf((*string)(nil)) {
 		m.Set(reflect.ValueOf(&msg))
 	}
 	return resp, nil

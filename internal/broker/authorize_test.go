@@ -1,9 +1,11 @@
 package broker_test
 
 import (
+	"context"
 	"errors"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -165,5 +167,70 @@ func TestACLAPIsWithoutAuthorizer(t *testing.T) {
 	res, err := kadm.NewClient(alice).CreateACLs(ctxT(t), kadm.NewACLs().Allow("User:alice").Topics("t").Operations(kadm.OpWrite))
 	if err != nil || len(res) != 1 || !errors.Is(res[0].Err, kerr.SecurityDisabled) {
 		t.Errorf("CreateAcls: %v %+v, want SECURITY_DISABLED", err, res)
+	}
+}
+
+// TestACLConsumerGroup: a group consumer needs READ on the topic and on the group (FindCoordinator,
+// JoinGroup... OffsetCommit); without the group's ACL it gets GROUP_AUTHORIZATION_FAILED.
+// An API checked on the cluster (DescribeUserScramCredentials: DESCRIBE) answers CLUSTER_AUTHORIZATION_FAILED.
+func TestACLConsumerGroup(t *testing.T) {
+	n := startACLNode(t)
+	createTopic(t, n.Node, "t", 1, nil)
+	adminCl := saslUser(t, n, "admin", "admin-secret")
+	if err := produceErr(t, adminCl, "t"); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(adminCl)
+	createACLs(t, adm, kadm.NewACLs().Allow("User:alice").Topics("t").Operations(kadm.OpRead))
+
+	consume := func() error {
+		cl := saslUser(t, n, "alice", "alice-secret", kgo.ConsumeTopics("t"), kgo.ConsumerGroup("g"),
+			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+		defer cl.Close() // a refused member must not join once the group is allowed
+		ctx, cancel := context.WithTimeout(ctxT(t), 20*time.Second)
+		defer cancel()
+		for {
+			fs := cl.PollFetches(ctx)
+			if err := fs.Err0(); err != nil {
+				return err
+			}
+			if fs.NumRecords() > 0 {
+				return cl.CommitUncommittedOffsets(ctx)
+			}
+		}
+	}
+	if err := consume(); !errors.Is(err, kerr.GroupAuthorizationFailed) {
+		t.Errorf("consume without the group's ACL: %v, want GROUP_AUTHORIZATION_FAILED", err)
+	}
+	createACLs(t, adm, kadm.NewACLs().Allow("User:alice").Groups("g").Operations(kadm.OpRead))
+	if err := consume(); err != nil {
+		t.Errorf("consume with READ on the topic and the group: %v", err)
+	}
+	offsets, err := kadm.NewClient(saslUser(t, n, "alice", "alice-secret")).FetchOffsets(ctxT(t), "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, ok := offsets.Lookup("t", 0); !ok || o.At != 1 {
+		t.Errorf("alice's committed offset %+v, want 1", o)
+	}
+
+	// Each group API on its own, for a group alice has no ACL on.
+	aliceCl := saslUser(t, n, "alice", "alice-secret")
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.Generation = "other", "m", 1
+	// Sent to the broker itself: kgo would route it through FindCoordinator.
+	if hr, err := aliceCl.Broker(1).Request(ctxT(t), hb); err != nil || hr.(*kmsg.HeartbeatResponse).ErrorCode != kerr.GroupAuthorizationFailed.Code {
+		t.Errorf("alice's Heartbeat: %v %+v, want GROUP_AUTHORIZATION_FAILED", err, hr)
+	}
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorKey = "other"
+	if fr, err := fc.RequestWith(ctxT(t), aliceCl); !errors.Is(err, kerr.GroupAuthorizationFailed) && (err != nil || fr.ErrorCode != kerr.GroupAuthorizationFailed.Code) {
+		t.Errorf("alice's FindCoordinator: %v %+v, want GROUP_AUTHORIZATION_FAILED", err, fr)
+	}
+
+	req := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
+	resp, err := req.RequestWith(ctxT(t), saslUser(t, n, "alice", "alice-secret"))
+	if err != nil || resp.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Errorf("alice's DescribeUserScramCredentials: %v, code %d, want CLUSTER_AUTHORIZATION_FAILED", err, resp.ErrorCode)
 	}
 }

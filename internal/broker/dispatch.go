@@ -85,8 +85,10 @@ func (b *Broker) dispatch(req *request) (kmsg.Response, error) {
 	if req.kreq == nil { // ApiVersions at a version we do not serve
 		return apiVersionsUnsupported(req.conn.controllerPort), nil
 	}
-	if b.authorizer != nil && apiAuthorization[req.hdr.Key] == checkSuperUserOnly && !b.isSuperUser(req) {
-		return refuseUnchecked(req)
+	if b.authorizer != nil {
+		if resp, err, refused := b.dispatchAuthorize(req); refused {
+			return resp, err
+		}
 	}
 	return a.handle(b, req)
 }

@@ -37,7 +37,13 @@ func handleFindCoordinator(b *Broker, req *request) (kmsg.Response, error) {
 		keys = []string{r.CoordinatorKey}
 	}
 	for _, key := range keys {
-		c := b.findCoordinator(req, r.Version, r.CoordinatorType, key)
+		var c kmsg.FindCoordinatorResponseCoordinator
+		if code := b.findCoordinatorAuthorized(req, r.CoordinatorType, key); code != nil {
+			c = kmsg.NewFindCoordinatorResponseCoordinator()
+			c.Key, c.NodeID, c.Port, c.ErrorCode = key, -1, -1, code.Code
+		} else {
+			c = b.findCoordinator(req, r.Version, r.CoordinatorType, key)
+		}
 		if r.Version < 4 {
 			resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
 			resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
@@ -150,4 +156,20 @@ func validShareKey(key string) bool {
 	}
 	_, err := strconv.ParseInt(fields[2], 10, 32)
 	return err == nil
+}
+
+// findCoordinatorAuthorized checks DESCRIBE on the group or the transactional id of a key, and
+// returns Kafka's error when refused.
+func (b *Broker) findCoordinatorAuthorized(req *request, keyType int8, key string) *kerr.Error {
+	switch keyType {
+	case coordinatorGroup:
+		if !b.authorize(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, key) {
+			return kerr.GroupAuthorizationFailed
+		}
+	case coordinatorTransaction:
+		if !b.authorize(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, key) {
+			return kerr.TransactionalIDAuthorizationFailed
+		}
+	}
+	return nil
 }

@@ -106,6 +106,8 @@ func handleOffsetCommit(b *Broker, req *request) (kmsg.Response, error) {
 	// The offsets sent to the coordinator, as response topics whose error codes are filled in
 	// from its answer (one error per offset, in order).
 	var sent []kmsg.OffsetCommitResponseTopic
+	// READ on the group, then on each topic.
+	groupOK := b.authorize(req, kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, r.Group)
 	for _, rt := range r.Topics {
 		name, id := rt.Topic, rt.TopicID
 		var refuse *kerr.Error
@@ -117,6 +119,12 @@ func handleOffsetCommit(b *Broker, req *request) (kmsg.Response, error) {
 			}
 		} else if _, ok := img.Topic(name); !ok {
 			refuse = kerr.UnknownTopicOrPartition
+		}
+		switch {
+		case !groupOK:
+			refuse = kerr.GroupAuthorizationFailed
+		case refuse != kerr.UnknownTopicID && !b.authorize(req, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, name):
+			refuse = kerr.TopicAuthorizationFailed
 		}
 		st := kmsg.NewOffsetCommitResponseTopic()
 		st.Topic, st.TopicID = name, id
@@ -164,7 +172,7 @@ func handleOffsetFetch(b *Broker, req *request) (kmsg.Response, error) {
 	img := b.ctrl.Image()
 	if r.Version >= 8 {
 		for _, rg := range r.Groups {
-			resp.Groups = append(resp.Groups, b.fetchGroupOffsets(img, r.Version, rg, r.RequireStable))
+			resp.Groups = append(resp.Groups, b.authorizedGroupOffsets(req, img, r.Version, rg, r.RequireStable))
 		}
 		return resp, nil
 	}
@@ -180,7 +188,7 @@ func handleOffsetFetch(b *Broker, req *request) (kmsg.Response, error) {
 			rg.Topics = append(rg.Topics, gt)
 		}
 	}
-	g := b.fetchGroupOffsets(img, r.Version, rg, r.Version >= 7 && r.RequireStable)
+	g := b.authorizedGroupOffsets(req, img, r.Version, rg, r.Version >= 7 && r.RequireStable)
 	if g.ErrorCode != 0 && r.Version < 2 {
 		// v0 and v1 have no group-level error: each partition carries it.
 		g.Topics = noOffsets(rg.Topics, g.ErrorCode)
@@ -325,4 +333,34 @@ func handleOffsetDelete(b *Broker, req *request) (kmsg.Response, error) {
 		resp.Topics[sent[k].t].Partitions[sent[k].p].ErrorCode = errCode(err)
 	}
 	return resp, nil
+}
+
+// authorizedGroupOffsets is fetchGroupOffsets with Kafka's checks: DESCRIBE on the group
+// (GROUP_AUTHORIZATION_FAILED), then on each topic (a topic named in the request is
+// TOPIC_AUTHORIZATION_FAILED, one of "all topics" is left out).
+func (b *Broker) authorizedGroupOffsets(req *request, img *metadata.Image, version int16, rg kmsg.OffsetFetchRequestGroup, stable bool) kmsg.OffsetFetchResponseGroup {
+	if !b.authorize(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, rg.Group) {
+		g := kmsg.NewOffsetFetchResponseGroup()
+		g.Group, g.ErrorCode = rg.Group, kerr.GroupAuthorizationFailed.Code
+		return g
+	}
+	g := b.fetchGroupOffsets(img, version, rg, stable)
+	if b.authorizer == nil {
+		return g
+	}
+	kept := g.Topics[:0]
+	for _, gt := range g.Topics {
+		if !b.authorize(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, gt.Topic) {
+			if rg.Topics == nil {
+				continue
+			}
+			for i := range gt.Partitions {
+				gt.Partitions[i].Offset, gt.Partitions[i].LeaderEpoch, gt.Partitions[i].Metadata = -1, -1, nil
+				gt.Partitions[i].ErrorCode = kerr.TopicAuthorizationFailed.Code
+			}
+		}
+		kept = append(kept, gt)
+	}
+	g.Topics = kept
+	return g
 }
