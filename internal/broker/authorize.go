@@ -149,8 +149,12 @@ func (c *conn) host() string {
 
 // authorize reports whether the request's principal may perform op on the resource; always
 // true without an authorizer.
+//
+// The controller listener is not authorized: it is PLAINTEXT only (User:ANONYMOUS) and serves
+// the nodes' own requests (registration, heartbeats, forwarded admin requests already
+// authorized by the broker that forwards them), so it must be reachable by the nodes alone.
 func (b *Broker) authorize(req *request, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool {
-	if b.authorizer == nil {
+	if b.authorizer == nil || req.conn.controllerPort {
 		return true
 	}
 	return b.authorizer.Authorize(b.aclBindings(), acl.Request{Principal: req.conn.authPrincipal(), Host: req.conn.host(),
@@ -159,7 +163,7 @@ func (b *Broker) authorize(req *request, op kmsg.ACLOperation, rt kmsg.ACLResour
 
 // authorizeAnyTopicWrite reports whether the principal may write to some topic.
 func (b *Broker) authorizeAnyTopicWrite(req *request) bool {
-	if b.authorizer == nil {
+	if b.authorizer == nil || req.conn.controllerPort {
 		return true
 	}
 	return b.authorizer.AuthorizeAny(b.aclBindings(), acl.Request{Principal: req.conn.authPrincipal(), Host: req.conn.host(),
@@ -174,7 +178,7 @@ func (b *Broker) authorizeCluster(req *request, op kmsg.ACLOperation) bool {
 // isSuperUser reports whether the request's principal is a super user (always true without
 // an authorizer).
 func (b *Broker) isSuperUser(req *request) bool {
-	return b.authorizer == nil || b.authorizer.SuperUsers[req.conn.authPrincipal()]
+	return b.authorizer == nil || req.conn.controllerPort || b.authorizer.SuperUsers[req.conn.authPrincipal()]
 }
 
 // errNotAuthorized closes the connection of a request refused by an API that has no top-level

@@ -234,3 +234,25 @@ func TestACLConsumerGroup(t *testing.T) {
 		t.Errorf("alice's DescribeUserScramCredentials: %v, code %d, want CLUSTER_AUTHORIZATION_FAILED", err, resp.ErrorCode)
 	}
 }
+
+// TestACLControllerListener: the brokers' own requests on the controller listener (PLAINTEXT,
+// User:ANONYMOUS) are not authorized, so a node whose super users are only the admin starts,
+// registers and serves.
+func TestACLControllerListener(t *testing.T) {
+	n := startSecNode(t, "SASL_PLAINTEXT://127.0.0.1:0",
+		"listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN",
+		"listener.name.sasl_plaintext.plain.sasl.jaas.config="+aclJAAS,
+		"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"super.users=User:admin")
+	adminCl := saslUser(t, n, "admin", "admin-secret")
+	if _, err := kadm.NewClient(adminCl).CreateTopic(ctxT(t), 1, 1, nil, "t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := produceErr(t, adminCl, "t"); err != nil {
+		t.Fatalf("admin's produce: %v", err)
+	}
+	// The PLAINTEXT client listener's User:ANONYMOUS is an ordinary principal.
+	if err := produceErr(t, newClient(t, n.Node), "t"); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Errorf("anonymous produce: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
+}
