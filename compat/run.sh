@@ -47,7 +47,7 @@ CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-featu
 # The dynamic-quorum checks, each starting its own processes.
 DYNAMIC_CHECKS=(dynamic-quorum-add-remove-controller)
 # The security checks, each starting its own broker with a SASL_SSL listener.
-SECURITY_CHECKS=(kcat-sasl-ssl-scram512 confluent-kafka-sasl-ssl-scram512 kafka-configs-scram-java)
+SECURITY_CHECKS=(kcat-sasl-ssl-scram512 confluent-kafka-sasl-ssl-scram512 kafka-configs-scram-java kafka-acls-sasl)
 TIMEOUT=${SAMSA_COMPAT_TIMEOUT:-45}
 CLUSTER_BUDGET=${SAMSA_COMPAT_CLUSTER_BUDGET:-150}
 BUDGET=${SAMSA_COMPAT_BUDGET:-300}
@@ -1024,8 +1024,9 @@ sec_certs() {
 	cat broker.crt broker.key > broker.pem
 }
 
-# sec_start: certificates, then one samsa node (node1.properties) with PLAINTEXT (admin) and
-# SASL_SSL (SCRAM-SHA-256/512) listeners; sets SEC_PLAIN and SEC_SASL (host:port).
+# sec_start [SETTING...]: certificates, then one samsa node (node1.properties, with the settings
+# given) with PLAINTEXT (admin) and SASL_SSL (SCRAM-SHA-256/512) listeners; sets SEC_PLAIN and
+# SEC_SASL (host:port).
 sec_start() {
 	sec_certs || return 1
 	local ports=() p
@@ -1039,7 +1040,7 @@ sec_start() {
 		controller.listener.names=CONTROLLER inter.broker.listener.name=PLAINTEXT "log.dirs=$PWD/data1" \
 		sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512 \
 		ssl.keystore.type=PEM "ssl.keystore.location=$PWD/broker.pem" \
-		ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" > node1.properties
+		ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" "$@" > node1.properties
 	trap dyn_stop EXIT
 	dyn_start 1 && dyn_wait_started 1
 }
@@ -1125,6 +1126,47 @@ check_kafka-configs-scram-java() {
 		--list > wrong.out 2> wrong.err
 	grep -q 'SaslAuthenticationException' wrong.err ||
 		{ reason "kafka-topics with a wrong password: no SaslAuthenticationException: $(last_error wrong.err)"; return 1; }
+}
+
+# Kafka's kafka-acls against a broker with the standard authorizer: alice (SCRAM-SHA-256 over
+# SASL_SSL) is refused by the Java console producer until kafka-acls --add gives her WRITE on the
+# topic; --list shows the ACL, --remove deletes it and she is refused again. The PLAINTEXT
+# listener's User:ANONYMOUS is the super user that administers.
+check_kafka-acls-sasl() {
+	need java || return 1
+	sec_start authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer \
+		super.users=User:ANONYMOUS || return 1
+	sec_user alice alice-secret SCRAM-SHA-256 || return 1
+	printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=SCRAM-SHA-256 \
+		'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="alice-secret";' \
+		ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" > client.properties
+	local topic=compat-acls-$RUN_ID
+	BOOTSTRAP=$SEC_PLAIN topics_create "$topic" 1 || return 1
+	produce_as_alice() {
+		printf 'v1\nv2\n' | timeout 60 java "${JAVA_OPTS[@]}" -cp "$JARS/*" org.apache.kafka.tools.ConsoleProducer \
+			--bootstrap-server "$SEC_SASL" --topic "$topic" --producer.config client.properties \
+			--producer-property max.block.ms=10000 --producer-property delivery.timeout.ms=15000 \
+			--producer-property request.timeout.ms=5000 > "$1.out" 2> "$1.err"
+	}
+	produce_as_alice denied
+	grep -q 'TopicAuthorizationException' denied.err ||
+		{ reason "kafka-console-producer without ACLs: no TopicAuthorizationException: $(last_error denied.err)"; return 1; }
+	acls() { kafka_tool org.apache.kafka.tools.AclCommand --bootstrap-server "$SEC_PLAIN" "$@"; }
+	acls --add --allow-principal User:alice --operation Write --topic "$topic" > add.out 2> add.err ||
+		{ reason "kafka-acls --add (CreateAcls): $(last_error add.err)"; return 1; }
+	acls --list --topic "$topic" > list.out 2> list.err ||
+		{ reason "kafka-acls --list (DescribeAcls): $(last_error list.err)"; return 1; }
+	grep -q 'principal=User:alice, host=\*, operation=WRITE, permissionType=ALLOW' list.out ||
+		{ reason "kafka-acls --list does not show alice's WRITE: $(tr '\n' ' ' < list.out | cut -c1-300)"; return 1; }
+	produce_as_alice allowed ||
+		{ reason "kafka-console-producer with WRITE: $(last_error allowed.err)"; return 1; }
+	acls --remove --force --allow-principal User:alice --operation Write --topic "$topic" > remove.out 2> remove.err ||
+		{ reason "kafka-acls --remove (DeleteAcls): $(last_error remove.err)"; return 1; }
+	acls --list --topic "$topic" > list2.out 2> list2.err
+	grep -q 'User:alice' list2.out && { reason "kafka-acls --list after --remove still shows alice"; return 1; }
+	produce_as_alice denied2
+	grep -q 'TopicAuthorizationException' denied2.err ||
+		{ reason "kafka-console-producer after --remove: no TopicAuthorizationException: $(last_error denied2.err)"; return 1; }
 }
 
 # ---- main ------------------------------------------------------------------

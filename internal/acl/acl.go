@@ -114,17 +114,8 @@ func (f Filter) matchesPattern(b Binding) bool {
 	case kmsg.ACLResourcePatternTypeAny:
 		return f.ResourceName == nil || *f.ResourceName == b.ResourceName
 	case kmsg.ACLResourcePatternTypeMatch:
-		if f.ResourceName == nil {
-			return true
-		}
-		name := *f.ResourceName
-		switch b.PatternType {
-		case kmsg.ACLResourcePatternTypeLiteral:
-			return b.ResourceName == name || b.ResourceName == Wildcard
-		case kmsg.ACLResourcePatternTypePrefixed:
-			return strings.HasPrefix(name, b.ResourceName)
-		}
-		return false
+		// The bindings that apply to the name, as the authorizer finds them.
+		return f.ResourceName == nil || patternMatches(b, *f.ResourceName)
 	default:
 		return f.PatternType == b.PatternType && (f.ResourceName == nil || *f.ResourceName == b.ResourceName)
 	}

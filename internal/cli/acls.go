@@ -94,30 +94,30 @@ type ACLRow struct {
 
 // DescribedACLRows flattens DescribeACLs' answer, sorted.
 func DescribedACLRows(results kadm.DescribeACLsResults) []ACLRow {
-	var rows []ACLRow
+	var acls []kadm.DescribedACL
 	for _, r := range results {
-		for _, d := range r.Described {
-			rows = append(rows, ACLRow{d.Type.String(), d.Name, d.Pattern.String(), d.Principal, d.Host, d.Operation.String(), d.Permission.String()})
-		}
+		acls = append(acls, r.Described...)
 	}
-	sortACLRows(rows)
-	return rows
+	return aclRows(acls)
 }
 
 // DeletedACLRows flattens DeleteACLs' answer, sorted.
 func DeletedACLRows(results kadm.DeleteACLsResults) []ACLRow {
-	var rows []ACLRow
+	var acls []kadm.DescribedACL
 	for _, r := range results {
 		for _, d := range r.Deleted {
-			rows = append(rows, ACLRow{d.Type.String(), d.Name, d.Pattern.String(), d.Principal, d.Host, d.Operation.String(), d.Permission.String()})
+			acls = append(acls, kadm.DescribedACL{Principal: d.Principal, Host: d.Host, Type: d.Type, Name: d.Name,
+				Pattern: d.Pattern, Operation: d.Operation, Permission: d.Permission})
 		}
 	}
-	sortACLRows(rows)
-	return rows
+	return aclRows(acls)
 }
 
-func sortACLRows(rows []ACLRow) {
-	sort.Slice(rows, func(i, j int) bool {
-		return fmt.Sprint(rows[i]) < fmt.Sprint(rows[j])
-	})
+func aclRows(acls []kadm.DescribedACL) []ACLRow {
+	rows := make([]ACLRow, 0, len(acls))
+	for _, d := range acls {
+		rows = append(rows, ACLRow{d.Type.String(), d.Name, d.Pattern.String(), d.Principal, d.Host, d.Operation.String(), d.Permission.String()})
+	}
+	sort.Slice(rows, func(i, j int) bool { return fmt.Sprint(rows[i]) < fmt.Sprint(rows[j]) })
+	return rows
 }
