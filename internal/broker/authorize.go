@@ -82,6 +82,8 @@ var apiAuthorization = map[int16]authCheck{
 	kmsg.FindCoordinator.Int16(): checkInHandler,
 	kmsg.OffsetCommit.Int16():    checkInHandler, // READ group, READ topic
 	kmsg.OffsetFetch.Int16():     checkInHandler, // DESCRIBE group, DESCRIBE topic
+	kmsg.CreateTopics.Int16():    checkInHandler, // CREATE cluster or topic
+	kmsg.DeleteTopics.Int16():    checkInHandler, // DELETE topic
 	// Kafka checks nothing but the authorized operations asked for (not served).
 	kmsg.DescribeCluster.Int16(): checkNone,
 }
@@ -89,8 +91,8 @@ var apiAuthorization = map[int16]authCheck{
 // notCheckedYet are the served APIs whose per-resource checks are still to come: with an
 // authorizer they are served to super users only.
 var notCheckedYet = []kmsg.Key{
-	kmsg.DescribeGroups, kmsg.ListGroups, kmsg.CreateTopics,
-	kmsg.DeleteTopics, kmsg.DeleteRecords, kmsg.OffsetForLeaderEpoch, kmsg.AddPartitionsToTxn,
+	kmsg.DescribeGroups, kmsg.ListGroups,
+	kmsg.DeleteRecords, kmsg.OffsetForLeaderEpoch, kmsg.AddPartitionsToTxn,
 	kmsg.AddOffsetsToTxn, kmsg.EndTxn, kmsg.WriteTxnMarkers, kmsg.TxnOffsetCommit,
 	kmsg.DescribeConfigs, kmsg.AlterConfigs, kmsg.CreatePartitions,
 	kmsg.DeleteGroups, kmsg.IncrementalAlterConfigs, kmsg.OffsetDelete,

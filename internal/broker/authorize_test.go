@@ -256,3 +256,39 @@ func TestACLControllerListener(t *testing.T) {
 		t.Errorf("anonymous produce: %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}
 }
+
+// TestACLTopicAdmin: CreateTopics needs CREATE on the cluster or the topic, DeleteTopics DELETE
+// on the topic; refused, each topic gets TOPIC_AUTHORIZATION_FAILED.
+func TestACLTopicAdmin(t *testing.T) {
+	n := startACLNode(t)
+	adm := kadm.NewClient(saslUser(t, n, "admin", "admin-secret"))
+	alice := kadm.NewClient(saslUser(t, n, "alice", "alice-secret"))
+	create := func() error {
+		res, err := alice.CreateTopic(ctxT(t), 1, 1, nil, "team-a")
+		if err != nil {
+			return err
+		}
+		return res.Err
+	}
+	del := func() error {
+		res, err := alice.DeleteTopics(ctxT(t), "team-a")
+		if err != nil {
+			return err
+		}
+		return res["team-a"].Err
+	}
+	if err := create(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Errorf("alice's CreateTopics without ACLs: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
+	createACLs(t, adm, kadm.NewACLs().Allow("User:alice").Topics("team-").ResourcePatternType(kadm.ACLPatternPrefixed).Operations(kadm.OpCreate))
+	if err := create(); err != nil {
+		t.Fatalf("alice's CreateTopics with CREATE on team-*: %v", err)
+	}
+	if err := del(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Errorf("alice's DeleteTopics without DELETE: %v, want TOPIC_AUTHORIZATION_FAILED", err)
+	}
+	createACLs(t, adm, kadm.NewACLs().Allow("User:alice").Topics("team-a").Operations(kadm.OpDelete))
+	if err := del(); err != nil {
+		t.Errorf("alice's DeleteTopics with DELETE: %v", err)
+	}
+}

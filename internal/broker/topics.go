@@ -9,6 +9,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/controller"
+	"github.com/samsa-io/samsa/internal/metadata"
 )
 
 // The topic admin APIs: CreateTopics, DeleteTopics and CreatePartitions.
@@ -26,8 +27,15 @@ func handleCreateTopics(b *Broker, req *request) (kmsg.Response, error) {
 		count[rt.Topic]++
 	}
 	var creates []controller.CreateTopic
+	// CREATE on the cluster, or on each topic.
+	createAll := b.authorizeCluster(req, kmsg.ACLOperationCreate)
+	denied := map[string]bool{}
 	for _, rt := range r.Topics {
 		if count[rt.Topic] > 1 {
+			continue
+		}
+		if !createAll && !b.authorize(req, kmsg.ACLOperationCreate, kmsg.ACLResourceTypeTopic, rt.Topic) {
+			denied[rt.Topic] = true
 			continue
 		}
 		ct := controller.CreateTopic{
@@ -64,6 +72,11 @@ func handleCreateTopics(b *Broker, req *request) (kmsg.Response, error) {
 			st.ErrorCode = kerr.InvalidRequest.Code
 			msg := "topic " + rt.Topic + " appears more than once in the request"
 			st.ErrorMessage = &msg
+			resp.Topics = append(resp.Topics, st)
+			continue
+		}
+		if denied[rt.Topic] {
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
 			resp.Topics = append(resp.Topics, st)
 			continue
 		}
@@ -114,7 +127,16 @@ func handleDeleteTopics(b *Broker, req *request) (kmsg.Response, error) {
 		st := kmsg.NewDeleteTopicsResponseTopic()
 		st.Topic, st.TopicID = t.name, t.id
 		var err error
+		// DELETE on the topic, by name or by the name of its id.
+		name := t.name
+		if name == nil {
+			if mt, ok := b.ctrl.Image().TopicByID(metadata.UUID(t.id)); ok {
+				name = &mt.Name
+			}
+		}
 		switch {
+		case name != nil && !b.authorize(req, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic, *name):
+			err = kerr.TopicAuthorizationFailed
 		case !b.cfg.DeleteTopicEnable:
 			err = kerr.TopicDeletionDisabled
 		case t.name != nil && isInternalTopic(*t.name):
