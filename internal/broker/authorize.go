@@ -84,6 +84,10 @@ var apiAuthorization = map[int16]authCheck{
 	kmsg.OffsetFetch.Int16():     checkInHandler, // DESCRIBE group, DESCRIBE topic
 	kmsg.CreateTopics.Int16():    checkInHandler, // CREATE cluster or topic
 	kmsg.DeleteTopics.Int16():    checkInHandler, // DELETE topic
+	// DESCRIBE_CONFIGS / ALTER_CONFIGS on the topic, or on the cluster for a broker.
+	kmsg.DescribeConfigs.Int16():         checkInHandler,
+	kmsg.AlterConfigs.Int16():            checkInHandler,
+	kmsg.IncrementalAlterConfigs.Int16(): checkInHandler,
 	// Kafka checks nothing but the authorized operations asked for (not served).
 	kmsg.DescribeCluster.Int16(): checkNone,
 }
@@ -94,8 +98,8 @@ var notCheckedYet = []kmsg.Key{
 	kmsg.DescribeGroups, kmsg.ListGroups,
 	kmsg.DeleteRecords, kmsg.OffsetForLeaderEpoch, kmsg.AddPartitionsToTxn,
 	kmsg.AddOffsetsToTxn, kmsg.EndTxn, kmsg.WriteTxnMarkers, kmsg.TxnOffsetCommit,
-	kmsg.DescribeConfigs, kmsg.AlterConfigs, kmsg.CreatePartitions,
-	kmsg.DeleteGroups, kmsg.IncrementalAlterConfigs, kmsg.OffsetDelete,
+	kmsg.CreatePartitions,
+	kmsg.DeleteGroups, kmsg.OffsetDelete,
 	kmsg.AlterUserSCRAMCredentials, kmsg.DescribeProducers,
 	kmsg.DescribeTransactions,
 	kmsg.ListTransactions, kmsg.ConsumerGroupDescribe, kmsg.DescribeTopicPartitions,

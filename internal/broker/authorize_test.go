@@ -284,6 +284,26 @@ func TestACLTopicAdmin(t *testing.T) {
 	if err := create(); err != nil {
 		t.Fatalf("alice's CreateTopics with CREATE on team-*: %v", err)
 	}
+	// Configs: DESCRIBE_CONFIGS / ALTER_CONFIGS on the topic, on the cluster for a broker.
+	describe := func() error {
+		rcs, err := alice.DescribeTopicConfigs(ctxT(t), "team-a")
+		if err != nil {
+			return err
+		}
+		return rcs[0].Err
+	}
+	if err := describe(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
+		t.Errorf("alice's DescribeConfigs without DESCRIBE_CONFIGS: %v", err)
+	}
+	createACLs(t, adm, kadm.NewACLs().Allow("User:alice").Topics("team-a").Operations(kadm.OpAlterConfigs))
+	if err := describe(); err != nil {
+		t.Errorf("alice's DescribeConfigs with ALTER_CONFIGS (implying DESCRIBE_CONFIGS): %v", err)
+	}
+	v := "3600000"
+	if res, err := alice.AlterBrokerConfigs(ctxT(t), []kadm.AlterConfig{{Name: "log.retention.ms", Value: &v}}, 1); err != nil || !errors.Is(res[0].Err, kerr.ClusterAuthorizationFailed) {
+		t.Errorf("alice's IncrementalAlterConfigs of a broker: %v %+v, want CLUSTER_AUTHORIZATION_FAILED", err, res)
+	}
+
 	if err := del(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Errorf("alice's DeleteTopics without DELETE: %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}

@@ -148,22 +148,25 @@ func handleDescribeConfigs(b *Broker, req *request) (kmsg.Response, error) {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
 		var configs []describedConfig
-		switch rr.ResourceType {
-		case kmsg.ConfigResourceTypeTopic:
+		refused := b.configAuthError(req, rr.ResourceType, rr.ResourceName, kmsg.ACLOperationDescribeConfigs)
+		switch {
+		case refused != nil:
+			sr.ErrorCode = refused.Code
+		case rr.ResourceType == kmsg.ConfigResourceTypeTopic:
 			t, ok := img.Topic(rr.ResourceName)
 			if !ok {
 				sr.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				break
 			}
 			configs = b.describeTopicConfigs(img, t.Configs, rr.ConfigNames, r.IncludeSynonyms, r.IncludeDocumentation)
-		case kmsg.ConfigResourceTypeBroker:
+		case rr.ResourceType == kmsg.ConfigResourceTypeBroker:
 			if rr.ResourceName != "" && rr.ResourceName != strconv.Itoa(int(b.cfg.NodeID)) {
 				sr.ErrorCode = kerr.InvalidRequest.Code
 				sr.ErrorMessage = strp("unknown broker " + rr.ResourceName)
 				break
 			}
 			configs = b.describeBrokerConfigs(img, rr.ResourceName, rr.ConfigNames, r.IncludeSynonyms, r.IncludeDocumentation)
-		case kmsg.ConfigResourceTypeBrokerLogger:
+		case rr.ResourceType == kmsg.ConfigResourceTypeBrokerLogger:
 			// No dynamic loggers: an empty list.
 		default:
 			sr.ErrorCode = kerr.InvalidRequest.Code
@@ -187,6 +190,9 @@ func handleDescribeConfigs(b *Broker, req *request) (kmsg.Response, error) {
 
 // alterResource validates and applies one resource's config change.
 func (b *Broker) alterResource(req *request, resType kmsg.ConfigResourceType, name string, set map[string]string, del []string, validateOnly bool) error {
+	if refused := b.configAuthError(req, resType, name, kmsg.ACLOperationAlterConfigs); refused != nil {
+		return refused
+	}
 	switch resType {
 	case kmsg.ConfigResourceTypeTopic:
 		for k, v := range set {
@@ -336,4 +342,21 @@ func indexOf(list []string, s string) int {
 		}
 	}
 	return -1
+}
+
+// configAuthError checks op (DESCRIBE_CONFIGS, ALTER_CONFIGS) on a config resource as Kafka
+// does: on the topic (TOPIC_AUTHORIZATION_FAILED), on the cluster for a broker or its loggers
+// (CLUSTER_AUTHORIZATION_FAILED); nil when allowed.
+func (b *Broker) configAuthError(req *request, resType kmsg.ConfigResourceType, name string, op kmsg.ACLOperation) *kerr.Error {
+	switch resType {
+	case kmsg.ConfigResourceTypeTopic:
+		if !b.authorize(req, op, kmsg.ACLResourceTypeTopic, name) {
+			return kerr.TopicAuthorizationFailed
+		}
+	case kmsg.ConfigResourceTypeBroker, kmsg.ConfigResourceTypeBrokerLogger:
+		if !b.authorizeCluster(req, op) {
+			return kerr.ClusterAuthorizationFailed
+		}
+	}
+	return nil
 }
