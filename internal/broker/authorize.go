@@ -86,6 +86,9 @@ var apiAuthorization = map[int16]authCheck{
 	kmsg.DeleteTopics.Int16():    checkInHandler, // DELETE topic
 	// DESCRIBE_CONFIGS / ALTER_CONFIGS on the topic, or on the cluster for a broker.
 	kmsg.DescribeConfigs.Int16():         checkInHandler,
+	kmsg.DescribeGroups.Int16():          checkInHandler, // DESCRIBE group
+	kmsg.ListGroups.Int16():              checkInHandler, // DESCRIBE cluster, or the groups one may DESCRIBE
+	kmsg.DeleteGroups.Int16():            checkInHandler, // DELETE group
 	kmsg.AlterConfigs.Int16():            checkInHandler,
 	kmsg.IncrementalAlterConfigs.Int16(): checkInHandler,
 	// Kafka checks nothing but the authorized operations asked for (not served).
@@ -95,11 +98,10 @@ var apiAuthorization = map[int16]authCheck{
 // notCheckedYet are the served APIs whose per-resource checks are still to come: with an
 // authorizer they are served to super users only.
 var notCheckedYet = []kmsg.Key{
-	kmsg.DescribeGroups, kmsg.ListGroups,
 	kmsg.DeleteRecords, kmsg.OffsetForLeaderEpoch, kmsg.AddPartitionsToTxn,
 	kmsg.AddOffsetsToTxn, kmsg.EndTxn, kmsg.WriteTxnMarkers, kmsg.TxnOffsetCommit,
 	kmsg.CreatePartitions,
-	kmsg.DeleteGroups, kmsg.OffsetDelete,
+	kmsg.OffsetDelete,
 	kmsg.AlterUserSCRAMCredentials, kmsg.DescribeProducers,
 	kmsg.DescribeTransactions,
 	kmsg.ListTransactions, kmsg.ConsumerGroupDescribe, kmsg.DescribeTopicPartitions,

@@ -214,6 +214,24 @@ func TestACLConsumerGroup(t *testing.T) {
 		t.Errorf("alice's committed offset %+v, want 1", o)
 	}
 
+	// The group admin APIs: DESCRIBE (implied by READ) and DELETE on the group.
+	aliceAdm := kadm.NewClient(saslUser(t, n, "alice", "alice-secret"))
+	if listed, err := aliceAdm.ListGroups(ctxT(t)); err != nil || !slices.Equal(listed.Groups(), []string{"g"}) {
+		t.Errorf("alice's ListGroups: %v %v, want [g]", err, listed.Groups())
+	}
+	if described, err := aliceAdm.DescribeGroups(ctxT(t), "g"); err != nil || described["g"].Err != nil {
+		t.Errorf("alice's DescribeGroups g: %v; %v", err, described["g"].Err)
+	}
+	// (sent to the broker itself: kgo would ask FindCoordinator, refused first.)
+	dg := kmsg.NewPtrDescribeGroupsRequest()
+	dg.Groups = []string{"other"}
+	if dr, err := saslUser(t, n, "alice", "alice-secret").Broker(1).Request(ctxT(t), dg); err != nil || dr.(*kmsg.DescribeGroupsResponse).Groups[0].ErrorCode != kerr.GroupAuthorizationFailed.Code {
+		t.Errorf("alice's DescribeGroups other: %v %+v, want GROUP_AUTHORIZATION_FAILED", err, dr)
+	}
+	if res, err := aliceAdm.DeleteGroup(ctxT(t), "g"); !errors.Is(err, kerr.GroupAuthorizationFailed) && !errors.Is(res.Err, kerr.GroupAuthorizationFailed) {
+		t.Errorf("alice's DeleteGroups without DELETE: %v %v", err, res.Err)
+	}
+
 	// Each group API on its own, for a group alice has no ACL on.
 	aliceCl := saslUser(t, n, "alice", "alice-secret")
 	hb := kmsg.NewPtrHeartbeatRequest()

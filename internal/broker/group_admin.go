@@ -26,7 +26,12 @@ func handleListGroups(b *Broker, req *request) (kmsg.Response, error) {
 	}
 	groups, err := b.groups.ListGroups(states, types)
 	resp.ErrorCode = errCode(err)
+	// DESCRIBE on the cluster lists every group, else the groups the principal may DESCRIBE.
+	all := b.authorizeCluster(req, kmsg.ACLOperationDescribe)
 	for _, g := range groups {
+		if !all && !b.authorize(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, g.Group) {
+			continue
+		}
 		rg := kmsg.NewListGroupsResponseGroup()
 		rg.Group, rg.ProtocolType, rg.GroupState, rg.GroupType = g.Group, g.ProtocolType, g.State, g.Type
 		resp.Groups = append(resp.Groups, rg)
@@ -42,10 +47,15 @@ func handleDescribeGroups(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.DescribeGroupsRequest)
 	resp := r.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, id := range r.Groups {
-		d := b.groups.DescribeGroup(id)
 		rg := kmsg.NewDescribeGroupsResponseGroup()
 		rg.Group = id
 		rg.AuthorizedOperations = authorizedOperationsOmitted
+		if !b.authorize(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, id) {
+			rg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, rg)
+			continue
+		}
+		d := b.groups.DescribeGroup(id)
 		rg.ErrorCode = errCode(d.Err)
 		switch {
 		case d.Err == nil && d.State == "Dead" && r.Version >= 6:
@@ -81,7 +91,11 @@ func handleDeleteGroups(b *Broker, req *request) (kmsg.Response, error) {
 	for _, id := range r.Groups {
 		rg := kmsg.NewDeleteGroupsResponseGroup()
 		rg.Group = id
-		rg.ErrorCode = errCode(b.groups.DeleteGroup(id))
+		if !b.authorize(req, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeGroup, id) {
+			rg.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		} else {
+			rg.ErrorCode = errCode(b.groups.DeleteGroup(id))
+		}
 		resp.Groups = append(resp.Groups, rg)
 	}
 	return resp, nil
