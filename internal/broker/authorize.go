@@ -89,6 +89,9 @@ var apiAuthorization = map[int16]authCheck{
 	kmsg.DescribeGroups.Int16():          checkInHandler, // DESCRIBE group
 	kmsg.ListGroups.Int16():              checkInHandler, // DESCRIBE cluster, or the groups one may DESCRIBE
 	kmsg.DeleteGroups.Int16():            checkInHandler, // DELETE group
+	kmsg.OffsetForLeaderEpoch.Int16():    checkInHandler, // DESCRIBE topic; CLUSTER_ACTION for a replica
+	kmsg.DeleteRecords.Int16():           checkInHandler, // DELETE topic
+	kmsg.CreatePartitions.Int16():        checkInHandler, // ALTER topic
 	kmsg.AlterConfigs.Int16():            checkInHandler,
 	kmsg.IncrementalAlterConfigs.Int16(): checkInHandler,
 	// Kafka checks nothing but the authorized operations asked for (not served).
@@ -98,9 +101,8 @@ var apiAuthorization = map[int16]authCheck{
 // notCheckedYet are the served APIs whose per-resource checks are still to come: with an
 // authorizer they are served to super users only.
 var notCheckedYet = []kmsg.Key{
-	kmsg.DeleteRecords, kmsg.OffsetForLeaderEpoch, kmsg.AddPartitionsToTxn,
+	kmsg.AddPartitionsToTxn,
 	kmsg.AddOffsetsToTxn, kmsg.EndTxn, kmsg.WriteTxnMarkers, kmsg.TxnOffsetCommit,
-	kmsg.CreatePartitions,
 	kmsg.OffsetDelete,
 	kmsg.AlterUserSCRAMCredentials, kmsg.DescribeProducers,
 	kmsg.DescribeTransactions,

@@ -322,6 +322,33 @@ func TestACLTopicAdmin(t *testing.T) {
 		t.Errorf("alice's IncrementalAlterConfigs of a broker: %v %+v, want CLUSTER_AUTHORIZATION_FAILED", err, res)
 	}
 
+	// Sent to the broker itself (kadm asks Metadata first): CreatePartitions needs ALTER on the
+	// topic (ALTER_CONFIGS is not ALTER); OffsetForLeaderEpoch DESCRIBE and DeleteRecords DELETE,
+	// on a topic alice has no ACL on.
+	aliceBroker := saslUser(t, n, "alice", "alice-secret").Broker(1)
+	cp := kmsg.NewPtrCreatePartitionsRequest()
+	cpt := kmsg.NewCreatePartitionsRequestTopic()
+	cpt.Topic, cpt.Count = "team-a", 2
+	cp.Topics = append(cp.Topics, cpt)
+	if r, err := aliceBroker.Request(ctxT(t), cp); err != nil || r.(*kmsg.CreatePartitionsResponse).Topics[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("alice's CreatePartitions without ALTER: %v %+v", err, r)
+	}
+	oe := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	oe.ReplicaID = -1
+	oet := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	oet.Topic, oet.Partitions = "secret", []kmsg.OffsetForLeaderEpochRequestTopicPartition{kmsg.NewOffsetForLeaderEpochRequestTopicPartition()}
+	oe.Topics = append(oe.Topics, oet)
+	if r, err := aliceBroker.Request(ctxT(t), oe); err != nil || r.(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("alice's OffsetForLeaderEpoch: %v %+v", err, r)
+	}
+	dr := kmsg.NewPtrDeleteRecordsRequest()
+	drt := kmsg.NewDeleteRecordsRequestTopic()
+	drt.Topic, drt.Partitions = "secret", []kmsg.DeleteRecordsRequestTopicPartition{kmsg.NewDeleteRecordsRequestTopicPartition()}
+	dr.Topics = append(dr.Topics, drt)
+	if r, err := aliceBroker.Request(ctxT(t), dr); err != nil || r.(*kmsg.DeleteRecordsResponse).Topics[0].Partitions[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("alice's DeleteRecords: %v %+v", err, r)
+	}
+
 	if err := del(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Errorf("alice's DeleteTopics without DELETE: %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}

@@ -119,13 +119,21 @@ func handleListOffsets(b *Broker, req *request) (kmsg.Response, error) {
 func handleOffsetForLeaderEpoch(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := r.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
+	// A consumer needs DESCRIBE on the topic, a replica CLUSTER_ACTION.
+	replicaAllowed := r.ReplicaID < 0 || b.authorizeCluster(req, kmsg.ACLOperationClusterAction)
 	for _, rt := range r.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
+		allowed := replicaAllowed && (r.ReplicaID >= 0 || b.authorize(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, rt.Topic))
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
+			if !allowed {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			p, kerrv := b.partitionFor(rt.Topic, rp.Partition)
 			if kerrv == nil {
 				kerrv = checkLeaderEpoch(rp.CurrentLeaderEpoch, p.LeaderEpoch())
@@ -151,10 +159,16 @@ func handleDeleteRecords(b *Broker, req *request) (kmsg.Response, error) {
 	for _, rt := range r.Topics {
 		st := kmsg.NewDeleteRecordsResponseTopic()
 		st.Topic = rt.Topic
+		allowed := b.authorize(req, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic, rt.Topic)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewDeleteRecordsResponseTopicPartition()
 			sp.Partition = rp.Partition
 			sp.LowWatermark = -1
+			if !allowed {
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+				continue
+			}
 			if isInternalTopic(rt.Topic) {
 				// As Kafka: the groups' offsets are not the client's to delete.
 				sp.ErrorCode = kerr.InvalidTopicException.Code

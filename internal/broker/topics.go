@@ -207,6 +207,10 @@ func handleCreatePartitions(b *Broker, req *request) (kmsg.Response, error) {
 		st := kmsg.NewCreatePartitionsResponseTopic()
 		st.Topic = rt.Topic
 		switch {
+		case !b.authorize(req, kmsg.ACLOperationAlter, kmsg.ACLResourceTypeTopic, rt.Topic):
+			st.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			resp.Topics = append(resp.Topics, st)
+			continue
 		case added > maxNewPartitionsPerRequest:
 			st.ErrorCode = kerr.PolicyViolation.Code
 			st.ErrorMessage = errMessage(errors.New("Excessively large number of partitions per request."))
