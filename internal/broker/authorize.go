@@ -92,6 +92,7 @@ var apiAuthorization = map[int16]authCheck{
 	kmsg.OffsetForLeaderEpoch.Int16():    checkInHandler, // DESCRIBE topic; CLUSTER_ACTION for a replica
 	kmsg.DeleteRecords.Int16():           checkInHandler, // DELETE topic
 	kmsg.CreatePartitions.Int16():        checkInHandler, // ALTER topic
+	kmsg.DescribeTopicPartitions.Int16(): checkInHandler, // DESCRIBE topic (hidden)
 	kmsg.AlterConfigs.Int16():            checkInHandler,
 	kmsg.IncrementalAlterConfigs.Int16(): checkInHandler,
 	// Kafka checks nothing but the authorized operations asked for (not served).
@@ -106,7 +107,7 @@ var notCheckedYet = []kmsg.Key{
 	kmsg.OffsetDelete,
 	kmsg.AlterUserSCRAMCredentials, kmsg.DescribeProducers,
 	kmsg.DescribeTransactions,
-	kmsg.ListTransactions, kmsg.ConsumerGroupDescribe, kmsg.DescribeTopicPartitions,
+	kmsg.ListTransactions, kmsg.ConsumerGroupDescribe,
 }
 
 func init() {

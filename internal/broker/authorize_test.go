@@ -349,6 +349,20 @@ func TestACLTopicAdmin(t *testing.T) {
 		t.Errorf("alice's DeleteRecords: %v %+v", err, r)
 	}
 
+	// DescribeTopicPartitions (kafka-topics --describe): a named topic alice may not describe
+	// is refused, a listing of all leaves it out.
+	dtp := kmsg.NewPtrDescribeTopicPartitionsRequest()
+	dtpt := kmsg.NewDescribeTopicPartitionsRequestTopic()
+	dtpt.Topic = "team-a"
+	dtp.Topics = append(dtp.Topics, dtpt)
+	if r, err := aliceBroker.Request(ctxT(t), dtp); err != nil || r.(*kmsg.DescribeTopicPartitionsResponse).Topics[0].ErrorCode != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("alice's DescribeTopicPartitions team-a: %v %+v", err, r)
+	}
+	dtp.Topics = nil
+	if r, err := aliceBroker.Request(ctxT(t), dtp); err != nil || len(r.(*kmsg.DescribeTopicPartitionsResponse).Topics) != 0 {
+		t.Errorf("alice's DescribeTopicPartitions of all topics: %v %+v, want none", err, r)
+	}
+
 	if err := del(); !errors.Is(err, kerr.TopicAuthorizationFailed) {
 		t.Errorf("alice's DeleteTopics without DELETE: %v, want TOPIC_AUTHORIZATION_FAILED", err)
 	}

@@ -34,7 +34,8 @@ func handleDescribeTopicPartitions(b *Broker, req *request) (kmsg.Response, erro
 	var names []string
 	if all {
 		for _, name := range img.TopicNames() {
-			if name >= cursorTopic {
+			// Topics the principal may not DESCRIBE are left out.
+			if name >= cursorTopic && b.authorize(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name) {
 				names = append(names, name)
 			}
 		}
@@ -70,13 +71,18 @@ func handleDescribeTopicPartitions(b *Broker, req *request) (kmsg.Response, erro
 			continue // Kafka describes nothing then, and sets no cursor
 		}
 		t, ok := img.Topic(name)
-		if !ok {
+		// (the names of a listing of all topics are the describable ones already)
+		allowed := all || b.authorize(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, name)
+		if !ok || !allowed {
 			if all {
 				continue
 			}
 			rt := kmsg.NewDescribeTopicPartitionsResponseTopic()
 			rt.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			if controller.ValidateTopicName(name) != nil {
+			switch {
+			case !allowed:
+				rt.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			case controller.ValidateTopicName(name) != nil:
 				rt.ErrorCode = kerr.InvalidTopicException.Code
 			}
 			rt.Topic = kmsg.StringPtr(name)
