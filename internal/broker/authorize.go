@@ -32,6 +32,10 @@ const (
 	// checkCluster: the operation of clusterOps on the CLUSTER resource, checked by dispatch
 	// (CLUSTER_AUTHORIZATION_FAILED in the top-level error code).
 	checkCluster
+	// checkTxn: WRITE on the request's transactional id (its TransactionalID field), then READ
+	// on its group if it has one (AddOffsetsToTxn), checked by dispatch
+	// (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, GROUP_AUTHORIZATION_FAILED).
+	checkTxn
 	// checkGroup: the operation of groupOps on the request's group (its Group field),
 	// checked by dispatch (GROUP_AUTHORIZATION_FAILED in the top-level error code).
 	checkGroup
@@ -103,7 +107,7 @@ var apiAuthorization = map[int16]authCheck{
 // authorizer they are served to super users only.
 var notCheckedYet = []kmsg.Key{
 	kmsg.AddPartitionsToTxn,
-	kmsg.AddOffsetsToTxn, kmsg.EndTxn, kmsg.WriteTxnMarkers, kmsg.TxnOffsetCommit,
+	kmsg.WriteTxnMarkers, kmsg.TxnOffsetCommit,
 	kmsg.OffsetDelete,
 	kmsg.AlterUserSCRAMCredentials, kmsg.DescribeProducers,
 	kmsg.DescribeTransactions,
@@ -117,6 +121,8 @@ func init() {
 	for key := range groupOps {
 		apiAuthorization[key] = checkGroup
 	}
+	apiAuthorization[kmsg.EndTxn.Int16()] = checkTxn
+	apiAuthorization[kmsg.AddOffsetsToTxn.Int16()] = checkTxn
 	for _, k := range notCheckedYet {
 		if _, dup := apiAuthorization[k.Int16()]; !dup {
 			apiAuthorization[k.Int16()] = checkSuperUserOnly
@@ -212,6 +218,16 @@ func (b *Broker) dispatchAuthorize(req *request) (kmsg.Response, error, bool) {
 	case checkCluster:
 		if !b.authorizeCluster(req, clusterOps[req.hdr.Key]) {
 			resp, err := refuseWith(req, kerr.ClusterAuthorizationFailed, "")
+			return resp, err, true
+		}
+	case checkTxn:
+		v := reflect.ValueOf(req.kreq).Elem()
+		if !b.authorize(req, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, v.FieldByName("TransactionalID").String()) {
+			resp, err := refuseWith(req, kerr.TransactionalIDAuthorizationFailed, "")
+			return resp, err, true
+		}
+		if g := v.FieldByName("Group"); g.IsValid() && !b.authorize(req, kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, g.String()) {
+			resp, err := refuseWith(req, kerr.GroupAuthorizationFailed, "")
 			return resp, err, true
 		}
 	case checkGroup:

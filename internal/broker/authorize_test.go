@@ -246,6 +246,19 @@ func TestACLConsumerGroup(t *testing.T) {
 		t.Errorf("alice's FindCoordinator: %v %+v, want GROUP_AUTHORIZATION_FAILED", err, fr)
 	}
 
+	// EndTxn and AddOffsetsToTxn need WRITE on the transactional id (then READ on the group).
+	et := kmsg.NewPtrEndTxnRequest()
+	et.TransactionalID = "tx"
+	if r, err := aliceCl.Broker(1).Request(ctxT(t), et); err != nil || r.(*kmsg.EndTxnResponse).ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code {
+		t.Errorf("alice's EndTxn: %v %+v, want TRANSACTIONAL_ID_AUTHORIZATION_FAILED", err, r)
+	}
+	createACLs(t, adm, kadm.NewACLs().Allow("User:alice").TransactionalIDs("tx").Operations(kadm.OpWrite))
+	ao := kmsg.NewPtrAddOffsetsToTxnRequest()
+	ao.TransactionalID, ao.Group = "tx", "other"
+	if r, err := aliceCl.Broker(1).Request(ctxT(t), ao); err != nil || r.(*kmsg.AddOffsetsToTxnResponse).ErrorCode != kerr.GroupAuthorizationFailed.Code {
+		t.Errorf("alice's AddOffsetsToTxn to a group she may not read: %v %+v, want GROUP_AUTHORIZATION_FAILED", err, r)
+	}
+
 	req := kmsg.NewPtrDescribeUserSCRAMCredentialsRequest()
 	resp, err := req.RequestWith(ctxT(t), saslUser(t, n, "alice", "alice-secret"))
 	if err != nil || resp.ErrorCode != kerr.ClusterAuthorizationFailed.Code {
