@@ -16,11 +16,7 @@ func TestACLCommands(t *testing.T) {
 	brokers := "--brokers=" + node.Addr()
 	run := func(args ...string) string {
 		t.Helper()
-		stdout, stderr, err := runCLI(t, "", append(args, brokers)...)
-		if err != nil {
-			t.Fatalf("samsa %s: %v (stderr %q)", strings.Join(args, " "), err, stderr)
-		}
-		return stdout
+		return mustRunCLI(t, append(args, brokers)...)
 	}
 	run("acl", "create", "--allow-principal", "User:alice", "--operation", "Read,Describe", "--topic", "t")
 	run("acl", "create", "--deny-principal", "User:bob", "--deny-host", "10.0.0.1", "--operation", "Write", "--topic", "orders-", "--resource-pattern-type", "prefixed")

@@ -22,6 +22,17 @@ func newTestRoot() *cobra.Command {
 	return root
 }
 
+// mustRunCLI runs one samsa command line with no stdin and returns its stdout, failing the test
+// if the command fails.
+func mustRunCLI(t *testing.T, args ...string) string {
+	t.Helper()
+	stdout, stderr, err := runCLI(t, "", args...)
+	if err != nil {
+		t.Fatalf("samsa %s: %v (stderr %q)", strings.Join(args, " "), err, stderr)
+	}
+	return stdout
+}
+
 // runCLI runs one samsa command line in-process with stdin, returning stdout, stderr and the
 // error main would print.
 func runCLI(t *testing.T, stdin string, args ...string) (stdout, stderr string, err error) {

@@ -24,11 +24,7 @@ func TestTxnCommands(t *testing.T) {
 	brokers := "--brokers=" + node.Addr()
 	run := func(args ...string) string {
 		t.Helper()
-		stdout, stderr, err := runCLI(t, "", append(args, brokers)...)
-		if err != nil {
-			t.Fatalf("samsa %s: %v (stderr %q)", strings.Join(args, " "), err, stderr)
-		}
-		return stdout
+		return mustRunCLI(t, append(args, brokers)...)
 	}
 	const topic, stuckPID = "held", 4242
 	run("topic", "create", topic, "--partitions", "1")
