@@ -119,6 +119,15 @@ func TestACLAuthorization(t *testing.T) {
 	if got := listedTopics(t, alice); !slices.Equal(got, []string{"t"}) {
 		t.Errorf("alice lists %v, want [t]", got)
 	}
+	// A transactional produce needs WRITE on the transactional id too.
+	txp := kmsg.NewPtrProduceRequest()
+	txp.Acks, txp.TimeoutMillis, txp.TransactionID = -1, 5000, kmsg.StringPtr("tx-a")
+	txt := kmsg.NewProduceRequestTopic()
+	txt.Topic, txt.Partitions = "t", []kmsg.ProduceRequestTopicPartition{kmsg.NewProduceRequestTopicPartition()}
+	txp.Topics = append(txp.Topics, txt)
+	if r, err := txp.RequestWith(ctxT(t), alice); err != nil || r.Topics[0].Partitions[0].ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code {
+		t.Errorf("alice's transactional produce: %v %+v, want TRANSACTIONAL_ID_AUTHORIZATION_FAILED", err, r)
+	}
 	// A DENY of WRITE from any host wins over the ALLOW (DESCRIBE stays allowed).
 	createACLs(t, adm, kadm.NewACLs().Deny("User:alice").DenyHosts("*").Topics("t").Operations(kadm.OpWrite))
 	if code := rawProduceCode(t, alice, "t"); code != kerr.TopicAuthorizationFailed.Code {
