@@ -55,6 +55,8 @@ var clusterOps = map[int16]kmsg.ACLOperation{
 	kmsg.ElectLeaders.Int16():                 kmsg.ACLOperationAlter,
 	kmsg.DescribeLogDirs.Int16():              kmsg.ACLOperationDescribe,
 	kmsg.DescribeUserSCRAMCredentials.Int16(): kmsg.ACLOperationDescribe,
+	// The coordinator's markers (no top-level error code: a refusal closes the connection).
+	kmsg.WriteTxnMarkers.Int16(): kmsg.ACLOperationClusterAction,
 }
 
 // groupOps are the operations of the checkGroup APIs on the request's group (Kafka's).
@@ -101,13 +103,15 @@ var apiAuthorization = map[int16]authCheck{
 	kmsg.IncrementalAlterConfigs.Int16(): checkInHandler,
 	// Kafka checks nothing but the authorized operations asked for (not served).
 	kmsg.DescribeCluster.Int16(): checkNone,
+	// v0-3: WRITE on the transactional id and the topics; v4+ (leaders): CLUSTER_ACTION.
+	kmsg.AddPartitionsToTxn.Int16(): checkInHandler,
+	// WRITE on the transactional id, READ on the group and the topics.
+	kmsg.TxnOffsetCommit.Int16(): checkInHandler,
 }
 
 // notCheckedYet are the served APIs whose per-resource checks are still to come: with an
 // authorizer they are served to super users only.
 var notCheckedYet = []kmsg.Key{
-	kmsg.AddPartitionsToTxn,
-	kmsg.WriteTxnMarkers, kmsg.TxnOffsetCommit,
 	kmsg.OffsetDelete,
 	kmsg.AlterUserSCRAMCredentials, kmsg.DescribeProducers,
 	kmsg.DescribeTransactions,

@@ -138,7 +138,10 @@ func handleAddPartitionsToTxn(b *Broker, req *request) (kmsg.Response, error) {
 				tps = append(tps, txn.TopicPartition{Topic: t.Topic, Partition: p})
 			}
 		}
-		errs := b.addPartitions(r.Version, r.TransactionalID, r.ProducerID, r.ProducerEpoch, false, tps)
+		errs := b.authorizeAddPartitions(req, r.TransactionalID, tps)
+		if errs == nil {
+			errs = b.addPartitions(r.Version, r.TransactionalID, r.ProducerID, r.ProducerEpoch, false, tps)
+		}
 		for _, t := range r.Topics {
 			rt := kmsg.NewAddPartitionsToTxnResponseTopic()
 			rt.Topic = t.Topic
@@ -150,6 +153,11 @@ func handleAddPartitionsToTxn(b *Broker, req *request) (kmsg.Response, error) {
 			}
 			resp.Topics = append(resp.Topics, rt)
 		}
+		return resp, nil
+	}
+	// v4+ comes from partition leaders (KIP-890): CLUSTER_ACTION, as Kafka.
+	if !b.authorizeCluster(req, kmsg.ACLOperationClusterAction) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
 		return resp, nil
 	}
 	for _, tr := range r.Transactions {
@@ -176,6 +184,35 @@ func handleAddPartitionsToTxn(b *Broker, req *request) (kmsg.Response, error) {
 		resp.Transactions = append(resp.Transactions, rtx)
 	}
 	return resp, nil
+}
+
+// authorizeAddPartitions checks a client's AddPartitionsToTxn (v0-3) as Kafka does: without
+// WRITE on the transactional id every partition gets TRANSACTIONAL_ID_AUTHORIZATION_FAILED;
+// without WRITE on a topic its partitions get TOPIC_AUTHORIZATION_FAILED and the others
+// OPERATION_NOT_ATTEMPTED. nil when everything is allowed.
+func (b *Broker) authorizeAddPartitions(req *request, id string, tps []txn.TopicPartition) map[txn.TopicPartition]error {
+	errs := make(map[txn.TopicPartition]error, len(tps))
+	if !b.authorize(req, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, id) {
+		for _, tp := range tps {
+			errs[tp] = kerr.TransactionalIDAuthorizationFailed
+		}
+		return errs
+	}
+	denied := false
+	for _, tp := range tps {
+		if !b.authorize(req, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic, tp.Topic) {
+			errs[tp], denied = kerr.TopicAuthorizationFailed, true
+		}
+	}
+	if !denied {
+		return nil
+	}
+	for _, tp := range tps {
+		if errs[tp] == nil {
+			errs[tp] = kerr.OperationNotAttempted
+		}
+	}
+	return errs
 }
 
 // addPartitions adds (or with verifyOnly checks) partitions of a transaction and answers per

@@ -37,17 +37,32 @@ func handleTxnOffsetCommit(b *Broker, req *request) (kmsg.Response, error) {
 	} else {
 		cr.Generation, cr.MemberID = -1, ""
 	}
+	// Authorization as Kafka's: WRITE on the transactional id and READ on the group, else
+	// every partition gets the error; READ on each topic, else its partitions do.
+	var all *kerr.Error
+	switch {
+	case !b.authorize(req, kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTransactionalId, r.TransactionalID):
+		all = kerr.TransactionalIDAuthorizationFailed
+	case !b.authorize(req, kmsg.ACLOperationRead, kmsg.ACLResourceTypeGroup, r.Group):
+		all = kerr.GroupAuthorizationFailed
+	}
 	type pos struct{ t, p int }
 	var sent []pos
 	for i, rt := range r.Topics {
 		st := kmsg.NewTxnOffsetCommitResponseTopic()
 		st.Topic = rt.Topic
+		topicDenied := all == nil && !b.authorize(req, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, rt.Topic)
 		for j, rp := range rt.Partitions {
 			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			sp.Partition = rp.Partition
-			if !partitionExists(img, rt.Topic, rp.Partition) {
+			switch {
+			case all != nil:
+				sp.ErrorCode = all.Code
+			case topicDenied:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			case !partitionExists(img, rt.Topic, rp.Partition):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			} else {
+			default:
 				cr.Offsets = append(cr.Offsets, group.CommitOffset{
 					TopicPartition: group.TopicPartition{Topic: rt.Topic, Partition: rp.Partition},
 					Offset:         rp.Offset, LeaderEpoch: rp.LeaderEpoch, Metadata: rp.Metadata,

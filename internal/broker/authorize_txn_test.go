@@ -1,0 +1,98 @@
+package broker_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
+)
+
+// Transactions of a client before transaction.version 2 under ACLs, as Kafka checks them:
+// AddPartitionsToTxn needs WRITE on the transactional id, then WRITE on each topic (the
+// others OPERATION_NOT_ATTEMPTED); TxnOffsetCommit needs WRITE on the transactional id, READ
+// on the group and READ on the topics; WriteTxnMarkers needs CLUSTER_ACTION. With the ACLs a
+// franz-go producer capped at the pre-TV2 versions commits a transaction with offsets.
+func TestACLTransactionsBeforeTV2(t *testing.T) {
+	n := startACLNode(t)
+	createTopic(t, n.Node, "t", 1, nil)
+	adm := kadm.NewClient(saslUser(t, n, "admin", "admin-secret"))
+	// kgo sends the highest version both sides know: cap the client at the clients' versions.
+	old := kversion.Stable()
+	old.SetMaxKeyVersion(kmsg.AddPartitionsToTxn.Int16(), 3)
+	old.SetMaxKeyVersion(kmsg.TxnOffsetCommit.Int16(), 3)
+	alice := saslUser(t, n, "alice", "alice-secret", kgo.MaxVersions(old))
+
+	addPartitions := func() int16 {
+		t.Helper()
+		req := kmsg.NewPtrAddPartitionsToTxnRequest()
+		req.TransactionalID, req.ProducerID, req.ProducerEpoch = "tx", 1, 0
+		rt := kmsg.NewAddPartitionsToTxnRequestTopic()
+		rt.Topic, rt.Partitions = "t", []int32{0}
+		req.Topics = append(req.Topics, rt)
+		resp, err := alice.Broker(1).Request(ctxT(t), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.(*kmsg.AddPartitionsToTxnResponse).Topics[0].Partitions[0].ErrorCode
+	}
+	txnOffsetCommit := func() int16 {
+		t.Helper()
+		req := kmsg.NewPtrTxnOffsetCommitRequest()
+		req.TransactionalID, req.Group, req.ProducerID, req.ProducerEpoch, req.Generation = "tx", "g", 1, 0, -1
+		rt := kmsg.NewTxnOffsetCommitRequestTopic()
+		rt.Topic = "t"
+		rp := kmsg.NewTxnOffsetCommitRequestTopicPartition()
+		rp.Offset, rp.LeaderEpoch = 1, -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := alice.Broker(1).Request(ctxT(t), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+	}
+	want := func(what string, got int16, err *kerr.Error) {
+		t.Helper()
+		if got != err.Code {
+			t.Errorf("%s: %v, want %v", what, kerr.ErrorForCode(got), err)
+		}
+	}
+	want("AddPartitionsToTxn without ACLs", addPartitions(), kerr.TransactionalIDAuthorizationFailed)
+	want("TxnOffsetCommit without ACLs", txnOffsetCommit(), kerr.TransactionalIDAuthorizationFailed)
+	createACLs(t, adm, kadm.NewACLs().Allow("User:alice").TransactionalIDs("tx").Operations(kadm.OpWrite, kadm.OpDescribe))
+	want("AddPartitionsToTxn without WRITE on the topic", addPartitions(), kerr.TopicAuthorizationFailed)
+	want("TxnOffsetCommit without READ on the group", txnOffsetCommit(), kerr.GroupAuthorizationFailed)
+	createACLs(t, adm, kadm.NewACLs().Allow("User:alice").Groups("g").Operations(kadm.OpRead))
+	want("TxnOffsetCommit without READ on the topic", txnOffsetCommit(), kerr.TopicAuthorizationFailed)
+
+	// WriteTxnMarkers is for the coordinator: CLUSTER_ACTION, and its answer has no error
+	// code to refuse with, so the connection closes.
+	m := kmsg.NewPtrWriteTxnMarkersRequest()
+	mk := kmsg.NewWriteTxnMarkersRequestMarker()
+	mk.ProducerID, mk.ProducerEpoch, mk.Committed = 1, 0, true
+	mt := kmsg.NewWriteTxnMarkersRequestMarkerTopic()
+	mt.Topic, mt.Partitions = "t", []int32{0}
+	mk.Topics = append(mk.Topics, mt)
+	m.Markers = append(m.Markers, mk)
+	if _, err := alice.Broker(1).Request(ctxT(t), m); err == nil {
+		t.Error("alice's WriteTxnMarkers was answered, want the connection closed")
+	}
+
+	createACLs(t, adm, kadm.NewACLs().Allow("User:alice").Topics("t").Operations(kadm.OpWrite, kadm.OpRead, kadm.OpDescribe))
+	v := kversion.Stable()
+	v.SetMaxKeyVersion(kmsg.Produce.Int16(), 11)
+	v.SetMaxKeyVersion(kmsg.EndTxn.Int16(), 4)
+	v.SetMaxKeyVersion(kmsg.TxnOffsetCommit.Int16(), 4)
+	p := saslUser(t, n, "alice", "alice-secret", kgo.MaxVersions(v), kgo.TransactionalID("tx"),
+		kgo.DefaultProduceTopic("t"), kgo.TransactionTimeout(20*time.Second))
+	ctx, cancel := context.WithTimeout(ctxT(t), 30*time.Second)
+	defer cancel()
+	if err := runTxn(ctx, p, true, "a", "b"); err != nil {
+		t.Fatalf("alice's transaction with the ACLs: %v", err)
+	}
+}
