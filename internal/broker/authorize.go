@@ -56,7 +56,8 @@ var clusterOps = map[int16]kmsg.ACLOperation{
 	kmsg.DescribeLogDirs.Int16():              kmsg.ACLOperationDescribe,
 	kmsg.DescribeUserSCRAMCredentials.Int16(): kmsg.ACLOperationDescribe,
 	// The coordinator's markers (no top-level error code: a refusal closes the connection).
-	kmsg.WriteTxnMarkers.Int16(): kmsg.ACLOperationClusterAction,
+	kmsg.WriteTxnMarkers.Int16():           kmsg.ACLOperationClusterAction,
+	kmsg.AlterUserSCRAMCredentials.Int16(): kmsg.ACLOperationAlter,
 }
 
 // groupOps are the operations of the checkGroup APIs on the request's group (Kafka's).
@@ -107,16 +108,15 @@ var apiAuthorization = map[int16]authCheck{
 	kmsg.AddPartitionsToTxn.Int16(): checkInHandler,
 	// WRITE on the transactional id, READ on the group and the topics.
 	kmsg.TxnOffsetCommit.Int16(): checkInHandler,
+	// DESCRIBE on each transactional id (ListTransactions lists only those).
+	kmsg.DescribeTransactions.Int16(): checkInHandler,
+	kmsg.ListTransactions.Int16():     checkInHandler,
+	kmsg.DescribeProducers.Int16():    checkInHandler, // READ on the topic
 }
 
 // notCheckedYet are the served APIs whose per-resource checks are still to come: with an
 // authorizer they are served to super users only.
-var notCheckedYet = []kmsg.Key{
-	kmsg.OffsetDelete,
-	kmsg.AlterUserSCRAMCredentials, kmsg.DescribeProducers,
-	kmsg.DescribeTransactions,
-	kmsg.ListTransactions, kmsg.ConsumerGroupDescribe,
-}
+var notCheckedYet = []kmsg.Key{kmsg.OffsetDelete, kmsg.ConsumerGroupDescribe}
 
 func init() {
 	for key := range clusterOps {

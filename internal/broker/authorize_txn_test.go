@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -94,5 +95,77 @@ func TestACLTransactionsBeforeTV2(t *testing.T) {
 	defer cancel()
 	if err := runTxn(ctx, p, true, "a", "b"); err != nil {
 		t.Fatalf("alice's transaction with the ACLs: %v", err)
+	}
+}
+
+// The transaction tools' APIs under ACLs: DescribeTransactions answers
+// TRANSACTIONAL_ID_AUTHORIZATION_FAILED for an id the principal may not DESCRIBE,
+// ListTransactions leaves such ids out, DescribeProducers needs READ on the topic, and
+// AlterUserScramCredentials ALTER on the cluster.
+func TestACLTransactionTools(t *testing.T) {
+	n := startACLNode(t)
+	createTopic(t, n.Node, "t", 1, nil)
+	admin := saslUser(t, n, "admin", "admin-secret", kgo.TransactionalID("tx-tools"), kgo.DefaultProduceTopic("t"))
+	ctx, cancel := context.WithTimeout(ctxT(t), 30*time.Second)
+	defer cancel()
+	if err := runTxn(ctx, admin, true, "a"); err != nil {
+		t.Fatal(err)
+	}
+	adm := kadm.NewClient(saslUser(t, n, "admin", "admin-secret"))
+	check := func(when string, wantVisible bool) {
+		t.Helper()
+		// A new client each time: kgo keeps a refused topic's metadata error a while.
+		alice := kadm.NewClient(saslUser(t, n, "alice", "alice-secret"))
+		// kadm finds the coordinator first (FindCoordinator, DESCRIBE on the id too), so the
+		// refusal may come from there, as from Kafka.
+		d, got := alice.DescribeTransactions(ctxT(t), "tx-tools")
+		if got == nil {
+			got = d["tx-tools"].Err
+		}
+		if wantVisible && got != nil || !wantVisible && !errors.Is(got, kerr.TransactionalIDAuthorizationFailed) {
+			t.Errorf("%s: DescribeTransactions: %v", when, got)
+		}
+		l, err := alice.ListTransactions(ctxT(t), nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, listed := l["tx-tools"]; listed != wantVisible {
+			t.Errorf("%s: ListTransactions lists tx-tools: %v, want %v", when, listed, wantVisible)
+		}
+		// kadm looks the leader up first (Metadata, which refuses the topic too).
+		p, perr := alice.DescribeProducers(ctxT(t), kadm.TopicsSet{"t": {0: {}}})
+		if perr == nil {
+			perr = p["t"].Partitions[0].Err
+		}
+		if wantVisible && perr != nil || !wantVisible && !errors.Is(perr, kerr.TopicAuthorizationFailed) {
+			t.Errorf("%s: DescribeProducers: %v", when, perr)
+		}
+	}
+	check("without ACLs", false)
+	// DESCRIBE on the topic (Metadata answers) is not enough for DescribeProducers: READ is.
+	createACLs(t, adm, kadm.NewACLs().Allow("User:alice").Topics("t").Operations(kadm.OpDescribe))
+	dp := kmsg.NewPtrDescribeProducersRequest()
+	dpt := kmsg.NewDescribeProducersRequestTopic()
+	dpt.Topic, dpt.Partitions = "t", []int32{0}
+	dp.Topics = append(dp.Topics, dpt)
+	raw, err := saslUser(t, n, "alice", "alice-secret").Broker(1).Request(ctxT(t), dp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := raw.(*kmsg.DescribeProducersResponse).Topics[0].Partitions[0].ErrorCode; c != kerr.TopicAuthorizationFailed.Code {
+		t.Errorf("DescribeProducers with DESCRIBE only: %v, want TOPIC_AUTHORIZATION_FAILED", kerr.ErrorForCode(c))
+	}
+	createACLs(t, adm, kadm.NewACLs().Allow("User:alice").TransactionalIDs("tx-tools").Operations(kadm.OpDescribe))
+	createACLs(t, adm, kadm.NewACLs().Allow("User:alice").Topics("t").Operations(kadm.OpRead))
+	check("with DESCRIBE on the id and READ on the topic", true)
+
+	// Its response has no top-level error code: the refusal closes the connection.
+	alice := kadm.NewClient(saslUser(t, n, "alice", "alice-secret"))
+	res, err := alice.AlterUserSCRAMs(ctxT(t), nil, []kadm.UpsertSCRAM{{User: "bob", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "bob-secret"}})
+	if err == nil && !res.AllFailed() {
+		t.Errorf("alice's AlterUserScramCredentials succeeded, want it refused")
+	}
+	if d, err := adm.DescribeUserSCRAMs(ctxT(t), "bob"); err == nil && d["bob"].Err == nil {
+		t.Errorf("bob has SCRAM credentials after alice's refused AlterUserScramCredentials: %+v", d["bob"])
 	}
 }

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -9,7 +10,8 @@ import (
 // the last marker, and the first offset of the ongoing transaction, by which
 // kafka-transactions find-hanging finds a transaction that holds the last stable offset.
 // A partition this broker does not lead gets NOT_LEADER_OR_FOLLOWER, an unknown one
-// UNKNOWN_TOPIC_OR_PARTITION.
+// UNKNOWN_TOPIC_OR_PARTITION, one of a topic the principal may not READ
+// TOPIC_AUTHORIZATION_FAILED.
 func init() { register(kmsg.DescribeProducers.Int16(), 0, 0, handleDescribeProducers) }
 
 func handleDescribeProducers(b *Broker, req *request) (kmsg.Response, error) {
@@ -18,10 +20,14 @@ func handleDescribeProducers(b *Broker, req *request) (kmsg.Response, error) {
 	for _, rt := range r.Topics {
 		st := kmsg.NewDescribeProducersResponseTopic()
 		st.Topic = rt.Topic
+		readable := b.authorize(req, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, rt.Topic)
 		for _, part := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = part
 			p, kerrv := b.partitionFor(rt.Topic, part)
+			if !readable {
+				p, kerrv = nil, kerr.TopicAuthorizationFailed // READ on the topic, as Kafka
+			}
 			if kerrv != nil {
 				sp.ErrorCode = kerrv.Code
 				st.Partitions = append(st.Partitions, sp)

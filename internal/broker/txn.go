@@ -296,7 +296,9 @@ func handleDescribeTransactions(b *Broker, req *request) (kmsg.Response, error) 
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
 		st.TransactionalID, st.ProducerID, st.ProducerEpoch, st.StartTimestamp = id, -1, -1, -1
 		var d txn.Description
-		if err := b.txns.Read(id, func(s *txn.Shard) { d = s.Describe(id) }); err != nil {
+		if !b.authorize(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, id) {
+			d.Err = kerr.TransactionalIDAuthorizationFailed
+		} else if err := b.txns.Read(id, func(s *txn.Shard) { d = s.Describe(id) }); err != nil {
 			d.Err = err
 		}
 		if d.Err != nil {
@@ -331,6 +333,10 @@ func handleListTransactions(b *Broker, req *request) (kmsg.Response, error) {
 		}
 		unknown = u
 		for _, l := range list {
+			// Only the ids the principal may DESCRIBE are listed (Kafka's rule).
+			if !b.authorize(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTransactionalId, l.TransactionalID) {
+				continue
+			}
 			st := kmsg.NewListTransactionsResponseTransactionState()
 			st.TransactionalID, st.ProducerID, st.TransactionState = l.TransactionalID, l.ProducerID, l.State
 			resp.TransactionStates = append(resp.TransactionStates, st)
