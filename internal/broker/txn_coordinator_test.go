@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"testing"
@@ -155,10 +156,14 @@ func TestTransactionsDescribeAndList(t *testing.T) {
 	if err := cl.EndTransaction(ctx, kgo.TryCommit); err != nil {
 		t.Fatal(err)
 	}
-	d, err = adm.DescribeTransactions(ctx, "tx-describe")
-	if err != nil || d["tx-describe"].State != "CompleteCommit" {
-		t.Fatalf("described after commit: %+v %v", d["tx-describe"], err)
-	}
+	// EndTxn answers once PrepareCommit is written; the markers, then CompleteCommit, follow.
+	testcluster.PollUntil(t, 10*time.Second, "CompleteCommit", func() (bool, string) {
+		d, err := adm.DescribeTransactions(ctx, "tx-describe")
+		if err != nil {
+			return false, err.Error()
+		}
+		return d["tx-describe"].State == "CompleteCommit", fmt.Sprintf("%+v", d["tx-describe"])
+	})
 	if listed, err := adm.ListTransactions(ctx, nil, []string{"Ongoing"}); err != nil || len(listed) != 0 {
 		t.Fatalf("listed Ongoing after commit: %+v %v", listed, err)
 	}

@@ -1,6 +1,7 @@
 package clustertest
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"testing"
@@ -125,10 +126,14 @@ func TestTransactionCoordinatorFailover(t *testing.T) {
 		t.Fatalf("read_committed: %q, want [first second]", got)
 	}
 	adm := adminFor(t, c.Addrs()[0])
-	d, err := adm.DescribeTransactions(ctx, "tx-failover")
-	if err != nil || d["tx-failover"].ProducerEpoch < 1 || d["tx-failover"].State != "CompleteCommit" {
-		t.Fatalf("after the failover: %+v %v, want CompleteCommit at epoch 1 or later (the first epoch replayed)", d["tx-failover"], err)
-	}
+	// EndTxn answers once PrepareCommit is written; CompleteCommit follows the markers.
+	testcluster.PollUntil(t, 15*time.Second, "CompleteCommit at epoch 1 or later (the first epoch replayed)", func() (bool, string) {
+		d, err := adm.DescribeTransactions(ctx, "tx-failover")
+		if err != nil {
+			return false, err.Error()
+		}
+		return d["tx-failover"].ProducerEpoch >= 1 && d["tx-failover"].State == "CompleteCommit", fmt.Sprintf("%+v", d["tx-failover"])
+	})
 }
 
 // readCommitted consumes topic from the start with read_committed until want records came.
