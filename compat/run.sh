@@ -838,7 +838,10 @@ check_cluster-leader-election() {
 # The Java producer (acks=all, idempotent) and console consumer across a broker kill: 1,000
 # records, then SIGKILL of the node leading partition 0 (by the pid in its pid file), 1,000 more
 # with the node dead, the node started again; the console consumer reads all 2,000 exactly
-# once.
+# once. The producer gets a producer's settings for a failover (30 s request timeout, unbounded
+# retries within the 60 s delivery timeout): the console producer's own defaults (1.5 s, 3
+# retries) give up in about 6 s, shorter than a session timeout (9 s), which a kill whose
+# connection close the controller does not notice must wait for (seen once in CI).
 check_cluster-java-across-kill() {
 	need java || return 1
 	local topic=compat-kill-$RUN_ID victim pid
@@ -848,7 +851,8 @@ check_cluster-java-across-kill() {
 	java_produce() {
 		kafka_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$CLUSTER_BOOTSTRAP" --topic "$topic" \
 			--producer-property acks=all --producer-property enable.idempotence=true \
-			--producer-property delivery.timeout.ms=60000 < "$1" > "$1.out" 2> "$1.err"
+			--producer-property delivery.timeout.ms=60000 --producer-property request.timeout.ms=30000 \
+			--producer-property retries=2147483647 < "$1" > "$1.out" 2> "$1.err"
 	}
 	java_produce a.txt || { reason "console producer before the kill: $(last_error a.txt.err)"; return 1; }
 	victim=$(leader_of "$topic" 0)
