@@ -1,6 +1,7 @@
 package testcluster
 
 import (
+	"errors"
 	"context"
 	"encoding/binary"
 	"testing"
@@ -70,9 +71,19 @@ func (x *RawTxn) CommitOffset(group, topic string, offset int64) {
 	ctx := rawCtx(x.t)
 	add := kmsg.NewPtrAddOffsetsToTxnRequest()
 	add.TransactionalID, add.ProducerID, add.ProducerEpoch, add.Group = x.ID, x.PID, x.Epoch, group
-	addResp, err := add.RequestWith(ctx, x.cl)
-	if err == nil {
-		err = kerr.ErrorForCode(addResp.ErrorCode)
+	// CONCURRENT_TRANSACTIONS: the previous transaction's markers are still being written
+	// (EndTxn answers before them); clients retry it, and so does this one.
+	var err error
+	for range 100 {
+		var addResp *kmsg.AddOffsetsToTxnResponse
+		addResp, err = add.RequestWith(ctx, x.cl)
+		if err == nil {
+			err = kerr.ErrorForCode(addResp.ErrorCode)
+		}
+		if !errors.Is(err, kerr.ConcurrentTransactions) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if err != nil {
 		x.t.Fatalf("AddOffsetsToTxn: %v", err)
