@@ -1,9 +1,9 @@
 package testcluster
 
 import (
-	"errors"
 	"context"
 	"encoding/binary"
+	"errors"
 	"testing"
 	"time"
 
