@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 const (
@@ -88,7 +89,7 @@ func TestCampaignShort(t *testing.T) {
 
 	rec := newRecorder()
 	var clients []client
-	clients = append(clients, consumer(t, c.seeds(), topic, partitions, "consumer", rec))
+	clients = append(clients, consumer(t, c.seeds(), topic, partitions, "consumer", kgo.ReadUncommitted(), rec))
 	for _, id := range []string{"kgo1", "kgo2"} {
 		clients = append(clients, kgoProducer(t, c.seeds(), topic, partitions, id, produceInterval, rec))
 	}
@@ -104,7 +105,7 @@ func TestCampaignShort(t *testing.T) {
 	// transactions, a read_committed reader watches the output.
 	eosRec := newRecorder()
 	cp := startCopier(t, c.seeds(), topic)
-	eosReader := committedReader(t, c.seeds(), eosOutput, partitions, eosRec)
+	eosReader := consumer(t, c.seeds(), eosOutput, partitions, "eos-reader", kgo.ReadCommitted(), eosRec)
 	stopped, eosStopped := false, false
 	stopClients := func() {
 		if stopped {

@@ -182,9 +182,10 @@ func tail(s string, n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// consumer reads every partition of topic from the start (read_uncommitted) until stopped,
-// recording every record it sees; after an out-of-range offset it starts over from the start.
-func consumer(t *testing.T, seeds []string, topic string, partitions int, name string, rec *recorder) client {
+// consumer reads every partition of topic from the start at isolation level iso until
+// stopped, recording every record it sees; after an out-of-range offset it starts over from
+// the start. Its close is bounded (closeBounded).
+func consumer(t *testing.T, seeds []string, topic string, partitions int, name string, iso kgo.IsolationLevel, rec *recorder) client {
 	offsets := map[int32]kgo.Offset{}
 	for p := range partitions {
 		offsets[int32(p)] = kgo.NewOffset().AtStart()
@@ -192,7 +193,7 @@ func consumer(t *testing.T, seeds []string, topic string, partitions int, name s
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadUncommitted()),
+		kgo.FetchIsolationLevel(iso),
 		kgo.MetadataMinAge(250*time.Millisecond),
 		kgo.FetchMaxWait(500*time.Millisecond),
 	)
@@ -210,7 +211,7 @@ func consumer(t *testing.T, seeds []string, topic string, partitions int, name s
 			})
 		}
 	}()
-	return client{name: name, stop: func() { cancel(); <-done; cl.Close() }}
+	return client{name: name, stop: func() { cancel(); <-done; closeBounded(cl.Close) }}
 }
 
 // readAll reads every partition of topic from offset 0 to its end with a fresh client.

@@ -146,37 +146,6 @@ func (c *copier) outcomes() (map[string]CopierTxn, map[TxnOutcome]int) {
 	return out, count
 }
 
-// committedReader reads every partition of topic from the start with read_committed until
-// stopped, recording every record it sees.
-func committedReader(t *testing.T, seeds []string, topic string, partitions int, rec *recorder) client {
-	offsets := map[int32]kgo.Offset{}
-	for p := range partitions {
-		offsets[int32(p)] = kgo.NewOffset().AtStart()
-	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.MetadataMinAge(250*time.Millisecond),
-		kgo.FetchMaxWait(500*time.Millisecond),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for ctx.Err() == nil {
-			fs := cl.PollFetches(ctx)
-			fs.EachRecord(func(r *kgo.Record) {
-				rec.read(Read{Partition: r.Partition, Offset: r.Offset, Value: string(r.Value)})
-			})
-		}
-	}()
-	return client{name: "eos-reader", stop: func() { cancel(); <-done; closeBounded(cl.Close) }}
-}
-
 // waitCopied waits (bounded) until the copier's group has committed the input's end offsets.
 func waitCopied(ctx context.Context, seeds []string, input string) error {
 	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
