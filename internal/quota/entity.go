@@ -35,9 +35,13 @@ const (
 // Values are one entity's configured quotas by key.
 type Values map[string]float64
 
-// Source gives the quotas currently configured (the metadata image's). The map must not be
-// changed by the caller; a new map is returned after every change so callers may cache by
-// identity.
+// Table is every configured quota. A Table is never changed once published: a change to the
+// quotas publishes a new one, so a cache may be keyed by the *Table.
+type Table struct {
+	Quotas map[Entity]Values
+}
+
+// Source gives the quotas currently configured (the metadata image's); never nil.
 type Source interface {
-	ClientQuotas() map[Entity]Values
+	ClientQuotas() *Table
 }
