@@ -50,6 +50,14 @@
 //	                     patternType 3 LITERAL, operation 3 READ, permission 3 ALLOW); the id is
 //	                     new and the binding valid (acl.Binding.Validate)
 //	RemoveAccessControlEntry {"id"}: removes the binding with that id (it must exist)
+//	ClientQuota          {"entity":[{"entityType","entityName"}],"key","value"?,"remove"?}: sets
+//	                     one client quota (Kafka's ClientQuotaRecord), e.g.
+//	                     {"type":"ClientQuota","v":1,"entity":[{"entityType":"user","entityName":"alice"}],
+//	                     "key":"producer_byte_rate","value":1048576}; entityType "user", "client-id"
+//	                     or "ip", each at most once; a null entityName is the default entity of
+//	                     its type; value > 0. With "remove":true it deletes the key (a missing one
+//	                     is a no-op, as Kafka's replay). The image's quota.Table is replaced
+//	                     (copy on write: the other entities' Values are shared), never edited
 //
 // # Record encoding (version 1)
 //
@@ -84,9 +92,11 @@
 //	 "brokerConfigs":{"":{...},"1":{...}},"nextProducerID":N,
 //	 "features":{"metadata.version":20,...},"featuresIndex":N,"controllers":[Controller...],
 //	 "scramCredentials":{"alice":{"SCRAM-SHA-256":{"salt","storedKey","serverKey","iterations"}}},
-//	 "acls":[{"id",binding...}...]}
+//	 "acls":[{"id",binding...}...],
+//	 "clientQuotas":[{"entity":[{"entityType","entityName"}...],"values":{"producer_byte_rate":1048576}}...]}
 //
-// with brokers and controllers sorted by ID and topics by name, so equal images encode to equal bytes.
+// with brokers and controllers sorted by ID, topics by name and client quotas by entity (user,
+// client id, ip; the default before names), so equal images encode to equal bytes.
 // DecodeImage rebuilds the by-name and by-ID indexes and checks them for consistency.
 // "features" and "featuresIndex" are absent in snapshots written before feature levels existed
 // (the image then has no finalized features until the controller writes its defaults; see

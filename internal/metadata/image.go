@@ -10,6 +10,7 @@ import (
 	"strconv"
 
 	"github.com/samsa-io/samsa/internal/acl"
+	"github.com/samsa-io/samsa/internal/quota"
 )
 
 // Errors Apply returns when a record does not fit the image. The image is left unchanged.
@@ -112,6 +113,9 @@ type Image struct {
 	ScramCredentials map[string]map[string]ScramCredential
 	// ACLs are the ACL bindings by id (AccessControlEntry records).
 	ACLs map[UUID]acl.Binding
+	// Quotas are the client quotas (ClientQuota records), nil when there are none; read them
+	// with ClientQuotas. A change replaces the table, never edits it.
+	Quotas *quota.Table
 }
 
 // Topic returns the topic with the given name.
@@ -214,6 +218,8 @@ func (img *Image) Apply(r Record) (*Image, error) {
 		return img.applyAccessControlEntry(r)
 	case RemoveAccessControlEntry:
 		return img.applyRemoveAccessControlEntry(r)
+	case ClientQuota:
+		return img.applyClientQuota(r)
 	default:
 		return img, fmt.Errorf("%w: %T", ErrUnknownRecordType, r)
 	}

@@ -149,6 +149,8 @@ var decoders = map[string]func([]byte) (Record, error){
 
 	TypeAccessControlEntry:       decodeAs[AccessControlEntry],
 	TypeRemoveAccessControlEntry: decodeAs[RemoveAccessControlEntry],
+
+	TypeClientQuota: decodeAs[ClientQuota],
 }
 
 // envelope is the part of an encoded record common to all types.

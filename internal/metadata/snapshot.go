@@ -28,6 +28,8 @@ type snapshot struct {
 	ScramCredentials map[string]map[string]ScramCredential `json:"scramCredentials,omitempty"`
 	// ACLs are the ACL bindings, ordered by id.
 	ACLs []aclEntry `json:"acls,omitempty"`
+	// ClientQuotas are the client quotas by entity, in QuotaEntities' order.
+	ClientQuotas []quotaEntry `json:"clientQuotas,omitempty"`
 }
 
 // EncodeImage encodes img as a snapshot. Equal images encode to equal bytes.
@@ -44,6 +46,7 @@ func EncodeImage(img *Image) ([]byte, error) {
 		FeaturesIndex:  img.FeaturesIndex,
 
 		ScramCredentials: img.ScramCredentials,
+		ClientQuotas:     img.quotaSnapshot(),
 	}
 	for _, id := range img.ACLIDs() {
 		s.ACLs = append(s.ACLs, aclEntry{ID: id, Binding: img.ACLs[id]})
@@ -129,6 +132,11 @@ func DecodeImage(data []byte) (*Image, error) {
 		}
 		img.ACLs[e.ID] = e.Binding
 	}
+	quotas, err := quotasFromSnapshot(s.ClientQuotas)
+	if err != nil {
+		return nil, err
+	}
+	img.Quotas = quotas
 	for name, c := range s.BrokerConfigs {
 		if len(c) == 0 {
 			continue
@@ -152,7 +160,7 @@ func Equal(a, b *Image) bool {
 	if !maps.EqualFunc(a.Brokers, b.Brokers, brokerEqual) || !maps.EqualFunc(a.Controllers, b.Controllers, controllerEqual) {
 		return false
 	}
-	if !maps.EqualFunc(a.ScramCredentials, b.ScramCredentials, scramEqual) || !maps.Equal(a.ACLs, b.ACLs) {
+	if !maps.EqualFunc(a.ScramCredentials, b.ScramCredentials, scramEqual) || !maps.Equal(a.ACLs, b.ACLs) || !quotasEqual(a, b) {
 		return false
 	}
 	if !maps.EqualFunc(a.Topics, b.Topics, topicEqual) || len(a.TopicsByID) != len(b.TopicsByID) {
