@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/quota"
 )
 
 // testTimeout bounds every blocking call in these tests; it is a deadline, not an assertion.
@@ -156,6 +157,17 @@ func populate(t *testing.T, c *Controller) {
 	}
 	if _, err := c.AllocateProducerIDs(ctx, 1000); err != nil {
 		t.Fatal(err)
+	}
+	alice := "alice"
+	for _, r := range c.AlterClientQuotas(ctx, []QuotaAlteration{
+		{Entity: []metadata.QuotaEntityData{{EntityType: metadata.QuotaEntityUser, EntityName: &alice}},
+			Ops: []QuotaOp{{Key: quota.ProducerByteRate, Value: 1024}}},
+		{Entity: []metadata.QuotaEntityData{{EntityType: metadata.QuotaEntityClientID}},
+			Ops: []QuotaOp{{Key: quota.RequestPercentage, Value: 50}}},
+	}, false) {
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
 	}
 }
 

@@ -97,11 +97,11 @@ func QuotaEntityComponents(e quota.Entity) []QuotaEntityData {
 	return out
 }
 
-// QuotaEntityString renders e as Kafka's ClientQuotaEntity does in messages, e.g.
-// "ClientQuotaEntity(entries={user=alice, client-id=null})".
-func QuotaEntityString(e quota.Entity) string {
-	var parts []string
-	for _, d := range QuotaEntityComponents(e) {
+// QuotaEntityString renders an entity's components as Kafka's ClientQuotaEntity does in
+// messages, e.g. "ClientQuotaEntity(entries={user=alice, client-id=null})".
+func QuotaEntityString(data []QuotaEntityData) string {
+	parts := make([]string, 0, len(data))
+	for _, d := range data {
 		name := "null"
 		if d.EntityName != nil {
 			name = *d.EntityName
@@ -134,7 +134,7 @@ func (img *Image) applyClientQuota(r ClientQuota) (*Image, error) {
 		return img, fmt.Errorf("%w: client quota without a key", ErrInvalidRecord)
 	}
 	if !r.Remove && (math.IsNaN(r.Value) || math.IsInf(r.Value, 0) || r.Value <= 0) {
-		return img, fmt.Errorf("%w: client quota %s of %s is %v", ErrInvalidRecord, r.Key, QuotaEntityString(e), r.Value)
+		return img, fmt.Errorf("%w: client quota %s of %s is %v", ErrInvalidRecord, r.Key, QuotaEntityString(r.Entity), r.Value)
 	}
 	old := img.ClientQuotas().Quotas
 	values := maps.Clone(old[e])
@@ -212,7 +212,7 @@ func quotasFromSnapshot(entries []quotaEntry) (*quota.Table, error) {
 			return nil, fmt.Errorf("metadata: decode image: client quota entity: %v", err)
 		}
 		if _, dup := t.Quotas[e]; dup || len(q.Values) == 0 {
-			return nil, fmt.Errorf("metadata: decode image: client quotas of %s twice or empty", QuotaEntityString(e))
+			return nil, fmt.Errorf("metadata: decode image: client quotas of %s twice or empty", QuotaEntityString(q.Entity))
 		}
 		t.Quotas[e] = q.Values
 	}
