@@ -55,6 +55,7 @@ var clusterOps = map[int16]kmsg.ACLOperation{
 	kmsg.ElectLeaders.Int16():                 kmsg.ACLOperationAlter,
 	kmsg.DescribeLogDirs.Int16():              kmsg.ACLOperationDescribe,
 	kmsg.DescribeUserSCRAMCredentials.Int16(): kmsg.ACLOperationDescribe,
+	kmsg.DescribeClientQuotas.Int16():         kmsg.ACLOperationDescribeConfigs,
 	// The coordinator's markers (no top-level error code: a refusal closes the connection).
 	kmsg.WriteTxnMarkers.Int16():           kmsg.ACLOperationClusterAction,
 	kmsg.AlterUserSCRAMCredentials.Int16(): kmsg.ACLOperationAlter,
@@ -102,6 +103,7 @@ var apiAuthorization = map[int16]authCheck{
 	kmsg.DescribeTopicPartitions.Int16(): checkInHandler, // DESCRIBE topic (hidden)
 	kmsg.AlterConfigs.Int16():            checkInHandler,
 	kmsg.IncrementalAlterConfigs.Int16(): checkInHandler,
+	kmsg.AlterClientQuotas.Int16():       checkInHandler, // ALTER_CONFIGS cluster, per entry
 	// Kafka checks nothing but the authorized operations asked for (not served).
 	kmsg.DescribeCluster.Int16(): checkNone,
 	// v0-3: WRITE on the transactional id and the topics; v4+ (leaders): CLUSTER_ACTION.

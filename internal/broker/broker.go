@@ -45,6 +45,7 @@ type Controller interface {
 	AlterUserScramCredentials(ctx context.Context, dels []controller.ScramDeletion, ups []controller.ScramUpsertion) []controller.ScramResult
 	CreateAcls(ctx context.Context, bindings []acl.Binding) []error
 	DeleteAcls(ctx context.Context, filters []acl.Filter) []controller.ACLDeleteResult
+	AlterClientQuotas(ctx context.Context, alts []controller.QuotaAlteration, validateOnly bool) []controller.QuotaResult
 }
 
 var _ Controller = (*controller.Controller)(nil)

@@ -43,6 +43,9 @@ var controllerListenerAPIs = map[int16]bool{
 	kmsg.DescribeACLs.Int16(): true,
 	kmsg.CreateACLs.Int16():   true,
 	kmsg.DeleteACLs.Int16():   true,
+
+	kmsg.AlterClientQuotas.Int16():    true,
+	kmsg.DescribeClientQuotas.Int16(): true,
 }
 
 // controllerOnlyAPIs are refused on client listeners: only nodes send them, to the active

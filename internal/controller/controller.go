@@ -649,6 +649,11 @@ func (c *Controller) beginLocked() error {
 	return nil
 }
 
+// Snapshot writes a snapshot of the metadata image now (Raft also takes them on its own,
+// every few thousand entries); a restart then restores it and replays the entries after it.
+// Tests use it to restart from a snapshot.
+func (c *Controller) Snapshot() error { return c.raft.Snapshot().Error() }
+
 // proposeLocked commits recs as one log entry and waits until it is applied, returning the image
 // that resulted. Errors wrap a *kerr.Error.
 func (c *Controller) proposeLocked(ctx context.Context, recs ...metadata.Record) (*metadata.Image, error) {

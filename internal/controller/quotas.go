@@ -68,7 +68,7 @@ func (c *Controller) AlterClientQuotas(ctx context.Context, alts []QuotaAlterati
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.beginLocked(); err != nil {
-		results := quotaResults(alts)
+		results := QuotaResultsFor(alts)
 		for i := range results {
 			results[i].Err = err
 		}
@@ -106,8 +106,9 @@ func quotaEntityKey(data []metadata.QuotaEntityData) string {
 	return strings.Join(parts, "\x00\x00")
 }
 
-// quotaResults returns one result per distinct entity of alts, in order of first appearance.
-func quotaResults(alts []QuotaAlteration) []QuotaResult {
+// QuotaResultsFor returns one result (no error yet) per distinct entity of alts, in the order
+// of their first appearance: the results AlterClientQuotas answers with.
+func QuotaResultsFor(alts []QuotaAlteration) []QuotaResult {
 	var out []QuotaResult
 	seen := map[string]bool{}
 	for _, a := range alts {
@@ -122,7 +123,7 @@ func quotaResults(alts []QuotaAlteration) []QuotaResult {
 // checkQuotaAlterations validates alts against img and returns the records of the entities
 // that pass and one result per entity.
 func checkQuotaAlterations(img *metadata.Image, alts []QuotaAlteration) ([]metadata.Record, []QuotaResult) {
-	results := quotaResults(alts)
+	results := QuotaResultsFor(alts)
 	index := map[string]int{}
 	for i, r := range results {
 		index[quotaEntityKey(r.Entity)] = i

@@ -82,6 +82,12 @@ func notController(resp kmsg.Response) bool {
 				return true
 			}
 		}
+	case *kmsg.AlterClientQuotasResponse:
+		for _, e := range r.Entries {
+			if e.ErrorCode == kerr.NotController.Code {
+				return true
+			}
+		}
 	case *kmsg.UpdateFeaturesResponse:
 		return r.ErrorCode == kerr.NotController.Code
 	case *kmsg.AllocateProducerIDsResponse:

@@ -497,6 +497,9 @@ func (s *Server) Broker() *broker.Broker { return s.broker }
 // Quorum describes the metadata quorum as this node knows it.
 func (s *Server) Quorum() (controller.QuorumInfo, error) { return s.ctrl.QuorumInfo() }
 
+// SnapshotMetadata writes a snapshot of this node's metadata image now (controller.Snapshot).
+func (s *Server) SnapshotMetadata() error { return s.ctrl.Snapshot() }
+
 // Image returns this node's current metadata image.
 func (s *Server) Image() *metadata.Image { return s.ctrl.Image() }
 

@@ -281,6 +281,14 @@ func (f fakeController) CreateAcls(_ context.Context, bindings []acl.Binding) []
 	return out
 }
 
+func (f fakeController) AlterClientQuotas(_ context.Context, alts []controller.QuotaAlteration, _ bool) []controller.QuotaResult {
+	out := controller.QuotaResultsFor(alts)
+	for i := range out {
+		out[i].Err = errFake
+	}
+	return out
+}
+
 func (f fakeController) DeleteAcls(_ context.Context, filters []acl.Filter) []controller.ACLDeleteResult {
 	out := make([]controller.ACLDeleteResult, len(filters))
 	for i := range out {
