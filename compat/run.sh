@@ -47,7 +47,7 @@ CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-featu
 # The dynamic-quorum checks, each starting its own processes.
 DYNAMIC_CHECKS=(dynamic-quorum-add-remove-controller)
 # The security checks, each starting its own broker with a SASL_SSL listener.
-SECURITY_CHECKS=(kcat-sasl-ssl-scram512 confluent-kafka-sasl-ssl-scram512 kafka-configs-scram-java kafka-acls-sasl)
+SECURITY_CHECKS=(kcat-sasl-ssl-scram512 confluent-kafka-sasl-ssl-scram512 kafka-configs-scram-java kafka-acls-sasl kafka-configs-quotas)
 TIMEOUT=${SAMSA_COMPAT_TIMEOUT:-45}
 CLUSTER_BUDGET=${SAMSA_COMPAT_CLUSTER_BUDGET:-150}
 BUDGET=${SAMSA_COMPAT_BUDGET:-300}
@@ -1104,8 +1104,12 @@ check_kafka-configs-scram-java() {
 	kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$SEC_PLAIN" --alter \
 		--add-config 'SCRAM-SHA-256=[iterations=8192,password=alice-secret]' --entity-type users --entity-name alice \
 		> configs.out 2> configs.err || { reason "kafka-configs --alter --add-config SCRAM-SHA-256: $(last_error configs.err)"; return 1; }
-	# (kafka-configs --describe --entity-type users also asks DescribeClientQuotas, which Samsa
-	# does not serve yet: samsa user list shows the credential.)
+	# kafka-configs --describe --entity-type users lists quotas (DescribeClientQuotas) and
+	# credentials (DescribeUserScramCredentials).
+	kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$SEC_PLAIN" --describe --entity-type users \
+		> users.out 2> users.err || { reason "kafka-configs --describe --entity-type users: $(last_error users.err)"; return 1; }
+	grep -qF "SCRAM credential configs for user-principal 'alice' are SCRAM-SHA-256=iterations=8192" users.out ||
+		{ reason "kafka-configs --describe --entity-type users does not show alice's credential: $(tr '\n' ' ' < users.out | cut -c1-300)"; return 1; }
 	"$SAMSA_BIN" user list alice --brokers "$SEC_PLAIN" > describe.out 2>&1 ||
 		{ reason "samsa user list alice: $(tail -n 1 describe.out)"; return 1; }
 	grep -qE 'alice +SCRAM-SHA-256 +8192' describe.out ||
@@ -1171,6 +1175,52 @@ check_kafka-acls-sasl() {
 	produce_as_alice denied2
 	grep -q 'TopicAuthorizationException' denied2.err ||
 		{ reason "kafka-console-producer after --remove: no TopicAuthorizationException: $(last_error denied2.err)"; return 1; }
+}
+
+# Kafka's kafka-configs sets client quotas (AlterClientQuotas) of a user, the default client id,
+# a user's client id and an ip, describes each (DescribeClientQuotas) with its own output
+# lines, lists users with their quotas and SCRAM credentials, deletes a quota with
+# --delete-config, and is refused a fractional byte rate (INVALID_REQUEST with Kafka's message).
+check_kafka-configs-quotas() {
+	need java || return 1
+	sec_start && sec_user alice alice-secret SCRAM-SHA-256 || return 1
+	configs() { kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$SEC_PLAIN" "$@"; }
+	local rates='producer_byte_rate=1048576,consumer_byte_rate=2097152' both='consumer_byte_rate=2097152.0, producer_byte_rate=1048576.0'
+	local entities=('--entity-type users --entity-name alice' '--entity-type clients --entity-default'
+		'--entity-type users --entity-name alice --entity-type clients --entity-name app1')
+	local wants=("Quota configs for user-principal 'alice' are $both" "Quota configs for the default client-id are $both"
+		"Quota configs for user-principal 'alice', client-id 'app1' are $both") i
+	for i in 0 1 2; do
+		# shellcheck disable=SC2086 # the entity flags are words
+		configs --alter --add-config "$rates" ${entities[i]} > "alter$i.out" 2> "alter$i.err" ||
+			{ reason "kafka-configs --alter ${entities[i]}: $(last_error "alter$i.err")"; return 1; }
+	done
+	configs --alter --add-config connection_creation_rate=10 --entity-type ips --entity-name 127.0.0.1 > alter3.out 2> alter3.err ||
+		{ reason "kafka-configs --alter --entity-type ips: $(last_error alter3.err)"; return 1; }
+	entities+=('--entity-type ips --entity-name 127.0.0.1')
+	wants+=("Quota configs for ip '127.0.0.1' are connection_creation_rate=10.0")
+	for i in 0 1 2 3; do
+		# shellcheck disable=SC2086
+		configs --describe ${entities[i]} > "describe$i.out" 2> "describe$i.err" ||
+			{ reason "kafka-configs --describe ${entities[i]}: $(last_error "describe$i.err")"; return 1; }
+		grep -qxF "${wants[i]}" "describe$i.out" ||
+			{ reason "kafka-configs --describe ${entities[i]}: want \"${wants[i]}\", got: $(tr '\n' ' ' < "describe$i.out" | cut -c1-300)"; return 1; }
+	done
+	configs --describe --entity-type users > users.out 2> users.err ||
+		{ reason "kafka-configs --describe --entity-type users: $(last_error users.err)"; return 1; }
+	grep -qxF "${wants[0]}" users.out && grep -qxF "SCRAM credential configs for user-principal 'alice' are SCRAM-SHA-256=iterations=8192" users.out ||
+		{ reason "kafka-configs --describe --entity-type users: $(tr '\n' ' ' < users.out | cut -c1-300)"; return 1; }
+	configs --alter --delete-config producer_byte_rate --entity-type users --entity-name alice > delete.out 2> delete.err ||
+		{ reason "kafka-configs --alter --delete-config: $(last_error delete.err)"; return 1; }
+	configs --describe --entity-type users --entity-name alice > describe4.out 2> describe4.err
+	grep -qxF "Quota configs for user-principal 'alice' are consumer_byte_rate=2097152.0" describe4.out ||
+		{ reason "kafka-configs --describe after --delete-config: $(tr '\n' ' ' < describe4.out | cut -c1-300)"; return 1; }
+	if configs --alter --add-config producer_byte_rate=10.5 --entity-type users --entity-name bob > bad.out 2> bad.err; then
+		reason "kafka-configs --alter producer_byte_rate=10.5 succeeded"
+		return 1
+	fi
+	grep -q 'InvalidRequestException: producer_byte_rate cannot be a fractional value.' bad.err ||
+		{ reason "kafka-configs --alter producer_byte_rate=10.5: $(last_error bad.err)"; return 1; }
 }
 
 # ---- main ------------------------------------------------------------------
