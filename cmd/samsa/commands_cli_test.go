@@ -127,6 +127,7 @@ func TestCommandsRegistered(t *testing.T) {
 		{"topic", "create"}, {"topic", "list"}, {"topic", "describe"}, {"topic", "delete"},
 		{"topic", "alter-config"}, {"produce"}, {"consume"},
 		{"user", "create"}, {"user", "list"}, {"user", "delete"},
+		{"quota", "set"}, {"quota", "list"}, {"quota", "delete"},
 	} {
 		cmd, _, err := rootCmd.Find(path)
 		if err != nil || cmd.Name() != path[len(path)-1] {
