@@ -300,6 +300,7 @@ func must[T any](v T, err error) T {
 func FuzzDecodeImage(f *testing.F) {
 	f.Add([]byte(`{"v":1,"index":3,"clusterID":"c","topics":[{"name":"a","id":"AQAAAAAAAAAAAAAAAAAAAA","partitions":[{"partition":0,"replicas":[1]}]}]}`))
 	f.Add([]byte(`{"v":1,"index":4,"clusterID":"c","features":{"metadata.version":20,"group.version":1},"featuresIndex":2}`))
+	f.Add([]byte(`{"v":1,"index":5,"clusterID":"c","clientQuotas":[{"entity":[{"entityType":"user","entityName":"alice"},{"entityType":"client-id","entityName":null}],"values":{"producer_byte_rate":1048576}}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		img, err := DecodeImage(data)
 		if err != nil {

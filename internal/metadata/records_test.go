@@ -115,6 +115,7 @@ func FuzzDecodeBatch(f *testing.F) {
 	f.Add([]byte(`[{"type":"DeleteTopic","v":1,"id":"AAAAAAAAAAAAAAAAAAAAAA"}]`))
 	f.Add([]byte(`[{"type":"CreateTopic","v":1,"name":"a","id":"AQAAAAAAAAAAAAAAAAAAAA","partitions":[{"partition":0,"replicas":[1]}]}]`))
 	f.Add([]byte(`[{"type":"FeatureLevel","v":1,"name":"metadata.version","level":20},{"type":"FeatureLevel","v":1,"name":"group.version","level":0}]`))
+	f.Add([]byte(`[{"type":"ClientQuota","v":1,"entity":[{"entityType":"ip","entityName":null}],"key":"connection_creation_rate","value":10},{"type":"ClientQuota","v":1,"entity":[{"entityType":"ip"}],"key":"connection_creation_rate","remove":true}]`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		recs, err := DecodeBatch(data)
 		if err != nil {
