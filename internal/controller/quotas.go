@@ -57,6 +57,12 @@ var (
 	ipQuotaKeys = map[string]quotaKind{quota.ConnectionCreationRate: quotaInt}
 )
 
+// ClientQuotas implements quota.Source: the quotas of the current image (the same *Table until
+// a ClientQuota record changes them).
+func (c *Controller) ClientQuotas() *quota.Table { return c.Image().ClientQuotas() }
+
+var _ quota.Source = (*Controller)(nil)
+
 // AlterClientQuotas applies client quota changes with Kafka's checks (ControllerApis,
 // ClientQuotaControlManager), every failure INVALID_REQUEST with Kafka's message: a key twice
 // for one entity, an entity twice in the request, an empty entity, an unknown entity type, a

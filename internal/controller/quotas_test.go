@@ -135,16 +135,23 @@ func TestAlterClientQuotasValidateOnly(t *testing.T) {
 	ctx := testCtx(t)
 	alt := []QuotaAlteration{{qe(metadata.QuotaEntityUser, "alice"), []QuotaOp{set(quota.ProducerByteRate, 1024)}}}
 	before := c.Image()
+	table := c.ClientQuotas()
 	if r := c.AlterClientQuotas(ctx, alt, true); len(r) != 1 || r[0].Err != nil {
 		t.Fatalf("validate only: %+v", r)
 	}
-	if c.Image().Index != before.Index || len(c.Image().ClientQuotas().Quotas) != 0 {
+	if c.Image().Index != before.Index || c.ClientQuotas() != table || len(table.Quotas) != 0 {
 		t.Fatalf("validate only wrote records")
 	}
 	if r := c.AlterClientQuotas(ctx, alt, false); len(r) != 1 || r[0].Err != nil {
 		t.Fatalf("alter: %+v", r)
 	}
-	if got := c.Image().ClientQuotas().Quotas[quota.Entity{User: quota.Named("alice")}]; got[quota.ProducerByteRate] != 1024 {
-		t.Fatalf("quotas after alter: %+v", c.Image().ClientQuotas().Quotas)
+	if got := c.ClientQuotas().Quotas[quota.Entity{User: quota.Named("alice")}]; got[quota.ProducerByteRate] != 1024 || c.ClientQuotas() == table {
+		t.Fatalf("quotas after alter: %+v", c.ClientQuotas().Quotas)
+	}
+	// The same value again changes nothing: no record, the same table.
+	table = c.ClientQuotas()
+	index := c.Image().Index
+	if r := c.AlterClientQuotas(ctx, alt, false); len(r) != 1 || r[0].Err != nil || c.Image().Index != index || c.ClientQuotas() != table {
+		t.Fatalf("an alteration that changes nothing: %+v, index %d -> %d", r, index, c.Image().Index)
 	}
 }
