@@ -1181,6 +1181,8 @@ check_kafka-acls-sasl() {
 # a user's client id and an ip, describes each (DescribeClientQuotas) with its own output
 # lines, lists users with their quotas and SCRAM credentials, deletes a quota with
 # --delete-config, and is refused a fractional byte rate (INVALID_REQUEST with Kafka's message).
+# (Kafka 4.1's kafka-configs cannot alter quotas with --bootstrap-controller: it describes them
+# first, and its admin client sends DescribeClientQuotas to brokers only.)
 check_kafka-configs-quotas() {
 	need java || return 1
 	sec_start && sec_user alice alice-secret SCRAM-SHA-256 || return 1
