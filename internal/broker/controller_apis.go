@@ -44,7 +44,9 @@ var controllerListenerAPIs = map[int16]bool{
 	kmsg.CreateACLs.Int16():   true,
 	kmsg.DeleteACLs.Int16():   true,
 
-	kmsg.AlterClientQuotas.Int16():    true,
+	kmsg.AlterClientQuotas.Int16(): true,
+	// Kafka's controllers do not serve DescribeClientQuotas (its admin client never asks them);
+	// served here for tools that read back what they altered on the controller listener.
 	kmsg.DescribeClientQuotas.Int16(): true,
 }
 
