@@ -98,6 +98,8 @@ type Broker struct {
 	security map[string]*listenerSecurity
 	// authFailureDelay is connection.failed.authentication.delay.ms.
 	authFailureDelay time.Duration
+	// quotas enforces client quotas (quotas_enforce.go).
+	quotas *clientQuotas
 	// interBrokerOpts are the TLS/SASL options of the clients of other brokers (txn_remote.go),
 	// for the inter-broker listener (SetInterBrokerClientOpts).
 	interBrokerOpts []kgo.Opt
@@ -133,6 +135,7 @@ func New(cfg *config.Server, ctrl Controller, replicas *replica.Manager, logger 
 	b.requestReadTimeout = time.Duration(cfg.Int64("samsa.request.read.timeout.ms")) * time.Millisecond
 	b.partitionSizeLimit = int32(cfg.Int64("max.request.partition.size.limit"))
 	b.budget = newRequestBudget(cfg.QueuedMaxRequestBytes)
+	b.quotas = newClientQuotas(cfg)
 	b.mu.conns = make(map[*conn]struct{})
 	b.sendfile = os.Getenv("SAMSA_SENDFILE") != "0"
 	b.groups = newGroupCoordinator(b)

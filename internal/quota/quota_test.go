@@ -230,3 +230,50 @@ func TestMaxValueInWindow(t *testing.T) {
 		t.Fatal("no quota is bounded")
 	}
 }
+
+// TestGreedyClientHeldToQuota plays a client that sends 16 KiB whenever it is not throttled
+// (a fake clock, 2 ms per round trip) against a 512 KiB/s quota measured over 2 samples of
+// 1 s: over any 8 s after its first throttle it gets the quota within 20%. (With the default
+// 11 samples the first burst is 10 s of quota and the flow is bursty for 11 s periods, as in
+// Kafka: the long-run rate is the quota, not each few seconds' rate.)
+func TestGreedyClientHeldToQuota(t *testing.T) {
+	const limit = 512 << 10
+	s := NewSensors(Config{Samples: 2, Window: time.Second}, false)
+	q := Resolved{Key: Key{ClientID: "c"}, Limit: limit, OK: true}
+	now, t0 := time.Unix(0, 0), time.Unix(0, 0)
+	type point struct {
+		at    time.Duration
+		total float64
+	}
+	var points []point
+	var total float64
+	first := time.Duration(-1)
+	for now.Sub(t0) < 40*time.Second {
+		th := s.RecordAndThrottle(q, 16<<10, now)
+		total += 16 << 10
+		points = append(points, point{now.Sub(t0), total})
+		if th > 0 && first < 0 {
+			first = now.Sub(t0)
+		}
+		now = now.Add(th + 2*time.Millisecond)
+	}
+	if first < 0 {
+		t.Fatal("never throttled")
+	}
+	totalAt := func(d time.Duration) float64 {
+		v := 0.0
+		for _, p := range points {
+			if p.at <= d {
+				v = p.total
+			}
+		}
+		return v
+	}
+	const span = 8 * time.Second
+	for from := first; from+span < 40*time.Second; from += 100 * time.Millisecond {
+		rate := (totalAt(from+span) - totalAt(from)) / span.Seconds()
+		if rate < 0.8*limit || rate > 1.2*limit {
+			t.Fatalf("from %v: %.0f B/s, quota %d", from, rate, limit)
+		}
+	}
+}

@@ -153,3 +153,10 @@ type Empty struct{}
 func (Empty) ClientQuotas() *Table { return emptyTable }
 
 var emptyTable = &Table{}
+
+// SourceFunc is a Source given by a function (the broker reads the current metadata image's
+// table through one).
+type SourceFunc func() *Table
+
+// ClientQuotas calls f.
+func (f SourceFunc) ClientQuotas() *Table { return f() }
