@@ -21,6 +21,7 @@ type clientQuotas struct {
 	// that tests may set it while connections are served.
 	source   atomic.Value
 	resolver quota.Resolver
+	window   quota.Config
 	produce  *quota.Sensors
 	fetch    *quota.Sensors
 	request  *quota.Sensors
@@ -32,6 +33,7 @@ func newClientQuotas(cfg *config.Server) *clientQuotas {
 		Window:  time.Duration(cfg.Int64("quota.window.size.seconds")) * time.Second,
 	}
 	q := &clientQuotas{
+		window:  qc,
 		produce: quota.NewSensors(qc, false),
 		fetch:   quota.NewSensors(qc, false),
 		request: quota.NewSensors(qc, true),
@@ -45,13 +47,16 @@ type sourceBox struct{ quota.Source }
 // setSource sets where the configured quotas are read from.
 func (q *clientQuotas) setSource(s quota.Source) { q.source.Store(sourceBox{s}) }
 
+// table returns the quotas configured now.
+func (q *clientQuotas) table() *quota.Table { return q.source.Load().(sourceBox).ClientQuotas() }
+
 // resolve returns the quota of kind key in force for the request's principal and client id.
 func (q *clientQuotas) resolve(req *request, key string) quota.Resolved {
 	clientID := ""
 	if req.hdr.ClientID != nil {
 		clientID = *req.hdr.ClientID
 	}
-	return q.resolver.Resolve(q.source.Load().(sourceBox).ClientQuotas(), key, quota.UserName(req.conn.principal), clientID)
+	return q.resolver.Resolve(q.table(), key, quota.UserName(req.conn.principal), clientID)
 }
 
 // quotaExemptAPIs are the requests Kafka never counts against request quotas: the cluster
