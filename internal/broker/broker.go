@@ -23,6 +23,7 @@ import (
 	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/group"
 	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/quota"
 	"github.com/samsa-io/samsa/internal/replica"
 	"github.com/samsa-io/samsa/internal/txn"
 )
@@ -137,7 +138,8 @@ func New(cfg *config.Server, ctrl Controller, replicas *replica.Manager, logger 
 	b.requestReadTimeout = time.Duration(cfg.Int64("samsa.request.read.timeout.ms")) * time.Millisecond
 	b.partitionSizeLimit = int32(cfg.Int64("max.request.partition.size.limit"))
 	b.budget = newRequestBudget(cfg.QueuedMaxRequestBytes)
-	b.quotas = newClientQuotas(cfg)
+	// Until the quota store's metadata image is merged, no client quota is configured.
+	b.quotas = newClientQuotas(cfg, quota.Empty{})
 	b.connLimits = newConnLimits(cfg, b.quotas.window, b.quotas.table, logger.Info)
 	b.mu.conns = make(map[*conn]struct{})
 	b.sendfile = os.Getenv("SAMSA_SENDFILE") != "0"

@@ -27,7 +27,8 @@ type clientQuotas struct {
 	request  *quota.Sensors
 }
 
-func newClientQuotas(cfg *config.Server) *clientQuotas {
+// newClientQuotas returns the client quotas of the broker, read from source.
+func newClientQuotas(cfg *config.Server, source quota.Source) *clientQuotas {
 	qc := quota.Config{
 		Samples: int(cfg.Int64("quota.window.num")),
 		Window:  time.Duration(cfg.Int64("quota.window.size.seconds")) * time.Second,
@@ -38,7 +39,7 @@ func newClientQuotas(cfg *config.Server) *clientQuotas {
 		fetch:   quota.NewSensors(qc, false),
 		request: quota.NewSensors(qc, true),
 	}
-	q.setSource(quota.Empty{})
+	q.setSource(source)
 	return q
 }
 
