@@ -13,6 +13,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/samsa-io/samsa/internal/quota"
 	"github.com/samsa-io/samsa/internal/testcluster"
@@ -307,4 +308,29 @@ func produceThrottle(t *testing.T, n *testcluster.Node, p *kmsg.ProduceRequest) 
 		t.Fatal(err)
 	}
 	return resp.ThrottleMillis
+}
+
+// TestRequestQuotaExcludesWaits: a fetch's long poll is not handler time (Kafka's purgatory
+// holds no thread): two 500 ms long polls of an empty topic by a client allowed 10% of a
+// thread (100 ms a second) are not throttled.
+func TestRequestQuotaExcludesWaits(t *testing.T) {
+	tab := clientQuota("poller", quota.Values{quota.RequestPercentage: 10})
+	n := startWithQuotas(t, tab)
+	createTopic(t, n, "empty", 1, nil)
+	cl := newClient(t, n, kgo.ClientID("poller"), kgo.MaxVersions(kversion.V2_8_0()))
+	for i := 0; i < 2; i++ {
+		req := newFetchRequest("empty", 0)
+		req.MaxWaitMillis, req.MinBytes = 500, 1
+		start := time.Now()
+		resp, err := req.RequestWith(ctxT(t), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if time.Since(start) < 400*time.Millisecond {
+			t.Fatalf("the fetch did not wait (%v): the test needs a long poll", time.Since(start))
+		}
+		if resp.ThrottleMillis != 0 {
+			t.Fatalf("fetch %d: throttled %d ms for its long poll", i, resp.ThrottleMillis)
+		}
+	}
 }
