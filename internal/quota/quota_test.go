@@ -123,6 +123,8 @@ func TestRate(t *testing.T) {
 		// A sample a whole span old is obsolete.
 		{"obsolete", DefaultConfig, []rec{{0, 1e6}, {11000, 100}}, 11000, 10 * time.Second, 10},
 		{"two samples", Config{Samples: 2, Window: time.Second}, []rec{{0, 300}, {1000, 300}}, 1500, 1500 * time.Millisecond, 400},
+		// One sample: no padding (samples-1 = 0 full windows), measured over the time elapsed.
+		{"one sample", Config{Samples: 1, Window: time.Second}, []rec{{0, 300}, {500, 300}}, 500, 500 * time.Millisecond, 1200},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := NewRate(tc.cfg)
@@ -152,6 +154,8 @@ func TestThrottleTime(t *testing.T) {
 		{100, 50, 2 * time.Second, time.Second, time.Second},               // bounded
 		{60, 50, 10 * time.Second, time.Second, time.Second},
 		{51, 50, 10 * time.Second, time.Second, 200 * time.Millisecond},
+		{math.Inf(1), 50, 0, 0, 0},
+		{1e15, 1, 10 * time.Second, 0, math.MaxInt32 * time.Millisecond},
 	} {
 		var got time.Duration
 		if tc.max > 0 {

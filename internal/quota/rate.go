@@ -38,8 +38,9 @@ type Rate struct {
 
 // NewRate returns an empty rate measured with cfg.
 func NewRate(cfg Config) *Rate {
-	if cfg.Samples < 2 {
-		cfg.Samples = 2
+	cfg.Samples = max(cfg.Samples, 1)
+	if cfg.Window <= 0 {
+		cfg.Window = DefaultConfig.Window
 	}
 	return &Rate{cfg: cfg}
 }
@@ -106,6 +107,12 @@ func (r *Rate) Measure(now time.Time) float64 {
 	for _, s := range r.samples {
 		total += s.value
 	}
+	if size <= 0 { // one sample, measured at the instant of its first record
+		if total > 0 {
+			return math.Inf(1)
+		}
+		return 0
+	}
 	return total / size.Seconds()
 }
 
@@ -120,7 +127,11 @@ func ThrottleTime(observed, limit float64, window time.Duration) time.Duration {
 		return window
 	}
 	ms := (observed - limit) / limit * float64(window.Milliseconds())
-	return time.Duration(math.Round(ms)) * time.Millisecond
+	if math.IsNaN(ms) || window <= 0 {
+		return 0 // an infinite rate over no time: Kafka's Math.round(NaN)
+	}
+	// Kafka narrows the throttle to an int of milliseconds; a response carries an int32.
+	return time.Duration(min(math.Round(ms), math.MaxInt32)) * time.Millisecond
 }
 
 // BoundedThrottleTime is ThrottleTime capped at max (Kafka's boundedThrottleTime, used for
