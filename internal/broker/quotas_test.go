@@ -334,3 +334,57 @@ func TestRequestQuotaExcludesWaits(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicationExemptFromQuotas: with a consumer_byte_rate of 1 KB/s for every client id
+// (/clients/<default>) on three brokers, followers still replicate 1 MB at once (acks=all,
+// min.insync.replicas=3), while a consumer is throttled.
+func TestReplicationExemptFromQuotas(t *testing.T) {
+	tab := &quota.Table{Quotas: map[quota.Entity]quota.Values{{ClientID: quota.DefaultName()}: {quota.ConsumerByteRate: 1000}}}
+	c := testcluster.StartCluster(t, 3, "quota.window.num=2")
+	for i := range c.Nodes {
+		c.Server(i).Broker().SetQuotaSource(quota.SourceFunc(func() *quota.Table { return tab }))
+	}
+	seed := kgo.SeedBrokers(c.Addrs()...)
+	adm, err := kgo.NewClient(seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer adm.Close()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = "replicated", 1, 3
+	minISR := kmsg.NewCreateTopicsRequestTopicConfig()
+	minISR.Name, minISR.Value = "min.insync.replicas", strPtr("3")
+	rt.Configs = append(rt.Configs, minISR)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctxT(t), adm)
+	if err != nil || resp.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create: %v %+v", err, resp)
+	}
+	prod, err := kgo.NewClient(seed, kgo.RecordDeliveryTimeout(20*time.Second), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer prod.Close()
+	val := randomBytes(1024)
+	var recs []*kgo.Record
+	for i := 0; i < 1000; i++ {
+		recs = append(recs, &kgo.Record{Topic: "replicated", Value: val})
+	}
+	testcluster.PollUntil(t, 30*time.Second, "1 MB acknowledged by 3 replicas", func() (bool, string) {
+		err := prod.ProduceSync(ctxT(t), recs...).FirstErr()
+		return err == nil, fmt.Sprint(err)
+	})
+	var h throttleHook
+	cons, err := kgo.NewClient(seed, kgo.WithHooks(&h), kgo.ConsumeTopics("replicated"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cons.Close()
+	testcluster.PollUntil(t, 30*time.Second, "the consumer throttled", func() (bool, string) {
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+		defer cancel()
+		cons.PollFetches(ctx)
+		return h.count.Load() > 0, "not throttled"
+	})
+}
