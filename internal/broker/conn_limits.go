@@ -4,10 +4,14 @@ import (
 	"context"
 	"math"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/samsa-io/samsa/internal/config"
+	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/quota"
 )
 
@@ -20,6 +24,7 @@ import (
 // to max.connections (nor the broker-wide rate) when there are other listeners, so brokers
 // can always reach each other.
 type connLimits struct {
+	// limits and perIPOverride change at run time (reconfigure) under mu.
 	limits config.ConnectionLimits
 	// perIPOverride is max.connections.per.ip.overrides by ip address (host names resolved
 	// at start).
@@ -30,6 +35,9 @@ type connLimits struct {
 	// ipRates gives the connection_creation_rate quotas of ips (the client quota source).
 	ipRates func() *quota.Table
 	log     func(msg string, args ...any)
+	// applied are the values last applied by reconfigure, by setting name; reconfigure runs
+	// on one goroutine at a time (start-up, then the image publisher).
+	applied map[string]string
 
 	mu struct {
 		sync.Mutex
@@ -60,19 +68,7 @@ func newConnLimits(cfg *config.Server, window quota.Config, ipRates func() *quot
 		l.interBroker = ib.Name
 	}
 	l.listeners = len(cfg.ClientListeners())
-	for host, n := range l.limits.PerIPOverrides {
-		if ip := net.ParseIP(host); ip != nil {
-			l.perIPOverride[ip.String()] = n
-			continue
-		}
-		ips, err := net.LookupIP(host)
-		if err != nil {
-			log("max.connections.per.ip.overrides: cannot resolve host; its override is ignored", "host", host, "err", err)
-		}
-		for _, ip := range ips {
-			l.perIPOverride[ip.String()] = n
-		}
-	}
+	l.perIPOverride = resolveOverrides(l.limits.PerIPOverrides, log)
 	l.mu.perIP = map[string]int{}
 	l.mu.perLis = map[string]int{}
 	l.mu.lisRates = map[string]*quota.Rate{}
@@ -80,6 +76,99 @@ func newConnLimits(cfg *config.Server, window quota.Config, ipRates func() *quot
 	l.mu.brokerRate = quota.NewRate(window)
 	l.mu.changed = make(chan struct{})
 	return l
+}
+
+// resolveOverrides keys max.connections.per.ip.overrides by ip address, resolving host names.
+func resolveOverrides(hosts map[string]int, log func(string, ...any)) map[string]int {
+	out := make(map[string]int, len(hosts))
+	for host, n := range hosts {
+		if ip := net.ParseIP(host); ip != nil {
+			out[ip.String()] = n
+			continue
+		}
+		ips, err := net.LookupIP(host)
+		if err != nil {
+			log("max.connections.per.ip.overrides: cannot resolve host; its override is ignored", "host", host, "err", err)
+		}
+		for _, ip := range ips {
+			out[ip.String()] = n
+		}
+	}
+	return out
+}
+
+// connLimitsAtRunTime are the connection limits Kafka changes at run time (AlterConfigs of
+// the broker resource, per broker or cluster-wide) and Samsa follows.
+var connLimitsAtRunTime = []string{"max.connections", "max.connections.per.ip",
+	"max.connections.per.ip.overrides", "max.connection.creation.rate"}
+
+// reconfigure applies the connection limits value gives (run-time values over
+// server.properties), waking the accept loops waiting for a slot. Unchanged values cost a
+// comparison (it runs on every metadata image).
+func (l *connLimits) reconfigure(value func(name string) string) {
+	changed := false
+	vals := make(map[string]string, len(connLimitsAtRunTime))
+	for _, name := range connLimitsAtRunTime {
+		vals[name] = value(name)
+		changed = changed || l.applied == nil || vals[name] != l.applied[name]
+	}
+	if !changed {
+		return
+	}
+	overrides, err := config.ParseIPOverrides(vals["max.connections.per.ip.overrides"])
+	if err != nil {
+		l.log("ignoring connection limits", "err", err)
+		return
+	}
+	atoi := func(name string) int {
+		n, err := strconv.Atoi(vals[name])
+		if err != nil {
+			return unlimited
+		}
+		return n
+	}
+	perIP := resolveOverrides(overrides, l.log)
+	first := l.applied == nil
+	l.applied = vals
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.limits.MaxConnections = atoi("max.connections")
+	l.limits.MaxPerIP = atoi("max.connections.per.ip")
+	l.limits.CreationRate = atoi("max.connection.creation.rate")
+	l.limits.PerIPOverrides = overrides
+	l.perIPOverride = perIP
+	close(l.mu.changed)
+	l.mu.changed = make(chan struct{})
+	if !first {
+		l.log("connection limits changed", "max.connections", l.limits.MaxConnections, "max.connections.per.ip", l.limits.MaxPerIP,
+			"max.connections.per.ip.overrides", vals["max.connections.per.ip.overrides"], "max.connection.creation.rate", l.limits.CreationRate)
+	}
+}
+
+// applyConnLimits follows the run-time connection limits of img: this broker's own, else
+// the cluster-wide default, else server.properties (Kafka's DynamicBrokerConfig order).
+func (b *Broker) applyConnLimits(img *metadata.Image) {
+	node, cluster := img.BrokerConfig(strconv.Itoa(int(b.cfg.NodeID))), img.BrokerConfig("")
+	b.connLimits.reconfigure(func(name string) string {
+		if v, ok := node[name]; ok {
+			return v
+		}
+		if v, ok := cluster[name]; ok {
+			return v
+		}
+		v, _ := b.cfg.Value(name)
+		return v
+	})
+}
+
+// checkConnLimitChanges checks new connection limits as Kafka does: the overrides' format.
+func checkConnLimitChanges(set map[string]string) error {
+	if v, ok := set["max.connections.per.ip.overrides"]; ok {
+		if _, err := config.ParseIPOverrides(v); err != nil {
+			return kerrMsg(kerr.InvalidConfig, err.Error())
+		}
+	}
+	return nil
 }
 
 // admission is the outcome of admit.

@@ -1,10 +1,13 @@
 package broker_test
 
 import (
+	"errors"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/quota"
@@ -133,4 +136,37 @@ func TestIPConnectionCreationRateQuota(t *testing.T) {
 	if closed == 0 {
 		t.Fatal("30 connections at once against a connection_creation_rate of 5/s: none closed")
 	}
+}
+
+// TestConnectionLimitsAtRunTime: max.connections.per.ip set cluster-wide with AlterConfigs
+// applies to new connections at once; a malformed max.connections.per.ip.overrides is
+// INVALID_CONFIG.
+func TestConnectionLimitsAtRunTime(t *testing.T) {
+	n := testcluster.Start(t)
+	adm := newAdmin(t, n)
+	alter := func(name, value string) error {
+		resps, err := adm.AlterBrokerConfigs(ctxT(t), []kadm.AlterConfig{{Op: kadm.SetConfig, Name: name, Value: &value}})
+		if err != nil {
+			return err
+		}
+		return resps[0].Err
+	}
+	if err := alter("max.connections.per.ip.overrides", "127.0.0.1"); !errors.Is(err, kerr.InvalidConfig) {
+		t.Fatalf("malformed overrides: %v, want INVALID_CONFIG", err)
+	}
+	if err := alter("max.connections.per.ip", "3"); err != nil {
+		t.Fatal(err)
+	}
+	// The admin client holds one or two connections; of five more, some must be refused.
+	testcluster.PollUntil(t, 10*time.Second, "a connection refused over max.connections.per.ip=3", func() (bool, string) {
+		for i := 0; i < 5; i++ {
+			c := dialNode(t, n)
+			c.Write(rawRequest(kmsg.NewPtrApiVersionsRequest(), 1))
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := readFrame(c); err != nil {
+				return true, ""
+			}
+		}
+		return false, "five more connections served"
+	})
 }
