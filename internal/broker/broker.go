@@ -23,6 +23,7 @@ import (
 	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/group"
 	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/quota"
 	"github.com/samsa-io/samsa/internal/replica"
 	"github.com/samsa-io/samsa/internal/txn"
 )
@@ -99,6 +100,10 @@ type Broker struct {
 	security map[string]*listenerSecurity
 	// authFailureDelay is connection.failed.authentication.delay.ms.
 	authFailureDelay time.Duration
+	// quotas enforces client quotas (quotas_enforce.go).
+	quotas *clientQuotas
+	// connLimits are the connection limits of the client listeners (conn_limits.go).
+	connLimits *connLimits
 	// interBrokerOpts are the TLS/SASL options of the clients of other brokers (txn_remote.go),
 	// for the inter-broker listener (SetInterBrokerClientOpts).
 	interBrokerOpts []kgo.Opt
@@ -134,6 +139,9 @@ func New(cfg *config.Server, ctrl Controller, replicas *replica.Manager, logger 
 	b.requestReadTimeout = time.Duration(cfg.Int64("samsa.request.read.timeout.ms")) * time.Millisecond
 	b.partitionSizeLimit = int32(cfg.Int64("max.request.partition.size.limit"))
 	b.budget = newRequestBudget(cfg.QueuedMaxRequestBytes)
+	// Until the quota store's metadata image is merged, no client quota is configured.
+	b.quotas = newClientQuotas(cfg, quota.Empty{})
+	b.connLimits = newConnLimits(cfg, b.quotas.window, b.quotas.table, logger.Info)
 	b.mu.conns = make(map[*conn]struct{})
 	b.sendfile = os.Getenv("SAMSA_SENDFILE") != "0"
 	b.groups = newGroupCoordinator(b)
@@ -166,6 +174,11 @@ func (b *Broker) Serve(ln net.Listener, l config.Listener) {
 				time.Sleep(10 * time.Millisecond)
 				continue
 			}
+			limited := l.Name != b.cfg.ControllerListener
+			if limited && !b.admitConn(nc, l.Name) {
+				continue // refused, or the broker is closing (the next Accept fails)
+			}
+			ip := remoteIP(nc)
 			if tc, ok := nc.(*net.TCPConn); ok {
 				tc.SetNoDelay(true)
 			}
@@ -180,6 +193,9 @@ func (b *Broker) Serve(ln net.Listener, l config.Listener) {
 				b.mu.Unlock()
 				nc.Close()
 				c.cancel()
+				if limited {
+					b.connLimits.release(l.Name, ip)
+				}
 				return
 			}
 			b.mu.conns[c] = struct{}{}
@@ -189,6 +205,9 @@ func (b *Broker) Serve(ln net.Listener, l config.Listener) {
 			go func() {
 				defer b.wg.Done()
 				c.serve()
+				if limited {
+					b.connLimits.release(l.Name, ip)
+				}
 				b.connectionEnded(c)
 				b.mu.Lock()
 				delete(b.mu.conns, c)

@@ -21,10 +21,10 @@ var cleanerAtRunTime = []string{"log.cleaner.threads", "log.cleaner.dedupe.buffe
 	"log.cleaner.backoff.ms", "log.cleaner.io.max.bytes.per.second"}
 
 // servedAtRunTime reports whether Samsa follows run-time changes of a served broker setting:
-// it does for the broker-wide defaults of topic configs (Kafka's topic config synonyms) and
-// for the log cleaner's settings Kafka reconfigures.
+// it does for the broker-wide defaults of topic configs (Kafka's topic config synonyms), for
+// the log cleaner's settings Kafka reconfigures and for the connection limits.
 func servedAtRunTime(name string) bool {
-	if slices.Contains(cleanerAtRunTime, name) {
+	if slices.Contains(cleanerAtRunTime, name) || slices.Contains(connLimitsAtRunTime, name) {
 		return true
 	}
 	for _, d := range config.TopicDefs {
@@ -85,6 +85,9 @@ func (b *Broker) checkBrokerChanges(resourceName string, set map[string]string, 
 		return kerrMsg(kerr.InvalidRequest, "Cannot update these configs dynamically: "+scalaSet(readOnly))
 	case len(notAtRunTime) > 0:
 		return kerrMsg(kerr.InvalidRequest, "Samsa does not support updating these configs dynamically yet (set them in server.properties): "+scalaSet(notAtRunTime))
+	}
+	if err := checkConnLimitChanges(set); err != nil {
+		return err
 	}
 	if v, ok := set["log.cleaner.threads"]; ok {
 		if err := checkCleanerThreads(v, b.replicas.CleanerConfig().Threads); err != nil {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -36,6 +37,15 @@ type request struct {
 	// frame is the buffer the request was read into, charged to the broker's budget until
 	// the request is handled (release).
 	frame []byte
+	// Client quotas (quotas_enforce.go, throttle.go): quotaExempt marks a replica's fetch;
+	// bandwidthThrottle is the produce/fetch byte-rate throttle its handler computed; waited
+	// is the time the handler spent waiting for events; throttled says the response carries
+	// a throttle (it is flushed at once, before the connection's mute).
+	size              int // of the request frame, recorded against producer_byte_rate
+	quotaExempt       bool
+	bandwidthThrottle time.Duration
+	waited            time.Duration
+	throttled         bool
 }
 
 // release gives the request's frame back to the budget once it is handled, and recycles a
@@ -85,8 +95,10 @@ type conn struct {
 	// closeAfterResponse closes the connection once the current response is written (a
 	// failed authentication). Handler only.
 	closeAfterResponse bool
-	ctx                context.Context
-	cancel             context.CancelFunc
+	// mutedUntil is when the connection's throttle ends (unix nanoseconds; throttle.go).
+	mutedUntil atomic.Int64
+	ctx        context.Context
+	cancel     context.CancelFunc
 	// waitCtx ends with ctx or as soon as the reader stops (the client closed the connection,
 	// or sent something unreadable). The handlers that wait for something to happen (a fetch's
 	// long poll, JoinGroup and SyncGroup) wait on it, so that a client that leaves does not
@@ -249,6 +261,7 @@ func (c *conn) handle() {
 			}
 			continue
 		}
+		c.waitMuted() // a throttled connection handles nothing until its throttle has passed
 		resp, err := c.b.dispatch(req)
 		req.release()
 		if err == nil && resp != nil {
@@ -257,6 +270,9 @@ func (c *conn) handle() {
 			}
 			err = c.writeResponse(wb, req, resp)
 			req.bufs.release()
+			if err == nil && req.throttled {
+				err = wb.w.Flush() // answer at once, then stay muted (KIP-219)
+			}
 			if err == nil && c.closeAfterResponse {
 				wb.w.Flush()
 				c.fail("", nil)
@@ -340,6 +356,7 @@ func (c *conn) readLoop() {
 	r := newConnReader(c)
 	defer r.close()
 	for {
+		c.waitMuted() // KIP-219: no request is read while the connection is throttled
 		r.nextFrame()
 		maxFrame := c.b.cfg.SocketRequestMaxBytes
 		if !c.authenticated.Load() {
@@ -359,6 +376,7 @@ func (c *conn) readLoop() {
 			return
 		}
 		req.frame = r.takeFrame()
+		req.size = len(frame)
 		if !c.queue(req) {
 			return
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -90,7 +91,12 @@ func (b *Broker) dispatch(req *request) (kmsg.Response, error) {
 			return resp, err
 		}
 	}
-	return a.handle(b, req)
+	started := time.Now()
+	resp, err := a.handle(b, req)
+	if err == nil {
+		b.applyThrottle(req, resp, time.Since(started))
+	}
+	return resp, err
 }
 
 // errCode returns the Kafka error code of err (0 for nil, UNKNOWN_SERVER_ERROR for errors that

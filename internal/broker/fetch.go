@@ -140,7 +140,15 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 	if req.conn.canSendfile() && b.sendfile {
 		req.regions = make(map[*kmsgPartition]*storage.Region, len(parts))
 	}
+	if replicaID >= 0 {
+		req.quotaExempt = true // replication is not subject to client quotas
+	} else {
+		r.MaxBytes = b.fetchQuotaMaxBytes(req, r.MaxBytes)
+	}
 	b.readFetch(req, r, parts, replicaID)
+	if replicaID < 0 {
+		b.recordFetch(req, fetchedBytes(parts, req.regions))
+	}
 	b.fetchSessions.finish(&use, resp, req.regions, b.now())
 	return resp, nil
 }
@@ -182,7 +190,10 @@ func (b *Broker) readFetch(req *request, r *kmsg.FetchRequest, parts []fetchPart
 			timer = time.NewTimer(deadline)
 			defer timer.Stop()
 		}
-		if !waitAny(req.conn.waitCtx.Done(), timer.C, waits) {
+		waitStart := time.Now()
+		woken := waitAny(req.conn.waitCtx.Done(), timer.C, waits)
+		req.waitedSince(waitStart)
+		if !woken {
 			// Timed out, shutting down or the client gone: answer with what there is.
 			readFetchParts(parts, maxBytes, &req.bufs, req.regions)
 			return

@@ -67,6 +67,7 @@ func optionalSetting(cfg *config.Server, name string, def int64) int64 {
 func (b *Broker) MetadataApplied(img *metadata.Image) {
 	b.groups.ApplyImage(img, b.replicas.Partition)
 	b.txnMetadataApplied(img)
+	b.applyConnLimits(img)
 }
 
 // clientHost is a member's host as Kafka reports it ("/" and the address).

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"time"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -40,7 +42,9 @@ func handleJoinGroup(b *Broker, req *request) (kmsg.Response, error) {
 	for _, p := range r.Protocols {
 		jr.Protocols = append(jr.Protocols, group.Protocol{Name: p.Name, Metadata: p.Metadata})
 	}
+	waitStart := time.Now()
 	res := b.groups.JoinGroup(req.conn.waitCtx, jr)
+	req.waitedSince(waitStart)
 	resp.ErrorCode = errCode(res.Err)
 	resp.Generation = res.Generation
 	resp.ProtocolType = res.ProtocolType
@@ -77,7 +81,9 @@ func handleSyncGroup(b *Broker, req *request) (kmsg.Response, error) {
 			sr.Assignments[a.MemberID] = a.MemberAssignment
 		}
 	}
+	waitStart := time.Now()
 	res := b.groups.SyncGroup(req.conn.waitCtx, sr)
+	req.waitedSince(waitStart)
 	resp.ErrorCode = errCode(res.Err)
 	resp.ProtocolType = res.ProtocolType
 	resp.Protocol = res.Protocol

@@ -24,6 +24,7 @@ func init() { register(kmsg.Produce.Int16(), 3, 12, handleProduce) }
 func handleProduce(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.ProduceRequest)
 	resp := r.ResponseKind().(*kmsg.ProduceResponse)
+	b.recordProduce(req)
 	img := b.ctrl.Image()
 	acksOK := r.Acks == 0 || r.Acks == 1 || r.Acks == -1
 	failed := false
@@ -124,6 +125,7 @@ type produceWait struct {
 func (b *Broker) awaitReplication(req *request, timeoutMs int32, waits []produceWait, resp *kmsg.ProduceResponse) {
 	deadline, cancel := context.WithTimeout(context.Background(), time.Duration(max(timeoutMs, 0))*time.Millisecond)
 	defer cancel()
+	defer req.waitedSince(time.Now())
 	for _, w := range waits {
 		err := w.p.WaitReplicated(req.conn.waitCtx, w.end, w.minISR, deadline.Done())
 		if err == nil {

@@ -99,6 +99,13 @@ func lookupListenerSetting(name string) (*BrokerSetting, bool) {
 	if brokerWideOnly[setting] {
 		return nil, false
 	}
+	if listenerConnectionSettings[setting] {
+		d := *ServerDef(setting)
+		d.Name = name
+		d.Default, d.NoDefault = "", true // the listener has no bound of its own unless given
+		d.Min = 1                         // Kafka's ListenerConnectionQuota: > 0
+		return &BrokerSetting{Def: &d, Support: Served, Mode: ModeReadOnly}, true
+	}
 	for i := range SecurityDefs {
 		if SecurityDefs[i].Name == setting {
 			d := SecurityDefs[i]

@@ -109,6 +109,12 @@ var ServerDefs = []Def{
 	{Name: "group.consumer.assignors", Type: TypeList, Default: "uniform,range", OneOf: []string{"uniform", "range", "org.apache.kafka.coordinator.group.assignor.UniformAssignor", "org.apache.kafka.coordinator.group.assignor.RangeAssignor"}, Doc: "server-side assignors of consumer (KIP-848) groups, the first the default (Kafka's class names are accepted too)"},
 	{Name: "group.consumer.migration.policy", Type: TypeString, Default: "bidirectional", OneOf: []string{"bidirectional", "upgrade", "downgrade", "disabled"}, Doc: "whether classic groups with members convert to consumer (KIP-848) groups when a consumer-protocol member joins (upgrade), and back when the last one leaves (downgrade)"},
 	{Name: "broker.rack", Type: TypeString, NoDefault: true, Doc: "rack of this broker"},
+	{Name: "quota.window.num", Type: TypeInt, Default: "11", Min: 1, MinSet: true, Doc: "samples client quota rates are measured over"},
+	{Name: "quota.window.size.seconds", Type: TypeInt, Default: "1", Min: 1, MinSet: true, Doc: "time span of each client quota sample; request-percentage and connection-rate throttles are capped at one"},
+	{Name: "max.connections", Type: TypeInt, Default: "2147483647", Min: 0, MinSet: true, Doc: "most connections the broker holds; beyond it new connections wait to be accepted (the inter-broker listener is not counted against it when there are other listeners); listener.name.<listener>.max.connections bounds one listener"},
+	{Name: "max.connections.per.ip", Type: TypeInt, Default: "2147483647", Min: 0, MinSet: true, Doc: "most connections from one ip address; a connection beyond it is closed at once (0 only with max.connections.per.ip.overrides)"},
+	{Name: "max.connections.per.ip.overrides", Type: TypeString, Default: "", Doc: "per-ip or hostname overrides of max.connections.per.ip: host:N,host:N"},
+	{Name: "max.connection.creation.rate", Type: TypeInt, Default: "2147483647", Min: 0, MinSet: true, Doc: "most connections accepted per second, broker-wide (listener.name.<listener>.max.connection.creation.rate per listener); accepts beyond it are delayed"},
 }
 
 // SamsaPrefix starts the names of the settings that are Samsa's own.
@@ -287,6 +293,9 @@ func LoadServer(props map[string]string) (*Server, error) {
 	s.RetentionCheckInterval = atoi("log.retention.check.interval.ms")
 	s.FlushSchedulerInterval = atoi("log.flush.scheduler.interval.ms")
 	s.FetchMaxBytes = int32(atoi("fetch.max.bytes"))
+	if err := s.checkConnectionLimits(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
