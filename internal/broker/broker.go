@@ -139,8 +139,8 @@ func New(cfg *config.Server, ctrl Controller, replicas *replica.Manager, logger 
 	b.requestReadTimeout = time.Duration(cfg.Int64("samsa.request.read.timeout.ms")) * time.Millisecond
 	b.partitionSizeLimit = int32(cfg.Int64("max.request.partition.size.limit"))
 	b.budget = newRequestBudget(cfg.QueuedMaxRequestBytes)
-	// Until the quota store's metadata image is merged, no client quota is configured.
-	b.quotas = newClientQuotas(cfg, quota.Empty{})
+	// Client quotas are read from the current metadata image (ClientQuotaRecords).
+	b.quotas = newClientQuotas(cfg, quota.SourceFunc(func() *quota.Table { return ctrl.Image().ClientQuotas() }))
 	b.connLimits = newConnLimits(cfg, b.quotas.window, b.quotas.table, logger.Info)
 	b.mu.conns = make(map[*conn]struct{})
 	b.sendfile = os.Getenv("SAMSA_SENDFILE") != "0"

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/kversion"
@@ -26,10 +27,47 @@ const quotaRate = 512 << 10
 // samples of 1 s: with Kafka's default 11 samples a greedy client's first burst is 10 s of
 // quota and its flow comes in 11 s periods (see quota.TestGreedyClientHeldToQuota), too long
 // to measure here; the algorithm is the same.
+//
+// The quotas are set as a user sets them, with AlterClientQuotas over TCP (kadm), and the test
+// waits until the broker's metadata image has them.
 func startWithQuotas(t *testing.T, tab *quota.Table, settings ...string) *testcluster.Node {
 	t.Helper()
 	n := testcluster.Start(t, append([]string{"quota.window.num=2"}, settings...)...)
-	n.Server().Broker().SetQuotaSource(quota.SourceFunc(func() *quota.Table { return tab }))
+	var entries []kadm.AlterClientQuotaEntry
+	for e, vals := range tab.Quotas {
+		var ent kadm.ClientQuotaEntity
+		for _, c := range []struct {
+			typ  string
+			name quota.Name
+		}{{"user", e.User}, {"client-id", e.ClientID}, {"ip", e.IP}} {
+			if !c.name.Set {
+				continue
+			}
+			comp := kadm.ClientQuotaEntityComponent{Type: c.typ}
+			if !c.name.Default {
+				comp.Name = kadm.StringPtr(c.name.Name)
+			}
+			ent = append(ent, comp)
+		}
+		entry := kadm.AlterClientQuotaEntry{Entity: ent}
+		for k, v := range vals {
+			entry.Ops = append(entry.Ops, kadm.AlterClientQuotaOp{Key: k, Value: v})
+		}
+		entries = append(entries, entry)
+	}
+	res, err := newAdmin(t, n).AlterClientQuotas(ctxT(t), entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range res {
+		if r.Err != nil {
+			t.Fatalf("AlterClientQuotas %v: %v", r.Entity, r.Err)
+		}
+	}
+	testcluster.PollUntil(t, 10*time.Second, "the quotas in the metadata image", func() (bool, string) {
+		got := n.Server().Image().ClientQuotas().Quotas
+		return len(got) == len(tab.Quotas), fmt.Sprintf("%d of %d entities", len(got), len(tab.Quotas))
+	})
 	return n
 }
 
