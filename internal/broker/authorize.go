@@ -25,10 +25,6 @@ const (
 	// checkInHandler: the handler checks each resource with Kafka's operations and answers
 	// Kafka's errors (per topic, partition, group...).
 	checkInHandler
-	// checkSuperUserOnly: not checked per resource yet; with an authorizer, only super users
-	// are served (the others get CLUSTER_AUTHORIZATION_FAILED where the response has a
-	// top-level error, else the connection closes), so no API is open by mistake.
-	checkSuperUserOnly
 	// checkCluster: the operation of clusterOps on the CLUSTER resource, checked by dispatch
 	// (CLUSTER_AUTHORIZATION_FAILED in the top-level error code).
 	checkCluster
@@ -112,11 +108,12 @@ var apiAuthorization = map[int16]authCheck{
 	kmsg.DescribeTransactions.Int16(): checkInHandler,
 	kmsg.ListTransactions.Int16():     checkInHandler,
 	kmsg.DescribeProducers.Int16():    checkInHandler, // READ on the topic
+	// DELETE on the group, READ on each topic.
+	kmsg.OffsetDelete.Int16(): checkInHandler,
+	// DESCRIBE on each group; a group with a member assigned a topic the principal may not
+	// DESCRIBE is TOPIC_AUTHORIZATION_FAILED.
+	kmsg.ConsumerGroupDescribe.Int16(): checkInHandler,
 }
-
-// notCheckedYet are the served APIs whose per-resource checks are still to come: with an
-// authorizer they are served to super users only.
-var notCheckedYet = []kmsg.Key{kmsg.OffsetDelete, kmsg.ConsumerGroupDescribe}
 
 func init() {
 	for key := range clusterOps {
@@ -127,11 +124,6 @@ func init() {
 	}
 	apiAuthorization[kmsg.EndTxn.Int16()] = checkTxn
 	apiAuthorization[kmsg.AddOffsetsToTxn.Int16()] = checkTxn
-	for _, k := range notCheckedYet {
-		if _, dup := apiAuthorization[k.Int16()]; !dup {
-			apiAuthorization[k.Int16()] = checkSuperUserOnly
-		}
-	}
 }
 
 // aclCache holds the ACL bindings of the last image asked about, so that the bindings are
@@ -196,29 +188,10 @@ func (b *Broker) authorizeCluster(req *request, op kmsg.ACLOperation) bool {
 	return b.authorize(req, op, kmsg.ACLResourceTypeCluster, acl.ClusterName)
 }
 
-// isSuperUser reports whether the request's principal is a super user (always true without
-// an authorizer).
-func (b *Broker) isSuperUser(req *request) bool {
-	return b.authorizer == nil || req.conn.controllerPort || b.authorizer.SuperUsers[req.conn.authPrincipal()]
-}
-
-// errNotAuthorized closes the connection of a request refused by an API that has no top-level
-// error code to answer with.
-type errNotAuthorized struct{ api string }
-
-func (e errNotAuthorized) Error() string {
-	return e.api + " is served to super users only while authorization of its resources is not implemented"
-}
-
 // dispatchAuthorize runs the checks of dispatch: nil when the request may go to its handler,
 // else the refusal to send.
 func (b *Broker) dispatchAuthorize(req *request) (kmsg.Response, error, bool) {
 	switch apiAuthorization[req.hdr.Key] {
-	case checkSuperUserOnly:
-		if !b.isSuperUser(req) {
-			resp, err := refuseWith(req, kerr.ClusterAuthorizationFailed, errNotAuthorized{kmsg.NameForKey(req.hdr.Key)}.Error())
-			return resp, err, true
-		}
 	case checkCluster:
 		if !b.authorizeCluster(req, clusterOps[req.hdr.Key]) {
 			resp, err := refuseWith(req, kerr.ClusterAuthorizationFailed, "")
