@@ -51,9 +51,6 @@ var clusterOps = map[int16]kmsg.ACLOperation{
 	kmsg.ElectLeaders.Int16():                 kmsg.ACLOperationAlter,
 	kmsg.DescribeLogDirs.Int16():              kmsg.ACLOperationDescribe,
 	kmsg.DescribeUserSCRAMCredentials.Int16(): kmsg.ACLOperationDescribe,
-	// The coordinator's markers (no top-level error code: a refusal closes the connection).
-	kmsg.WriteTxnMarkers.Int16():           kmsg.ACLOperationClusterAction,
-	kmsg.AlterUserSCRAMCredentials.Int16(): kmsg.ACLOperationAlter,
 }
 
 // groupOps are the operations of the checkGroup APIs on the request's group (Kafka's).
@@ -108,6 +105,10 @@ var apiAuthorization = map[int16]authCheck{
 	kmsg.DescribeTransactions.Int16(): checkInHandler,
 	kmsg.ListTransactions.Int16():     checkInHandler,
 	kmsg.DescribeProducers.Int16():    checkInHandler, // READ on the topic
+	// CLUSTER_ACTION / ALTER on the cluster; their responses have no top-level error code, so
+	// the handler answers each partition or user with Kafka's error.
+	kmsg.WriteTxnMarkers.Int16():           checkInHandler,
+	kmsg.AlterUserSCRAMCredentials.Int16(): checkInHandler,
 	// DELETE on the group, READ on each topic.
 	kmsg.OffsetDelete.Int16(): checkInHandler,
 	// DESCRIBE on each group; a group with a member assigned a topic the principal may not
