@@ -7,7 +7,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
-	"github.com/samsa-io/samsa/internal/auth/authtest"
 	"github.com/samsa-io/samsa/internal/testcluster"
 )
 
@@ -16,25 +15,15 @@ import (
 // min.insync.replicas=2 is acknowledged only once the follower has fetched it, which its
 // replica fetcher does over TLS with the broker's certificate and its PLAIN login.
 func TestSecuredInterBrokerListener(t *testing.T) {
-	ca, err := authtest.NewCA("samsa test CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, _ := ca.Issue("broker", "", "127.0.0.1")
-	caFile, ks, err := ca.WriteFiles(t.TempDir(), "broker", srv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := testcluster.StartClusterListeners(t, 2, []string{"SASL_SSL"},
+	_, tlsSettings := tlsFiles(t)
+	c := testcluster.StartClusterListeners(t, 2, []string{"SASL_SSL"}, append(tlsSettings,
 		"inter.broker.listener.name=SASL_SSL",
-		"ssl.keystore.type=PEM", "ssl.keystore.location="+ks,
-		"ssl.truststore.type=PEM", "ssl.truststore.location="+caFile,
 		"listener.name.sasl_ssl.ssl.client.auth=required",
 		"sasl.enabled.mechanisms=PLAIN",
 		"sasl.mechanism.inter.broker.protocol=PLAIN",
 		`listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="broker" password="broker-secret" user_broker="broker-secret";`,
 		"min.insync.replicas=2",
-	)
+	)...)
 	ctx := ctxT(t)
 	adm := adminFor(t, c.Addrs()[0])
 	if _, err := adm.CreateTopic(ctx, 2, 2, nil, "secured"); err != nil {
