@@ -175,6 +175,28 @@ func (b *Broker) authorize(req *request, op kmsg.ACLOperation, rt kmsg.ACLResour
 		Operation: op, ResourceType: rt, ResourceName: name})
 }
 
+// authorizedOperations is the bitfield of the operations the request's principal may perform
+// on the resource, of those that apply to its type (Kafka's AuthHelper.authorizedOperations):
+// all of them without an authorizer.
+func (b *Broker) authorizedOperations(req *request, rt kmsg.ACLResourceType, name string) int32 {
+	var allowed []kmsg.ACLOperation
+	for _, op := range acl.SupportedOperations(rt) {
+		if b.authorize(req, op, rt, name) {
+			allowed = append(allowed, op)
+		}
+	}
+	return acl.OperationsBitfield(allowed)
+}
+
+// clusterAuthorizedOperations is authorizedOperations on the cluster as Metadata v8-10 and
+// DescribeCluster answer it: 0 for a principal that may not DESCRIBE the cluster.
+func (b *Broker) clusterAuthorizedOperations(req *request) int32 {
+	if !b.authorizeCluster(req, kmsg.ACLOperationDescribe) {
+		return 0
+	}
+	return b.authorizedOperations(req, kmsg.ACLResourceTypeCluster, acl.ClusterName)
+}
+
 // authorizeAnyTopicWrite reports whether the principal may write to some topic.
 func (b *Broker) authorizeAnyTopicWrite(req *request) bool {
 	if b.authorizer == nil || req.conn.controllerPort {

@@ -535,14 +535,8 @@ func rawExchange(t *testing.T, c net.Conn, req kmsg.Request) (kmsg.Response, err
 // resource's, or a closed connection where Kafka's answer has no error field) or, for the
 // listing APIs, a list without the resources it may not describe; a super user gets neither.
 func TestAPIAuthorizationEveryAPI(t *testing.T) {
-	n := startACLNode(t)
-	for _, name := range []string{"t", "deletable"} {
-		createTopic(t, n.Node, name, 1, nil)
-	}
-	adm := newAdmin(t, n.Node) // User:ANONYMOUS on PLAINTEXT, a super user
-	if _, err := adm.CommitOffsets(ctxT(t), "g", kadmOffsets("t", 0, 1)); err != nil {
-		t.Fatal(err)
-	}
+	n, adm := startACLNodeWithGroup(t)
+	createTopic(t, n.Node, "deletable", 1, nil)
 	ip := kmsg.NewPtrInitProducerIDRequest()
 	ip.TransactionalID, ip.TransactionTimeoutMillis = kmsg.StringPtr("tx"), 60000
 	if r, err := ip.RequestWith(ctxT(t), newClient(t, n.Node)); err != nil || r.ErrorCode != 0 {

@@ -10,17 +10,25 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// startACLNodeWithGroup is startACLNode with topic t and group g, which committed offset 1 on
+// t-0; it returns the node and a super user's admin client (User:ANONYMOUS on PLAINTEXT).
+func startACLNodeWithGroup(t *testing.T) (*secNode, *kadm.Client) {
+	t.Helper()
+	n := startACLNode(t)
+	createTopic(t, n.Node, "t", 1, nil)
+	adm := newAdmin(t, n.Node)
+	if _, err := adm.CommitOffsets(ctxT(t), "g", kadmOffsets("t", 0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	return n, adm
+}
+
 // TestACLOffsetDelete: OffsetDelete needs DELETE on the group (else the top-level
 // GROUP_AUTHORIZATION_FAILED) and READ on each topic (else each of its partitions
 // TOPIC_AUTHORIZATION_FAILED, and the offset stays); with both the offset is deleted. Each step
 // adds ACLs to the ones before.
 func TestACLOffsetDelete(t *testing.T) {
-	n := startACLNode(t)
-	createTopic(t, n.Node, "t", 1, nil)
-	adm := newAdmin(t, n.Node) // the PLAINTEXT listener's User:ANONYMOUS is a super user
-	if _, err := adm.CommitOffsets(ctxT(t), "g", kadmOffsets("t", 0, 5)); err != nil {
-		t.Fatal(err)
-	}
+	n, adm := startACLNodeWithGroup(t)
 	alice := saslUser(t, n, "alice", "alice-secret")
 	steps := []struct {
 		name      string

@@ -60,6 +60,9 @@ func handleConsumerGroupDescribe(b *Broker, req *request) (kmsg.Response, error)
 				g.Members[i].MemberType = -1
 			}
 		}
+		if r.IncludeAuthorizedOperations && g.ErrorCode == 0 {
+			g.AuthorizedOperations = b.authorizedOperations(req, kmsg.ACLResourceTypeGroup, id)
+		}
 		if b.undescribableAssignedTopic(req, g) {
 			g = kmsg.NewConsumerGroupDescribeResponseGroup()
 			g.Group, g.ErrorCode = id, kerr.TopicAuthorizationFailed.Code
