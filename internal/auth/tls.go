@@ -179,9 +179,10 @@ func (s TLSSettings) build() (*tls.Config, error) {
 }
 
 // CertPrincipal is the principal of a client certificate as Kafka's default principal builder
-// names it: User: and the subject's distinguished name in RFC 2253 order (CN=...,O=...).
+// names it with the DEFAULT ssl.principal.mapping.rules: User: and the subject's
+// distinguished name as Java writes it (DistinguishedName: CN=...,O=...).
 func CertPrincipal(cert *x509.Certificate) string {
-	return "User:" + cert.Subject.String()
+	return "User:" + DistinguishedName(cert)
 }
 
 // TLSPrincipal is the principal of a TLS connection: its client certificate's, else

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-io/samsa/internal/acl"
+	"github.com/samsa-io/samsa/internal/auth"
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/group"
@@ -96,6 +97,9 @@ type Broker struct {
 	// security is how each listener's connections are secured (TLS, SASL), by listener name
 	// (ConfigureSecurity; a listener missing from it is plain).
 	security map[string]*listenerSecurity
+	// principalMappers are the TLS listeners' ssl.principal.mapping.rules other than DEFAULT,
+	// by listener name (ConfigurePrincipalMapping).
+	principalMappers map[string]*auth.SSLPrincipalMapper
 	// authFailureDelay is connection.failed.authentication.delay.ms.
 	authFailureDelay time.Duration
 	// interBrokerOpts are the TLS/SASL options of the clients of other brokers (txn_remote.go),

@@ -217,6 +217,9 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	if err := s.broker.ConfigureSecurity(); err != nil {
 		return nil, err
 	}
+	if err := s.broker.ConfigurePrincipalMapping(); err != nil {
+		return nil, err
+	}
 	s.broker.SetInterBrokerClientOpts(interBrokerOpts)
 	s.broker.SetQuorum(quorumMember{Controller: ctrl, client: s.client})
 	b.b = s.broker
