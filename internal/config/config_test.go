@@ -155,13 +155,15 @@ func TestLookupBrokerSetting(t *testing.T) {
 		{"auto.leader.rebalance.enable", Served, ModeReadOnly, "true"},
 		{"samsa.leader.imbalance.per.broker.percentage", Served, ModeReadOnly, "0"},
 		{"leader.replication.throttled.rate", NoEffect, ModeClusterWide, "9223372036854775807"},
-		{"ssl.keystore.password", Refused, ModePerBroker, ""},
+		{"ssl.keystore.password", Served, ModePerBroker, ""},
+		{"ssl.key.password", Refused, ModePerBroker, ""},
 		{"ssl.endpoint.identification.algorithm", Served, ModePerBroker, "https"},
 		{"sasl.mechanism.inter.broker.protocol", Served, ModePerBroker, "GSSAPI"},
 		{"ssl.keystore.location", Served, ModePerBroker, ""},
 		{"listener.name.sasl_ssl.ssl.keystore.location", Served, ModeReadOnly, ""},
 		{"listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config", Served, ModeReadOnly, ""},
-		{"listener.name.sasl_ssl.ssl.keystore.password", Refused, ModePerBroker, ""},
+		{"listener.name.sasl_ssl.ssl.keystore.password", Served, ModeReadOnly, ""},
+		{"listener.name.sasl_ssl.ssl.key.password", Refused, ModePerBroker, ""},
 		{"create.topic.policy.class.name", Refused, ModeReadOnly, ""},
 	} {
 		s, ok := LookupBrokerSetting(tc.name)
