@@ -11,6 +11,7 @@ import (
 
 	"github.com/samsa-io/samsa/internal/acl"
 	"github.com/samsa-io/samsa/internal/auth"
+	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/metadata"
 )
 
@@ -164,9 +165,11 @@ func (c *conn) host() string {
 // authorize reports whether the request's principal may perform op on the resource; always
 // true without an authorizer.
 //
-// The controller listener is not authorized: it is PLAINTEXT only (User:ANONYMOUS) and serves
-// the nodes' own requests (registration, heartbeats, forwarded admin requests already
-// authorized by the broker that forwards them), so it must be reachable by the nodes alone.
+// The controller listener is not authorized per resource: it serves the nodes' own requests
+// (registration, heartbeats, forwarded admin requests already authorized by the broker that
+// forwards them). PLAINTEXT (User:ANONYMOUS), it must be reachable by the nodes alone; SSL
+// (mutual TLS), dispatch serves only principals with CLUSTER_ACTION there
+// (controllerListenerAuthorize).
 func (b *Broker) authorize(req *request, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool {
 	if b.authorizer == nil || req.conn.controllerPort {
 		return true
@@ -214,6 +217,9 @@ func (b *Broker) authorizeCluster(req *request, op kmsg.ACLOperation) bool {
 // dispatchAuthorize runs the checks of dispatch: nil when the request may go to its handler,
 // else the refusal to send.
 func (b *Broker) dispatchAuthorize(req *request) (kmsg.Response, error, bool) {
+	if req.conn.controllerPort {
+		return b.controllerListenerAuthorize(req)
+	}
 	switch apiAuthorization[req.hdr.Key] {
 	case checkCluster:
 		if !b.authorizeCluster(req, clusterOps[req.hdr.Key]) {
@@ -238,6 +244,23 @@ func (b *Broker) dispatchAuthorize(req *request) (kmsg.Response, error, bool) {
 		}
 	}
 	return nil, nil, false
+}
+
+// controllerListenerAuthorize is dispatch's check on the controller listener. PLAINTEXT, it
+// is not authorized (see authorize). An SSL one (mutual TLS) serves the principals that may
+// CLUSTER_ACTION on the cluster: the nodes (their certificates' principals, super users or
+// granted it) and super users; anyone else gets CLUSTER_AUTHORIZATION_FAILED (or the
+// connection closes) but for ApiVersions.
+func (b *Broker) controllerListenerAuthorize(req *request) (kmsg.Response, error, bool) {
+	if b.cfg.ControllerProtocol != config.ProtocolSSL || req.hdr.Key == kmsg.ApiVersions.Int16() {
+		return nil, nil, false
+	}
+	if b.authorizer.Authorize(b.aclBindings(), acl.Request{Principal: req.conn.authPrincipal(), Host: req.conn.host(),
+		Operation: kmsg.ACLOperationClusterAction, ResourceType: kmsg.ACLResourceTypeCluster, ResourceName: acl.ClusterName}) {
+		return nil, nil, false
+	}
+	resp, err := refuseWith(req, kerr.ClusterAuthorizationFailed, "")
+	return resp, err, true
 }
 
 // refuseWith answers a refused request with code in the response's top-level error code (and

@@ -173,7 +173,9 @@ func (b *Broker) Serve(ln net.Listener, l config.Listener) {
 				tc.SetNoDelay(true)
 			}
 			sec := b.security[l.Name]
-			if sec != nil && sec.tls != nil {
+			// (the controller listener's TLS, if any, is the controller's: its connections
+			// come here after their handshake)
+			if sec != nil && sec.tls != nil && l.Name != b.cfg.ControllerListener {
 				nc = tls.Server(nc, sec.tls) // the handshake runs in the connection's goroutine
 			}
 			c := b.newConn(nc, l.Name)

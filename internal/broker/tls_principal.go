@@ -27,21 +27,29 @@ func (b *Broker) ConfigurePrincipalMapping() error {
 	return nil
 }
 
+// tlsState is a connection's TLS state: a TLS listener's, or the controller listener's, whose
+// connections the controller hands over after their handshake (behind a wrapper).
+type tlsState interface{ ConnectionState() tls.ConnectionState }
+
 // mapTLSPrincipal names the principal of a TLS connection with a client certificate by its
 // listener's ssl.principal.mapping.rules (after secure, before any request). It reports false,
 // with a log line, when no rule applies: the authentication fails and the connection closes,
 // as Kafka's.
 func (c *conn) mapTLSPrincipal() bool {
+	st, ok := c.nc.(tlsState)
+	if !ok {
+		return true
+	}
+	cs := st.ConnectionState()
+	if !cs.HandshakeComplete || len(cs.PeerCertificates) == 0 {
+		return true
+	}
 	m := c.b.principalMappers[c.listener]
-	tc, ok := c.nc.(*tls.Conn)
-	if m == nil || !ok {
+	if m == nil {
+		c.principal = auth.CertPrincipal(cs.PeerCertificates[0]) // DEFAULT
 		return true
 	}
-	certs := tc.ConnectionState().PeerCertificates
-	if len(certs) == 0 {
-		return true
-	}
-	name, err := m.Name(auth.DistinguishedName(certs[0]))
+	name, err := m.Name(auth.DistinguishedName(cs.PeerCertificates[0]))
 	if err != nil {
 		c.logger().Warn("closing connection: TLS authentication failed", "listener", c.listener, "err", err)
 		return false

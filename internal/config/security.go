@@ -168,17 +168,17 @@ func (s *Server) checkSecurity() error {
 		default:
 			return fmt.Errorf("listeners: %s uses security protocol %s, which Kafka does not define (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)", l.Name, l.Protocol)
 		}
-		if l.Protocol == ProtocolPlaintext {
+		if l.Protocol == ProtocolPlaintext || l.Name == s.ControllerListener {
 			continue
-		}
-		if l.Name == s.ControllerListener {
-			return fmt.Errorf("listeners: the controller listener %s uses %s; Samsa's controller quorum runs on PLAINTEXT only (not supported yet)", l.Name, l.Protocol)
 		}
 		if ProtocolSASL(l.Protocol) {
 			if _, err := s.Mechanisms(l.Name); err != nil {
 				return err
 			}
 		}
+	}
+	if err := s.checkControllerSecurity(); err != nil {
+		return err
 	}
 	if l, ok := s.InterBrokerListener(); ok && ProtocolSASL(l.Protocol) {
 		m, _ := s.Value("sasl.mechanism.inter.broker.protocol")
@@ -188,6 +188,24 @@ func (s *Server) checkSecurity() error {
 		}
 	}
 	return nil
+}
+
+// checkControllerSecurity accepts a PLAINTEXT controller listener, or SSL with mutual TLS
+// (ssl.client.auth=required): the Raft connections on it are authenticated by their
+// certificates alone, so a controller listener that let any TLS client in would let it speak
+// Raft. SASL is refused there (not supported yet).
+func (s *Server) checkControllerSecurity() error {
+	switch s.ControllerProtocol {
+	case ProtocolPlaintext:
+		return nil
+	case ProtocolSSL:
+		if ca := s.ListenerValue(s.ControllerListener, "ssl.client.auth"); ca != "required" {
+			return fmt.Errorf("listener.name.%s.ssl.client.auth=%s: an SSL controller listener needs ssl.client.auth=required (the nodes' Raft connections are authenticated by their certificates)",
+				strings.ToLower(s.ControllerListener), ca)
+		}
+		return nil
+	}
+	return fmt.Errorf("the controller listener %s uses %s; Samsa's controller listener runs on PLAINTEXT or SSL (with ssl.client.auth=required) only", s.ControllerListener, s.ControllerProtocol)
 }
 
 // InterBrokerListener returns the listener brokers use to reach each other:
