@@ -32,20 +32,26 @@ func describeQuorumOver(t *testing.T, addr string, opts ...kgo.Opt) error {
 // TestSSLControllerListener: three nodes whose controller listener is SSL with mutual TLS
 // (Raft, the brokers' registrations and heartbeats, forwarded requests), the standard
 // authorizer and the nodes' certificate principal a super user: the cluster forms, a topic
-// created through a broker (forwarded) is replicated; on the controller listener a client
+// created through a broker (forwarded) is replicated, a broker-only node joins; on the
+// controller listener a client
 // without TLS is not served, one with another principal of the same CA is refused
 // CLUSTER_AUTHORIZATION_FAILED, the nodes' own is served; the active controller killed, the
 // others elect a leader over TLS and metadata changes go on.
 func TestSSLControllerListener(t *testing.T) {
 	ca, tlsSettings := tlsFiles(t)
-	c := testcluster.StartCluster(t, 3, append(tlsSettings,
+	settings := append(tlsSettings,
 		"listener.security.protocol.map=CONTROLLER:SSL,PLAINTEXT:PLAINTEXT",
 		"listener.name.controller.ssl.client.auth=required",
 		standardAuthorizer,
 		// The nodes' certificate; User:ANONYMOUS for this test's PLAINTEXT clients.
 		"super.users=User:CN=broker;User:ANONYMOUS",
-	)...)
+	)
+	c := testcluster.StartCluster(t, 3, settings...)
 	createReplicated(t, c, "over-tls", 1)
+	// A broker-only node joins: it registers over TLS, and its Raft non-voter (on a port of
+	// its own, with the controller listener's TLS) follows the metadata log (AddBroker waits
+	// until every node's image lists every broker).
+	c.AddBroker(settings...)
 
 	addr := c.ControllerAddr(0)
 	if err := describeQuorumOver(t, addr); err == nil {
