@@ -101,16 +101,23 @@ func (s TLSSettings) trustPool() (*x509.CertPool, error) {
 	return pool, nil
 }
 
-// ListenerClientTLS is the TLS configuration of the broker's own clients on a listener (the
-// inter-broker listener): its trust store, and its key store as the client certificate.
+// ListenerClientTLS is the TLS configuration of a client with the stores of s: the broker's
+// own clients on a listener (inter-broker, controller), and the CLI's --command-config. The
+// trust store's CAs (the system's without one); the key store's certificate, if any, for
+// mutual TLS. With verifyHost false (ssl.endpoint.identification.algorithm empty) the server's
+// chain is checked, not its host name.
 func ListenerClientTLS(s TLSSettings, verifyHost bool) (*tls.Config, error) {
 	roots, err := s.trustPool()
 	if err != nil {
 		return nil, err
 	}
-	cert, err := s.keyPair()
-	if err != nil {
-		return nil, err
+	var certs []tls.Certificate
+	if s.KeystoreLocation != "" || s.KeystoreChain != "" || s.KeystoreKey != "" {
+		cert, err := s.keyPair()
+		if err != nil {
+			return nil, err
+		}
+		certs = append(certs, cert)
 	}
-	return clientTLS(roots, []tls.Certificate{cert}, verifyHost), nil
+	return clientTLS(roots, certs, verifyHost), nil
 }

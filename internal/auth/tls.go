@@ -180,29 +180,6 @@ func TLSPrincipal(st tls.ConnectionState) string {
 // Anonymous is the principal of an unauthenticated connection.
 const Anonymous = "User:ANONYMOUS"
 
-// ClientTLS is the TLS configuration of a client: trust are the PEM CA certificates (nil: the
-// system's), keyPEM a PEM certificate chain and key to present (nil: none). With verifyHost
-// false (Kafka's ssl.endpoint.identification.algorithm set empty) the server's chain is still
-// checked, not its host name.
-func ClientTLS(trust, keyPEM []byte, verifyHost bool) (*tls.Config, error) {
-	var roots *x509.CertPool
-	if len(trust) > 0 {
-		roots = x509.NewCertPool()
-		if !roots.AppendCertsFromPEM(trust) {
-			return nil, errors.New("trust store: no PEM certificate")
-		}
-	}
-	var certs []tls.Certificate
-	if len(keyPEM) > 0 {
-		kp, err := tls.X509KeyPair(keyPEM, keyPEM)
-		if err != nil {
-			return nil, fmt.Errorf("key store: %w", err)
-		}
-		certs = append(certs, kp)
-	}
-	return clientTLS(roots, certs, verifyHost), nil
-}
-
 // clientTLS is a client's TLS configuration with the CA certificates roots (nil: the
 // system's) and the certificates to present.
 func clientTLS(roots *x509.CertPool, certs []tls.Certificate, verifyHost bool) *tls.Config {
