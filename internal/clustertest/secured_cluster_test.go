@@ -2,8 +2,10 @@ package clustertest
 
 import (
 	"crypto/tls"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strconv"
 	"testing"
@@ -190,12 +192,16 @@ func TestSecuredCluster(t *testing.T) {
 			t.Errorf("bob's Metadata through node %d: %v %v, want no topic", id, err, topics.Names())
 		}
 	}
-	// Without authenticating (TLS alone), or with a wrong password, nothing is served.
-	for _, opt := range []kgo.Opt{kgo.DialTLSConfig(&tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"}), scramLogin("alice", "wrong")} {
-		cl := newTestClient(t, kgo.SeedBrokers(addrs...), tlsCfg, opt, kgo.RequestRetries(0))
-		if _, err := kadm.NewClient(cl).ListTopics(ctx); err == nil {
-			t.Errorf("a client that did not authenticate listed topics")
+	// Without authenticating (TLS alone) a request closes the connection, on every broker;
+	// with a wrong password nothing is served.
+	for _, addr := range addrs {
+		if err := unauthenticatedMetadata(t, addr, &tls.Config{RootCAs: ca.Pool(), ServerName: "127.0.0.1"}); !errors.Is(err, io.EOF) {
+			t.Errorf("Metadata to %s over TLS without SASL: %v, want the connection closed (EOF)", addr, err)
 		}
+	}
+	wrong := newTestClient(t, kgo.SeedBrokers(addrs...), tlsCfg, scramLogin("alice", "wrong"), kgo.RequestRetries(0))
+	if _, err := kadm.NewClient(wrong).ListTopics(ctx); err == nil {
+		t.Errorf("a client with a wrong password listed topics")
 	}
 
 	// The leader dies; alice's records are all on the new leader.
@@ -215,6 +221,39 @@ func TestSecuredCluster(t *testing.T) {
 			}
 		}
 	}
+}
+
+// unauthenticatedMetadata sends a Metadata request over TLS without SASL and returns the
+// error reading its answer (io.EOF: the broker closed the connection).
+func unauthenticatedMetadata(t *testing.T, addr string, cfg *tls.Config) error {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	send := func(req kmsg.Request, version int16) error {
+		req.SetVersion(version)
+		// request header v2: key, version, correlation id 1, client id "t", no tagged fields
+		frame := []byte{0, 0, 0, 0, byte(req.Key() >> 8), byte(req.Key()), byte(req.GetVersion() >> 8), byte(req.GetVersion()), 0, 0, 0, 1, 0, 1, 't', 0}
+		frame = req.AppendTo(frame)
+		binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
+		if _, err := c.Write(frame); err != nil {
+			t.Fatal(err)
+		}
+		var size [4]byte
+		if _, err := io.ReadFull(c, size[:]); err != nil {
+			return err
+		}
+		_, err := io.ReadFull(c, make([]byte, binary.BigEndian.Uint32(size[:])))
+		return err
+	}
+	// ApiVersions is answered before authentication: the framing is right.
+	if err := send(kmsg.NewPtrApiVersionsRequest(), 3); err != nil {
+		t.Fatalf("ApiVersions before authentication: %v", err)
+	}
+	return send(kmsg.NewPtrMetadataRequest(), 12) // a version the broker serves
 }
 
 // rawCode sends req to node id and returns the answer's error code for its first resource.
