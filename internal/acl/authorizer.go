@@ -121,3 +121,36 @@ func (a *Authorizer) AuthorizeAny(bindings []Binding, r Request) bool {
 	}
 	return allowed
 }
+
+// SupportedOperations are the operations that apply to a resource type, those Kafka reports
+// in "authorized operations" fields (its AclEntry.supportedOperations).
+func SupportedOperations(rt kmsg.ACLResourceType) []kmsg.ACLOperation {
+	switch rt {
+	case kmsg.ACLResourceTypeTopic:
+		return []kmsg.ACLOperation{kmsg.ACLOperationRead, kmsg.ACLOperationWrite, kmsg.ACLOperationCreate, kmsg.ACLOperationDescribe,
+			kmsg.ACLOperationDelete, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs}
+	case kmsg.ACLResourceTypeGroup:
+		return []kmsg.ACLOperation{kmsg.ACLOperationRead, kmsg.ACLOperationDescribe, kmsg.ACLOperationDelete,
+			kmsg.ACLOperationDescribeConfigs, kmsg.ACLOperationAlterConfigs}
+	case kmsg.ACLResourceTypeCluster:
+		return []kmsg.ACLOperation{kmsg.ACLOperationCreate, kmsg.ACLOperationClusterAction, kmsg.ACLOperationDescribeConfigs,
+			kmsg.ACLOperationAlterConfigs, kmsg.ACLOperationIdempotentWrite, kmsg.ACLOperationAlter, kmsg.ACLOperationDescribe}
+	case kmsg.ACLResourceTypeTransactionalId:
+		return []kmsg.ACLOperation{kmsg.ACLOperationDescribe, kmsg.ACLOperationWrite}
+	case kmsg.ACLResourceTypeDelegationToken:
+		return []kmsg.ACLOperation{kmsg.ACLOperationDescribe}
+	case kmsg.ACLResourceTypeUser:
+		return []kmsg.ACLOperation{kmsg.ACLOperationCreateTokens, kmsg.ACLOperationDescribeTokens}
+	}
+	return nil
+}
+
+// OperationsBitfield is Kafka's encoding of a set of operations in an "authorized
+// operations" field: bit n set for the operation of code n.
+func OperationsBitfield(ops []kmsg.ACLOperation) int32 {
+	var bits int32
+	for _, op := range ops {
+		bits |= 1 << uint(op)
+	}
+	return bits
+}

@@ -23,6 +23,9 @@ type TLSSettings struct {
 	KeystoreLocation, KeystoreChain, KeystoreKey string
 	// TruststoreLocation is a PEM file of CA certificates; or TruststoreCerts holds them.
 	TruststoreLocation, TruststoreCerts string
+	// KeystoreType and TruststoreType are PEM or PKCS12; a PKCS12 store is opened with its
+	// password.
+	KeystoreType, KeystorePassword, TruststoreType, TruststorePassword string
 	// ClientAuth is none, requested or required.
 	ClientAuth string
 	// Protocols are the enabled TLS versions (TLSv1.2, TLSv1.3).
@@ -45,6 +48,10 @@ func ListenerTLSSettings(cfg *config.Server, listener string) TLSSettings {
 		KeystoreKey:        v("ssl.keystore.key"),
 		TruststoreLocation: v("ssl.truststore.location"),
 		TruststoreCerts:    v("ssl.truststore.certificates"),
+		KeystoreType:       v("ssl.keystore.type"),
+		KeystorePassword:   v("ssl.keystore.password"),
+		TruststoreType:     v("ssl.truststore.type"),
+		TruststorePassword: v("ssl.truststore.password"),
 		ClientAuth:         v("ssl.client.auth"),
 		Protocols:          protocols,
 	}
@@ -123,23 +130,9 @@ func (s TLSSettings) build() (*tls.Config, error) {
 	fail := func(err error) (*tls.Config, error) {
 		return nil, fmt.Errorf("listener %s: %w", s.Listener, err)
 	}
-	chain, key := []byte(s.KeystoreChain), []byte(s.KeystoreKey)
-	if s.KeystoreLocation != "" {
-		if s.KeystoreChain != "" || s.KeystoreKey != "" {
-			return fail(errors.New("ssl.keystore.location and ssl.keystore.certificate.chain/ssl.keystore.key are exclusive"))
-		}
-		pemBytes, err := os.ReadFile(s.KeystoreLocation)
-		if err != nil {
-			return fail(fmt.Errorf("ssl.keystore.location: %w", err))
-		}
-		chain, key = pemBytes, pemBytes
-	}
-	if len(chain) == 0 || len(key) == 0 {
-		return fail(errors.New("TLS needs a certificate and key: set ssl.keystore.type=PEM and ssl.keystore.location (or ssl.keystore.certificate.chain and ssl.keystore.key)"))
-	}
-	cert, err := tls.X509KeyPair(chain, key)
+	cert, err := s.keyPair()
 	if err != nil {
-		return fail(fmt.Errorf("ssl.keystore: %w", err))
+		return fail(err)
 	}
 	cfg := &tls.Config{Certificates: []tls.Certificate{cert}}
 	cfg.MinVersion, cfg.MaxVersion = tls.VersionTLS13, tls.VersionTLS12
@@ -153,18 +146,8 @@ func (s TLSSettings) build() (*tls.Config, error) {
 	if len(s.Protocols) == 0 {
 		return fail(errors.New("ssl.enabled.protocols is empty"))
 	}
-	trust := []byte(s.TruststoreCerts)
-	if s.TruststoreLocation != "" {
-		if trust, err = os.ReadFile(s.TruststoreLocation); err != nil {
-			return fail(fmt.Errorf("ssl.truststore.location: %w", err))
-		}
-	}
-	if len(trust) > 0 {
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(trust) {
-			return fail(errors.New("ssl.truststore: no PEM certificate found"))
-		}
-		cfg.ClientCAs = pool
+	if cfg.ClientCAs, err = s.trustPool(); err != nil {
+		return fail(err)
 	}
 	switch s.ClientAuth {
 	case "required":
@@ -179,9 +162,10 @@ func (s TLSSettings) build() (*tls.Config, error) {
 }
 
 // CertPrincipal is the principal of a client certificate as Kafka's default principal builder
-// names it: User: and the subject's distinguished name in RFC 2253 order (CN=...,O=...).
+// names it with the DEFAULT ssl.principal.mapping.rules: User: and the subject's
+// distinguished name as Java writes it (DistinguishedName: CN=...,O=...).
 func CertPrincipal(cert *x509.Certificate) string {
-	return "User:" + cert.Subject.String()
+	return "User:" + DistinguishedName(cert)
 }
 
 // TLSPrincipal is the principal of a TLS connection: its client certificate's, else
@@ -196,27 +180,11 @@ func TLSPrincipal(st tls.ConnectionState) string {
 // Anonymous is the principal of an unauthenticated connection.
 const Anonymous = "User:ANONYMOUS"
 
-// ClientTLS is the TLS configuration of a client: trust are the PEM CA certificates (nil: the
-// system's), keyPEM a PEM certificate chain and key to present (nil: none). With verifyHost
-// false (Kafka's ssl.endpoint.identification.algorithm set empty) the server's chain is still
-// checked, not its host name.
-func ClientTLS(trust, keyPEM []byte, verifyHost bool) (*tls.Config, error) {
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if len(trust) > 0 {
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(trust) {
-			return nil, errors.New("trust store: no PEM certificate")
-		}
-	}
-	if len(keyPEM) > 0 {
-		kp, err := tls.X509KeyPair(keyPEM, keyPEM)
-		if err != nil {
-			return nil, fmt.Errorf("key store: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{kp}
-	}
+// clientTLS is a client's TLS configuration with the CA certificates roots (nil: the
+// system's) and the certificates to present.
+func clientTLS(roots *x509.CertPool, certs []tls.Certificate, verifyHost bool) *tls.Config {
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: roots, Certificates: certs}
 	if !verifyHost {
-		roots := cfg.RootCAs
 		cfg.InsecureSkipVerify = true // replaced by VerifyConnection: the chain without the host name
 		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) == 0 {
@@ -230,5 +198,5 @@ func ClientTLS(trust, keyPEM []byte, verifyHost bool) (*tls.Config, error) {
 			return err
 		}
 	}
-	return cfg, nil
+	return cfg
 }

@@ -18,6 +18,15 @@ func appendVersions(resp *kmsg.ApiVersionsResponse, controllerPort bool) {
 	}
 }
 
+// ServedAPIs returns the APIs served on a client listener (controllerListener false) or on
+// the controller listener, with their versions, as ApiVersions lists them. Tests generate
+// their per-API tables from it, so that a new API cannot be added without its case.
+func ServedAPIs(controllerListener bool) []kmsg.ApiVersionsResponseApiKey {
+	var resp kmsg.ApiVersionsResponse
+	appendVersions(&resp, controllerListener)
+	return resp.ApiKeys
+}
+
 func handleApiVersions(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.ApiVersionsRequest)
 	resp := r.ResponseKind().(*kmsg.ApiVersionsResponse)

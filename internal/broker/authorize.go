@@ -11,6 +11,7 @@ import (
 
 	"github.com/samsa-io/samsa/internal/acl"
 	"github.com/samsa-io/samsa/internal/auth"
+	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/metadata"
 )
 
@@ -25,10 +26,6 @@ const (
 	// checkInHandler: the handler checks each resource with Kafka's operations and answers
 	// Kafka's errors (per topic, partition, group...).
 	checkInHandler
-	// checkSuperUserOnly: not checked per resource yet; with an authorizer, only super users
-	// are served (the others get CLUSTER_AUTHORIZATION_FAILED where the response has a
-	// top-level error, else the connection closes), so no API is open by mistake.
-	checkSuperUserOnly
 	// checkCluster: the operation of clusterOps on the CLUSTER resource, checked by dispatch
 	// (CLUSTER_AUTHORIZATION_FAILED in the top-level error code).
 	checkCluster
@@ -56,9 +53,6 @@ var clusterOps = map[int16]kmsg.ACLOperation{
 	kmsg.DescribeLogDirs.Int16():              kmsg.ACLOperationDescribe,
 	kmsg.DescribeUserSCRAMCredentials.Int16(): kmsg.ACLOperationDescribe,
 	kmsg.DescribeClientQuotas.Int16():         kmsg.ACLOperationDescribeConfigs,
-	// The coordinator's markers (no top-level error code: a refusal closes the connection).
-	kmsg.WriteTxnMarkers.Int16():           kmsg.ACLOperationClusterAction,
-	kmsg.AlterUserSCRAMCredentials.Int16(): kmsg.ACLOperationAlter,
 }
 
 // groupOps are the operations of the checkGroup APIs on the request's group (Kafka's).
@@ -114,11 +108,16 @@ var apiAuthorization = map[int16]authCheck{
 	kmsg.DescribeTransactions.Int16(): checkInHandler,
 	kmsg.ListTransactions.Int16():     checkInHandler,
 	kmsg.DescribeProducers.Int16():    checkInHandler, // READ on the topic
+	// CLUSTER_ACTION / ALTER on the cluster; their responses have no top-level error code, so
+	// the handler answers each partition or user with Kafka's error.
+	kmsg.WriteTxnMarkers.Int16():           checkInHandler,
+	kmsg.AlterUserSCRAMCredentials.Int16(): checkInHandler,
+	// DELETE on the group, READ on each topic.
+	kmsg.OffsetDelete.Int16(): checkInHandler,
+	// DESCRIBE on each group; a group with a member assigned a topic the principal may not
+	// DESCRIBE is TOPIC_AUTHORIZATION_FAILED.
+	kmsg.ConsumerGroupDescribe.Int16(): checkInHandler,
 }
-
-// notCheckedYet are the served APIs whose per-resource checks are still to come: with an
-// authorizer they are served to super users only.
-var notCheckedYet = []kmsg.Key{kmsg.OffsetDelete, kmsg.ConsumerGroupDescribe}
 
 func init() {
 	for key := range clusterOps {
@@ -129,11 +128,6 @@ func init() {
 	}
 	apiAuthorization[kmsg.EndTxn.Int16()] = checkTxn
 	apiAuthorization[kmsg.AddOffsetsToTxn.Int16()] = checkTxn
-	for _, k := range notCheckedYet {
-		if _, dup := apiAuthorization[k.Int16()]; !dup {
-			apiAuthorization[k.Int16()] = checkSuperUserOnly
-		}
-	}
 }
 
 // aclCache holds the ACL bindings of the last image asked about, so that the bindings are
@@ -173,15 +167,39 @@ func (c *conn) host() string {
 // authorize reports whether the request's principal may perform op on the resource; always
 // true without an authorizer.
 //
-// The controller listener is not authorized: it is PLAINTEXT only (User:ANONYMOUS) and serves
-// the nodes' own requests (registration, heartbeats, forwarded admin requests already
-// authorized by the broker that forwards them), so it must be reachable by the nodes alone.
+// The controller listener is not authorized per resource: it serves the nodes' own requests
+// (registration, heartbeats, forwarded admin requests already authorized by the broker that
+// forwards them). PLAINTEXT (User:ANONYMOUS), it must be reachable by the nodes alone; SSL
+// (mutual TLS), dispatch serves only principals with CLUSTER_ACTION there
+// (controllerListenerAuthorize).
 func (b *Broker) authorize(req *request, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool {
 	if b.authorizer == nil || req.conn.controllerPort {
 		return true
 	}
 	return b.authorizer.Authorize(b.aclBindings(), acl.Request{Principal: req.conn.authPrincipal(), Host: req.conn.host(),
 		Operation: op, ResourceType: rt, ResourceName: name})
+}
+
+// authorizedOperations is the bitfield of the operations the request's principal may perform
+// on the resource, of those that apply to its type (Kafka's AuthHelper.authorizedOperations):
+// all of them without an authorizer.
+func (b *Broker) authorizedOperations(req *request, rt kmsg.ACLResourceType, name string) int32 {
+	var allowed []kmsg.ACLOperation
+	for _, op := range acl.SupportedOperations(rt) {
+		if b.authorize(req, op, rt, name) {
+			allowed = append(allowed, op)
+		}
+	}
+	return acl.OperationsBitfield(allowed)
+}
+
+// clusterAuthorizedOperations is authorizedOperations on the cluster as Metadata v8-10 and
+// DescribeCluster answer it: 0 for a principal that may not DESCRIBE the cluster.
+func (b *Broker) clusterAuthorizedOperations(req *request) int32 {
+	if !b.authorizeCluster(req, kmsg.ACLOperationDescribe) {
+		return 0
+	}
+	return b.authorizedOperations(req, kmsg.ACLResourceTypeCluster, acl.ClusterName)
 }
 
 // authorizeAnyTopicWrite reports whether the principal may write to some topic.
@@ -198,29 +216,13 @@ func (b *Broker) authorizeCluster(req *request, op kmsg.ACLOperation) bool {
 	return b.authorize(req, op, kmsg.ACLResourceTypeCluster, acl.ClusterName)
 }
 
-// isSuperUser reports whether the request's principal is a super user (always true without
-// an authorizer).
-func (b *Broker) isSuperUser(req *request) bool {
-	return b.authorizer == nil || req.conn.controllerPort || b.authorizer.SuperUsers[req.conn.authPrincipal()]
-}
-
-// errNotAuthorized closes the connection of a request refused by an API that has no top-level
-// error code to answer with.
-type errNotAuthorized struct{ api string }
-
-func (e errNotAuthorized) Error() string {
-	return e.api + " is served to super users only while authorization of its resources is not implemented"
-}
-
 // dispatchAuthorize runs the checks of dispatch: nil when the request may go to its handler,
 // else the refusal to send.
 func (b *Broker) dispatchAuthorize(req *request) (kmsg.Response, error, bool) {
+	if req.conn.controllerPort {
+		return b.controllerListenerAuthorize(req)
+	}
 	switch apiAuthorization[req.hdr.Key] {
-	case checkSuperUserOnly:
-		if !b.isSuperUser(req) {
-			resp, err := refuseWith(req, kerr.ClusterAuthorizationFailed, errNotAuthorized{kmsg.NameForKey(req.hdr.Key)}.Error())
-			return resp, err, true
-		}
 	case checkCluster:
 		if !b.authorizeCluster(req, clusterOps[req.hdr.Key]) {
 			resp, err := refuseWith(req, kerr.ClusterAuthorizationFailed, "")
@@ -244,6 +246,23 @@ func (b *Broker) dispatchAuthorize(req *request) (kmsg.Response, error, bool) {
 		}
 	}
 	return nil, nil, false
+}
+
+// controllerListenerAuthorize is dispatch's check on the controller listener. PLAINTEXT, it
+// is not authorized (see authorize). An SSL one (mutual TLS) serves the principals that may
+// CLUSTER_ACTION on the cluster: the nodes (their certificates' principals, super users or
+// granted it) and super users; anyone else gets CLUSTER_AUTHORIZATION_FAILED (or the
+// connection closes) but for ApiVersions.
+func (b *Broker) controllerListenerAuthorize(req *request) (kmsg.Response, error, bool) {
+	if b.cfg.ControllerProtocol != config.ProtocolSSL || req.hdr.Key == kmsg.ApiVersions.Int16() {
+		return nil, nil, false
+	}
+	if b.authorizer.Authorize(b.aclBindings(), acl.Request{Principal: req.conn.authPrincipal(), Host: req.conn.host(),
+		Operation: kmsg.ACLOperationClusterAction, ResourceType: kmsg.ACLResourceTypeCluster, ResourceName: acl.ClusterName}) {
+		return nil, nil, false
+	}
+	resp, err := refuseWith(req, kerr.ClusterAuthorizationFailed, "")
+	return resp, err, true
 }
 
 // refuseWith answers a refused request with code in the response's top-level error code (and

@@ -71,8 +71,8 @@ func TestACLTransactionsBeforeTV2(t *testing.T) {
 	createACLs(t, adm, kadm.NewACLs().Allow("User:alice").Groups("g").Operations(kadm.OpRead))
 	want("TxnOffsetCommit without READ on the topic", txnOffsetCommit(), kerr.TopicAuthorizationFailed)
 
-	// WriteTxnMarkers is for the coordinator: CLUSTER_ACTION, and its answer has no error
-	// code to refuse with, so the connection closes.
+	// WriteTxnMarkers is for the coordinator: CLUSTER_ACTION, else each partition is
+	// CLUSTER_AUTHORIZATION_FAILED (Kafka's error response) and no marker is written.
 	m := kmsg.NewPtrWriteTxnMarkersRequest()
 	mk := kmsg.NewWriteTxnMarkersRequestMarker()
 	mk.ProducerID, mk.ProducerEpoch, mk.Committed = 1, 0, true
@@ -80,8 +80,9 @@ func TestACLTransactionsBeforeTV2(t *testing.T) {
 	mt.Topic, mt.Partitions = "t", []int32{0}
 	mk.Topics = append(mk.Topics, mt)
 	m.Markers = append(m.Markers, mk)
-	if _, err := alice.Broker(1).Request(ctxT(t), m); err == nil {
-		t.Error("alice's WriteTxnMarkers was answered, want the connection closed")
+	if r, err := alice.Broker(1).Request(ctxT(t), m); err != nil ||
+		r.(*kmsg.WriteTxnMarkersResponse).Markers[0].Topics[0].Partitions[0].ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+		t.Errorf("alice's WriteTxnMarkers: %v %+v, want CLUSTER_AUTHORIZATION_FAILED", err, r)
 	}
 
 	createACLs(t, adm, kadm.NewACLs().Allow("User:alice").Topics("t").Operations(kadm.OpWrite, kadm.OpRead, kadm.OpDescribe))

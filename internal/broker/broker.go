@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-io/samsa/internal/acl"
+	"github.com/samsa-io/samsa/internal/auth"
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/group"
@@ -98,6 +99,9 @@ type Broker struct {
 	// security is how each listener's connections are secured (TLS, SASL), by listener name
 	// (ConfigureSecurity; a listener missing from it is plain).
 	security map[string]*listenerSecurity
+	// principalMappers are the TLS listeners' ssl.principal.mapping.rules other than DEFAULT,
+	// by listener name (ConfigurePrincipalMapping).
+	principalMappers map[string]*auth.SSLPrincipalMapper
 	// authFailureDelay is connection.failed.authentication.delay.ms.
 	authFailureDelay time.Duration
 	// quotas enforces client quotas (quotas_enforce.go).
@@ -183,7 +187,9 @@ func (b *Broker) Serve(ln net.Listener, l config.Listener) {
 				tc.SetNoDelay(true)
 			}
 			sec := b.security[l.Name]
-			if sec != nil && sec.tls != nil {
+			// (the controller listener's TLS, if any, is the controller's: its connections
+			// come here after their handshake)
+			if sec != nil && sec.tls != nil && l.Name != b.cfg.ControllerListener {
 				nc = tls.Server(nc, sec.tls) // the handshake runs in the connection's goroutine
 			}
 			c := b.newConn(nc, l.Name)

@@ -178,7 +178,7 @@ func (wb *writeBuffers) put() {
 // shuts down. Its goroutine is the reader's; once the reader stops, the requests already queued
 // are still handled (unless the handler failed) before the connection closes.
 func (c *conn) serve() {
-	if c.secure() {
+	if c.secure() && c.mapTLSPrincipal() {
 		c.readLoop()
 	}
 	c.cancelWait()

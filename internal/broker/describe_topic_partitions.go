@@ -102,6 +102,12 @@ func handleDescribeTopicPartitions(b *Broker, req *request) (kmsg.Response, erro
 			break
 		}
 	}
+	// Kafka always fills the authorized operations of the topics the principal may describe.
+	for i := range resp.Topics {
+		if rt := &resp.Topics[i]; rt.ErrorCode != kerr.TopicAuthorizationFailed.Code && rt.Topic != nil {
+			rt.AuthorizedOperations = b.authorizedOperations(req, kmsg.ACLResourceTypeTopic, *rt.Topic)
+		}
+	}
 	return resp, nil
 }
 

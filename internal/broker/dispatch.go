@@ -86,7 +86,7 @@ func (b *Broker) dispatch(req *request) (kmsg.Response, error) {
 	if req.kreq == nil { // ApiVersions at a version we do not serve
 		return apiVersionsUnsupported(req.conn.controllerPort), nil
 	}
-	if b.authorizer != nil && !req.conn.controllerPort {
+	if b.authorizer != nil {
 		if resp, err, refused := b.dispatchAuthorize(req); refused {
 			return resp, err
 		}

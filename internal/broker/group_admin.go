@@ -73,6 +73,9 @@ func handleDescribeGroups(b *Broker, req *request) (kmsg.Response, error) {
 				rg.Members = append(rg.Members, rm)
 			}
 		}
+		if r.IncludeAuthorizedOperations && rg.ErrorCode == 0 {
+			rg.AuthorizedOperations = b.authorizedOperations(req, kmsg.ACLResourceTypeGroup, id)
+		}
 		resp.Groups = append(resp.Groups, rg)
 	}
 	return resp, nil

@@ -47,6 +47,12 @@ func handleConsumerGroupDescribe(b *Broker, req *request) (kmsg.Response, error)
 			resp.Groups = append(resp.Groups, g)
 			continue
 		}
+		if !b.authorize(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeGroup, id) {
+			g := kmsg.NewConsumerGroupDescribeResponseGroup()
+			g.Group, g.ErrorCode = id, kerr.GroupAuthorizationFailed.Code
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
 		g := b.groups.ConsumerGroupDescribe(id)
 		g.AuthorizedOperations = authorizedOperationsOmitted
 		if r.Version < 1 {
@@ -54,9 +60,33 @@ func handleConsumerGroupDescribe(b *Broker, req *request) (kmsg.Response, error)
 				g.Members[i].MemberType = -1
 			}
 		}
+		if r.IncludeAuthorizedOperations && g.ErrorCode == 0 {
+			g.AuthorizedOperations = b.authorizedOperations(req, kmsg.ACLResourceTypeGroup, id)
+		}
+		if b.undescribableAssignedTopic(req, g) {
+			g = kmsg.NewConsumerGroupDescribeResponseGroup()
+			g.Group, g.ErrorCode = id, kerr.TopicAuthorizationFailed.Code
+			g.ErrorMessage = strp("The group has described topic(s) that the client is not authorized to describe.")
+		}
 		resp.Groups = append(resp.Groups, g)
 	}
 	return resp, nil
+}
+
+// undescribableAssignedTopic reports whether a member's assignment or target assignment has a
+// topic the principal may not DESCRIBE: Kafka then answers the whole group
+// TOPIC_AUTHORIZATION_FAILED without its members, so no topic name leaks.
+func (b *Broker) undescribableAssignedTopic(req *request, g kmsg.ConsumerGroupDescribeResponseGroup) bool {
+	for _, m := range g.Members {
+		for _, a := range []kmsg.Assignment{m.Assignment, m.TargetAssignment} {
+			for _, tp := range a.TopicPartitions {
+				if !b.authorize(req, kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeTopic, tp.Topic) {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // consumerGroupSettings reads the group.consumer.* settings.

@@ -303,6 +303,12 @@ func groupFetched(offsets []group.FetchedOffset) [][]group.FetchedOffset {
 func handleOffsetDelete(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.OffsetDeleteRequest)
 	resp := r.ResponseKind().(*kmsg.OffsetDeleteResponse)
+	// Kafka's checks: DELETE on the group (the top-level error), then READ on each topic
+	// (each of its partitions TOPIC_AUTHORIZATION_FAILED, before "unknown").
+	if !b.authorize(req, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeGroup, r.Group) {
+		resp.ErrorCode = kerr.GroupAuthorizationFailed.Code
+		return resp, nil
+	}
 	img := b.ctrl.Image()
 	type pos struct{ t, p int }
 	var tps []group.TopicPartition
@@ -310,12 +316,16 @@ func handleOffsetDelete(b *Broker, req *request) (kmsg.Response, error) {
 	for i, rt := range r.Topics {
 		st := kmsg.NewOffsetDeleteResponseTopic()
 		st.Topic = rt.Topic
+		readable := b.authorize(req, kmsg.ACLOperationRead, kmsg.ACLResourceTypeTopic, rt.Topic)
 		for j, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetDeleteResponseTopicPartition()
 			sp.Partition = rp.Partition
-			if !partitionExists(img, rt.Topic, rp.Partition) {
+			switch {
+			case !readable:
+				sp.ErrorCode = kerr.TopicAuthorizationFailed.Code
+			case !partitionExists(img, rt.Topic, rp.Partition):
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			} else {
+			default:
 				tps = append(tps, group.TopicPartition{Topic: rt.Topic, Partition: rp.Partition})
 				sent = append(sent, pos{i, j})
 			}

@@ -19,6 +19,25 @@ const authorizedOperationsOmitted = -2147483648
 
 func handleMetadata(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.MetadataRequest)
+	resp := metadataResponse(b, req, r)
+	// Authorized operations (v8+), as Kafka: each topic the principal may describe and that
+	// is named or found (not an unknown id); the cluster's only in v8-10.
+	if r.Version >= 8 && r.IncludeTopicAuthorizedOperations {
+		for i := range resp.Topics {
+			mt := &resp.Topics[i]
+			if mt.Topic != nil && mt.ErrorCode != kerr.TopicAuthorizationFailed.Code && mt.ErrorCode != kerr.UnknownTopicID.Code {
+				mt.AuthorizedOperations = b.authorizedOperations(req, kmsg.ACLResourceTypeTopic, *mt.Topic)
+			}
+		}
+	}
+	if r.Version >= 8 && r.Version <= 10 && r.IncludeClusterAuthorizedOperations {
+		resp.AuthorizedOperations = b.clusterAuthorizedOperations(req)
+	}
+	return resp, nil
+}
+
+// metadataResponse answers a Metadata request, without the authorized operations.
+func metadataResponse(b *Broker, req *request, r *kmsg.MetadataRequest) *kmsg.MetadataResponse {
 	resp := r.ResponseKind().(*kmsg.MetadataResponse)
 	img := b.ctrl.Image()
 
@@ -91,7 +110,7 @@ func handleMetadata(b *Broker, req *request) (kmsg.Response, error) {
 			t, _ := img.Topic(name)
 			resp.Topics = append(resp.Topics, b.metadataTopic(img, t, r.Version))
 		}
-		return resp, nil
+		return resp
 	}
 	for _, rt := range r.Topics {
 		var t *metadata.Topic
@@ -128,7 +147,7 @@ func handleMetadata(b *Broker, req *request) (kmsg.Response, error) {
 		}
 		resp.Topics = append(resp.Topics, b.metadataTopic(img, t, r.Version))
 	}
-	return resp, nil
+	return resp
 }
 
 // brokerList returns every registered broker's endpoint on the given listener.

@@ -61,6 +61,26 @@ func handleDescribeUserScramCredentials(b *Broker, req *request) (kmsg.Response,
 func handleAlterUserScramCredentials(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.AlterUserSCRAMCredentialsRequest)
 	resp := r.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
+	if !b.authorizeCluster(req, kmsg.ACLOperationAlter) {
+		// Kafka's error response: each user named once, CLUSTER_AUTHORIZATION_FAILED.
+		seen := map[string]bool{}
+		names := make([]string, 0, len(r.Deletions)+len(r.Upsertions))
+		for _, d := range r.Deletions {
+			names = append(names, d.Name)
+		}
+		for _, u := range r.Upsertions {
+			names = append(names, u.Name)
+		}
+		for _, name := range names {
+			if !seen[name] {
+				seen[name] = true
+				rr := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
+				rr.User, rr.ErrorCode = name, kerr.ClusterAuthorizationFailed.Code
+				resp.Results = append(resp.Results, rr)
+			}
+		}
+		return resp, nil
+	}
 	var dels []controller.ScramDeletion
 	var ups []controller.ScramUpsertion
 	for _, d := range r.Deletions {

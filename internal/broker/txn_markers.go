@@ -62,6 +62,9 @@ func handleWriteTxnMarkers(b *Broker, req *request) (kmsg.Response, error) {
 		mi, ti, pi int   // the answer's place in resp
 	}
 	var waits []pending
+	// CLUSTER_ACTION on the cluster, else every partition is CLUSTER_AUTHORIZATION_FAILED
+	// (Kafka's error response of the request).
+	clusterAction := b.authorizeCluster(req, kmsg.ACLOperationClusterAction)
 	for mi, m := range r.Markers {
 		rm := kmsg.NewWriteTxnMarkersResponseMarker()
 		rm.ProducerID = m.ProducerID
@@ -73,6 +76,11 @@ func handleWriteTxnMarkers(b *Broker, req *request) (kmsg.Response, error) {
 			for pi, part := range mt.Partitions {
 				rp := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
 				rp.Partition = part
+				if !clusterAction {
+					rp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+					rt.Partitions = append(rt.Partitions, rp)
+					continue
+				}
 				p, kerrv := b.partitionFor(mt.Topic, part)
 				if kerrv != nil {
 					rp.ErrorCode = kerrv.Code

@@ -3,6 +3,8 @@ package cli
 import (
 	"strings"
 	"testing"
+
+	"github.com/samsa-io/samsa/internal/auth/authtest"
 )
 
 func TestClientSecurity(t *testing.T) {
@@ -20,7 +22,8 @@ func TestClientSecurity(t *testing.T) {
 		{map[string]string{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "GSSAPI", "sasl.jaas.config": jaas}, 0, "not supported"},
 		{map[string]string{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN"}, 0, "sasl.jaas.config"},
 		{map[string]string{"security.protocol": "TLS"}, 0, "unknown security.protocol"},
-		{map[string]string{"security.protocol": "SSL", "ssl.truststore.type": "JKS"}, 0, "only PEM"},
+		{map[string]string{"security.protocol": "SSL", "ssl.truststore.type": "JKS"}, 0, "only PEM and PKCS12"},
+		{map[string]string{"security.protocol": "SSL", "ssl.truststore.type": "PKCS12", "ssl.truststore.location": "/nonexistent"}, 0, "ssl.truststore.location"},
 		{map[string]string{"security.protocol": "SSL", "ssl.truststore.location": "/nonexistent"}, 0, "ssl.truststore.location"},
 		{map[string]string{"sasl.mechanisms": "PLAIN"}, 0, "not supported"},
 	} {
@@ -31,5 +34,26 @@ func TestClientSecurity(t *testing.T) {
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
 			t.Errorf("%v: %v, want %q", tc.props, err, tc.err)
 		}
+	}
+}
+
+// TestClientSecurityPKCS12: --command-config with PKCS12 trust and key stores (Kafka's
+// ssl.*.type=PKCS12 and ssl.*.password) loads them; a wrong password is an error naming it.
+func TestClientSecurityPKCS12(t *testing.T) {
+	ca, _ := authtest.NewCA("ca")
+	is, _ := ca.Issue("alice", "")
+	ks, ts, err := ca.WritePKCS12(t.TempDir(), "alice", is, "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	props := map[string]string{"security.protocol": "SSL",
+		"ssl.truststore.type": "PKCS12", "ssl.truststore.location": ts, "ssl.truststore.password": "pw",
+		"ssl.keystore.type": "PKCS12", "ssl.keystore.location": ks, "ssl.keystore.password": "pw"}
+	if opts, err := ClientSecurity(props); err != nil || len(opts) != 1 {
+		t.Fatalf("PKCS12 stores: %d options, %v", len(opts), err)
+	}
+	props["ssl.keystore.password"] = "wrong"
+	if _, err := ClientSecurity(props); err == nil || !strings.Contains(err.Error(), "ssl.keystore.password") {
+		t.Fatalf("wrong key store password: %v", err)
 	}
 }

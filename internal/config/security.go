@@ -11,14 +11,17 @@ import (
 // name in lower case, as Kafka writes it), which overrides the broker-wide value. They are read
 // at start; a PEM file named by a location is read again when it changes (internal/auth).
 var SecurityDefs = []Def{
-	{Name: "ssl.keystore.type", Type: TypeString, Default: "PEM", OneOf: []string{"PEM"}, Doc: "format of the key store (Samsa default PEM; JKS and PKCS12 are not supported)"},
-	{Name: "ssl.keystore.location", Type: TypeString, NoDefault: true, Doc: "PEM file holding the listener's certificate chain and its private key (PKCS#8, PKCS#1 or EC, unencrypted)"},
+	{Name: "ssl.keystore.type", Type: TypeString, Default: "PEM", OneOf: []string{"PEM", "PKCS12"}, Doc: "format of the key store: PEM (Samsa's default) or PKCS12 (JKS is not supported: convert it with keytool -importkeystore -deststoretype PKCS12)"},
+	{Name: "ssl.keystore.location", Type: TypeString, NoDefault: true, Doc: "the key store file: PEM with the listener's certificate chain and its private key (PKCS#8, PKCS#1 or EC, unencrypted), or PKCS12"},
+	{Name: "ssl.keystore.password", Type: TypePassword, NoDefault: true, Doc: "password of a PKCS12 key store (its key has the same password)"},
 	{Name: "ssl.keystore.certificate.chain", Type: TypePassword, NoDefault: true, Doc: "the certificate chain in PEM, instead of ssl.keystore.location"},
 	{Name: "ssl.keystore.key", Type: TypePassword, NoDefault: true, Doc: "the private key in PEM (unencrypted), with ssl.keystore.certificate.chain"},
-	{Name: "ssl.truststore.type", Type: TypeString, Default: "PEM", OneOf: []string{"PEM"}, Doc: "format of the trust store (Samsa default PEM)"},
-	{Name: "ssl.truststore.location", Type: TypeString, NoDefault: true, Doc: "PEM file of the CA certificates that client certificates are checked against"},
+	{Name: "ssl.truststore.type", Type: TypeString, Default: "PEM", OneOf: []string{"PEM", "PKCS12"}, Doc: "format of the trust store: PEM (Samsa's default) or PKCS12 (trusted certificate entries, as keytool writes them)"},
+	{Name: "ssl.truststore.location", Type: TypeString, NoDefault: true, Doc: "the trust store file (PEM or PKCS12) of the CA certificates that client certificates are checked against"},
+	{Name: "ssl.truststore.password", Type: TypePassword, NoDefault: true, Doc: "password of a PKCS12 trust store"},
 	{Name: "ssl.truststore.certificates", Type: TypePassword, NoDefault: true, Doc: "the trusted CA certificates in PEM, instead of ssl.truststore.location"},
-	{Name: "ssl.client.auth", Type: TypeString, Default: "none", OneOf: []string{"none", "requested", "required"}, Doc: "whether clients must present a certificate (mutual TLS); the principal is then User:<the certificate's subject>"},
+	{Name: "ssl.client.auth", Type: TypeString, Default: "none", OneOf: []string{"none", "requested", "required"}, Doc: "whether clients must present a certificate (mutual TLS); the principal is then User:<the certificate's subject> (see ssl.principal.mapping.rules)"},
+	{Name: "ssl.principal.mapping.rules", Type: TypeString, Default: "DEFAULT", Doc: "how the principal of a client certificate is named from its subject's distinguished name (RFC 2253, as Java writes it): rules separated by commas, DEFAULT (the name itself) or RULE:pattern/replacement/[LU], the first that applies wins; no rule applying fails the authentication"},
 	{Name: "ssl.enabled.protocols", Type: TypeList, Default: "TLSv1.2,TLSv1.3", OneOf: []string{"TLSv1.2", "TLSv1.3"}, Doc: "TLS versions accepted (TLS 1.2 and 1.3 only)"},
 	{Name: "ssl.protocol", Type: TypeString, Default: "TLSv1.3", OneOf: []string{"TLS", "TLSv1.2", "TLSv1.3"}, Doc: "accepted for Kafka compatibility; the versions served are ssl.enabled.protocols"},
 	{Name: "sasl.enabled.mechanisms", Type: TypeList, Default: "GSSAPI", Doc: "SASL mechanisms of SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's default GSSAPI is not supported and must be replaced)"},
@@ -172,17 +175,17 @@ func (s *Server) checkSecurity() error {
 		default:
 			return fmt.Errorf("listeners: %s uses security protocol %s, which Kafka does not define (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)", l.Name, l.Protocol)
 		}
-		if l.Protocol == ProtocolPlaintext {
+		if l.Protocol == ProtocolPlaintext || l.Name == s.ControllerListener {
 			continue
-		}
-		if l.Name == s.ControllerListener {
-			return fmt.Errorf("listeners: the controller listener %s uses %s; Samsa's controller quorum runs on PLAINTEXT only (not supported yet)", l.Name, l.Protocol)
 		}
 		if ProtocolSASL(l.Protocol) {
 			if _, err := s.Mechanisms(l.Name); err != nil {
 				return err
 			}
 		}
+	}
+	if err := s.checkControllerSecurity(); err != nil {
+		return err
 	}
 	if l, ok := s.InterBrokerListener(); ok && ProtocolSASL(l.Protocol) {
 		m, _ := s.Value("sasl.mechanism.inter.broker.protocol")
@@ -192,6 +195,24 @@ func (s *Server) checkSecurity() error {
 		}
 	}
 	return nil
+}
+
+// checkControllerSecurity accepts a PLAINTEXT controller listener, or SSL with mutual TLS
+// (ssl.client.auth=required): the Raft connections on it are authenticated by their
+// certificates alone, so a controller listener that let any TLS client in would let it speak
+// Raft. SASL is refused there (not supported yet).
+func (s *Server) checkControllerSecurity() error {
+	switch s.ControllerProtocol {
+	case ProtocolPlaintext:
+		return nil
+	case ProtocolSSL:
+		if ca := s.ListenerValue(s.ControllerListener, "ssl.client.auth"); ca != "required" {
+			return fmt.Errorf("listener.name.%s.ssl.client.auth=%s: an SSL controller listener needs ssl.client.auth=required (the nodes' Raft connections are authenticated by their certificates)",
+				strings.ToLower(s.ControllerListener), ca)
+		}
+		return nil
+	}
+	return fmt.Errorf("the controller listener %s uses %s; Samsa's controller listener runs on PLAINTEXT or SSL (with ssl.client.auth=required) only", s.ControllerListener, s.ControllerProtocol)
 }
 
 // InterBrokerListener returns the listener brokers use to reach each other:

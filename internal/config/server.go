@@ -176,6 +176,11 @@ type Server struct {
 	FlushSchedulerInterval int64
 	FetchMaxBytes          int32
 	QueuedMaxRequestBytes  int64 // queued.max.request.bytes in effect; <= 0: unbounded
+
+	// ControllerProtocol is the controller listener's security protocol (from
+	// listener.security.protocol.map), also on a broker-only node, whose Raft transport and
+	// controller client use it; PLAINTEXT when the map does not name it.
+	ControllerProtocol string
 }
 
 // Value returns the effective value of a broker setting: explicit, else the default. ok is
@@ -235,6 +240,10 @@ func LoadServer(props map[string]string) (*Server, error) {
 	}
 	cl, _ := s.Value("controller.listener.names")
 	s.ControllerListener = strings.ToUpper(firstOf(splitList(cl)))
+	s.ControllerProtocol = protoMap[s.ControllerListener]
+	if s.ControllerProtocol == "" {
+		s.ControllerProtocol = ProtocolPlaintext
+	}
 	ls, _ := s.Value("listeners")
 	var err error
 	if s.Listeners, err = parseListeners("listeners", ls, protoMap); err != nil {

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +56,10 @@ type Config struct {
 	// ListenerName is the controller listener's name (the first of controller.listener.names):
 	// the name of the endpoints controllers are described with. Default "CONTROLLER".
 	ListenerName string
+	// ServerTLS and ClientTLS secure an SSL controller listener (mutual TLS): the server
+	// side of every connection it accepts, Raft's and Kafka clients', and the client side of
+	// the Raft connections this node dials. Nil for PLAINTEXT.
+	ServerTLS, ClientTLS *tls.Config
 	// Advertise is the address other nodes reach this node's Raft at when it is not among the
 	// voters (a non-voter); "" means the bound address.
 	Advertise string
@@ -321,7 +326,7 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 			advertise = v.Addr
 		}
 	}
-	stream, err := newMuxListener(cfg.BindAddr, advertise, cfg.ClusterID, cfg.Logger)
+	stream, err := newMuxListener(cfg.BindAddr, advertise, cfg.ClusterID, cfg.ServerTLS, cfg.ClientTLS, cfg.Logger)
 	if err != nil {
 		return nil, nil, err
 	}

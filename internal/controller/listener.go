@@ -2,6 +2,7 @@ package controller
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,11 @@ type muxListener struct {
 	refusedMu     sync.Mutex
 	refusedLogged map[string]time.Time // foreign cluster id -> when its refusal was last logged
 
+	// serverTLS and clientTLS secure the listener (an SSL controller listener, mutual TLS):
+	// every accepted connection's handshake, and the Raft connections this node dials. Nil:
+	// PLAINTEXT.
+	serverTLS, clientTLS *tls.Config
+
 	raftConns  chan net.Conn
 	kafka      *chanListener
 	closeOnce  sync.Once
@@ -50,7 +56,7 @@ type muxListener struct {
 // newMuxListener listens on bindAddr. advertise is the address other voters dial (from
 // controller.quorum.voters); empty means the bound address, with loopback for an unspecified
 // host.
-func newMuxListener(bindAddr, advertise, clusterID string, logger *slog.Logger) (*muxListener, error) {
+func newMuxListener(bindAddr, advertise, clusterID string, serverTLS, clientTLS *tls.Config, logger *slog.Logger) (*muxListener, error) {
 	ln, err := net.Listen("tcp", bindAddr)
 	if err != nil {
 		return nil, fmt.Errorf("controller: listen on %q: %w", bindAddr, err)
@@ -80,7 +86,7 @@ func newMuxListener(bindAddr, advertise, clusterID string, logger *slog.Logger) 
 		adv = &a
 	}
 	m := &muxListener{
-		ln: ln, advertise: adv, logger: logger, clusterID: clusterID,
+		ln: ln, advertise: adv, logger: logger, clusterID: clusterID, serverTLS: serverTLS, clientTLS: clientTLS,
 		raftConns:  make(chan net.Conn),
 		done:       make(chan struct{}),
 		acceptDone: make(chan struct{}),
@@ -111,8 +117,12 @@ func (m *muxListener) acceptLoop() {
 	}
 }
 
-// classify reads a connection's first four bytes and hands it on.
+// classify reads a connection's first four bytes and hands it on. On a TLS listener the
+// handshake comes first, within the same deadline.
 func (m *muxListener) classify(c net.Conn) {
+	if m.serverTLS != nil {
+		c = tls.Server(c, m.serverTLS)
+	}
 	c.SetReadDeadline(time.Now().Add(classifyTimeout))
 	var head [4]byte
 	if _, err := io.ReadFull(c, head[:]); err != nil {
@@ -162,6 +172,21 @@ func (m *muxListener) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	c, err := d.Dial("tcp", string(address))
 	if err != nil {
 		return nil, err
+	}
+	if m.clientTLS != nil {
+		cfg := m.clientTLS
+		if host, _, err := net.SplitHostPort(string(address)); err == nil && cfg.ServerName == "" {
+			cfg = cfg.Clone()
+			cfg.ServerName = host
+		}
+		tc := tls.Client(c, cfg)
+		tc.SetDeadline(time.Now().Add(timeout))
+		if err := tc.Handshake(); err != nil {
+			tc.Close()
+			return nil, fmt.Errorf("controller: TLS handshake with %s: %w", address, err)
+		}
+		tc.SetDeadline(time.Time{})
+		c = tc
 	}
 	var hello bytes.Buffer
 	hello.Write(raftPreamble[:])
@@ -231,6 +256,15 @@ func (l *chanListener) Addr() net.Addr { return l.addr }
 type prefixConn struct {
 	net.Conn
 	prefix []byte
+}
+
+// ConnectionState is the TLS state of a connection of a TLS controller listener
+// (HandshakeComplete false on a PLAINTEXT one): the broker names its principal from it.
+func (c *prefixConn) ConnectionState() tls.ConnectionState {
+	if tc, ok := c.Conn.(*tls.Conn); ok {
+		return tc.ConnectionState()
+	}
+	return tls.ConnectionState{}
 }
 
 func (c *prefixConn) Read(p []byte) (int, error) {

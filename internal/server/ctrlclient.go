@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,8 @@ type controllerClient struct {
 	// no leader (a broker-only node before it registered and joined as a non-voter).
 	voters []string
 	next   int
+	// tls is the client side of an SSL controller listener (nil: PLAINTEXT).
+	tls *tls.Config
 
 	mu   sync.Mutex
 	addr string
@@ -62,8 +65,11 @@ func (c *controllerClient) client() (*kgo.Client, error) {
 		c.cl.Close()
 		c.cl = nil
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.ClientID("samsa-node"),
-		kgo.DialTimeout(5*time.Second), kgo.RequestRetries(0))
+	opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID("samsa-node"), kgo.DialTimeout(5 * time.Second), kgo.RequestRetries(0)}
+	if c.tls != nil {
+		opts = append(opts, kgo.DialTLSConfig(c.tls))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, err
 	}

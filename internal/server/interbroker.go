@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -24,20 +23,7 @@ func interBrokerClientOpts(cfg *config.Server) ([]kgo.Opt, error) {
 	}
 	var opts []kgo.Opt
 	if config.ProtocolTLS(l.Protocol) {
-		s := auth.ListenerTLSSettings(cfg, l.Name)
-		trust, key := []byte(s.TruststoreCerts), []byte(s.KeystoreChain+"\n"+s.KeystoreKey)
-		var err error
-		if s.TruststoreLocation != "" {
-			if trust, err = os.ReadFile(s.TruststoreLocation); err != nil {
-				return nil, fmt.Errorf("inter-broker listener %s: ssl.truststore.location: %w", l.Name, err)
-			}
-		}
-		if s.KeystoreLocation != "" {
-			if key, err = os.ReadFile(s.KeystoreLocation); err != nil {
-				return nil, fmt.Errorf("inter-broker listener %s: ssl.keystore.location: %w", l.Name, err)
-			}
-		}
-		tc, err := auth.ClientTLS(trust, key, cfg.ListenerValue(l.Name, "ssl.endpoint.identification.algorithm") != "")
+		tc, err := auth.ListenerClientTLS(auth.ListenerTLSSettings(cfg, l.Name), cfg.ListenerValue(l.Name, "ssl.endpoint.identification.algorithm") != "")
 		if err != nil {
 			return nil, fmt.Errorf("inter-broker listener %s: %w", l.Name, err)
 		}

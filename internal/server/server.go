@@ -124,6 +124,10 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	if reserve == 0 {
 		reserve = -1 // none
 	}
+	ctrlServerTLS, ctrlClientTLS, err := controllerTLS(cfg, logger.With("component", "controller"))
+	if err != nil {
+		return nil, err
+	}
 	ctrl, err := controller.Start(ctx, controller.Config{
 		NodeID:                   cfg.NodeID,
 		Dir:                      metadataRaftDir(cfg),
@@ -133,6 +137,8 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		NonVoter:                 brokerOnly || plan.observer,
 		Dynamic:                  plan.dynamic,
 		ListenerName:             cfg.ControllerListener,
+		ServerTLS:                ctrlServerTLS,
+		ClientTLS:                ctrlClientTLS,
 		Advertise:                raftAdvertise,
 		ClusterID:                clusterID,
 		BrokerSessionTimeout:     time.Duration(cfg.Int64("broker.session.timeout.ms")) * time.Millisecond,
@@ -161,6 +167,7 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		}
 	}
 	s.client = newControllerClient(ctrl, logger.With("component", "controller-client"))
+	s.client.tls = ctrlClientTLS
 	for _, v := range cfg.Voters {
 		s.client.voters = append(s.client.voters, v.Addr())
 	}
@@ -215,6 +222,9 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	undo = append(undo, func() { s.replicas.Close() })
 	s.broker = broker.New(cfg, cc, s.replicas, logger.With("component", "broker"))
 	if err := s.broker.ConfigureSecurity(); err != nil {
+		return nil, err
+	}
+	if err := s.broker.ConfigurePrincipalMapping(); err != nil {
 		return nil, err
 	}
 	s.broker.SetInterBrokerClientOpts(interBrokerOpts)

@@ -1,0 +1,59 @@
+package authtest
+
+import (
+	"crypto/x509"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"software.sslmate.com/src/go-pkcs12"
+)
+
+// WritePKCS12 writes, in dir, <name>.p12 (the certificate, its key and the CA certificate, as
+// ssl.keystore.type=PKCS12 takes it) and truststore.p12 (the CA certificate as a trusted
+// entry), both with password, encoded by go-pkcs12 (AES-256 and PBKDF2, as OpenSSL 3 and Java
+// write them), and returns their paths.
+func (ca *CA) WritePKCS12(dir, name string, is Issued, password string) (keystore, truststore string, err error) {
+	kp, err := is.KeyPair()
+	if err != nil {
+		return "", "", err
+	}
+	leaf, err := x509.ParseCertificate(kp.Certificate[0])
+	if err != nil {
+		return "", "", err
+	}
+	ks, err := pkcs12.Modern.Encode(kp.PrivateKey, leaf, []*x509.Certificate{ca.Cert}, password)
+	if err != nil {
+		return "", "", err
+	}
+	ts, err := pkcs12.Modern.EncodeTrustStore([]*x509.Certificate{ca.Cert}, password)
+	if err != nil {
+		return "", "", err
+	}
+	keystore, truststore = filepath.Join(dir, name+".p12"), filepath.Join(dir, "truststore.p12")
+	if err := os.WriteFile(keystore, ks, 0o600); err != nil {
+		return "", "", err
+	}
+	return keystore, truststore, os.WriteFile(truststore, ts, 0o600)
+}
+
+// WritePKCS12WithTools writes the same two stores with the tools Kafka users make them with:
+// openssl pkcs12 -export for the key store, keytool -importcert for the trust store. It
+// returns an error wrapping exec.ErrNotFound when a tool is missing.
+func (ca *CA) WritePKCS12WithTools(dir, name string, is Issued, password string) (keystore, truststore string, err error) {
+	caFile, pemFile, err := ca.WriteFiles(dir, name, is)
+	if err != nil {
+		return "", "", err
+	}
+	keystore, truststore = filepath.Join(dir, name+"-tools.p12"), filepath.Join(dir, "truststore-tools.p12")
+	for _, cmd := range [][]string{
+		{"openssl", "pkcs12", "-export", "-in", pemFile, "-certfile", caFile, "-out", keystore, "-passout", "pass:" + password},
+		{"keytool", "-importcert", "-noprompt", "-alias", "ca", "-file", caFile, "-keystore", truststore, "-storetype", "PKCS12", "-storepass", password},
+	} {
+		if out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput(); err != nil {
+			return "", "", fmt.Errorf("%s: %w: %s", cmd[0], err, out)
+		}
+	}
+	return keystore, truststore, nil
+}

@@ -1,0 +1,123 @@
+package auth
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"software.sslmate.com/src/go-pkcs12"
+)
+
+// Key and trust store types (ssl.keystore.type, ssl.truststore.type).
+const (
+	StoreTypePEM    = "PEM"
+	StoreTypePKCS12 = "PKCS12"
+)
+
+// keyPair loads the listener's certificate chain and private key: a PEM file or inline PEM
+// (ssl.keystore.type=PEM), or a PKCS#12 file opened with ssl.keystore.password
+// (ssl.keystore.type=PKCS12: its key, its certificate and the CA certificates after it).
+func (s TLSSettings) keyPair() (tls.Certificate, error) {
+	if strings.EqualFold(s.KeystoreType, StoreTypePKCS12) {
+		if s.KeystoreLocation == "" {
+			return tls.Certificate{}, errors.New("ssl.keystore.type=PKCS12 needs ssl.keystore.location")
+		}
+		data, err := os.ReadFile(s.KeystoreLocation)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("ssl.keystore.location: %w", err)
+		}
+		key, cert, cas, err := pkcs12.DecodeChain(data, s.KeystorePassword)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("ssl.keystore.location %s (PKCS12, ssl.keystore.password): %w", s.KeystoreLocation, err)
+		}
+		out := tls.Certificate{PrivateKey: key, Leaf: cert, Certificate: [][]byte{cert.Raw}}
+		for _, ca := range cas {
+			out.Certificate = append(out.Certificate, ca.Raw)
+		}
+		return out, nil
+	}
+	chain, key := []byte(s.KeystoreChain), []byte(s.KeystoreKey)
+	if s.KeystoreLocation != "" {
+		if s.KeystoreChain != "" || s.KeystoreKey != "" {
+			return tls.Certificate{}, errors.New("ssl.keystore.location and ssl.keystore.certificate.chain/ssl.keystore.key are exclusive")
+		}
+		pemBytes, err := os.ReadFile(s.KeystoreLocation)
+		if err != nil {
+			return tls.Certificate{}, fmt.Errorf("ssl.keystore.location: %w", err)
+		}
+		chain, key = pemBytes, pemBytes
+	}
+	if len(chain) == 0 || len(key) == 0 {
+		return tls.Certificate{}, errors.New("TLS needs a certificate and key: set ssl.keystore.location (PEM or PKCS12), or ssl.keystore.certificate.chain and ssl.keystore.key")
+	}
+	cert, err := tls.X509KeyPair(chain, key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("ssl.keystore: %w", err)
+	}
+	return cert, nil
+}
+
+// trustPool loads the trusted CA certificates: PEM (a file or inline) or a PKCS#12 trust store
+// opened with ssl.truststore.password (as Java's keytool writes one). Nil when none is set.
+func (s TLSSettings) trustPool() (*x509.CertPool, error) {
+	if strings.EqualFold(s.TruststoreType, StoreTypePKCS12) {
+		if s.TruststoreLocation == "" {
+			return nil, errors.New("ssl.truststore.type=PKCS12 needs ssl.truststore.location")
+		}
+		data, err := os.ReadFile(s.TruststoreLocation)
+		if err != nil {
+			return nil, fmt.Errorf("ssl.truststore.location: %w", err)
+		}
+		certs, err := pkcs12.DecodeTrustStore(data, s.TruststorePassword)
+		if err != nil {
+			return nil, fmt.Errorf("ssl.truststore.location %s (PKCS12, ssl.truststore.password): %w", s.TruststoreLocation, err)
+		}
+		if len(certs) == 0 {
+			return nil, errors.New("ssl.truststore: no trusted certificate in the PKCS12 store")
+		}
+		pool := x509.NewCertPool()
+		for _, c := range certs {
+			pool.AddCert(c)
+		}
+		return pool, nil
+	}
+	trust := []byte(s.TruststoreCerts)
+	if s.TruststoreLocation != "" {
+		var err error
+		if trust, err = os.ReadFile(s.TruststoreLocation); err != nil {
+			return nil, fmt.Errorf("ssl.truststore.location: %w", err)
+		}
+	}
+	if len(trust) == 0 {
+		return nil, nil
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(trust) {
+		return nil, errors.New("ssl.truststore: no PEM certificate found")
+	}
+	return pool, nil
+}
+
+// ListenerClientTLS is the TLS configuration of a client with the stores of s: the broker's
+// own clients on a listener (inter-broker, controller), and the CLI's --command-config. The
+// trust store's CAs (the system's without one); the key store's certificate, if any, for
+// mutual TLS. With verifyHost false (ssl.endpoint.identification.algorithm empty) the server's
+// chain is checked, not its host name.
+func ListenerClientTLS(s TLSSettings, verifyHost bool) (*tls.Config, error) {
+	roots, err := s.trustPool()
+	if err != nil {
+		return nil, err
+	}
+	var certs []tls.Certificate
+	if s.KeystoreLocation != "" || s.KeystoreChain != "" || s.KeystoreKey != "" {
+		cert, err := s.keyPair()
+		if err != nil {
+			return nil, err
+		}
+		certs = append(certs, cert)
+	}
+	return clientTLS(roots, certs, verifyHost), nil
+}

@@ -1,0 +1,69 @@
+package auth
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"io"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/samsa-io/samsa/internal/auth/authtest"
+)
+
+// TestPKCS12Stores: a listener's key and trust stores as PKCS12 files, written by go-pkcs12
+// and by openssl and keytool (as Kafka's users make them; skipped without the tools), load
+// with their password: the served certificate is the key store's and client certificates are
+// checked against the trust store's CA. A wrong password fails, naming the setting.
+func TestPKCS12Stores(t *testing.T) {
+	ca, _ := authtest.NewCA("ca")
+	is, _ := ca.Issue("broker", "Samsa tests", "127.0.0.1")
+	for _, c := range []struct {
+		name  string
+		write func(dir, name string, is authtest.Issued, password string) (string, string, error)
+	}{
+		{"go-pkcs12", ca.WritePKCS12},
+		{"openssl and keytool", ca.WritePKCS12WithTools},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ks, ts, err := c.write(t.TempDir(), "broker", is, "store-secret")
+			if errors.Is(err, exec.ErrNotFound) {
+				t.Skip(err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := TLSSettings{Listener: "SSL", KeystoreType: "PKCS12", KeystoreLocation: ks, KeystorePassword: "store-secret",
+				TruststoreType: "PKCS12", TruststoreLocation: ts, TruststorePassword: "store-secret",
+				ClientAuth: "required", Protocols: []string{"TLSv1.3"}}
+			src, err := NewTLSSource(s, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, _ := src.ServerConfig().GetConfigForClient(&tls.ClientHelloInfo{})
+			leaf, _ := x509.ParseCertificate(cfg.Certificates[0].Certificate[0])
+			if leaf.Subject.CommonName != "broker" || len(cfg.Certificates[0].Certificate) != 2 {
+				t.Errorf("served %q with %d certificates, want broker and its CA", leaf.Subject.CommonName, len(cfg.Certificates[0].Certificate))
+			}
+			client, _ := ca.Issue("alice", "")
+			kp, _ := client.KeyPair()
+			cc, _ := x509.ParseCertificate(kp.Certificate[0])
+			if _, err := cc.Verify(x509.VerifyOptions{Roots: cfg.ClientCAs, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageAny}}); err != nil {
+				t.Errorf("a client certificate of the trusted CA: %v", err)
+			}
+			for _, wrong := range []struct{ field, setting string }{{"keystore", "ssl.keystore.password"}, {"truststore", "ssl.truststore.password"}} {
+				bad := s
+				if wrong.field == "keystore" {
+					bad.KeystorePassword = "wrong"
+				} else {
+					bad.TruststorePassword = "wrong"
+				}
+				if _, err := NewTLSSource(bad, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil || !strings.Contains(err.Error(), wrong.setting) {
+					t.Errorf("wrong %s password: %v, want an error naming %s", wrong.field, err, wrong.setting)
+				}
+			}
+		})
+	}
+}
