@@ -13,7 +13,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/samsa-io/samsa/internal/auth"
 	"github.com/samsa-io/samsa/internal/storage"
 	"github.com/samsa-io/samsa/internal/wire"
 )
@@ -77,11 +76,9 @@ type conn struct {
 	// principal is the authenticated principal (User:alice, User:CN=...,
 	// User:ANONYMOUS), kept for authorization. Set before authenticated.
 	principal string
-	// The SASL exchange in progress, set by the handler while the reader waits (the reader
-	// reads saslRawTokens once the handler is done).
-	saslSession   auth.Session
-	saslMechanism string
-	saslRawTokens bool
+	// sasl is the SASL exchange and session (security.go), handler only but for rawTokens,
+	// which the reader reads once the handler is done.
+	sasl saslState
 	// closeAfterResponse closes the connection once the current response is written (a
 	// failed authentication). Handler only.
 	closeAfterResponse bool
@@ -372,7 +369,7 @@ func (c *conn) readLoop() {
 			if failed {
 				return
 			}
-			if c.saslRawTokens && !c.authenticated.Load() && !c.readRawTokens(r) {
+			if c.sasl.rawTokens && !c.authenticated.Load() && !c.readRawTokens(r) {
 				return
 			}
 		}
