@@ -17,15 +17,6 @@ import (
 
 var testLog = slog.New(slog.NewTextHandler(io.Discard, nil))
 
-func mustKey(t *testing.T, kid string, alg jose.SignatureAlgorithm) *authtest.SigningKey {
-	t.Helper()
-	k, err := authtest.NewSigningKey(kid, alg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 func initial(token string) []byte {
 	return []byte("n,,\x01auth=Bearer " + token + "\x01\x01")
 }
@@ -58,12 +49,12 @@ func runOAuth(t *testing.T, v TokenValidator, msg []byte) (principal, failure st
 }
 
 func TestJWTValidator(t *testing.T) {
-	rs := mustKey(t, "rs", jose.RS256)
-	es := mustKey(t, "es", jose.ES384)
-	ps := mustKey(t, "ps", jose.PS512)
-	noKid := mustKey(t, "", jose.ES256)
-	other := mustKey(t, "rs", jose.RS256) // same kid, another key: a bad signature
-	unknown := mustKey(t, "new", jose.RS256)
+	rs := authtest.MustSigningKey(t, "rs", jose.RS256)
+	es := authtest.MustSigningKey(t, "es", jose.ES384)
+	ps := authtest.MustSigningKey(t, "ps", jose.PS512)
+	noKid := authtest.MustSigningKey(t, "", jose.ES256)
+	other := authtest.MustSigningKey(t, "rs", jose.RS256) // same kid, another key: a bad signature
+	unknown := authtest.MustSigningKey(t, "new", jose.RS256)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "jwks.json")
 	if err := os.WriteFile(file, authtest.JWKS(rs, es, ps, noKid), 0o600); err != nil {
@@ -135,8 +126,8 @@ func tamper(token string, claims map[string]any) string {
 // TestJWKSRotation: a token signed by a key the JWKS did not have is accepted once the JWKS
 // has it (fetched again for the unknown kid), and fetches for unknown kids back off.
 func TestJWKSRotation(t *testing.T) {
-	old := mustKey(t, "k1", jose.RS256)
-	rotated := mustKey(t, "k2", jose.ES256)
+	old := authtest.MustSigningKey(t, "k1", jose.RS256)
+	rotated := authtest.MustSigningKey(t, "k2", jose.ES256)
 	srv := authtest.NewJWKSServer(old)
 	defer srv.Close()
 	jwks, err := NewJWKS(JWKSConfig{URL: srv.JWKSURL(), Refresh: time.Hour, Backoff: time.Hour, MaxBackoff: time.Hour}, testLog)
@@ -153,7 +144,7 @@ func TestJWKSRotation(t *testing.T) {
 	}
 	fetches := srv.Fetches()
 	// More unknown kids: no fetch within the backoff (an hour here) of the last one.
-	stranger := mustKey(t, "k3", jose.RS256)
+	stranger := authtest.MustSigningKey(t, "k3", jose.RS256)
 	for range 5 {
 		if p, _ := runOAuth(t, v, initial(stranger.Sign(claims("eve", nil)))); p != "" {
 			t.Fatal("a token of an unknown key was accepted")
@@ -195,7 +186,7 @@ func TestUnsecuredValidator(t *testing.T) {
 		t.Fatal(err)
 	}
 	scoped := map[string]any{"scope": "produce consume admin"}
-	k := mustKey(t, "k", jose.RS256)
+	k := authtest.MustSigningKey(t, "k", jose.RS256)
 	for _, tc := range []struct {
 		name  string
 		token string

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -45,6 +46,16 @@ func NewSigningKey(kid string, alg jose.SignatureAlgorithm) (*SigningKey, error)
 		return nil, err
 	}
 	return &SigningKey{KID: kid, Alg: alg, key: key}, nil
+}
+
+// MustSigningKey is NewSigningKey for tests: a failure ends the test.
+func MustSigningKey(t testing.TB, kid string, alg jose.SignatureAlgorithm) *SigningKey {
+	t.Helper()
+	k, err := NewSigningKey(kid, alg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }
 
 // Sign makes a compact JWS of the claims, with the key id in its header when KID is set.
