@@ -47,7 +47,8 @@ CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-featu
 # The dynamic-quorum checks, each starting its own processes.
 DYNAMIC_CHECKS=(dynamic-quorum-add-remove-controller)
 # The security checks, each starting its own broker with a SASL_SSL listener.
-SECURITY_CHECKS=(kcat-sasl-ssl-scram512 confluent-kafka-sasl-ssl-scram512 kafka-configs-scram-java kafka-acls-sasl)
+SECURITY_CHECKS=(kcat-sasl-ssl-scram512 confluent-kafka-sasl-ssl-scram512 kafka-configs-scram-java kafka-acls-sasl
+	confluent-kafka-oauthbearer-unsecured)
 TIMEOUT=${SAMSA_COMPAT_TIMEOUT:-45}
 CLUSTER_BUDGET=${SAMSA_COMPAT_CLUSTER_BUDGET:-150}
 BUDGET=${SAMSA_COMPAT_BUDGET:-300}
@@ -1093,6 +1094,37 @@ check_confluent-kafka-sasl-ssl-scram512() {
 		> consumed.tsv 2> client.err || rc=$?
 	((rc == 0)) || { reason "$(last_error client.err)$(librdkafka_hint client.err)"; return 1; }
 	verify consumed.tsv "$(last_error client.err)"
+}
+
+# confluent-kafka (librdkafka from Python) over SASL_SSL with OAUTHBEARER and librdkafka's
+# unsecured tokens (sasl.oauthbearer.config=principal=alice), which the broker's default
+# validator (Kafka's unsecured one) accepts; sessions of 1 s (connections.max.reauth.ms), so
+# librdkafka re-authenticates (KIP-368) while it produces and consumes: a refused
+# re-authentication shows in librdkafka's log, a request on an expired session as "SASL session
+# expired" in the broker's, and there must be neither. A token whose scope lacks the listener's required scope is refused.
+check_confluent-kafka-oauthbearer-unsecured() {
+	need python || return 1
+	sec_start sasl.enabled.mechanisms=OAUTHBEARER connections.max.reauth.ms=1000 \
+		'listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredValidatorRequiredScope="kafka";' ||
+		return 1
+	local rc=0 oauth=(--config security.protocol=SASL_SSL --config sasl.mechanisms=OAUTHBEARER
+		--config enable.sasl.oauthbearer.unsecure.jwt=true --config "ssl.ca.location=$PWD/ca.pem")
+	"$PY" "$COMPAT/python/confluent_client.py" --bootstrap "$SEC_SASL" --topic "compat-confluent-oauth-$RUN_ID" \
+		--partitions "$PARTITIONS" --keys "$KEYS" --per-key "$PER_KEY" --timeout 20 "${oauth[@]}" \
+		--config 'sasl.oauthbearer.config=principal=alice scope=kafka' > consumed.tsv 2> client.err || rc=$?
+	((rc == 0)) || { reason "$(last_error client.err)$(librdkafka_hint client.err)"; return 1; }
+	verify consumed.tsv "$(last_error client.err)" || return 1
+	! grep -q 'SASL session expired' node1.log ||
+		{ reason "librdkafka let a session expire: $(grep -m 1 'SASL session expired' node1.log | cut -c1-300)"; return 1; }
+	# A refused re-authentication does not fail the client (it connects again) but logs.
+	! grep -qE '^%[0-3]\|' client.err || { reason "librdkafka logged an error$(librdkafka_hint client.err)"; return 1; }
+	rc=0
+	"$PY" "$COMPAT/python/confluent_client.py" --bootstrap "$SEC_SASL" --topic "compat-confluent-oauth-refused-$RUN_ID" \
+		--partitions 1 --keys 1 --per-key 1 --timeout 10 "${oauth[@]}" \
+		--config 'sasl.oauthbearer.config=principal=mallory scope=other' > refused.tsv 2> refused.err || rc=$?
+	((rc != 0)) || { reason "a token without the required scope was accepted"; return 1; }
+	grep -qi 'insufficient_scope\|authentication' refused.err ||
+		{ reason "the token without the required scope: no authentication error: $(last_error refused.err)"; return 1; }
 }
 
 # Kafka's kafka-configs --alter --add-config 'SCRAM-SHA-256=[...]' --entity-type users makes the
