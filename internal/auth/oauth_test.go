@@ -7,12 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/samsa-io/samsa/internal/auth/authtest"
+	"github.com/samsa-io/samsa/internal/config"
 )
 
 var testLog = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -245,5 +247,122 @@ func TestOAuthBearerInitialResponse(t *testing.T) {
 	}
 	if _, _, err := s.Step(initial(tok)); err == nil {
 		t.Fatal("a second token after the error document was accepted")
+	}
+}
+
+// TestJWKSPeriodicRefresh: keys older than the refresh interval are fetched again in the
+// background; a key removed from the JWKS (revoked) then stops verifying tokens.
+func TestJWKSPeriodicRefresh(t *testing.T) {
+	k1, k2 := authtest.MustSigningKey(t, "k1", jose.RS256), authtest.MustSigningKey(t, "k2", jose.ES256)
+	srv := authtest.NewJWKSServer(k1, k2)
+	defer srv.Close()
+	jwks, err := NewJWKS(JWKSConfig{URL: srv.JWKSURL(), Refresh: time.Hour, Backoff: time.Hour, MaxBackoff: time.Hour}, testLog)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	now := time.Now()
+	jwks.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	v := &JWTValidator{Keys: jwks, SubClaim: "sub", ScopeClaim: "scope"}
+	token := k1.Sign(claims("alice", nil))
+	if p, f := runOAuth(t, v, initial(token)); p != "User:alice" {
+		t.Fatalf("k1: %q", f)
+	}
+	srv.SetKeys(k2) // k1 revoked
+	if p, _ := runOAuth(t, v, initial(token)); p != "User:alice" || srv.Fetches() != 1 {
+		t.Fatalf("within the refresh interval: %q, %d fetches, want the keys held and 1 fetch", p, srv.Fetches())
+	}
+	mu.Lock()
+	now = now.Add(2 * time.Hour)
+	mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		p, _ := runOAuth(t, v, initial(token))
+		if p == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a revoked key still verifies after the refresh interval (%d fetches)", srv.Fetches())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if p, f := runOAuth(t, v, initial(k2.Sign(claims("bob", nil)))); p != "User:bob" {
+		t.Fatalf("k2 after the refresh: %q", f)
+	}
+}
+
+// TestNewServerOAuth: a listener's OAUTHBEARER validator from the configuration.
+func TestNewServerOAuth(t *testing.T) {
+	k := authtest.MustSigningKey(t, "k", jose.PS256)
+	file := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(file, authtest.JWKS(k), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := map[string]string{
+		"listeners":               "PLAINTEXT://:9091,SASL_PLAINTEXT://:9092,CONTROLLER://:9093",
+		"sasl.enabled.mechanisms": "OAUTHBEARER",
+	}
+	validating := "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
+	for _, tc := range []struct {
+		name    string
+		props   map[string]string
+		token   string
+		want    string // principal or failure
+		wantErr string
+	}{
+		{name: "validating, per listener and mechanism", props: map[string]string{
+			"listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class":        validating,
+			"listener.name.sasl_plaintext.oauthbearer.sasl.oauthbearer.jwks.endpoint.url":        "file://" + file,
+			"listener.name.sasl_plaintext.oauthbearer.sasl.oauthbearer.expected.issuer":          "https://idp",
+			"listener.name.sasl_plaintext.oauthbearer.sasl.oauthbearer.expected.audience":        "a, kafka",
+			"listener.name.sasl_plaintext.oauthbearer.sasl.oauthbearer.sub.claim.name":           "client_id",
+			"listener.name.sasl_plaintext.oauthbearer.sasl.oauthbearer.clock.skew.seconds":       "0",
+			"listener.name.sasl_plaintext.oauthbearer.sasl.oauthbearer.jwks.endpoint.refresh.ms": "60000",
+		}, token: k.Sign(claims("alice", map[string]any{"client_id": "svc"})), want: "User:svc"},
+		{name: "validating, wrong issuer", props: map[string]string{
+			"sasl.server.callback.handler.class": validating,
+			"sasl.oauthbearer.jwks.endpoint.url": "file://" + file,
+			"sasl.oauthbearer.expected.issuer":   "https://other",
+		}, token: k.Sign(claims("alice", nil)), want: `{"status":"invalid_token"}`},
+		{name: "validating without a JWKS", props: map[string]string{
+			"listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class": validating,
+		}, wantErr: "sasl.oauthbearer.jwks.endpoint.url"},
+		{name: "validating, bad URL scheme", props: map[string]string{
+			"sasl.server.callback.handler.class": validating,
+			"sasl.oauthbearer.jwks.endpoint.url": "ldap://idp/jwks",
+		}, wantErr: "scheme"},
+		{name: "unsecured by default", props: map[string]string{}, token: authtest.UnsecuredToken(authtest.Claims("alice", time.Hour, nil)), want: "User:alice"},
+		{name: "unsecured with JAAS options", props: map[string]string{
+			"listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config": `org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredValidatorPrincipalClaimName="user";`,
+		}, token: authtest.UnsecuredToken(authtest.Claims("alice", time.Hour, map[string]any{"user": "carol"})), want: "User:carol"},
+		{name: "unsecured, bad JAAS option", props: map[string]string{
+			"listener.name.sasl_plaintext.oauthbearer.sasl.jaas.config": `org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredValidatorAllowableClockSkewMs="soon";`,
+		}, wantErr: "unsecuredValidatorAllowableClockSkewMs"},
+	} {
+		props := map[string]string{"log.dirs": t.TempDir()}
+		for k, v := range base {
+			props[k] = v
+		}
+		for k, v := range tc.props {
+			props[k] = v
+		}
+		cfg, err := config.LoadServer(props)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		s, err := NewServer(cfg, "SASL_PLAINTEXT", nil, testLog)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Errorf("%s: %v, want an error with %q", tc.name, err, tc.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		p, f := runOAuth(t, s.oauth, initial(tc.token))
+		if got := p + f; got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

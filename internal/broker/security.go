@@ -318,7 +318,9 @@ func (c *conn) startSession() {
 	}
 	c.sasl.lifetimeMs = lifetime.Milliseconds()
 	reauth := c.sasl.reauth
-	c.principal = c.sasl.session.Principal()
+	if !reauth { // a re-authentication keeps the principal (saslStep checked it)
+		c.principal = c.sasl.session.Principal()
+	}
 	c.sasl.session, c.sasl.reauth = nil, false
 	c.authenticated.Store(true)
 	c.logger().Debug(c.sasl.authTextOf(reauth)+" complete", "listener", c.listener, "mechanism", c.sasl.mechanism,
