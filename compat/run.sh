@@ -48,7 +48,7 @@ CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-featu
 DYNAMIC_CHECKS=(dynamic-quorum-add-remove-controller)
 # The security checks, each starting its own broker with a SASL_SSL listener.
 SECURITY_CHECKS=(kcat-sasl-ssl-scram512 confluent-kafka-sasl-ssl-scram512 kafka-configs-scram-java kafka-acls-sasl
-	confluent-kafka-oauthbearer-unsecured)
+	confluent-kafka-oauthbearer-unsecured kafka-console-oauthbearer)
 TIMEOUT=${SAMSA_COMPAT_TIMEOUT:-45}
 CLUSTER_BUDGET=${SAMSA_COMPAT_CLUSTER_BUDGET:-150}
 BUDGET=${SAMSA_COMPAT_BUDGET:-300}
@@ -1162,6 +1162,34 @@ check_kafka-configs-scram-java() {
 		--list > wrong.out 2> wrong.err
 	grep -q 'SaslAuthenticationException' wrong.err ||
 		{ reason "kafka-topics with a wrong password: no SaslAuthenticationException: $(last_error wrong.err)"; return 1; }
+}
+
+# Kafka's Java console producer and consumer over SASL_SSL with OAUTHBEARER as Kafka's
+# quickstart configures it (OAuthBearerLoginModule, unsecuredLoginStringClaim_sub, the client's
+# unsecured tokens), against the broker's default unsecured validator, with sessions of 1 s
+# (connections.max.reauth.ms): the Java clients re-authenticate (KIP-368) with no error, and the
+# broker logs no expired session.
+check_kafka-console-oauthbearer() {
+	need java || return 1
+	sec_start sasl.enabled.mechanisms=OAUTHBEARER connections.max.reauth.ms=1000 || return 1
+	printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=OAUTHBEARER \
+		'sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="alice";' \
+		ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" > client.properties
+	local topic=compat-java-oauth-$RUN_ID
+	BOOTSTRAP=$SEC_PLAIN topics_create "$topic" || return 1
+	write_records > records.tsv
+	kafka_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$SEC_SASL" --topic "$topic" \
+		--producer.config client.properties --property parse.key=true --property key.separator=$'\t' \
+		< records.tsv > produce.out 2> produce.err || { reason "kafka-console-producer over SASL_SSL OAUTHBEARER: $(last_error produce.err)"; return 1; }
+	kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$SEC_SASL" --topic "$topic" \
+		--consumer.config client.properties --from-beginning --max-messages $((KEYS * PER_KEY)) --timeout-ms 15000 \
+		--property print.key=true --property print.partition=true > consumed.tsv 2> consume.err ||
+		{ reason "kafka-console-consumer over SASL_SSL OAUTHBEARER: $(last_error consume.err)"; return 1; }
+	verify consumed.tsv "$(last_error consume.err)" || return 1
+	! grep -qE 'ERROR|Exception' produce.err consume.err ||
+		{ reason "the Java clients logged an error: $(grep -hE 'ERROR|Exception' produce.err consume.err | head -n 1 | cut -c1-300)"; return 1; }
+	! grep -q 'SASL session expired' node1.log ||
+		{ reason "a Java client let a session expire: $(grep -m 1 'SASL session expired' node1.log | cut -c1-300)"; return 1; }
 }
 
 # Kafka's kafka-acls against a broker with the standard authorizer: alice (SCRAM-SHA-256 over
