@@ -1098,19 +1098,22 @@ check_confluent-kafka-sasl-ssl-scram512() {
 
 # confluent-kafka (librdkafka from Python) over SASL_SSL with OAUTHBEARER and librdkafka's
 # unsecured tokens (sasl.oauthbearer.config=principal=alice), which the broker's default
-# validator (Kafka's unsecured one) accepts; sessions of 1 s (connections.max.reauth.ms), so
-# librdkafka re-authenticates (KIP-368) while it produces and consumes: a refused
+# validator (Kafka's unsecured one) accepts; sessions of 1.5 s (connections.max.reauth.ms; a
+# client re-authenticates at about 90% of that, and Kafka refuses a re-authentication less than
+# 1 s after the previous one began), so librdkafka re-authenticates (KIP-368) while it produces
+# and consumes in a group (the group's join waits 3 s): a refused
 # re-authentication shows in librdkafka's log, a request on an expired session as "SASL session
 # expired" in the broker's, and there must be neither. A token whose scope lacks the listener's required scope is refused.
 check_confluent-kafka-oauthbearer-unsecured() {
 	need python || return 1
-	sec_start sasl.enabled.mechanisms=OAUTHBEARER connections.max.reauth.ms=1000 \
+	sec_start sasl.enabled.mechanisms=OAUTHBEARER connections.max.reauth.ms=1500 \
 		'listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredValidatorRequiredScope="kafka";' ||
 		return 1
 	local rc=0 oauth=(--config security.protocol=SASL_SSL --config sasl.mechanisms=OAUTHBEARER
 		--config enable.sasl.oauthbearer.unsecure.jwt=true --config "ssl.ca.location=$PWD/ca.pem")
 	"$PY" "$COMPAT/python/confluent_client.py" --bootstrap "$SEC_SASL" --topic "compat-confluent-oauth-$RUN_ID" \
 		--partitions "$PARTITIONS" --keys "$KEYS" --per-key "$PER_KEY" --timeout 20 "${oauth[@]}" \
+		--group "compat-confluent-oauth-$RUN_ID" \
 		--config 'sasl.oauthbearer.config=principal=alice scope=kafka' > consumed.tsv 2> client.err || rc=$?
 	((rc == 0)) || { reason "$(last_error client.err)$(librdkafka_hint client.err)"; return 1; }
 	verify consumed.tsv "$(last_error client.err)" || return 1
@@ -1166,12 +1169,12 @@ check_kafka-configs-scram-java() {
 
 # Kafka's Java console producer and consumer over SASL_SSL with OAUTHBEARER as Kafka's
 # quickstart configures it (OAuthBearerLoginModule, unsecuredLoginStringClaim_sub, the client's
-# unsecured tokens), against the broker's default unsecured validator, with sessions of 1 s
-# (connections.max.reauth.ms): the Java clients re-authenticate (KIP-368) with no error, and the
-# broker logs no expired session.
+# unsecured tokens), against the broker's default unsecured validator, with sessions of 1.5 s
+# (connections.max.reauth.ms; the console consumer's group join alone waits 3 s): the Java
+# clients re-authenticate (KIP-368) with no error, and the broker logs no expired session.
 check_kafka-console-oauthbearer() {
 	need java || return 1
-	sec_start sasl.enabled.mechanisms=OAUTHBEARER connections.max.reauth.ms=1000 || return 1
+	sec_start sasl.enabled.mechanisms=OAUTHBEARER connections.max.reauth.ms=1500 || return 1
 	printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=OAUTHBEARER \
 		'sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="alice";' \
 		ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" > client.properties

@@ -10,6 +10,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -35,6 +36,9 @@ type request struct {
 	// frame is the buffer the request was read into, charged to the broker's budget until
 	// the request is handled (release).
 	frame []byte
+	// arrived is when a SASL connection's reader read the request (zero on other listeners):
+	// a request read before its session expired is served (security.go).
+	arrived time.Time
 }
 
 // release gives the request's frame back to the budget once it is handled, and recycles a
@@ -356,6 +360,9 @@ func (c *conn) readLoop() {
 			return
 		}
 		req.frame = r.takeFrame()
+		if c.sec != nil && c.sec.sasl != nil {
+			req.arrived = time.Now()
+		}
 		if !c.queue(req) {
 			return
 		}

@@ -367,9 +367,12 @@ func (c *conn) readRawTokens(r *connReader) bool {
 
 // checkAuthenticated closes a SASL connection that asks for anything but the SASL APIs and
 // ApiVersions before it authenticated, anything but SaslAuthenticate while it
-// re-authenticates, and anything but the SASL APIs once its session expired (KIP-368: the
-// client had to re-authenticate before).
-func (c *conn) checkAuthenticated(hdr wire.RequestHeader) error {
+// re-authenticates, and anything but the SASL APIs read after its session expired (KIP-368:
+// the client had to re-authenticate before). Kafka checks when it reads a request, which it
+// does one at a time per connection; Samsa's reader reads ahead of the handler, so the check
+// is against the time the reader read the request (arrived): a request that reached the broker
+// in time, queued behind a long fetch, is served.
+func (c *conn) checkAuthenticated(hdr wire.RequestHeader, arrived time.Time) error {
 	if !c.authenticated.Load() {
 		if preAuthAllowed(hdr.Key) {
 			return nil
@@ -380,7 +383,7 @@ func (c *conn) checkAuthenticated(hdr wire.RequestHeader) error {
 	case c.sasl.reauth && hdr.Key != kmsg.SASLAuthenticate.Int16():
 		return fmt.Errorf("%w: %s during re-authentication on listener %s", errNotAuthenticated, kmsg.NameForKey(hdr.Key), c.listener)
 	case !c.sasl.expiry.IsZero() && hdr.Key != kmsg.SASLHandshake.Int16() && hdr.Key != kmsg.SASLAuthenticate.Int16() &&
-		time.Now().After(c.sasl.expiry):
+		arrived.After(c.sasl.expiry):
 		return fmt.Errorf("%w at %s: %s of %s without re-authentication (connections.max.reauth.ms or the token's expiry) on listener %s",
 			errSessionExpired, c.sasl.expiry.Format(time.RFC3339Nano), kmsg.NameForKey(hdr.Key), c.principal, c.listener)
 	}
