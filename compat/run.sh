@@ -48,7 +48,7 @@ CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-featu
 DYNAMIC_CHECKS=(dynamic-quorum-add-remove-controller)
 # The security checks, each starting its own broker with a SASL_SSL listener.
 SECURITY_CHECKS=(kcat-sasl-ssl-scram512 confluent-kafka-sasl-ssl-scram512 kafka-configs-scram-java kafka-acls-sasl
-	confluent-kafka-oauthbearer-unsecured kafka-console-oauthbearer)
+	confluent-kafka-oauthbearer-unsecured kafka-console-oauthbearer kafkajs-oauthbearer)
 TIMEOUT=${SAMSA_COMPAT_TIMEOUT:-45}
 CLUSTER_BUDGET=${SAMSA_COMPAT_CLUSTER_BUDGET:-150}
 BUDGET=${SAMSA_COMPAT_BUDGET:-300}
@@ -1193,6 +1193,22 @@ check_kafka-console-oauthbearer() {
 		{ reason "the Java clients logged an error: $(grep -hE 'ERROR|Exception' produce.err consume.err | head -n 1 | cut -c1-300)"; return 1; }
 	! grep -q 'SASL session expired' node1.log ||
 		{ reason "a Java client let a session expire: $(grep -m 1 'SASL session expired' node1.log | cut -c1-300)"; return 1; }
+}
+
+# kafkajs over SASL_SSL with OAUTHBEARER (its oauthBearerProvider giving unsecured tokens)
+# against the broker's default validator, sessions of 1.5 s: kafkajs re-authenticates 500 ms
+# before a session ends (reauthenticationThreshold), with no error and no expired session.
+check_kafkajs-oauthbearer() {
+	need node || return 1
+	sec_start sasl.enabled.mechanisms=OAUTHBEARER connections.max.reauth.ms=1500 || return 1
+	node "$COMPAT/js/kafkajs_client.js" --bootstrap "$SEC_SASL" --topic "compat-kafkajs-oauth-$RUN_ID" \
+		--partitions "$PARTITIONS" --keys "$KEYS" --per-key "$PER_KEY" --timeout 20 \
+		--ca "$PWD/ca.pem" --oauth-sub alice --reauth-threshold 500 > consumed.tsv 2> client.err ||
+		{ reason "$(last_error client.err)"; return 1; }
+	verify consumed.tsv "$(last_error client.err)" || return 1
+	! grep -q 'kafkajs ERROR' client.err || { reason "kafkajs logged an error: $(grep -m 1 'kafkajs ERROR' client.err | cut -c1-300)"; return 1; }
+	! grep -q 'SASL session expired' node1.log ||
+		{ reason "kafkajs let a session expire: $(grep -m 1 'SASL session expired' node1.log | cut -c1-300)"; return 1; }
 }
 
 # Kafka's kafka-acls against a broker with the standard authorizer: alice (SCRAM-SHA-256 over
