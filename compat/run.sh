@@ -48,7 +48,7 @@ CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-featu
 DYNAMIC_CHECKS=(dynamic-quorum-add-remove-controller)
 # The security checks, each starting its own broker with a SASL_SSL listener.
 SECURITY_CHECKS=(kcat-sasl-ssl-scram512 confluent-kafka-sasl-ssl-scram512 kafka-configs-scram-java kafka-acls-sasl
-	confluent-kafka-oauthbearer-unsecured kafka-console-oauthbearer kafkajs-oauthbearer)
+	confluent-kafka-oauthbearer-unsecured kafka-console-oauthbearer kafkajs-oauthbearer kafka-console-oauthbearer-jwks)
 TIMEOUT=${SAMSA_COMPAT_TIMEOUT:-45}
 CLUSTER_BUDGET=${SAMSA_COMPAT_CLUSTER_BUDGET:-150}
 BUDGET=${SAMSA_COMPAT_BUDGET:-300}
@@ -1209,6 +1209,47 @@ check_kafkajs-oauthbearer() {
 	! grep -q 'kafkajs ERROR' client.err || { reason "kafkajs logged an error: $(grep -m 1 'kafkajs ERROR' client.err | cut -c1-300)"; return 1; }
 	! grep -q 'SASL session expired' node1.log ||
 		{ reason "kafkajs let a session expire: $(grep -m 1 'SASL session expired' node1.log | cut -c1-300)"; return 1; }
+}
+
+# Kafka's Java console clients with a signed JWT (RS256, made by python/make_jwt.py with openssl)
+# read by Kafka's OAuthBearerLoginCallbackHandler from a file: token endpoint, against the
+# broker's validating handler (Kafka's OAuthBearerValidatorCallbackHandler) with the JWKS in a
+# file: URL and the expected audience and issuer; a token for another audience is refused with
+# Kafka's SaslAuthenticationException.
+check_kafka-console-oauthbearer-jwks() {
+	need java && need python || return 1
+	command -v openssl > /dev/null || { reason "openssl is not installed"; return 1; }
+	"$PY" "$COMPAT/python/make_jwt.py" "$PWD" alice kafka https://idp.example 2> jwt.err ||
+		{ reason "make_jwt.py: $(last_error jwt.err)"; return 1; }
+	sec_start sasl.enabled.mechanisms=OAUTHBEARER \
+		listener.name.sasl_ssl.oauthbearer.sasl.server.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler \
+		"listener.name.sasl_ssl.oauthbearer.sasl.oauthbearer.jwks.endpoint.url=file://$PWD/jwks.json" \
+		sasl.oauthbearer.expected.audience=kafka sasl.oauthbearer.expected.issuer=https://idp.example || return 1
+	local token
+	for token in token wrong-audience; do
+		printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=OAUTHBEARER \
+			'sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;' \
+			sasl.login.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler \
+			"sasl.oauthbearer.token.endpoint.url=file://$PWD/$token.jwt" \
+			ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" > "$token.properties"
+	done
+	# Kafka 4's clients read a token URL only when this system property allows it.
+	local JAVA_OPTS=("${JAVA_OPTS[@]}" "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=file://$PWD/token.jwt,file://$PWD/wrong-audience.jwt")
+	local topic=compat-java-jwks-$RUN_ID
+	BOOTSTRAP=$SEC_PLAIN topics_create "$topic" || return 1
+	write_records > records.tsv
+	kafka_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$SEC_SASL" --topic "$topic" \
+		--producer.config token.properties --property parse.key=true --property key.separator=$'\t' \
+		< records.tsv > produce.out 2> produce.err || { reason "kafka-console-producer with a signed JWT: $(last_error produce.err)"; return 1; }
+	kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$SEC_SASL" --topic "$topic" \
+		--consumer.config token.properties --from-beginning --max-messages $((KEYS * PER_KEY)) --timeout-ms 15000 \
+		--property print.key=true --property print.partition=true > consumed.tsv 2> consume.err ||
+		{ reason "kafka-console-consumer with a signed JWT: $(last_error consume.err)"; return 1; }
+	verify consumed.tsv "$(last_error consume.err)" || return 1
+	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$SEC_SASL" --command-config wrong-audience.properties \
+		--list > wrong.out 2> wrong.err
+	grep -q 'SaslAuthenticationException' wrong.err ||
+		{ reason "kafka-topics with a token for another audience: no SaslAuthenticationException: $(last_error wrong.err)"; return 1; }
 }
 
 # Kafka's kafka-acls against a broker with the standard authorizer: alice (SCRAM-SHA-256 over
