@@ -54,8 +54,10 @@ func (w *reauthWatch) counts() (reauths, failed, closed int) {
 }
 
 // TestReauthKgo: with connections.max.reauth.ms=2000, franz-go re-authenticates its
-// connections in place (PLAIN, SCRAM-SHA-256, OAUTHBEARER) while it produces and consumes:
-// no connection is lost, no re-authentication fails, every record is read back.
+// connections in place (PLAIN, SCRAM-SHA-256) while it produces and consumes: no connection
+// is lost, no re-authentication fails, every record is read back. OAUTHBEARER has no
+// connections.max.reauth.ms on the listener: its tokens live 3 s, and their expiry alone ends
+// the sessions (the provider makes a fresh token at each re-authentication).
 func TestReauthKgo(t *testing.T) {
 	key := authtest.MustSigningKey(t, "rs-1", jose.RS256)
 	jwks := authtest.NewJWKSServer(key)
@@ -65,7 +67,8 @@ func TestReauthKgo(t *testing.T) {
 		"listener.name.sasl_plaintext.plain.sasl.jaas.config="+plainJAAS,
 		"listener.name.sasl_plaintext.oauthbearer.sasl.server.callback.handler.class="+validatorClass,
 		"sasl.oauthbearer.jwks.endpoint.url="+jwks.JWKSURL(),
-		"connections.max.reauth.ms=2000")
+		"connections.max.reauth.ms=2000",
+		"listener.name.sasl_plaintext.oauthbearer.connections.max.reauth.ms=0")
 	if _, err := kadm.NewClient(newClient(t, n.Node)).AlterUserSCRAMs(ctxT(t), nil, []kadm.UpsertSCRAM{
 		{User: "alice", Mechanism: kadm.ScramSha256, Iterations: 4096, Password: "alice-secret"},
 	}); err != nil {
@@ -78,9 +81,10 @@ func TestReauthKgo(t *testing.T) {
 	}{
 		{"PLAIN", plain.Auth{User: "alice", Pass: "alice-secret"}.AsMechanism()},
 		{"SCRAM-SHA-256", scram.Auth{User: "alice", Pass: "alice-secret"}.AsSha256Mechanism()},
-		// A fresh token at each (re-)authentication, as a real token provider.
+		// A fresh token at each (re-)authentication, as a real token provider. exp is in whole
+		// seconds: the session lasts 2 to 3 s, and franz-go re-authenticates 1 s before its end.
 		{"OAUTHBEARER", oauth.Oauth(func(context.Context) (oauth.Auth, error) {
-			return oauth.Auth{Token: key.Sign(authtest.Claims("alice", time.Hour, nil))}, nil
+			return oauth.Auth{Token: key.Sign(authtest.Claims("alice", 3*time.Second, nil))}, nil
 		})},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
