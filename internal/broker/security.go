@@ -239,6 +239,9 @@ func handleSASLAuthenticate(b *Broker, req *request) (kmsg.Response, error) {
 		if errors.As(err, &f) {
 			msg = f.Message
 		}
+		if c.sasl.reauth { // Kafka's messages name the exchange
+			msg = strings.Replace(msg, "during authentication", "during re-authentication", 1)
+		}
 		resp.ErrorMessage = &msg
 		c.closeAfterResponse = true
 		return resp, nil

@@ -224,6 +224,20 @@ func TestReauthRaw(t *testing.T) {
 		c := login(t, addr)
 		failedWith(t, rawPlain(t, c, 3, "alice", "nope"), c, "Authentication failed: Invalid username or password")
 	})
+	t.Run("malformed", func(t *testing.T) {
+		c := dialT(t, addr)
+		tok := authtest.UnsecuredToken(authtest.Claims("alice", time.Hour, nil))
+		if r, doc := rawOAuth(t, c, tok); r.ErrorCode != 0 || doc != "" {
+			t.Fatalf("OAUTHBEARER login: %v %q", kerr.ErrorForCode(r.ErrorCode), doc)
+		}
+		hs := kmsg.NewPtrSASLHandshakeRequest()
+		hs.Version, hs.Mechanism = 1, "OAUTHBEARER"
+		if _, err := sendRaw(t, c, 4, hs); err != nil {
+			t.Fatal(err)
+		}
+		failedWith(t, rawAuthenticate(t, c, 5, []byte("n,,\x01nothing\x01\x01")), c,
+			"Authentication failed during re-authentication due to invalid credentials with SASL mechanism OAUTHBEARER")
+	})
 	t.Run("other mechanism", func(t *testing.T) {
 		c := login(t, addr)
 		hs := kmsg.NewPtrSASLHandshakeRequest()
