@@ -47,7 +47,8 @@ CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-featu
 # The dynamic-quorum checks, each starting its own processes.
 DYNAMIC_CHECKS=(dynamic-quorum-add-remove-controller)
 # The security checks, each starting its own broker with a SASL_SSL listener.
-SECURITY_CHECKS=(kcat-sasl-ssl-scram512 confluent-kafka-sasl-ssl-scram512 kafka-configs-scram-java kafka-acls-sasl kafka-configs-quotas)
+SECURITY_CHECKS=(kcat-sasl-ssl-scram512 confluent-kafka-sasl-ssl-scram512 kafka-configs-scram-java kafka-acls-sasl kafka-configs-quotas
+	confluent-kafka-oauthbearer-unsecured kafka-console-oauthbearer kafkajs-oauthbearer kafka-console-oauthbearer-jwks)
 TIMEOUT=${SAMSA_COMPAT_TIMEOUT:-45}
 CLUSTER_BUDGET=${SAMSA_COMPAT_CLUSTER_BUDGET:-150}
 BUDGET=${SAMSA_COMPAT_BUDGET:-300}
@@ -1095,6 +1096,40 @@ check_confluent-kafka-sasl-ssl-scram512() {
 	verify consumed.tsv "$(last_error client.err)"
 }
 
+# confluent-kafka (librdkafka from Python) over SASL_SSL with OAUTHBEARER and librdkafka's
+# unsecured tokens (sasl.oauthbearer.config=principal=alice), which the broker's default
+# validator (Kafka's unsecured one) accepts; sessions of 1.5 s (connections.max.reauth.ms; a
+# client re-authenticates at about 90% of that, and Kafka refuses a re-authentication less than
+# 1 s after the previous one began), so librdkafka re-authenticates (KIP-368) while it produces
+# and consumes in a group (the group's join waits 3 s): a refused
+# re-authentication shows in librdkafka's log, a request on an expired session as "SASL session
+# expired" in the broker's, and there must be neither. A token whose scope lacks the listener's required scope is refused.
+check_confluent-kafka-oauthbearer-unsecured() {
+	need python || return 1
+	sec_start sasl.enabled.mechanisms=OAUTHBEARER connections.max.reauth.ms=1500 \
+		'listener.name.sasl_ssl.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredValidatorRequiredScope="kafka";' ||
+		return 1
+	local rc=0 oauth=(--config security.protocol=SASL_SSL --config sasl.mechanisms=OAUTHBEARER
+		--config enable.sasl.oauthbearer.unsecure.jwt=true --config "ssl.ca.location=$PWD/ca.pem")
+	"$PY" "$COMPAT/python/confluent_client.py" --bootstrap "$SEC_SASL" --topic "compat-confluent-oauth-$RUN_ID" \
+		--partitions "$PARTITIONS" --keys "$KEYS" --per-key "$PER_KEY" --timeout 20 "${oauth[@]}" \
+		--group "compat-confluent-oauth-$RUN_ID" \
+		--config 'sasl.oauthbearer.config=principal=alice scope=kafka' > consumed.tsv 2> client.err || rc=$?
+	((rc == 0)) || { reason "$(last_error client.err)$(librdkafka_hint client.err)"; return 1; }
+	verify consumed.tsv "$(last_error client.err)" || return 1
+	! grep -q 'SASL session expired' node1.log ||
+		{ reason "librdkafka let a session expire: $(grep -m 1 'SASL session expired' node1.log | cut -c1-300)"; return 1; }
+	# A refused re-authentication does not fail the client (it connects again) but logs.
+	! grep -qE '^%[0-3]\|' client.err || { reason "librdkafka logged an error$(librdkafka_hint client.err)"; return 1; }
+	rc=0
+	"$PY" "$COMPAT/python/confluent_client.py" --bootstrap "$SEC_SASL" --topic "compat-confluent-oauth-refused-$RUN_ID" \
+		--partitions 1 --keys 1 --per-key 1 --timeout 10 "${oauth[@]}" \
+		--config 'sasl.oauthbearer.config=principal=mallory scope=other' > refused.tsv 2> refused.err || rc=$?
+	((rc != 0)) || { reason "a token without the required scope was accepted"; return 1; }
+	grep -qi 'insufficient_scope\|authentication' refused.err ||
+		{ reason "the token without the required scope: no authentication error: $(last_error refused.err)"; return 1; }
+}
+
 # Kafka's kafka-configs --alter --add-config 'SCRAM-SHA-256=[...]' --entity-type users makes the
 # user (AlterUserScramCredentials), samsa user list shows it (DescribeUserScramCredentials), and the
 # Java console producer and consumer log in with it over SASL_SSL (PEM trust store).
@@ -1134,6 +1169,91 @@ check_kafka-configs-scram-java() {
 		--list > wrong.out 2> wrong.err
 	grep -q 'SaslAuthenticationException' wrong.err ||
 		{ reason "kafka-topics with a wrong password: no SaslAuthenticationException: $(last_error wrong.err)"; return 1; }
+}
+
+# Kafka's Java console producer and consumer over SASL_SSL with OAUTHBEARER as Kafka's
+# quickstart configures it (OAuthBearerLoginModule, unsecuredLoginStringClaim_sub, the client's
+# unsecured tokens), against the broker's default unsecured validator, with sessions of 1.5 s
+# (connections.max.reauth.ms; the console consumer's group join alone waits 3 s): the Java
+# clients re-authenticate (KIP-368) with no error, and the broker logs no expired session.
+check_kafka-console-oauthbearer() {
+	need java || return 1
+	sec_start sasl.enabled.mechanisms=OAUTHBEARER connections.max.reauth.ms=1500 || return 1
+	printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=OAUTHBEARER \
+		'sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="alice";' \
+		ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" > client.properties
+	local topic=compat-java-oauth-$RUN_ID
+	BOOTSTRAP=$SEC_PLAIN topics_create "$topic" || return 1
+	write_records > records.tsv
+	kafka_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$SEC_SASL" --topic "$topic" \
+		--producer.config client.properties --property parse.key=true --property key.separator=$'\t' \
+		< records.tsv > produce.out 2> produce.err || { reason "kafka-console-producer over SASL_SSL OAUTHBEARER: $(last_error produce.err)"; return 1; }
+	kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$SEC_SASL" --topic "$topic" \
+		--consumer.config client.properties --from-beginning --max-messages $((KEYS * PER_KEY)) --timeout-ms 15000 \
+		--property print.key=true --property print.partition=true > consumed.tsv 2> consume.err ||
+		{ reason "kafka-console-consumer over SASL_SSL OAUTHBEARER: $(last_error consume.err)"; return 1; }
+	verify consumed.tsv "$(last_error consume.err)" || return 1
+	! grep -qE 'ERROR|Exception' produce.err consume.err ||
+		{ reason "the Java clients logged an error: $(grep -hE 'ERROR|Exception' produce.err consume.err | head -n 1 | cut -c1-300)"; return 1; }
+	! grep -q 'SASL session expired' node1.log ||
+		{ reason "a Java client let a session expire: $(grep -m 1 'SASL session expired' node1.log | cut -c1-300)"; return 1; }
+}
+
+# kafkajs over SASL_SSL with OAUTHBEARER (its oauthBearerProvider giving unsecured tokens)
+# against the broker's default validator, sessions of 1.5 s: kafkajs re-authenticates 500 ms
+# before a session ends (reauthenticationThreshold), with no error and no expired session.
+check_kafkajs-oauthbearer() {
+	need node || return 1
+	sec_start sasl.enabled.mechanisms=OAUTHBEARER connections.max.reauth.ms=1500 || return 1
+	node "$COMPAT/js/kafkajs_client.js" --bootstrap "$SEC_SASL" --topic "compat-kafkajs-oauth-$RUN_ID" \
+		--partitions "$PARTITIONS" --keys "$KEYS" --per-key "$PER_KEY" --timeout 20 \
+		--ca "$PWD/ca.pem" --oauth-sub alice --reauth-threshold 500 > consumed.tsv 2> client.err ||
+		{ reason "$(last_error client.err)"; return 1; }
+	verify consumed.tsv "$(last_error client.err)" || return 1
+	! grep -q 'kafkajs ERROR' client.err || { reason "kafkajs logged an error: $(grep -m 1 'kafkajs ERROR' client.err | cut -c1-300)"; return 1; }
+	! grep -q 'SASL session expired' node1.log ||
+		{ reason "kafkajs let a session expire: $(grep -m 1 'SASL session expired' node1.log | cut -c1-300)"; return 1; }
+}
+
+# Kafka's Java console clients with a signed JWT (RS256, made by python/make_jwt.py with openssl)
+# read by Kafka's OAuthBearerLoginCallbackHandler from a file: token endpoint, against the
+# broker's validating handler (Kafka's OAuthBearerValidatorCallbackHandler) with the JWKS in a
+# file: URL and the expected audience and issuer; a token for another audience is refused with
+# Kafka's SaslAuthenticationException.
+check_kafka-console-oauthbearer-jwks() {
+	need java && need python || return 1
+	command -v openssl > /dev/null || { reason "openssl is not installed"; return 1; }
+	"$PY" "$COMPAT/python/make_jwt.py" "$PWD" alice kafka https://idp.example 2> jwt.err ||
+		{ reason "make_jwt.py: $(last_error jwt.err)"; return 1; }
+	sec_start sasl.enabled.mechanisms=OAUTHBEARER \
+		listener.name.sasl_ssl.oauthbearer.sasl.server.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler \
+		"listener.name.sasl_ssl.oauthbearer.sasl.oauthbearer.jwks.endpoint.url=file://$PWD/jwks.json" \
+		sasl.oauthbearer.expected.audience=kafka sasl.oauthbearer.expected.issuer=https://idp.example || return 1
+	local token
+	for token in token wrong-audience; do
+		printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=OAUTHBEARER \
+			'sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;' \
+			sasl.login.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler \
+			"sasl.oauthbearer.token.endpoint.url=file://$PWD/$token.jwt" \
+			ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" > "$token.properties"
+	done
+	# Kafka 4's clients read a token URL only when this system property allows it.
+	local JAVA_OPTS=("${JAVA_OPTS[@]}" "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=file://$PWD/token.jwt,file://$PWD/wrong-audience.jwt")
+	local topic=compat-java-jwks-$RUN_ID
+	BOOTSTRAP=$SEC_PLAIN topics_create "$topic" || return 1
+	write_records > records.tsv
+	kafka_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$SEC_SASL" --topic "$topic" \
+		--producer.config token.properties --property parse.key=true --property key.separator=$'\t' \
+		< records.tsv > produce.out 2> produce.err || { reason "kafka-console-producer with a signed JWT: $(last_error produce.err)"; return 1; }
+	kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$SEC_SASL" --topic "$topic" \
+		--consumer.config token.properties --from-beginning --max-messages $((KEYS * PER_KEY)) --timeout-ms 15000 \
+		--property print.key=true --property print.partition=true > consumed.tsv 2> consume.err ||
+		{ reason "kafka-console-consumer with a signed JWT: $(last_error consume.err)"; return 1; }
+	verify consumed.tsv "$(last_error consume.err)" || return 1
+	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$SEC_SASL" --command-config wrong-audience.properties \
+		--list > wrong.out 2> wrong.err
+	grep -q 'SaslAuthenticationException' wrong.err ||
+		{ reason "kafka-topics with a token for another audience: no SaslAuthenticationException: $(last_error wrong.err)"; return 1; }
 }
 
 # Kafka's kafka-acls against a broker with the standard authorizer: alice (SCRAM-SHA-256 over

@@ -10,6 +10,7 @@
 // diagnostics on stderr, a fatal problem ends with "error: ..." and exit 1.
 'use strict';
 
+const fs = require('fs');
 const { Kafka, logLevel, Partitioners } = require('kafkajs');
 
 function parseArgs(argv) {
@@ -23,6 +24,12 @@ function parseArgs(argv) {
       case '--keys': args.keys = Number(value); break;
       case '--per-key': args.perKey = Number(value); break;
       case '--timeout': args.timeout = Number(value); break;
+      // SASL_SSL with OAUTHBEARER: the CA of the broker's certificate, the principal of an
+      // unsecured (alg none) token, and how long before a session's end kafkajs
+      // re-authenticates (KIP-368; its default, 10 s, is longer than short test sessions).
+      case '--ca': args.ca = value; break;
+      case '--oauth-sub': args.oauthSub = value; break;
+      case '--reauth-threshold': args.reauthThreshold = Number(value); break;
       default: throw new Error(`unknown argument ${name}`);
     }
   }
@@ -41,16 +48,30 @@ const stderrLog = () => ({ namespace, label, log }) => {
   process.stderr.write(`kafkajs ${label} [${namespace}] ${message} ${JSON.stringify(extra)}\n`);
 };
 
+// unsecuredToken is an unsigned JWT for sub, valid for an hour, as Kafka's unsecured login
+// module makes them.
+function unsecuredToken(sub) {
+  const b64 = (o) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  return `${b64({ alg: 'none' })}.${b64({ sub, iat: now, exp: now + 3600 })}.`;
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const timeoutMs = args.timeout * 1000;
-  const kafka = new Kafka({
+  const config = {
     clientId: 'compat-kafkajs',
     brokers: [args.bootstrap],
     logLevel: logLevel.WARN,
     logCreator: stderrLog,
     retry: { retries: 5 },
-  });
+  };
+  if (args.ca) config.ssl = { ca: [fs.readFileSync(args.ca)] };
+  if (args.oauthSub) {
+    config.sasl = { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value: unsecuredToken(args.oauthSub) }) };
+  }
+  if (args.reauthThreshold !== undefined) config.reauthenticationThreshold = args.reauthThreshold;
+  const kafka = new Kafka(config);
 
   const admin = kafka.admin();
   try {

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"log/slog"
 	"slices"
 	"strings"
 
@@ -113,16 +114,18 @@ func NewScramCredential(mechanism string, salt, saltedPassword []byte, iteration
 }
 
 // Server is the SASL side of one listener: its enabled mechanisms, the PLAIN users of its JAAS
-// config and the SCRAM credentials of the metadata.
+// config, the SCRAM credentials of the metadata and the OAUTHBEARER token validator.
 type Server struct {
 	mechanisms []string
 	plainUsers map[string]string
 	scram      ScramLookup
+	oauth      TokenValidator
 }
 
 // NewServer builds a listener's SASL server from the configuration. PLAIN needs the
-// listener's plain.sasl.jaas.config with user_NAME="password" options.
-func NewServer(cfg *config.Server, listener string, lookup ScramLookup) (*Server, error) {
+// listener's plain.sasl.jaas.config with user_NAME="password" options; OAUTHBEARER's
+// validator comes from its settings (oauth_config.go).
+func NewServer(cfg *config.Server, listener string, lookup ScramLookup, log *slog.Logger) (*Server, error) {
 	mechs, err := cfg.Mechanisms(listener)
 	if err != nil {
 		return nil, err
@@ -139,12 +142,25 @@ func NewServer(cfg *config.Server, listener string, lookup ScramLookup) (*Server
 		}
 		s.plainUsers = j.PlainUsers()
 	}
+	if slices.Contains(mechs, config.MechanismOAuthBearer) {
+		v, err := newTokenValidator(cfg, listener, log)
+		if err != nil {
+			return nil, err
+		}
+		s.oauth = v
+	}
 	return s, nil
 }
 
 // NewServerWith builds a SASL server from its parts (tests).
 func NewServerWith(mechanisms []string, plainUsers map[string]string, lookup ScramLookup) *Server {
 	return &Server{mechanisms: mechanisms, plainUsers: plainUsers, scram: lookup}
+}
+
+// WithTokenValidator sets the OAUTHBEARER validator (tests).
+func (s *Server) WithTokenValidator(v TokenValidator) *Server {
+	s.oauth = v
+	return s
 }
 
 // Mechanisms returns the enabled mechanisms.
@@ -155,8 +171,11 @@ func (s *Server) Start(mechanism string) (Session, bool) {
 	if !slices.Contains(s.mechanisms, mechanism) {
 		return nil, false
 	}
-	if mechanism == config.MechanismPlain {
+	switch mechanism {
+	case config.MechanismPlain:
 		return &plainSession{users: s.plainUsers}, true
+	case config.MechanismOAuthBearer:
+		return &oauthSession{validator: s.oauth}, true
 	}
 	return newScramSession(mechanism, s.scram), true
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/samsa-io/samsa/internal/auth"
 	"github.com/samsa-io/samsa/internal/storage"
 	"github.com/samsa-io/samsa/internal/wire"
 )
@@ -46,6 +45,9 @@ type request struct {
 	bandwidthThrottle time.Duration
 	waited            time.Duration
 	throttled         bool
+	// arrived is when a SASL connection's reader read the request (zero on other listeners):
+	// a request read before its session expired is served (security.go).
+	arrived time.Time
 }
 
 // release gives the request's frame back to the budget once it is handled, and recycles a
@@ -87,11 +89,9 @@ type conn struct {
 	// principal is the authenticated principal (User:alice, User:CN=...,
 	// User:ANONYMOUS), kept for authorization. Set before authenticated.
 	principal string
-	// The SASL exchange in progress, set by the handler while the reader waits (the reader
-	// reads saslRawTokens once the handler is done).
-	saslSession   auth.Session
-	saslMechanism string
-	saslRawTokens bool
+	// sasl is the SASL exchange and session (security.go), handler only but for rawTokens,
+	// which the reader reads once the handler is done.
+	sasl saslState
 	// closeAfterResponse closes the connection once the current response is written (a
 	// failed authentication). Handler only.
 	closeAfterResponse bool
@@ -377,6 +377,9 @@ func (c *conn) readLoop() {
 		}
 		req.frame = r.takeFrame()
 		req.size = len(frame)
+		if c.sec != nil && c.sec.sasl != nil {
+			req.arrived = time.Now()
+		}
 		if !c.queue(req) {
 			return
 		}
@@ -390,7 +393,7 @@ func (c *conn) readLoop() {
 			if failed {
 				return
 			}
-			if c.saslRawTokens && !c.authenticated.Load() && !c.readRawTokens(r) {
+			if c.sasl.rawTokens && !c.authenticated.Load() && !c.readRawTokens(r) {
 				return
 			}
 		}

@@ -80,7 +80,7 @@ func (c *conn) decode(frame []byte) (*request, error) {
 
 func (b *Broker) dispatch(req *request) (kmsg.Response, error) {
 	a := apis[req.hdr.Key]
-	if err := req.conn.checkAuthenticated(req.hdr); err != nil {
+	if err := req.conn.checkAuthenticated(req.hdr, req.arrived); err != nil {
 		return nil, err
 	}
 	if req.kreq == nil { // ApiVersions at a version we do not serve

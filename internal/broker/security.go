@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -30,10 +32,25 @@ import (
 //	  answers SASL_AUTHENTICATION_FAILED with Kafka's message after
 //	  connection.failed.authentication.delay.ms, logs the client's address and user, and closes.
 //	  Any other request before authentication closes the connection.
+//	OAUTHBEARER: a refused token is answered with the error document
+//	  ({"status":"invalid_token"}) and no error; the client's 0x01 then fails the exchange.
+//	Session (KIP-368): success computes the session's lifetime, connections.max.reauth.ms of
+//	  the mechanism capped by the credential's expiry (an OAUTHBEARER token's), and
+//	  SaslAuthenticate v1+ tells it to the client (0: no limit).
+//	    authenticated ──SaslHandshake v1 (same or other mechanism)──▶ re-authenticating
+//	      (refused with ILLEGAL_SASL_STATE, the connection kept, when the session has no
+//	      expiry, the handshake is v0, or the last re-authentication began under 1 s ago)
+//	    re-authenticating ──SaslAuthenticate*──▶ authenticated, a new session; failure, another
+//	      principal ("Cannot change principals during re-authentication from User.a: User.b")
+//	      or another mechanism: SASL_AUTHENTICATION_FAILED, close; any other request: close
+//	    authenticated, session expired: any request but SaslHandshake/SaslAuthenticate closes
+//	      the connection (logged).
 //
 // While a SASL connection is not authenticated its reader waits for each request to be
 // handled before reading the next frame, so that the frame after a v0 handshake is read as a
-// raw token and nothing is decoded ahead of the state it depends on.
+// raw token and nothing is decoded ahead of the state it depends on. A re-authentication
+// needs no such wait: the handler takes its requests in order, and the principal does not
+// change.
 
 // tlsHandshakeTimeout bounds a client's TLS handshake.
 const tlsHandshakeTimeout = 10 * time.Second
@@ -41,11 +58,48 @@ const tlsHandshakeTimeout = 10 * time.Second
 // saslMaxReceiveSize bounds a raw SASL token (Kafka's sasl.server.max.receive.size).
 const saslMaxReceiveSize = 524288
 
+// minReauthInterval is how soon after the start of a re-authentication another may start
+// (Kafka's KafkaChannel: once a second).
+const minReauthInterval = time.Second
+
 // listenerSecurity is how one listener's connections are secured.
 type listenerSecurity struct {
 	protocol string
 	tls      *tls.Config  // nil without TLS
 	sasl     *auth.Server // nil without SASL
+	// maxReauth is connections.max.reauth.ms of each enabled mechanism (0: no limit).
+	maxReauth map[string]time.Duration
+}
+
+// saslState is a SASL connection's exchange and session. The handler owns it; the reader
+// reads rawTokens and session only while the connection is unauthenticated, once the handler
+// is done.
+type saslState struct {
+	// session is the exchange in progress (nil between exchanges).
+	session auth.Session
+	// mechanism is the mechanism of the exchange in progress, else of the session.
+	mechanism string
+	// rawTokens: the handshake was v0, the tokens come without Kafka headers.
+	rawTokens bool
+	// reauth: the exchange in progress re-authenticates an authenticated connection.
+	reauth bool
+	// badMechanism fails the re-authentication that asked for another mechanism.
+	badMechanism string
+	// expiry is when the session ends (zero: never); lifetimeMs what SaslAuthenticate said.
+	expiry     time.Time
+	lifetimeMs int64
+	// reauthStarted is when the last re-authentication began.
+	reauthStarted time.Time
+}
+
+// authText names the exchange in progress in logs and messages, as Kafka does.
+func (s *saslState) authText() string { return s.authTextOf(s.reauth) }
+
+func (s *saslState) authTextOf(reauth bool) string {
+	if reauth {
+		return "re-authentication"
+	}
+	return "authentication"
 }
 
 // ConfigureSecurity builds every client listener's TLS and SASL from the configuration
@@ -62,11 +116,16 @@ func (b *Broker) ConfigureSecurity() error {
 			sec.tls = src.ServerConfig()
 		}
 		if config.ProtocolSASL(l.Protocol) {
-			s, err := auth.NewServer(b.cfg, l.Name, b.scramCredential)
+			s, err := auth.NewServer(b.cfg, l.Name, b.scramCredential, b.log)
 			if err != nil {
 				return err
 			}
 			sec.sasl = s
+			sec.maxReauth = map[string]time.Duration{}
+			for _, m := range s.Mechanisms() {
+				ms, _ := strconv.ParseInt(b.cfg.MechanismValue(l.Name, m, "connections.max.reauth.ms"), 10, 64)
+				sec.maxReauth[m] = time.Duration(ms) * time.Millisecond
+			}
 		}
 		b.security[l.Name] = sec
 	}
@@ -124,10 +183,22 @@ func handleSASLHandshake(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.SASLHandshakeRequest)
 	resp := r.ResponseKind().(*kmsg.SASLHandshakeResponse)
 	c := req.conn
-	if c.sec == nil || c.sec.sasl == nil || c.authenticated.Load() || c.saslSession != nil {
+	if c.sec == nil || c.sec.sasl == nil || c.sasl.session != nil {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		c.closeAfterResponse = c.sec != nil && c.sec.sasl != nil
 		return resp, nil
+	}
+	reauth := c.authenticated.Load()
+	if reauth {
+		// Re-authentication (KIP-368) needs a session that expires, SaslAuthenticate headers
+		// (v1), and starts at most once a second; otherwise, as Kafka, the handshake is an
+		// ordinary request refused with ILLEGAL_SASL_STATE and the connection stays open.
+		now := time.Now()
+		if c.sasl.expiry.IsZero() || r.Version == 0 || now.Sub(c.sasl.reauthStarted) < minReauthInterval {
+			resp.ErrorCode = kerr.IllegalSaslState.Code
+			return resp, nil
+		}
+		c.sasl.reauthStarted = now
 	}
 	resp.SupportedMechanisms = c.sec.sasl.Mechanisms()
 	s, ok := c.sec.sasl.Start(r.Mechanism)
@@ -137,8 +208,15 @@ func handleSASLHandshake(b *Broker, req *request) (kmsg.Response, error) {
 		c.closeAfterResponse = true
 		return resp, nil
 	}
-	c.saslSession, c.saslMechanism = s, r.Mechanism
-	c.saslRawTokens = r.Version == 0
+	c.sasl.badMechanism = ""
+	if reauth && r.Mechanism != c.sasl.mechanism {
+		// Kafka answers the handshake and fails the SaslAuthenticate that follows.
+		c.sasl.badMechanism = fmt.Sprintf("SASL mechanism '%s' requested by client is not supported for re-authentication of mechanism '%s'", r.Mechanism, c.sasl.mechanism)
+	} else {
+		c.sasl.mechanism = r.Mechanism
+	}
+	c.sasl.session, c.sasl.reauth = s, reauth
+	c.sasl.rawTokens = r.Version == 0
 	return resp, nil
 }
 
@@ -146,7 +224,7 @@ func handleSASLAuthenticate(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.SASLAuthenticateRequest)
 	resp := r.ResponseKind().(*kmsg.SASLAuthenticateResponse)
 	c := req.conn
-	if c.sec == nil || c.sec.sasl == nil || c.authenticated.Load() || c.saslSession == nil || c.saslRawTokens {
+	if c.sec == nil || c.sec.sasl == nil || c.sasl.session == nil || c.sasl.rawTokens {
 		resp.ErrorCode = kerr.IllegalSaslState.Code
 		msg := "Unexpected SaslAuthenticate request: no SASL handshake in progress"
 		resp.ErrorMessage = &msg
@@ -161,27 +239,44 @@ func handleSASLAuthenticate(b *Broker, req *request) (kmsg.Response, error) {
 		if errors.As(err, &f) {
 			msg = f.Message
 		}
+		if c.sasl.reauth { // Kafka's messages name the exchange
+			msg = strings.Replace(msg, "during authentication", "during re-authentication", 1)
+		}
 		resp.ErrorMessage = &msg
 		c.closeAfterResponse = true
 		return resp, nil
 	}
 	resp.SASLAuthBytes = answer
-	_ = done
+	if done {
+		resp.SessionLifetimeMillis = c.sasl.lifetimeMs
+	}
 	return resp, nil
 }
 
 // saslStep feeds the client's message to the connection's SASL exchange. On success it marks
-// the connection authenticated; on failure it logs the client and user and waits
-// connection.failed.authentication.delay.ms before the caller answers.
+// the connection authenticated and starts its session; on failure it logs the client and user
+// and waits connection.failed.authentication.delay.ms before the caller answers.
 func (c *conn) saslStep(msg []byte) ([]byte, bool, error) {
-	answer, done, err := c.saslSession.Step(msg)
+	var answer []byte
+	var done bool
+	var err error
+	if c.sasl.badMechanism != "" {
+		err = &auth.Failure{Message: c.sasl.badMechanism}
+	} else {
+		answer, done, err = c.sasl.session.Step(msg)
+	}
+	if err == nil && done && c.sasl.reauth {
+		if p := c.sasl.session.Principal(); p != c.principal {
+			err = &auth.Failure{Message: fmt.Sprintf("Cannot change principals during re-authentication from %s: %s", kafkaPrincipalText(c.principal), kafkaPrincipalText(p))}
+		}
+	}
 	if err != nil {
 		user := ""
 		var f *auth.Failure
 		if errors.As(err, &f) {
 			user = f.User
 		}
-		c.logger().Warn("authentication failed", "listener", c.listener, "mechanism", c.saslMechanism, "user", user, "err", err)
+		c.logger().Warn(c.sasl.authText()+" failed", "listener", c.listener, "mechanism", c.sasl.mechanism, "user", user, "err", err)
 		if d := c.b.authFailureDelay; d > 0 {
 			t := time.NewTimer(d)
 			select {
@@ -193,12 +288,50 @@ func (c *conn) saslStep(msg []byte) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	if done {
-		c.principal = c.saslSession.Principal()
-		c.authenticated.Store(true)
-		c.logger().Debug("authenticated", "listener", c.listener, "mechanism", c.saslMechanism, "principal", c.principal)
+		c.startSession()
 	}
 	return answer, done, nil
 }
+
+// startSession ends a successful exchange: the principal is set (unchanged by a
+// re-authentication), and the session's lifetime is computed as Kafka's
+// SaslServerAuthenticator does: connections.max.reauth.ms of the mechanism, capped by the
+// credential's expiry (an OAUTHBEARER token's exp, which limits the session even when
+// connections.max.reauth.ms is 0). No lifetime: the session does not expire.
+func (c *conn) startSession() {
+	now := time.Now()
+	maxReauth := c.sec.maxReauth[c.sasl.mechanism]
+	var credExpiry time.Time
+	if es, ok := c.sasl.session.(auth.ExpiringSession); ok {
+		credExpiry = es.CredentialExpiry()
+	}
+	var lifetime time.Duration
+	c.sasl.expiry = time.Time{}
+	if !credExpiry.IsZero() || maxReauth > 0 {
+		switch {
+		case credExpiry.IsZero():
+			lifetime = maxReauth
+		case maxReauth <= 0:
+			lifetime = credExpiry.Sub(now)
+		default:
+			lifetime = min(credExpiry.Sub(now), maxReauth)
+		}
+		lifetime = max(lifetime, 0)
+		c.sasl.expiry = now.Add(lifetime)
+	}
+	c.sasl.lifetimeMs = lifetime.Milliseconds()
+	reauth := c.sasl.reauth
+	if !reauth { // a re-authentication keeps the principal (saslStep checked it)
+		c.principal = c.sasl.session.Principal()
+	}
+	c.sasl.session, c.sasl.reauth = nil, false
+	c.authenticated.Store(true)
+	c.logger().Debug(c.sasl.authTextOf(reauth)+" complete", "listener", c.listener, "mechanism", c.sasl.mechanism,
+		"principal", c.principal, "session_lifetime_ms", c.sasl.lifetimeMs)
+}
+
+// kafkaPrincipalText writes a principal as Kafka's messages do: User.alice.
+func kafkaPrincipalText(p string) string { return strings.Replace(p, ":", ".", 1) }
 
 // readRawTokens runs the SASL exchange of a SaslHandshake v0 client: size-prefixed tokens
 // with no request header, each answered the same way. Failure closes the connection (the v0
@@ -236,10 +369,29 @@ func (c *conn) readRawTokens(r *connReader) bool {
 }
 
 // checkAuthenticated closes a SASL connection that asks for anything but the SASL APIs and
-// ApiVersions before it authenticated.
-func (c *conn) checkAuthenticated(hdr wire.RequestHeader) error {
-	if c.authenticated.Load() || preAuthAllowed(hdr.Key) {
-		return nil
+// ApiVersions before it authenticated, anything but SaslAuthenticate while it
+// re-authenticates, and anything but the SASL APIs read after its session expired (KIP-368:
+// the client had to re-authenticate before). Kafka checks when it reads a request, which it
+// does one at a time per connection; Samsa's reader reads ahead of the handler, so the check
+// is against the time the reader read the request (arrived): a request that reached the broker
+// in time, queued behind a long fetch, is served.
+func (c *conn) checkAuthenticated(hdr wire.RequestHeader, arrived time.Time) error {
+	if !c.authenticated.Load() {
+		if preAuthAllowed(hdr.Key) {
+			return nil
+		}
+		return fmt.Errorf("%w: %s from an unauthenticated client on listener %s", errNotAuthenticated, kmsg.NameForKey(hdr.Key), c.listener)
 	}
-	return fmt.Errorf("%w: %s from an unauthenticated client on listener %s", errNotAuthenticated, kmsg.NameForKey(hdr.Key), c.listener)
+	switch {
+	case c.sasl.reauth && hdr.Key != kmsg.SASLAuthenticate.Int16():
+		return fmt.Errorf("%w: %s during re-authentication on listener %s", errNotAuthenticated, kmsg.NameForKey(hdr.Key), c.listener)
+	case !c.sasl.expiry.IsZero() && hdr.Key != kmsg.SASLHandshake.Int16() && hdr.Key != kmsg.SASLAuthenticate.Int16() &&
+		arrived.After(c.sasl.expiry):
+		return fmt.Errorf("%w at %s: %s of %s without re-authentication (connections.max.reauth.ms or the token's expiry) on listener %s",
+			errSessionExpired, c.sasl.expiry.Format(time.RFC3339Nano), kmsg.NameForKey(hdr.Key), c.principal, c.listener)
+	}
+	return nil
 }
+
+// errSessionExpired closes a connection whose SASL session expired (the handler logs it).
+var errSessionExpired = errors.New("SASL session expired")

@@ -47,6 +47,11 @@ func TestLoadServer(t *testing.T) {
 		{"SSL controller listener without mutual TLS", map[string]string{"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093", "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"}, "needs ssl.client.auth=required"},
 		{"SASL controller listener", map[string]string{"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093", "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL"}, "runs on PLAINTEXT or SSL"},
 		{"inter-broker GSSAPI", map[string]string{"listeners": "SASL_PLAINTEXT://:9092,CONTROLLER://:9093", "sasl.enabled.mechanisms": "PLAIN", "inter.broker.listener.name": "SASL_PLAINTEXT"}, "sasl.mechanism.inter.broker.protocol"},
+		{"inter-broker OAUTHBEARER", map[string]string{"listeners": "SASL_PLAINTEXT://:9092,CONTROLLER://:9093", "sasl.enabled.mechanisms": "OAUTHBEARER", "inter.broker.listener.name": "SASL_PLAINTEXT", "sasl.mechanism.inter.broker.protocol": "OAUTHBEARER"}, "username and password"},
+		{"unknown OAUTHBEARER handler", map[string]string{"listener.name.sasl_ssl.oauthbearer.sasl.server.callback.handler.class": "com.example.MyHandler"}, "sasl.server.callback.handler.class"},
+		{"per-mechanism reauth", map[string]string{"listener.name.sasl_ssl.oauthbearer.connections.max.reauth.ms": "1000", "listener.name.sasl_ssl.plain.connections.max.reauth.ms": "0"}, ""},
+		{"negative reauth", map[string]string{"connections.max.reauth.ms": "-1"}, "connections.max.reauth.ms"},
+		{"unserved mechanism-scoped setting", map[string]string{"listener.name.sasl_ssl.oauthbearer.sasl.oauthbearer.token.endpoint.url": "https://idp"}, "not supported in Samsa"},
 		{"bad bool of unsupported setting", map[string]string{"log.cleaner.enable": "maybe"}, "log.cleaner.enable"},
 		{"bad double of unsupported setting", map[string]string{"log.cleaner.io.buffer.load.factor": "x"}, "expected a number"},
 		{"bad int", map[string]string{"num.partitions": "many"}, "num.partitions"},
@@ -166,6 +171,12 @@ func TestLookupBrokerSetting(t *testing.T) {
 		{"listener.name.sasl_ssl.ssl.keystore.password", Served, ModeReadOnly, ""},
 		{"listener.name.sasl_ssl.ssl.key.password", Refused, ModePerBroker, ""},
 		{"create.topic.policy.class.name", Refused, ModeReadOnly, ""},
+		{"connections.max.reauth.ms", Served, ModeReadOnly, "0"},
+		{"sasl.oauthbearer.clock.skew.seconds", Served, ModeReadOnly, "30"},
+		{"listener.name.sasl_ssl.oauthbearer.connections.max.reauth.ms", Served, ModeReadOnly, "0"},
+		{"listener.name.sasl_ssl.oauthbearer.sasl.oauthbearer.jwks.endpoint.url", Served, ModeReadOnly, ""},
+		{"listener.name.sasl_ssl.oauthbearer.sasl.jaas.config", Served, ModeReadOnly, ""},
+		{"sasl.oauthbearer.token.endpoint.url", Refused, ModeReadOnly, ""},
 	} {
 		s, ok := LookupBrokerSetting(tc.name)
 		if !ok {

@@ -53,7 +53,7 @@ func (s *BrokerSetting) Dynamic() bool { return s.Mode != ModeReadOnly }
 // refusedPrefixes and refusedSettings are the Kafka settings Samsa refuses, with the reason.
 var refusedPrefixes = []struct{ prefix, reason string }{
 	{"ssl.", "Samsa serves TLS with PEM and PKCS12 key and trust stores only (the ssl.* settings it serves are listed in its README)"},
-	{"sasl.", "Samsa serves the SASL mechanisms PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 only, configured per listener"},
+	{"sasl.", "Samsa serves the SASL mechanisms PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 and OAUTHBEARER (server side) only, configured per listener"},
 	{"listener.name.", "only the TLS and SASL settings Samsa serves may be given per listener"},
 }
 

@@ -24,7 +24,18 @@ var SecurityDefs = []Def{
 	{Name: "ssl.principal.mapping.rules", Type: TypeString, Default: "DEFAULT", Doc: "how the principal of a client certificate is named from its subject's distinguished name (RFC 2253, as Java writes it): rules separated by commas, DEFAULT (the name itself) or RULE:pattern/replacement/[LU], the first that applies wins; no rule applying fails the authentication"},
 	{Name: "ssl.enabled.protocols", Type: TypeList, Default: "TLSv1.2,TLSv1.3", OneOf: []string{"TLSv1.2", "TLSv1.3"}, Doc: "TLS versions accepted (TLS 1.2 and 1.3 only)"},
 	{Name: "ssl.protocol", Type: TypeString, Default: "TLSv1.3", OneOf: []string{"TLS", "TLSv1.2", "TLSv1.3"}, Doc: "accepted for Kafka compatibility; the versions served are ssl.enabled.protocols"},
-	{Name: "sasl.enabled.mechanisms", Type: TypeList, Default: "GSSAPI", Doc: "SASL mechanisms of SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 (Kafka's default GSSAPI is not supported and must be replaced)"},
+	{Name: "sasl.enabled.mechanisms", Type: TypeList, Default: "GSSAPI", Doc: "SASL mechanisms of SASL listeners: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, OAUTHBEARER (Kafka's default GSSAPI is not supported and must be replaced)"},
+	{Name: "connections.max.reauth.ms", Type: TypeLong, Default: "0", Min: 0, MinSet: true, Doc: "the longest a SASL session lasts before the client must re-authenticate (KIP-368), also as listener.name.<l>.<mechanism>.connections.max.reauth.ms; 0: sessions do not expire, but an OAUTHBEARER session still ends with its token"},
+	{Name: "sasl.server.callback.handler.class", Type: TypeString, Default: "", OneOf: []string{"", OAuthBearerValidatorClass, OAuthBearerSecuredValidatorClass, OAuthBearerUnsecuredValidatorClass}, Doc: "as listener.name.<l>.oauthbearer.sasl.server.callback.handler.class: " + OAuthBearerValidatorClass + " validates signed JWTs against sasl.oauthbearer.jwks.endpoint.url; unset (or the unsecured handler) accepts unsigned tokens as Kafka's OAuthBearerUnsecuredValidatorCallbackHandler"},
+	{Name: "sasl.oauthbearer.jwks.endpoint.url", Type: TypeString, NoDefault: true, Doc: "the JWKS (https://, http:// or file:) whose keys verify OAUTHBEARER tokens"},
+	{Name: "sasl.oauthbearer.jwks.endpoint.refresh.ms", Type: TypeLong, Default: "3600000", Min: 1, MinSet: true, Doc: "how often the JWKS is fetched again (also at once, with backoff, for a token signed by an unknown key id)"},
+	{Name: "sasl.oauthbearer.jwks.endpoint.retry.backoff.ms", Type: TypeLong, Default: "100", Min: 0, MinSet: true, Doc: "the first wait between JWKS fetches caused by unknown key ids"},
+	{Name: "sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms", Type: TypeLong, Default: "10000", Min: 0, MinSet: true, Doc: "the longest wait between JWKS fetches caused by unknown key ids"},
+	{Name: "sasl.oauthbearer.expected.audience", Type: TypeList, NoDefault: true, Doc: "audiences of which a token's aud must name one (unset: not checked)"},
+	{Name: "sasl.oauthbearer.expected.issuer", Type: TypeString, NoDefault: true, Doc: "the iss a token must have (unset: not checked)"},
+	{Name: "sasl.oauthbearer.sub.claim.name", Type: TypeString, Default: "sub", Doc: "the claim that names the token's principal (User:<value>)"},
+	{Name: "sasl.oauthbearer.scope.claim.name", Type: TypeString, Default: "scope", Doc: "the claim that holds the token's scopes"},
+	{Name: "sasl.oauthbearer.clock.skew.seconds", Type: TypeInt, Default: "30", Min: 0, MinSet: true, Doc: "how far the broker's clock and the issuer's may differ when exp, nbf and iat are checked"},
 	{Name: "connection.failed.authentication.delay.ms", Type: TypeInt, Default: "100", Min: 0, MinSet: true, Doc: "delay of the answer to a failed authentication, against brute force"},
 	{Name: "sasl.mechanism.inter.broker.protocol", Type: TypeString, Default: "GSSAPI", Doc: "SASL mechanism of the broker's own clients on a SASL inter-broker listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), logging in with the username and password of that listener's <mechanism>.sasl.jaas.config"},
 	{Name: "authorizer.class.name", Type: TypeString, Default: "", OneOf: []string{"", StandardAuthorizer}, Doc: "turns authorization with ACLs on: Kafka's " + StandardAuthorizer + " (the only authorizer served; its rules in internal/acl); empty, every principal may do everything"},
@@ -42,6 +53,31 @@ var brokerWideOnly = map[string]bool{
 	"allow.everyone.if.no.acl.found":            true,
 }
 
+// mechanismScoped are the SecurityDefs that may also be given for one mechanism of a listener,
+// as Kafka names them: listener.name.<listener>.<mechanism>.<setting>.
+var mechanismScoped = map[string]bool{
+	"connections.max.reauth.ms":                           true,
+	"sasl.server.callback.handler.class":                  true,
+	"sasl.oauthbearer.jwks.endpoint.url":                  true,
+	"sasl.oauthbearer.jwks.endpoint.refresh.ms":           true,
+	"sasl.oauthbearer.jwks.endpoint.retry.backoff.ms":     true,
+	"sasl.oauthbearer.jwks.endpoint.retry.backoff.max.ms": true,
+	"sasl.oauthbearer.expected.audience":                  true,
+	"sasl.oauthbearer.expected.issuer":                    true,
+	"sasl.oauthbearer.sub.claim.name":                     true,
+	"sasl.oauthbearer.scope.claim.name":                   true,
+	"sasl.oauthbearer.clock.skew.seconds":                 true,
+}
+
+// Kafka's server callback handlers of OAUTHBEARER: the validating one (JWTs signed by a key of
+// the JWKS; its older name before Kafka 3.4 was in the secured package) and the unsecured one
+// (unsigned tokens, Kafka's default).
+const (
+	OAuthBearerValidatorClass          = "org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler"
+	OAuthBearerSecuredValidatorClass   = "org.apache.kafka.common.security.oauthbearer.secured.OAuthBearerValidatorCallbackHandler"
+	OAuthBearerUnsecuredValidatorClass = "org.apache.kafka.common.security.oauthbearer.internals.unsecured.OAuthBearerUnsecuredValidatorCallbackHandler"
+)
+
 // StandardAuthorizer is the authorizer.class.name Samsa serves: Kafka's KRaft standard
 // authorizer, whose rules internal/acl follows.
 const StandardAuthorizer = "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
@@ -57,10 +93,11 @@ const (
 	MechanismPlain       = "PLAIN"
 	MechanismScramSHA256 = "SCRAM-SHA-256"
 	MechanismScramSHA512 = "SCRAM-SHA-512"
+	MechanismOAuthBearer = "OAUTHBEARER"
 )
 
 // ServedMechanisms are the SASL mechanisms Samsa serves.
-var ServedMechanisms = []string{MechanismPlain, MechanismScramSHA256, MechanismScramSHA512}
+var ServedMechanisms = []string{MechanismPlain, MechanismScramSHA256, MechanismScramSHA512, MechanismOAuthBearer}
 
 // Security protocols of listener.security.protocol.map.
 const (
@@ -99,6 +136,12 @@ func lookupListenerSetting(name string) (*BrokerSetting, bool) {
 		}
 		return nil, false
 	}
+	for _, m := range ServedMechanisms {
+		if scoped, ok := strings.CutPrefix(setting, strings.ToLower(m)+"."); ok && mechanismScoped[scoped] {
+			setting = scoped
+			break
+		}
+	}
 	if brokerWideOnly[setting] {
 		return nil, false
 	}
@@ -136,6 +179,15 @@ func (s *Server) ListenerHas(listener, name string) bool {
 	}
 	_, ok := s.Explicit[name]
 	return ok
+}
+
+// MechanismValue returns a setting's value for one mechanism of a listener:
+// listener.name.<listener>.<mechanism>.<name>, else ListenerValue.
+func (s *Server) MechanismValue(listener, mechanism, name string) string {
+	if v, ok := s.Explicit[listenerPrefix+strings.ToLower(listener)+"."+strings.ToLower(mechanism)+"."+name]; ok {
+		return v
+	}
+	return s.ListenerValue(listener, name)
 }
 
 // JAASConfig returns the listener's <mechanism>.sasl.jaas.config, or "".
@@ -189,6 +241,9 @@ func (s *Server) checkSecurity() error {
 	}
 	if l, ok := s.InterBrokerListener(); ok && ProtocolSASL(l.Protocol) {
 		m, _ := s.Value("sasl.mechanism.inter.broker.protocol")
+		if m == MechanismOAuthBearer {
+			return fmt.Errorf("sasl.mechanism.inter.broker.protocol=%s: the broker's own clients log in with a username and password (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)", m)
+		}
 		mechs, _ := s.Mechanisms(l.Name)
 		if !slices.Contains(mechs, m) {
 			return fmt.Errorf("sasl.mechanism.inter.broker.protocol=%s: the inter-broker listener %s enables %s; name one of them", m, l.Name, strings.Join(mechs, ","))
