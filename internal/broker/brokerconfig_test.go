@@ -59,7 +59,7 @@ func TestKafkaBrokerSettingNames(t *testing.T) {
 		{name: "ssl.keystore.location", value: "/etc/kafka/broker.pem", alterErr: kerr.InvalidRequest, alterMsg: "Samsa does not support updating these configs dynamically yet"},
 		{name: "sasl.enabled.mechanisms", value: "PLAIN", alterErr: kerr.InvalidRequest, alterMsg: "Samsa does not support updating these configs dynamically yet"},
 		// Security Samsa lacks: refused in both places.
-		{name: "ssl.keystore.password", value: "secret", startErr: "not supported in Samsa", alterErr: kerr.InvalidConfig, alterMsg: "not supported in Samsa"},
+		{name: "ssl.keymanager.algorithm", value: "SunX509", startErr: "not supported in Samsa", alterErr: kerr.InvalidConfig, alterMsg: "not supported in Samsa"},
 		{name: "ssl.cipher.suites", value: "TLS_AES_128_GCM_SHA256", startErr: "not supported in Samsa", alterErr: kerr.InvalidConfig, alterMsg: "not supported in Samsa"},
 		// The standard authorizer is served, read at start; other authorizers are refused.
 		{name: "authorizer.class.name", value: "org.apache.kafka.metadata.authorizer.StandardAuthorizer", alterErr: kerr.InvalidRequest, alterMsg: notDynamic + "authorizer.class.name)"},
