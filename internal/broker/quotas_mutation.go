@@ -149,18 +149,11 @@ func (m *mutationQuota) createdPartitions(ct controller.CreateTopic) int64 {
 	return controller.RequestedPartitions([]controller.CreateTopic{ct}, int32(m.b.cfg.Int64("num.partitions")))
 }
 
-// topicPartitions is the partition count of a topic in img, by name or by id (0 when it does
-// not exist: nothing is charged for a deletion that fails).
-func topicPartitions(img *metadata.Image, name *string, id [16]byte) int64 {
-	var t *metadata.Topic
-	var ok bool
-	if name != nil {
-		t, ok = img.Topic(*name)
-	} else {
-		t, ok = img.TopicByID(metadata.UUID(id))
+// topicPartitions is the partition count of a topic in img (0 when it does not exist:
+// nothing is charged for a deletion that fails).
+func topicPartitions(img *metadata.Image, name string) int64 {
+	if t, ok := img.Topic(name); ok {
+		return int64(len(t.Partitions))
 	}
-	if !ok {
-		return 0
-	}
-	return int64(len(t.Partitions))
+	return 0
 }

@@ -145,7 +145,7 @@ func handleDeleteTopics(b *Broker, req *request) (kmsg.Response, error) {
 		}
 		var partitions, charged int64 // the controller mutation quota's charge (quotas_mutation.go)
 		if name != nil {
-			partitions = topicPartitions(b.ctrl.Image(), name, t.id)
+			partitions = topicPartitions(b.ctrl.Image(), *name)
 		}
 		switch {
 		case name != nil && !b.authorize(req, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic, *name):
