@@ -40,8 +40,8 @@ func mutationClient(t *testing.T, n *testcluster.Node, clientID string, key kmsg
 
 // mutate sends one request of key mutating three topics of three partitions each (the
 // quota's burst is 4: the first two empty it) and returns the topics' error codes in order
-// and the throttle time.
-func mutate(t *testing.T, cl *kgo.Client, key kmsg.Key, topics []string) ([]int16, int32) {
+// and the throttle time. With ids, DeleteTopics names the topics by id.
+func mutate(t *testing.T, cl *kgo.Client, key kmsg.Key, topics []string, ids [][16]byte) ([]int16, int32) {
 	t.Helper()
 	var req kmsg.Request
 	switch key {
@@ -64,9 +64,13 @@ func mutate(t *testing.T, cl *kgo.Client, key kmsg.Key, topics []string) ([]int1
 	default:
 		r := kmsg.NewPtrDeleteTopicsRequest()
 		r.TopicNames = topics // up to v5
-		for _, name := range topics {
+		for i, name := range topics {
 			rt := kmsg.NewDeleteTopicsRequestTopic()
-			rt.Topic = kmsg.StringPtr(name)
+			if ids != nil {
+				rt.TopicID = ids[i]
+			} else {
+				rt.Topic = kmsg.StringPtr(name)
+			}
 			r.Topics = append(r.Topics, rt)
 		}
 		req = r
@@ -107,20 +111,22 @@ func TestControllerMutationQuota(t *testing.T) {
 		key          kmsg.Key
 		version      int16
 		limited      bool
+		byID         bool // DeleteTopics by topic id
 		wantCodes    []int16
 		wantThrottle bool
 	}{
-		{kmsg.CreateTopics, 7, true, []int16{0, 0, throttled}, true},
-		{kmsg.CreateTopics, 6, true, []int16{0, 0, throttled}, true},
-		{kmsg.CreateTopics, 5, true, []int16{0, 0, 0}, true},
-		{kmsg.CreateTopics, 7, false, []int16{0, 0, 0}, false},
-		{kmsg.CreatePartitions, 3, true, []int16{0, 0, throttled}, true},
-		{kmsg.CreatePartitions, 2, true, []int16{0, 0, 0}, true},
-		{kmsg.CreatePartitions, 3, false, []int16{0, 0, 0}, false},
-		{kmsg.DeleteTopics, 6, true, []int16{0, 0, throttled}, true},
-		{kmsg.DeleteTopics, 5, true, []int16{0, 0, throttled}, true},
-		{kmsg.DeleteTopics, 4, true, []int16{0, 0, 0}, true},
-		{kmsg.DeleteTopics, 6, false, []int16{0, 0, 0}, false},
+		{kmsg.CreateTopics, 7, true, false, []int16{0, 0, throttled}, true},
+		{kmsg.CreateTopics, 6, true, false, []int16{0, 0, throttled}, true},
+		{kmsg.CreateTopics, 5, true, false, []int16{0, 0, 0}, true},
+		{kmsg.CreateTopics, 7, false, false, []int16{0, 0, 0}, false},
+		{kmsg.CreatePartitions, 3, true, false, []int16{0, 0, throttled}, true},
+		{kmsg.CreatePartitions, 2, true, false, []int16{0, 0, 0}, true},
+		{kmsg.CreatePartitions, 3, false, false, []int16{0, 0, 0}, false},
+		{kmsg.DeleteTopics, 6, true, false, []int16{0, 0, throttled}, true},
+		{kmsg.DeleteTopics, 6, true, true, []int16{0, 0, throttled}, true},
+		{kmsg.DeleteTopics, 5, true, false, []int16{0, 0, throttled}, true},
+		{kmsg.DeleteTopics, 4, true, false, []int16{0, 0, 0}, true},
+		{kmsg.DeleteTopics, 6, false, false, []int16{0, 0, 0}, false},
 	}
 	clientID := func(i int) string { return fmt.Sprintf("mutator-%d", i) }
 	var limited []string
@@ -131,7 +137,7 @@ func TestControllerMutationQuota(t *testing.T) {
 	}
 	n := startWithMutationQuotas(t, limited...)
 	for i, tt := range tests {
-		name := fmt.Sprintf("%s-v%d-limited-%v", tt.key.Name(), tt.version, tt.limited)
+		name := fmt.Sprintf("%s-v%d-limited-%v-by-id-%v", tt.key.Name(), tt.version, tt.limited, tt.byID)
 		t.Run(name, func(t *testing.T) {
 			topics := []string{fmt.Sprintf("q%d-a", i), fmt.Sprintf("q%d-b", i), fmt.Sprintf("q%d-c", i)}
 			switch tt.key {
@@ -145,8 +151,17 @@ func TestControllerMutationQuota(t *testing.T) {
 					createTopic(t, n, topic, partitions, nil)
 				}
 			}
+			var ids [][16]byte
+			for _, topic := range topics {
+				if mt, ok := n.Server().Image().Topic(topic); ok && tt.byID {
+					ids = append(ids, mt.ID)
+				}
+			}
+			if tt.byID && len(ids) != len(topics) {
+				t.Fatalf("ids of %d of %v", len(ids), topics)
+			}
 			cl := mutationClient(t, n, clientID(i), tt.key, tt.version)
-			codes, throttle := mutate(t, cl, tt.key, topics)
+			codes, throttle := mutate(t, cl, tt.key, topics, ids)
 			if fmt.Sprint(codes) != fmt.Sprint(tt.wantCodes) {
 				t.Fatalf("error codes %v, want %v", codes, tt.wantCodes)
 			}
