@@ -41,7 +41,7 @@ export SAMSA_CACHE=${SAMSA_CACHE:-$HOME/.cache/samsa}
 CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-features kafka-console kafka-producer-perf-test
 	kafka-transactional-producer kafka-transactional-copy kafka-transactional-copy-kip848 kafka-transactions kafka-consumer-groups kafka-console-group-kip848 kafka-python-group confluent-kafka-group
 	confluent-kafka-group-pair confluent-kafka-group-kip848 confluent-kafka-group-mixed kafka-configs-compact
-	confluent-kafka-transactions)
+	confluent-kafka-transactions kafka-topics-mutation-quota)
 # The 3-node checks, in this order (the last one stops a node).
 CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-features cluster-leader-election cluster-java-across-kill cluster-under-replicated)
 # The dynamic-quorum checks, each starting its own processes.
@@ -337,6 +337,37 @@ check_kafka-topics() {
 	local n
 	n=$(grep -cE "Partition: [0-9]+[[:space:]]+Leader: [0-9]+" describe.out)
 	((n == PARTITIONS)) || { reason "kafka-topics --describe: $n partitions with a leader, want $PARTITIONS"; return 1; }
+}
+
+# Controller mutation quotas (KIP-599): kafka-configs gives a client id
+# controller_mutation_rate=2 (a burst of 22 partitions with Kafka's default
+# controller.quota.window.num=11); kafka-topics --create by that client id of a topic of 40
+# partitions succeeds (the bucket was full; it is left 18 below zero, 9 s to refill), and of a
+# second topic fails with ThrottlingQuotaExceededException (kafka-topics asks its admin client
+# not to retry quota violations); compat/java/MutationQuota.java, as that client id, is refused
+# that topic without retries, then creates it with the admin client's default options, which
+# retry THROTTLING_QUOTA_EXCEEDED after the throttle.
+check_kafka-topics-mutation-quota() {
+	need java || return 1
+	local client=compat-mutator-$RUN_ID big=compat-mutation-big-$RUN_ID second=compat-mutation-second-$RUN_ID
+	kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$BOOTSTRAP" --alter --entity-type clients \
+		--entity-name "$client" --add-config controller_mutation_rate=2 > quota.out 2> quota.err ||
+		{ reason "kafka-configs --alter controller_mutation_rate: $(last_error quota.err)"; return 1; }
+	echo "client.id=$client" > client.properties
+	topics() { kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" --command-config client.properties "$@"; }
+	topics --create --topic "$big" --partitions 40 --replication-factor 1 > big.out 2> big.err &&
+		grep -q "Created topic $big" big.out ||
+		{ reason "kafka-topics --create of 40 partitions: $(last_error big.err)"; return 1; }
+	if topics --create --topic "$second" --partitions 1 --replication-factor 1 > second.out 2> second.err; then
+		reason "kafka-topics --create after 40 partitions was not refused: $(head -n 1 second.out)"
+		return 1
+	fi
+	grep -q 'ThrottlingQuotaExceededException: The throttling quota has been exceeded.' second.err ||
+		{ reason "kafka-topics --create after 40 partitions: $(last_error second.err)"; return 1; }
+	java "${JAVA_OPTS[@]}" -cp "$JARS/*" "$COMPAT/java/MutationQuota.java" "$BOOTSTRAP" "$client" "$second" \
+		> retried.out 2> retried.err
+	grep -q '^OK ' retried.out || { reason "$(grep -m1 '^FAIL: ' retried.out || last_error retried.err)"; return 1; }
+	{ echo -n "kafka-topics refused after 40 partitions; the admin client "; sed -n 's/^OK //p' retried.out; } > note
 }
 
 # check_kafka-features: kafka-features describe shows the features ApiVersions reports, as

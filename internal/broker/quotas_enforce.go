@@ -25,6 +25,8 @@ type clientQuotas struct {
 	produce  *quota.Sensors
 	fetch    *quota.Sensors
 	request  *quota.Sensors
+	// mutation holds the controller_mutation_rate token buckets (quotas_mutation.go).
+	mutation *quota.MutationSensors
 }
 
 // newClientQuotas returns the client quotas of the broker, read from source.
@@ -38,6 +40,8 @@ func newClientQuotas(cfg *config.Server, source quota.Source) *clientQuotas {
 		produce: quota.NewSensors(qc, false),
 		fetch:   quota.NewSensors(qc, false),
 		request: quota.NewSensors(qc, true),
+		// controller.quota.window.* measure mutations, as in Kafka.
+		mutation: newMutationSensors(cfg),
 	}
 	q.setSource(source)
 	return q

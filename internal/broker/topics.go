@@ -57,13 +57,20 @@ func handleCreateTopics(b *Broker, req *request) (kmsg.Response, error) {
 		}
 		creates = append(creates, ct)
 	}
-	results := map[string]controller.TopicResult{}
+	img := b.ctrl.Image()
+	mq := b.newMutationQuota(req, createTopicsStrictSince)
+	creates, results := mq.chargeCreates(img, creates)
+	if results == nil {
+		results = map[string]controller.TopicResult{}
+	}
 	if len(creates) > 0 {
 		for _, res := range b.createTopics(req.conn.ctx, creates, r.ValidateOnly) {
 			results[res.Name] = res
 		}
 	}
-	img := b.ctrl.Image()
+	mq.refundCreates(img, creates, results)
+	mq.finish(req)
+	img = b.ctrl.Image()
 	for _, rt := range r.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
 		st.Topic = rt.Topic
@@ -114,6 +121,8 @@ func handleDeleteTopics(b *Broker, req *request) (kmsg.Response, error) {
 		id   [16]byte
 	}
 	var targets []target
+	mq := b.newMutationQuota(req, deleteTopicsStrictSince)
+	defer mq.finish(req)
 	if r.Version >= 6 {
 		for _, t := range r.Topics {
 			targets = append(targets, target{t.Topic, t.TopicID})
@@ -134,6 +143,10 @@ func handleDeleteTopics(b *Broker, req *request) (kmsg.Response, error) {
 				name = &mt.Name
 			}
 		}
+		var partitions, charged int64 // the controller mutation quota's charge (quotas_mutation.go)
+		if name != nil {
+			partitions = topicPartitions(b.ctrl.Image(), *name)
+		}
 		switch {
 		case name != nil && !b.authorize(req, kmsg.ACLOperationDelete, kmsg.ACLResourceTypeTopic, *name):
 			err = kerr.TopicAuthorizationFailed
@@ -141,17 +154,24 @@ func handleDeleteTopics(b *Broker, req *request) (kmsg.Response, error) {
 			err = kerr.TopicDeletionDisabled
 		case t.name != nil && isInternalTopic(*t.name):
 			err = kerr.InvalidTopicException
+		case mq.record(partitions) != nil:
+			err = kerr.ThrottlingQuotaExceeded
 		case t.name != nil:
+			charged = partitions
 			res := b.ctrl.DeleteTopics(req.conn.ctx, []string{*t.name}, nil)
 			err = res[0].Err
 			st.TopicID = res[0].ID
 		default:
+			charged = partitions
 			res := b.ctrl.DeleteTopics(req.conn.ctx, nil, [][16]byte{t.id})
 			err = res[0].Err
 			if res[0].Name != "" {
 				name := res[0].Name
 				st.Topic = &name
 			}
+		}
+		if err != nil {
+			mq.refund(charged)
 		}
 		st.ErrorCode = errCode(err)
 		if r.Version >= 5 {
@@ -197,11 +217,11 @@ func handleCreatePartitions(b *Broker, req *request) (kmsg.Response, error) {
 	r := req.kreq.(*kmsg.CreatePartitionsRequest)
 	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	img := b.ctrl.Image()
+	mq := b.newMutationQuota(req, createPartitionsStrictSince)
+	defer mq.finish(req)
 	var added int64
 	for _, rt := range r.Topics {
-		if t, ok := img.Topic(rt.Topic); ok && int(rt.Count) > len(t.Partitions) {
-			added += int64(int(rt.Count) - len(t.Partitions))
-		}
+		added += addedPartitions(img, rt.Topic, rt.Count)
 	}
 	for _, rt := range r.Topics {
 		st := kmsg.NewCreatePartitionsResponseTopic()
@@ -230,8 +250,15 @@ func handleCreatePartitions(b *Broker, req *request) (kmsg.Response, error) {
 			assignment = append(assignment, a.Replicas)
 		}
 		err := b.spaceForPartitions()
+		newPartitions := addedPartitions(img, rt.Topic, rt.Count)
 		if err == nil {
-			err = b.ctrl.CreatePartitions(req.conn.ctx, rt.Topic, rt.Count, assignment, r.ValidateOnly)
+			err = mq.record(newPartitions)
+			if err == nil {
+				err = b.ctrl.CreatePartitions(req.conn.ctx, rt.Topic, rt.Count, assignment, r.ValidateOnly)
+				if err != nil {
+					mq.refund(newPartitions)
+				}
+			}
 		}
 		st.ErrorCode = errCode(err)
 		st.ErrorMessage = errMessage(err)
@@ -239,4 +266,13 @@ func handleCreatePartitions(b *Broker, req *request) (kmsg.Response, error) {
 	}
 	b.awaitMetadata(req)
 	return resp, nil
+}
+
+// addedPartitions is how many partitions raising topic to count partitions adds (0 for a
+// topic img does not have or a count not above its own).
+func addedPartitions(img *metadata.Image, topic string, count int32) int64 {
+	if t, ok := img.Topic(topic); ok && int(count) > len(t.Partitions) {
+		return int64(int(count) - len(t.Partitions))
+	}
+	return 0
 }

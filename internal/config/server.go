@@ -111,6 +111,8 @@ var ServerDefs = []Def{
 	{Name: "broker.rack", Type: TypeString, NoDefault: true, Doc: "rack of this broker"},
 	{Name: "quota.window.num", Type: TypeInt, Default: "11", Min: 1, MinSet: true, Doc: "samples client quota rates are measured over"},
 	{Name: "quota.window.size.seconds", Type: TypeInt, Default: "1", Min: 1, MinSet: true, Doc: "time span of each client quota sample; request-percentage and connection-rate throttles are capped at one"},
+	{Name: "controller.quota.window.num", Type: TypeInt, Default: "11", Min: 1, MinSet: true, Doc: "samples of controller mutation quotas (controller_mutation_rate): a client's burst is the quota × this × controller.quota.window.size.seconds"},
+	{Name: "controller.quota.window.size.seconds", Type: TypeInt, Default: "1", Min: 1, MinSet: true, Doc: "time span of each controller mutation quota sample"},
 	{Name: "max.connections", Type: TypeInt, Default: "2147483647", Min: 0, MinSet: true, Doc: "most connections the broker holds; beyond it new connections wait to be accepted (the inter-broker listener is not counted against it when there are other listeners); listener.name.<listener>.max.connections bounds one listener"},
 	{Name: "max.connections.per.ip", Type: TypeInt, Default: "2147483647", Min: 0, MinSet: true, Doc: "most connections from one ip address; a connection beyond it is closed at once (0 only with max.connections.per.ip.overrides)"},
 	{Name: "max.connections.per.ip.overrides", Type: TypeString, Default: "", Doc: "per-ip or hostname overrides of max.connections.per.ip: host:N,host:N"},

@@ -28,9 +28,9 @@ const maxPartitionsPerCreate = 10_000
 // errTooManyPartitions is Kafka's answer to a CreateTopics request over maxPartitionsPerCreate.
 var errTooManyPartitions = fmt.Errorf("%w: Excessively large number of partitions per request.", kerr.PolicyViolation)
 
-// requestedPartitions is how many partitions reqs ask for, counted as Kafka does: the
+// RequestedPartitions is how many partitions reqs ask for, counted as Kafka does: the
 // assignments when given, else the partition count, the default for -1.
-func requestedPartitions(reqs []CreateTopic, defaultPartitions int32) int64 {
+func RequestedPartitions(reqs []CreateTopic, defaultPartitions int32) int64 {
 	var total int64
 	for _, req := range reqs {
 		switch {
@@ -111,7 +111,7 @@ func (c *Controller) CreateTopics(ctx context.Context, reqs []CreateTopic, valid
 	for i, req := range reqs {
 		results[i].Name = req.Name
 	}
-	if requestedPartitions(reqs, c.cfg.DefaultPartitions) > maxPartitionsPerCreate {
+	if RequestedPartitions(reqs, c.cfg.DefaultPartitions) > maxPartitionsPerCreate {
 		for i := range results {
 			results[i].Err = errTooManyPartitions
 		}

@@ -99,13 +99,19 @@ func (s *Sensors) MaxValueInWindow(q Resolved) (float64, bool) {
 
 // sweepLocked drops the sensors idle for SensorIdle, at most once a minute.
 func (s *Sensors) sweepLocked(now time.Time) {
-	if now.Sub(s.mu.swept) < time.Minute {
+	sweepIdle(s.mu.rates, &s.mu.swept, now, func(sn *sensor) time.Time { return sn.last })
+}
+
+// sweepIdle drops the entries of m whose last record is SensorIdle old, at most once a minute
+// (swept is when it last looked).
+func sweepIdle[V any](m map[Key]V, swept *time.Time, now time.Time, last func(V) time.Time) {
+	if now.Sub(*swept) < time.Minute {
 		return
 	}
-	s.mu.swept = now
-	for k, sn := range s.mu.rates {
-		if now.Sub(sn.last) >= SensorIdle {
-			delete(s.mu.rates, k)
+	*swept = now
+	for k, v := range m {
+		if now.Sub(last(v)) >= SensorIdle {
+			delete(m, k)
 		}
 	}
 }
