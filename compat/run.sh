@@ -23,10 +23,11 @@
 # grown and shrunk with kafka-metadata-quorum add-controller / remove-controller.
 #
 # Then the security checks, each starting its own SASL_SSL broker, and last the
-# secured 3-node check (cluster-secured, issue 14's "done when"): three SASL_SSL-only
-# nodes under the standard authorizer, users and ACLs made with Kafka's tools, alice
-# served and bob refused by kcat, confluent-kafka, kafka-python, kafkajs and Kafka's
-# console clients, and everything read back after a node is SIGKILLed.
+# secured 3-node check (cluster-secured, issue 14's "done when"): three nodes whose
+# client and inter-broker listeners are SASL_SSL, under the standard authorizer, users
+# and ACLs made with Kafka's tools, alice served and bob refused by kcat,
+# confluent-kafka, kafka-python, kafkajs and Kafka's console clients, and everything
+# read back after a node is SIGKILLed.
 #
 # Environment:
 #   SAMSA_CACHE                where installed clients live (default ~/.cache/samsa)
@@ -1358,20 +1359,23 @@ check_kafka-configs-quotas() {
 
 # ---- secured 3-node cluster (issue 14's "done when") -------------------------
 
-# sc_node_config I: node I's settings (nodeI.properties) for the secured cluster: one
-# SASL_SSL listener for clients and for replication (SCRAM-SHA-256/512 for users, PLAIN for the
-# admin from the JAAS config), the brokers logging in with SCRAM-SHA-512 as User:broker, the
-# standard authorizer with User:broker and User:admin as super users. SC_PORTS holds the
-# client ports of nodes 1..3, then their controller ports.
+# sc_node_config I: node I's settings (nodeI.properties) for the secured cluster: a SASL_SSL
+# listener for clients (SCRAM-SHA-256/512 for users, PLAIN for the admin from the JAAS config),
+# a SASL_SSL listener BROKER for replication (SCRAM-SHA-512 only; the brokers log in as
+# User:broker), the standard authorizer with User:broker and User:admin as super users.
+# SC_PORTS holds the client ports of nodes 1..3, then their controller ports, then their
+# BROKER ports.
 sc_node_config() {
 	local i=$1 voters=1@127.0.0.1:${SC_PORTS[3]},2@127.0.0.1:${SC_PORTS[4]},3@127.0.0.1:${SC_PORTS[5]}
-	local sasl=127.0.0.1:${SC_PORTS[i - 1]}
+	local sasl=127.0.0.1:${SC_PORTS[i - 1]} broker=127.0.0.1:${SC_PORTS[i + 5]}
 	printf '%s\n' "node.id=$i" process.roles=broker,controller "controller.quorum.voters=$voters" \
-		"listeners=SASL_SSL://$sasl,CONTROLLER://127.0.0.1:${SC_PORTS[i + 2]}" \
-		"advertised.listeners=SASL_SSL://$sasl" controller.listener.names=CONTROLLER \
-		inter.broker.listener.name=SASL_SSL "log.dirs=$PWD/data$i" \
+		"listeners=SASL_SSL://$sasl,BROKER://$broker,CONTROLLER://127.0.0.1:${SC_PORTS[i + 2]}" \
+		"advertised.listeners=SASL_SSL://$sasl,BROKER://$broker" controller.listener.names=CONTROLLER \
+		listener.security.protocol.map=SASL_SSL:SASL_SSL,BROKER:SASL_SSL,CONTROLLER:PLAINTEXT \
+		inter.broker.listener.name=BROKER "log.dirs=$PWD/data$i" \
 		sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512 \
-		'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="broker-secret";' \
+		listener.name.broker.sasl.enabled.mechanisms=SCRAM-SHA-512 \
+		'listener.name.broker.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="broker-secret";' \
 		'listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="admin-secret";' \
 		authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer 'super.users=User:broker;User:admin' \
 		ssl.keystore.type=PEM "ssl.keystore.location=$PWD/broker.pem" \
@@ -1395,7 +1399,7 @@ sc_start() {
 	sec_certs || return 1
 	SC_PORTS=()
 	local p i id
-	while ((${#SC_PORTS[@]} < 6)); do
+	while ((${#SC_PORTS[@]} < 9)); do
 		p=$(free_port)
 		[[ " ${SC_PORTS[*]} " == *" $p "* ]] || SC_PORTS+=("$p")
 	done
@@ -1466,7 +1470,7 @@ sc_java_produce() {
 }
 
 # Issue 14's closing condition with real processes and every non-Go client: three samsa nodes
-# whose only client and inter-broker listener is SASL_SSL (SCRAM; the brokers replicate as the
+# with SASL_SSL listeners for clients and for replication (SCRAM; the brokers replicate as the
 # super user User:broker), the standard authorizer. The admin (PLAIN, a super user) makes the
 # SCRAM users with Kafka's kafka-configs through node 1 and alice's ACLs (WRITE, READ, DESCRIBE
 # on the topic prefix alice-, READ on the group prefix alice-) with kafka-acls through node 2;
