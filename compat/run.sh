@@ -22,6 +22,13 @@
 # one formatted --standalone, two controllers formatted --no-initial-controllers,
 # grown and shrunk with kafka-metadata-quorum add-controller / remove-controller.
 #
+# Then the security checks, each starting its own SASL_SSL broker, and last the
+# secured 3-node check (cluster-secured, issue 14's "done when"): three nodes whose
+# client and inter-broker listeners are SASL_SSL, under the standard authorizer, users
+# and ACLs made with Kafka's tools, alice served and bob refused by kcat,
+# confluent-kafka, kafka-python, kafkajs and Kafka's console clients, and everything
+# read back after a node is SIGKILLed.
+#
 # Environment:
 #   SAMSA_CACHE                where installed clients live (default ~/.cache/samsa)
 #   SAMSA_COMPAT_ONLY          space-separated subset of clients to run
@@ -31,6 +38,7 @@
 #   SAMSA_COMPAT_BUDGET        seconds for all the checks together (default 300); a check
 #                              gets at most what is left, and none is started with less than 10s
 #   SAMSA_COMPAT_CLUSTER_BUDGET  the same for the 3-node checks (default 150)
+#   SAMSA_COMPAT_SECURED_BUDGET  seconds for the secured 3-node check, cluster-secured (default 120)
 #   SAMSA_COMPAT_KEEP=1        keep the work directory (logs) even when all pass
 #   SAMSA_COMPAT_SKIP_INSTALL=1  do not run compat/install.sh
 set -uo pipefail
@@ -49,7 +57,11 @@ DYNAMIC_CHECKS=(dynamic-quorum-add-remove-controller)
 # The security checks, each starting its own broker with a SASL_SSL listener.
 SECURITY_CHECKS=(kcat-sasl-ssl-scram512 confluent-kafka-sasl-ssl-scram512 kafka-configs-scram-java kafka-acls-sasl kafka-configs-quotas
 	confluent-kafka-oauthbearer-unsecured kafka-console-oauthbearer kafkajs-oauthbearer kafka-console-oauthbearer-jwks)
+# The secured 3-node check (issue 14's "done when"), starting its own three processes; it
+# gets SECURED_BUDGET seconds of its own.
+SECURED_CLUSTER_CHECKS=(cluster-secured)
 TIMEOUT=${SAMSA_COMPAT_TIMEOUT:-45}
+SECURED_BUDGET=${SAMSA_COMPAT_SECURED_BUDGET:-120}
 CLUSTER_BUDGET=${SAMSA_COMPAT_CLUSTER_BUDGET:-150}
 BUDGET=${SAMSA_COMPAT_BUDGET:-300}
 PARTITIONS=3 KEYS=10 PER_KEY=30
@@ -1376,6 +1388,241 @@ check_kafka-configs-quotas() {
 		{ reason "kafka-configs --alter producer_byte_rate=10.5: $(last_error bad.err)"; return 1; }
 }
 
+# ---- secured 3-node cluster (issue 14's "done when") -------------------------
+
+# sc_node_config I: node I's settings (nodeI.properties) for the secured cluster: a SASL_SSL
+# listener for clients (SCRAM-SHA-256/512 for users, PLAIN for the admin from the JAAS config),
+# a SASL_SSL listener BROKER for replication (SCRAM-SHA-512 only; the brokers log in as
+# User:broker), the standard authorizer with User:broker and User:admin as super users.
+# SC_PORTS holds the client ports of nodes 1..3, then their controller ports, then their
+# BROKER ports.
+sc_node_config() {
+	local i=$1 voters=1@127.0.0.1:${SC_PORTS[3]},2@127.0.0.1:${SC_PORTS[4]},3@127.0.0.1:${SC_PORTS[5]}
+	local sasl=127.0.0.1:${SC_PORTS[i - 1]} broker=127.0.0.1:${SC_PORTS[i + 5]}
+	printf '%s\n' "node.id=$i" process.roles=broker,controller "controller.quorum.voters=$voters" \
+		"listeners=SASL_SSL://$sasl,BROKER://$broker,CONTROLLER://127.0.0.1:${SC_PORTS[i + 2]}" \
+		"advertised.listeners=SASL_SSL://$sasl,BROKER://$broker" controller.listener.names=CONTROLLER \
+		listener.security.protocol.map=SASL_SSL:SASL_SSL,BROKER:SASL_SSL,CONTROLLER:PLAINTEXT \
+		inter.broker.listener.name=BROKER "log.dirs=$PWD/data$i" \
+		sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512 \
+		listener.name.broker.sasl.enabled.mechanisms=SCRAM-SHA-512 \
+		'listener.name.broker.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="broker" password="broker-secret";' \
+		'listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="admin-secret";' \
+		authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer 'super.users=User:broker;User:admin' \
+		ssl.keystore.type=PEM "ssl.keystore.location=$PWD/broker.pem" \
+		ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" \
+		offsets.topic.replication.factor=3 default.replication.factor=3 min.insync.replicas=2 \
+		broker.session.timeout.ms=4000 broker.heartbeat.interval.ms=500 > "node$i.properties"
+}
+
+# sc_java_properties FILE MECHANISM USER PASSWORD: a Java client's SASL_SSL settings.
+sc_java_properties() {
+	local module=org.apache.kafka.common.security.scram.ScramLoginModule
+	[[ $2 == PLAIN ]] && module=org.apache.kafka.common.security.plain.PlainLoginModule
+	printf '%s\n' security.protocol=SASL_SSL "sasl.mechanism=$2" \
+		"sasl.jaas.config=$module required username=\"$3\" password=\"$4\";" \
+		ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" > "$1"
+}
+
+# sc_start: certificates, three formatted nodes started (dyn_start) and serving; sets SC_PORTS
+# and SC_BROKERS (the SASL_SSL host:port of nodes 1..3).
+sc_start() {
+	sec_certs || return 1
+	SC_PORTS=()
+	local p i id
+	while ((${#SC_PORTS[@]} < 9)); do
+		p=$(free_port)
+		[[ " ${SC_PORTS[*]} " == *" $p "* ]] || SC_PORTS+=("$p")
+	done
+	SC_BROKERS=(127.0.0.1:"${SC_PORTS[0]}" 127.0.0.1:"${SC_PORTS[1]}" 127.0.0.1:"${SC_PORTS[2]}")
+	id=$("$SAMSA_BIN" storage random-uuid)
+	for i in 1 2 3; do
+		sc_node_config "$i"
+		"$SAMSA_BIN" storage format --cluster-id "$id" --config "node$i.properties" > "format$i.out" 2>&1 ||
+			{ reason "samsa storage format (node $i): $(tail -n 1 "format$i.out")"; return 1; }
+	done
+	trap dyn_stop EXIT
+	for i in 1 2 3; do dyn_start "$i"; done
+	for i in 1 2 3; do dyn_wait_started "$i" || return 1; done
+}
+
+# sc_kcat_isr USER PASSWORD BROKER TOPIC...: waits (30s) until kcat -L as USER through BROKER
+# shows every partition of the TOPICs with three replicas in sync.
+sc_kcat_isr() {
+	local i t ok
+	for ((i = 0; i < 150; i++)); do
+		ok=1
+		for t in "${@:4}"; do
+			kcat -L -b "$3" -t "$t" -m 5 -X security.protocol=SASL_SSL -X sasl.mechanisms=SCRAM-SHA-512 \
+				-X sasl.username="$1" -X sasl.password="$2" -X "ssl.ca.location=$PWD/ca.pem" > isr.out 2> isr.err
+			[[ $(grep -c 'isrs: [0-9],[0-9],[0-9]' isr.out) == "$PARTITIONS" ]] || { ok=0; break; }
+		done
+		((ok)) && return 0
+		sleep 0.2
+	done
+	reason "kcat -L as $1: $t's partitions are not all in sync on 3 replicas within 30s: $(grep -E 'partition|error|Error' isr.out isr.err | tr '\n' ' ' | cut -c1-300)"
+	return 1
+}
+
+# sc_refused WHO FILE KIND PATTERN: FILE (the stderr of the client WHO) must show PATTERN, the
+# client's own error for a refusal of KIND (authorization or authentication).
+sc_refused() {
+	grep -qE "$4" "$2" && return 0
+	reason "$1: want the client's $3 error /$4/, got: $(last_error "$2")"
+	return 1
+}
+
+# sc_kcat USER PASSWORD BROKER MECHANISM KCAT-ARG...: kcat as USER over SASL_SSL, for at most 30s.
+sc_kcat() {
+	timeout 30 kcat -b "$3" -X security.protocol=SASL_SSL -X "sasl.mechanisms=$4" -X "sasl.username=$1" \
+		-X "sasl.password=$2" -X "ssl.ca.location=$PWD/ca.pem" "${@:5}"
+}
+
+# sc_py CLIENT USER PASSWORD BROKER TOPIC [ARG...]: secured_client.py use.
+sc_py() {
+	"$PY" "$COMPAT/python/secured_client.py" use --client "$1" --user "$2" --password "$3" --bootstrap "$4" \
+		--topic "$5" --ca "$PWD/ca.pem" --partitions "$PARTITIONS" --keys "$KEYS" --per-key "$PER_KEY" "${@:6}"
+}
+
+# sc_js USER PASSWORD BROKER TOPIC [ARG...]: kafkajs_client.js with SCRAM-SHA-512 on TOPIC.
+sc_js() {
+	node "$COMPAT/js/kafkajs_client.js" --bootstrap "$3" --topic "$4" --no-create true --ca "$PWD/ca.pem" \
+		--scram "scram-sha-512:$1:$2" --partitions "$PARTITIONS" --keys "$KEYS" --per-key "$PER_KEY" \
+		--timeout 20 "${@:5}"
+}
+
+# sc_java_produce PROPERTIES BROKER TOPIC FILE: the Java console producer, acks=all, of the
+# keyed records in FILE, for at most 40s.
+sc_java_produce() {
+	timeout 40 java "${JAVA_OPTS[@]}" -cp "$JARS/*" org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$2" --topic "$3" \
+		--producer.config "$1" --producer-property acks=all --producer-property max.block.ms=15000 \
+		--producer-property delivery.timeout.ms=20000 --producer-property request.timeout.ms=5000 \
+		--property parse.key=true --property key.separator=$'\t' < "$4"
+}
+
+# Issue 14's closing condition with real processes and every non-Go client: three samsa nodes
+# with SASL_SSL listeners for clients and for replication (SCRAM; the brokers replicate as the
+# super user User:broker), the standard authorizer. The admin (PLAIN, a super user) makes the
+# SCRAM users with Kafka's kafka-configs through node 1 and alice's ACLs (WRITE, READ, DESCRIBE
+# on the topic prefix alice-, READ on the group prefix alice-) with kafka-acls through node 2;
+# alice's topics have replication factor 3 and min.insync.replicas=2. alice produces with
+# acks=all and reads everything back in a consumer group with kcat, confluent-kafka,
+# kafka-python, kafkajs and the Java console clients, each through another broker. bob (valid
+# password, no ACLs) gets each client's authorization error; a wrong password each client's
+# authentication error; PLAINTEXT and TLS without SASL on the SASL_SSL port get no metadata.
+# Last node 1 is killed (SIGKILL) and every record of every client is read back through nodes
+# 2 and 3.
+check_cluster-secured() {
+	need kcat && need python && need node && need java || return 1
+	sc_start || return 1
+	local b1=${SC_BROKERS[0]} b2=${SC_BROKERS[1]} b3=${SC_BROKERS[2]}
+	sc_java_properties admin.properties PLAIN admin admin-secret
+	local user
+	for user in broker alice bob; do
+		kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$b1" --command-config admin.properties --alter \
+			--add-config "SCRAM-SHA-256=[password=$user-secret],SCRAM-SHA-512=[password=$user-secret]" \
+			--entity-type users --entity-name "$user" > "configs-$user.out" 2> "configs-$user.err" ||
+			{ reason "kafka-configs --alter --add-config SCRAM (user $user): $(last_error "configs-$user.err")"; return 1; }
+	done
+	acls() { kafka_tool org.apache.kafka.tools.AclCommand --bootstrap-server "$b2" --command-config admin.properties "$@"; }
+	acls --add --allow-principal User:alice --operation Write --operation Read --operation Describe \
+		--topic alice- --resource-pattern-type prefixed > acl-topic.out 2> acl-topic.err ||
+		{ reason "kafka-acls --add (topic prefix alice-): $(last_error acl-topic.err)"; return 1; }
+	acls --add --allow-principal User:alice --operation Read --group alice- --resource-pattern-type prefixed \
+		> acl-group.out 2> acl-group.err || { reason "kafka-acls --add (group prefix alice-): $(last_error acl-group.err)"; return 1; }
+	local clients=(kcat confluent-kafka kafka-python kafkajs java) c topics=()
+	for c in "${clients[@]}"; do topics+=("alice-$c-$RUN_ID"); done
+	"$PY" "$COMPAT/python/secured_client.py" create --bootstrap "$b3" --mechanism PLAIN --user admin \
+		--password admin-secret --ca "$PWD/ca.pem" --partitions "$PARTITIONS" "${topics[@]/#/--topic=}" 2> create.err ||
+		{ reason "creating alice's topics as admin: $(last_error create.err)"; return 1; }
+	sc_kcat_isr alice alice-secret "$b1" "${topics[@]}" || return 1
+
+	# alice, with each client through another broker: acks=all, then her group reads everything.
+	write_records > records.tsv
+	local rc
+	sc_kcat alice alice-secret "$b1" SCRAM-SHA-256 -P -t "alice-kcat-$RUN_ID" -K $'\t' -X acks=all \
+		< records.tsv 2> kcat-produce.err && ! grep -qE '^% (ERROR|Failed)' kcat-produce.err ||
+		{ reason "alice's kcat -P (SCRAM-SHA-256, node 1): $(last_error kcat-produce.err)"; return 1; }
+	rc=0
+	sc_kcat alice alice-secret "$b1" SCRAM-SHA-256 -G "alice-kcat-$RUN_ID" "alice-kcat-$RUN_ID" \
+		-X auto.offset.reset=earliest -e -q -f '%p\t%k\t%s\n' > kcat.tsv 2> kcat-group.err || rc=$?
+	((rc == 0)) || { reason "alice's kcat -G (node 1): exit status $rc after $(wc -l < kcat.tsv) records: $(last_error kcat-group.err)"; return 1; }
+	verify kcat.tsv "alice's kcat" || return 1
+	sc_py confluent-kafka alice alice-secret "$b2" "alice-confluent-kafka-$RUN_ID" --group "alice-confluent-$RUN_ID" \
+		> confluent.tsv 2> confluent.err || { reason "alice's confluent-kafka (node 2): $(last_error confluent.err)"; return 1; }
+	verify confluent.tsv "alice's confluent-kafka" || return 1
+	sc_py kafka-python alice alice-secret "$b3" "alice-kafka-python-$RUN_ID" --group "alice-kafka-python-$RUN_ID" \
+		--mechanism SCRAM-SHA-256 > kafka-python.tsv 2> kafka-python.err ||
+		{ reason "alice's kafka-python (SCRAM-SHA-256, node 3): $(last_error kafka-python.err)"; return 1; }
+	verify kafka-python.tsv "alice's kafka-python" || return 1
+	sc_js alice alice-secret "$b1" "alice-kafkajs-$RUN_ID" --group "alice-kafkajs-$RUN_ID" > kafkajs.tsv 2> kafkajs.err ||
+		{ reason "alice's kafkajs (node 1): $(last_error kafkajs.err)"; return 1; }
+	verify kafkajs.tsv "alice's kafkajs" || return 1
+	sc_java_properties alice.properties SCRAM-SHA-512 alice alice-secret
+	sc_java_produce alice.properties "$b2" "alice-java-$RUN_ID" records.tsv > java-produce.out 2> java-produce.err &&
+		! grep -q ERROR java-produce.err ||
+		{ reason "alice's kafka-console-producer (node 2): $(last_error java-produce.err)"; return 1; }
+	kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$b3" --topic "alice-java-$RUN_ID" \
+		--consumer.config alice.properties --group "alice-java-$RUN_ID" --from-beginning \
+		--max-messages $((KEYS * PER_KEY)) --timeout-ms 15000 --property print.key=true --property print.partition=true \
+		> java.tsv 2> java-consume.err || { reason "alice's kafka-console-consumer --group (node 3): $(last_error java-consume.err)"; return 1; }
+	verify java.tsv "alice's kafka-console-consumer" || return 1
+
+	# bob (no ACLs) and a wrong password, with every client, all at once.
+	sc_java_properties bob.properties SCRAM-SHA-512 bob bob-secret
+	sc_java_properties wrong.properties SCRAM-SHA-512 alice wrong
+	local who pass jobs=()
+	head -n 1 records.tsv > one.tsv
+	for who in bob wrong; do
+		pass=bob-secret user=bob
+		[[ $who == wrong ]] && pass=wrong user=alice
+		sc_kcat "$user" "$pass" "$b2" SCRAM-SHA-512 -P -t "alice-kcat-$RUN_ID" -X acks=all \
+			-X message.timeout.ms=10000 <<< "$who" > /dev/null 2> "kcat-$who.err" &
+		jobs+=($!)
+		sc_py confluent-kafka "$user" "$pass" "$b3" "alice-confluent-kafka-$RUN_ID" --group "alice-$who" --timeout 10 \
+			> /dev/null 2> "confluent-$who.err" &
+		jobs+=($!)
+		sc_py kafka-python "$user" "$pass" "$b1" "alice-kafka-python-$RUN_ID" --group "alice-$who" --timeout 10 \
+			> /dev/null 2> "kafka-python-$who.err" &
+		jobs+=($!)
+		sc_js "$user" "$pass" "$b2" "alice-kafkajs-$RUN_ID" --group "alice-$who" --timeout 10 \
+			> /dev/null 2> "kafkajs-$who.err" &
+		jobs+=($!)
+		sc_java_produce "$who.properties" "$b3" "alice-java-$RUN_ID" one.tsv > /dev/null 2> "java-$who.err" &
+		jobs+=($!)
+	done
+	# PLAINTEXT, and TLS without SASL, to a SASL_SSL port.
+	timeout 20 kcat -L -b "$b1" -m 5 > plaintext.out 2> plaintext.err &
+	jobs+=($!)
+	timeout 20 kcat -L -b "$b1" -m 5 -X security.protocol=ssl -X "ssl.ca.location=$PWD/ca.pem" > tls.out 2> tls.err &
+	jobs+=($!)
+	wait "${jobs[@]}" # not the nodes, which are children too
+	sc_refused "bob's kcat -P" kcat-bob.err authorization 'Topic authorization failed' || return 1
+	sc_refused "bob's confluent-kafka" confluent-bob.err authorization 'TOPIC_AUTHORIZATION_FAILED' || return 1
+	sc_refused "bob's kafka-python" kafka-python-bob.err authorization 'TopicAuthorizationFailedError' || return 1
+	sc_refused "bob's kafkajs" kafkajs-bob.err authorization 'Not authorized to access topics' || return 1
+	sc_refused "bob's kafka-console-producer" java-bob.err authorization 'TopicAuthorizationException' || return 1
+	sc_refused "kcat -P with a wrong password" kcat-wrong.err authentication 'SASL authentication error' || return 1
+	sc_refused "confluent-kafka with a wrong password" confluent-wrong.err authentication '_AUTHENTICATION' || return 1
+	sc_refused "kafka-python with a wrong password" kafka-python-wrong.err authentication 'AuthenticationFailedError' || return 1
+	sc_refused "kafkajs with a wrong password" kafkajs-wrong.err authentication 'SASL SCRAM SHA512 authentication failed' || return 1
+	sc_refused "kafka-console-producer with a wrong password" java-wrong.err authentication 'SaslAuthenticationException' || return 1
+	for who in plaintext tls; do
+		! grep -q 'brokers:' "$who.out" ||
+			{ reason "kcat -L over $who to a SASL_SSL port got metadata: $(tr '\n' ' ' < "$who.out" | cut -c1-200)"; return 1; }
+	done
+
+	# Node 1 dies; nodes 2 and 3 serve everything alice wrote.
+	kill -KILL "$(< node1.pid)"
+	for c in "${clients[@]}"; do
+		rc=0
+		sc_kcat alice alice-secret "$b2,$b3" SCRAM-SHA-512 -C -t "alice-$c-$RUN_ID" -o beginning -e -q \
+			-f '%p\t%k\t%s\n' > "after-kill-$c.tsv" 2> "after-kill-$c.err" || rc=$?
+		((rc == 0)) || { reason "after node 1's death, kcat -C of alice-$c through nodes 2 and 3: exit status $rc after $(wc -l < "after-kill-$c.tsv") records: $(last_error "after-kill-$c.err")"; return 1; }
+		verify "after-kill-$c.tsv" "alice-$c after node 1's death" || return 1
+	done
+}
+
 # ---- main ------------------------------------------------------------------
 
 # run_check CLIENT LEFT: runs check_CLIENT in $WORK/CLIENT under the timeout, or
@@ -1384,6 +1631,7 @@ check_kafka-configs-quotas() {
 run_check() {
 	local c=$1 dir=$WORK/$1 rc why limit=$TIMEOUT
 	[[ $c == kafka-producer-perf-test ]] && limit=$((TIMEOUT * 2))
+	[[ " ${SECURED_CLUSTER_CHECKS[*]} " == *" $c "* ]] && limit=$SECURED_BUDGET
 	if (($2 < 10)); then
 		echo "FAIL $c: not run: the run's time budget of ${BUDGET}s (SAMSA_COMPAT_BUDGET) is spent"
 		return 1
@@ -1447,6 +1695,20 @@ broker_problem() {
 cluster_problem() { [[ -z $CLUSTER_PROBLEM ]] || echo "cluster not running: $CLUSTER_PROBLEM"; }
 dynamic_problem() { [[ -x $SAMSA_BIN ]] || echo "no samsa binary: $(tail -n 1 "$WORK/build.log" 2> /dev/null)"; }
 
+# run_own_nodes_checks BUDGET CHECK...: runs, within BUDGET seconds, those of the checks that
+# SAMSA_COMPAT_ONLY selects; they start and stop their own nodes from the samsa binary built here.
+run_own_nodes_checks() {
+	local selected=() c
+	for c in "${@:2}"; do
+		if [[ -z ${SAMSA_COMPAT_ONLY:-} || " $SAMSA_COMPAT_ONLY " == *" $c "* ]]; then selected+=("$c"); fi
+	done
+	((${#selected[@]} > 0)) || return 0
+	SAMSA_BIN=$WORK/samsa
+	[[ -x $SAMSA_BIN ]] || (cd "$ROOT" && go build -o "$SAMSA_BIN" ./cmd/samsa) > "$WORK/build.log" 2>&1
+	export SAMSA_BIN
+	run_checks dynamic_problem "$1" "${selected[@]}"
+}
+
 main() {
 	WORK=$(mktemp -d "${TMPDIR:-/tmp}/samsa-compat.XXXXXX")
 	trap cleanup EXIT
@@ -1493,16 +1755,9 @@ main() {
 	fi
 
 	# The dynamic-quorum and security sections: each check starts and stops its own nodes.
-	local dynamic_selected=()
-	for c in "${DYNAMIC_CHECKS[@]}" "${SECURITY_CHECKS[@]}"; do
-		if [[ -z ${SAMSA_COMPAT_ONLY:-} || " $SAMSA_COMPAT_ONLY " == *" $c "* ]]; then dynamic_selected+=("$c"); fi
-	done
-	if ((${#dynamic_selected[@]} > 0)); then
-		SAMSA_BIN=$WORK/samsa
-		[[ -x $SAMSA_BIN ]] || (cd "$ROOT" && go build -o "$SAMSA_BIN" ./cmd/samsa) > "$WORK/build.log" 2>&1
-		export SAMSA_BIN
-		run_checks dynamic_problem "$CLUSTER_BUDGET" "${dynamic_selected[@]}"
-	fi
+	run_own_nodes_checks "$CLUSTER_BUDGET" "${DYNAMIC_CHECKS[@]}" "${SECURITY_CHECKS[@]}"
+	# The secured 3-node section, with a budget of its own.
+	run_own_nodes_checks "$SECURED_BUDGET" "${SECURED_CLUSTER_CHECKS[@]}"
 
 	if [[ -n $BROKER_PID ]] && ! kill -0 "$BROKER_PID" 2> /dev/null; then
 		log "the broker exited during the run; last log lines:"

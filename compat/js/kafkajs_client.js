@@ -30,6 +30,11 @@ function parseArgs(argv) {
       case '--ca': args.ca = value; break;
       case '--oauth-sub': args.oauthSub = value; break;
       case '--reauth-threshold': args.reauthThreshold = Number(value); break;
+      // SASL_SSL with SCRAM: MECHANISM:USER:PASSWORD (scram-sha-256 or scram-sha-512).
+      case '--scram': args.scram = value; break;
+      // An existing topic (the user may lack CREATE), and the consumer group to read it in.
+      case '--no-create': args.noCreate = value === 'true'; break;
+      case '--group': args.group = value; break;
       default: throw new Error(`unknown argument ${name}`);
     }
   }
@@ -70,20 +75,30 @@ async function main() {
   if (args.oauthSub) {
     config.sasl = { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value: unsecuredToken(args.oauthSub) }) };
   }
+  if (args.scram) {
+    const [mechanism, username, ...password] = args.scram.split(':');
+    config.sasl = { mechanism, username, password: password.join(':') };
+  }
   if (args.reauthThreshold !== undefined) config.reauthenticationThreshold = args.reauthThreshold;
   const kafka = new Kafka(config);
 
   const admin = kafka.admin();
   try {
     await admin.connect();
-    const created = await admin.createTopics({
-      topics: [{ topic: args.topic, numPartitions: args.partitions, replicationFactor: 1 }],
-      waitForLeaders: true,
-      timeout: timeoutMs,
-    });
-    if (!created) fail(`create topic (CreateTopics): ${args.topic} already exists`);
   } catch (e) {
-    fail(`create topic (CreateTopics): ${e.message}`);
+    fail(`connect (ApiVersions/SASL/Metadata): ${e.message}`);
+  }
+  if (!args.noCreate) {
+    try {
+      const created = await admin.createTopics({
+        topics: [{ topic: args.topic, numPartitions: args.partitions, replicationFactor: 1 }],
+        waitForLeaders: true,
+        timeout: timeoutMs,
+      });
+      if (!created) fail(`create topic (CreateTopics): ${args.topic} already exists`);
+    } catch (e) {
+      fail(`create topic (CreateTopics): ${e.message}`);
+    }
   }
 
   const messages = [];
@@ -107,7 +122,7 @@ async function main() {
   const want = messages.length;
   let got = 0;
   const consumer = kafka.consumer({
-    groupId: `compat-kafkajs-${args.topic}`,
+    groupId: args.group || `compat-kafkajs-${args.topic}`,
     sessionTimeout: 10000,
     heartbeatInterval: 1000,
     retry: { retries: 2 },
