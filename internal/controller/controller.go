@@ -60,6 +60,9 @@ type Config struct {
 	// side of every connection it accepts, Raft's and Kafka clients', and the client side of
 	// the Raft connections this node dials. Nil for PLAINTEXT.
 	ServerTLS, ClientTLS *tls.Config
+	// RaftSASL authenticates the Raft connections of a SASL controller listener (see its
+	// doc); nil for PLAINTEXT and SSL.
+	RaftSASL *RaftSASL
 	// Advertise is the address other nodes reach this node's Raft at when it is not among the
 	// voters (a non-voter); "" means the bound address.
 	Advertise string
@@ -326,8 +329,12 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 			advertise = v.Addr
 		}
 	}
-	stream, err := newMuxListener(cfg.BindAddr, advertise, cfg.ClusterID, cfg.ServerTLS, cfg.ClientTLS, cfg.Logger)
+	// The FSM exists before the listener: a SASL listener checks Raft logins against its image.
+	pub := newPublisher(&metadata.Image{})
+	f := newFSM(cfg.Logger, pub)
+	stream, err := newMuxListener(cfg.BindAddr, advertise, cfg.ClusterID, cfg.ServerTLS, cfg.ClientTLS, cfg.RaftSASL, f.image.Load, cfg.Logger)
 	if err != nil {
+		pub.close()
 		return nil, nil, err
 	}
 	trans := &trackingTransport{
@@ -359,6 +366,7 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 		has, err := raft.HasExistingState(store, store, snaps)
 		if err != nil {
 			trans.Close()
+			pub.close()
 			return nil, nil, fmt.Errorf("controller: check raft state: %w", err)
 		}
 		if !has {
@@ -374,6 +382,7 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 			}
 			if err := raft.BootstrapCluster(rc, store, store, snaps, trans, voters); err != nil {
 				trans.Close()
+				pub.close()
 				return nil, nil, fmt.Errorf("controller: bootstrap: %w", err)
 			}
 			cfg.Logger.Info("bootstrapped the metadata quorum", "node", cfg.NodeID, "dir", cfg.Dir, "voters", len(voters.Servers))
@@ -383,10 +392,9 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 	logs, err := raft.NewLogCache(logCacheSize, store)
 	if err != nil {
 		trans.Close()
+		pub.close()
 		return nil, nil, fmt.Errorf("controller: %w", err)
 	}
-	pub := newPublisher(&metadata.Image{})
-	f := newFSM(cfg.Logger, pub)
 	r, err := raft.NewRaft(rc, f, logs, store, snaps, trans)
 	if err != nil {
 		trans.Close()
