@@ -71,5 +71,28 @@ func TestSASLControllerListener(t *testing.T) {
 	waitTopicEverywhere(t, c, "after-kill", 1)
 }
 
+// TestSASLControllerListenerDynamicQuorum: a dynamic quorum (KIP-853) on a SASL_PLAINTEXT
+// controller listener with the standard authorizer: a controller formatted
+// --no-initial-controllers registers with the active controller (ControllerRegistration over
+// SASL) and catches up as an observer (the leader's Raft connections to it log in, admitted by
+// an observer whose image is still empty, so as a super user), then a topic created through it
+// reaches every node.
+func TestSASLControllerListenerDynamicQuorum(t *testing.T) {
+	settings := []string{
+		"listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,PLAINTEXT:PLAINTEXT",
+		"listener.name.controller.sasl.enabled.mechanisms=PLAIN",
+		"sasl.mechanism.controller.protocol=PLAIN",
+		`listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="controller-secret" user_controller="controller-secret";`,
+		standardAuthorizer,
+		"super.users=User:controller;User:ANONYMOUS",
+	}
+	c := testcluster.StartStandalone(t, settings...)
+	added := c.AddController(settings...)
+	if r, err := adminFor(t, c.Nodes[added].Addr()).CreateTopic(ctxT(t), 1, 2, nil, "dynamic-sasl"); err != nil || r.Err != nil {
+		t.Fatalf("CreateTopic through the added controller: %v %v", err, r.Err)
+	}
+	waitTopicEverywhere(t, c, "dynamic-sasl", 1)
+}
+
 // errAny stands for any error in test tables.
 var errAny = errors.New("any error")
