@@ -8,7 +8,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/samsa-io/samsa/internal/server"
 	"github.com/samsa-io/samsa/internal/testcluster"
 )
 
@@ -63,12 +65,7 @@ func TestSASLControllerListener(t *testing.T) {
 		})
 	}
 
-	c.KillNode(activeController(t, c))
-	waitQuorumLeader(t, c)
-	if r, err := adminFor(t, c.Addrs()[0]).CreateTopic(ctxT(t), 1, 2, nil, "after-kill"); err != nil || r.Err != nil {
-		t.Fatalf("CreateTopic after the active controller's death: %v %v", err, r.Err)
-	}
-	waitTopicEverywhere(t, c, "after-kill", 1)
+	killControllerAndCreateTopic(t, c)
 }
 
 // TestSASLControllerListenerDynamicQuorum: a dynamic quorum (KIP-853) on a SASL_PLAINTEXT
@@ -92,6 +89,54 @@ func TestSASLControllerListenerDynamicQuorum(t *testing.T) {
 		t.Fatalf("CreateTopic through the added controller: %v %v", err, r.Err)
 	}
 	waitTopicEverywhere(t, c, "dynamic-sasl", 1)
+}
+
+// TestSCRAMControllerListener: three nodes whose SASL_PLAINTEXT controller listener logs the
+// nodes in with SCRAM-SHA-512, their credential bootstrapped at format time (--add-scram, as
+// Kafka needs): the quorum forms on the bootstrapped credential, the first leader commits it
+// (DescribeUserScramCredentials lists it), a client with the nodes' login is served on the
+// controller listener and one with a wrong password is not; the active controller killed,
+// metadata changes go on.
+func TestSCRAMControllerListener(t *testing.T) {
+	settings := []string{
+		"listener.security.protocol.map=CONTROLLER:SASL_PLAINTEXT,PLAINTEXT:PLAINTEXT",
+		"listener.name.controller.sasl.enabled.mechanisms=SCRAM-SHA-512",
+		"sasl.mechanism.controller.protocol=SCRAM-SHA-512",
+		`listener.name.controller.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="controller" password="controller-secret";`,
+		standardAuthorizer,
+		"super.users=User:controller;User:ANONYMOUS",
+	}
+	opts := server.FormatOptions{AddScram: []string{"SCRAM-SHA-512=[name=controller,password=controller-secret]"}}
+	c := testcluster.StartClusterFormatted(t, 3, opts, nil, settings...)
+	described, err := adminFor(t, c.Addrs()[0]).DescribeUserSCRAMs(ctxT(t), "controller")
+	if err != nil || described.Sorted()[0].Err != nil || len(described.Sorted()[0].CredInfos) != 1 {
+		t.Fatalf("DescribeUserScramCredentials of the bootstrapped user: %v %+v", err, described)
+	}
+
+	addr := c.ControllerAddr(0)
+	login := func(pass string) kgo.Opt {
+		return kgo.SASL(scram.Auth{User: "controller", Pass: pass}.AsSha512Mechanism())
+	}
+	if err := describeQuorumOver(t, addr, login("controller-secret")); err != nil {
+		t.Errorf("DescribeQuorum with the nodes' SCRAM login: %v", err)
+	}
+	if err := describeQuorumOver(t, addr, login("wrong")); !errors.Is(err, kerr.SaslAuthenticationFailed) {
+		t.Errorf("DescribeQuorum with a wrong password: %v, want SASL_AUTHENTICATION_FAILED", err)
+	}
+
+	killControllerAndCreateTopic(t, c)
+}
+
+// killControllerAndCreateTopic kills the active controller, waits for another to lead, and
+// creates a topic through a broker (forwarded to the new leader) that every node then has.
+func killControllerAndCreateTopic(t *testing.T, c *testcluster.Cluster) {
+	t.Helper()
+	c.KillNode(activeController(t, c))
+	waitQuorumLeader(t, c)
+	if r, err := adminFor(t, c.Addrs()[0]).CreateTopic(ctxT(t), 1, 2, nil, "after-kill"); err != nil || r.Err != nil {
+		t.Fatalf("CreateTopic after the active controller's death: %v %v", err, r.Err)
+	}
+	waitTopicEverywhere(t, c, "after-kill", 1)
 }
 
 // errAny stands for any error in test tables.

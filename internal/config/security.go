@@ -38,7 +38,7 @@ var SecurityDefs = []Def{
 	{Name: "sasl.oauthbearer.clock.skew.seconds", Type: TypeInt, Default: "30", Min: 0, MinSet: true, Doc: "how far the broker's clock and the issuer's may differ when exp, nbf and iat are checked"},
 	{Name: "connection.failed.authentication.delay.ms", Type: TypeInt, Default: "100", Min: 0, MinSet: true, Doc: "delay of the answer to a failed authentication, against brute force"},
 	{Name: "sasl.mechanism.inter.broker.protocol", Type: TypeString, Default: "GSSAPI", Doc: "SASL mechanism of the broker's own clients on a SASL inter-broker listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), logging in with the username and password of that listener's <mechanism>.sasl.jaas.config"},
-	{Name: "sasl.mechanism.controller.protocol", Type: TypeString, Default: "GSSAPI", Doc: "SASL mechanism of a SASL controller listener's clients (the Raft connections between nodes, the brokers' registrations, heartbeats and forwarded requests): PLAIN (SCRAM needs credentials bootstrapped before the quorum exists, which samsa storage format cannot do yet), logging in with the username and password of the controller listener's <mechanism>.sasl.jaas.config"},
+	{Name: "sasl.mechanism.controller.protocol", Type: TypeString, Default: "GSSAPI", Doc: "SASL mechanism of a SASL controller listener's clients (the Raft connections between nodes, the brokers' registrations, heartbeats and forwarded requests): PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (its credentials bootstrapped with samsa storage format --add-scram, as Kafka needs), logging in with the username and password of the controller listener's <mechanism>.sasl.jaas.config"},
 	{Name: "authorizer.class.name", Type: TypeString, Default: "", OneOf: []string{"", StandardAuthorizer}, Doc: "turns authorization with ACLs on: Kafka's " + StandardAuthorizer + " (the only authorizer served; its rules in internal/acl); empty, every principal may do everything"},
 	{Name: "super.users", Type: TypeString, Default: "", Doc: "principals separated by semicolons (User:admin;User:CN=broker) allowed everything by the authorizer"},
 	{Name: "allow.everyone.if.no.acl.found", Type: TypeBoolean, Default: "false", Doc: "with an authorizer, whether a resource without any ACL is open to every principal"},
@@ -258,10 +258,8 @@ func (s *Server) checkSecurity() error {
 // (ssl.client.auth=required): the Raft connections on it are authenticated by their
 // certificates alone, so a controller listener that let any TLS client in would let it speak
 // Raft; or SASL_PLAINTEXT / SASL_SSL whose sasl.mechanism.controller.protocol the listener
-// enables. The nodes log in with PLAIN only: Kafka's controllers may use SCRAM once its
-// credentials are bootstrapped into the metadata log (kafka-storage format --add-scram, KIP-900),
-// since a quorum that does not exist yet cannot have them, and samsa storage format has no
-// such option yet.
+// enables (PLAIN, or SCRAM, whose credentials must be bootstrapped at format time as Kafka
+// needs them: internal/server checks that at start).
 func (s *Server) checkControllerSecurity() error {
 	switch s.ControllerProtocol {
 	case ProtocolPlaintext:
@@ -287,12 +285,9 @@ func (s *Server) checkControllerSASL() error {
 	}
 	m, _ := s.Value("sasl.mechanism.controller.protocol")
 	switch m {
-	case MechanismPlain:
-	case MechanismScramSHA256, MechanismScramSHA512:
-		return fmt.Errorf("sasl.mechanism.controller.protocol=%s: the controllers authenticate each other before the metadata log, where SCRAM credentials live, exists; Kafka needs them bootstrapped with kafka-storage format --add-scram, which samsa storage format does not offer yet: use PLAIN (users in listener.name.%s.plain.sasl.jaas.config)",
-			m, strings.ToLower(s.ControllerListener))
+	case MechanismPlain, MechanismScramSHA256, MechanismScramSHA512:
 	default:
-		return fmt.Errorf("sasl.mechanism.controller.protocol=%s: the controller listener %s is %s; the nodes log in to it with PLAIN (set sasl.mechanism.controller.protocol=PLAIN)",
+		return fmt.Errorf("sasl.mechanism.controller.protocol=%s: the controller listener %s is %s; the nodes log in to it with a username and password (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)",
 			m, s.ControllerListener, s.ControllerProtocol)
 	}
 	if !slices.Contains(mechs, m) {

@@ -60,6 +60,10 @@ type Config struct {
 	// side of every connection it accepts, Raft's and Kafka clients', and the client side of
 	// the Raft connections this node dials. Nil for PLAINTEXT.
 	ServerTLS, ClientTLS *tls.Config
+	// BootstrapScram are SCRAM credentials bootstrapped at format time (--add-scram): the
+	// first leader of a new cluster commits them with the cluster id, and until this node's
+	// image has a cluster id a SASL controller listener checks Raft logins against them.
+	BootstrapScram []metadata.UserScramCredential
 	// RaftSASL authenticates the Raft connections of a SASL controller listener (see its
 	// doc); nil for PLAINTEXT and SSL.
 	RaftSASL *RaftSASL
@@ -332,7 +336,13 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 	// The FSM exists before the listener: a SASL listener checks Raft logins against its image.
 	pub := newPublisher(&metadata.Image{})
 	f := newFSM(cfg.Logger, pub)
-	stream, err := newMuxListener(cfg.BindAddr, advertise, cfg.ClusterID, cfg.ServerTLS, cfg.ClientTLS, cfg.RaftSASL, f.image.Load, cfg.Logger)
+	raftSASL := cfg.RaftSASL
+	if raftSASL != nil {
+		rs := *raftSASL
+		rs.bootstrapScram = cfg.BootstrapScram
+		raftSASL = &rs
+	}
+	stream, err := newMuxListener(cfg.BindAddr, advertise, cfg.ClusterID, cfg.ServerTLS, cfg.ClientTLS, raftSASL, f.image.Load, cfg.Logger)
 	if err != nil {
 		pub.close()
 		return nil, nil, err
@@ -480,6 +490,11 @@ func (c *Controller) ensureBootstrapLocked(ctx context.Context) error {
 	}
 	if c.cfg.Dynamic && c.Image().ClusterID == "" {
 		recs = append(recs, c.dynamicBootstrapRecords()...)
+	}
+	if c.Image().ClusterID == "" {
+		for _, cred := range c.cfg.BootstrapScram {
+			recs = append(recs, cred)
+		}
 	}
 	if len(recs) == 0 {
 		return nil

@@ -49,6 +49,10 @@ type RaftSASL struct {
 	// FailureDelay delays the answer to a failed login
 	// (connection.failed.authentication.delay.ms).
 	FailureDelay time.Duration
+
+	// bootstrapScram are Config.BootstrapScram: the SCRAM credentials checked while the image
+	// has no cluster id yet.
+	bootstrapScram []metadata.UserScramCredential
 }
 
 // raftSASLMaxFrame bounds a SASL frame of a Raft connection (Kafka's
@@ -78,8 +82,18 @@ func newRaftSASLAcceptor(cfg *RaftSASL, image func() *metadata.Image) *raftSASLA
 	return a
 }
 
+// scramCredential looks a user's credential up in the image, or, while the image has no
+// cluster id (the quorum forming, the log not replayed yet), in the bootstrapped credentials.
 func (a *raftSASLAcceptor) scramCredential(user, mechanism string) (auth.ScramCredential, bool) {
-	c, ok := a.image().ScramCredential(user, mechanism)
+	img := a.image()
+	c, ok := img.ScramCredential(user, mechanism)
+	if !ok && img.ClusterID == "" {
+		for _, b := range a.cfg.bootstrapScram {
+			if b.Name == user && b.Mechanism == mechanism {
+				c, ok = metadata.ScramCredential{Salt: b.Salt, StoredKey: b.StoredKey, ServerKey: b.ServerKey, Iterations: b.Iterations}, true
+			}
+		}
+	}
 	if !ok {
 		return auth.ScramCredential{}, false
 	}

@@ -50,6 +50,15 @@ func controllerSASL(cfg *config.Server) (*controller.RaftSASL, sasl.Mechanism, e
 		}
 		rs.PlainUsers = j.PlainUsers()
 	}
+	if auth.ScramMechanism(mech) {
+		creds, err := readBootstrapScram(cfg)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := checkBootstrapLogin(cfg, creds, mech, user, pass); err != nil {
+			return nil, nil, err
+		}
+	}
 	if mech == config.MechanismPlain && rs.PlainUsers[user] != pass {
 		return nil, nil, fmt.Errorf("controller listener %s: listener.name.%s.plain.sasl.jaas.config: the nodes log in as %q, which needs user_%s=\"<its password>\" among the listener's users",
 			l, strings.ToLower(l), user, user)

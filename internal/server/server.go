@@ -132,6 +132,10 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	if err != nil {
 		return nil, err
 	}
+	bootstrapScram, err := readBootstrapScram(cfg)
+	if err != nil {
+		return nil, err
+	}
 	ctrl, err := controller.Start(ctx, controller.Config{
 		NodeID:                   cfg.NodeID,
 		Dir:                      metadataRaftDir(cfg),
@@ -144,6 +148,7 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		ServerTLS:                ctrlServerTLS,
 		ClientTLS:                ctrlClientTLS,
 		RaftSASL:                 raftSASL,
+		BootstrapScram:           bootstrapScram,
 		Advertise:                raftAdvertise,
 		ClusterID:                clusterID,
 		BrokerSessionTimeout:     time.Duration(cfg.Int64("broker.session.timeout.ms")) * time.Millisecond,
