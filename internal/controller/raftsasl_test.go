@@ -3,11 +3,13 @@ package controller
 import (
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/acl"
 	"github.com/samsa-io/samsa/internal/config"
@@ -103,4 +105,32 @@ func TestRaftSASL(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzRaftSASLAccept feeds arbitrary bytes to the accepting side of a Raft connection's SASL
+// exchange: it must end (with an error or a principal) without panicking, whatever it reads.
+func FuzzRaftSASLAccept(f *testing.F) {
+	fmtr := kmsg.NewRequestFormatter(kmsg.FormatterClientID(raftSASLClientID))
+	hs := kmsg.NewPtrSASLHandshakeRequest()
+	hs.Version, hs.Mechanism = 1, config.MechanismPlain
+	auth := kmsg.NewPtrSASLAuthenticateRequest()
+	auth.Version, auth.SASLAuthBytes = 1, []byte("\x00controller\x00controller-secret")
+	good := fmtr.AppendRequest(fmtr.AppendRequest(nil, hs, 1), auth, 2)
+	f.Add(good)
+	f.Add(good[:len(good)-3])
+	f.Add([]byte{0, 0, 0, 4, 0, 17, 0, 1})
+	a := newRaftSASLAcceptor(&RaftSASL{Mechanisms: []string{config.MechanismPlain, config.MechanismScramSHA256},
+		PlainUsers: map[string]string{"controller": "controller-secret"},
+		Authorizer: &acl.Authorizer{SuperUsers: acl.ParseSuperUsers("User:controller")}},
+		func() *metadata.Image { return &metadata.Image{} })
+	f.Fuzz(func(t *testing.T, in []byte) {
+		server, client := net.Pipe()
+		defer server.Close()
+		go func() {
+			client.Write(in)
+			client.Close()
+		}()
+		go io.Copy(io.Discard, client) // the answers
+		a.authenticate(server)
+	})
 }
