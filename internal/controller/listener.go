@@ -313,11 +313,16 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 }
 
 // logRaftAuthFailure logs a Raft connection closed because its login failed or its principal
-// was refused (once a minute per principal, see shouldLogRefusal), or that broke off.
+// was refused (once a minute per principal and host, see shouldLogRefusal), or because its
+// exchange broke off or was not SASL (once a minute per host: a misconfigured peer redials
+// every few hundred milliseconds).
 func (m *muxListener) logRaftAuthFailure(c net.Conn, err error) {
 	var ae *raftAuthError
 	if !errors.As(err, &ae) {
-		m.logger.Info("closing Raft connection: SASL exchange failed", "remote", c.RemoteAddr().String(), "err", err)
+		if m.shouldLogRefusal("sasl exchange " + remoteHost(c)) {
+			m.logger.Warn("closing Raft connection: SASL exchange failed (logged once a minute per host)",
+				"remote", c.RemoteAddr().String(), "err", err)
+		}
 		return
 	}
 	if m.shouldLogRefusal("sasl " + ae.principal + " " + remoteHost(c)) {
