@@ -56,7 +56,8 @@ CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-featu
 DYNAMIC_CHECKS=(dynamic-quorum-add-remove-controller)
 # The security checks, each starting its own broker with a SASL_SSL listener.
 SECURITY_CHECKS=(kcat-sasl-ssl-scram512 confluent-kafka-sasl-ssl-scram512 kafka-configs-scram-java kafka-acls-sasl kafka-configs-quotas
-	confluent-kafka-oauthbearer-unsecured kafka-console-oauthbearer kafkajs-oauthbearer kafka-console-oauthbearer-jwks)
+	confluent-kafka-oauthbearer-unsecured kafka-console-oauthbearer kafkajs-oauthbearer kafka-console-oauthbearer-jwks
+	kafka-metadata-quorum-sasl-controller)
 # The secured 3-node check (issue 14's "done when"), starting its own three processes; it
 # gets SECURED_BUDGET seconds of its own.
 SECURED_CLUSTER_CHECKS=(cluster-secured)
@@ -1212,6 +1213,36 @@ check_kafka-configs-scram-java() {
 		--list > wrong.out 2> wrong.err
 	grep -q 'SaslAuthenticationException' wrong.err ||
 		{ reason "kafka-topics with a wrong password: no SaslAuthenticationException: $(last_error wrong.err)"; return 1; }
+}
+
+# Kafka's kafka-metadata-quorum --bootstrap-controller against a SASL_SSL controller listener
+# (PLAIN, sasl.mechanism.controller.protocol, the node's JAAS login, the standard authorizer):
+# the node's own user is served describe --status (the node registered itself over SASL); a
+# user without CLUSTER_ACTION gets ClusterAuthorizationException, a wrong password
+# SaslAuthenticationException.
+check_kafka-metadata-quorum-sasl-controller() {
+	need java || return 1
+	sec_start 'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,CONTROLLER:SASL_SSL' \
+		listener.name.controller.sasl.enabled.mechanisms=PLAIN sasl.mechanism.controller.protocol=PLAIN \
+		'listener.name.controller.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="controller-secret" user_controller="controller-secret" user_mallory="mallory-secret";' \
+		authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer 'super.users=User:controller;User:ANONYMOUS' ||
+		return 1
+	local ctrl user pass
+	ctrl=$(sed -n 's/^listeners=.*CONTROLLER:\/\/\([^,]*\).*/\1/p' node1.properties)
+	for user in controller:controller-secret mallory:mallory-secret controller:wrong; do
+		pass=${user#*:} user=${user%%:*}
+		printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=PLAIN \
+			"sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"$user\" password=\"$pass\";" \
+			ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" > "$user-$pass.properties"
+		kafka_tool org.apache.kafka.tools.MetadataQuorumCommand --bootstrap-controller "$ctrl" \
+			--command-config "$user-$pass.properties" describe --status > "$user-$pass.out" 2> "$user-$pass.err"
+	done
+	grep -qE '^LeaderId: +1$' controller-controller-secret.out ||
+		{ reason "kafka-metadata-quorum as the nodes' user: $(last_error controller-controller-secret.err)"; return 1; }
+	grep -q 'ClusterAuthorizationException' mallory-mallory-secret.err ||
+		{ reason "kafka-metadata-quorum as a user without CLUSTER_ACTION: no ClusterAuthorizationException: $(last_error mallory-mallory-secret.err)"; return 1; }
+	grep -q 'SaslAuthenticationException' controller-wrong.err ||
+		{ reason "kafka-metadata-quorum with a wrong password: no SaslAuthenticationException: $(last_error controller-wrong.err)"; return 1; }
 }
 
 # Kafka's Java console producer and consumer over SASL_SSL with OAUTHBEARER as Kafka's

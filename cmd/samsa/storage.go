@@ -78,6 +78,8 @@ controller.quorum.voters, KIP-853) is formatted with one of:
 		"dynamic quorum: the initial voters, id@host:port:directory-id,...")
 	format.Flags().BoolVarP(&opts.NoInitialControllers, "no-initial-controllers", "N", false,
 		"dynamic quorum: no initial voters here; the node joins later as an observer")
+	format.Flags().StringArrayVarP(&opts.AddScram, "add-scram", "S", nil,
+		"a SCRAM credential to bootstrap, as kafka-storage takes it: 'SCRAM-SHA-256=[name=alice,password=alice-secret]' (also iterations=, salt=, saltedpassword=; repeatable)")
 	format.MarkFlagsMutuallyExclusive("standalone", "initial-controllers", "no-initial-controllers")
 	storage.AddCommand(format)
 	rootCmd.AddCommand(storage)

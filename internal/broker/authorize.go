@@ -170,7 +170,7 @@ func (c *conn) host() string {
 // The controller listener is not authorized per resource: it serves the nodes' own requests
 // (registration, heartbeats, forwarded admin requests already authorized by the broker that
 // forwards them). PLAINTEXT (User:ANONYMOUS), it must be reachable by the nodes alone; SSL
-// (mutual TLS), dispatch serves only principals with CLUSTER_ACTION there
+// (mutual TLS) or SASL, dispatch serves only principals with CLUSTER_ACTION there
 // (controllerListenerAuthorize).
 func (b *Broker) authorize(req *request, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool {
 	if b.authorizer == nil || req.conn.controllerPort {
@@ -249,12 +249,13 @@ func (b *Broker) dispatchAuthorize(req *request) (kmsg.Response, error, bool) {
 }
 
 // controllerListenerAuthorize is dispatch's check on the controller listener. PLAINTEXT, it
-// is not authorized (see authorize). An SSL one (mutual TLS) serves the principals that may
-// CLUSTER_ACTION on the cluster: the nodes (their certificates' principals, super users or
-// granted it) and super users; anyone else gets CLUSTER_AUTHORIZATION_FAILED (or the
-// connection closes) but for ApiVersions.
+// is not authorized (see authorize). An SSL one (mutual TLS) or a SASL one serves the
+// principals that may CLUSTER_ACTION on the cluster: the nodes (their certificates' or logins'
+// principals, super users or granted it) and super users; anyone else gets
+// CLUSTER_AUTHORIZATION_FAILED (or the connection closes) but for ApiVersions and the SASL
+// exchange.
 func (b *Broker) controllerListenerAuthorize(req *request) (kmsg.Response, error, bool) {
-	if b.cfg.ControllerProtocol != config.ProtocolSSL || req.hdr.Key == kmsg.ApiVersions.Int16() {
+	if b.cfg.ControllerProtocol == config.ProtocolPlaintext || b.authorizer == nil || apiAuthorization[req.hdr.Key] == checkNone {
 		return nil, nil, false
 	}
 	if b.authorizer.Authorize(b.aclBindings(), acl.Request{Principal: req.conn.authPrincipal(), Host: req.conn.host(),

@@ -19,6 +19,8 @@ import (
 // blocks) are served only there.
 var controllerListenerAPIs = map[int16]bool{
 	kmsg.ApiVersions.Int16():             true,
+	kmsg.SASLHandshake.Int16():           true, // a SASL controller listener's login
+	kmsg.SASLAuthenticate.Int16():        true,
 	kmsg.CreateTopics.Int16():            true,
 	kmsg.DeleteTopics.Int16():            true,
 	kmsg.CreatePartitions.Int16():        true,

@@ -75,10 +75,5 @@ func TestSSLControllerListener(t *testing.T) {
 		t.Errorf("DescribeQuorum as the nodes' User:CN=broker: %v", err)
 	}
 
-	c.KillNode(activeController(t, c))
-	waitQuorumLeader(t, c)
-	if r, err := adminFor(t, c.Addrs()[0]).CreateTopic(ctxT(t), 1, 2, nil, "after-kill"); err != nil || r.Err != nil {
-		t.Fatalf("CreateTopic after the active controller's death: %v %v", err, r.Err)
-	}
-	waitTopicEverywhere(t, c, "after-kill", 1)
+	killControllerAndCreateTopic(t, c)
 }

@@ -38,6 +38,7 @@ var SecurityDefs = []Def{
 	{Name: "sasl.oauthbearer.clock.skew.seconds", Type: TypeInt, Default: "30", Min: 0, MinSet: true, Doc: "how far the broker's clock and the issuer's may differ when exp, nbf and iat are checked"},
 	{Name: "connection.failed.authentication.delay.ms", Type: TypeInt, Default: "100", Min: 0, MinSet: true, Doc: "delay of the answer to a failed authentication, against brute force"},
 	{Name: "sasl.mechanism.inter.broker.protocol", Type: TypeString, Default: "GSSAPI", Doc: "SASL mechanism of the broker's own clients on a SASL inter-broker listener (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), logging in with the username and password of that listener's <mechanism>.sasl.jaas.config"},
+	{Name: "sasl.mechanism.controller.protocol", Type: TypeString, Default: "GSSAPI", Doc: "SASL mechanism of a SASL controller listener's clients (the Raft connections between nodes, the brokers' registrations, heartbeats and forwarded requests): PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (its credentials bootstrapped with samsa storage format --add-scram, as Kafka needs), logging in with the username and password of the controller listener's <mechanism>.sasl.jaas.config"},
 	{Name: "authorizer.class.name", Type: TypeString, Default: "", OneOf: []string{"", StandardAuthorizer}, Doc: "turns authorization with ACLs on: Kafka's " + StandardAuthorizer + " (the only authorizer served; its rules in internal/acl); empty, every principal may do everything"},
 	{Name: "super.users", Type: TypeString, Default: "", Doc: "principals separated by semicolons (User:admin;User:CN=broker) allowed everything by the authorizer"},
 	{Name: "allow.everyone.if.no.acl.found", Type: TypeBoolean, Default: "false", Doc: "with an authorizer, whether a resource without any ACL is open to every principal"},
@@ -48,6 +49,7 @@ var SecurityDefs = []Def{
 var brokerWideOnly = map[string]bool{
 	"connection.failed.authentication.delay.ms": true,
 	"sasl.mechanism.inter.broker.protocol":      true,
+	"sasl.mechanism.controller.protocol":        true,
 	"authorizer.class.name":                     true,
 	"super.users":                               true,
 	"allow.everyone.if.no.acl.found":            true,
@@ -216,8 +218,8 @@ func (s *Server) Mechanisms(listener string) ([]string, error) {
 	return out, nil
 }
 
-// checkSecurity checks the listeners' security protocols: the controller listener stays
-// PLAINTEXT (the quorum's clients do not speak TLS or SASL yet), a SASL listener names
+// checkSecurity checks the listeners' security protocols: the controller listener's
+// (checkControllerSecurity), a SASL listener names
 // mechanisms Samsa serves, and a SASL inter-broker listener enables
 // sasl.mechanism.inter.broker.protocol.
 func (s *Server) checkSecurity() error {
@@ -252,10 +254,12 @@ func (s *Server) checkSecurity() error {
 	return nil
 }
 
-// checkControllerSecurity accepts a PLAINTEXT controller listener, or SSL with mutual TLS
+// checkControllerSecurity accepts a PLAINTEXT controller listener; SSL with mutual TLS
 // (ssl.client.auth=required): the Raft connections on it are authenticated by their
 // certificates alone, so a controller listener that let any TLS client in would let it speak
-// Raft. SASL is refused there (not supported yet).
+// Raft; or SASL_PLAINTEXT / SASL_SSL whose sasl.mechanism.controller.protocol the listener
+// enables (PLAIN, or SCRAM, whose credentials must be bootstrapped at format time as Kafka
+// needs them: internal/server checks that at start).
 func (s *Server) checkControllerSecurity() error {
 	switch s.ControllerProtocol {
 	case ProtocolPlaintext:
@@ -266,8 +270,30 @@ func (s *Server) checkControllerSecurity() error {
 				strings.ToLower(s.ControllerListener), ca)
 		}
 		return nil
+	case ProtocolSASLPlaintext, ProtocolSASLSSL:
+		return s.checkControllerSASL()
 	}
-	return fmt.Errorf("the controller listener %s uses %s; Samsa's controller listener runs on PLAINTEXT or SSL (with ssl.client.auth=required) only", s.ControllerListener, s.ControllerProtocol)
+	return fmt.Errorf("the controller listener %s uses %s; Kafka defines PLAINTEXT, SSL, SASL_PLAINTEXT and SASL_SSL", s.ControllerListener, s.ControllerProtocol)
+}
+
+// checkControllerSASL checks a SASL controller listener: its enabled mechanisms, and the
+// nodes' own mechanism (sasl.mechanism.controller.protocol), which it must enable.
+func (s *Server) checkControllerSASL() error {
+	mechs, err := s.Mechanisms(s.ControllerListener)
+	if err != nil {
+		return err
+	}
+	m, _ := s.Value("sasl.mechanism.controller.protocol")
+	switch m {
+	case MechanismPlain, MechanismScramSHA256, MechanismScramSHA512:
+	default:
+		return fmt.Errorf("sasl.mechanism.controller.protocol=%s: the controller listener %s is %s; the nodes log in to it with a username and password (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)",
+			m, s.ControllerListener, s.ControllerProtocol)
+	}
+	if !slices.Contains(mechs, m) {
+		return fmt.Errorf("sasl.mechanism.controller.protocol=%s: the controller listener %s enables %s; name one of them", m, s.ControllerListener, strings.Join(mechs, ","))
+	}
+	return nil
 }
 
 // InterBrokerListener returns the listener brokers use to reach each other:

@@ -60,6 +60,13 @@ type Config struct {
 	// side of every connection it accepts, Raft's and Kafka clients', and the client side of
 	// the Raft connections this node dials. Nil for PLAINTEXT.
 	ServerTLS, ClientTLS *tls.Config
+	// BootstrapScram are SCRAM credentials bootstrapped at format time (--add-scram): the
+	// first leader of a new cluster commits them with the cluster id, and until this node's
+	// image has a cluster id a SASL controller listener checks Raft logins against them.
+	BootstrapScram []metadata.UserScramCredential
+	// RaftSASL authenticates the Raft connections of a SASL controller listener (see its
+	// doc); nil for PLAINTEXT and SSL.
+	RaftSASL *RaftSASL
 	// Advertise is the address other nodes reach this node's Raft at when it is not among the
 	// voters (a non-voter); "" means the bound address.
 	Advertise string
@@ -326,8 +333,18 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 			advertise = v.Addr
 		}
 	}
-	stream, err := newMuxListener(cfg.BindAddr, advertise, cfg.ClusterID, cfg.ServerTLS, cfg.ClientTLS, cfg.Logger)
+	// The FSM exists before the listener: a SASL listener checks Raft logins against its image.
+	pub := newPublisher(&metadata.Image{})
+	f := newFSM(cfg.Logger, pub)
+	raftSASL := cfg.RaftSASL
+	if raftSASL != nil {
+		rs := *raftSASL
+		rs.bootstrapScram = cfg.BootstrapScram
+		raftSASL = &rs
+	}
+	stream, err := newMuxListener(cfg.BindAddr, advertise, cfg.ClusterID, cfg.ServerTLS, cfg.ClientTLS, raftSASL, f.image.Load, cfg.Logger)
 	if err != nil {
+		pub.close()
 		return nil, nil, err
 	}
 	trans := &trackingTransport{
@@ -359,6 +376,7 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 		has, err := raft.HasExistingState(store, store, snaps)
 		if err != nil {
 			trans.Close()
+			pub.close()
 			return nil, nil, fmt.Errorf("controller: check raft state: %w", err)
 		}
 		if !has {
@@ -374,6 +392,7 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 			}
 			if err := raft.BootstrapCluster(rc, store, store, snaps, trans, voters); err != nil {
 				trans.Close()
+				pub.close()
 				return nil, nil, fmt.Errorf("controller: bootstrap: %w", err)
 			}
 			cfg.Logger.Info("bootstrapped the metadata quorum", "node", cfg.NodeID, "dir", cfg.Dir, "voters", len(voters.Servers))
@@ -383,10 +402,9 @@ func startRaft(cfg Config, hlog *hclogAdapter, store *reservedStore) (*raft.Raft
 	logs, err := raft.NewLogCache(logCacheSize, store)
 	if err != nil {
 		trans.Close()
+		pub.close()
 		return nil, nil, fmt.Errorf("controller: %w", err)
 	}
-	pub := newPublisher(&metadata.Image{})
-	f := newFSM(cfg.Logger, pub)
 	r, err := raft.NewRaft(rc, f, logs, store, snaps, trans)
 	if err != nil {
 		trans.Close()
@@ -472,6 +490,11 @@ func (c *Controller) ensureBootstrapLocked(ctx context.Context) error {
 	}
 	if c.cfg.Dynamic && c.Image().ClusterID == "" {
 		recs = append(recs, c.dynamicBootstrapRecords()...)
+	}
+	if c.Image().ClusterID == "" {
+		for _, cred := range c.cfg.BootstrapScram {
+			recs = append(recs, cred)
+		}
 	}
 	if len(recs) == 0 {
 		return nil

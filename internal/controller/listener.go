@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/samsa-io/samsa/internal/metadata"
 )
 
 // The controller listener carries two protocols. Raft connections (dialled by this package)
@@ -39,12 +41,16 @@ type muxListener struct {
 	clusterID string
 
 	refusedMu     sync.Mutex
-	refusedLogged map[string]time.Time // foreign cluster id -> when its refusal was last logged
+	refusedLogged map[string]time.Time // foreign cluster id or refused principal -> when its refusal was last logged
 
 	// serverTLS and clientTLS secure the listener (an SSL controller listener, mutual TLS):
 	// every accepted connection's handshake, and the Raft connections this node dials. Nil:
 	// PLAINTEXT.
 	serverTLS, clientTLS *tls.Config
+	// raftSASL is this node's login on a SASL listener (nil: none), and saslAcceptor the
+	// check of the Raft connections it accepts (raftsasl.go).
+	raftSASL     *RaftSASL
+	saslAcceptor *raftSASLAcceptor
 
 	raftConns  chan net.Conn
 	kafka      *chanListener
@@ -56,7 +62,10 @@ type muxListener struct {
 // newMuxListener listens on bindAddr. advertise is the address other voters dial (from
 // controller.quorum.voters); empty means the bound address, with loopback for an unspecified
 // host.
-func newMuxListener(bindAddr, advertise, clusterID string, serverTLS, clientTLS *tls.Config, logger *slog.Logger) (*muxListener, error) {
+// raftSASL, when set, authenticates the Raft connections (a SASL listener), with the SCRAM
+// credentials and ACLs of image.
+func newMuxListener(bindAddr, advertise, clusterID string, serverTLS, clientTLS *tls.Config, raftSASL *RaftSASL,
+	image func() *metadata.Image, logger *slog.Logger) (*muxListener, error) {
 	ln, err := net.Listen("tcp", bindAddr)
 	if err != nil {
 		return nil, fmt.Errorf("controller: listen on %q: %w", bindAddr, err)
@@ -87,9 +96,13 @@ func newMuxListener(bindAddr, advertise, clusterID string, serverTLS, clientTLS 
 	}
 	m := &muxListener{
 		ln: ln, advertise: adv, logger: logger, clusterID: clusterID, serverTLS: serverTLS, clientTLS: clientTLS,
+		raftSASL:   raftSASL,
 		raftConns:  make(chan net.Conn),
 		done:       make(chan struct{}),
 		acceptDone: make(chan struct{}),
+	}
+	if raftSASL != nil {
+		m.saslAcceptor = newRaftSASLAcceptor(raftSASL, image)
 	}
 	m.kafka = &chanListener{conns: make(chan net.Conn), done: make(chan struct{}), parent: m.done, addr: ln.Addr()}
 	go m.acceptLoop()
@@ -140,6 +153,15 @@ func (m *muxListener) classify(c net.Conn) {
 		}
 		return
 	}
+	if m.saslAcceptor != nil {
+		principal, err := m.saslAcceptor.authenticate(c)
+		if err != nil {
+			m.logRaftAuthFailure(c, err)
+			c.Close()
+			return
+		}
+		m.logger.Debug("Raft connection authenticated", "remote", c.RemoteAddr().String(), "principal", principal)
+	}
 	var n [1]byte
 	if _, err := io.ReadFull(c, n[:]); err != nil || n[0] > maxClusterIDLen {
 		c.Close()
@@ -166,7 +188,8 @@ func (m *muxListener) classify(c net.Conn) {
 	}
 }
 
-// Dial implements raft.StreamLayer: it connects and announces Raft and the cluster id.
+// Dial implements raft.StreamLayer: it connects (TLS on an SSL or SASL_SSL listener), announces
+// Raft, logs in on a SASL listener, and announces the cluster id.
 func (m *muxListener) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	d := net.Dialer{Timeout: timeout}
 	c, err := d.Dial("tcp", string(address))
@@ -190,6 +213,19 @@ func (m *muxListener) Dial(address raft.ServerAddress, timeout time.Duration) (n
 	}
 	var hello bytes.Buffer
 	hello.Write(raftPreamble[:])
+	if m.raftSASL != nil {
+		c.SetDeadline(time.Now().Add(timeout))
+		if _, err := c.Write(hello.Bytes()); err != nil {
+			c.Close()
+			return nil, err
+		}
+		if err := dialRaftSASL(c, m.raftSASL, string(address)); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("controller: SASL with %s: %w", address, err)
+		}
+		c.SetDeadline(time.Time{})
+		hello.Reset()
+	}
 	hello.WriteByte(byte(len(m.clusterID)))
 	hello.WriteString(m.clusterID)
 	c.SetWriteDeadline(time.Now().Add(timeout))
@@ -276,8 +312,27 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// shouldLogRefusal limits the refusal log line to one a minute per foreign cluster id: Raft
-// redials every few hundred milliseconds.
+// logRaftAuthFailure logs a Raft connection closed because its login failed or its principal
+// was refused (once a minute per principal and host, see shouldLogRefusal), or because its
+// exchange broke off or was not SASL (once a minute per host: a misconfigured peer redials
+// every few hundred milliseconds).
+func (m *muxListener) logRaftAuthFailure(c net.Conn, err error) {
+	var ae *raftAuthError
+	if !errors.As(err, &ae) {
+		if m.shouldLogRefusal("sasl exchange " + remoteHost(c)) {
+			m.logger.Warn("closing Raft connection: SASL exchange failed (logged once a minute per host)",
+				"remote", c.RemoteAddr().String(), "err", err)
+		}
+		return
+	}
+	if m.shouldLogRefusal("sasl " + ae.principal + " " + remoteHost(c)) {
+		m.logger.Error("refused Raft connection on the SASL controller listener (logged once a minute per principal and host)",
+			"remote", c.RemoteAddr().String(), "principal", ae.principal, "err", ae.err)
+	}
+}
+
+// shouldLogRefusal limits the refusal log line to one a minute per key (a foreign cluster id,
+// a refused principal): Raft redials every few hundred milliseconds.
 func (m *muxListener) shouldLogRefusal(id string) bool {
 	m.refusedMu.Lock()
 	defer m.refusedMu.Unlock()

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
 
 	"github.com/samsa-io/samsa/internal/controller"
 )
@@ -28,8 +29,10 @@ type controllerClient struct {
 	// no leader (a broker-only node before it registered and joined as a non-voter).
 	voters []string
 	next   int
-	// tls is the client side of an SSL controller listener (nil: PLAINTEXT).
-	tls *tls.Config
+	// tls is the client side of an SSL or SASL_SSL controller listener (nil: no TLS), sasl
+	// the node's login on a SASL one (nil: none).
+	tls  *tls.Config
+	sasl sasl.Mechanism
 
 	mu   sync.Mutex
 	addr string
@@ -68,6 +71,9 @@ func (c *controllerClient) client() (*kgo.Client, error) {
 	opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID("samsa-node"), kgo.DialTimeout(5 * time.Second), kgo.RequestRetries(0)}
 	if c.tls != nil {
 		opts = append(opts, kgo.DialTLSConfig(c.tls))
+	}
+	if c.sasl != nil {
+		opts = append(opts, kgo.SASL(c.sasl))
 	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {

@@ -10,13 +10,14 @@ import (
 )
 
 // controllerTLS returns the TLS configurations of an SSL controller listener (mutual TLS,
-// config.checkControllerSecurity): the server side, for the Raft and Kafka connections it
-// accepts, and the client side, for the Raft connections and the controller client this node
-// dials, which present the listener's key store. Nil and nil for PLAINTEXT. A broker-only
+// config.checkControllerSecurity) or a SASL_SSL one: the server side, for the Raft and Kafka
+// connections it accepts, and the client side, for the Raft connections and the controller
+// client this node dials, which present the listener's key store. Nil and nil for PLAINTEXT
+// and SASL_PLAINTEXT. A broker-only
 // node, whose Raft transport listens on a port of its own, uses the same settings
 // (listener.name.<controller listener>.ssl.*).
 func controllerTLS(cfg *config.Server, logger *slog.Logger) (server, client *tls.Config, err error) {
-	if cfg.ControllerProtocol != config.ProtocolSSL {
+	if !config.ProtocolTLS(cfg.ControllerProtocol) {
 		return nil, nil, nil
 	}
 	s := auth.ListenerTLSSettings(cfg, cfg.ControllerListener)

@@ -2,7 +2,6 @@ package server
 
 import (
 	"fmt"
-	"strings"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -33,19 +32,9 @@ func interBrokerClientOpts(cfg *config.Server) ([]kgo.Opt, error) {
 		return opts, nil
 	}
 	mech, _ := cfg.Value("sasl.mechanism.inter.broker.protocol")
-	text := cfg.JAASConfig(l.Name, mech)
-	if text == "" {
-		return nil, fmt.Errorf("inter-broker listener %s: the broker logs in with %s: set username and password in listener.name.%s.%s.sasl.jaas.config",
-			l.Name, mech, strings.ToLower(l.Name), strings.ToLower(mech))
-	}
-	j, err := auth.ParseJAAS(text)
+	user, pass, err := listenerLogin(cfg, "inter-broker listener", l.Name, mech)
 	if err != nil {
-		return nil, fmt.Errorf("inter-broker listener %s: %w", l.Name, err)
-	}
-	user, pass := j.Options["username"], j.Options["password"]
-	if user == "" || pass == "" {
-		return nil, fmt.Errorf("inter-broker listener %s: listener.name.%s.%s.sasl.jaas.config has no username and password for the broker's own login",
-			l.Name, strings.ToLower(l.Name), strings.ToLower(mech))
+		return nil, err
 	}
 	m, err := auth.ClientSASL(mech, user, pass)
 	if err != nil {

@@ -156,6 +156,9 @@ type FormatOptions struct {
 	// NoInitialControllers formats a node that joins a dynamic quorum later, as an observer
 	// (--no-initial-controllers).
 	NoInitialControllers bool
+	// AddScram are SCRAM credentials to bootstrap (--add-scram, ParseAddScram), written into
+	// the metadata directory and committed by the new cluster's first active controller.
+	AddScram []string
 }
 
 // FormattedDir is one directory Format wrote.
@@ -183,6 +186,14 @@ func FormatWith(cfg *config.Server, opts FormatOptions) ([]FormattedDir, error) 
 	boot, dynamic, err := bootstrapFromOptions(cfg, opts)
 	if err != nil {
 		return nil, err
+	}
+	var scram []metadata.UserScramCredential
+	for _, a := range opts.AddScram {
+		c, err := ParseAddScram(a)
+		if err != nil {
+			return nil, err
+		}
+		scram = append(scram, c)
 	}
 	var todo []string
 	for _, dir := range storageDirs(cfg) {
@@ -212,6 +223,11 @@ func FormatWith(cfg *config.Server, opts FormatOptions) ([]FormattedDir, error) 
 					d.Kind, d.DirectoryID = "dynamic metadata voter directory", v.DirectoryID
 				}
 				if err := writeBootstrapQuorum(metadataRaftDir(cfg), boot); err != nil {
+					return nil, err
+				}
+			}
+			if len(scram) > 0 {
+				if err := writeBootstrapScram(dir, scram); err != nil {
 					return nil, err
 				}
 			}

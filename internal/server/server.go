@@ -128,6 +128,14 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	if err != nil {
 		return nil, err
 	}
+	raftSASL, ctrlClientSASL, err := controllerSASL(cfg)
+	if err != nil {
+		return nil, err
+	}
+	bootstrapScram, err := readBootstrapScram(cfg)
+	if err != nil {
+		return nil, err
+	}
 	ctrl, err := controller.Start(ctx, controller.Config{
 		NodeID:                   cfg.NodeID,
 		Dir:                      metadataRaftDir(cfg),
@@ -139,6 +147,8 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		ListenerName:             cfg.ControllerListener,
 		ServerTLS:                ctrlServerTLS,
 		ClientTLS:                ctrlClientTLS,
+		RaftSASL:                 raftSASL,
+		BootstrapScram:           bootstrapScram,
 		Advertise:                raftAdvertise,
 		ClusterID:                clusterID,
 		BrokerSessionTimeout:     time.Duration(cfg.Int64("broker.session.timeout.ms")) * time.Millisecond,
@@ -167,7 +177,7 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		}
 	}
 	s.client = newControllerClient(ctrl, logger.With("component", "controller-client"))
-	s.client.tls = ctrlClientTLS
+	s.client.tls, s.client.sasl = ctrlClientTLS, ctrlClientSASL
 	for _, v := range cfg.Voters {
 		s.client.voters = append(s.client.voters, v.Addr())
 	}

@@ -55,6 +55,13 @@ func StartCluster(t testing.TB, n int, settings ...string) *Cluster {
 // extra (e.g. SASL_SSL) listens on its own loopback port after the PLAINTEXT one.
 func StartClusterListeners(t testing.TB, n int, extra []string, settings ...string) *Cluster {
 	t.Helper()
+	return StartClusterFormatted(t, n, server.FormatOptions{}, extra, settings...)
+}
+
+// StartClusterFormatted is StartClusterListeners with every node formatted with opts (its
+// ClusterID is the cluster's, generated).
+func StartClusterFormatted(t testing.TB, n int, opts server.FormatOptions, extra []string, settings ...string) *Cluster {
+	t.Helper()
 	ports := freePorts(t, 2*n+n*len(extra))
 	extraPorts := ports[2*n:]
 	var voters []string
@@ -78,7 +85,8 @@ func StartClusterListeners(t testing.TB, n int, extra []string, settings ...stri
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := server.Format(cfg, c.ClusterID, false); err != nil {
+		opts.ClusterID = c.ClusterID
+		if _, err := server.FormatWith(cfg, opts); err != nil {
 			t.Fatal(err)
 		}
 		c.Nodes = append(c.Nodes, node)
