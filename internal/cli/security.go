@@ -1,18 +1,31 @@
 package cli
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/oauth"
 
 	"github.com/samsa-io/samsa/internal/auth"
+	"github.com/samsa-io/samsa/internal/config"
 )
 
 // CommandConfigUsage documents --command-config.
-const CommandConfigUsage = "a Kafka client properties file for secured listeners, as Kafka's tools take it: security.protocol, sasl.mechanism, sasl.jaas.config (username/password), ssl.truststore.location and ssl.keystore.location (PEM, or PKCS12 with ssl.*.type and ssl.*.password)"
+const CommandConfigUsage = "a Kafka client properties file for secured listeners, as Kafka's tools take it: security.protocol, sasl.mechanism, sasl.jaas.config (username/password; OAUTHBEARER's unsecured claims or clientId/clientSecret/scope), sasl.login.callback.handler.class and sasl.oauthbearer.token.endpoint.url (OAUTHBEARER client credentials), ssl.truststore.location and ssl.keystore.location (PEM, or PKCS12 with ssl.*.type and ssl.*.password)"
+
+// commandConfigKeys are the client properties ClientSecurity knows.
+var commandConfigKeys = []string{"security.protocol", "sasl.mechanism", "sasl.jaas.config",
+	"sasl.login.callback.handler.class", "sasl.oauthbearer.token.endpoint.url", "sasl.oauthbearer.scope",
+	"sasl.oauthbearer.client.credentials.client.id", "sasl.oauthbearer.client.credentials.client.secret",
+	"ssl.truststore.location", "ssl.truststore.type", "ssl.truststore.password",
+	"ssl.keystore.location", "ssl.keystore.type", "ssl.keystore.password", "ssl.endpoint.identification.algorithm"}
 
 // ClientSecurity turns the client properties of Kafka's tools (--command-config) into franz-go
 // options: security.protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL); for TLS,
@@ -21,16 +34,13 @@ const CommandConfigUsage = "a Kafka client properties file for secured listeners
 // ssl.keystore.type PKCS12, a PKCS12 file opened with ssl.truststore.password /
 // ssl.keystore.password, and ssl.endpoint.identification.algorithm (empty: the
 // chain is checked but not the host name); for SASL, sasl.mechanism (PLAIN, SCRAM-SHA-256,
-// SCRAM-SHA-512) and the username and password of sasl.jaas.config. Settings it does not know
-// are errors, so a typo does not silently connect in plain text.
+// SCRAM-SHA-512 with the username and password of sasl.jaas.config; OAUTHBEARER, see
+// oauthLogin). Settings it does not know are errors, so a typo does not silently connect in
+// plain text.
 func ClientSecurity(props map[string]string) ([]kgo.Opt, error) {
-	known := map[string]bool{"security.protocol": true, "sasl.mechanism": true, "sasl.jaas.config": true,
-		"ssl.truststore.location": true, "ssl.truststore.type": true, "ssl.keystore.location": true,
-		"ssl.keystore.type": true, "ssl.endpoint.identification.algorithm": true,
-		"ssl.truststore.password": true, "ssl.keystore.password": true}
 	for k, v := range props {
-		if !known[k] {
-			return nil, fmt.Errorf("command config: %s is not supported (known: security.protocol, sasl.mechanism, sasl.jaas.config, ssl.truststore.location, ssl.truststore.type, ssl.truststore.password, ssl.keystore.location, ssl.keystore.type, ssl.keystore.password, ssl.endpoint.identification.algorithm)", k)
+		if !slices.Contains(commandConfigKeys, k) {
+			return nil, fmt.Errorf("command config: %s is not supported (known: %s)", k, strings.Join(commandConfigKeys, ", "))
 		}
 		if (k == "ssl.truststore.type" || k == "ssl.keystore.type") && !strings.EqualFold(v, auth.StoreTypePEM) && !strings.EqualFold(v, auth.StoreTypePKCS12) {
 			return nil, fmt.Errorf("command config: %s=%s: only PEM and PKCS12 are supported", k, v)
@@ -58,16 +68,77 @@ func ClientSecurity(props map[string]string) ([]kgo.Opt, error) {
 	if err != nil {
 		return nil, fmt.Errorf("command config: sasl.jaas.config: %w", err)
 	}
+	mechanism := strings.ToUpper(props["sasl.mechanism"])
+	if mechanism == config.MechanismOAuthBearer {
+		m, err := oauthLogin(props, j)
+		if err != nil {
+			return nil, fmt.Errorf("command config: OAUTHBEARER: %w", err)
+		}
+		return append(opts, kgo.SASL(m)), nil
+	}
 	user, pass := j.Options["username"], j.Options["password"]
 	if user == "" {
 		return nil, errors.New("command config: sasl.jaas.config has no username")
 	}
-	m, err := auth.ClientSASL(strings.ToUpper(props["sasl.mechanism"]), user, pass)
+	m, err := auth.ClientSASL(mechanism, user, pass)
 	if err != nil {
 		return nil, fmt.Errorf("command config: sasl.mechanism: %w", err)
 	}
 	opts = append(opts, kgo.SASL(m))
 	return opts, nil
+}
+
+// oauthLogin is the OAUTHBEARER login of Kafka's clients. With no
+// sasl.login.callback.handler.class it is the unsecured login (OAuthBearerUnsecuredLoginCallbackHandler):
+// an unsigned token made from the unsecuredLogin* options of sasl.jaas.config, fresh for each
+// authentication, with its unsecuredLoginExtension_* SASL extensions. With Kafka's
+// OAuthBearerLoginCallbackHandler it gets tokens from sasl.oauthbearer.token.endpoint.url
+// with the client-credentials grant: the client id, secret and scope from
+// sasl.oauthbearer.client.credentials.client.id / .client.secret and sasl.oauthbearer.scope
+// (KIP-1139), else the clientId, clientSecret and scope options of sasl.jaas.config; its
+// extension_* options are the SASL extensions.
+func oauthLogin(props map[string]string, j auth.JAAS) (sasl.Mechanism, error) {
+	handler := strings.TrimSpace(props["sasl.login.callback.handler.class"])
+	switch {
+	case handler == "":
+		if _, err := auth.UnsecuredLoginToken(j.Options, time.Now()); err != nil {
+			return nil, err
+		}
+		ext, err := auth.LoginExtensions(j.Options, "unsecuredLoginExtension_")
+		if err != nil {
+			return nil, err
+		}
+		return oauth.Oauth(func(context.Context) (oauth.Auth, error) {
+			tok, err := auth.UnsecuredLoginToken(j.Options, time.Now())
+			return oauth.Auth{Token: tok, Extensions: ext}, err
+		}), nil
+	case auth.IsClientCredentialsLoginHandler(handler):
+		ext, err := auth.LoginExtensions(j.Options, "extension_")
+		if err != nil {
+			return nil, err
+		}
+		first := func(prop, option string) string {
+			if v := props[prop]; v != "" {
+				return v
+			}
+			return j.Options[option]
+		}
+		cc := &auth.ClientCredentials{
+			TokenURL:     props["sasl.oauthbearer.token.endpoint.url"],
+			ClientID:     first("sasl.oauthbearer.client.credentials.client.id", "clientId"),
+			ClientSecret: first("sasl.oauthbearer.client.credentials.client.secret", "clientSecret"),
+			Scope:        first("sasl.oauthbearer.scope", "scope"),
+		}
+		if cc.TokenURL == "" {
+			return nil, errors.New("sasl.login.callback.handler.class " + handler + " needs sasl.oauthbearer.token.endpoint.url")
+		}
+		return oauth.Oauth(func(ctx context.Context) (oauth.Auth, error) {
+			tok, err := cc.Token(ctx)
+			return oauth.Auth{Token: tok, Extensions: ext}, err
+		}), nil
+	}
+	return nil, fmt.Errorf("sasl.login.callback.handler.class %s is not supported (none: the unsecured login; %s: client credentials)",
+		handler, auth.LoginHandlerClientCredentials)
 }
 
 func clientTLS(props map[string]string) (*tls.Config, error) {
