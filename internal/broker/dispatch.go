@@ -95,6 +95,10 @@ func (b *Broker) dispatch(req *request) (kmsg.Response, error) {
 	resp, err := a.handle(b, req)
 	if err == nil {
 		b.applyThrottle(req, resp, time.Since(started))
+		if req.conn.controllerPort {
+			// A broker that forwarded a metadata change waits for its image to reach this.
+			wire.SetMetadataIndex(resp, b.ctrl.Image().Index)
+		}
 	}
 	return resp, err
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/samsa-io/samsa/internal/broker"
 	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/wire"
 )
 
 // clusterController is the broker's view of the metadata quorum (broker.Controller): the image
@@ -296,7 +297,7 @@ func (c *clusterController) AlterConfigs(ctx context.Context, resourceType int8,
 	if err := kafkaErr(rs[0].ErrorCode, rs[0].ErrorMessage); err != nil || validateOnly {
 		return err
 	}
-	c.waitCaughtUp(ctx, before)
+	c.waitCaughtUp(ctx, before, resp)
 	return nil
 }
 
@@ -328,7 +329,7 @@ func (c *clusterController) UpdateFeatures(ctx context.Context, updates []contro
 		}
 	}
 	if !validateOnly {
-		c.waitCaughtUp(ctx, before)
+		c.waitCaughtUp(ctx, before, resp)
 	}
 	return nil
 }
@@ -354,10 +355,16 @@ func (c *clusterController) AllocateProducerIDs(ctx context.Context, count int) 
 	return r.ProducerIDStart, nil
 }
 
-// waitCaughtUp waits (bounded) until this node's image has applied what the quorum had
-// committed once a forwarded change was answered: an index past before, up to the commit
-// index this node's Raft member knows.
-func (c *clusterController) waitCaughtUp(ctx context.Context, before uint64) {
+// waitCaughtUp waits (bounded) until this node's image has applied what the answering
+// controller had applied when it answered resp, a forwarded change: the index its answer
+// carries (wire.MetadataIndexTag), which a change that wrote no record (a binding that exists,
+// a feature at its level, a refusal) has already reached. An answer without it (a version that
+// is not flexible) waits for an index past before, the image's index when the change was sent.
+func (c *clusterController) waitCaughtUp(ctx context.Context, before uint64, resp kmsg.Response) {
+	if index, ok := wire.MetadataIndex(resp); ok {
+		c.images.wait(ctx, func(img *metadata.Image) bool { return img.Index >= index })
+		return
+	}
 	c.images.wait(ctx, func(img *metadata.Image) bool { return img.Index > before })
 }
 
@@ -442,7 +449,7 @@ func (c *clusterController) AlterUserScramCredentials(ctx context.Context, dels 
 	for i := range out {
 		out[i].Err = byUser[out[i].User]
 	}
-	c.waitCaughtUp(ctx, before)
+	c.waitCaughtUp(ctx, before, resp)
 	return out
 }
 
@@ -471,7 +478,7 @@ func (c *clusterController) CreateAcls(ctx context.Context, bindings []acl.Bindi
 			out[i] = kafkaErr(r.ErrorCode, r.ErrorMessage)
 		}
 	}
-	c.waitCaughtUp(ctx, before)
+	c.waitCaughtUp(ctx, before, resp)
 	return out
 }
 
@@ -505,6 +512,6 @@ func (c *clusterController) DeleteAcls(ctx context.Context, filters []acl.Filter
 				PatternType: m.ResourcePatternType, Principal: m.Principal, Host: m.Host, Operation: m.Operation, Permission: m.PermissionType})
 		}
 	}
-	c.waitCaughtUp(ctx, before)
+	c.waitCaughtUp(ctx, before, resp)
 	return out
 }
