@@ -15,11 +15,13 @@ import (
 const (
 	StoreTypePEM    = "PEM"
 	StoreTypePKCS12 = "PKCS12"
+	// StoreTypeJKS is in stores_jks.go.
 )
 
 // keyPair loads the listener's certificate chain and private key: a PEM file or inline PEM
-// (ssl.keystore.type=PEM), or a PKCS#12 file opened with ssl.keystore.password
-// (ssl.keystore.type=PKCS12: its key, its certificate and the CA certificates after it).
+// (ssl.keystore.type=PEM), a PKCS#12 file opened with ssl.keystore.password
+// (ssl.keystore.type=PKCS12: its key, its certificate and the CA certificates after it), or a
+// JKS file opened with it (ssl.keystore.type=JKS, or a JKS file left at the default type).
 func (s TLSSettings) keyPair() (tls.Certificate, error) {
 	if strings.EqualFold(s.KeystoreType, StoreTypePKCS12) {
 		if s.KeystoreLocation == "" {
@@ -39,16 +41,22 @@ func (s TLSSettings) keyPair() (tls.Certificate, error) {
 		}
 		return out, nil
 	}
+	if strings.EqualFold(s.KeystoreType, StoreTypeJKS) && s.KeystoreLocation == "" {
+		return tls.Certificate{}, errors.New("ssl.keystore.type=JKS needs ssl.keystore.location")
+	}
 	chain, key := []byte(s.KeystoreChain), []byte(s.KeystoreKey)
 	if s.KeystoreLocation != "" {
 		if s.KeystoreChain != "" || s.KeystoreKey != "" {
 			return tls.Certificate{}, errors.New("ssl.keystore.location and ssl.keystore.certificate.chain/ssl.keystore.key are exclusive")
 		}
-		pemBytes, err := os.ReadFile(s.KeystoreLocation)
+		data, err := readStore("ssl.keystore.location", s.KeystoreLocation)
 		if err != nil {
-			return tls.Certificate{}, fmt.Errorf("ssl.keystore.location: %w", err)
+			return tls.Certificate{}, err
 		}
-		chain, key = pemBytes, pemBytes
+		if isJKS(s.KeystoreType, data) {
+			return jksKeyPair(s.KeystoreLocation, data, s.KeystorePassword)
+		}
+		chain, key = data, data
 	}
 	if len(chain) == 0 || len(key) == 0 {
 		return tls.Certificate{}, errors.New("TLS needs a certificate and key: set ssl.keystore.location (PEM or PKCS12), or ssl.keystore.certificate.chain and ssl.keystore.key")
@@ -60,8 +68,9 @@ func (s TLSSettings) keyPair() (tls.Certificate, error) {
 	return cert, nil
 }
 
-// trustPool loads the trusted CA certificates: PEM (a file or inline) or a PKCS#12 trust store
-// opened with ssl.truststore.password (as Java's keytool writes one). Nil when none is set.
+// trustPool loads the trusted CA certificates: PEM (a file or inline), or a PKCS#12 or JKS
+// trust store opened with ssl.truststore.password (as Java's keytool writes them; JKS also
+// when the type is left at the default). Nil when none is set.
 func (s TLSSettings) trustPool() (*x509.CertPool, error) {
 	if strings.EqualFold(s.TruststoreType, StoreTypePKCS12) {
 		if s.TruststoreLocation == "" {
@@ -84,11 +93,17 @@ func (s TLSSettings) trustPool() (*x509.CertPool, error) {
 		}
 		return pool, nil
 	}
+	if strings.EqualFold(s.TruststoreType, StoreTypeJKS) && s.TruststoreLocation == "" {
+		return nil, errors.New("ssl.truststore.type=JKS needs ssl.truststore.location")
+	}
 	trust := []byte(s.TruststoreCerts)
 	if s.TruststoreLocation != "" {
 		var err error
-		if trust, err = os.ReadFile(s.TruststoreLocation); err != nil {
-			return nil, fmt.Errorf("ssl.truststore.location: %w", err)
+		if trust, err = readStore("ssl.truststore.location", s.TruststoreLocation); err != nil {
+			return nil, err
+		}
+		if isJKS(s.TruststoreType, trust) {
+			return jksTrustPool(s.TruststoreLocation, trust, s.TruststorePassword)
 		}
 	}
 	if len(trust) == 0 {

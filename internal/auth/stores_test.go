@@ -13,19 +13,23 @@ import (
 	"github.com/samsa-io/samsa/internal/auth/authtest"
 )
 
-// TestPKCS12Stores: a listener's key and trust stores as PKCS12 files, written by go-pkcs12
-// and by openssl and keytool (as Kafka's users make them; skipped without the tools), load
-// with their password: the served certificate is the key store's and client certificates are
-// checked against the trust store's CA. A wrong password fails, naming the setting.
-func TestPKCS12Stores(t *testing.T) {
+// TestStoreFiles: a listener's key and trust stores as PKCS12 files, written by go-pkcs12
+// and by openssl and keytool (as Kafka's users make them; skipped without the tools), and as
+// JKS files written by keytool (ssl.*.type=JKS, or left at the default type), load with their
+// password: the served certificate is the key store's and client certificates are checked
+// against the trust store's CA. A wrong password fails, naming the setting.
+func TestStoreFiles(t *testing.T) {
 	ca, _ := authtest.NewCA("ca")
 	is, _ := ca.Issue("broker", "Samsa tests", "127.0.0.1")
 	for _, c := range []struct {
-		name  string
-		write func(dir, name string, is authtest.Issued, password string) (string, string, error)
+		name      string
+		write     func(dir, name string, is authtest.Issued, password string) (string, string, error)
+		storeType string
 	}{
-		{"go-pkcs12", ca.WritePKCS12},
-		{"openssl and keytool", ca.WritePKCS12WithTools},
+		{"go-pkcs12", ca.WritePKCS12, "PKCS12"},
+		{"openssl and keytool", ca.WritePKCS12WithTools, "PKCS12"},
+		{"keytool JKS", ca.WriteJKSWithTools, "JKS"},
+		{"keytool JKS, type left at the default", ca.WriteJKSWithTools, "PEM"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ks, ts, err := c.write(t.TempDir(), "broker", is, "store-secret")
@@ -35,8 +39,8 @@ func TestPKCS12Stores(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			s := TLSSettings{Listener: "SSL", KeystoreType: "PKCS12", KeystoreLocation: ks, KeystorePassword: "store-secret",
-				TruststoreType: "PKCS12", TruststoreLocation: ts, TruststorePassword: "store-secret",
+			s := TLSSettings{Listener: "SSL", KeystoreType: c.storeType, KeystoreLocation: ks, KeystorePassword: "store-secret",
+				TruststoreType: c.storeType, TruststoreLocation: ts, TruststorePassword: "store-secret",
 				ClientAuth: "required", Protocols: []string{"TLSv1.3"}}
 			src, err := NewTLSSource(s, slog.New(slog.NewTextHandler(io.Discard, nil)))
 			if err != nil {

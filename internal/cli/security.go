@@ -18,7 +18,7 @@ import (
 )
 
 // CommandConfigUsage documents --command-config.
-const CommandConfigUsage = "a Kafka client properties file for secured listeners, as Kafka's tools take it: security.protocol, sasl.mechanism, sasl.jaas.config (username/password; OAUTHBEARER's unsecured claims or clientId/clientSecret/scope), sasl.login.callback.handler.class and sasl.oauthbearer.token.endpoint.url (OAUTHBEARER client credentials), ssl.truststore.location and ssl.keystore.location (PEM, or PKCS12 with ssl.*.type and ssl.*.password)"
+const CommandConfigUsage = "a Kafka client properties file for secured listeners, as Kafka's tools take it: security.protocol, sasl.mechanism, sasl.jaas.config (username/password; OAUTHBEARER's unsecured claims or clientId/clientSecret/scope), sasl.login.callback.handler.class and sasl.oauthbearer.token.endpoint.url (OAUTHBEARER client credentials), ssl.truststore.location and ssl.keystore.location (PEM, or PKCS12 or JKS with ssl.*.type and ssl.*.password)"
 
 // commandConfigKeys are the client properties ClientSecurity knows.
 var commandConfigKeys = []string{"security.protocol", "sasl.mechanism", "sasl.jaas.config",
@@ -31,7 +31,7 @@ var commandConfigKeys = []string{"security.protocol", "sasl.mechanism", "sasl.ja
 // options: security.protocol (PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL); for TLS,
 // ssl.truststore.location (CAs; the system's when absent), ssl.keystore.location (a
 // certificate and key, for mutual TLS), each PEM or, with ssl.truststore.type /
-// ssl.keystore.type PKCS12, a PKCS12 file opened with ssl.truststore.password /
+// ssl.keystore.type PKCS12 or JKS, a store opened with ssl.truststore.password /
 // ssl.keystore.password, and ssl.endpoint.identification.algorithm (empty: the
 // chain is checked but not the host name); for SASL, sasl.mechanism (PLAIN, SCRAM-SHA-256,
 // SCRAM-SHA-512 with the username and password of sasl.jaas.config; OAUTHBEARER, see
@@ -42,8 +42,9 @@ func ClientSecurity(props map[string]string) ([]kgo.Opt, error) {
 		if !slices.Contains(commandConfigKeys, k) {
 			return nil, fmt.Errorf("command config: %s is not supported (known: %s)", k, strings.Join(commandConfigKeys, ", "))
 		}
-		if (k == "ssl.truststore.type" || k == "ssl.keystore.type") && !strings.EqualFold(v, auth.StoreTypePEM) && !strings.EqualFold(v, auth.StoreTypePKCS12) {
-			return nil, fmt.Errorf("command config: %s=%s: only PEM and PKCS12 are supported", k, v)
+		if (k == "ssl.truststore.type" || k == "ssl.keystore.type") && !slices.ContainsFunc([]string{auth.StoreTypePEM, auth.StoreTypePKCS12, auth.StoreTypeJKS},
+			func(t string) bool { return strings.EqualFold(v, t) }) {
+			return nil, fmt.Errorf("command config: %s=%s: only PEM, PKCS12 and JKS are supported", k, v)
 		}
 	}
 	proto := strings.ToUpper(props["security.protocol"])

@@ -42,7 +42,7 @@ func TestLoadServer(t *testing.T) {
 		{"unknown setting far from any", map[string]string{"no.such.thing": "1"}, `unknown setting "no.such.thing"`},
 		{"removed zookeeper setting", map[string]string{"zookeeper.connect": "zk:2181"}, `unknown setting "zookeeper.connect"`},
 		{"per-listener setting", map[string]string{"listener.name.internal.ssl.cipher.suites": "x"}, "not supported in Samsa"},
-		{"JKS key store", map[string]string{"ssl.keystore.type": "JKS"}, "ssl.keystore.type"},
+		{"BKS key store", map[string]string{"ssl.keystore.type": "BKS"}, "ssl.keystore.type"},
 		{"GSSAPI", map[string]string{"listeners": "SASL_PLAINTEXT://:9092,CONTROLLER://:9093"}, "GSSAPI is not supported"},
 		{"SSL controller listener without mutual TLS", map[string]string{"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093", "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SSL"}, "needs ssl.client.auth=required"},
 		{"SASL controller listener with GSSAPI", map[string]string{"listeners": "PLAINTEXT://:9092,CONTROLLER://:9093", "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:SASL_SSL"}, "GSSAPI is not supported"},

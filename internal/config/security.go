@@ -11,14 +11,14 @@ import (
 // name in lower case, as Kafka writes it), which overrides the broker-wide value. They are read
 // at start; a PEM file named by a location is read again when it changes (internal/auth).
 var SecurityDefs = []Def{
-	{Name: "ssl.keystore.type", Type: TypeString, Default: "PEM", OneOf: []string{"PEM", "PKCS12"}, Doc: "format of the key store: PEM (Samsa's default) or PKCS12 (JKS is not supported: convert it with keytool -importkeystore -deststoretype PKCS12)"},
-	{Name: "ssl.keystore.location", Type: TypeString, NoDefault: true, Doc: "the key store file: PEM with the listener's certificate chain and its private key (PKCS#8, PKCS#1 or EC, unencrypted), or PKCS12"},
-	{Name: "ssl.keystore.password", Type: TypePassword, NoDefault: true, Doc: "password of a PKCS12 key store (its key has the same password)"},
+	{Name: "ssl.keystore.type", Type: TypeString, Default: "PEM", OneOf: []string{"PEM", "PKCS12", "JKS"}, Doc: "format of the key store: PEM (Samsa's default; a JKS file left at it is read as JKS, Kafka's default), PKCS12 or JKS (its first private key entry, the key protected by ssl.keystore.password)"},
+	{Name: "ssl.keystore.location", Type: TypeString, NoDefault: true, Doc: "the key store file: PEM with the listener's certificate chain and its private key (PKCS#8, PKCS#1 or EC, unencrypted), PKCS12 or JKS"},
+	{Name: "ssl.keystore.password", Type: TypePassword, NoDefault: true, Doc: "password of a PKCS12 or JKS key store (its key has the same password)"},
 	{Name: "ssl.keystore.certificate.chain", Type: TypePassword, NoDefault: true, Doc: "the certificate chain in PEM, instead of ssl.keystore.location"},
 	{Name: "ssl.keystore.key", Type: TypePassword, NoDefault: true, Doc: "the private key in PEM (unencrypted), with ssl.keystore.certificate.chain"},
-	{Name: "ssl.truststore.type", Type: TypeString, Default: "PEM", OneOf: []string{"PEM", "PKCS12"}, Doc: "format of the trust store: PEM (Samsa's default) or PKCS12 (trusted certificate entries, as keytool writes them)"},
-	{Name: "ssl.truststore.location", Type: TypeString, NoDefault: true, Doc: "the trust store file (PEM or PKCS12) of the CA certificates that client certificates are checked against"},
-	{Name: "ssl.truststore.password", Type: TypePassword, NoDefault: true, Doc: "password of a PKCS12 trust store"},
+	{Name: "ssl.truststore.type", Type: TypeString, Default: "PEM", OneOf: []string{"PEM", "PKCS12", "JKS"}, Doc: "format of the trust store: PEM (Samsa's default; a JKS file left at it is read as JKS, Kafka's default), PKCS12 or JKS (trusted certificate entries, as keytool writes them)"},
+	{Name: "ssl.truststore.location", Type: TypeString, NoDefault: true, Doc: "the trust store file (PEM, PKCS12 or JKS) of the CA certificates that client certificates are checked against"},
+	{Name: "ssl.truststore.password", Type: TypePassword, NoDefault: true, Doc: "password of a PKCS12 or JKS trust store"},
 	{Name: "ssl.truststore.certificates", Type: TypePassword, NoDefault: true, Doc: "the trusted CA certificates in PEM, instead of ssl.truststore.location"},
 	{Name: "ssl.client.auth", Type: TypeString, Default: "none", OneOf: []string{"none", "requested", "required"}, Doc: "whether clients must present a certificate (mutual TLS); the principal is then User:<the certificate's subject> (see ssl.principal.mapping.rules)"},
 	{Name: "ssl.principal.mapping.rules", Type: TypeString, Default: "DEFAULT", Doc: "how the principal of a client certificate is named from its subject's distinguished name (RFC 2253, as Java writes it): rules separated by commas, DEFAULT (the name itself) or RULE:pattern/replacement/[LU], the first that applies wins; no rule applying fails the authentication"},

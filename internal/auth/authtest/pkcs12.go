@@ -57,3 +57,27 @@ func (ca *CA) WritePKCS12WithTools(dir, name string, is Issued, password string)
 	}
 	return keystore, truststore, nil
 }
+
+// WriteJKSWithTools writes the two stores as JKS files, Kafka's default store type, with
+// keytool: the key store converted from WritePKCS12WithTools's (keytool -importkeystore
+// -deststoretype JKS; the key keeps the store's password), the trust store with keytool
+// -importcert -storetype JKS. It returns an error wrapping exec.ErrNotFound when a tool is
+// missing.
+func (ca *CA) WriteJKSWithTools(dir, name string, is Issued, password string) (keystore, truststore string, err error) {
+	p12, _, err := ca.WritePKCS12WithTools(dir, name, is, password)
+	if err != nil {
+		return "", "", err
+	}
+	caFile := filepath.Join(dir, "ca.pem")
+	keystore, truststore = filepath.Join(dir, name+".jks"), filepath.Join(dir, "truststore.jks")
+	for _, cmd := range [][]string{
+		{"keytool", "-importkeystore", "-noprompt", "-srckeystore", p12, "-srcstoretype", "PKCS12", "-srcstorepass", password,
+			"-destkeystore", keystore, "-deststoretype", "JKS", "-deststorepass", password, "-destkeypass", password},
+		{"keytool", "-importcert", "-noprompt", "-alias", "ca", "-file", caFile, "-keystore", truststore, "-storetype", "JKS", "-storepass", password},
+	} {
+		if out, err := exec.Command(cmd[0], cmd[1:]...).CombinedOutput(); err != nil {
+			return "", "", fmt.Errorf("%s: %w: %s", cmd[0], err, out)
+		}
+	}
+	return keystore, truststore, nil
+}
