@@ -57,7 +57,7 @@ DYNAMIC_CHECKS=(dynamic-quorum-add-remove-controller)
 # The security checks, each starting its own broker with a SASL_SSL listener.
 SECURITY_CHECKS=(kcat-sasl-ssl-scram512 confluent-kafka-sasl-ssl-scram512 kafka-configs-scram-java kafka-acls-sasl kafka-configs-quotas
 	confluent-kafka-oauthbearer-unsecured kafka-console-oauthbearer kafkajs-oauthbearer kafka-console-oauthbearer-jwks
-	kafka-metadata-quorum-sasl-controller)
+	kafka-metadata-quorum-sasl-controller kcat-add-scram-bootstrap)
 # The secured 3-node check (issue 14's "done when"), starting its own three processes; it
 # gets SECURED_BUDGET seconds of its own.
 SECURED_CLUSTER_CHECKS=(cluster-secured)
@@ -1090,6 +1090,11 @@ sec_start() {
 		sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512 \
 		ssl.keystore.type=PEM "ssl.keystore.location=$PWD/broker.pem" \
 		ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" "$@" > node1.properties
+	if [[ -n ${SEC_FORMAT+x} ]]; then
+		# samsa storage format with the options in SEC_FORMAT (e.g. --add-scram) before the first start.
+		"$SAMSA_BIN" storage format --cluster-id "$("$SAMSA_BIN" storage random-uuid)" --config node1.properties \
+			"${SEC_FORMAT[@]}" > format.out 2>&1 || { reason "samsa storage format: $(tail -n 1 format.out)"; return 1; }
+	fi
 	trap dyn_stop EXIT
 	dyn_start 1 && dyn_wait_started 1
 }
@@ -1124,6 +1129,46 @@ check_kcat-sasl-ssl-scram512() {
 	fi
 	grep -q 'SASL authentication error' wrong.err ||
 		{ reason "kcat -L with a wrong password: no SASL authentication error: $(last_error wrong.err)"; return 1; }
+}
+
+# kafka-storage format --add-scram's equivalent: a node formatted with samsa storage format
+# --add-scram (admin SCRAM-SHA-512, alice SCRAM-SHA-256 with 8192 iterations) has those users
+# from its first start, with no user made through any listener; the standard authorizer with
+# admin its only super user, so the PLAINTEXT listener's User:ANONYMOUS can do nothing. admin
+# creates a topic with samsa topic create over SASL_SSL, kcat (librdkafka) writes and reads it
+# as admin, lists metadata as alice; a wrong password is refused.
+check_kcat-add-scram-bootstrap() {
+	need kcat && need python || return 1
+	local SEC_FORMAT=(--add-scram 'SCRAM-SHA-512=[name=admin,password=admin-secret]'
+		--add-scram 'SCRAM-SHA-256=[name=alice,iterations=8192,password=alice-secret]')
+	sec_start authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer super.users=User:admin || return 1
+	local topic=compat-add-scram-$RUN_ID
+	if "$SAMSA_BIN" topic create "$topic" --partitions "$PARTITIONS" --brokers "$SEC_PLAIN" > anon.out 2>&1; then
+		reason "User:ANONYMOUS created a topic on the PLAINTEXT listener"
+		return 1
+	fi
+	printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=SCRAM-SHA-512 "ssl.truststore.location=$PWD/ca.pem" \
+		'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="admin-secret";' \
+		> admin.properties
+	"$SAMSA_BIN" topic create "$topic" --partitions "$PARTITIONS" --brokers "$SEC_SASL" --command-config admin.properties \
+		> create.out 2>&1 || { reason "samsa topic create as admin: $(tail -n 1 create.out)"; return 1; }
+	local sec=(-X security.protocol=SASL_SSL -X "ssl.ca.location=$PWD/ca.pem")
+	local admin=("${sec[@]}" -X sasl.mechanisms=SCRAM-SHA-512 -X sasl.username=admin -X sasl.password=admin-secret)
+	write_records > records.tsv
+	kcat -P -b "$SEC_SASL" "${admin[@]}" -t "$topic" -K $'\t' -X acks=all < records.tsv 2> produce.err ||
+		{ reason "kcat -P as admin: $(last_error produce.err)"; return 1; }
+	grep -qE '^% (ERROR|Failed)' produce.err && { reason "kcat -P as admin: $(last_error produce.err)"; return 1; }
+	timeout 20 kcat -C -b "$SEC_SASL" "${admin[@]}" -t "$topic" -o beginning -e -q -f '%p\t%k\t%s\n' \
+		> consumed.tsv 2> consume.err || { reason "kcat -C as admin: $(last_error consume.err)"; return 1; }
+	verify consumed.tsv "$(last_error consume.err)" || return 1
+	timeout 10 kcat -L -b "$SEC_SASL" "${sec[@]}" -X sasl.mechanisms=SCRAM-SHA-256 -X sasl.username=alice \
+		-X sasl.password=alice-secret > alice.out 2> alice.err ||
+		{ reason "kcat -L as alice (SCRAM-SHA-256): $(last_error alice.err)"; return 1; }
+	if timeout 10 kcat -L -b "$SEC_SASL" "${sec[@]}" -X sasl.mechanisms=SCRAM-SHA-256 -X sasl.username=alice \
+		-X sasl.password=wrong > wrong.out 2> wrong.err; then
+		reason "kcat -L with a wrong password succeeded"
+		return 1
+	fi
 }
 
 # confluent-kafka (librdkafka from Python) over SASL_SSL with SCRAM-SHA-512.
