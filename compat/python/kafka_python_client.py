@@ -11,7 +11,8 @@ end offsets, then leaves (LeaveGroup). A second member of G started afterwards
 must be assigned every partition at the committed offsets and read nothing.
 
 --config NAME=VALUE passes a kafka-python setting to every client (security_protocol,
-sasl_mechanism, sasl_plain_username, ssl_cafile, ssl_certfile, ...). With
+sasl_mechanism, sasl_plain_username, ssl_cafile, ssl_certfile, ...; ssl_maximum_version=TLSv1_2
+limits the TLS version, see tls_context). With
 --expect-auth-failure the client only opens a connection, and succeeds when the broker
 refuses it: it prints the names of the errors seen (e.g. SaslAuthenticationFailedError), one a
 line, on stdout.
@@ -20,6 +21,7 @@ line, on stdout.
 import logging
 import re
 import socket
+import ssl
 import sys
 import time
 
@@ -192,6 +194,20 @@ def setting(kv):
     return name, value
 
 
+def tls_context(settings):
+    """kafka-python has no setting for the TLS version: the pseudo-setting ssl_maximum_version
+    (e.g. TLSv1_2) replaces the ssl_cafile/ssl_certfile/ssl_keyfile settings by an ssl_context
+    built from them with that maximum version."""
+    version = settings.pop("ssl_maximum_version", None)
+    if version is None:
+        return
+    ctx = ssl.create_default_context(cafile=settings.pop("ssl_cafile", None))
+    if "ssl_certfile" in settings:
+        ctx.load_cert_chain(settings.pop("ssl_certfile"), settings.pop("ssl_keyfile", None))
+    ctx.maximum_version = getattr(ssl.TLSVersion, version)
+    settings["ssl_context"] = ctx
+
+
 def own_args(ap):
     ap.add_argument("--config", action="append", default=[], metavar="NAME=VALUE",
                     help="a kafka-python setting for every client (security_protocol, sasl_*, ssl_*)")
@@ -234,8 +250,12 @@ def expect_auth_failure(args, servers):
 
 
 def main():
+    # kafka-python logs why a connection failed (TLS, SASL) without raising it: keep its
+    # errors on stderr for the check's logs.
+    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
     args = common.parse_args(__doc__.splitlines()[0], extra=own_args)
     args.settings = dict(setting(kv) for kv in args.config)
+    tls_context(args.settings)
     servers = [args.bootstrap]
     if args.expect_auth_failure:
         expect_auth_failure(args, servers)
