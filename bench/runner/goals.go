@@ -83,7 +83,8 @@ func (r *results) computeGoals() {
 	// group's produce and consume rate ratios (both tools).
 	var tlsRatios []float64
 	for _, rw := range r.Table {
-		if strings.HasPrefix(rw.ID, "tls/") && !strings.HasPrefix(rw.ID, "tls/connect/") && strings.HasSuffix(rw.ID, "/rate") && rw.RatioLabel != "" {
+		over := strings.HasPrefix(rw.ID, "tls/") && !strings.HasPrefix(rw.ID, "tls/connect/") && !strings.HasPrefix(rw.ID, "tls/plaintext/")
+		if over && strings.HasSuffix(rw.ID, "/rate") && rw.RatioLabel != "" {
 			tlsRatios = append(tlsRatios, rw.Ratio)
 		}
 	}

@@ -23,7 +23,7 @@ import (
 
 // The tls workload group (issue 14): the produce and consume workloads over a SASL_SSL
 // listener with SCRAM-SHA-512, and the rate at which N parallel clients open authenticated
-// connections. Both brokers get the same listener: TLS 1.3 with an ECDSA P-256 certificate for
+// connections. Both brokers get the same listener: TLS (each broker's default protocol versions) with an ECDSA P-256 certificate for
 // 127.0.0.1 made by the runner (a PEM key store, ssl.keystore.type=PEM), SCRAM-SHA-512 as the
 // only mechanism, the user created with AlterUserScramCredentials (4096 iterations) over the
 // PLAINTEXT listener, which the runner keeps for its admin calls. Both load generators read one
@@ -103,8 +103,46 @@ func (e *env) tlsBrokerSettings(kind string) []string {
 // tlsAddr is the broker's SASL_SSL listener.
 func (t *target) tlsAddr() string { return fmt.Sprintf("127.0.0.1:%d", t.r.kind.tlsPort) }
 
-// tlsFigure is a figure of the tls group.
+// listener is one of the two listeners the tls group runs its produce and consume workloads
+// on: SASL_SSL, and PLAINTEXT in the same rounds for what TLS and SASL cost each broker.
+type listener struct{ secure bool }
+
+var tlsListeners = []listener{{secure: false}, {secure: true}}
+
+func (l listener) String() string {
+	if l.secure {
+		return "SASL_SSL"
+	}
+	return "PLAINTEXT"
+}
+
+// addr is the broker's address on the listener.
+func (l listener) addr(t *target) string {
+	if l.secure {
+		return t.tlsAddr()
+	}
+	return t.r.addr
+}
+
+// toolArgs are a tool's arguments for the listener's security: flag and the client properties
+// file over SASL_SSL, none over PLAINTEXT.
+func (l listener) toolArgs(t *target, flag string) []string {
+	if !l.secure {
+		return nil
+	}
+	return []string{flag, t.e.tls.clientProp}
+}
+
+// tlsFigure is a figure of the tls group over SASL_SSL.
 func tlsFigure(what, label, unit string, higher bool) figure {
+	return listener{secure: true}.figure(what, label, unit, higher)
+}
+
+// figure is a figure of the tls group on the listener.
+func (l listener) figure(what, label, unit string, higher bool) figure {
+	if !l.secure {
+		return figure{"tls/plaintext/" + what, label + " (PLAINTEXT, same rounds)", unit, higher}
+	}
 	return figure{"tls/" + what, label + " (SASL_SSL, SCRAM-SHA-512)", unit, higher}
 }
 
@@ -154,8 +192,10 @@ func (t *target) tlsRun(ctx context.Context) error {
 	}
 	for _, c := range tlsCases {
 		for _, tool := range []string{toolKafkaProducer, toolSamsaProduce} {
-			if err := t.tlsProduce(ctx, c, tool); err != nil {
-				return err
+			for _, l := range tlsListeners {
+				if err := t.tlsProduce(ctx, l, c, tool); err != nil {
+					return err
+				}
 			}
 		}
 	}
@@ -225,7 +265,8 @@ func (t *target) tlsLogin(ctx context.Context, mech sasl.Mechanism) error {
 	return cl.Ping(ctx)
 }
 
-func (t *target) tlsProduce(ctx context.Context, c produceCase, tool string) error {
+// tlsProduce runs one produce workload on the listener.
+func (t *target) tlsProduce(ctx context.Context, l listener, c produceCase, tool string) error {
 	topic := fmt.Sprintf("bench-tls-produce-%d-acks%s-%dp", c.size, c.acks, c.parts)
 	if err := t.createTopic(ctx, topic, c.parts); err != nil {
 		return err
@@ -234,40 +275,40 @@ func (t *target) tlsProduce(ctx context.Context, c produceCase, tool string) err
 	n := t.e.produceRecords(tool, c.size)
 	res, cpu, rss, err := t.measured(func() (toolResult, error) {
 		if tool == toolKafkaProducer {
-			out, err := runTool(ctx, 3*time.Minute, t.logPath(), t.e.java, append(t.e.javaToolOpts(),
-				"org.apache.kafka.tools.ProducerPerformance", "--topic", topic,
-				"--num-records", itoa(n), "--record-size", itoa(int64(c.size)), "--throughput", "-1",
-				"--producer.config", t.e.tls.clientProp,
-				"--producer-props", "bootstrap.servers="+t.tlsAddr(), "acks="+c.acks, "batch.size=16384", "linger.ms=5")...)
+			args := append(t.e.javaToolOpts(), "org.apache.kafka.tools.ProducerPerformance", "--topic", topic,
+				"--num-records", itoa(n), "--record-size", itoa(int64(c.size)), "--throughput", "-1")
+			args = append(append(args, l.toolArgs(t, "--producer.config")...),
+				"--producer-props", "bootstrap.servers="+l.addr(t), "acks="+c.acks, "batch.size=16384", "linger.ms=5")
+			out, err := runTool(ctx, 3*time.Minute, t.logPath(), t.e.java, args...)
 			if err != nil {
 				return toolResult{}, err
 			}
 			return parseProducerPerformance(out)
 		}
-		out, err := runTool(ctx, 3*time.Minute, t.logPath(), t.e.samsa, "perf", "produce", "--brokers", t.tlsAddr(),
-			"--command-config", t.e.tls.clientProp,
+		out, err := runTool(ctx, 3*time.Minute, t.logPath(), t.e.samsa, append([]string{"perf", "produce", "--brokers", l.addr(t),
 			"--topic", topic, "--records", itoa(n), "--record-size", itoa(int64(c.size)), "--throughput", "-1",
-			"--acks", c.acks, "--batch-max-bytes", "16384", "--linger", "5ms", "--report-interval", "1h", "--json")
+			"--acks", c.acks, "--batch-max-bytes", "16384", "--linger", "5ms", "--report-interval", "1h", "--json"},
+			l.toolArgs(t, "--command-config")...)...)
 		if err != nil {
 			return toolResult{}, err
 		}
 		return parseSamsaPerf(out)
 	})
 	if err != nil {
-		return fmt.Errorf("produce %v over SASL_SSL with %s: %w", c, tool, err)
+		return fmt.Errorf("produce %v over %v with %s: %w", c, l, tool, err)
 	}
-	logf("  tls produce %-14s %-26s %10.0f rec/s %8.1f MB/s  p99 %7.2f ms  broker CPU %5.1f s", c, tool, res.RecordsPerSec, res.MBPerSec, res.P99Ms, cpu)
+	logf("  %-9v produce %-14s %-26s %10.0f rec/s %8.1f MB/s  p99 %7.2f ms  broker CPU %5.1f s", l, c, tool, res.RecordsPerSec, res.MBPerSec, res.P99Ms, cpu)
 	r := t.e.results
-	r.addRun(t.round, t.r.kind.name, "tls produce "+c.String(), tool, res, cpu, rss)
+	r.addRun(t.round, t.r.kind.name, fmt.Sprintf("tls group: produce %v over %v", c, l), tool, res, cpu, rss)
 	id := fmt.Sprintf("produce/%d/acks=%s/%dp/%s", c.size, c.acks, c.parts, tool)
-	r.add(t.round, t.r.kind.name, tlsFigure(id+"/rate", fmt.Sprintf("produce %v, %s", c, tool), "rec/s", true), res.RecordsPerSec)
-	r.add(t.round, t.r.kind.name, tlsFigure(id+"/cpu", fmt.Sprintf("broker CPU per 100k records, produce %v, %s", c, tool), "s", false),
+	r.add(t.round, t.r.kind.name, l.figure(id+"/rate", fmt.Sprintf("produce %v, %s", c, tool), "rec/s", true), res.RecordsPerSec)
+	r.add(t.round, t.r.kind.name, l.figure(id+"/cpu", fmt.Sprintf("broker CPU per 100k records, produce %v, %s", c, tool), "s", false),
 		cpu/float64(max(res.Records, 1))*100_000)
 	return nil
 }
 
-// tlsConsume fills a 16-partition topic over the PLAINTEXT listener and reads it over SASL_SSL
-// with both tools, as the consume group does in plain text.
+// tlsConsume fills a 16-partition topic over the PLAINTEXT listener and reads it with both
+// tools over each listener, as the consume group does in plain text.
 func (t *target) tlsConsume(ctx context.Context) error {
 	topic := "bench-tls-consume"
 	n := t.e.consumeRecords()
@@ -276,36 +317,46 @@ func (t *target) tlsConsume(ctx context.Context) error {
 	}
 	defer t.deleteTopic(ctx, topic)
 	for _, tool := range []string{toolKafkaConsumer, toolSamsaConsume} {
-		res, cpu, rss, err := t.measured(func() (toolResult, error) {
-			if tool == toolKafkaConsumer {
-				out, err := runTool(ctx, 3*time.Minute, t.logPath(), t.e.java, append(t.e.javaToolOpts(),
-					"org.apache.kafka.tools.ConsumerPerformance", "--bootstrap-server", t.tlsAddr(), "--topic", topic,
-					"--consumer.config", t.e.tls.clientProp, "--messages", itoa(n), "--timeout", "30000",
-					"--group", fmt.Sprintf("bench-tls-consumer-perf-%d", t.round))...)
-				if err != nil {
-					return toolResult{}, err
-				}
-				fetch, _, err := parseConsumerPerformance(out)
-				return fetch, err
+		for _, l := range tlsListeners {
+			if err := t.tlsConsumeRun(ctx, l, topic, n, tool); err != nil {
+				return err
 			}
-			out, err := runTool(ctx, 3*time.Minute, t.logPath(), t.e.samsa, "perf", "consume", "--brokers", t.tlsAddr(),
-				"--command-config", t.e.tls.clientProp, "--topic", topic, "--records", itoa(n), "--report-interval", "1h", "--json")
+		}
+	}
+	return nil
+}
+
+// tlsConsumeRun reads the n records of topic from the start with tool over the listener.
+func (t *target) tlsConsumeRun(ctx context.Context, l listener, topic string, n int64, tool string) error {
+	res, cpu, rss, err := t.measured(func() (toolResult, error) {
+		if tool == toolKafkaConsumer {
+			args := append(t.e.javaToolOpts(), "org.apache.kafka.tools.ConsumerPerformance", "--bootstrap-server", l.addr(t),
+				"--topic", topic, "--messages", itoa(n), "--timeout", "30000",
+				"--group", fmt.Sprintf("bench-tls-consumer-perf-%d-%v", t.round, l))
+			out, err := runTool(ctx, 3*time.Minute, t.logPath(), t.e.java, append(args, l.toolArgs(t, "--consumer.config")...)...)
 			if err != nil {
 				return toolResult{}, err
 			}
-			return parseSamsaPerf(out)
-		})
-		if err != nil {
-			return fmt.Errorf("consume over SASL_SSL with %s: %w", tool, err)
+			fetch, _, err := parseConsumerPerformance(out)
+			return fetch, err
 		}
-		logf("  tls consume %-26s %10.0f rec/s %8.1f MB/s  broker CPU %5.1f s", tool, res.RecordsPerSec, res.MBPerSec, cpu)
-		r := t.e.results
-		r.addRun(t.round, t.r.kind.name, "tls consume", tool, res, cpu, rss)
-		label := fmt.Sprintf("consume 1 KiB %dp, %s", consumeParts, tool)
-		r.add(t.round, t.r.kind.name, tlsFigure("consume/"+tool+"/rate", label, "rec/s", true), res.RecordsPerSec)
-		r.add(t.round, t.r.kind.name, tlsFigure("consume/"+tool+"/cpu", "broker CPU per 100k records, "+label, "s", false),
-			cpu/float64(max(res.Records, 1))*100_000)
+		out, err := runTool(ctx, 3*time.Minute, t.logPath(), t.e.samsa, append([]string{"perf", "consume", "--brokers", l.addr(t),
+			"--topic", topic, "--records", itoa(n), "--report-interval", "1h", "--json"}, l.toolArgs(t, "--command-config")...)...)
+		if err != nil {
+			return toolResult{}, err
+		}
+		return parseSamsaPerf(out)
+	})
+	if err != nil {
+		return fmt.Errorf("consume over %v with %s: %w", l, tool, err)
 	}
+	logf("  %-9v consume %-26s %10.0f rec/s %8.1f MB/s  broker CPU %5.1f s", l, tool, res.RecordsPerSec, res.MBPerSec, cpu)
+	r := t.e.results
+	r.addRun(t.round, t.r.kind.name, fmt.Sprintf("tls group: consume over %v", l), tool, res, cpu, rss)
+	label := fmt.Sprintf("consume 1 KiB %dp, %s", consumeParts, tool)
+	r.add(t.round, t.r.kind.name, l.figure("consume/"+tool+"/rate", label, "rec/s", true), res.RecordsPerSec)
+	r.add(t.round, t.r.kind.name, l.figure("consume/"+tool+"/cpu", "broker CPU per 100k records, "+label, "s", false),
+		cpu/float64(max(res.Records, 1))*100_000)
 	return nil
 }
 
