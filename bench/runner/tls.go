@@ -22,8 +22,9 @@ import (
 )
 
 // The tls workload group (issue 14): the produce and consume workloads over a SASL_SSL
-// listener with SCRAM-SHA-512, and the rate at which N parallel clients open authenticated
-// connections. Both brokers get the same listener: TLS (each broker's default protocol versions) with an ECDSA P-256 certificate for
+// listener with SCRAM-SHA-512 (and over PLAINTEXT in the same rounds, for comparison), and the
+// rate at which N parallel clients open authenticated connections. Both brokers get the same
+// listener: TLS at each broker's default protocol versions with an ECDSA P-256 certificate for
 // 127.0.0.1 made by the runner (a PEM key store, ssl.keystore.type=PEM), SCRAM-SHA-512 as the
 // only mechanism, the user created with AlterUserScramCredentials (4096 iterations) over the
 // PLAINTEXT listener, which the runner keeps for its admin calls. Both load generators read one
