@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -311,6 +312,41 @@ func TestTLSLogin(t *testing.T) {
 		}
 		if (err == nil) != tc.ok {
 			t.Fatalf("password %q: login error %v, want success %v", tc.password, err, tc.ok)
+		}
+	}
+}
+
+// TestResultsFileName: a run of the tls group alone is that group's full run, written as
+// <date>-<host>-tls in the results directory; with other groups, or quick, it is partial.
+func TestResultsFileName(t *testing.T) {
+	for _, tc := range []struct {
+		only  []string
+		quick bool
+		want  string // path under the output directory, after the date
+	}{
+		{[]string{"tls"}, false, "-h-tls.json"},
+		{[]string{"tls", "produce"}, false, "tmp/*-h-partial.json"},
+		{[]string{"tls"}, true, "tmp/*-h-tls-partial.json"},
+		{[]string{"produce"}, false, "tmp/*-h-partial.json"},
+	} {
+		out := t.TempDir()
+		e := &env{outDir: out, rounds: 1, scale: 1, quick: tc.quick, brokers: 1, only: map[string]bool{}}
+		for _, g := range tc.only {
+			e.only[g] = true
+		}
+		e.results = newResults(machine{Host: "h", Nodes: 1}, e)
+		e.results.add(1, "kafka", tlsFigure("x/rate", "x", "rec/s", true), 1)
+		if err := e.results.write(e); err != nil {
+			t.Fatal(err)
+		}
+		pattern := filepath.Join(out, "*"+tc.want)
+		if strings.HasPrefix(tc.want, "tmp/") {
+			pattern = filepath.Join(out, tc.want)
+		}
+		if m, _ := filepath.Glob(pattern); len(m) != 1 {
+			all, _ := filepath.Glob(filepath.Join(out, "*", "*"))
+			top, _ := filepath.Glob(filepath.Join(out, "*"))
+			t.Errorf("only %v quick %v: no file %s; have %v %v", tc.only, tc.quick, pattern, top, all)
 		}
 	}
 }
