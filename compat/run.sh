@@ -39,6 +39,8 @@
 #                              gets at most what is left, and none is started with less than 10s
 #   SAMSA_COMPAT_CLUSTER_BUDGET  the same for the 3-node checks (default 150)
 #   SAMSA_COMPAT_SECURED_BUDGET  seconds for the secured 3-node check, cluster-secured (default 120)
+#   SAMSA_COMPAT_SECURITY_BUDGET  seconds the security checks add to the dynamic-quorum and
+#                              security section's budget, which starts at the cluster budget (default 240)
 #   SAMSA_COMPAT_KEEP=1        keep the work directory (logs) even when all pass
 #   SAMSA_COMPAT_SKIP_INSTALL=1  do not run compat/install.sh
 set -uo pipefail
@@ -66,6 +68,11 @@ SECURED_BUDGET=${SAMSA_COMPAT_SECURED_BUDGET:-120}
 CLUSTER_BUDGET=${SAMSA_COMPAT_CLUSTER_BUDGET:-150}
 BUDGET=${SAMSA_COMPAT_BUDGET:-300}
 PARTITIONS=3 KEYS=10 PER_KEY=30
+# More security checks: kafka-python with PLAIN, kafkajs with SCRAM, mTLS (secc_* functions).
+SECURITY_CHECKS+=(kafka-python-sasl-plaintext-plain kafka-python-sasl-ssl-plain kafkajs-sasl-ssl-scram256
+	kafkajs-sasl-ssl-scram512 kafka-python-mtls kafkajs-mtls)
+# Seconds the security checks add to the dynamic-quorum section's budget (they run with it).
+SECURITY_BUDGET=${SAMSA_COMPAT_SECURITY_BUDGET:-240}
 
 BROKER_PID=
 
@@ -1054,6 +1061,147 @@ check_dynamic-quorum-add-remove-controller() {
 		{ reason "kafka-topics --create after the quorum changes: $(last_error create.err)"; return 1; }
 }
 
+# ---- security: PLAIN, SCRAM and mTLS from more clients -----------------------
+
+# The PLAIN users of the secc_* brokers (Kafka's PlainLoginModule JAAS, user_NAME="PASSWORD").
+SECC_PLAIN_JAAS='org.apache.kafka.common.security.plain.PlainLoginModule required user_alice="alice-secret";'
+
+# secc_start LISTENER... -- [SETTING...]: certificates (sec_certs), then one samsa node with a
+# PLAINTEXT listener for admin calls (SEC_PLAIN) and the named listeners (SASL_PLAINTEXT,
+# SASL_SSL, SSL) on free ports, their host:port in SECC_ADDR[NAME]; PLAIN (SECC_PLAIN_JAAS)
+# and SCRAM-SHA-256/512 are enabled, the settings after -- are added.
+declare -A SECC_ADDR
+secc_start() {
+	sec_certs || return 1
+	local names=() settings=() l p ports=()
+	while (($# > 0)) && [[ $1 != -- ]]; do names+=("$1"); shift; done
+	[[ ${1:-} == -- ]] && shift
+	while ((${#ports[@]} < ${#names[@]} + 2)); do
+		p=$(free_port)
+		[[ " ${ports[*]} " == *" $p "* ]] || ports+=("$p")
+	done
+	SEC_PLAIN=127.0.0.1:${ports[0]}
+	local listeners="PLAINTEXT://$SEC_PLAIN,CONTROLLER://127.0.0.1:${ports[1]}" i=2
+	for l in "${names[@]}"; do
+		SECC_ADDR[$l]=127.0.0.1:${ports[i]}
+		listeners+=",$l://127.0.0.1:${ports[i]}"
+		settings+=("listener.name.${l,,}.plain.sasl.jaas.config=$SECC_PLAIN_JAAS")
+		i=$((i + 1))
+	done
+	printf '%s\n' node.id=1 process.roles=broker,controller "listeners=$listeners" \
+		controller.listener.names=CONTROLLER inter.broker.listener.name=PLAINTEXT "log.dirs=$PWD/data1" \
+		sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512 \
+		ssl.keystore.type=PEM "ssl.keystore.location=$PWD/broker.pem" \
+		ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" "${settings[@]}" "$@" > node1.properties
+	trap dyn_stop EXIT
+	dyn_start 1 && dyn_wait_started 1
+}
+
+# secc_client_cert CN: client.crt and client.key, signed by the check's CA (sec_certs).
+secc_client_cert() {
+	{
+		openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout client.key -out client.csr \
+			-subj "/CN=$1" &&
+			printf 'extendedKeyUsage=clientAuth\n' > client.ext &&
+			openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.crt \
+				-days 1 -extfile client.ext
+	} >> certs.log 2>&1 || { reason "openssl (client certificate): $(tail -n 1 certs.log)"; return 1; }
+}
+
+# secc_refused WANT CLIENT ARG...: runs a client program in its --expect-auth-failure mode (into
+# refused.out/refused.err); it must fail to log in, WANT among the error names it prints.
+secc_refused() {
+	local want=$1
+	shift
+	if ! "$@" --expect-auth-failure > refused.out 2> refused.err; then
+		reason "$want expected: $(last_error refused.err)"
+		return 1
+	fi
+	grep -qx "$want" refused.out ||
+		{ reason "want $want, the client was refused with $(tr '\n' ' ' < refused.out | cut -c1-200): $(last_error refused.err)"; return 1; }
+}
+
+# secc_python LISTENER SETTING...: the kafka-python group check (produce, consume in a group,
+# commit) on the listener with the kafka-python settings given (--config NAME=VALUE each).
+secc_python() {
+	need python || return 1
+	local addr=${SECC_ADDR[$1]} cfg=() s
+	shift
+	for s in "$@"; do cfg+=(--config "$s"); done
+	BOOTSTRAP=$addr python_client kafka_python_client.py kafka-python-sec --group "compat-kpy-sec-$RUN_ID" "${cfg[@]}"
+}
+
+# kafka-python with SASL PLAIN over SASL_PLAINTEXT and over SASL_SSL; a wrong password is
+# refused with kafka-python's SaslAuthenticationFailedError.
+secc_python_plain() {
+	local l=$1 tls=()
+	[[ $l == SASL_SSL ]] && tls=("ssl_cafile=$PWD/ca.pem")
+	secc_start "$l" || return 1
+	local login=(security_protocol="$l" sasl_mechanism=PLAIN sasl_plain_username=alice "${tls[@]}")
+	secc_python "$l" "${login[@]}" sasl_plain_password=alice-secret || return 1
+	local cfg=() s
+	for s in "${login[@]}" sasl_plain_password=wrong; do cfg+=(--config "$s"); done
+	secc_refused SaslAuthenticationFailedError "$PY" "$COMPAT/python/kafka_python_client.py" \
+		--bootstrap "${SECC_ADDR[$l]}" --topic unused --timeout 10 "${cfg[@]}"
+}
+check_kafka-python-sasl-plaintext-plain() { secc_python_plain SASL_PLAINTEXT; }
+check_kafka-python-sasl-ssl-plain() { secc_python_plain SASL_SSL; }
+
+# secc_kafkajs LISTENER ARG...: the kafkajs check (produce, consume in a group, commit) on the
+# listener with the kafkajs_client.js arguments given.
+secc_kafkajs() {
+	need node || return 1
+	local addr=${SECC_ADDR[$1]}
+	shift
+	node "$COMPAT/js/kafkajs_client.js" --bootstrap "$addr" --topic "compat-kafkajs-sec-$RUN_ID" \
+		--partitions "$PARTITIONS" --keys "$KEYS" --per-key "$PER_KEY" --timeout 20 "$@" > consumed.tsv 2> client.err ||
+		{ reason "$(last_error client.err)"; return 1; }
+	verify consumed.tsv "$(last_error client.err)"
+}
+
+# kafkajs over SASL_SSL with SCRAM-SHA-256 or -512 (a user made by samsa user create); a wrong
+# password is refused with KafkaJSSASLAuthenticationError.
+secc_kafkajs_scram() {
+	local mech=$1
+	secc_start SASL_SSL && sec_user js-user js-secret "$mech" || return 1
+	local login=(--ca "$PWD/ca.pem" --sasl "${mech,,}" --username js-user)
+	secc_kafkajs SASL_SSL "${login[@]}" --password js-secret || return 1
+	secc_refused KafkaJSSASLAuthenticationError node "$COMPAT/js/kafkajs_client.js" \
+		--bootstrap "${SECC_ADDR[SASL_SSL]}" --topic unused "${login[@]}" --password wrong
+}
+check_kafkajs-sasl-ssl-scram256() { secc_kafkajs_scram SCRAM-SHA-256; }
+check_kafkajs-sasl-ssl-scram512() { secc_kafkajs_scram SCRAM-SHA-512; }
+
+# secc_cert_required: the refusal (refused.err) was the broker's TLS alert "certificate required".
+secc_cert_required() {
+	grep -qi 'certificate required' refused.err ||
+		{ reason "a client without a certificate was refused, but not with the TLS alert 'certificate required': $(last_error refused.err)"; return 1; }
+}
+
+# mTLS: an SSL listener with ssl.client.auth=required; the client logs in with a certificate
+# signed by the CA, and a client without one is refused.
+check_kafka-python-mtls() {
+	need python || return 1
+	secc_start SSL -- listener.name.ssl.ssl.client.auth=required && secc_client_cert py-client || return 1
+	local tls=(security_protocol=SSL "ssl_cafile=$PWD/ca.pem")
+	# TLS 1.2: under TLS 1.3 the broker's session ticket arrives after the handshake when the
+	# client sends a certificate, and kafka-python (2.3) sometimes reads it before its first
+	# request and closes the connection ("Socket EVENT_READ without in-flight-requests",
+	# dpkp/kafka-python#2369, seen against Kafka too). The refusal below stays on TLS 1.3.
+	secc_python SSL "${tls[@]}" "ssl_certfile=$PWD/client.crt" "ssl_keyfile=$PWD/client.key" \
+		ssl_maximum_version=TLSv1_2 || return 1
+	secc_refused SSLError "$PY" "$COMPAT/python/kafka_python_client.py" \
+		--bootstrap "${SECC_ADDR[SSL]}" --topic unused --timeout 10 --config "${tls[0]}" --config "${tls[1]}" &&
+		secc_cert_required
+}
+check_kafkajs-mtls() {
+	need node || return 1
+	secc_start SSL -- listener.name.ssl.ssl.client.auth=required && secc_client_cert js-client || return 1
+	secc_kafkajs SSL --ca "$PWD/ca.pem" --cert "$PWD/client.crt" --key "$PWD/client.key" || return 1
+	secc_refused KafkaJSConnectionError node "$COMPAT/js/kafkajs_client.js" \
+		--bootstrap "${SECC_ADDR[SSL]}" --topic unused --ca "$PWD/ca.pem" && secc_cert_required
+}
+
 # ---- security: SASL_SSL with SCRAM ------------------------------------------
 
 # sec_certs: a CA and a broker certificate for 127.0.0.1/localhost, made with openssl in the
@@ -1831,7 +1979,7 @@ main() {
 	fi
 
 	# The dynamic-quorum and security sections: each check starts and stops its own nodes.
-	run_own_nodes_checks "$CLUSTER_BUDGET" "${DYNAMIC_CHECKS[@]}" "${SECURITY_CHECKS[@]}"
+	run_own_nodes_checks "$((CLUSTER_BUDGET + SECURITY_BUDGET))" "${DYNAMIC_CHECKS[@]}" "${SECURITY_CHECKS[@]}"
 	# The secured 3-node section, with a budget of its own.
 	run_own_nodes_checks "$SECURED_BUDGET" "${SECURED_CLUSTER_CHECKS[@]}"
 

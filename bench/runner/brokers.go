@@ -27,6 +27,18 @@ type brokerKind struct {
 	name  string // "kafka" or "samsa"
 	port  int    // client listener
 	cport int    // controller listener
+	// tlsPort, when not 0, is a SASL_SSL listener (the tls group; one node only).
+	tlsPort int
+}
+
+// clientListeners returns the listeners and advertised.listeners of the client listeners of
+// k: PLAINTEXT, and SASL_SSL with the tls group.
+func (k brokerKind) clientListeners() (listeners, advertised string) {
+	advertised = fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", k.port)
+	if k.tlsPort != 0 {
+		advertised += fmt.Sprintf(",SASL_SSL://127.0.0.1:%d", k.tlsPort)
+	}
+	return fmt.Sprintf("%s,CONTROLLER://127.0.0.1:%d", advertised, k.cport), advertised
 }
 
 // running is a started broker.
@@ -73,14 +85,15 @@ func voters(cports []int) string {
 // Samsa gets too. One node is the single-node mode.
 func kafkaProperties(id int, k brokerKind, cports []int, dataDir string) string {
 	n := len(cports)
+	listeners, advertised := k.clientListeners()
 	lines := []string{
 		"process.roles=broker,controller",
 		fmt.Sprintf("node.id=%d", id),
 		"controller.quorum.voters=" + voters(cports),
-		fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", k.port, k.cport),
-		fmt.Sprintf("advertised.listeners=PLAINTEXT://127.0.0.1:%d", k.port),
+		"listeners=" + listeners,
+		"advertised.listeners=" + advertised,
 		"controller.listener.names=CONTROLLER",
-		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+		"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL:SASL_SSL",
 		"inter.broker.listener.name=PLAINTEXT",
 		"log.dirs=" + dataDir,
 		"num.partitions=1",
@@ -168,7 +181,7 @@ func (e *env) startKafka(ctx context.Context, k brokerKind, dir string) (*runnin
 	data := filepath.Join(dir, "data")
 	props := filepath.Join(dir, "server.properties")
 	text := kafkaProperties(1, k, []int{k.cport}, data)
-	for _, s := range e.cleanBrokerSettings() {
+	for _, s := range append(e.cleanBrokerSettings(), e.tlsBrokerSettings("kafka")...) {
 		text += s + "\n"
 	}
 	if err := os.WriteFile(props, []byte(text), 0o644); err != nil {
@@ -260,8 +273,9 @@ func (e *env) startCluster(ctx context.Context, name string, nodes []brokerKind,
 
 // startSamsa starts a Samsa node with data in dir.
 func (e *env) startSamsa(_ context.Context, k brokerKind, dir string) (*running, error) {
+	listeners, _ := k.clientListeners()
 	args := []string{"server",
-		"--override", fmt.Sprintf("listeners=PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", k.port, k.cport),
+		"--override", "listeners=" + listeners,
 		"--override", "log.dirs=" + filepath.Join(dir, "data"),
 		"--override", "num.partitions=1",
 		"--override", "default.replication.factor=1",
@@ -274,6 +288,9 @@ func (e *env) startSamsa(_ context.Context, k brokerKind, dir string) (*running,
 		for _, s := range cs {
 			args = append(args, "--override", s)
 		}
+	}
+	for _, s := range e.tlsBrokerSettings("samsa") {
+		args = append(args, "--override", s)
 	}
 	// SAMSA_BENCH_SAMSA_OVERRIDES adds settings to Samsa only (space-separated key=value),
 	// for A/B runs of a Samsa setting, e.g. log.cleaner.io.max.bytes.per.second=52428800.

@@ -79,6 +79,20 @@ func (r *results) computeGoals() {
 			}
 		}
 	}
+	// Issue 14: throughput over SASL_SSL (SCRAM-SHA-512) ≥ 1.5× Kafka's: the median of the tls
+	// group's produce and consume rate ratios (both tools).
+	var tlsRatios []float64
+	for _, rw := range r.Table {
+		over := strings.HasPrefix(rw.ID, "tls/") && !strings.HasPrefix(rw.ID, "tls/connect/") && !strings.HasPrefix(rw.ID, "tls/plaintext/")
+		if over && strings.HasSuffix(rw.ID, "/rate") && rw.RatioLabel != "" {
+			tlsRatios = append(tlsRatios, rw.Ratio)
+		}
+	}
+	if len(tlsRatios) > 0 {
+		m := summarize(tlsRatios).Median
+		r.Goals = append(r.Goals, goal{Name: "throughput over SASL_SSL with SCRAM-SHA-512 ≥ 1.5× Kafka (median of the tls produce and consume ratios, both tools)",
+			Want: 1.5, Got: m, Ratios: tlsRatios, Met: m >= 1.5})
+	}
 	// Issue 12: produce throughput while the cleaner runs drops by at most 20%: Samsa's own
 	// ratio of the compacted topic's rate to the delete topic's, not a ratio to Kafka.
 	for _, rw := range r.Table {

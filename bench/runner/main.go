@@ -44,6 +44,9 @@ type env struct {
 	// brokers is the number of nodes of each broker: 1, or 3 for a cluster of three
 	// combined KRaft nodes with RF=3 and min.insync.replicas=2 (bench/run --brokers 3).
 	brokers int
+	// tls: the tls group's certificates and client properties (nil when it does not run);
+	// the brokers then get a SASL_SSL listener too.
+	tls *tlsFiles
 
 	results *results
 }
@@ -66,7 +69,7 @@ func main() {
 	flag.BoolVar(&e.quick, "quick", false, "one round of fewer, shorter workloads")
 	flag.Float64Var(&e.scale, "scale", 1, "multiply every record count by this")
 	flag.StringVar(&e.profileDir, "profile", "", "profile mode: run Samsa only, under CPU profiles written to this directory")
-	flag.StringVar(&only, "only", "", "comma-separated workload groups to run: startup, produce, consume, e2e, clean, txn (default all)")
+	flag.StringVar(&only, "only", "", "comma-separated workload groups to run: startup, produce, consume, e2e, clean, txn, tls (default all but tls)")
 	flag.Parse()
 	if e.samsa == "" || e.jars == "" || e.work == "" {
 		fmt.Fprintln(os.Stderr, "runner: --samsa, --jars and --work are required (use bench/run)")
@@ -114,13 +117,13 @@ func main() {
 
 // wants says whether a workload group runs. A cluster runs startup, produce and e2e by
 // default (issue 11 compares acks=all produce and e2e latency); --only consume adds it. The
-// clean group runs on one node only.
+// clean and tls groups run on one node only, tls only when asked (--only tls).
 func (e *env) wants(group string) bool {
-	if group == "clean" && (e.brokers > 1 || e.profileDir != "") {
+	if (group == "clean" || group == "tls") && (e.brokers > 1 || e.profileDir != "") {
 		return false
 	}
 	if e.only == nil {
-		return e.brokers == 1 || group != "consume"
+		return group != "tls" && (e.brokers == 1 || group != "consume")
 	}
 	return e.only[group]
 }
@@ -133,6 +136,13 @@ func run(ctx context.Context, e *env) error {
 	e.results = newResults(machineInfo(e), e)
 	if err := os.WriteFile(filepath.Join(e.work, "log4j2.properties"), []byte(log4j2Config), 0o644); err != nil {
 		return err
+	}
+	if e.wants("tls") {
+		f, err := writeTLSFiles(filepath.Join(e.work, "tls"))
+		if err != nil {
+			return fmt.Errorf("tls group: certificates: %w", err)
+		}
+		e.tls = f
 	}
 	start := time.Now()
 	kinds := []brokerKind{{name: "kafka"}, {name: "samsa"}}
@@ -170,9 +180,12 @@ func (e *env) runBroker(ctx context.Context, round int, k brokerKind) error {
 	defer os.RemoveAll(filepath.Join(dir, "data"))
 	// Fresh loopback ports for every start: other engineers' brokers may hold any fixed
 	// port on a shared machine, and a probe that reached one of those would measure it.
-	ports, err := freePorts(2 * e.brokers)
+	ports, err := freePorts(2*e.brokers + 1)
 	if err != nil {
 		return err
+	}
+	if e.tls != nil {
+		k.tlsPort = ports[len(ports)-1]
 	}
 	var r *running
 	switch {
@@ -239,6 +252,11 @@ func (e *env) runBroker(ctx context.Context, round int, k brokerKind) error {
 	if e.wants("txn") {
 		if err := b.txn(ctx); err != nil {
 			return err
+		}
+	}
+	if e.tls != nil {
+		if err := b.tlsRun(ctx); err != nil {
+			return fmt.Errorf("tls: %w", err)
 		}
 	}
 	// The peak over the round is read before the clean group, whose dedupe buffer would set

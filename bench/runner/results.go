@@ -140,6 +140,13 @@ func newResults(m machine, e *env) *results {
 			"segment.bytes=%d, 1 KiB records with keys drawn from one tenth as many keys (samsa perf produce --keys, acks=1)",
 			cleanBackoffMs, cleanSegmentBytes)
 	}
+	if e.wants("tls") {
+		r.Settings["tls"] = fmt.Sprintf("a SASL_SSL listener on both brokers besides PLAINTEXT (admin calls, filling the consume topic): "+
+			"TLS with an ECDSA P-256 certificate for 127.0.0.1 (PEM key store), SCRAM-SHA-512 only, the user made with "+
+			"AlterUserScramCredentials (%d iterations); the tools read one client properties file (security.protocol=SASL_SSL, "+
+			"PEM trust store); connection setup: %d franz-go clients in parallel for %v, each connection new "+
+			"(no TLS session resumption), the client's SCRAM keys cached", tlsIterations, tlsConnectClients, tlsConnectTime)
+	}
 	if e.brokers > 1 {
 		r.Settings["nodes"] = e.brokers
 		r.Settings["cluster"] = fmt.Sprintf("%d combined KRaft nodes per broker (broker and controller), one cluster id, "+
@@ -304,7 +311,12 @@ func (r *results) write(e *env) error {
 	if e.brokers > 1 {
 		name += fmt.Sprintf("-%dnodes", e.brokers)
 	}
-	if e.quick || e.only != nil || e.scale != 1 {
+	// The tls group runs only when asked: a run of it alone is its full run.
+	tlsOnly := len(e.only) == 1 && e.only["tls"]
+	if tlsOnly {
+		name += "-tls"
+	}
+	if e.quick || e.only != nil && !tlsOnly || e.scale != 1 {
 		dir = filepath.Join(e.outDir, "tmp") // not a full run: kept out of git
 		name += "-partial"
 	}

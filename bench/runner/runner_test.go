@@ -2,12 +2,24 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/xdg-go/scram"
+
+	"github.com/samsa-io/samsa/internal/cli"
+	"github.com/samsa-io/samsa/internal/config"
+	"github.com/samsa-io/samsa/internal/testcluster"
 )
 
 func TestParseProducerPerformance(t *testing.T) {
@@ -245,5 +257,96 @@ time=2026-12-03T07:00:02.000Z level=INFO msg="log cleaned" topic=bench-clean-com
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("Samsa:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// TestTLSLogin: with the tls group's certificates and settings a Samsa node serves SASL_SSL;
+// the runner creates the SCRAM user and logs in with its cached SCRAM-SHA-512 client, the
+// client properties are ones samsa perf takes, and a wrong password is refused.
+func TestTLSLogin(t *testing.T) {
+	files, err := writeTLSFiles(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{tls: files}
+	n := testcluster.Start(t, append([]string{"listeners=PLAINTEXT://127.0.0.1:0,SASL_SSL://127.0.0.1:0,CONTROLLER://127.0.0.1:0"},
+		e.tlsBrokerSettings("samsa")...)...)
+	_, port, err := net.SplitHostPort(n.Server().ListenerAddr("SASL_SSL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	tlsPort, _ := strconv.Atoi(port)
+	tg := &target{e: e, r: &running{kind: brokerKind{name: "samsa", tlsPort: tlsPort}}, adm: kadm.NewClient(cl)}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+
+	props, err := os.ReadFile(files.clientProp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := config.ParseProperties(bytes.NewReader(props))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.ClientSecurity(parsed); err != nil {
+		t.Fatalf("samsa perf --command-config would refuse the client properties: %v", err)
+	}
+
+	for _, tc := range []struct {
+		password string
+		ok       bool
+	}{{tlsPassword, true}, {"wrong", false}} {
+		sc, err := scram.SHA512.NewClient(tlsUser, tc.password, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.ok {
+			err = tg.tlsUserReady(ctx, scramSHA512{sc})
+		} else {
+			err = tg.tlsLogin(ctx, scramSHA512{sc})
+		}
+		if (err == nil) != tc.ok {
+			t.Fatalf("password %q: login error %v, want success %v", tc.password, err, tc.ok)
+		}
+	}
+}
+
+// TestResultsFileName: a run of the tls group alone is that group's full run, written as
+// <date>-<host>-tls in the results directory; with other groups, or quick, it is partial.
+func TestResultsFileName(t *testing.T) {
+	for _, tc := range []struct {
+		only  []string
+		quick bool
+		want  string // path under the output directory, after the date
+	}{
+		{[]string{"tls"}, false, "-h-tls.json"},
+		{[]string{"tls", "produce"}, false, "tmp/*-h-partial.json"},
+		{[]string{"tls"}, true, "tmp/*-h-tls-partial.json"},
+		{[]string{"produce"}, false, "tmp/*-h-partial.json"},
+	} {
+		out := t.TempDir()
+		e := &env{outDir: out, rounds: 1, scale: 1, quick: tc.quick, brokers: 1, only: map[string]bool{}}
+		for _, g := range tc.only {
+			e.only[g] = true
+		}
+		e.results = newResults(machine{Host: "h", Nodes: 1}, e)
+		e.results.add(1, "kafka", tlsFigure("x/rate", "x", "rec/s", true), 1)
+		if err := e.results.write(e); err != nil {
+			t.Fatal(err)
+		}
+		pattern := filepath.Join(out, "*"+tc.want)
+		if strings.HasPrefix(tc.want, "tmp/") {
+			pattern = filepath.Join(out, tc.want)
+		}
+		if m, _ := filepath.Glob(pattern); len(m) != 1 {
+			all, _ := filepath.Glob(filepath.Join(out, "*", "*"))
+			top, _ := filepath.Glob(filepath.Join(out, "*"))
+			t.Errorf("only %v quick %v: no file %s; have %v %v", tc.only, tc.quick, pattern, top, all)
+		}
 	}
 }

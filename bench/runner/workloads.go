@@ -325,17 +325,27 @@ func (t *target) produce(ctx context.Context, c produceCase, tool string) error 
 	return nil
 }
 
-func (t *target) consume(ctx context.Context) error {
-	topic := "bench-consume"
-	n := t.e.consumeRecords()
+// fillConsumeTopic creates the consume workloads' topic (consumeParts partitions) and writes n
+// records of consumeSize to it with samsa perf produce over the PLAINTEXT listener.
+func (t *target) fillConsumeTopic(ctx context.Context, topic string, n int64) error {
 	if err := t.createTopic(ctx, topic, consumeParts); err != nil {
 		return err
 	}
-	defer t.deleteTopic(ctx, topic)
 	if _, err := runTool(ctx, 3*time.Minute, t.logPath(), t.e.samsa, "perf", "produce", "--brokers", t.r.addr,
 		"--topic", topic, "--records", itoa(n), "--record-size", itoa(consumeSize), "--acks", "1", "--report-interval", "1h"); err != nil {
+		t.deleteTopic(ctx, topic)
 		return fmt.Errorf("filling %s: %w", topic, err)
 	}
+	return nil
+}
+
+func (t *target) consume(ctx context.Context) error {
+	topic := "bench-consume"
+	n := t.e.consumeRecords()
+	if err := t.fillConsumeTopic(ctx, topic, n); err != nil {
+		return err
+	}
+	defer t.deleteTopic(ctx, topic)
 	res := t.e.results
 	if t.e.profileDir == "" {
 		if !t.groups {

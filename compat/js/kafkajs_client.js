@@ -8,6 +8,15 @@
 // Output contract (shared with the Python clients): records as
 // "PARTITION<TAB>KEY<TAB>VALUE" lines on stdout for compat/python/verify.py;
 // diagnostics on stderr, a fatal problem ends with "error: ..." and exit 1.
+//
+// The group member commits what it read (OffsetCommit) and the committed offsets are
+// checked against the end offsets (OffsetFetch, ListOffsets).
+//
+// Security: --ca FILE (TLS, the broker's CA), --cert/--key FILES (a client certificate),
+// --sasl MECHANISM (plain, scram-sha-256, scram-sha-512) with --username/--password. With
+// --expect-auth-failure the client only connects (admin.connect) and succeeds when the
+// broker refuses it, printing the names of the error and its causes, one a line (e.g.
+// KafkaJSSASLAuthenticationError).
 'use strict';
 
 const fs = require('fs');
@@ -35,6 +44,12 @@ function parseArgs(argv) {
       // An existing topic (the user may lack CREATE), and the consumer group to read it in.
       case '--no-create': args.noCreate = value === 'true'; break;
       case '--group': args.group = value; break;
+      case '--cert': args.cert = value; break;
+      case '--key': args.key = value; break;
+      case '--sasl': args.sasl = value; break;
+      case '--username': args.username = value; break;
+      case '--password': args.password = value; break;
+      case '--expect-auth-failure': args.expectAuthFailure = true; i--; break;
       default: throw new Error(`unknown argument ${name}`);
     }
   }
@@ -61,6 +76,40 @@ function unsecuredToken(sub) {
   return `${b64({ alg: 'none' })}.${b64({ sub, iat: now, exp: now + 3600 })}.`;
 }
 
+// security returns kafkajs's ssl and sasl options from the arguments.
+function security(args) {
+  const opts = {};
+  if (args.ca) {
+    opts.ssl = { ca: [fs.readFileSync(args.ca, 'utf8')], servername: 'localhost' };
+    if (args.cert) {
+      opts.ssl.cert = fs.readFileSync(args.cert, 'utf8');
+      opts.ssl.key = fs.readFileSync(args.key, 'utf8');
+    }
+  }
+  if (args.sasl) {
+    opts.sasl = { mechanism: args.sasl, username: args.username, password: args.password };
+  }
+  return opts;
+}
+
+// expectAuthFailure connects an admin client; the broker must refuse it.
+async function expectAuthFailure(kafka) {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    await admin.listTopics();
+  } catch (e) {
+    // The error and its causes (a retried connection error is wrapped), one name a line.
+    for (let c = e; c; c = c.originalError || c.cause) {
+      process.stdout.write(`${c.name}\n`);
+      process.stderr.write(`refused: ${c.name}: ${c.message}\n`);
+    }
+    return;
+  }
+  await admin.disconnect().catch(() => {});
+  fail('connected and listed the topics; want the login refused');
+}
+
 async function main() {
   const args = parseArgs(process.argv.slice(2));
   const timeoutMs = args.timeout * 1000;
@@ -69,9 +118,9 @@ async function main() {
     brokers: [args.bootstrap],
     logLevel: logLevel.WARN,
     logCreator: stderrLog,
-    retry: { retries: 5 },
+    retry: { retries: args.expectAuthFailure ? 0 : 5 },
   };
-  if (args.ca) config.ssl = { ca: [fs.readFileSync(args.ca)] };
+  Object.assign(config, security(args));
   if (args.oauthSub) {
     config.sasl = { mechanism: 'oauthbearer', oauthBearerProvider: async () => ({ value: unsecuredToken(args.oauthSub) }) };
   }
@@ -81,6 +130,10 @@ async function main() {
   }
   if (args.reauthThreshold !== undefined) config.reauthenticationThreshold = args.reauthThreshold;
   const kafka = new Kafka(config);
+  if (args.expectAuthFailure) {
+    await expectAuthFailure(kafka);
+    return;
+  }
 
   const admin = kafka.admin();
   try {
@@ -121,8 +174,10 @@ async function main() {
 
   const want = messages.length;
   let got = 0;
+  const groupId = args.group || `compat-kafkajs-${args.topic}`;
+  const next = new Map(); // partition -> the offset after the last record read
   const consumer = kafka.consumer({
-    groupId: args.group || `compat-kafkajs-${args.topic}`,
+    groupId,
     sessionTimeout: 10000,
     heartbeatInterval: 1000,
     retry: { retries: 2 },
@@ -138,6 +193,7 @@ async function main() {
       autoCommit: false,
       eachMessage: async ({ partition, message }) => {
         process.stdout.write(`${partition}\t${message.key.toString()}\t${message.value.toString()}\n`);
+        next.set(partition, (BigInt(message.offset) + 1n).toString());
         got++;
         if (got >= want) done();
       },
@@ -145,6 +201,10 @@ async function main() {
     const timer = setTimeout(done, timeoutMs);
     await allRead;
     clearTimeout(timer);
+    if (got >= want) {
+      const offsets = [...next].map(([partition, offset]) => ({ topic: args.topic, partition, offset }));
+      await consumer.commitOffsets(offsets).catch((e) => fail(`commit (OffsetCommit): ${e.message}`));
+    }
   } catch (e) {
     crashed = e;
   }
@@ -162,7 +222,23 @@ async function main() {
     const why = crashed ? `consumer group failed: ${crashed.message}` : 'timed out';
     fail(`consume via consumer group: ${why}; read ${got} of ${want}, topic holds ${stored} records`);
   }
+  await checkCommitted(admin, groupId, args.topic);
   await admin.disconnect();
+}
+
+// checkCommitted fails unless the group's committed offsets are the topic's end offsets.
+async function checkCommitted(admin, groupId, topic) {
+  let ends; let committed;
+  try {
+    ends = await admin.fetchTopicOffsets(topic);
+    [{ partitions: committed }] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  } catch (e) {
+    fail(`committed offsets (OffsetFetch/ListOffsets): ${e.message}`);
+  }
+  const fmt = (list, key) => list.map((p) => `${p.partition}:${p[key]}`).sort().join(' ');
+  if (fmt(committed, 'offset') !== fmt(ends, 'high')) {
+    fail(`group ${groupId}: committed offsets ${fmt(committed, 'offset')}, want the end offsets ${fmt(ends, 'high')} (OffsetCommit/OffsetFetch)`);
+  }
 }
 
 main().catch((e) => fail(e.stack || String(e)));

@@ -9,13 +9,25 @@ With --group G it subscribes as a member of the classic consumer group G
 commits (OffsetCommit) and checks the committed offsets (OffsetFetch) against the
 end offsets, then leaves (LeaveGroup). A second member of G started afterwards
 must be assigned every partition at the committed offsets and read nothing.
+
+--config NAME=VALUE passes a kafka-python setting to every client (security_protocol,
+sasl_mechanism, sasl_plain_username, ssl_cafile, ssl_certfile, ...; ssl_maximum_version=TLSv1_2
+limits the TLS version, see tls_context). With
+--expect-auth-failure the client only opens a connection, and succeeds when the broker
+refuses it: it prints the names of the errors seen (e.g. SaslAuthenticationFailedError), one a
+line, on stdout.
 """
 
+import logging
+import re
+import socket
+import ssl
 import sys
 import time
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.conn import BrokerConnection
 
 import common
 
@@ -24,7 +36,7 @@ CLIENT_ID = "compat-kafka-python"
 
 def create_and_produce(args, servers):
     try:
-        admin = KafkaAdminClient(bootstrap_servers=servers, client_id=CLIENT_ID,
+        admin = KafkaAdminClient(bootstrap_servers=servers, client_id=CLIENT_ID, **args.settings,
                                  request_timeout_ms=int(args.timeout * 1000))
         admin.create_topics([NewTopic(args.topic, args.partitions, 1)],
                             timeout_ms=int(args.timeout * 1000))
@@ -33,7 +45,7 @@ def create_and_produce(args, servers):
         common.fail(f"create topic (CreateTopics): {e!r}")
 
     try:
-        producer = KafkaProducer(bootstrap_servers=servers, client_id=CLIENT_ID,
+        producer = KafkaProducer(bootstrap_servers=servers, client_id=CLIENT_ID, **args.settings,
                                  acks="all", linger_ms=5,
                                  key_serializer=str.encode, value_serializer=str.encode)
     except Exception as e:
@@ -60,7 +72,7 @@ def create_and_produce(args, servers):
 
 def consume_assigned(args, servers):
     try:
-        consumer = KafkaConsumer(bootstrap_servers=servers, client_id=CLIENT_ID,
+        consumer = KafkaConsumer(bootstrap_servers=servers, client_id=CLIENT_ID, **args.settings,
                                  group_id=None, enable_auto_commit=False,
                                  auto_offset_reset="earliest")
         tps = [TopicPartition(args.topic, p) for p in range(args.partitions)]
@@ -88,7 +100,7 @@ def consume_assigned(args, servers):
 
 def group_member(args, servers):
     try:
-        return KafkaConsumer(args.topic, bootstrap_servers=servers, client_id=CLIENT_ID,
+        return KafkaConsumer(args.topic, bootstrap_servers=servers, client_id=CLIENT_ID, **args.settings,
                              group_id=args.group, enable_auto_commit=False,
                              auto_offset_reset="earliest")
     except Exception as e:
@@ -172,9 +184,82 @@ def consume_group(args, servers):
                     f"committed offsets {want_offsets} (OffsetFetch)")
 
 
+def setting(kv):
+    """NAME=VALUE as a kafka-python keyword argument: true/false and integers converted."""
+    name, _, value = kv.partition("=")
+    if value in ("true", "false"):
+        return name, value == "true"
+    if value.isdigit():
+        return name, int(value)
+    return name, value
+
+
+def tls_context(settings):
+    """kafka-python has no setting for the TLS version: the pseudo-setting ssl_maximum_version
+    (e.g. TLSv1_2) replaces the ssl_cafile/ssl_certfile/ssl_keyfile settings by an ssl_context
+    built from them with that maximum version."""
+    version = settings.pop("ssl_maximum_version", None)
+    if version is None:
+        return
+    ctx = ssl.create_default_context(cafile=settings.pop("ssl_cafile", None))
+    if "ssl_certfile" in settings:
+        ctx.load_cert_chain(settings.pop("ssl_certfile"), settings.pop("ssl_keyfile", None))
+    ctx.maximum_version = getattr(ssl.TLSVersion, version)
+    settings["ssl_context"] = ctx
+
+
+def own_args(ap):
+    ap.add_argument("--config", action="append", default=[], metavar="NAME=VALUE",
+                    help="a kafka-python setting for every client (security_protocol, sasl_*, ssl_*)")
+    ap.add_argument("--expect-auth-failure", action="store_true",
+                    help="only connect; succeed if the broker refuses the client")
+
+
+class ErrorNames(logging.Handler):
+    """Collects the names of the errors kafka-python logs (its connection logs a failed login
+    and closes, without raising it to the caller)."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.names = []
+
+    def emit(self, record):
+        for name in re.findall(r"\b([A-Za-z]+Error)\b", record.getMessage()):
+            if name not in self.names:
+                self.names.append(name)
+
+
+def expect_auth_failure(args, servers):
+    """Opens one connection (ApiVersions, SASL, TLS as configured); it must be refused. Prints
+    the names of the errors seen, one a line."""
+    errors = ErrorNames()
+    logging.getLogger("kafka").addHandler(errors)
+    host, _, port = servers[0].rpartition(":")
+    conn = BrokerConnection(host, int(port), socket.AF_UNSPEC, client_id=CLIENT_ID, **args.settings)
+    try:
+        connected = conn.connect_blocking(timeout=args.timeout)
+    except Exception as e:
+        errors.names.append(type(e).__name__)
+        print(f"refused: {e!r}", file=sys.stderr)
+        connected = False
+    conn.close()
+    if connected:
+        common.fail("connected; want the login refused")
+    print("\n".join(errors.names))
+    print(f"refused: {errors.names}", file=sys.stderr)
+
+
 def main():
-    args = common.parse_args(__doc__.splitlines()[0])
+    # kafka-python logs why a connection failed (TLS, SASL) without raising it: keep its
+    # errors on stderr for the check's logs.
+    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
+    args = common.parse_args(__doc__.splitlines()[0], extra=own_args)
+    args.settings = dict(setting(kv) for kv in args.config)
+    tls_context(args.settings)
     servers = [args.bootstrap]
+    if args.expect_auth_failure:
+        expect_auth_failure(args, servers)
+        return 0
     create_and_produce(args, servers)
     if args.group:
         consume_group(args, servers)
