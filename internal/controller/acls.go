@@ -24,7 +24,7 @@ func (c *Controller) CreateAcls(ctx context.Context, bindings []acl.Binding) []e
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	errs := make([]error, len(bindings))
-	if err := c.beginWriteLocked(); err != nil {
+	if err := c.beginLocked(); err != nil {
 		for i := range errs {
 			errs[i] = err
 		}
@@ -79,7 +79,7 @@ func (c *Controller) DeleteAcls(ctx context.Context, filters []acl.Filter) []ACL
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]ACLDeleteResult, len(filters))
-	if err := c.beginWriteLocked(); err != nil {
+	if err := c.beginLocked(); err != nil {
 		for i := range out {
 			out[i].Err = err
 		}

@@ -523,14 +523,7 @@ func (c *Controller) watchLeadership() {
 			c.replication.reset()
 			ctx, cancel := context.WithTimeout(context.Background(), applyTimeout)
 			term := c.raft.CurrentTerm()
-			// Writes are refused until the barrier has applied the log (beginLocked); a barrier
-			// that times out is tried again while this node leads the same term.
-			err := c.raft.Barrier(applyTimeout).Error()
-			for err != nil && c.raft.State() == raft.Leader && c.raft.CurrentTerm() == term && !c.stopping() {
-				c.logger.Warn("new leader could not apply the committed log yet; retrying", "err", err)
-				err = c.raft.Barrier(applyTimeout).Error()
-			}
-			if err == nil {
+			if err := c.raft.Barrier(applyTimeout).Error(); err == nil {
 				c.appliedTerm.Store(term)
 				c.mu.Lock()
 				if !c.mu.closed {
@@ -680,32 +673,6 @@ func (c *Controller) beginLocked() error {
 	}
 	if c.raft.State() != raft.Leader {
 		return fmt.Errorf("%w: node %d is not the active controller", kerr.NotController, c.cfg.NodeID)
-	}
-	return nil
-}
-
-// stopping reports whether the controller is being closed.
-func (c *Controller) stopping() bool {
-	select {
-	case <-c.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// beginWriteLocked is beginLocked for a change decided against the image: a leader decides
-// against its image (what exists, what a change would change), and until it has applied every
-// entry committed before its term began that image may be stale, so a change checked against
-// it could be lost or wrongly refused. NOT_CONTROLLER is retried by clients and by the
-// forwarding brokers. (The Raft voter changes answer Kafka's REQUEST_TIMED_OUT instead:
-// checkAppliedLocked.)
-func (c *Controller) beginWriteLocked() error {
-	if err := c.beginLocked(); err != nil {
-		return err
-	}
-	if c.appliedTerm.Load() != c.raft.CurrentTerm() {
-		return fmt.Errorf("%w: node %d is becoming the active controller (applying the committed log)", kerr.NotController, c.cfg.NodeID)
 	}
 	return nil
 }

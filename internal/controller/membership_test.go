@@ -234,23 +234,3 @@ func TestMembershipWaitsForAppliedLog(t *testing.T) {
 	l.appliedTerm.Store(term)
 	q.join(0, 1)
 }
-
-// TestWritesWaitForAppliedLog: a leader that has not applied the log committed before its term
-// refuses changes decided against its image with NOT_CONTROLLER (retried by clients and
-// forwarding brokers), then serves them once it has.
-func TestWritesWaitForAppliedLog(t *testing.T) {
-	q := startDynamicQuorum(t, 1)
-	l := q.ctrls[0]
-	term := l.appliedTerm.Swap(0)
-	create := func() error {
-		return l.CreateTopics(testCtx(t), []CreateTopic{{Name: "t", NumPartitions: 1, ReplicationFactor: 1}}, false)[0].Err
-	}
-	if err := create(); !errors.Is(err, kerr.NotController) {
-		t.Fatalf("CreateTopics before the barrier: %v, want NOT_CONTROLLER", err)
-	}
-	l.appliedTerm.Store(term)
-	registerBrokers(t, l, 1)
-	if err := create(); err != nil {
-		t.Fatalf("CreateTopics after the barrier: %v", err)
-	}
-}

@@ -112,7 +112,7 @@ func (q *quorum) leader() int {
 	for time.Now().Before(deadline) {
 		q.mu.Lock()
 		for i, c := range q.ctrls {
-			if c != nil && c.IsLeader() && c.appliedTerm.Load() == c.raft.CurrentTerm() {
+			if c != nil && c.IsLeader() {
 				q.mu.Unlock()
 				return i
 			}
