@@ -1367,6 +1367,24 @@ check_confluent-kafka-oauthbearer-unsecured() {
 		{ reason "the token without the required scope: no authentication error: $(last_error refused.err)"; return 1; }
 }
 
+# java_console_roundtrip TOPIC PROPERTIES WHAT: creates TOPIC through the PLAINTEXT listener,
+# produces the check's records to it with Kafka's console producer over SEC_SASL with the client
+# PROPERTIES, reads them back with the console consumer and verifies them; WHAT says how the
+# clients connect, in the reasons.
+java_console_roundtrip() {
+	local topic=$1 props=$2 what=$3
+	BOOTSTRAP=$SEC_PLAIN topics_create "$topic" || return 1
+	write_records > records.tsv
+	kafka_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$SEC_SASL" --topic "$topic" \
+		--producer.config "$props" --property parse.key=true --property key.separator=$'\t' \
+		< records.tsv > produce.out 2> produce.err || { reason "kafka-console-producer $what: $(last_error produce.err)"; return 1; }
+	kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$SEC_SASL" --topic "$topic" \
+		--consumer.config "$props" --from-beginning --max-messages $((KEYS * PER_KEY)) --timeout-ms 15000 \
+		--property print.key=true --property print.partition=true > consumed.tsv 2> consume.err ||
+		{ reason "kafka-console-consumer $what: $(last_error consume.err)"; return 1; }
+	verify consumed.tsv "$(last_error consume.err)"
+}
+
 # Kafka's kafka-configs --alter --add-config 'SCRAM-SHA-256=[...]' --entity-type users makes the
 # user (AlterUserScramCredentials), samsa user list shows it (DescribeUserScramCredentials), and the
 # Java console producer and consumer log in with it over SASL_SSL (PEM trust store).
@@ -1389,17 +1407,7 @@ check_kafka-configs-scram-java() {
 	printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=SCRAM-SHA-256 \
 		'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="alice-secret";' \
 		ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" > client.properties
-	local topic=compat-java-sasl-$RUN_ID
-	BOOTSTRAP=$SEC_PLAIN topics_create "$topic" || return 1
-	write_records > records.tsv
-	kafka_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$SEC_SASL" --topic "$topic" \
-		--producer.config client.properties --property parse.key=true --property key.separator=$'\t' \
-		< records.tsv > produce.out 2> produce.err || { reason "kafka-console-producer over SASL_SSL: $(last_error produce.err)"; return 1; }
-	kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$SEC_SASL" --topic "$topic" \
-		--consumer.config client.properties --from-beginning --max-messages $((KEYS * PER_KEY)) --timeout-ms 15000 \
-		--property print.key=true --property print.partition=true > consumed.tsv 2> consume.err ||
-		{ reason "kafka-console-consumer over SASL_SSL: $(last_error consume.err)"; return 1; }
-	verify consumed.tsv "$(last_error consume.err)" || return 1
+	java_console_roundtrip "compat-java-sasl-$RUN_ID" client.properties "over SASL_SSL" || return 1
 	# A wrong password is refused with Kafka's error.
 	sed 's/password="alice-secret"/password="wrong"/' client.properties > wrong.properties
 	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$SEC_SASL" --command-config wrong.properties \
@@ -1449,17 +1457,7 @@ check_kafka-console-oauthbearer() {
 	printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=OAUTHBEARER \
 		'sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required unsecuredLoginStringClaim_sub="alice";' \
 		ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" > client.properties
-	local topic=compat-java-oauth-$RUN_ID
-	BOOTSTRAP=$SEC_PLAIN topics_create "$topic" || return 1
-	write_records > records.tsv
-	kafka_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$SEC_SASL" --topic "$topic" \
-		--producer.config client.properties --property parse.key=true --property key.separator=$'\t' \
-		< records.tsv > produce.out 2> produce.err || { reason "kafka-console-producer over SASL_SSL OAUTHBEARER: $(last_error produce.err)"; return 1; }
-	kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$SEC_SASL" --topic "$topic" \
-		--consumer.config client.properties --from-beginning --max-messages $((KEYS * PER_KEY)) --timeout-ms 15000 \
-		--property print.key=true --property print.partition=true > consumed.tsv 2> consume.err ||
-		{ reason "kafka-console-consumer over SASL_SSL OAUTHBEARER: $(last_error consume.err)"; return 1; }
-	verify consumed.tsv "$(last_error consume.err)" || return 1
+	java_console_roundtrip "compat-java-oauth-$RUN_ID" client.properties "over SASL_SSL OAUTHBEARER" || return 1
 	! grep -qE 'ERROR|Exception' produce.err consume.err ||
 		{ reason "the Java clients logged an error: $(grep -hE 'ERROR|Exception' produce.err consume.err | head -n 1 | cut -c1-300)"; return 1; }
 	! grep -q 'SASL session expired' node1.log ||
@@ -1506,17 +1504,7 @@ check_kafka-console-oauthbearer-jwks() {
 	done
 	# Kafka 4's clients read a token URL only when this system property allows it.
 	local JAVA_OPTS=("${JAVA_OPTS[@]}" "-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=file://$PWD/token.jwt,file://$PWD/wrong-audience.jwt")
-	local topic=compat-java-jwks-$RUN_ID
-	BOOTSTRAP=$SEC_PLAIN topics_create "$topic" || return 1
-	write_records > records.tsv
-	kafka_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$SEC_SASL" --topic "$topic" \
-		--producer.config token.properties --property parse.key=true --property key.separator=$'\t' \
-		< records.tsv > produce.out 2> produce.err || { reason "kafka-console-producer with a signed JWT: $(last_error produce.err)"; return 1; }
-	kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$SEC_SASL" --topic "$topic" \
-		--consumer.config token.properties --from-beginning --max-messages $((KEYS * PER_KEY)) --timeout-ms 15000 \
-		--property print.key=true --property print.partition=true > consumed.tsv 2> consume.err ||
-		{ reason "kafka-console-consumer with a signed JWT: $(last_error consume.err)"; return 1; }
-	verify consumed.tsv "$(last_error consume.err)" || return 1
+	java_console_roundtrip "compat-java-jwks-$RUN_ID" token.properties "with a signed JWT" || return 1
 	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$SEC_SASL" --command-config wrong-audience.properties \
 		--list > wrong.out 2> wrong.err
 	grep -q 'SaslAuthenticationException' wrong.err ||
