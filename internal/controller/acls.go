@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/samsa-io/samsa/internal/acl"
@@ -65,7 +64,7 @@ func (c *Controller) CreateAcls(ctx context.Context, bindings []acl.Binding) []e
 
 func (c *Controller) newACLID(img *metadata.Image) metadata.UUID {
 	for {
-		id := metadata.UUID(uuid.New())
+		id := metadata.RandomUUID()
 		if _, used := img.ACLs[id]; !used && !id.IsZero() {
 			return id
 		}

@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/hashicorp/raft"
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -481,7 +480,7 @@ func (c *Controller) ensureBootstrapLocked(ctx context.Context) error {
 	if c.Image().ClusterID == "" {
 		id := c.cfg.ClusterID
 		if id == "" {
-			id = metadata.UUID(uuid.New()).String()
+			id = metadata.RandomUUID().String()
 		}
 		recs = append(recs, metadata.Bootstrap{ClusterID: id})
 	}

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/samsa-io/samsa/internal/metadata"
@@ -492,7 +491,7 @@ func (p *planner) checkAssignment(lists [][]int32, rf int16) error {
 // newTopicID returns a random (v4) UUID that is not zero and not in use.
 func (p *planner) newTopicID() metadata.UUID {
 	for {
-		id := metadata.UUID(uuid.New())
+		id := metadata.RandomUUID()
 		if _, taken := p.img.TopicsByID[id]; !taken && !id.IsZero() && !p.usedIDs[id] {
 			p.usedIDs[id] = true
 			return id

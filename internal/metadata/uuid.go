@@ -3,6 +3,8 @@ package metadata
 import (
 	"encoding/base64"
 	"fmt"
+
+	"github.com/google/uuid"
 )
 
 // UUID is a 128-bit identifier (topic IDs, broker incarnation IDs). Its underlying type is
@@ -15,6 +17,23 @@ type UUID [16]byte
 
 // IsZero reports whether u is the all-zero UUID, which Kafka uses for "no ID".
 func (u UUID) IsZero() bool { return u == UUID{} }
+
+// metadataTopicID is the fixed topic ID of KRaft's __cluster_metadata (Kafka's
+// Uuid.METADATA_TOPIC_ID, 0x...01), which a random ID must never take.
+var metadataTopicID = UUID{15: 1}
+
+// RandomUUID returns a random (version 4) UUID the way Kafka's Uuid.randomUuid does: never
+// the zero UUID, never the metadata topic's ID, and never one whose text form starts with
+// '-'. Command-line parsers (Kafka's tools use argparse4j) read such a value as an option,
+// so "--controller-directory-id -abc..." or "--cluster-id -abc..." would fail.
+func RandomUUID() UUID {
+	for {
+		u := UUID(uuid.New())
+		if !u.IsZero() && u != metadataTopicID && u.String()[0] != '-' {
+			return u
+		}
+	}
+}
 
 // String returns the Kafka text form of u.
 func (u UUID) String() string { return base64.RawURLEncoding.EncodeToString(u[:]) }

@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/metadata"
 )
@@ -127,7 +125,7 @@ func ValidateClusterID(id string) error {
 }
 
 // RandomUUID returns a new random UUID in Kafka's text form.
-func RandomUUID() string { return metadata.UUID(uuid.New()).String() }
+func RandomUUID() string { return metadata.RandomUUID().String() }
 
 // Format formats every data directory of cfg for clusterID (FormatWith with no quorum
 // options) and returns the directories it formatted.
@@ -214,7 +212,7 @@ func FormatWith(cfg *config.Server, opts FormatOptions) ([]FormattedDir, error) 
 	}
 	var done []FormattedDir
 	for _, dir := range todo {
-		d := FormattedDir{Dir: dir, DirectoryID: metadata.UUID(uuid.New()), Kind: "data directory"}
+		d := FormattedDir{Dir: dir, DirectoryID: metadata.RandomUUID(), Kind: "data directory"}
 		if filepath.Clean(dir) == filepath.Clean(cfg.MetadataLogDir) {
 			d.Kind = "metadata directory"
 			if dynamic {
@@ -269,7 +267,7 @@ func bootstrapFromOptions(cfg *config.Server, opts FormatOptions) (b bootstrapQu
 		if err != nil {
 			return b, false, fmt.Errorf("--standalone: %w", err)
 		}
-		b.Voters = []InitialController{{ID: cfg.NodeID, Host: host, Port: port, DirectoryID: metadata.UUID(uuid.New())}}
+		b.Voters = []InitialController{{ID: cfg.NodeID, Host: host, Port: port, DirectoryID: metadata.RandomUUID()}}
 	case opts.InitialControllers != "":
 		if b.Voters, err = ParseInitialControllers(opts.InitialControllers); err != nil {
 			return b, false, err

@@ -8,12 +8,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/controller"
+	"github.com/samsa-io/samsa/internal/metadata"
 )
 
 // quorumPlan is how this node takes part in the metadata quorum.
@@ -96,7 +96,7 @@ func newControllerMembership(cfg *config.Server, client *controllerClient, local
 	}
 	req := kmsg.NewPtrControllerRegistrationRequest()
 	req.ControllerID = cfg.NodeID
-	req.IncarnationID = uuid.New()
+	req.IncarnationID = metadata.RandomUUID()
 	l := kmsg.NewControllerRegistrationRequestListener()
 	l.Name, l.Host, l.Port = cfg.ControllerListener, host, uint16(port)
 	req.Listeners = append(req.Listeners, l)

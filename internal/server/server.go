@@ -7,7 +7,6 @@ package server
 import (
 	"context"
 	"fmt"
-	"github.com/google/uuid"
 	"log/slog"
 	"net"
 	"os"
@@ -478,7 +477,7 @@ func (s *Server) registration(bound []config.Listener) metadata.Broker {
 	if len(adv) == 0 {
 		adv = bound
 	}
-	br := metadata.Broker{ID: s.cfg.NodeID, IncarnationID: metadata.UUID(uuid.New())}
+	br := metadata.Broker{ID: s.cfg.NodeID, IncarnationID: metadata.RandomUUID()}
 	if v, ok := s.cfg.Explicit["broker.rack"]; ok {
 		br.Rack = v
 	}
