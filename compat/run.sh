@@ -70,7 +70,7 @@ BUDGET=${SAMSA_COMPAT_BUDGET:-300}
 PARTITIONS=3 KEYS=10 PER_KEY=30
 # More security checks: kafka-python with PLAIN, kafkajs with SCRAM, mTLS (secc_* functions).
 SECURITY_CHECKS+=(kafka-python-sasl-plaintext-plain kafka-python-sasl-ssl-plain kafkajs-sasl-ssl-scram256
-	kafkajs-sasl-ssl-scram512 kafka-python-mtls kafkajs-mtls)
+	kafkajs-sasl-ssl-scram512 kafka-python-mtls kafkajs-mtls kafka-console-ssl-key-password)
 # Seconds the security checks add to the dynamic-quorum section's budget (they run with it).
 SECURITY_BUDGET=${SAMSA_COMPAT_SECURITY_BUDGET:-240}
 
@@ -1069,10 +1069,11 @@ SECC_PLAIN_JAAS='org.apache.kafka.common.security.plain.PlainLoginModule require
 # secc_start LISTENER... -- [SETTING...]: certificates (sec_certs), then one samsa node with a
 # PLAINTEXT listener for admin calls (SEC_PLAIN) and the named listeners (SASL_PLAINTEXT,
 # SASL_SSL, SSL) on free ports, their host:port in SECC_ADDR[NAME]; PLAIN (SECC_PLAIN_JAAS)
-# and SCRAM-SHA-256/512 are enabled, the settings after -- are added.
+# and SCRAM-SHA-256/512 are enabled, the settings after -- are added. Certificates a check
+# made before (ca.pem) are kept.
 declare -A SECC_ADDR
 secc_start() {
-	sec_certs || return 1
+	[[ -f ca.pem ]] || sec_certs || return 1
 	local names=() settings=() l p ports=()
 	while (($# > 0)) && [[ $1 != -- ]]; do names+=("$1"); shift; done
 	[[ ${1:-} == -- ]] && shift
@@ -1200,6 +1201,52 @@ check_kafkajs-mtls() {
 	secc_kafkajs SSL --ca "$PWD/ca.pem" --cert "$PWD/client.crt" --key "$PWD/client.key" || return 1
 	secc_refused KafkaJSConnectionError node "$COMPAT/js/kafkajs_client.js" \
 		--bootstrap "${SECC_ADDR[SSL]}" --topic unused --ca "$PWD/ca.pem" && secc_cert_required
+}
+
+# secc_jks NAME CERT KEY: NAME.keystore.jks as Kafka's docs make stores: openssl pkcs12
+# -export of the certificate (with the CA) and key, keytool -importkeystore to JKS (store
+# password store-secret), and keytool -keypasswd giving the key its own password, key-secret.
+secc_jks() {
+	{
+		openssl pkcs12 -export -in "$2" -inkey "$3" -certfile ca.pem -name "$1" -out "$1.p12" -passout pass:store-secret &&
+			keytool -importkeystore -noprompt -srckeystore "$1.p12" -srcstoretype PKCS12 -srcstorepass store-secret \
+				-destkeystore "$1.keystore.jks" -deststoretype JKS -deststorepass store-secret -destkeypass store-secret &&
+			keytool -keypasswd -alias "$1" -keypass store-secret -new key-secret -keystore "$1.keystore.jks" -storepass store-secret
+	} >> certs.log 2>&1 || { reason "openssl/keytool ($1.keystore.jks): $(tail -n 1 certs.log)"; return 1; }
+}
+
+# A Kafka-style server.properties whose keys have passwords of their own (ssl.key.password):
+# the SSL listener (mutual TLS) takes JKS key and trust stores made with keytool, the key
+# re-protected by keytool -keypasswd; a second SSL listener, PEMSSL, takes a PEM key encrypted
+# by openssl pkcs8 -topk8. Kafka's console producer and consumer (JKS stores, their own key
+# with ssl.key.password too) round-trip records on the first, kcat on the second.
+check_kafka-console-ssl-key-password() {
+	need java && need kcat || return 1
+	sec_certs && secc_client_cert java-client || return 1
+	secc_jks broker broker.crt broker.key && secc_jks client client.crt client.key || return 1
+	{
+		keytool -importcert -noprompt -alias ca -file ca.pem -keystore truststore.jks -storetype JKS -storepass trust-secret &&
+			openssl pkcs8 -topk8 -in broker.key -out broker-enc.key -passout pass:pem-secret
+	} >> certs.log 2>&1 || { reason "keytool/openssl: $(tail -n 1 certs.log)"; return 1; }
+	grep -q 'BEGIN ENCRYPTED PRIVATE KEY' broker-enc.key || { reason "openssl pkcs8 -topk8 wrote no encrypted key"; return 1; }
+	cat broker.crt broker-enc.key > broker-enc.pem
+	secc_start SSL PEMSSL -- listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SSL:SSL,PEMSSL:SSL \
+		listener.name.ssl.ssl.keystore.type=JKS "listener.name.ssl.ssl.keystore.location=$PWD/broker.keystore.jks" \
+		listener.name.ssl.ssl.keystore.password=store-secret listener.name.ssl.ssl.key.password=key-secret \
+		listener.name.ssl.ssl.truststore.type=JKS "listener.name.ssl.ssl.truststore.location=$PWD/truststore.jks" \
+		listener.name.ssl.ssl.truststore.password=trust-secret listener.name.ssl.ssl.client.auth=required \
+		"listener.name.pemssl.ssl.keystore.location=$PWD/broker-enc.pem" listener.name.pemssl.ssl.key.password=pem-secret || return 1
+	printf '%s\n' security.protocol=SSL ssl.truststore.type=JKS "ssl.truststore.location=$PWD/truststore.jks" \
+		ssl.truststore.password=trust-secret ssl.keystore.type=JKS "ssl.keystore.location=$PWD/client.keystore.jks" \
+		ssl.keystore.password=store-secret ssl.key.password=key-secret > client.properties
+	SEC_SASL=${SECC_ADDR[SSL]} java_console_roundtrip "compat-jks-$RUN_ID" client.properties "over SSL with JKS stores" || return 1
+	local topic=compat-pemkey-$RUN_ID sec=(-X security.protocol=SSL -X "ssl.ca.location=$PWD/ca.pem")
+	BOOTSTRAP=$SEC_PLAIN topics_create "$topic" || return 1
+	kcat -P -b "${SECC_ADDR[PEMSSL]}" "${sec[@]}" -t "$topic" -K $'\t' -X acks=all < records.tsv 2> produce.err ||
+		{ reason "kcat -P over PEMSSL: $(last_error produce.err)"; return 1; }
+	timeout 20 kcat -C -b "${SECC_ADDR[PEMSSL]}" "${sec[@]}" -t "$topic" -o beginning -e -q -f '%p\t%k\t%s\n' \
+		> consumed.tsv 2> consume.err || { reason "kcat -C over PEMSSL: $(last_error consume.err)"; return 1; }
+	verify consumed.tsv "$(last_error consume.err)"
 }
 
 # ---- security: SASL_SSL with SCRAM ------------------------------------------

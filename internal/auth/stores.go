@@ -3,11 +3,13 @@ package auth
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"strings"
 
+	"github.com/youmark/pkcs8"
 	"software.sslmate.com/src/go-pkcs12"
 )
 
@@ -54,18 +56,58 @@ func (s TLSSettings) keyPair() (tls.Certificate, error) {
 			return tls.Certificate{}, err
 		}
 		if isJKS(s.KeystoreType, data) {
-			return jksKeyPair(s.KeystoreLocation, data, s.KeystorePassword)
+			keyPassword := s.KeystorePassword
+			if s.KeyPassword != "" {
+				keyPassword = s.KeyPassword
+			}
+			return jksKeyPair(s.KeystoreLocation, data, s.KeystorePassword, keyPassword)
 		}
 		chain, key = data, data
 	}
 	if len(chain) == 0 || len(key) == 0 {
 		return tls.Certificate{}, errors.New("TLS needs a certificate and key: set ssl.keystore.location (PEM or PKCS12), or ssl.keystore.certificate.chain and ssl.keystore.key")
 	}
+	key, err := decryptPEMKey(key, s.KeyPassword)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
 	cert, err := tls.X509KeyPair(chain, key)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("ssl.keystore: %w", err)
 	}
 	return cert, nil
+}
+
+// decryptPEMKey returns the PEM private key of data ready for tls.X509KeyPair: an encrypted
+// PKCS#8 key (BEGIN ENCRYPTED PRIVATE KEY, as openssl pkcs8 -topk8 and Java write it: PBES2
+// with PBKDF2 or scrypt, AES or 3DES) decrypted with password (ssl.key.password), as Kafka's
+// PEM key store reads it; data unchanged when its key is not encrypted. OpenSSL's legacy
+// encrypted keys (Proc-Type: 4,ENCRYPTED) are refused, as Kafka refuses them.
+func decryptPEMKey(data []byte, password string) ([]byte, error) {
+	for rest := data; ; {
+		var block *pem.Block
+		if block, rest = pem.Decode(rest); block == nil {
+			return data, nil
+		}
+		if _, legacy := block.Headers["DEK-Info"]; legacy {
+			return nil, errors.New("ssl.keystore: the private key is encrypted in OpenSSL's legacy format (Proc-Type: 4,ENCRYPTED); convert it to encrypted PKCS#8 with openssl pkcs8 -topk8")
+		}
+		if block.Type != "ENCRYPTED PRIVATE KEY" {
+			continue
+		}
+		if password == "" {
+			return nil, errors.New("ssl.keystore: the private key is encrypted (BEGIN ENCRYPTED PRIVATE KEY): set ssl.key.password")
+		}
+		key, err := pkcs8.ParsePKCS8PrivateKey(block.Bytes, []byte(password))
+		if err != nil {
+			return nil, fmt.Errorf("ssl.key.password: the private key does not decrypt with it: %w", err)
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("ssl.keystore: the decrypted private key: %w", err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+	}
 }
 
 // trustPool loads the trusted CA certificates: PEM (a file or inline), or a PKCS#12 or JKS

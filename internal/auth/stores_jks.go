@@ -41,8 +41,9 @@ func loadJKS(store, location string, data []byte, password string) (keystore.Key
 }
 
 // jksKeyPair reads the first private key entry of a JKS key store (in alias order), its key
-// protected by the store's password (keytool's default), and the entry's certificate chain.
-func jksKeyPair(location string, data []byte, password string) (tls.Certificate, error) {
+// protected by keyPassword (ssl.key.password, or the store's password: keytool's default),
+// and the entry's certificate chain.
+func jksKeyPair(location string, data []byte, password, keyPassword string) (tls.Certificate, error) {
 	setting := "ssl.keystore.location " + location
 	ks, err := loadJKS("keystore", location, data, password)
 	if err != nil {
@@ -54,9 +55,9 @@ func jksKeyPair(location string, data []byte, password string) (tls.Certificate,
 		if !ks.IsPrivateKeyEntry(alias) {
 			continue
 		}
-		e, err := ks.GetPrivateKeyEntry(alias, []byte(password))
+		e, err := ks.GetPrivateKeyEntry(alias, []byte(keyPassword))
 		if err != nil {
-			return tls.Certificate{}, fmt.Errorf("%s: key %q (its password is ssl.keystore.password): %w", setting, alias, err)
+			return tls.Certificate{}, fmt.Errorf("%s: key %q (its password is ssl.key.password, or ssl.keystore.password when that is unset): %w", setting, alias, err)
 		}
 		key, err := x509.ParsePKCS8PrivateKey(e.PrivateKey)
 		if err != nil {

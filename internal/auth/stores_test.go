@@ -1,11 +1,13 @@
 package auth
 
 import (
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"io"
 	"log/slog"
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -70,4 +72,75 @@ func TestStoreFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestKeyPassword: ssl.key.password opens a key with a password of its own: a JKS key entry
+// re-protected by keytool -keypasswd, and an encrypted PKCS#8 PEM key from openssl pkcs8
+// -topk8 (in the key store file, and inline as ssl.keystore.key). Without it, or with a
+// wrong one, the listener does not start and the error names ssl.key.password.
+func TestKeyPassword(t *testing.T) {
+	ca, _ := authtest.NewCA("ca")
+	is, _ := ca.Issue("broker", "Samsa tests", "127.0.0.1")
+	for _, c := range []struct {
+		name     string
+		settings func(dir string) (TLSSettings, error)
+	}{
+		{"JKS key entry", func(dir string) (TLSSettings, error) {
+			ks, _, err := ca.WriteJKSKeyPasswordWithTools(dir, "broker", is, "store-secret", "key-secret")
+			return TLSSettings{KeystoreType: "JKS", KeystoreLocation: ks, KeystorePassword: "store-secret"}, err
+		}},
+		{"encrypted PEM file", func(dir string) (TLSSettings, error) {
+			f, err := ca.WriteEncryptedPEMWithTools(dir, "broker", is, "key-secret")
+			return TLSSettings{KeystoreType: "PEM", KeystoreLocation: f}, err
+		}},
+		{"encrypted PEM inline", func(dir string) (TLSSettings, error) {
+			f, err := ca.WriteEncryptedPEMWithTools(dir, "broker", is, "key-secret")
+			if err != nil {
+				return TLSSettings{}, err
+			}
+			data, err := os.ReadFile(f)
+			return TLSSettings{KeystoreType: "PEM", KeystoreChain: string(is.CertPEM), KeystoreKey: string(data[len(is.CertPEM):])}, err
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := c.settings(t.TempDir())
+			if errors.Is(err, exec.ErrNotFound) {
+				t.Skip(err)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.Listener, s.Protocols = "SSL", []string{"TLSv1.3"}
+			discard := slog.New(slog.NewTextHandler(io.Discard, nil))
+			for _, wrong := range []string{"", "wrong-secret"} {
+				bad := s
+				bad.KeyPassword = wrong
+				if _, err := NewTLSSource(bad, discard); err == nil || !strings.Contains(err.Error(), "ssl.key.password") {
+					t.Errorf("key password %q: %v, want an error naming ssl.key.password", wrong, err)
+				}
+			}
+			s.KeyPassword = "key-secret"
+			src, err := NewTLSSource(s, discard)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, _ := src.ServerConfig().GetConfigForClient(&tls.ClientHelloInfo{})
+			leaf, _ := x509.ParseCertificate(cfg.Certificates[0].Certificate[0])
+			if leaf.Subject.CommonName != "broker" {
+				t.Errorf("served %q, want broker", leaf.Subject.CommonName)
+			}
+			if !cfg.Certificates[0].PrivateKey.(interface{ Equal(crypto.PrivateKey) bool }).Equal(mustKey(t, is).PrivateKey) {
+				t.Error("the decrypted key is not the certificate's key")
+			}
+		})
+	}
+}
+
+func mustKey(t *testing.T, is authtest.Issued) tls.Certificate {
+	t.Helper()
+	kp, err := is.KeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kp
 }

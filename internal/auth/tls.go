@@ -23,9 +23,12 @@ type TLSSettings struct {
 	KeystoreLocation, KeystoreChain, KeystoreKey string
 	// TruststoreLocation is a PEM file of CA certificates; or TruststoreCerts holds them.
 	TruststoreLocation, TruststoreCerts string
-	// KeystoreType and TruststoreType are PEM or PKCS12; a PKCS12 store is opened with its
-	// password.
+	// KeystoreType and TruststoreType are PEM, PKCS12 or JKS; a PKCS12 or JKS store is opened
+	// with its password.
 	KeystoreType, KeystorePassword, TruststoreType, TruststorePassword string
+	// KeyPassword (ssl.key.password) decrypts the private key: an encrypted PKCS#8 PEM key,
+	// or a JKS key entry protected by a password of its own (the store's when empty).
+	KeyPassword string
 	// ClientAuth is none, requested or required.
 	ClientAuth string
 	// Protocols are the enabled TLS versions (TLSv1.2, TLSv1.3).
@@ -50,6 +53,7 @@ func ListenerTLSSettings(cfg *config.Server, listener string) TLSSettings {
 		TruststoreCerts:    v("ssl.truststore.certificates"),
 		KeystoreType:       v("ssl.keystore.type"),
 		KeystorePassword:   v("ssl.keystore.password"),
+		KeyPassword:        v("ssl.key.password"),
 		TruststoreType:     v("ssl.truststore.type"),
 		TruststorePassword: v("ssl.truststore.password"),
 		ClientAuth:         v("ssl.client.auth"),

@@ -146,6 +146,7 @@ func clientTLS(props map[string]string) (*tls.Config, error) {
 	alg, set := props["ssl.endpoint.identification.algorithm"]
 	cfg, err := auth.ListenerClientTLS(auth.TLSSettings{
 		KeystoreType: props["ssl.keystore.type"], KeystoreLocation: props["ssl.keystore.location"], KeystorePassword: props["ssl.keystore.password"],
+		KeyPassword:    props["ssl.key.password"],
 		TruststoreType: props["ssl.truststore.type"], TruststoreLocation: props["ssl.truststore.location"], TruststorePassword: props["ssl.truststore.password"],
 	}, !set || alg != "")
 	if err != nil {

@@ -12,10 +12,11 @@ import (
 // at start; a PEM file named by a location is read again when it changes (internal/auth).
 var SecurityDefs = []Def{
 	{Name: "ssl.keystore.type", Type: TypeString, Default: "PEM", OneOf: []string{"PEM", "PKCS12", "JKS"}, Doc: "format of the key store: PEM (Samsa's default; a JKS file left at it is read as JKS, Kafka's default), PKCS12 or JKS (its first private key entry, the key protected by ssl.keystore.password)"},
-	{Name: "ssl.keystore.location", Type: TypeString, NoDefault: true, Doc: "the key store file: PEM with the listener's certificate chain and its private key (PKCS#8, PKCS#1 or EC, unencrypted), PKCS12 or JKS"},
-	{Name: "ssl.keystore.password", Type: TypePassword, NoDefault: true, Doc: "password of a PKCS12 or JKS key store (its key has the same password)"},
+	{Name: "ssl.keystore.location", Type: TypeString, NoDefault: true, Doc: "the key store file: PEM with the listener's certificate chain and its private key (PKCS#8, PKCS#1 or EC; an encrypted PKCS#8 key with ssl.key.password), PKCS12 or JKS"},
+	{Name: "ssl.keystore.password", Type: TypePassword, NoDefault: true, Doc: "password of a PKCS12 or JKS key store (and of its key, unless ssl.key.password is set)"},
+	{Name: "ssl.key.password", Type: TypePassword, NoDefault: true, Doc: "password of the private key: an encrypted PKCS#8 PEM key (BEGIN ENCRYPTED PRIVATE KEY, in ssl.keystore.location or ssl.keystore.key), or a JKS key entry with a password of its own; a PKCS12 store's key has the store's password (keytool allows no other)"},
 	{Name: "ssl.keystore.certificate.chain", Type: TypePassword, NoDefault: true, Doc: "the certificate chain in PEM, instead of ssl.keystore.location"},
-	{Name: "ssl.keystore.key", Type: TypePassword, NoDefault: true, Doc: "the private key in PEM (unencrypted), with ssl.keystore.certificate.chain"},
+	{Name: "ssl.keystore.key", Type: TypePassword, NoDefault: true, Doc: "the private key in PEM (encrypted PKCS#8 with ssl.key.password, or unencrypted), with ssl.keystore.certificate.chain"},
 	{Name: "ssl.truststore.type", Type: TypeString, Default: "PEM", OneOf: []string{"PEM", "PKCS12", "JKS"}, Doc: "format of the trust store: PEM (Samsa's default; a JKS file left at it is read as JKS, Kafka's default), PKCS12 or JKS (trusted certificate entries, as keytool writes them)"},
 	{Name: "ssl.truststore.location", Type: TypeString, NoDefault: true, Doc: "the trust store file (PEM, PKCS12 or JKS) of the CA certificates that client certificates are checked against"},
 	{Name: "ssl.truststore.password", Type: TypePassword, NoDefault: true, Doc: "password of a PKCS12 or JKS trust store"},

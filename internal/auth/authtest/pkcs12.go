@@ -81,3 +81,37 @@ func (ca *CA) WriteJKSWithTools(dir, name string, is Issued, password string) (k
 	}
 	return keystore, truststore, nil
 }
+
+// WriteJKSKeyPasswordWithTools writes the stores of WriteJKSWithTools, then gives the key
+// entry a password of its own with keytool -keypasswd (a Kafka configuration then needs
+// ssl.key.password). It returns an error wrapping exec.ErrNotFound when a tool is missing.
+func (ca *CA) WriteJKSKeyPasswordWithTools(dir, name string, is Issued, password, keyPassword string) (keystore, truststore string, err error) {
+	if keystore, truststore, err = ca.WriteJKSWithTools(dir, name, is, password); err != nil {
+		return "", "", err
+	}
+	// openssl pkcs12 -export without -name leaves the entry unnamed; keytool calls it "1".
+	cmd := exec.Command("keytool", "-keypasswd", "-alias", "1", "-keypass", password, "-new", keyPassword,
+		"-keystore", keystore, "-storepass", password)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", "", fmt.Errorf("keytool -keypasswd: %w: %s", err, out)
+	}
+	return keystore, truststore, nil
+}
+
+// WriteEncryptedPEMWithTools writes, in dir, <name>-encrypted.pem: the certificate followed
+// by its key encrypted with keyPassword by openssl pkcs8 -topk8 (PKCS#8, PBES2 with PBKDF2 and
+// AES-256-CBC, OpenSSL 3's default), as ssl.keystore.location takes it with ssl.key.password.
+// It returns an error wrapping exec.ErrNotFound when openssl is missing.
+func (ca *CA) WriteEncryptedPEMWithTools(dir, name string, is Issued, keyPassword string) (string, error) {
+	plain := filepath.Join(dir, name+"-key.pem")
+	if err := os.WriteFile(plain, is.KeyPEM, 0o600); err != nil {
+		return "", err
+	}
+	cmd := exec.Command("openssl", "pkcs8", "-topk8", "-in", plain, "-passout", "pass:"+keyPassword)
+	enc, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("openssl pkcs8 -topk8: %w", err)
+	}
+	out := filepath.Join(dir, name+"-encrypted.pem")
+	return out, os.WriteFile(out, append(append([]byte{}, is.CertPEM...), enc...), 0o600)
+}
