@@ -23,7 +23,7 @@ func (c *Controller) CreateAcls(ctx context.Context, bindings []acl.Binding) []e
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	errs := make([]error, len(bindings))
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		for i := range errs {
 			errs[i] = err
 		}
@@ -78,7 +78,7 @@ func (c *Controller) DeleteAcls(ctx context.Context, filters []acl.Filter) []ACL
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]ACLDeleteResult, len(filters))
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		for i := range out {
 			out[i].Err = err
 		}

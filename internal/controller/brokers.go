@@ -174,7 +174,7 @@ func ptrTo[T any](v T) *T { return &v }
 func (c *Controller) RegisterBroker(ctx context.Context, b metadata.Broker) (epoch int64, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		return -1, err
 	}
 	if b.ID < 0 {
@@ -239,7 +239,7 @@ func (c *Controller) BrokerHeartbeat(ctx context.Context, req HeartbeatRequest) 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	fenced := HeartbeatResult{IsFenced: true}
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		return fenced, err
 	}
 	img := c.Image()
@@ -307,7 +307,7 @@ func (c *Controller) BrokerHeartbeat(ctx context.Context, req HeartbeatRequest) 
 func (c *Controller) FenceExpiredBrokers(ctx context.Context) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		return 0, err
 	}
 	img := c.Image()

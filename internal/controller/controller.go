@@ -665,13 +665,38 @@ func (c *Controller) Close() error {
 	return errors.Join(errs...)
 }
 
-// beginLocked checks that the controller may serve an operation: it is open and the leader.
-func (c *Controller) beginLocked() error {
+// beginLocked checks that the controller may serve an operation: it is open and the leader,
+// and its image holds every entry committed before its term began. A leader decides against
+// its image (what exists, what a change would change), and a new leader's image may still miss
+// entries an earlier leader committed: a change checked against it could be lost or wrongly
+// refused (a forwarded quota removal taken for a no-op, say). So the first operation of a term
+// waits, within ctx, for a barrier (raft applies every earlier entry) unless watchLeadership's
+// has already run, as Kafka's controller serves only once it has replayed the log up to its
+// epoch's start. Waiting rather than refusing keeps a new leader serving at once; an isolated
+// one waits as its proposals would.
+func (c *Controller) beginLocked(ctx context.Context) error {
 	if c.mu.closed {
 		return fmt.Errorf("%w: controller is closed", kerr.NotController)
 	}
 	if c.raft.State() != raft.Leader {
 		return fmt.Errorf("%w: node %d is not the active controller", kerr.NotController, c.cfg.NodeID)
+	}
+	term := c.raft.CurrentTerm()
+	if c.appliedTerm.Load() == term {
+		return nil
+	}
+	if err := waitFuture(ctx, c.raft.Barrier(timeoutFrom(ctx))); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost),
+			errors.Is(err, raft.ErrLeadershipTransferInProgress), errors.Is(err, raft.ErrRaftShutdown):
+			return fmt.Errorf("%w: node %d: %w", kerr.NotController, c.cfg.NodeID, err)
+		default:
+			return fmt.Errorf("%w: node %d is becoming the active controller (applying the committed log): %w",
+				kerr.RequestTimedOut, c.cfg.NodeID, err)
+		}
+	}
+	if c.raft.CurrentTerm() == term {
+		c.appliedTerm.Store(term)
 	}
 	return nil
 }

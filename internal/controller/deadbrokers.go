@@ -79,7 +79,7 @@ func (c *Controller) probeBrokers(ctx context.Context) {
 func (c *Controller) fenceGone(ctx context.Context, id int32, epoch int64) (bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		return false, err
 	}
 	img := c.Image()

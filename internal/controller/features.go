@@ -131,7 +131,7 @@ type FeatureUpdate struct {
 func (c *Controller) UpdateFeatures(ctx context.Context, updates []FeatureUpdate, validateOnly bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		return err
 	}
 	current, _ := FinalizedFeatures(c.Image())

@@ -148,7 +148,7 @@ func (c *Controller) listenerAddr(endpoints []metadata.Endpoint) (string, error)
 // Errors are *KafkaError or wrap a *kerr.Error.
 func (c *Controller) AddVoter(ctx context.Context, id int32, dir metadata.UUID, endpoints []metadata.Endpoint) error {
 	key := replicaKey(id, dir)
-	addr, target, err := c.checkAddVoter(id, key, endpoints)
+	addr, target, err := c.checkAddVoter(ctx, id, key, endpoints)
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func (c *Controller) AddVoter(ctx context.Context, id int32, dir metadata.UUID, 
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, _, err := c.checkAddVoterLocked(id, key, endpoints); err != nil {
+	if _, _, err := c.checkAddVoterLocked(ctx, id, key, endpoints); err != nil {
 		return err
 	}
 	if _, err := c.proposeLocked(ctx, metadata.RegisterController{ID: id, DirectoryID: dir, Endpoints: endpoints}); err != nil {
@@ -171,16 +171,16 @@ func (c *Controller) AddVoter(ctx context.Context, id int32, dir metadata.UUID, 
 	return nil
 }
 
-func (c *Controller) checkAddVoter(id int32, key string, endpoints []metadata.Endpoint) (addr string, target uint64, err error) {
+func (c *Controller) checkAddVoter(ctx context.Context, id int32, key string, endpoints []metadata.Endpoint) (addr string, target uint64, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.checkAddVoterLocked(id, key, endpoints)
+	return c.checkAddVoterLocked(ctx, id, key, endpoints)
 }
 
 // checkAddVoterLocked checks AddVoter's conditions and returns the new voter's Raft address
 // and the leader's last log index.
-func (c *Controller) checkAddVoterLocked(id int32, key string, endpoints []metadata.Endpoint) (addr string, target uint64, err error) {
-	if err := c.beginLocked(); err != nil {
+func (c *Controller) checkAddVoterLocked(ctx context.Context, id int32, key string, endpoints []metadata.Endpoint) (addr string, target uint64, err error) {
+	if err := c.beginLocked(ctx); err != nil {
 		return "", 0, err
 	}
 	if err := c.checkDynamicLocked("adding"); err != nil {
@@ -224,7 +224,7 @@ func (c *Controller) checkAddVoterLocked(id int32, key string, endpoints []metad
 func (c *Controller) RemoveVoter(ctx context.Context, id int32, dir metadata.UUID) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		return err
 	}
 	if err := c.checkDynamicLocked("removing"); err != nil {
@@ -281,7 +281,7 @@ const recentContact = 2 * time.Second
 func (c *Controller) RegisterController(ctx context.Context, id int32, endpoints []metadata.Endpoint) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		return err
 	}
 	if err := c.checkAppliedLocked(); err != nil {

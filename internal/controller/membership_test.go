@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/quota"
 )
 
 // dynamicQuorum is a dynamic quorum of in-process controllers: node 1 formatted as its only
@@ -220,17 +221,33 @@ func TestAddVoterWaitsForCatchUp(t *testing.T) {
 	}
 }
 
-// TestMembershipWaitsForAppliedLog: a leader that has not yet applied the log of its term's
-// start (its barrier) answers membership requests with REQUEST_TIMED_OUT and Kafka's message,
-// so a registering observer retries instead of being judged on a stale image.
-func TestMembershipWaitsForAppliedLog(t *testing.T) {
+// TestWritesWaitForAppliedLog: a leader that has not yet applied the log of its term's start
+// (its barrier) runs one before it decides anything against its image: a membership request
+// and a quota change made then are served (not refused), and a barrier entry was appended
+// before the validate-only quota change, which proposes nothing itself.
+func TestWritesWaitForAppliedLog(t *testing.T) {
 	q := startDynamicQuorum(t, 2)
 	l := q.ctrls[0]
 	term := l.appliedTerm.Swap(0)
-	wantKafkaError(t, "RegisterController before the barrier", l.RegisterController(testCtx(t), 2, q.endpoints(1)),
-		kerr.RequestTimedOut, "waiting for leader to establish HWM")
-	wantKafkaError(t, "RemoveVoter before the barrier", l.RemoveVoter(testCtx(t), 1, q.dirs[0]),
-		kerr.RequestTimedOut, "waiting for leader to establish HWM")
-	l.appliedTerm.Store(term)
-	q.join(0, 1)
+	before := l.raft.LastIndex()
+	alice := "alice"
+	for _, r := range l.AlterClientQuotas(testCtx(t), []QuotaAlteration{{
+		Entity: []metadata.QuotaEntityData{{EntityType: metadata.QuotaEntityUser, EntityName: &alice}},
+		Ops:    []QuotaOp{{Key: quota.ProducerByteRate, Value: 1024}},
+	}}, true) {
+		if r.Err != nil {
+			t.Fatalf("a validate-only quota change before the barrier: %v", r.Err)
+		}
+	}
+	if got := l.appliedTerm.Load(); got != term {
+		t.Fatalf("applied term %d after the first write, want %d", got, term)
+	}
+	if after := l.raft.LastIndex(); after <= before {
+		t.Fatalf("last index %d, was %d: no barrier was appended", after, before)
+	}
+	l.appliedTerm.Store(0)
+	q.join(0, 1) // RegisterController and AddVoter, each with their barrier check
+	if got := l.appliedTerm.Load(); got != term {
+		t.Fatalf("applied term %d after the membership change, want %d", got, term)
+	}
 }

@@ -19,7 +19,7 @@ import (
 func (c *Controller) AlterConfigs(ctx context.Context, resourceType int8, name string, set map[string]string, del []string, validateOnly bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		return err
 	}
 	img := c.Image()
@@ -65,7 +65,7 @@ func (c *Controller) AlterConfigs(ctx context.Context, resourceType int8, name s
 func (c *Controller) AllocateProducerIDs(ctx context.Context, count int) (first int64, err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		return 0, err
 	}
 	if count <= 0 || count > math.MaxInt32 {

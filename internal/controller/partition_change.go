@@ -116,7 +116,7 @@ func validateAlterPartition(img *metadata.Image, broker int32, topicID metadata.
 func (c *Controller) AlterPartition(ctx context.Context, req AlterPartitionRequest) ([]AlterPartitionResult, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		return nil, err
 	}
 	img := c.Image()
@@ -209,7 +209,7 @@ func (c *Controller) ElectLeaders(ctx context.Context, electionType int8, partit
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		return nil, err
 	}
 	img := c.Image()

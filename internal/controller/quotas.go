@@ -73,7 +73,7 @@ var _ quota.Source = (*Controller)(nil)
 func (c *Controller) AlterClientQuotas(ctx context.Context, alts []QuotaAlteration, validateOnly bool) []QuotaResult {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		results := QuotaResultsFor(alts)
 		for i := range results {
 			results[i].Err = err

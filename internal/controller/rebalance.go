@@ -103,7 +103,7 @@ func balanceChanges(img *metadata.Image, percent int) []metadata.PartitionChange
 func (c *Controller) BalanceLeaders(ctx context.Context) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		return 0, err
 	}
 	changes := balanceChanges(c.Image(), c.cfg.LeaderImbalancePercentage)

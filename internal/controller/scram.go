@@ -65,7 +65,7 @@ func (c *Controller) AlterUserScramCredentials(ctx context.Context, dels []Scram
 		note(u.Name, u.Mechanism)
 	}
 	errs := map[string]error{}
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		for _, u := range order {
 			errs[u] = err
 		}

@@ -118,7 +118,7 @@ func (c *Controller) CreateTopics(ctx context.Context, reqs []CreateTopic, valid
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		for i := range results {
 			results[i].Err = err
 		}
@@ -268,7 +268,7 @@ func (c *Controller) DeleteTopics(ctx context.Context, names []string, ids [][16
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		for i := range results {
 			results[i].Err = err
 		}
@@ -338,7 +338,7 @@ func (c *Controller) DeleteTopics(ctx context.Context, names []string, ids [][16
 func (c *Controller) CreatePartitions(ctx context.Context, topic string, count int32, assignment [][]int32, validateOnly bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err := c.beginLocked(); err != nil {
+	if err := c.beginLocked(ctx); err != nil {
 		return err
 	}
 	img := c.Image()
