@@ -189,11 +189,14 @@ func (b *Broker) Serve(ln net.Listener, l config.Listener) {
 			sec := b.security[l.Name]
 			// (the controller listener's TLS, if any, is the controller's: its connections
 			// come here after their handshake)
+			var batch *tlsWriteBatcher
 			if sec != nil && sec.tls != nil && l.Name != b.cfg.ControllerListener {
-				nc = tls.Server(nc, sec.tls) // the handshake runs in the connection's goroutine
+				batch = &tlsWriteBatcher{Conn: nc}
+				nc = tls.Server(batch, sec.tls) // the handshake runs in the connection's goroutine
 			}
 			c := b.newConn(nc, l.Name)
 			c.sec = sec
+			c.tlsBatch = batch
 			b.mu.Lock()
 			if b.ctx.Err() != nil { // Close has closed the connections it knew of
 				b.mu.Unlock()

@@ -108,6 +108,10 @@ type conn struct {
 	waitCtx    context.Context
 	cancelWait context.CancelFunc
 
+	// tlsBatch, on a TLS listener, gathers the TLS records of the handler's responses into
+	// few socket writes (tls_batch.go); nil otherwise.
+	tlsBatch *tlsWriteBatcher
+
 	// reqs holds the requests decoded and not handled yet, in arrival order.
 	reqs chan *request
 	// handlers counts the handler goroutine (at most one runs), so that the reader can wait
@@ -231,6 +235,9 @@ func (c *conn) handle() {
 	var wb *writeBuffers
 	defer func() {
 		if wb != nil {
+			if c.tlsBatch != nil {
+				c.tlsBatch.flush(true) // the connection is closing: nothing more is gathered
+			}
 			wb.put()
 		}
 	}()
@@ -242,7 +249,7 @@ func (c *conn) handle() {
 			// Nothing queued: push what is buffered to the client and give the buffers back
 			// before ending.
 			if wb != nil {
-				err := wb.w.Flush()
+				err := c.flush(wb, true)
 				wb.put()
 				wb = nil
 				if err != nil {
@@ -267,14 +274,17 @@ func (c *conn) handle() {
 		if err == nil && resp != nil {
 			if wb == nil {
 				wb = getWriteBuffers(c.nc)
+				if c.tlsBatch != nil {
+					c.tlsBatch.start()
+				}
 			}
 			err = c.writeResponse(wb, req, resp)
 			req.bufs.release()
 			if err == nil && req.throttled {
-				err = wb.w.Flush() // answer at once, then stay muted (KIP-219)
+				err = c.flush(wb, false) // answer at once, then stay muted (KIP-219)
 			}
 			if err == nil && c.closeAfterResponse {
-				wb.w.Flush()
+				c.flush(wb, true)
 				c.fail("", nil)
 				return
 			}
@@ -288,13 +298,26 @@ func (c *conn) handle() {
 		if err != nil {
 			c.logger().Warn("closing connection", "api_key", req.hdr.Key, "api_version", req.hdr.Version, "err", err)
 			if wb != nil {
-				wb.w.Flush()
+				c.flush(wb, true)
 			}
 			c.fail("", nil)
 			return
 		}
 		// resp == nil: an acks=0 produce, which gets no response.
 	}
+}
+
+// flush pushes what the handler has written to the client: the response buffer, then on a
+// TLS listener the gathered records. stop ends the gathering (the handler is done, or the
+// connection closes).
+func (c *conn) flush(wb *writeBuffers, stop bool) error {
+	err := wb.w.Flush()
+	if c.tlsBatch != nil {
+		if ferr := c.tlsBatch.flush(stop || err != nil); err == nil {
+			err = ferr
+		}
+	}
+	return err
 }
 
 // fail closes the connection from its handler: no handler starts again, and closing the
