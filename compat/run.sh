@@ -2023,6 +2023,20 @@ main() {
 		tail -n 20 "$WORK/broker.log" | sed 's/^/    /' >&2
 		BROKER_PID=
 	fi
+	# Every client above talked to the broker without one request it could not read: a "bad
+	# request" line means a client (or the broker's own client of its controller listener)
+	# sent something Samsa does not serve, and the connection was closed under it.
+	if [[ -z ${SAMSA_COMPAT_ONLY:-} && -s $WORK/broker.log ]]; then
+		local bad
+		bad=$(grep -m 1 'closing connection: bad request' "$WORK/broker.log" | cut -c1-300)
+		if [[ -z $bad ]]; then
+			echo "PASS broker-log-no-bad-requests"
+			passed=$((passed + 1))
+		else
+			echo "FAIL broker-log-no-bad-requests: $(grep -c 'closing connection: bad request' "$WORK/broker.log") in the broker log, the first: $bad"
+			failed=$((failed + 1))
+		fi
+	fi
 	if ((failed > 0)); then
 		KEEP_WORK=1
 		local problems line

@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 	"github.com/twmb/franz-go/pkg/sasl"
 
 	"github.com/samsa-io/samsa/internal/controller"
@@ -68,14 +69,7 @@ func (c *controllerClient) client() (*kgo.Client, error) {
 		c.cl.Close()
 		c.cl = nil
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID("samsa-node"), kgo.DialTimeout(5 * time.Second), kgo.RequestRetries(0)}
-	if c.tls != nil {
-		opts = append(opts, kgo.DialTLSConfig(c.tls))
-	}
-	if c.sasl != nil {
-		opts = append(opts, kgo.SASL(c.sasl))
-	}
-	cl, err := kgo.NewClient(opts...)
+	cl, err := kgo.NewClient(controllerClientOpts(addr, c.tls, c.sasl)...)
 	if err != nil {
 		return nil, err
 	}
@@ -84,6 +78,28 @@ func (c *controllerClient) client() (*kgo.Client, error) {
 }
 
 var errNoLeader = errors.New("no active controller known")
+
+// controllerClientOpts are the options of a client of the controller listener at addr. Every
+// request goes to that one node (Broker.Request), so the client needs no metadata, and a
+// controller listener serves no Metadata (as Kafka's). franz-go still refreshes its metadata
+// every MetadataMaxAge (5 minutes) and takes a controller's ApiVersions, which lists no
+// Produce, for no versions at all, so it would send Metadata there: the listener closes the
+// connection on it, and the heartbeats sharing that connection with it, every 5 s from then
+// on. Leaving Metadata out of the versions the client may send makes that refresh fail in the
+// client, with nothing sent.
+func controllerClientOpts(addr string, tlsCfg *tls.Config, mech sasl.Mechanism) []kgo.Opt {
+	versions := kversion.Stable()
+	versions.SetMaxKeyVersion(kmsg.Metadata.Int16(), -1)
+	opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.ClientID("samsa-node"), kgo.DialTimeout(5 * time.Second),
+		kgo.RequestRetries(0), kgo.MaxVersions(versions)}
+	if tlsCfg != nil {
+		opts = append(opts, kgo.DialTLSConfig(tlsCfg))
+	}
+	if mech != nil {
+		opts = append(opts, kgo.SASL(mech))
+	}
+	return opts
+}
 
 // request sends req to the active controller and returns its response, retrying while no
 // leader is known or the leader cannot be reached, until ctx ends. retry reports, from the
