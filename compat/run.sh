@@ -1600,7 +1600,8 @@ check_kafka-acls-sasl() {
 }
 
 # Kafka's kafka-configs sets client quotas (AlterClientQuotas) of a user, the default client id,
-# a user's client id and an ip, describes each (DescribeClientQuotas) with its own output
+# a user's client id, an ip and an ip named by a host name (an unresolvable one refused, by the
+# tool itself), describes each (DescribeClientQuotas) with its own output
 # lines, lists users with their quotas and SCRAM credentials, deletes a quota with
 # --delete-config, and is refused a fractional byte rate (INVALID_REQUEST with Kafka's message).
 # (Kafka 4.1's kafka-configs cannot alter quotas with --bootstrap-controller: it describes them
@@ -1623,7 +1624,19 @@ check_kafka-configs-quotas() {
 		{ reason "kafka-configs --alter --entity-type ips: $(last_error alter3.err)"; return 1; }
 	entities+=('--entity-type ips --entity-name 127.0.0.1')
 	wants+=("Quota configs for ip '127.0.0.1' are connection_creation_rate=10.0")
-	for i in 0 1 2 3; do
+	# An ip entity may name a host that resolves (kept as named); one that does not is refused.
+	configs --alter --add-config connection_creation_rate=5 --entity-type ips --entity-name localhost > alter4.out 2> alter4.err ||
+		{ reason "kafka-configs --alter --entity-type ips --entity-name localhost: $(last_error alter4.err)"; return 1; }
+	entities+=('--entity-type ips --entity-name localhost')
+	wants+=("Quota configs for ip 'localhost' are connection_creation_rate=5.0")
+	if configs --alter --add-config connection_creation_rate=5 --entity-type ips --entity-name no-such-host.invalid > badhost.out 2> badhost.err; then
+		reason "kafka-configs --alter --entity-type ips --entity-name no-such-host.invalid succeeded"
+		return 1
+	fi
+	# (kafka-configs refuses it itself, InetAddress.getByName, before asking the broker.)
+	grep -q 'must be a valid IP or resolvable host, but it is: no-such-host.invalid' badhost.err ||
+		{ reason "kafka-configs --alter of an unresolvable host: $(last_error badhost.err)"; return 1; }
+	for i in 0 1 2 3 4; do
 		# shellcheck disable=SC2086
 		configs --describe ${entities[i]} > "describe$i.out" 2> "describe$i.err" ||
 			{ reason "kafka-configs --describe ${entities[i]}: $(last_error "describe$i.err")"; return 1; }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,12 +22,18 @@ import (
 // validator, and the client-credentials login (OAuthBearerLoginCallbackHandler, a token from
 // an HTTP token endpoint) on a listener validating signed JWTs against a JWKS. The principal
 // is the token's subject: bob's token is refused by the authorizer, a wrong client secret by
-// the token endpoint.
+// the token endpoint. A token endpoint that answers 503 twice is retried after
+// sasl.login.retry.backoff.ms, as Kafka's login does.
 func TestCommandConfigOAuthBearer(t *testing.T) {
 	key := authtest.MustSigningKey(t, "k1", jose.RS256)
 	jwks := authtest.NewJWKSServer(key)
 	t.Cleanup(jwks.Close)
+	var flaky atomic.Int32 // requests to /flaky: the first two are answered 503
 	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/flaky" && flaky.Add(1) <= 2 {
+			http.Error(w, `{"error":"temporarily_unavailable"}`, http.StatusServiceUnavailable)
+			return
+		}
 		id, secret, ok := r.BasicAuth()
 		if r.Method != http.MethodPost || r.FormValue("grant_type") != "client_credentials" || r.FormValue("scope") != "kafka" ||
 			!ok || secret != id+"-secret" {
@@ -58,12 +65,13 @@ func TestCommandConfigOAuthBearer(t *testing.T) {
 		return []string{"security.protocol=SASL_PLAINTEXT", "sasl.mechanism=OAUTHBEARER",
 			module + `unsecuredLoginStringClaim_sub="` + sub + `";`}
 	}
-	credentials := func(id string) []string {
-		return []string{"security.protocol=SASL_PLAINTEXT", "sasl.mechanism=OAUTHBEARER",
+	credentialsAt := func(url, id string, more ...string) []string {
+		return append([]string{"security.protocol=SASL_PLAINTEXT", "sasl.mechanism=OAUTHBEARER",
 			"sasl.login.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginCallbackHandler",
-			"sasl.oauthbearer.token.endpoint.url=" + idp.URL,
-			module + `clientId="` + id + `" clientSecret="alice-secret" scope="kafka";`}
+			"sasl.oauthbearer.token.endpoint.url=" + url,
+			module + `clientId="` + id + `" clientSecret="alice-secret" scope="kafka";`}, more...)
 	}
+	credentials := func(id string) []string { return credentialsAt(idp.URL, id) }
 	for _, tc := range []struct {
 		name     string
 		listener string
@@ -73,7 +81,9 @@ func TestCommandConfigOAuthBearer(t *testing.T) {
 		{"unsecured alice", "UNSECURED", unsecured("alice"), ""},
 		{"unsecured bob", "UNSECURED", unsecured("bob"), "TOPIC_AUTHORIZATION_FAILED"},
 		{"client credentials alice", "JWKS", credentials("alice"), ""},
-		{"client credentials, wrong secret", "JWKS", credentials("bob"), "401"},
+		{"client credentials, wrong secret", "JWKS", credentials("bob"), `response code 401 and error response {"invalid_client" - }`},
+		{"client credentials, endpoint down twice", "JWKS", credentialsAt(idp.URL+"/flaky", "alice",
+			"sasl.login.retry.backoff.ms=10", "sasl.login.read.timeout.ms=10000", "sasl.login.connect.timeout.ms=10000"), ""},
 		{"unsecured token on the JWKS listener", "JWKS", unsecured("alice"), "oauth response"}, // the server's RFC 7628 error challenge
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -89,5 +99,8 @@ func TestCommandConfigOAuthBearer(t *testing.T) {
 				t.Fatalf("topic create: %v %q %q, want an error with %q", err, out, stderr, tc.wantErr)
 			}
 		})
+	}
+	if n := flaky.Load(); n != 3 {
+		t.Fatalf("%d requests to the flaky token endpoint, want 3 (two 503s retried)", n)
 	}
 }

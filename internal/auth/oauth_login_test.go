@@ -98,3 +98,96 @@ func TestClientCredentials(t *testing.T) {
 		t.Fatalf("wrong secret: %v", err)
 	}
 }
+
+// TestClientCredentialsRetries: as Kafka's HttpAccessTokenRetriever, a 5xx answer or a read
+// that times out is tried again after sasl.login.retry.backoff.ms, doubled each attempt and
+// never past sasl.login.retry.backoff.max.ms after the first; a 4xx answer is refused at once
+// with the endpoint's error. The clock and the waits are the test's, so the backoffs are exact.
+func TestClientCredentialsRetries(t *testing.T) {
+	ms := time.Millisecond
+	type opts = struct{ backoff, backoffMax, readTimeout time.Duration }
+	for _, tc := range []struct {
+		name      string
+		answers   []int // status of each request in turn, the last repeated; 0 hangs
+		cc        opts
+		wantWaits []time.Duration
+		wantTries int32
+		wantErr   string
+	}{
+		{name: "503 twice then 200", answers: []int{503, 503, 200},
+			wantWaits: []time.Duration{100 * ms, 200 * ms}, wantTries: 3},
+		{name: "500 then 201, own backoff", answers: []int{500, 201}, cc: opts{backoff: 7 * ms},
+			wantWaits: []time.Duration{7 * ms}, wantTries: 2},
+		{name: "401 not retried", answers: []int{401},
+			wantTries: 1, wantErr: `response code 401 and error response {"invalid_client" - "bad secret"} was encountered reading the token endpoint response; will not attempt further retries`},
+		{name: "404 not retried", answers: []int{404}, wantTries: 1, wantErr: "will not attempt further retries"},
+		{name: "429 retried", answers: []int{429, 200}, wantWaits: []time.Duration{100 * ms}, wantTries: 2},
+		{name: "503 until the max", answers: []int{503},
+			wantWaits: []time.Duration{100 * ms, 200 * ms, 400 * ms, 800 * ms, 1600 * ms, 3200 * ms, 3700 * ms}, wantTries: 8,
+			wantErr: `unexpected response code 503 and error message {"temporarily_unavailable" - "try later"}`},
+		{name: "503 until a short max", answers: []int{503}, cc: opts{backoff: 40 * ms, backoffMax: 100 * ms},
+			wantWaits: []time.Duration{40 * ms, 60 * ms}, wantTries: 3, wantErr: "3 attempts in sasl.login.retry.backoff.max.ms 100"},
+		{name: "read timeout retried", answers: []int{0, 200}, cc: opts{readTimeout: 100 * ms},
+			wantWaits: []time.Duration{100 * ms}, wantTries: 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var tries atomic.Int32
+			hang := make(chan struct{})
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				n := int(tries.Add(1))
+				code := tc.answers[min(n, len(tc.answers))-1]
+				switch {
+				case code == 0:
+					<-hang
+				case code >= 500 || code == 429:
+					http.Error(w, `{"error":"temporarily_unavailable","error_description":"try later"}`, code)
+				case code >= 400:
+					http.Error(w, `{"error":"invalid_client","error_description":"bad secret"}`, code)
+				default:
+					w.WriteHeader(code)
+					w.Write([]byte(`{"access_token":"tok","expires_in":60}`))
+				}
+			}))
+			defer srv.Close()
+			defer close(hang)
+			clock := time.Unix(1e9, 0)
+			var waits []time.Duration
+			cc := &ClientCredentials{TokenURL: srv.URL, ClientID: "cli", ClientSecret: "s3cret",
+				RetryBackoff: tc.cc.backoff, RetryBackoffMax: tc.cc.backoffMax, ReadTimeout: tc.cc.readTimeout}
+			cc.Now = func() time.Time { return clock }
+			cc.sleep = func(_ context.Context, d time.Duration) error {
+				waits = append(waits, d)
+				clock = clock.Add(d)
+				return nil
+			}
+			tok, err := cc.Token(context.Background())
+			if tc.wantErr == "" && (err != nil || tok != "tok") {
+				t.Fatalf("token %q, %v", tok, err)
+			}
+			if tc.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tc.wantErr)) {
+				t.Fatalf("error %v, want %q", err, tc.wantErr)
+			}
+			if got := tries.Load(); got != tc.wantTries {
+				t.Errorf("%d requests, want %d", got, tc.wantTries)
+			}
+			if !reflect.DeepEqual(waits, tc.wantWaits) {
+				t.Errorf("waits %v, want %v", waits, tc.wantWaits)
+			}
+		})
+	}
+}
+
+// TestClientCredentialsRetryEndsWithContext: the wait between attempts ends with the
+// caller's context.
+func TestClientCredentialsRetryEndsWithContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cancel() // the caller gives up while the first answer is on its way
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	cc := &ClientCredentials{TokenURL: srv.URL, ClientID: "cli", ClientSecret: "s", RetryBackoff: time.Hour, RetryBackoffMax: 2 * time.Hour}
+	if _, err := cc.Token(ctx); err == nil {
+		t.Fatal("a cancelled login succeeded")
+	}
+}

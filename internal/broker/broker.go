@@ -146,6 +146,7 @@ func New(cfg *config.Server, ctrl Controller, replicas *replica.Manager, logger 
 	// Client quotas are read from the current metadata image (ClientQuotaRecords).
 	b.quotas = newClientQuotas(cfg, quota.SourceFunc(func() *quota.Table { return ctrl.Image().ClientQuotas() }))
 	b.connLimits = newConnLimits(cfg, b.quotas.window, b.quotas.table, logger.Info)
+	b.connLimits.hosts = newHostQuotas(ctx, logger.Info)
 	b.mu.conns = make(map[*conn]struct{})
 	b.sendfile = os.Getenv("SAMSA_SENDFILE") != "0"
 	b.groups = newGroupCoordinator(b)

@@ -75,6 +75,8 @@ func TestClientQuotas(t *testing.T) {
 		kadm.AlterClientQuotaEntry{Entity: quotaEntity("client-id", "<default>"), Ops: []kadm.AlterClientQuotaOp{set("request_percentage", 12.5)}},
 		kadm.AlterClientQuotaEntry{Entity: quotaEntity("user", "alice", "client-id", "app1"), Ops: []kadm.AlterClientQuotaOp{set("producer_byte_rate", 10)}},
 		kadm.AlterClientQuotaEntry{Entity: quotaEntity("ip", "127.0.0.1"), Ops: []kadm.AlterClientQuotaOp{set("connection_creation_rate", 10)}},
+		// A host name that resolves, stored as given (Kafka's InetAddress.getByName check).
+		kadm.AlterClientQuotaEntry{Entity: quotaEntity("ip", "localhost"), Ops: []kadm.AlterClientQuotaOp{set("connection_creation_rate", 20)}},
 	)
 	for _, r := range res {
 		if r.Err != nil {
@@ -86,6 +88,7 @@ func TestClientQuotas(t *testing.T) {
 		"{client-id=<default>}":        {"request_percentage": 12.5},
 		"{user=alice, client-id=app1}": {"producer_byte_rate": 10},
 		"{ip=127.0.0.1}":               {"connection_creation_rate": 10},
+		"{ip=localhost}":               {"connection_creation_rate": 20},
 	}
 	if got := describeAllQuotas(t, adm); !reflect.DeepEqual(got, want) {
 		t.Fatalf("described %v, want %v", got, want)
@@ -107,7 +110,8 @@ func TestClientQuotas(t *testing.T) {
 		op     kadm.AlterClientQuotaOp
 		msg    string
 	}{
-		{"invalid ip", quotaEntity("ip", "not-an-ip"), set("connection_creation_rate", 1), "not-an-ip is not a valid IP or resolvable host."},
+		{"unresolvable host", quotaEntity("ip", "no-such-host.invalid"), set("connection_creation_rate", 1), "no-such-host.invalid is not a valid IP or resolvable host."},
+		{"invalid ip", quotaEntity("ip", "300.1.2.3"), set("connection_creation_rate", 1), "300.1.2.3 is not a valid IP or resolvable host."},
 		{"ip with user", quotaEntity("ip", "1.2.3.4", "user", "a"), set("connection_creation_rate", 1), "IP entity should not be combined"},
 		{"zero", quotaEntity("user", "a"), set("producer_byte_rate", 0), "Quota producer_byte_rate must be greater than 0"},
 		{"fraction", quotaEntity("user", "a"), set("producer_byte_rate", 1.5), "producer_byte_rate cannot be a fractional value."},
@@ -147,8 +151,9 @@ func TestClientQuotas(t *testing.T) {
 		{"default user", false, []kadm.DescribeClientQuotaComponent{def("user")}, nil},
 		{"any client", false, []kadm.DescribeClientQuotaComponent{anyOf("client-id")}, []string{"{client-id=<default>}", "{user=alice, client-id=app1}"}},
 		{"any user strict", true, []kadm.DescribeClientQuotaComponent{anyOf("user")}, []string{"{user=alice}"}},
-		{"any ip", false, []kadm.DescribeClientQuotaComponent{anyOf("ip")}, []string{"{ip=127.0.0.1}"}},
-		{"everything", false, nil, []string{"{user=alice}", "{client-id=<default>}", "{user=alice, client-id=app1}", "{ip=127.0.0.1}"}},
+		{"any ip", false, []kadm.DescribeClientQuotaComponent{anyOf("ip")}, []string{"{ip=127.0.0.1}", "{ip=localhost}"}},
+		{"exact host name", false, []kadm.DescribeClientQuotaComponent{exact("ip", "localhost")}, []string{"{ip=localhost}"}},
+		{"everything", false, nil, []string{"{user=alice}", "{client-id=<default>}", "{user=alice, client-id=app1}", "{ip=127.0.0.1}", "{ip=localhost}"}},
 		{"nothing strict", true, nil, nil},
 	} {
 		qs, err := adm.DescribeClientQuotas(ctxT(t), tc.strict, tc.components)

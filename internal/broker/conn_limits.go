@@ -34,7 +34,9 @@ type connLimits struct {
 	window        quota.Config
 	// ipRates gives the connection_creation_rate quotas of ips (the client quota source).
 	ipRates func() *quota.Table
-	log     func(msg string, args ...any)
+	// hosts are the addresses of the ip entities that name hosts (nil: none followed).
+	hosts *hostQuotas
+	log   func(msg string, args ...any)
 	// applied are the values last applied by reconfigure, by setting name; reconfigure runs
 	// on one goroutine at a time (start-up, then the image publisher).
 	applied map[string]string
@@ -282,10 +284,10 @@ func waitChangeOrTimeout(ctx context.Context, changed <-chan struct{}, d time.Du
 }
 
 // ipThrottleLocked records a connection from ip against its connection_creation_rate
-// quota, if it has one; over it, the connection is unrecorded everywhere (it is not
+// quota (its own, else its host name's, else the default ip entity's), if it has one; over it, the connection is unrecorded everywhere (it is not
 // accepted) and the delay before closing it is returned.
 func (l *connLimits) ipThrottleLocked(listener, ip string, now time.Time) time.Duration {
-	limit, ok := l.ipRates().IPConnectionRate(ip)
+	limit, ok := l.ipRates().IPConnectionRate(ip, l.hosts.hostOf(ip))
 	if !ok {
 		return 0
 	}

@@ -2,6 +2,9 @@ package broker
 
 import (
 	"context"
+	"net"
+	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,5 +58,58 @@ func TestConnLimitsInterBrokerListenerKeepsRoom(t *testing.T) {
 	}
 	if res := <-done; res != admitted {
 		t.Fatalf("after a release: %v", res)
+	}
+}
+
+// TestHostQuotas: the host names of a quota table's ip entities are resolved in the
+// background and their addresses published (polled); a table without them unpublishes them;
+// a name looked up within hostCacheTTL is not looked up again; a name that does not resolve
+// applies to no address.
+func TestHostQuotas(t *testing.T) {
+	var mu sync.Mutex
+	lookups := map[string]int{}
+	h := newHostQuotas(context.Background(), func(string, ...any) {})
+	h.lookup = func(_ context.Context, host string) ([]string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		lookups[host]++
+		switch host {
+		case "db.example":
+			return []string{"10.0.0.1", "::ffff:10.0.0.2"}, nil
+		case "cache.example":
+			return []string{"10.0.0.2"}, nil
+		}
+		return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	}
+	table := func(hosts ...string) *quota.Table {
+		tab := &quota.Table{Quotas: map[quota.Entity]quota.Values{{IP: quota.Named("10.9.9.9")}: {quota.ConnectionCreationRate: 1}}}
+		for _, host := range hosts {
+			tab.Quotas[quota.Entity{IP: quota.Named(host)}] = quota.Values{quota.ConnectionCreationRate: 1}
+		}
+		return tab
+	}
+	waitFor := func(addr, host string) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); h.hostOf(addr) != host; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is of host %q, want %q", addr, h.hostOf(addr), host)
+			}
+		}
+	}
+	h.follow(table("db.example", "cache.example", "gone.invalid"))
+	waitFor("10.0.0.1", "db.example")
+	waitFor("10.0.0.2", "cache.example") // both resolve to it: the first name in order
+	if h.hostOf("10.9.9.9") != "" {
+		t.Fatal("an address literal entity was looked up")
+	}
+	h.follow(table())
+	waitFor("10.0.0.1", "")
+	h.follow(table("db.example"))
+	waitFor("10.0.0.1", "db.example")
+	waitFor("10.0.0.2", "db.example")
+	mu.Lock()
+	defer mu.Unlock()
+	if want := map[string]int{"db.example": 1, "cache.example": 1, "gone.invalid": 1}; !reflect.DeepEqual(lookups, want) {
+		t.Fatalf("lookups %v, want %v (cached)", lookups, want)
 	}
 }

@@ -118,23 +118,41 @@ func TestConnectionCreationRate(t *testing.T) {
 	}
 }
 
-// TestIPConnectionCreationRateQuota: an ip over its connection_creation_rate quota (the
-// default ip entity here) has its new connections closed; another rate would not.
+// TestIPConnectionCreationRateQuota: an ip over its connection_creation_rate quota has its
+// new connections closed: the default ip entity's quota, and the quota of an ip entity that
+// names a host (localhost, set with AlterClientQuotas over TCP), applied to the address it
+// resolves to once the broker resolved it in the background (polled); an ip entity of another
+// address does not limit these connections.
 func TestIPConnectionCreationRateQuota(t *testing.T) {
-	tab := &quota.Table{Quotas: map[quota.Entity]quota.Values{{IP: quota.DefaultName()}: {quota.ConnectionCreationRate: 5}}}
-	n := startWithQuotas(t, tab)
-	closed := 0
-	for i := 0; i < 30 && closed == 0; i++ {
-		c := dialNode(t, n)
-		c.Write(rawRequest(kmsg.NewPtrApiVersionsRequest(), 1))
-		c.SetReadDeadline(time.Now().Add(10 * time.Second))
-		if _, err := readFrame(c); err != nil {
-			closed++
-		}
-		c.Close()
-	}
-	if closed == 0 {
-		t.Fatal("30 connections at once against a connection_creation_rate of 5/s: none closed")
+	for _, tc := range []struct {
+		name   string
+		entity quota.Name
+		closes bool
+	}{
+		{"default ip", quota.DefaultName(), true},
+		{"host name", quota.Named("localhost"), true},
+		{"another address", quota.Named("127.0.0.2"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := &quota.Table{Quotas: map[quota.Entity]quota.Values{{IP: tc.entity}: {quota.ConnectionCreationRate: 5}}}
+			n := startWithQuotas(t, tab)
+			closed, dialed := 0, 0
+			for deadline := time.Now().Add(20 * time.Second); closed == 0 && (dialed < 30 || tc.closes && time.Now().Before(deadline)); dialed++ {
+				c := dialNode(t, n)
+				c.Write(rawRequest(kmsg.NewPtrApiVersionsRequest(), 1))
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				if _, err := readFrame(c); err != nil {
+					closed++
+				}
+				c.Close()
+			}
+			if tc.closes && closed == 0 {
+				t.Fatalf("%d connections against a connection_creation_rate of 5/s: none closed", dialed)
+			}
+			if !tc.closes && closed > 0 {
+				t.Fatalf("a connection closed by the quota of another address")
+			}
+		})
 	}
 }
 

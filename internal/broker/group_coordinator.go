@@ -63,11 +63,14 @@ func optionalSetting(cfg *config.Server, name string, def int64) int64 {
 }
 
 // MetadataApplied is called after the replica manager applied img: the group coordinator
-// loads the __consumer_offsets partitions this broker now leads and unloads the others.
+// loads the __consumer_offsets partitions this broker now leads and unloads the others; the
+// connection limits follow img, and the host names of ip quota entities are resolved in
+// the background (hostQuotas).
 func (b *Broker) MetadataApplied(img *metadata.Image) {
 	b.groups.ApplyImage(img, b.replicas.Partition)
 	b.txnMetadataApplied(img)
 	b.applyConnLimits(img)
+	b.connLimits.hosts.follow(b.quotas.table())
 }
 
 // clientHost is a member's host as Kafka reports it ("/" and the address).

@@ -75,7 +75,19 @@ func metadataResponse(b *Broker, req *request, r *kmsg.MetadataRequest) *kmsg.Me
 		if len(create) > 0 {
 			var created int
 			var firstErr error
-			for _, res := range b.createTopics(req.conn.ctx, create, false) {
+			// The partitions created are charged to the client's controller mutation quota,
+			// permissive as in Kafka: never refused, and given back for a creation that
+			// failed. The Metadata response carries no throttle of it (Kafka's neither); the
+			// client's next CreateTopics finds the bucket emptied.
+			mq := b.newPermissiveMutationQuota(req)
+			mq.chargeCreates(img, create)
+			results := b.createTopics(req.conn.ctx, create, false)
+			byName := make(map[string]controller.TopicResult, len(results))
+			for _, res := range results {
+				byName[res.Name] = res
+			}
+			mq.refundCreates(img, create, byName)
+			for _, res := range results {
 				switch {
 				case res.Err == nil:
 					created++

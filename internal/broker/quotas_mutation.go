@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -18,7 +19,8 @@ import (
 // controller.quota.window.size.seconds. From CreateTopics v6, CreatePartitions v3 and
 // DeleteTopics v5 on the quota is strict: once the bucket is empty a topic is refused with
 // THROTTLING_QUOTA_EXCEEDED and the response carries the time until it refills; older versions
-// get the permissive quota: accepted, and throttled once they have emptied it.
+// get the permissive quota: accepted, and throttled once they have emptied it. The topics a
+// Metadata request auto-creates are charged to the permissive quota (recorded, never refused).
 //
 // Where: Kafka 4.x enforces it in the active controller (ControllerApis, with the principal
 // and client id the forwarding broker's Envelope carries). Samsa's brokers forward a topic
@@ -64,6 +66,14 @@ func (b *Broker) newMutationQuota(req *request, strictSince int16) *mutationQuot
 		m.q = b.quotas.resolve(req, quota.ControllerMutationRate)
 	}
 	return m
+}
+
+// newPermissiveMutationQuota returns the permissive mutation quota of req, whatever its
+// version: Kafka's KafkaApis charges the topics a Metadata request auto-creates to
+// newPermissiveQuotaFor(request), so they count against the client's bucket (and throttle its
+// later CreateTopics) but are never refused.
+func (b *Broker) newPermissiveMutationQuota(req *request) *mutationQuota {
+	return b.newMutationQuota(req, math.MaxInt16)
 }
 
 // record charges a mutation of n partitions. A strict quota whose bucket is empty refuses it

@@ -229,3 +229,39 @@ func TestControllerMutationQuotaKadmRetry(t *testing.T) {
 		}
 	}
 }
+
+// TestAutoCreatedTopicsChargeMutationQuota: the partitions of topics a Metadata request
+// auto-creates are charged to the client's controller mutation quota as Kafka charges them
+// (a permissive quota): every topic is created, also once the bucket is empty, and the
+// client's next strict CreateTopics is refused with THROTTLING_QUOTA_EXCEEDED. A client with
+// the same quota that auto-created nothing creates its topic.
+func TestAutoCreatedTopicsChargeMutationQuota(t *testing.T) {
+	tab := &quota.Table{Quotas: map[quota.Entity]quota.Values{
+		{ClientID: quota.Named("auto-creator")}: {quota.ControllerMutationRate: mutationRate},
+		{ClientID: quota.Named("creator")}:      {quota.ControllerMutationRate: mutationRate},
+	}}
+	// 10 partitions a topic: three auto-created topics take the burst of 4 to -26, 13 s of
+	// refill, so the next CreateTopics finds it below zero however slow the machine.
+	n := startWithQuotas(t, tab, "controller.quota.window.num=2", "num.partitions=10", "auto.create.topics.enable=true")
+	auto := mutationClient(t, n, "auto-creator", kmsg.CreateTopics, 7)
+	for _, batch := range [][]string{{"auto-a", "auto-b"}, {"auto-c"}} { // the second finds the bucket empty
+		for _, mt := range metadataFor(t, auto, true, batch...) {
+			if err := kerr.ErrorForCode(mt.ErrorCode); err != nil && !errors.Is(err, kerr.LeaderNotAvailable) {
+				t.Fatalf("auto-creating %s: %v", *mt.Topic, err)
+			}
+		}
+		for _, topic := range batch {
+			if mt, ok := n.Server().Image().Topic(topic); !ok || len(mt.Partitions) != 10 {
+				t.Fatalf("%s not auto-created with 10 partitions", topic)
+			}
+		}
+	}
+	codes, throttle := mutate(t, auto, kmsg.CreateTopics, []string{"after-auto"}, nil)
+	if len(codes) != 1 || codes[0] != kerr.ThrottlingQuotaExceeded.Code || throttle <= 0 {
+		t.Fatalf("CreateTopics after auto-creating 30 partitions: codes %v, throttle %d ms; want THROTTLING_QUOTA_EXCEEDED and a throttle", codes, throttle)
+	}
+	other := mutationClient(t, n, "creator", kmsg.CreateTopics, 7)
+	if codes, throttle := mutate(t, other, kmsg.CreateTopics, []string{"fresh"}, nil); len(codes) != 1 || codes[0] != 0 || throttle != 0 {
+		t.Fatalf("CreateTopics of a client that auto-created nothing: codes %v, throttle %d ms", codes, throttle)
+	}
+}

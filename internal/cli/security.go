@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,12 +19,13 @@ import (
 )
 
 // CommandConfigUsage documents --command-config.
-const CommandConfigUsage = "a Kafka client properties file for secured listeners, as Kafka's tools take it: security.protocol, sasl.mechanism, sasl.jaas.config (username/password; OAUTHBEARER's unsecured claims or clientId/clientSecret/scope), sasl.login.callback.handler.class and sasl.oauthbearer.token.endpoint.url (OAUTHBEARER client credentials), ssl.truststore.location and ssl.keystore.location (PEM, or PKCS12 or JKS with ssl.*.type and ssl.*.password)"
+const CommandConfigUsage = "a Kafka client properties file for secured listeners, as Kafka's tools take it: security.protocol, sasl.mechanism, sasl.jaas.config (username/password; OAUTHBEARER's unsecured claims or clientId/clientSecret/scope), sasl.login.callback.handler.class and sasl.oauthbearer.token.endpoint.url (OAUTHBEARER client credentials; sasl.login.retry.backoff.ms, .retry.backoff.max.ms, .connect.timeout.ms, .read.timeout.ms), ssl.truststore.location and ssl.keystore.location (PEM, or PKCS12 or JKS with ssl.*.type and ssl.*.password)"
 
 // commandConfigKeys are the client properties ClientSecurity knows.
 var commandConfigKeys = []string{"security.protocol", "sasl.mechanism", "sasl.jaas.config",
 	"sasl.login.callback.handler.class", "sasl.oauthbearer.token.endpoint.url", "sasl.oauthbearer.scope",
 	"sasl.oauthbearer.client.credentials.client.id", "sasl.oauthbearer.client.credentials.client.secret",
+	"sasl.login.retry.backoff.ms", "sasl.login.retry.backoff.max.ms", "sasl.login.connect.timeout.ms", "sasl.login.read.timeout.ms",
 	"ssl.truststore.location", "ssl.truststore.type", "ssl.truststore.password",
 	"ssl.keystore.location", "ssl.keystore.type", "ssl.keystore.password", "ssl.endpoint.identification.algorithm"}
 
@@ -97,7 +99,9 @@ func ClientSecurity(props map[string]string) ([]kgo.Opt, error) {
 // with the client-credentials grant: the client id, secret and scope from
 // sasl.oauthbearer.client.credentials.client.id / .client.secret and sasl.oauthbearer.scope
 // (KIP-1139), else the clientId, clientSecret and scope options of sasl.jaas.config; its
-// extension_* options are the SASL extensions.
+// extension_* options are the SASL extensions. A failed token request is retried with
+// sasl.login.retry.backoff.ms and sasl.login.retry.backoff.max.ms, and bounded by
+// sasl.login.connect.timeout.ms and sasl.login.read.timeout.ms (auth.ClientCredentials).
 func oauthLogin(props map[string]string, j auth.JAAS) (sasl.Mechanism, error) {
 	handler := strings.TrimSpace(props["sasl.login.callback.handler.class"])
 	switch {
@@ -129,6 +133,19 @@ func oauthLogin(props map[string]string, j auth.JAAS) (sasl.Mechanism, error) {
 			ClientID:     first("sasl.oauthbearer.client.credentials.client.id", "clientId"),
 			ClientSecret: first("sasl.oauthbearer.client.credentials.client.secret", "clientSecret"),
 			Scope:        first("sasl.oauthbearer.scope", "scope"),
+		}
+		for prop, d := range map[string]*time.Duration{"sasl.login.retry.backoff.ms": &cc.RetryBackoff,
+			"sasl.login.retry.backoff.max.ms": &cc.RetryBackoffMax, "sasl.login.connect.timeout.ms": &cc.ConnectTimeout,
+			"sasl.login.read.timeout.ms": &cc.ReadTimeout} {
+			v, ok := props[prop]
+			if !ok {
+				continue
+			}
+			n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 32)
+			if err != nil || n < 0 {
+				return nil, fmt.Errorf("%s=%s: not a number of milliseconds", prop, v)
+			}
+			*d = time.Duration(n) * time.Millisecond
 		}
 		if cc.TokenURL == "" {
 			return nil, errors.New("sasl.login.callback.handler.class " + handler + " needs sasl.oauthbearer.token.endpoint.url")

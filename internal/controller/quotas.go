@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -70,7 +71,13 @@ var _ quota.Source = (*Controller)(nil)
 // a key not valid for the entity, a value not above 0, a fraction for an integral key. The
 // changes of the entities that pass are written in one batch (none with validateOnly), only
 // those that change something. One result per entity, in the order of their first appearance.
+//
+// An ip entity may name a host that resolves, as Kafka's controller takes it
+// (InetAddress.getByName): the name is stored as given and the brokers apply its quota to the
+// addresses they resolve it to. Names are resolved here, before the controller's lock and
+// within resolveTimeout, never when a record is applied.
 func (c *Controller) AlterClientQuotas(ctx context.Context, alts []QuotaAlteration, validateOnly bool) []QuotaResult {
+	hosts := resolveIPEntityHosts(ctx, alts, resolveTimeout)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.beginLocked(ctx); err != nil {
@@ -80,7 +87,7 @@ func (c *Controller) AlterClientQuotas(ctx context.Context, alts []QuotaAlterati
 		}
 		return results
 	}
-	recs, results := checkQuotaAlterations(c.Image(), alts)
+	recs, results := checkQuotaAlterations(c.Image(), alts, hosts)
 	if validateOnly || len(recs) == 0 {
 		return results
 	}
@@ -126,9 +133,39 @@ func QuotaResultsFor(alts []QuotaAlteration) []QuotaResult {
 	return out
 }
 
+// resolveTimeout bounds the resolution of the host names of one AlterClientQuotas.
+const resolveTimeout = 2 * time.Second
+
+// resolveIPEntityHosts resolves the names of ip entities that are not address literals and
+// reports which resolve; a name not resolved within timeout (all of them together) does not.
+func resolveIPEntityHosts(ctx context.Context, alts []QuotaAlteration, timeout time.Duration) map[string]bool {
+	var out map[string]bool
+	var cancel context.CancelFunc
+	for _, a := range alts {
+		for _, d := range a.Entity {
+			if d.EntityType != metadata.QuotaEntityIP || d.EntityName == nil || net.ParseIP(*d.EntityName) != nil {
+				continue
+			}
+			name := *d.EntityName
+			if _, done := out[name]; done || name == "" {
+				continue
+			}
+			if out == nil {
+				out = map[string]bool{}
+				ctx, cancel = context.WithTimeout(ctx, timeout)
+				defer cancel()
+			}
+			addrs, err := net.DefaultResolver.LookupIPAddr(ctx, name)
+			out[name] = err == nil && len(addrs) > 0
+		}
+	}
+	return out
+}
+
 // checkQuotaAlterations validates alts against img and returns the records of the entities
-// that pass and one result per entity.
-func checkQuotaAlterations(img *metadata.Image, alts []QuotaAlteration) ([]metadata.Record, []QuotaResult) {
+// that pass and one result per entity. resolvable are the host names of ip entities that
+// resolved (resolveIPEntityHosts).
+func checkQuotaAlterations(img *metadata.Image, alts []QuotaAlteration, resolvable map[string]bool) ([]metadata.Record, []QuotaResult) {
 	results := QuotaResultsFor(alts)
 	index := map[string]int{}
 	for i, r := range results {
@@ -143,7 +180,7 @@ func checkQuotaAlterations(img *metadata.Image, alts []QuotaAlteration) ([]metad
 			continue
 		}
 		done[i] = true
-		recsOf[i], results[i].Err = checkQuotaAlteration(img, a)
+		recsOf[i], results[i].Err = checkQuotaAlteration(img, a, resolvable)
 	}
 	var recs []metadata.Record
 	for i, r := range results {
@@ -156,7 +193,7 @@ func checkQuotaAlterations(img *metadata.Image, alts []QuotaAlteration) ([]metad
 
 // checkQuotaAlteration validates one entity's changes and returns the records of those that
 // change its quotas.
-func checkQuotaAlteration(img *metadata.Image, a QuotaAlteration) ([]metadata.Record, error) {
+func checkQuotaAlteration(img *metadata.Image, a QuotaAlteration, resolvable map[string]bool) ([]metadata.Record, error) {
 	keys := map[string]bool{}
 	for _, op := range a.Ops {
 		if keys[op.Key] {
@@ -174,7 +211,7 @@ func checkQuotaAlteration(img *metadata.Image, a QuotaAlteration) ([]metadata.Re
 		if entity.User.Set || entity.ClientID.Set {
 			return nil, kafkaErrorf(kerr.InvalidRequest, "Invalid quota entity combination, IP entity should not be combined with User or ClientId")
 		}
-		if !entity.IP.Default && net.ParseIP(entity.IP.Name) == nil {
+		if !entity.IP.Default && net.ParseIP(entity.IP.Name) == nil && !resolvable[entity.IP.Name] {
 			return nil, kafkaErrorf(kerr.InvalidRequest, "%s is not a valid IP or resolvable host.", entity.IP.Name)
 		}
 		valid = ipQuotaKeys

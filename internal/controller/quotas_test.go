@@ -1,9 +1,11 @@
 package controller
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -39,6 +41,8 @@ func TestCheckQuotaAlterations(t *testing.T) {
 		// errs are the messages of the results, "" for success, one per entity.
 		errs []string
 		recs []metadata.Record
+		// resolved are the host names that resolved (resolveIPEntityHosts).
+		resolved map[string]bool
 	}{
 		{name: "user and client default",
 			alts: []QuotaAlteration{{qe(user, "bob"), []QuotaOp{set(quota.ProducerByteRate, 1048576), set(quota.ConsumerByteRate, 2097152)}},
@@ -71,6 +75,15 @@ func TestCheckQuotaAlterations(t *testing.T) {
 			errs: []string{"Invalid client quota entity, duplicate entity entry user"}},
 		{name: "empty name", alts: []QuotaAlteration{{qe(client, ""), []QuotaOp{set(quota.ProducerByteRate, 1)}}},
 			errs: []string{"Empty client-id not supported"}},
+		{name: "ip as a host name that resolves, stored as given",
+			alts:     []QuotaAlteration{{qe(ip, "broker-1.example"), []QuotaOp{set(quota.ConnectionCreationRate, 3)}}},
+			resolved: map[string]bool{"broker-1.example": true},
+			errs:     []string{""},
+			recs:     []metadata.Record{metadata.ClientQuota{Entity: qe(ip, "broker-1.example"), Key: quota.ConnectionCreationRate, Value: 3}}},
+		{name: "ip as a host name that does not resolve",
+			alts:     []QuotaAlteration{{qe(ip, "gone.example"), []QuotaOp{set(quota.ConnectionCreationRate, 3)}}},
+			resolved: map[string]bool{"gone.example": false},
+			errs:     []string{"gone.example is not a valid IP or resolvable host."}},
 		{name: "ip with user", alts: []QuotaAlteration{{qe(user, "a", ip, "1.2.3.4"), []QuotaOp{set(quota.ConnectionCreationRate, 1)}}},
 			errs: []string{"Invalid quota entity combination, IP entity should not be combined with User or ClientId"}},
 		{name: "invalid ip", alts: []QuotaAlteration{{qe(ip, "300.1.1.1"), []QuotaOp{set(quota.ConnectionCreationRate, 1)}}},
@@ -105,7 +118,7 @@ func TestCheckQuotaAlterations(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			recs, results := checkQuotaAlterations(img, tt.alts)
+			recs, results := checkQuotaAlterations(img, tt.alts, tt.resolved)
 			if len(results) != len(tt.errs) {
 				t.Fatalf("%d results, want %d: %+v", len(results), len(tt.errs), results)
 			}
@@ -153,5 +166,19 @@ func TestAlterClientQuotasValidateOnly(t *testing.T) {
 	index := c.Image().Index
 	if r := c.AlterClientQuotas(ctx, alt, false); len(r) != 1 || r[0].Err != nil || c.Image().Index != index || c.ClientQuotas() != table {
 		t.Fatalf("an alteration that changes nothing: %+v, index %d -> %d", r, index, c.Image().Index)
+	}
+}
+
+// TestResolveIPEntityHosts: the host names of ip entities are looked up (localhost resolves,
+// a name under .invalid never does); address literals, the default and other entity types
+// are not.
+func TestResolveIPEntityHosts(t *testing.T) {
+	ip := metadata.QuotaEntityIP
+	got := resolveIPEntityHosts(context.Background(), []QuotaAlteration{
+		{Entity: qe(ip, "localhost")}, {Entity: qe(ip, "no-such-host.invalid")}, {Entity: qe(ip, "127.0.0.1")},
+		{Entity: qe(ip, "<default>")}, {Entity: qe(metadata.QuotaEntityUser, "localhost2")},
+	}, 5*time.Second)
+	if want := map[string]bool{"localhost": true, "no-such-host.invalid": false}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("resolved %v, want %v", got, want)
 	}
 }

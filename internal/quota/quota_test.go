@@ -2,6 +2,7 @@ package quota
 
 import (
 	"math"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -78,19 +79,26 @@ func TestResolverFollowsTables(t *testing.T) {
 
 func TestIPConnectionRate(t *testing.T) {
 	tab := &Table{Quotas: map[Entity]Values{
-		{IP: Named("10.0.0.1")}: {ConnectionCreationRate: 5},
-		{IP: DefaultName()}:     {ConnectionCreationRate: 50},
+		{IP: Named("10.0.0.1")}:        {ConnectionCreationRate: 5},
+		{IP: Named("db.example")}:      {ConnectionCreationRate: 7},
+		{IP: Named("10.0.0.9")}:        {ConnectionCreationRate: 9},
+		{IP: Named("other.example")}:   {ProducerByteRate: 1}, // not an ip key: no host to resolve
+		{IP: DefaultName()}:            {ConnectionCreationRate: 50},
+		{User: Named("alice.example")}: {ProducerByteRate: 1},
 	}}
 	for _, tc := range []struct {
-		ip   string
-		want float64
-	}{{"10.0.0.1", 5}, {"10.0.0.2", 50}} {
-		if got, ok := tab.IPConnectionRate(tc.ip); !ok || got != tc.want {
-			t.Errorf("%s: %v %v, want %v", tc.ip, got, ok, tc.want)
+		ip, host string
+		want     float64
+	}{{"10.0.0.1", "", 5}, {"10.0.0.2", "", 50}, {"10.0.0.2", "db.example", 7}, {"10.0.0.9", "db.example", 9}, {"10.0.0.3", "nohost.example", 50}} {
+		if got, ok := tab.IPConnectionRate(tc.ip, tc.host); !ok || got != tc.want {
+			t.Errorf("%s (%q): %v %v, want %v", tc.ip, tc.host, got, ok, tc.want)
 		}
 	}
-	if _, ok := (&Table{}).IPConnectionRate("10.0.0.1"); ok {
+	if _, ok := (&Table{}).IPConnectionRate("10.0.0.1", ""); ok {
 		t.Error("an empty table has an ip quota")
+	}
+	if got := tab.IPHostNames(); !reflect.DeepEqual(got, []string{"db.example"}) {
+		t.Errorf("host names %v", got)
 	}
 }
 

@@ -1,6 +1,8 @@
 package quota
 
 import (
+	"net"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -92,16 +94,38 @@ func (t *Table) Resolve(key, user, clientID string) Resolved {
 }
 
 // IPConnectionRate returns the connection_creation_rate quota of an ip: its own entity's,
-// else the default ip entity's.
-func (t *Table) IPConnectionRate(ip string) (float64, bool) {
+// else that of the host name it resolves to (host, "" for none: an ip entity may name a
+// host, as Kafka takes it), else the default ip entity's; false when none is set.
+func (t *Table) IPConnectionRate(ip, host string) (float64, bool) {
 	if t == nil {
 		return 0, false
 	}
 	if v, ok := t.Quotas[Entity{IP: Named(ip)}][ConnectionCreationRate]; ok {
 		return v, true
 	}
+	if host != "" {
+		if v, ok := t.Quotas[Entity{IP: Named(host)}][ConnectionCreationRate]; ok {
+			return v, true
+		}
+	}
 	v, ok := t.Quotas[Entity{IP: DefaultName()}][ConnectionCreationRate]
 	return v, ok
+}
+
+// IPHostNames are the names of the ip entities with a connection_creation_rate that are not
+// address literals: host names, which the broker resolves to apply their quota.
+func (t *Table) IPHostNames() []string {
+	if t == nil {
+		return nil
+	}
+	var out []string
+	for e, v := range t.Quotas {
+		if _, ok := v[ConnectionCreationRate]; ok && e.IP.Set && !e.IP.Default && net.ParseIP(e.IP.Name) == nil {
+			out = append(out, e.IP.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // maxCached bounds a Resolver's cache; a table with more distinct clients than this starts
