@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"crypto/hmac"
+	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -80,9 +81,9 @@ func (c *Controller) CreateDelegationToken(ctx context.Context, req TokenCreatio
 	}
 	tok := metadata.DelegationToken{
 		TokenID: metadata.RandomUUID().String(), Owner: req.Owner, Requester: req.Requester, Renewers: req.Renewers,
-		IssueTimestamp: now, MaxTimestamp: now + lifetime,
+		IssueTimestamp: now, MaxTimestamp: satAdd(now, lifetime),
 	}
-	tok.ExpirationTimestamp = min(tok.MaxTimestamp, now+cfg.ExpiryTime.Milliseconds())
+	tok.ExpirationTimestamp = min(tok.MaxTimestamp, satAdd(now, cfg.ExpiryTime.Milliseconds()))
 	if _, err := c.proposeLocked(ctx, tok); err != nil {
 		return metadata.DelegationToken{}, err
 	}
@@ -100,58 +101,65 @@ func (c *Controller) tokenForHMACLocked(mac []byte) (metadata.DelegationToken, b
 	return metadata.DelegationToken{}, false
 }
 
-// checkTokenLocked applies the checks common to renewal and expiry: tokens enabled, the
-// token known, the principal its owner, requester or a renewer, the token not expired.
-func (c *Controller) checkTokenLocked(ctx context.Context, mac []byte, principal string) (metadata.DelegationToken, int64, error) {
-	if c.cfg.DelegationTokens.Secret == "" {
-		return metadata.DelegationToken{}, 0, errTokensDisabled
-	}
-	if err := c.beginLocked(ctx); err != nil {
-		return metadata.DelegationToken{}, 0, err
-	}
-	tok, ok := c.tokenForHMACLocked(mac)
-	now := c.nowMs()
-	switch {
-	case !ok:
-		return tok, now, kafkaErrorf(kerr.DelegationTokenNotFound, "Delegation Token not found")
-	case !tok.OwnerOrRenewer(principal):
-		return tok, now, kafkaErrorf(kerr.DelegationTokenOwnerMismatch, "Specified Principal is not valid Owner/Renewer")
-	case tok.Expired(now):
-		return tok, now, kafkaErrorf(kerr.DelegationTokenExpired, "Delegation Token is expired")
-	}
-	return tok, now, nil
-}
-
-// RenewDelegationToken extends a token's expiry to now plus the period (negative:
-// delegation.token.expiry.time.ms), capped by its max timestamp, and returns the new expiry.
+// RenewDelegationToken extends a token's expiry to now plus the period, at most
+// delegation.token.expiry.time.ms (which a period not above 0 asks for) and capped by its max
+// timestamp, and returns the new expiry. Kafka's checks in its order: DELEGATION_TOKEN_NOT_FOUND,
+// DELEGATION_TOKEN_EXPIRED, DELEGATION_TOKEN_OWNER_MISMATCH (neither the owner nor a renewer).
 func (c *Controller) RenewDelegationToken(ctx context.Context, mac []byte, principal string, periodMs int64) (int64, error) {
 	return c.changeTokenExpiry(ctx, mac, principal, periodMs, true)
 }
 
 // ExpireDelegationToken sets a token's expiry to now plus the period, capped by its max
-// timestamp; a negative period expires it now: the token is removed and now returned.
+// timestamp; a negative period expires it now: the token is removed and now returned. Kafka's
+// checks in its order: DELEGATION_TOKEN_NOT_FOUND, DELEGATION_TOKEN_OWNER_MISMATCH, then (a
+// period of 0 or more) DELEGATION_TOKEN_EXPIRED.
 func (c *Controller) ExpireDelegationToken(ctx context.Context, mac []byte, principal string, periodMs int64) (int64, error) {
 	return c.changeTokenExpiry(ctx, mac, principal, periodMs, false)
+}
+
+// satAdd is a+b, saturated at the largest int64 (Kafka's sum of timestamps).
+func satAdd(a, b int64) int64 {
+	if b > 0 && a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // changeTokenExpiry is RenewDelegationToken (renew) or ExpireDelegationToken.
 func (c *Controller) changeTokenExpiry(ctx context.Context, mac []byte, principal string, periodMs int64, renew bool) (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	tok, now, err := c.checkTokenLocked(ctx, mac, principal)
-	if err != nil {
+	if c.cfg.DelegationTokens.Secret == "" {
+		return 0, errTokensDisabled
+	}
+	if err := c.beginLocked(ctx); err != nil {
 		return 0, err
 	}
-	var rec metadata.Record = tok
+	tok, ok := c.tokenForHMACLocked(mac)
+	now := c.nowMs()
+	expired := kafkaErrorf(kerr.DelegationTokenExpired, "Delegation Token is expired")
+	mismatch := kafkaErrorf(kerr.DelegationTokenOwnerMismatch, "Specified Principal is not valid Owner/Renewer")
 	switch {
-	case periodMs < 0 && renew:
-		periodMs = c.cfg.DelegationTokens.ExpiryTime.Milliseconds()
-	case periodMs < 0:
-		rec = metadata.RemoveDelegationToken{TokenID: tok.TokenID}
+	case !ok:
+		return 0, kafkaErrorf(kerr.DelegationTokenNotFound, "Delegation Token not found")
+	case renew && tok.Expired(now):
+		return 0, expired
+	case !tok.MayRenew(principal):
+		return 0, mismatch
+	case !renew && periodMs >= 0 && tok.Expired(now):
+		return 0, expired
 	}
+	var rec metadata.Record = metadata.RemoveDelegationToken{TokenID: tok.TokenID}
 	at := now
+	if renew {
+		lifetime := c.cfg.DelegationTokens.ExpiryTime.Milliseconds()
+		if periodMs > 0 {
+			lifetime = min(lifetime, periodMs)
+		}
+		periodMs = lifetime
+	}
 	if periodMs >= 0 {
-		at = min(tok.MaxTimestamp, now+periodMs)
+		at = min(tok.MaxTimestamp, satAdd(now, periodMs))
 		tok.ExpirationTimestamp = at
 		rec = tok
 	}

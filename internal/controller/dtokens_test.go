@@ -55,11 +55,14 @@ func TestDelegationTokens(t *testing.T) {
 	}{
 		{"renew unknown hmac", false, []byte("nope"), "User:alice", -1, kerr.DelegationTokenNotFound, 0},
 		{"renew by a stranger", false, mac, "User:mallory", -1, kerr.DelegationTokenOwnerMismatch, 0},
+		{"renew by the requester (not a renewer)", false, mac, "User:admin", -1, kerr.DelegationTokenOwnerMismatch, 0},
 		{"renew by a renewer, default period", false, mac, "User:bob", -1, nil, now + 600_000},
-		{"renew by the owner, capped by the max", false, mac, "User:alice", 7_200_000, nil, now + 3_600_000},
+		{"renew by the owner", false, mac, "User:alice", 60_000, nil, now + 60_000},
+		{"renew for longer than the expiry time", false, mac, "User:alice", 7_200_000, nil, now + 600_000},
 		{"expire by a stranger", true, mac, "User:mallory", 1000, kerr.DelegationTokenOwnerMismatch, 0},
 		{"expire unknown hmac", true, []byte("nope"), "User:alice", 1000, kerr.DelegationTokenNotFound, 0},
-		{"expire later", true, mac, "User:bob", 5000, nil, now + 5000},
+		{"expire later, capped by the max", true, mac, "User:bob", 7_200_000, nil, now + 3_600_000},
+		{"expire soon", true, mac, "User:bob", 5000, nil, now + 5000},
 	}
 	for _, tc := range cases {
 		op := c.RenewDelegationToken
@@ -95,8 +98,24 @@ func TestDelegationTokens(t *testing.T) {
 	// Past the first token's expiry: renewal and expiry are DELEGATION_TOKEN_EXPIRED, and the
 	// expiry check removes it and the short one (expired too), not the third.
 	clock.Advance(61 * time.Second)
-	if _, err := c.RenewDelegationToken(ctx, mac, "User:alice", -1); !errors.Is(err, kerr.DelegationTokenExpired) {
-		t.Errorf("renew an expired token: %v", err)
+	for _, tc := range []struct {
+		name      string
+		expire    bool
+		principal string
+		code      *kerr.Error
+	}{
+		{"renew", false, "User:alice", kerr.DelegationTokenExpired},
+		{"renew by a stranger (expiry checked first)", false, "User:mallory", kerr.DelegationTokenExpired},
+		{"expire later", true, "User:alice", kerr.DelegationTokenExpired},
+		{"expire by a stranger (ownership checked first)", true, "User:mallory", kerr.DelegationTokenOwnerMismatch},
+	} {
+		op := c.RenewDelegationToken
+		if tc.expire {
+			op = c.ExpireDelegationToken
+		}
+		if _, err := op(ctx, mac, tc.principal, 1000); !errors.Is(err, tc.code) {
+			t.Errorf("expired token, %s: %v; want %v", tc.name, err, tc.code)
+		}
 	}
 	if n, err := c.RemoveExpiredDelegationTokens(ctx); err != nil || n != 2 {
 		t.Fatalf("RemoveExpiredDelegationTokens = %d, %v; want 2", n, err)

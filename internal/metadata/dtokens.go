@@ -49,6 +49,12 @@ func (t DelegationToken) OwnerOrRenewer(principal string) bool {
 	return t.Owner == principal || t.Requester == principal || slices.Contains(t.Renewers, principal)
 }
 
+// MayRenew reports whether principal may renew or expire the token: its owner or one of its
+// renewers (Kafka's DelegationTokenControlManager.allowedToRenew; not its requester).
+func (t DelegationToken) MayRenew(principal string) bool {
+	return t.Owner == principal || slices.Contains(t.Renewers, principal)
+}
+
 // DelegationTokenIDs returns the ids of the delegation tokens, sorted.
 func (img *Image) DelegationTokenIDs() []string {
 	return slices.Sorted(maps.Keys(img.DelegationTokens))

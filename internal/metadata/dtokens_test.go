@@ -40,7 +40,8 @@ func TestDelegationTokenRecords(t *testing.T) {
 			t.Errorf("apply %+v: %v", r, err)
 		}
 	}
-	if !tok.Expired(2001) || tok.Expired(2000) || !tok.OwnerOrRenewer("User:bob") || !tok.OwnerOrRenewer("User:admin") || tok.OwnerOrRenewer("User:carol") {
-		t.Error("Expired / OwnerOrRenewer")
+	if !tok.Expired(2001) || tok.Expired(2000) || !tok.OwnerOrRenewer("User:bob") || !tok.OwnerOrRenewer("User:admin") || tok.OwnerOrRenewer("User:carol") ||
+		!tok.MayRenew("User:alice") || !tok.MayRenew("User:bob") || tok.MayRenew("User:admin") {
+		t.Error("Expired / OwnerOrRenewer / MayRenew")
 	}
 }
