@@ -85,20 +85,22 @@ func handleCreateDelegationToken(b *Broker, req *request) (kmsg.Response, error)
 	}
 	resp.PrincipalType, resp.PrincipalName = splitPrincipal(owner)
 	resp.TokenRequesterPrincipalType, resp.TokenRequesterPrincipalName = splitPrincipal(requester)
+	// Kafka's order: the channel, the authorization, tokens enabled, the renewers' type.
 	var renewers []string
+	badRenewer := false
 	for _, rn := range r.Renewers {
-		if rn.PrincipalType != "User" && resp.ErrorCode == 0 {
-			resp.ErrorCode = kerr.InvalidPrincipalType.Code
-		}
+		badRenewer = badRenewer || rn.PrincipalType != "User"
 		renewers = append(renewers, rn.PrincipalType+":"+rn.PrincipalName)
 	}
-	if e := b.tokenRefusal(req, forwarded); e != nil {
-		resp.ErrorCode = e.Code
-		return resp, nil
-	}
-	if owner != requester && !forwarded && !b.authorize(req, kmsg.ACLOperationCreateTokens, kmsg.ACLResourceTypeUser, owner) {
+	switch {
+	case !forwarded && !req.conn.tokenRequestsAllowed():
+		resp.ErrorCode = kerr.DelegationTokenRequestNotAllowed.Code
+	case owner != requester && !forwarded && !b.authorize(req, kmsg.ACLOperationCreateTokens, kmsg.ACLResourceTypeUser, owner):
 		resp.ErrorCode = kerr.DelegationTokenAuthorizationFailed.Code
-		return resp, nil
+	case b.cfg.DelegationTokenSecret() == "":
+		resp.ErrorCode = kerr.DelegationTokenAuthDisabled.Code
+	case badRenewer:
+		resp.ErrorCode = kerr.InvalidPrincipalType.Code
 	}
 	if resp.ErrorCode != 0 {
 		return resp, nil

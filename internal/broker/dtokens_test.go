@@ -214,3 +214,78 @@ func TestDelegationTokensDisabled(t *testing.T) {
 		}
 	}
 }
+
+// allowACL creates one literal ALLOW binding for principal (from any host).
+func allowACL(t *testing.T, cl *kgo.Client, principal string, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) {
+	t.Helper()
+	req := kmsg.NewPtrCreateACLsRequest()
+	c := kmsg.NewCreateACLsRequestCreation()
+	c.ResourceType, c.ResourceName, c.ResourcePatternType = rt, name, kmsg.ACLResourcePatternTypeLiteral
+	c.Principal, c.Host, c.Operation, c.PermissionType = principal, "*", op, kmsg.ACLPermissionTypeAllow
+	req.Creations = append(req.Creations, c)
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil || resp.Results[0].ErrorCode != 0 {
+		t.Fatalf("CreateACLs %s %v %v %s: %v %+v", principal, op, rt, name, err, resp)
+	}
+}
+
+// TestDelegationTokenACLs: with the standard authorizer, a token for another owner needs
+// CREATE_TOKENS on that owner's USER resource; the token is described to its requester, to
+// principals with DESCRIBE_TOKENS on its owner or DESCRIBE on the token, and to no one else;
+// its requester may not renew it (only the owner and renewers may).
+func TestDelegationTokenACLs(t *testing.T) {
+	jaas := `org.apache.kafka.common.security.plain.PlainLoginModule required user_admin="admin-secret" user_alice="alice-secret" user_bob="bob-secret" user_dave="dave-secret";`
+	n := startSecNode(t, "SASL_PLAINTEXT://127.0.0.1:0",
+		"listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN",
+		"listener.name.sasl_plaintext.plain.sasl.jaas.config="+jaas,
+		"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+		"super.users=User:admin;User:ANONYMOUS",
+		"delegation.token.secret.key="+tokenSecret)
+	admin := newClient(t, n.Node)
+	alice, bob, dave := saslUser(t, n, "alice", "alice-secret"), saslUser(t, n, "bob", "bob-secret"), saslUser(t, n, "dave", "dave-secret")
+
+	if r := createToken(t, alice, "carol"); r.ErrorCode != kerr.DelegationTokenAuthorizationFailed.Code || r.PrincipalName != "carol" || r.TokenRequesterPrincipalName != "alice" {
+		t.Fatalf("alice creating carol's token without CREATE_TOKENS: %v %+v", kerr.ErrorForCode(r.ErrorCode), r)
+	}
+	allowACL(t, admin, "User:alice", kmsg.ACLOperationCreateTokens, kmsg.ACLResourceTypeUser, "User:carol")
+	tok := createToken(t, alice, "carol")
+	if tok.ErrorCode != 0 || tok.PrincipalName != "carol" || tok.TokenRequesterPrincipalName != "alice" {
+		t.Fatalf("alice creating carol's token with CREATE_TOKENS: %v %+v", kerr.ErrorForCode(tok.ErrorCode), tok)
+	}
+	// His own token needs no ACL.
+	if r := createToken(t, bob, ""); r.ErrorCode != 0 {
+		t.Fatalf("bob's own token: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+
+	sees := func(cl *kgo.Client) bool {
+		_, ids := describeTokens(t, cl)
+		return slices.Contains(ids, tok.TokenID)
+	}
+	steps := []struct {
+		name string
+		cl   *kgo.Client
+		acl  func()
+	}{
+		{"bob, DESCRIBE_TOKENS on User:carol", bob, func() {
+			allowACL(t, admin, "User:bob", kmsg.ACLOperationDescribeTokens, kmsg.ACLResourceTypeUser, "User:carol")
+		}},
+		{"dave, DESCRIBE on the token", dave, func() {
+			allowACL(t, admin, "User:dave", kmsg.ACLOperationDescribe, kmsg.ACLResourceTypeDelegationToken, tok.TokenID)
+		}},
+	}
+	for _, s := range steps {
+		if sees(s.cl) {
+			t.Errorf("%s: described before the ACL", s.name)
+		}
+		s.acl()
+		if !sees(s.cl) {
+			t.Errorf("%s: not described with the ACL", s.name)
+		}
+	}
+	if !sees(alice) {
+		t.Error("the requester does not see the token")
+	}
+	if code, _ := changeExpiry(t, alice, false, tok.HMAC, -1); code != kerr.DelegationTokenOwnerMismatch.Code {
+		t.Errorf("renew by the requester: %v; want DELEGATION_TOKEN_OWNER_MISMATCH", kerr.ErrorForCode(code))
+	}
+}

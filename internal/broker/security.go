@@ -324,9 +324,9 @@ func (c *conn) startSession() {
 	reauth := c.sasl.reauth
 	if !reauth { // a re-authentication keeps the principal (saslStep checked it)
 		c.principal = c.sasl.session.Principal()
-		ts, ok := c.sasl.session.(auth.TokenSession)
-		c.tokenAuthenticated = ok && ts.TokenAuthenticated()
 	}
+	ts, ok := c.sasl.session.(auth.TokenSession)
+	c.tokenAuthenticated = ok && ts.TokenAuthenticated()
 	c.sasl.session, c.sasl.reauth = nil, false
 	c.authenticated.Store(true)
 	c.logger().Debug(c.sasl.authTextOf(reauth)+" complete", "listener", c.listener, "mechanism", c.sasl.mechanism,
