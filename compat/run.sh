@@ -1464,7 +1464,8 @@ check_kafka-configs-scram-java() {
 }
 
 # Kafka's kafka-delegation-tokens (DelegationTokenCommand, KIP-48): alice, a SCRAM user over
-# SASL_SSL, creates a token with bob as its renewer (--create) and describes it (--describe);
+# SASL_SSL, creates a token with bob as its renewer (--create), describes it (--describe) and
+# renews it (--renew);
 # Kafka's console producer and consumer log in with the token (ScramLoginModule's username the
 # token id, password the HMAC, tokenauth="true") and round-trip the records; the token may not
 # ask for tokens itself; --expire with a negative period expires it, and a login with it fails.
@@ -1488,6 +1489,10 @@ check_kafka-delegation-tokens() {
 		> token-describe.out 2> token-describe.err || { reason "kafka-delegation-tokens --describe: $(last_error token-describe.err)"; return 1; }
 	awk -v id="$id" -v hmac="$hmac" '$1 == id && $2 == hmac && $3 == "User:alice" && $4 == "User:alice" && /User:bob/ { found = 1 } END { exit !found }' \
 		token-describe.out || { reason "kafka-delegation-tokens --describe does not show alice's token with renewer bob: $(tr '\n' ' ' < token-describe.out | cut -c1-300)"; return 1; }
+	kafka_tool $tool --bootstrap-server "$SEC_SASL" --command-config alice.properties --renew --hmac "$hmac" \
+		--renew-time-period 3600000 > token-renew.out 2> token-renew.err || { reason "kafka-delegation-tokens --renew: $(last_error token-renew.err)"; return 1; }
+	grep -q 'Completed renew operation' token-renew.out ||
+		{ reason "kafka-delegation-tokens --renew: $(tr '\n' ' ' < token-renew.out | cut -c1-300)"; return 1; }
 	printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=SCRAM-SHA-256 \
 		"sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"$id\" password=\"$hmac\" tokenauth=\"true\";" \
 		ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" > token.properties
