@@ -70,9 +70,9 @@ BUDGET=${SAMSA_COMPAT_BUDGET:-300}
 PARTITIONS=3 KEYS=10 PER_KEY=30
 # More security checks: kafka-python with PLAIN, kafkajs with SCRAM, mTLS (secc_* functions).
 SECURITY_CHECKS+=(kafka-python-sasl-plaintext-plain kafka-python-sasl-ssl-plain kafkajs-sasl-ssl-scram256
-	kafkajs-sasl-ssl-scram512 kafka-python-mtls kafkajs-mtls kafka-console-ssl-key-password)
+	kafkajs-sasl-ssl-scram512 kafka-python-mtls kafkajs-mtls kafka-console-ssl-key-password kafka-delegation-tokens)
 # Seconds the security checks add to the dynamic-quorum section's budget (they run with it).
-SECURITY_BUDGET=${SAMSA_COMPAT_SECURITY_BUDGET:-240}
+SECURITY_BUDGET=${SAMSA_COMPAT_SECURITY_BUDGET:-270}
 
 BROKER_PID=
 
@@ -1461,6 +1461,53 @@ check_kafka-configs-scram-java() {
 		--list > wrong.out 2> wrong.err
 	grep -q 'SaslAuthenticationException' wrong.err ||
 		{ reason "kafka-topics with a wrong password: no SaslAuthenticationException: $(last_error wrong.err)"; return 1; }
+}
+
+# Kafka's kafka-delegation-tokens (DelegationTokenCommand, KIP-48): alice, a SCRAM user over
+# SASL_SSL, creates a token with bob as its renewer (--create), describes it (--describe) and
+# renews it (--renew);
+# Kafka's console producer and consumer log in with the token (ScramLoginModule's username the
+# token id, password the HMAC, tokenauth="true") and round-trip the records; the token may not
+# ask for tokens itself; --expire with a negative period expires it, and a login with it fails.
+check_kafka-delegation-tokens() {
+	need java || return 1
+	sec_start delegation.token.secret.key=compat-token-secret && sec_user alice alice-secret SCRAM-SHA-256 || return 1
+	local tool=org.apache.kafka.tools.DelegationTokenCommand id hmac
+	printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=SCRAM-SHA-256 \
+		'sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="alice" password="alice-secret";' \
+		ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" > alice.properties
+	kafka_tool $tool --bootstrap-server "$SEC_SASL" --command-config alice.properties --create \
+		--max-life-time-period -1 --renewer-principal User:bob > token-create.out 2> token-create.err ||
+		{ reason "kafka-delegation-tokens --create: $(last_error token-create.err)"; return 1; }
+	id=$(sed -n 's/.*Created delegation token with tokenId : *//p' token-create.out | tr -d '[:space:]')
+	hmac=$(awk -v id="$id" '$1 == id { print $2 }' token-create.out)
+	[[ -n $id && -n $hmac ]] ||
+		{ reason "kafka-delegation-tokens --create: no token id and HMAC in: $(tr '\n' ' ' < token-create.out | cut -c1-300)"; return 1; }
+	# Without --owner-principal the tool sends an empty owner list, which Kafka answers with no
+	# tokens; alice names herself.
+	kafka_tool $tool --bootstrap-server "$SEC_SASL" --command-config alice.properties --describe --owner-principal User:alice \
+		> token-describe.out 2> token-describe.err || { reason "kafka-delegation-tokens --describe: $(last_error token-describe.err)"; return 1; }
+	awk -v id="$id" -v hmac="$hmac" '$1 == id && $2 == hmac && $3 == "User:alice" && $4 == "User:alice" && /User:bob/ { found = 1 } END { exit !found }' \
+		token-describe.out || { reason "kafka-delegation-tokens --describe does not show alice's token with renewer bob: $(tr '\n' ' ' < token-describe.out | cut -c1-300)"; return 1; }
+	kafka_tool $tool --bootstrap-server "$SEC_SASL" --command-config alice.properties --renew --hmac "$hmac" \
+		--renew-time-period 3600000 > token-renew.out 2> token-renew.err || { reason "kafka-delegation-tokens --renew: $(last_error token-renew.err)"; return 1; }
+	grep -q 'Completed renew operation' token-renew.out ||
+		{ reason "kafka-delegation-tokens --renew: $(tr '\n' ' ' < token-renew.out | cut -c1-300)"; return 1; }
+	printf '%s\n' security.protocol=SASL_SSL sasl.mechanism=SCRAM-SHA-256 \
+		"sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username=\"$id\" password=\"$hmac\" tokenauth=\"true\";" \
+		ssl.truststore.type=PEM "ssl.truststore.location=$PWD/ca.pem" > token.properties
+	java_console_roundtrip "compat-dtoken-$RUN_ID" token.properties "with a delegation token" || return 1
+	# A token-authenticated client may not ask for tokens (DELEGATION_TOKEN_REQUEST_NOT_ALLOWED).
+	kafka_tool $tool --bootstrap-server "$SEC_SASL" --command-config token.properties --describe --owner-principal User:alice \
+		> token-by-token.out 2> token-by-token.err && { reason "kafka-delegation-tokens --describe with a token was not refused"; return 1; }
+	grep -q 'UnsupportedByAuthenticationException' token-by-token.err token-by-token.out ||
+		{ reason "kafka-delegation-tokens --describe with a token: not refused as Kafka does: $(last_error token-by-token.err)"; return 1; }
+	kafka_tool $tool --bootstrap-server "$SEC_SASL" --command-config alice.properties --expire --hmac "$hmac" \
+		--expiry-time-period -1 > token-expire.out 2> token-expire.err || { reason "kafka-delegation-tokens --expire: $(last_error token-expire.err)"; return 1; }
+	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$SEC_SASL" --command-config token.properties \
+		--list > expired.out 2> expired.err
+	grep -q 'SaslAuthenticationException' expired.err ||
+		{ reason "kafka-topics with the expired token: no SaslAuthenticationException: $(last_error expired.err)"; return 1; }
 }
 
 # Kafka's kafka-metadata-quorum --bootstrap-controller against a SASL_SSL controller listener

@@ -151,3 +151,40 @@ func TestScramDoubledNonce(t *testing.T) {
 		t.Fatal("a nonce not ending with the server's: accepted")
 	}
 }
+
+// TestScramTokenAuthFirst: the client-first message's extensions choose the lookup: with
+// tokenauth=true the user is a delegation token id (a user name is unknown there, a token id
+// is unknown without it); a malformed extension fails the exchange. The whole exchange with a
+// token runs over TCP in the broker's tests (franz-go's IsToken).
+func TestScramTokenAuthFirst(t *testing.T) {
+	s := fuzzScramServer() // user "user", token "tok1" of User:owner
+	for _, tc := range []struct {
+		msg   string
+		ok    bool
+		token bool
+	}{
+		{"n,,n=tok1,r=abc,tokenauth=true", true, true},
+		{"n,,n=user,r=abc,tokenauth=false", true, false},
+		{"n,,n=user,r=abc,other=1", true, false},
+		{"n,,n=user,r=abc,tokenauth=true", false, true},
+		{"n,,n=tok1,r=abc", false, false},
+		{"n,,n=tok1,r=abc,tokenauth", false, false},
+		{"n,,n=tok1,r=abc,=true", false, false},
+	} {
+		sess, _ := s.Start("SCRAM-SHA-256")
+		_, _, err := sess.Step([]byte(tc.msg))
+		var f *Failure
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%q: %v", tc.msg, err)
+		case !tc.ok && !errors.As(err, &f):
+			t.Errorf("%q: %v; want a *Failure", tc.msg, err)
+		}
+		if ss := sess.(*scramSession); ss.token != tc.token {
+			t.Errorf("%q: token %v; want %v", tc.msg, ss.token, tc.token)
+		}
+		if tc.ok && tc.token && sess.Principal() != "User:owner" {
+			t.Errorf("%q: principal %s", tc.msg, sess.Principal())
+		}
+	}
+}

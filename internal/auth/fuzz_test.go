@@ -54,19 +54,25 @@ func FuzzPlain(f *testing.F) {
 }
 
 // fuzzScramServer is a SCRAM server knowing user "user" (password "pencil"; its
-// SCRAM-SHA-256 credential, also returned for SCRAM-SHA-512, where it cannot verify).
+// SCRAM-SHA-256 credential, also returned for SCRAM-SHA-512, where it cannot verify), and
+// delegation token "tok1" (tokenauth=true) with the same credential.
 func fuzzScramServer() *Server {
 	salt := []byte("0123456789abcdef")
 	salted, _ := pbkdf2.Key(sha256.New, "pencil", salt, 4096, sha256.Size)
 	cred := NewScramCredential("SCRAM-SHA-256", salt, salted, 4096)
 	return NewServerWith([]string{"SCRAM-SHA-256", "SCRAM-SHA-512"}, nil, func(user, _ string) (ScramCredential, bool) {
 		return cred, user == "user"
+	}).WithDelegationTokens(func(id, _ string) (DelegationTokenLogin, bool) {
+		return DelegationTokenLogin{Owner: "User:owner", Credential: cred, ExpiryMs: 1 << 50}, id == "tok1"
 	})
 }
 
 func FuzzScramClientFirst(f *testing.F) {
 	f.Add([]byte("n,,n=user,r=fyko+d2lbbFgONRv9qkxdawL"))
 	f.Add([]byte("n,a=user,n=user,r=abc,ext=1"))
+	f.Add([]byte("n,,n=tok1,r=abc,tokenauth=true"))
+	f.Add([]byte("n,,n=tok1,r=abc,tokenauth"))
+	f.Add([]byte("n,,n=tok1,r=abc,=true,tokenauth=true"))
 	srv := fuzzScramServer()
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		for _, m := range []string{"SCRAM-SHA-256", "SCRAM-SHA-512"} {

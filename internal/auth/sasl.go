@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/xdg-go/scram"
 
@@ -120,6 +121,7 @@ type Server struct {
 	plainUsers map[string]string
 	scram      ScramLookup
 	oauth      TokenValidator
+	tokens     DelegationTokenLookup
 }
 
 // NewServer builds a listener's SASL server from the configuration. PLAIN needs the
@@ -163,6 +165,13 @@ func (s *Server) WithTokenValidator(v TokenValidator) *Server {
 	return s
 }
 
+// WithDelegationTokens lets SCRAM logins with the tokenauth=true extension authenticate
+// with delegation tokens (nil: refused, as an unknown user).
+func (s *Server) WithDelegationTokens(l DelegationTokenLookup) *Server {
+	s.tokens = l
+	return s
+}
+
 // Mechanisms returns the enabled mechanisms.
 func (s *Server) Mechanisms() []string { return s.mechanisms }
 
@@ -177,7 +186,7 @@ func (s *Server) Start(mechanism string) (Session, bool) {
 	case config.MechanismOAuthBearer:
 		return &oauthSession{validator: s.oauth}, true
 	}
-	return newScramSession(mechanism, s.scram), true
+	return newScramSession(mechanism, s.scram, s.tokens), true
 }
 
 // plainSession is SASL/PLAIN (RFC 4616): one message, [authzid] NUL user NUL password.
@@ -226,11 +235,15 @@ type scramSession struct {
 	// clientFirst and serverFirst are the first exchange, for the auth message.
 	clientFirst, serverFirst string
 	done                     bool
+	// token: the client-first message had tokenauth=true; the user is a delegation token id,
+	// tokenLogin what the broker knows of it (the owner is the principal).
+	token      bool
+	tokenLogin DelegationTokenLogin
 }
 
 var errUnknownUser = errors.New("unknown user")
 
-func newScramSession(mechanism string, lookup ScramLookup) *scramSession {
+func newScramSession(mechanism string, lookup ScramLookup, tokens DelegationTokenLookup) *scramSession {
 	ss := &scramSession{mechanism: mechanism}
 	gen := scram.SHA256
 	if mechanism == config.MechanismScramSHA512 {
@@ -238,7 +251,16 @@ func newScramSession(mechanism string, lookup ScramLookup) *scramSession {
 	}
 	srv, _ := gen.NewServer(func(user string) (scram.StoredCredentials, error) {
 		ss.user = user
-		c, ok := lookup(user, mechanism)
+		var c ScramCredential
+		var ok bool
+		if ss.token {
+			if tokens != nil {
+				ss.tokenLogin, ok = tokens(user, mechanism)
+			}
+			c = ss.tokenLogin.Credential
+		} else {
+			c, ok = lookup(user, mechanism)
+		}
 		if !ok {
 			ss.unknown = true
 			return scram.StoredCredentials{}, errUnknownUser
@@ -262,7 +284,49 @@ func scramNonce() string {
 	return hex.EncodeToString(b[:])
 }
 
-func (s *scramSession) Principal() string { return "User:" + s.user }
+func (s *scramSession) Principal() string {
+	if s.token {
+		return s.tokenLogin.Owner
+	}
+	return "User:" + s.user
+}
+
+// TokenAuthenticated reports whether the session authenticated with a delegation token.
+func (s *scramSession) TokenAuthenticated() bool { return s.token && s.done }
+
+// CredentialExpiry is a delegation token's expiry (the session ends with it, as Kafka's);
+// zero for a user's password.
+func (s *scramSession) CredentialExpiry() time.Time {
+	if !s.token {
+		return time.Time{}
+	}
+	return time.UnixMilli(s.tokenLogin.ExpiryMs)
+}
+
+// TokenSession is a Session that may authenticate with a delegation token.
+type TokenSession interface {
+	Session
+	TokenAuthenticated() bool
+}
+
+// scramExtensions returns the extensions of a client-first message (the key=value fields
+// after the nonce, RFC 5802's reserved extensions as Kafka's ScramExtensions uses them); ok is
+// false when one is not key=value.
+func scramExtensions(clientFirst string) (map[string]string, bool) {
+	fields := strings.Split(clientFirst, ",")
+	if len(fields) <= 4 {
+		return nil, true
+	}
+	ext := make(map[string]string, len(fields)-4)
+	for _, f := range fields[4:] {
+		k, v, found := strings.Cut(f, "=")
+		if !found || k == "" || v == "" {
+			return nil, false
+		}
+		ext[k] = v
+	}
+	return ext, true
+}
 
 func (s *scramSession) fail(err error) *Failure {
 	return &Failure{Message: "Authentication failed during authentication due to invalid credentials with SASL mechanism " + s.mechanism, User: s.user, Err: err}
@@ -280,8 +344,16 @@ func (s *scramSession) Step(msg []byte) ([]byte, bool, error) {
 		s.done = true
 		return answer, true, nil
 	}
+	ext, ok := scramExtensions(string(msg))
+	if !ok {
+		return nil, false, s.fail(errors.New("invalid SCRAM extensions in the client first message"))
+	}
+	s.token = ext["tokenauth"] == "true"
 	answer, err := s.conv.Step(string(msg))
 	if err != nil {
+		if s.unknown && s.token {
+			return nil, false, s.fail(fmt.Errorf("token authentication failed: invalid tokenId: %s", s.user))
+		}
 		if s.unknown {
 			return nil, false, &Failure{Message: "Authentication failed: Invalid user credentials", User: s.user, Err: err}
 		}

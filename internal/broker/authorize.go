@@ -117,6 +117,15 @@ var apiAuthorization = map[int16]authCheck{
 	// DESCRIBE on each group; a group with a member assigned a topic the principal may not
 	// DESCRIBE is TOPIC_AUTHORIZATION_FAILED.
 	kmsg.ConsumerGroupDescribe.Int16(): checkInHandler,
+	// CREATE_TOKENS on the owner's USER resource for a token of another owner.
+	kmsg.CreateDelegationToken.Int16(): checkInHandler,
+	// The tokens the principal owns, requested or renews, or may DESCRIBE (DELEGATION_TOKEN)
+	// or DESCRIBE_TOKENS (its owner's USER resource).
+	kmsg.DescribeDelegationToken.Int16(): checkInHandler,
+	// No ACL: the controller checks that the principal is the token's owner, requester or a
+	// renewer (DELEGATION_TOKEN_OWNER_MISMATCH), as Kafka does.
+	kmsg.RenewDelegationToken.Int16():  checkNone,
+	kmsg.ExpireDelegationToken.Int16(): checkNone,
 }
 
 func init() {

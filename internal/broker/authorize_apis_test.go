@@ -473,6 +473,36 @@ var apiAuthCases = map[int16]apiAuthCase{
 	}, refused: func(r kmsg.Response) bool {
 		return code(r.(*kmsg.AddRaftVoterResponse).ErrorCode, kerr.ClusterAuthorizationFailed)
 	}},
+	// A token for another owner needs CREATE_TOKENS on the owner's USER resource.
+	kmsg.CreateDelegationToken.Int16(): {req: func(apiAuthEnv) kmsg.Request {
+		r := kmsg.NewPtrCreateDelegationTokenRequest()
+		r.OwnerPrincipalType, r.OwnerPrincipalName, r.MaxLifetimeMillis = kmsg.StringPtr("User"), kmsg.StringPtr("carol"), -1
+		return r
+	}, refused: func(r kmsg.Response) bool {
+		return code(r.(*kmsg.CreateDelegationTokenResponse).ErrorCode, kerr.DelegationTokenAuthorizationFailed)
+	}},
+	// Carol's token (made by the test) is described to principals that may describe it.
+	kmsg.DescribeDelegationToken.Int16(): {req: func(apiAuthEnv) kmsg.Request {
+		return kmsg.NewPtrDescribeDelegationTokenRequest()
+	}, refused: func(r kmsg.Response) bool {
+		resp := r.(*kmsg.DescribeDelegationTokenResponse)
+		return resp.ErrorCode != 0 || !slices.ContainsFunc(resp.TokenDetails, func(d kmsg.DescribeDelegationTokenResponseTokenDetail) bool { return d.PrincipalName == "carol" })
+	}},
+	// No ACL: an unknown HMAC is DELEGATION_TOKEN_NOT_FOUND to everyone.
+	kmsg.RenewDelegationToken.Int16(): {open: true, req: func(apiAuthEnv) kmsg.Request {
+		r := kmsg.NewPtrRenewDelegationTokenRequest()
+		r.HMAC, r.RenewTimeMillis = []byte("unknown"), -1
+		return r
+	}, refused: func(r kmsg.Response) bool {
+		return !code(r.(*kmsg.RenewDelegationTokenResponse).ErrorCode, kerr.DelegationTokenNotFound)
+	}},
+	kmsg.ExpireDelegationToken.Int16(): {open: true, req: func(apiAuthEnv) kmsg.Request {
+		r := kmsg.NewPtrExpireDelegationTokenRequest()
+		r.HMAC, r.ExpiryPeriodMillis = []byte("unknown"), -1
+		return r
+	}, refused: func(r kmsg.Response) bool {
+		return !code(r.(*kmsg.ExpireDelegationTokenResponse).ErrorCode, kerr.DelegationTokenNotFound)
+	}},
 	kmsg.RemoveRaftVoter.Int16(): {req: func(apiAuthEnv) kmsg.Request {
 		r := kmsg.NewPtrRemoveRaftVoterRequest()
 		r.VoterID, r.VoterDirectoryID = 99, [16]byte{9}
@@ -548,6 +578,12 @@ func TestAPIAuthorizationEveryAPI(t *testing.T) {
 	}
 	env := apiAuthEnv{topicID: td["t"].ID}
 	addr := n.Server().ListenerAddr("SASL_PLAINTEXT")
+	// A token of carol's, made by the super user, for DescribeDelegationToken.
+	ct := kmsg.NewPtrCreateDelegationTokenRequest()
+	ct.OwnerPrincipalType, ct.OwnerPrincipalName, ct.MaxLifetimeMillis = kmsg.StringPtr("User"), kmsg.StringPtr("carol"), -1
+	if r, err := ct.RequestWith(ctxT(t), saslUser(t, n, "admin", "admin-secret")); err != nil || r.ErrorCode != 0 {
+		t.Fatalf("CreateDelegationToken for carol: %v %+v", err, r)
+	}
 
 	for _, a := range broker.ServedAPIs(false) {
 		name := kmsg.NameForKey(a.ApiKey)

@@ -23,7 +23,8 @@ func startACLNode(t *testing.T) *secNode {
 		"listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN",
 		"listener.name.sasl_plaintext.plain.sasl.jaas.config="+aclJAAS,
 		"authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
-		"super.users=User:admin;User:ANONYMOUS")
+		"super.users=User:admin;User:ANONYMOUS",
+		"delegation.token.secret.key=acl-token-secret")
 }
 
 func saslUser(t *testing.T, n *secNode, user, pass string, opts ...kgo.Opt) *kgo.Client {

@@ -48,6 +48,9 @@ type Controller interface {
 	CreateAcls(ctx context.Context, bindings []acl.Binding) []error
 	DeleteAcls(ctx context.Context, filters []acl.Filter) []controller.ACLDeleteResult
 	AlterClientQuotas(ctx context.Context, alts []controller.QuotaAlteration, validateOnly bool) []controller.QuotaResult
+	CreateDelegationToken(ctx context.Context, req controller.TokenCreation) (metadata.DelegationToken, error)
+	RenewDelegationToken(ctx context.Context, mac []byte, principal string, periodMs int64) (int64, error)
+	ExpireDelegationToken(ctx context.Context, mac []byte, principal string, periodMs int64) (int64, error)
 }
 
 var _ Controller = (*controller.Controller)(nil)
@@ -57,6 +60,8 @@ type Broker struct {
 	cfg  *config.Server
 	log  *slog.Logger
 	ctrl Controller
+	// tokenCreds are the SCRAM credentials derived for delegation tokens (dtokens.go).
+	tokenCreds tokenCredentials
 	// quorum is the node's member of the metadata quorum (SetQuorum); nil in tests that
 	// build a broker without one.
 	quorum   Quorum

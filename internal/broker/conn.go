@@ -89,6 +89,9 @@ type conn struct {
 	// principal is the authenticated principal (User:alice, User:CN=...,
 	// User:ANONYMOUS), kept for authorization. Set before authenticated.
 	principal string
+	// tokenAuthenticated: the SASL login used a delegation token (its owner is the
+	// principal); such a connection may not ask for tokens. Handler only.
+	tokenAuthenticated bool
 	// sasl is the SASL exchange and session (security.go), handler only but for rawTokens,
 	// which the reader reads once the handler is done.
 	sasl saslState

@@ -50,6 +50,12 @@ var controllerListenerAPIs = map[int16]bool{
 	// Kafka's controllers do not serve DescribeClientQuotas (its admin client never asks them);
 	// served here for tools that read back what they altered on the controller listener.
 	kmsg.DescribeClientQuotas.Int16(): true,
+
+	// Forwarded by brokers with the requester's principal (wire.RequesterPrincipalTag); Kafka's
+	// controllers serve them (DescribeDelegationToken is the brokers' alone).
+	kmsg.CreateDelegationToken.Int16(): true,
+	kmsg.RenewDelegationToken.Int16():  true,
+	kmsg.ExpireDelegationToken.Int16(): true,
 }
 
 // controllerOnlyAPIs are refused on client listeners: only nodes send them, to the active

@@ -120,6 +120,7 @@ func (b *Broker) ConfigureSecurity() error {
 			if err != nil {
 				return err
 			}
+			s.WithDelegationTokens(b.tokenLogin)
 			sec.sasl = s
 			sec.maxReauth = map[string]time.Duration{}
 			for _, m := range s.Mechanisms() {
@@ -324,6 +325,8 @@ func (c *conn) startSession() {
 	if !reauth { // a re-authentication keeps the principal (saslStep checked it)
 		c.principal = c.sasl.session.Principal()
 	}
+	ts, ok := c.sasl.session.(auth.TokenSession)
+	c.tokenAuthenticated = ok && ts.TokenAuthenticated()
 	c.sasl.session, c.sasl.reauth = nil, false
 	c.authenticated.Store(true)
 	c.logger().Debug(c.sasl.authTextOf(reauth)+" complete", "listener", c.listener, "mechanism", c.sasl.mechanism,

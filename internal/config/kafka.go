@@ -60,7 +60,6 @@ var refusedPrefixes = []struct{ prefix, reason string }{
 var refusedSettings = map[string]string{
 	"principal.builder.class":        "Samsa cannot load Java principal builders",
 	"security.providers":             "Samsa cannot load Java security providers",
-	"delegation.token.secret.key":    "Samsa has no delegation tokens",
 	"create.topic.policy.class.name": "Samsa cannot load Java policy classes",
 	"alter.config.policy.class.name": "Samsa cannot load Java policy classes",
 	"client.quota.callback.class":    "Samsa cannot load Java quota callbacks",

@@ -43,6 +43,11 @@ var SecurityDefs = []Def{
 	{Name: "authorizer.class.name", Type: TypeString, Default: "", OneOf: []string{"", StandardAuthorizer}, Doc: "turns authorization with ACLs on: Kafka's " + StandardAuthorizer + " (the only authorizer served; its rules in internal/acl); empty, every principal may do everything"},
 	{Name: "super.users", Type: TypeString, Default: "", Doc: "principals separated by semicolons (User:admin;User:CN=broker) allowed everything by the authorizer"},
 	{Name: "allow.everyone.if.no.acl.found", Type: TypeBoolean, Default: "false", Doc: "with an authorizer, whether a resource without any ACL is open to every principal"},
+	{Name: "delegation.token.secret.key", Type: TypePassword, NoDefault: true, Doc: "the secret key of delegation tokens (KIP-48): a token's HMAC, its SCRAM password, is HMAC-SHA512 of its id keyed by it; the same on every node. Unset: delegation tokens are disabled (their APIs answer DELEGATION_TOKEN_AUTH_DISABLED)"},
+	{Name: "delegation.token.master.key", Type: TypePassword, NoDefault: true, Doc: "deprecated alias of delegation.token.secret.key, used when that is unset"},
+	{Name: "delegation.token.max.lifetime.ms", Type: TypeLong, Default: "604800000", Min: 1, MinSet: true, Doc: "the longest a delegation token lives, renewals included; a token's requested max lifetime is capped by it"},
+	{Name: "delegation.token.expiry.time.ms", Type: TypeLong, Default: "86400000", Min: 1, MinSet: true, Doc: "how long a new or renewed delegation token lives before it must be renewed (when the renewal asks for no period)"},
+	{Name: "delegation.token.expiry.check.interval.ms", Type: TypeLong, Default: "3600000", Min: 1, MinSet: true, Doc: "how often the active controller removes expired delegation tokens"},
 	{Name: "ssl.endpoint.identification.algorithm", Type: TypeString, Default: "https", Doc: "the broker's own TLS clients (inter-broker) check the host name of the certificates they are shown (https), or only their chain (empty)"},
 }
 
@@ -54,6 +59,12 @@ var brokerWideOnly = map[string]bool{
 	"authorizer.class.name":                     true,
 	"super.users":                               true,
 	"allow.everyone.if.no.acl.found":            true,
+
+	"delegation.token.secret.key":               true,
+	"delegation.token.master.key":               true,
+	"delegation.token.max.lifetime.ms":          true,
+	"delegation.token.expiry.time.ms":           true,
+	"delegation.token.expiry.check.interval.ms": true,
 }
 
 // mechanismScoped are the SecurityDefs that may also be given for one mechanism of a listener,
@@ -89,6 +100,16 @@ const StandardAuthorizer = "org.apache.kafka.metadata.authorizer.StandardAuthori
 func (s *Server) AuthorizerEnabled() bool {
 	v, _ := s.Value("authorizer.class.name")
 	return v == StandardAuthorizer
+}
+
+// DelegationTokenSecret is the secret key of delegation tokens: delegation.token.secret.key,
+// else its deprecated alias delegation.token.master.key; "" when tokens are disabled.
+func (s *Server) DelegationTokenSecret() string {
+	if v, _ := s.Value("delegation.token.secret.key"); v != "" {
+		return v
+	}
+	v, _ := s.Value("delegation.token.master.key")
+	return v
 }
 
 // SASL mechanisms Samsa serves.

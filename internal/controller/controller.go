@@ -119,8 +119,11 @@ type Config struct {
 	// BrokerGone reports that a broker's process is gone (see deadbrokers.go); nil probes
 	// its listener over TCP. Tests whose brokers are fictitious replace it.
 	BrokerGone func(metadata.Broker) bool
-	// Now is the clock of broker sessions; nil means time.Now. Tests move it by hand.
+	// Now is the clock of broker sessions and delegation tokens; nil means time.Now. Tests
+	// move it by hand.
 	Now func() time.Time
+	// DelegationTokens are the delegation token settings (dtokens.go).
+	DelegationTokens DelegationTokenConfig
 }
 
 // Voter is one voter of the quorum: its node id and the address of its controller listener,
@@ -220,6 +223,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	if cfg.ListenerName == "" {
 		cfg.ListenerName = "CONTROLLER"
 	}
+	cfg.DelegationTokens = cfg.DelegationTokens.withDefaults()
 	if cfg.NonVoter {
 		if len(cfg.Voters) == 0 && !cfg.Dynamic {
 			return cfg, errors.New("controller: a non-voter needs the voters")

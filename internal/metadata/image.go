@@ -116,6 +116,8 @@ type Image struct {
 	// Quotas are the client quotas (ClientQuota records), nil when there are none; read them
 	// with ClientQuotas. A change replaces the table, never edits it.
 	Quotas *quota.Table
+	// DelegationTokens are the delegation tokens by token id (DelegationToken records).
+	DelegationTokens map[string]DelegationToken
 }
 
 // Topic returns the topic with the given name.
@@ -220,6 +222,10 @@ func (img *Image) Apply(r Record) (*Image, error) {
 		return img.applyRemoveAccessControlEntry(r)
 	case ClientQuota:
 		return img.applyClientQuota(r)
+	case DelegationToken:
+		return img.applyDelegationToken(r)
+	case RemoveDelegationToken:
+		return img.applyRemoveDelegationToken(r)
 	default:
 		return img, fmt.Errorf("%w: %T", ErrUnknownRecordType, r)
 	}

@@ -151,6 +151,9 @@ var decoders = map[string]func([]byte) (Record, error){
 	TypeRemoveAccessControlEntry: decodeAs[RemoveAccessControlEntry],
 
 	TypeClientQuota: decodeAs[ClientQuota],
+
+	TypeDelegationToken:       decodeAs[DelegationToken],
+	TypeRemoveDelegationToken: decodeAs[RemoveDelegationToken],
 }
 
 // envelope is the part of an encoded record common to all types.

@@ -30,6 +30,8 @@ type snapshot struct {
 	ACLs []aclEntry `json:"acls,omitempty"`
 	// ClientQuotas are the client quotas by entity, in QuotaEntities' order.
 	ClientQuotas []quotaEntry `json:"clientQuotas,omitempty"`
+	// DelegationTokens are the delegation tokens, ordered by id.
+	DelegationTokens []DelegationToken `json:"delegationTokens,omitempty"`
 }
 
 // EncodeImage encodes img as a snapshot. Equal images encode to equal bytes.
@@ -50,6 +52,9 @@ func EncodeImage(img *Image) ([]byte, error) {
 	}
 	for _, id := range img.ACLIDs() {
 		s.ACLs = append(s.ACLs, aclEntry{ID: id, Binding: img.ACLs[id]})
+	}
+	for _, id := range img.DelegationTokenIDs() {
+		s.DelegationTokens = append(s.DelegationTokens, img.DelegationTokens[id])
 	}
 	for _, id := range img.BrokerIDs() {
 		s.Brokers = append(s.Brokers, img.Brokers[id])
@@ -137,6 +142,9 @@ func DecodeImage(data []byte) (*Image, error) {
 		return nil, err
 	}
 	img.Quotas = quotas
+	if img.DelegationTokens, err = delegationTokensFromSnapshot(s.DelegationTokens); err != nil {
+		return nil, err
+	}
 	for name, c := range s.BrokerConfigs {
 		if len(c) == 0 {
 			continue
@@ -160,7 +168,8 @@ func Equal(a, b *Image) bool {
 	if !maps.EqualFunc(a.Brokers, b.Brokers, brokerEqual) || !maps.EqualFunc(a.Controllers, b.Controllers, controllerEqual) {
 		return false
 	}
-	if !maps.EqualFunc(a.ScramCredentials, b.ScramCredentials, scramEqual) || !maps.Equal(a.ACLs, b.ACLs) || !quotasEqual(a, b) {
+	if !maps.EqualFunc(a.ScramCredentials, b.ScramCredentials, scramEqual) || !maps.Equal(a.ACLs, b.ACLs) || !quotasEqual(a, b) ||
+		!maps.EqualFunc(a.DelegationTokens, b.DelegationTokens, delegationTokenEqual) {
 		return false
 	}
 	if !maps.EqualFunc(a.Topics, b.Topics, topicEqual) || len(a.TopicsByID) != len(b.TopicsByID) {

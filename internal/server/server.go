@@ -162,6 +162,12 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		AutoLeaderRebalance:          cfg.Bool("auto.leader.rebalance.enable"),
 		LeaderImbalanceCheckInterval: time.Duration(cfg.Int64("leader.imbalance.check.interval.seconds")) * time.Second,
 		LeaderImbalancePercentage:    int(cfg.Int64("samsa.leader.imbalance.per.broker.percentage")),
+		DelegationTokens: controller.DelegationTokenConfig{
+			Secret:        cfg.DelegationTokenSecret(),
+			MaxLifetime:   time.Duration(cfg.Int64("delegation.token.max.lifetime.ms")) * time.Millisecond,
+			ExpiryTime:    time.Duration(cfg.Int64("delegation.token.expiry.time.ms")) * time.Millisecond,
+			CheckInterval: time.Duration(cfg.Int64("delegation.token.expiry.check.interval.ms")) * time.Millisecond,
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("starting controller: %w", err)
@@ -317,6 +323,12 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		go func() {
 			defer loops.Done()
 			ctrl.RunLeaderBalance(runCtx)
+		}()
+		// Removes expired delegation tokens (it returns at once when tokens are disabled).
+		loops.Add(1)
+		go func() {
+			defer loops.Done()
+			ctrl.RunDelegationTokenExpiry(runCtx)
 		}()
 	}
 	go func() {

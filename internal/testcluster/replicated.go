@@ -281,6 +281,18 @@ func (f fakeController) CreateAcls(_ context.Context, bindings []acl.Binding) []
 	return out
 }
 
+func (f fakeController) CreateDelegationToken(context.Context, controller.TokenCreation) (metadata.DelegationToken, error) {
+	return metadata.DelegationToken{}, errFake
+}
+
+func (f fakeController) RenewDelegationToken(context.Context, []byte, string, int64) (int64, error) {
+	return 0, errFake
+}
+
+func (f fakeController) ExpireDelegationToken(context.Context, []byte, string, int64) (int64, error) {
+	return 0, errFake
+}
+
 func (f fakeController) AlterClientQuotas(_ context.Context, alts []controller.QuotaAlteration, _ bool) []controller.QuotaResult {
 	out := controller.QuotaResultsFor(alts)
 	for i := range out {

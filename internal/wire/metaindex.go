@@ -10,7 +10,7 @@ import (
 // MetadataIndexTag is Samsa's tagged field of the top-level answer to a metadata change on a
 // controller listener (CreateTopics, DeleteTopics, CreatePartitions, AlterConfigs,
 // IncrementalAlterConfigs, UpdateFeatures, AlterUserScramCredentials, CreateAcls, DeleteAcls,
-// AlterClientQuotas; flexible versions only): the metadata log index of the answering node's
+// AlterClientQuotas, Create/Renew/ExpireDelegationToken; flexible versions only): the metadata log index of the answering node's
 // image once it handled the change, 8 bytes big-endian. A broker that forwarded the change
 // waits until its own image reaches that index, so it answers after its image shows the change,
 // and at once when the change wrote no record (a binding that exists, a feature at its level).
@@ -21,7 +21,8 @@ var metadataChangeKeys = map[int16]bool{
 	kmsg.CreateTopics.Int16(): true, kmsg.DeleteTopics.Int16(): true, kmsg.CreatePartitions.Int16(): true,
 	kmsg.AlterConfigs.Int16(): true, kmsg.IncrementalAlterConfigs.Int16(): true, kmsg.UpdateFeatures.Int16(): true,
 	kmsg.AlterUserSCRAMCredentials.Int16(): true, kmsg.CreateACLs.Int16(): true, kmsg.DeleteACLs.Int16(): true,
-	kmsg.AlterClientQuotas.Int16(): true,
+	kmsg.AlterClientQuotas.Int16(): true, kmsg.CreateDelegationToken.Int16(): true,
+	kmsg.RenewDelegationToken.Int16(): true, kmsg.ExpireDelegationToken.Int16(): true,
 }
 
 // SetMetadataIndex adds MetadataIndexTag with index to resp when it answers a metadata change
@@ -30,7 +31,7 @@ func SetMetadataIndex(resp kmsg.Response, index uint64) {
 	if resp == nil || !metadataChangeKeys[resp.Key()] {
 		return
 	}
-	if tags := responseTags(resp); tags != nil {
+	if tags := messageTags(resp); tags != nil {
 		tags.Set(MetadataIndexTag, binary.BigEndian.AppendUint64(nil, index))
 	}
 }
@@ -38,7 +39,7 @@ func SetMetadataIndex(resp kmsg.Response, index uint64) {
 // MetadataIndex reads MetadataIndexTag from an answer; ok is false when it has none (an answer
 // of a version that is not flexible, or from a node that does not send it).
 func MetadataIndex(resp kmsg.Response) (index uint64, ok bool) {
-	tags := responseTags(resp)
+	tags := messageTags(resp)
 	if tags == nil {
 		return 0, false
 	}
@@ -50,10 +51,10 @@ func MetadataIndex(resp kmsg.Response) (index uint64, ok bool) {
 	return index, ok
 }
 
-// responseTags returns the top-level UnknownTags of a kmsg response (every kmsg response
-// struct has one), or nil.
-func responseTags(resp kmsg.Response) *kmsg.Tags {
-	v := reflect.ValueOf(resp)
+// messageTags returns the top-level UnknownTags of a kmsg request or response (every kmsg
+// message struct has one), or nil.
+func messageTags(msg any) *kmsg.Tags {
+	v := reflect.ValueOf(msg)
 	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct {
 		return nil
 	}
