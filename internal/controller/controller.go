@@ -266,8 +266,10 @@ func Start(ctx context.Context, cfg Config) (*Controller, error) {
 		return nil, err
 	}
 	c.raft = r
-	c.wg.Add(1)
-	go c.watchLeadership()
+	latest := make(chan bool, 1)
+	c.wg.Add(2)
+	go c.relayLeadership(latest)
+	go c.watchLeadership(latest)
 	if cfg.NonVoter || cfg.Dynamic {
 		// WaitReady, once registered: a controller of a dynamic quorum asks the active
 		// controller to replicate to it (which it may be itself) before it waits.
@@ -508,16 +510,40 @@ func (c *Controller) ensureBootstrapLocked(ctx context.Context) error {
 	return nil
 }
 
-// watchLeadership follows Raft's leadership notifications: a node that becomes leader after
-// start (a failover) applies the committed log with a barrier and commits the first records
-// if they are missing, then runs the registered leadership hooks.
-func (c *Controller) watchLeadership() {
+// relayLeadership drains Raft's NotifyCh as soon as Raft sends, keeping only the latest state
+// for watchLeadership in latest (capacity 1). Raft's main loop sends on NotifyCh and waits
+// until it is taken, and watchLeadership may be busy for long (a barrier, the controller's
+// lock held by an operation that waits on Raft): had Raft waited on it, it would handle no
+// RPC meanwhile, and with leadership changing quickly the quorum stalled in elections.
+func (c *Controller) relayLeadership(latest chan bool) {
 	defer c.wg.Done()
 	for {
 		select {
 		case <-c.done:
 			return
 		case leader := <-c.notify:
+			select { // an older state not yet taken is replaced
+			case <-latest:
+			default:
+			}
+			latest <- leader // never waits: this goroutine is the only sender
+		}
+	}
+}
+
+// watchLeadership follows Raft's leadership notifications (through relayLeadership): a node that becomes leader after
+// start (a failover) applies the committed log with a barrier and commits the first records
+// if they are missing, then runs the registered leadership hooks.
+func (c *Controller) watchLeadership(latest <-chan bool) {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.done:
+			return
+		case leader := <-latest:
+			if leader && c.raft.State() != raft.Leader {
+				continue // lost again since (its loss follows on latest)
+			}
 			if !leader {
 				c.logger.Info("no longer the active controller", "node", c.cfg.NodeID)
 				continue
