@@ -137,14 +137,18 @@ type Voter struct {
 // Raft tuning. A single voter elects itself one heartbeat timeout (randomized up to twice
 // that) after start, so its timeouts are short. A quorum of several voters takes longer ones,
 // so that a busy machine does not cause needless elections; they bound how soon a dead
-// leader's successor is elected (300–600 ms without contact, then one election round).
+// leader's successor is elected (300–600 ms without contact, then one election round). Its
+// leader keeps leading while it heard from a quorum within the heartbeat timeout (the
+// lease): a shorter lease (150 ms was tried) made leaders on a loaded machine step down
+// every few hundred milliseconds, without a leader long enough to serve, while it hardly
+// shortens a failover (an isolated leader's followers elect another after the same 300 ms).
 const (
 	heartbeatTimeout        = 100 * time.Millisecond
 	electionTimeout         = 100 * time.Millisecond
 	leaderLeaseTimeout      = 50 * time.Millisecond
 	quorumHeartbeatTimeout  = 300 * time.Millisecond
 	quorumElectionTimeout   = 300 * time.Millisecond
-	quorumLeaderLeaseTimout = 150 * time.Millisecond
+	quorumLeaderLeaseTimout = 300 * time.Millisecond
 	commitTimeout           = 5 * time.Millisecond
 	// applyTimeout bounds how long a proposal waits to be enqueued when ctx has no deadline.
 	applyTimeout = 30 * time.Second
