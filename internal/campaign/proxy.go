@@ -24,7 +24,12 @@ import (
 // Loopback connections all come from 127.0.0.1, so a proxy finds which node opened a
 // connection by its socket: the inode of the client end in /proc/net/tcp, found among the
 // nodes' file descriptors (Pids). A connection from no node (a test client) is only cut when it
-// goes to the isolated node.
+// goes to the isolated node. That lookup reads every descriptor of every node (thousands, with
+// the storage file cache), so it is made only while it matters: a connection accepted while
+// no node is isolated goes through at once with its source unknown, and Isolate looks up the
+// sources of those still open in one pass. Looked up per connection, it delayed each new
+// connection by up to hundreds of milliseconds on a loaded machine: a new Raft leader's first
+// heartbeats came after its lease had run out, and the quorum went from election to election.
 type Net struct {
 	// Pids returns the process id of each running node, by node id.
 	Pids func() map[int32]int
@@ -51,8 +56,12 @@ type Proxy struct {
 	wg     sync.WaitGroup
 }
 
+// unknownSource is the source of a connection accepted while no node was isolated, not looked
+// up (yet); it is cut as one from no node would be.
+const unknownSource int32 = -1
+
 type proxyConn struct {
-	src, dst int32 // src 0: not a node
+	src, dst int32 // src 0: not a node; unknownSource: not looked up; guarded by Net.mu
 	a, b     net.Conn
 	once     sync.Once
 	closed   chan struct{} // closed by close
@@ -133,9 +142,12 @@ func (p *Proxy) accept(ln net.Listener) {
 }
 
 func (p *Proxy) serve(a net.Conn) {
-	src := p.net.source(a)
-	pc := &proxyConn{src: src, dst: p.Node, a: a, cut: make(chan struct{}), closed: make(chan struct{})}
 	n := p.net
+	src := unknownSource
+	if n.anyIsolated() {
+		src = n.source(a)
+	}
+	pc := &proxyConn{src: src, dst: p.Node, a: a, cut: make(chan struct{}), closed: make(chan struct{})}
 	n.mu.Lock()
 	cut := n.cutLocked(src, p.Node)
 	n.mu.Unlock()
@@ -152,7 +164,18 @@ func (p *Proxy) serve(a net.Conn) {
 	}
 	n.mu.Lock()
 	n.conns[pc] = struct{}{}
-	if n.cutLocked(src, p.Node) {
+	lookup := pc.src == unknownSource && len(n.isolated) > 0 // isolated since it was accepted
+	n.mu.Unlock()
+	if lookup {
+		src := n.source(a)
+		n.mu.Lock()
+		if pc.src == unknownSource {
+			pc.src = src
+		}
+		n.mu.Unlock()
+	}
+	n.mu.Lock()
+	if n.cutLocked(pc.src, p.Node) {
 		pc.blackhole()
 	}
 	n.mu.Unlock()
@@ -202,14 +225,42 @@ func (n *Net) cutLocked(src, dst int32) bool {
 	if src == dst {
 		return false
 	}
-	return n.isolated[dst] || (src != 0 && n.isolated[src])
+	return n.isolated[dst] || (src > 0 && n.isolated[src])
 }
 
-// Isolate cuts node off the network, existing connections included.
-func (n *Net) Isolate(node int32) {
+func (n *Net) anyIsolated() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	return len(n.isolated) > 0
+}
+
+// Isolate cuts node off the network, existing connections included: those to it at once,
+// those it opened once the sources not yet known are looked up (one pass over the nodes'
+// descriptors). Connections accepted from now on look up their source themselves.
+func (n *Net) Isolate(node int32) {
+	n.mu.Lock()
 	n.isolated[node] = true
+	n.cutAllLocked()
+	var unknown []*proxyConn
+	for pc := range n.conns {
+		if pc.src == unknownSource {
+			unknown = append(unknown, pc)
+		}
+	}
+	n.mu.Unlock()
+	srcs := n.sources(unknown)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for pc, src := range srcs {
+		if pc.src == unknownSource {
+			pc.src = src
+		}
+	}
+	n.cutAllLocked()
+}
+
+// cutAllLocked blackholes every open connection that is cut now.
+func (n *Net) cutAllLocked() {
 	for pc := range n.conns {
 		if n.cutLocked(pc.src, pc.dst) {
 			pc.blackhole()
@@ -261,45 +312,66 @@ func (nopConn) Close() error                { return nil }
 
 // source returns the node whose process owns the other end of c, or 0.
 func (n *Net) source(c net.Conn) int32 {
+	pc := &proxyConn{a: c}
+	return n.sources([]*proxyConn{pc})[pc]
+}
+
+// sources returns the node whose process owns the other end of each connection (0: none), in
+// one pass over /proc/net/tcp and the nodes' descriptors.
+func (n *Net) sources(pcs []*proxyConn) map[*proxyConn]int32 {
+	out := make(map[*proxyConn]int32, len(pcs))
+	if len(pcs) == 0 {
+		return out
+	}
+	for _, pc := range pcs {
+		out[pc] = 0
+	}
 	if n.Pids == nil {
-		return 0
+		return out
 	}
-	inode := socketInode(c.RemoteAddr().String(), c.LocalAddr().String())
-	if inode == "" {
-		return 0
+	inodes := socketInodes()
+	want := map[string][]*proxyConn{} // "socket:[inode]" of each connection's client end
+	for _, pc := range pcs {
+		// The client end's local address is the proxy's remote one.
+		key := procAddr(pc.a.RemoteAddr().String()) + " " + procAddr(pc.a.LocalAddr().String())
+		if inode := inodes[key]; inode != "" {
+			want["socket:["+inode+"]"] = append(want["socket:["+inode+"]"], pc)
+		}
 	}
-	want := "socket:[" + inode + "]"
+	if len(want) == 0 {
+		return out
+	}
 	for id, pid := range n.Pids() {
-		fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+		dir := fmt.Sprintf("/proc/%d/fd", pid)
+		fds, _ := os.ReadDir(dir)
 		for _, fd := range fds {
-			if l, err := os.Readlink(filepath.Join(fmt.Sprintf("/proc/%d/fd", pid), fd.Name())); err == nil && l == want {
-				return id
+			if l, err := os.Readlink(filepath.Join(dir, fd.Name())); err == nil {
+				for _, pc := range want[l] {
+					out[pc] = id
+				}
 			}
 		}
 	}
-	return 0
+	return out
 }
 
-// socketInode finds in /proc/net/tcp the socket whose local address is local and remote
-// address remote (IPv4), and returns its inode.
-func socketInode(local, remote string) string {
-	l, r := procAddr(local), procAddr(remote)
-	if l == "" || r == "" {
-		return ""
-	}
+// socketInodes reads /proc/net/tcp (IPv4): the inode of each socket, by its local and remote
+// addresses as procAddr writes them ("local remote").
+func socketInodes() map[string]string {
+	out := map[string]string{}
 	f, err := os.Open("/proc/net/tcp")
 	if err != nil {
-		return ""
+		return out
 	}
 	defer f.Close()
 	s := bufio.NewScanner(f)
 	for s.Scan() {
 		fs := strings.Fields(s.Text())
-		if len(fs) > 9 && fs[1] == l && fs[2] == r {
-			return fs[9]
+		if len(fs) > 9 {
+			out[fs[1]+" "+fs[2]] = fs[9]
 		}
 	}
-	return ""
+	return out
 }
 
 // procAddr writes an IPv4 host:port as /proc/net/tcp does: the address as a little-endian
