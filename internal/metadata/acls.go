@@ -52,8 +52,7 @@ func (img *Image) applyRemoveAccessControlEntry(r RemoveAccessControlEntry) (*Im
 		return img, fmt.Errorf("%w: no ACL binding %s", ErrInvalidRecord, r.ID)
 	}
 	next := img.clone()
-	next.ACLs = maps.Clone(img.ACLs)
-	delete(next.ACLs, r.ID)
+	next.ACLs = withoutEntry(img.ACLs, r.ID)
 	return next, nil
 }
 

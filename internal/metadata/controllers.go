@@ -53,6 +53,13 @@ func withEntry[K comparable, V any](m map[K]V, k K, v V) map[K]V {
 	return out
 }
 
+// withoutEntry returns a copy of m without k.
+func withoutEntry[K comparable, V any](m map[K]V, k K) map[K]V {
+	out := maps.Clone(m)
+	delete(out, k)
+	return out
+}
+
 func controllerEqual(a, b Controller) bool {
 	return a.ID == b.ID && a.DirectoryID == b.DirectoryID && slices.Equal(a.Endpoints, b.Endpoints)
 }

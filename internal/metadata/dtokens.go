@@ -75,8 +75,7 @@ func (img *Image) applyRemoveDelegationToken(r RemoveDelegationToken) (*Image, e
 		return img, fmt.Errorf("%w: no delegation token %q", ErrInvalidRecord, r.TokenID)
 	}
 	next := img.clone()
-	next.DelegationTokens = maps.Clone(img.DelegationTokens)
-	delete(next.DelegationTokens, r.TokenID)
+	next.DelegationTokens = withoutEntry(img.DelegationTokens, r.TokenID)
 	return next, nil
 }
 

@@ -93,6 +93,12 @@ func notController(resp kmsg.Response) bool {
 		return r.ErrorCode == kerr.NotController.Code
 	case *kmsg.AllocateProducerIDsResponse:
 		return r.ErrorCode == kerr.NotController.Code
+	case *kmsg.CreateDelegationTokenResponse:
+		return r.ErrorCode == kerr.NotController.Code
+	case *kmsg.RenewDelegationTokenResponse:
+		return r.ErrorCode == kerr.NotController.Code
+	case *kmsg.ExpireDelegationTokenResponse:
+		return r.ErrorCode == kerr.NotController.Code
 	}
 	return false
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"strings"
 
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/controller"
@@ -16,18 +15,6 @@ import (
 // EnvelopeRequest with the client's principal): the Kafka request at the version the
 // controller serves, the requester's principal in wire.RequesterPrincipalTag. The broker has
 // checked the channel and the authorization before.
-
-func tokenNotController(resp kmsg.Response) bool {
-	switch r := resp.(type) {
-	case *kmsg.CreateDelegationTokenResponse:
-		return r.ErrorCode == kerr.NotController.Code
-	case *kmsg.RenewDelegationTokenResponse:
-		return r.ErrorCode == kerr.NotController.Code
-	case *kmsg.ExpireDelegationTokenResponse:
-		return r.ErrorCode == kerr.NotController.Code
-	}
-	return false
-}
 
 func (c *clusterController) CreateDelegationToken(ctx context.Context, tc controller.TokenCreation) (metadata.DelegationToken, error) {
 	if c.local.IsLeader() {
@@ -44,7 +31,7 @@ func (c *clusterController) CreateDelegationToken(ctx context.Context, tc contro
 	req.MaxLifetimeMillis = tc.MaxLifetimeMs
 	wire.SetRequesterPrincipal(req, tc.Requester)
 	before := c.local.Image().Index
-	resp, err := c.client.request(ctx, req, tokenNotController)
+	resp, err := c.client.request(ctx, req, notController)
 	if err != nil {
 		return metadata.DelegationToken{}, err
 	}
@@ -80,7 +67,7 @@ func (c *clusterController) ExpireDelegationToken(ctx context.Context, mac []byt
 func (c *clusterController) forwardTokenExpiry(ctx context.Context, req kmsg.Request, principal string) (int64, error) {
 	wire.SetRequesterPrincipal(req, principal)
 	before := c.local.Image().Index
-	resp, err := c.client.request(ctx, req, tokenNotController)
+	resp, err := c.client.request(ctx, req, notController)
 	if err != nil {
 		return 0, err
 	}
