@@ -15,42 +15,50 @@ import (
 )
 
 // replicaContent decodes node i's replica of topic-0 below its high watermark: the latest
-// value of each key (a tombstone as "<nil>") and the number of records.
-func replicaContent(t *testing.T, c *testcluster.Cluster, i int, topic string) (latest map[string]string, count int, hw int64) {
+// value of each key (a tombstone as "<nil>") and the number of records. A read returns one
+// segment's batches at most, so it reads on from after the last batch until the high
+// watermark; a read that returns nothing below it is reported in gap (the offset), -1 if none.
+func replicaContent(t *testing.T, c *testcluster.Cluster, i int, topic string) (latest map[string]string, count int, hw, gap int64) {
 	t.Helper()
 	p := c.Server(i).Replicas().Partition(topic, 0)
 	if p == nil {
 		t.Fatalf("node %d hosts no %s-0", i+1, topic)
 	}
-	hw = p.HighWatermark()
-	data, err := p.Log().Read(0, 64<<20, hw, true)
-	if err != nil {
-		t.Fatal(err)
-	}
+	hw, gap = p.HighWatermark(), -1
 	latest = map[string]string{}
-	_, err = records.Split(data, func(batch []byte) error {
-		h, err := records.ParseHeader(batch)
+	for next := p.Log().LogStartOffset(); next < hw; {
+		data, err := p.Log().Read(next, 64<<20, hw, true)
 		if err != nil {
-			return err
+			t.Fatal(err)
 		}
-		return records.EachRecord(batch, &h, func(r *records.Record) error {
-			var kr kmsg.Record
-			if err := kr.ReadFrom(append(binary.AppendVarint(nil, int64(len(r.Body))), r.Body...)); err != nil {
+		if len(data) == 0 {
+			return latest, count, hw, next
+		}
+		_, err = records.Split(data, func(batch []byte) error {
+			h, err := records.ParseHeader(batch)
+			if err != nil {
 				return err
 			}
-			v := "<nil>"
-			if kr.Value != nil {
-				v = string(kr.Value)
-			}
-			latest[string(kr.Key)] = v
-			count++
-			return nil
+			next = h.BaseOffset + int64(h.LastOffsetDelta) + 1
+			return records.EachRecord(batch, &h, func(r *records.Record) error {
+				var kr kmsg.Record
+				if err := kr.ReadFrom(append(binary.AppendVarint(nil, int64(len(r.Body))), r.Body...)); err != nil {
+					return err
+				}
+				v := "<nil>"
+				if kr.Value != nil {
+					v = string(kr.Value)
+				}
+				latest[string(kr.Key)] = v
+				count++
+				return nil
+			})
 		})
-	})
-	if err != nil {
-		t.Fatalf("node %d: decoding %s-0: %v", i+1, topic, err)
+		if err != nil {
+			t.Fatalf("node %d: decoding %s-0: %v", i+1, topic, err)
+		}
 	}
-	return latest, count, hw
+	return latest, count, hw, gap
 }
 
 // TestCompactedReplicasConverge: an RF=3 compacted topic. Every replica cleans its own log
@@ -108,8 +116,15 @@ func TestCompactedReplicasConverge(t *testing.T) {
 		var state string
 		ok := true
 		for _, i := range nodes {
-			got, count, hw := replicaContent(t, c, i, topic)
-			state += fmt.Sprintf(" node %d: %d records, %d keys, hw %d;", i+1, count, len(got), hw)
+			got, count, hw, gap := replicaContent(t, c, i, topic)
+			pt := c.Server(i).Replicas().Partition(topic, 0)
+			role, leaderID, epoch := pt.Role()
+			state += fmt.Sprintf(" node %d (role %v, leader %d, epoch %d, log [%d, %d)): %d records, %d keys, hw %d",
+				i+1, role, leaderID, epoch, pt.Log().LogStartOffset(), pt.Log().LogEndOffset(), count, len(got), hw)
+			if gap >= 0 {
+				state += fmt.Sprintf(", a read at %d below the high watermark returned nothing", gap)
+			}
+			state += ";"
 			ok = ok && count == len(want) && maps.Equal(got, want)
 		}
 		return ok, state

@@ -98,7 +98,8 @@ func (fs cachingFS) OpenFile(name string, flag int, perm os.FileMode) (File, err
 	return h, nil
 }
 
-// Rename renames the file and moves its handle, if one is live.
+// Rename renames the file and moves its handle, if one is live. A live handle of the file
+// the rename replaces can no longer reopen by name (see gone).
 func (fs cachingFS) Rename(oldpath, newpath string) error {
 	c := fs.c
 	c.mu.Lock()
@@ -106,10 +107,29 @@ func (fs cachingFS) Rename(oldpath, newpath string) error {
 	if err := fs.FS.Rename(oldpath, newpath); err != nil {
 		return err
 	}
+	if replaced, ok := c.byPath[newpath]; ok && oldpath != newpath {
+		replaced.gone = true
+		delete(c.byPath, newpath)
+	}
 	if h, ok := c.byPath[oldpath]; ok {
 		delete(c.byPath, oldpath)
 		h.path = newpath
 		c.byPath[newpath] = h
+	}
+	return nil
+}
+
+// Remove removes the file; its live handle, if any, can no longer reopen by name.
+func (fs cachingFS) Remove(name string) error {
+	c := fs.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := fs.FS.Remove(name); err != nil {
+		return err
+	}
+	if h, ok := c.byPath[name]; ok {
+		h.gone = true
+		delete(c.byPath, name)
 	}
 	return nil
 }
@@ -127,6 +147,12 @@ type cachedFile struct {
 	// writing): a Sync of a clean file does nothing, so it need not reopen it.
 	dirty  bool
 	closed bool // Close was called; f is closed when refs drops to 0
+	// gone means the file's name no longer leads to it: removed, or replaced by a rename
+	// onto its path (a second cleaning's old segment renamed to the same .deleted name). A
+	// descriptor still open keeps reading the file; once the cache has closed it, uses fail
+	// with os.ErrClosed (readers then load the log's new view) instead of reopening whatever
+	// file now has the name.
+	gone bool
 
 	prev, next *cachedFile // in c.lru while open and unused
 }
@@ -172,6 +198,9 @@ func (h *cachedFile) pin(write bool) (File, error) {
 	}
 	if write {
 		h.dirty = true
+	}
+	if h.f == nil && h.gone {
+		return nil, fmt.Errorf("reopening %s: the file was removed or replaced: %w", h.path, os.ErrClosed)
 	}
 	if h.f == nil {
 		f, err := h.fs.OpenFile(h.path, h.flag, 0o644)

@@ -146,3 +146,58 @@ func TestFileCachePins(t *testing.T) {
 		t.Fatalf("%d open, capacity %d", n, cache.Capacity())
 	}
 }
+
+// TestFileCacheReplacedFileDoesNotReopen: a handle whose descriptor the cache closed, and
+// whose name now leads to another file (a rename replaced it, as a second cleaning of a log's
+// first segments renames the old segment onto the first cleaning's .deleted name) or to none
+// (removed), answers os.ErrClosed instead of reopening the name and reading the wrong file.
+func TestFileCacheReplacedFileDoesNotReopen(t *testing.T) {
+	dir := t.TempDir()
+	cache := NewFileCache(8)
+	fsys := cache.wrap(OSFS{})
+	path := func(name string) string { return filepath.Join(dir, name) }
+	open := func(name, content string) File {
+		f, err := fsys.OpenFile(path(name), os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteAt([]byte(content), 0); err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	evictAll := func() {
+		for i := range 20 {
+			f := open(fmt.Sprint("filler", i), "x")
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i := range 20 {
+			open(fmt.Sprint("other", i), "x")
+		}
+	}
+	first := open("0.log", "first")
+	if err := fsys.Rename(path("0.log"), path("0.log.deleted")); err != nil {
+		t.Fatal(err)
+	}
+	second := open("0.log", "second")
+	removed := open("gone.log", "removed")
+	evictAll()
+	if err := fsys.Rename(path("0.log"), path("0.log.deleted")); err != nil {
+		t.Fatal(err)
+	}
+	if err := fsys.Remove(path("gone.log")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 6)
+	if n, err := first.ReadAt(buf, 0); !isClosedFile(err) {
+		t.Fatalf("the replaced file's handle read %q, %v; want os.ErrClosed", buf[:n], err)
+	}
+	if n, err := removed.ReadAt(buf, 0); !isClosedFile(err) {
+		t.Fatalf("the removed file's handle read %q, %v; want os.ErrClosed", buf[:n], err)
+	}
+	if _, err := second.ReadAt(buf, 0); err != nil || string(buf) != "second" {
+		t.Fatalf("the renamed file's handle read %q, %v", buf, err)
+	}
+}
