@@ -19,6 +19,7 @@ compat:
 fuzz:
 	go test -run XXX -fuzz FuzzParseRequestHeader -fuzztime 30s ./internal/wire
 	go test -run XXX -fuzz FuzzReadFrame -fuzztime 30s ./internal/wire
+	go test -run XXX -fuzz FuzzForwardedClientOf -fuzztime 30s ./internal/wire
 	go test -run XXX -fuzz FuzzValidate -fuzztime 30s ./internal/records
 	go test -run XXX -fuzz FuzzDecompress -fuzztime 30s ./internal/records
 	go test -run XXX -fuzz FuzzDecodeImage -fuzztime 30s ./internal/metadata

@@ -81,7 +81,7 @@ func metadataResponse(b *Broker, req *request, r *kmsg.MetadataRequest) *kmsg.Me
 			// client's next CreateTopics finds the bucket emptied.
 			mq := b.newPermissiveMutationQuota(req)
 			mq.chargeCreates(img, create)
-			results := b.createTopics(req.conn.ctx, create, false)
+			results := b.createTopics(mq.context(req.conn.ctx), create, false)
 			byName := make(map[string]controller.TopicResult, len(results))
 			for _, res := range results {
 				byName[res.Name] = res

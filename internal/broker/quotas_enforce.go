@@ -57,11 +57,12 @@ func (q *clientQuotas) table() *quota.Table { return q.source.Load().(sourceBox)
 
 // resolve returns the quota of kind key in force for the request's principal and client id.
 func (q *clientQuotas) resolve(req *request, key string) quota.Resolved {
-	clientID := ""
-	if req.hdr.ClientID != nil {
-		clientID = *req.hdr.ClientID
-	}
-	return q.resolver.Resolve(q.table(), key, quota.UserName(req.conn.principal), clientID)
+	return q.resolveFor(req.conn.principal, clientID(req), key)
+}
+
+// resolveFor returns the quota of kind key in force for a principal and client id.
+func (q *clientQuotas) resolveFor(principal, clientID, key string) quota.Resolved {
+	return q.resolver.Resolve(q.table(), key, quota.UserName(principal), clientID)
 }
 
 // quotaExemptAPIs are the requests Kafka never counts against request quotas: the cluster

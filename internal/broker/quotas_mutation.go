@@ -1,15 +1,18 @@
 package broker
 
 import (
+	"context"
 	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/quota"
+	"github.com/samsa-io/samsa/internal/wire"
 )
 
 // Controller mutation quotas (KIP-599): controller_mutation_rate bounds the partitions a
@@ -22,12 +25,13 @@ import (
 // get the permissive quota: accepted, and throttled once they have emptied it. The topics a
 // Metadata request auto-creates are charged to the permissive quota (recorded, never refused).
 //
-// Where: Kafka 4.x enforces it in the active controller (ControllerApis, with the principal
-// and client id the forwarding broker's Envelope carries). Samsa's brokers forward a topic
-// mutation as a request of their own, without the client's identity, so the broker that
-// received the client's request enforces it, before forwarding; the controller listener is
-// exempt, as for the other client quotas. A client spreading its mutations over several
-// brokers therefore gets a bucket on each.
+// Where: in the active controller, as Kafka 4.x's ControllerApis, so a client has one bucket
+// in the cluster whichever broker it asks. A broker that is the active controller charges the
+// requests it receives; one that is not forwards the mutation with the client's principal,
+// client id and strictness (wire.ForwardedClientTag), and the active controller's controller
+// listener charges them and answers the refusals and the throttle, which the broker passes
+// on (muting the client's connection). Other requests on the controller listener are exempt,
+// as for the other client quotas. A failover starts the buckets afresh, as in Kafka.
 
 // Strict quotas begin at these versions (Kafka's strictSinceVersion).
 const (
@@ -56,16 +60,45 @@ type mutationQuota struct {
 	// lastRecordedTimeMs).
 	throttle time.Duration
 	recorded time.Time
+	// forwarded: the request came on the controller listener for a client
+	// (wire.ForwardedClientTag); its throttle goes in the response, the connection (the
+	// forwarding node's) is not muted.
+	forwarded bool
+	// remote is the client a broker that is not the active controller forwards the
+	// mutations for: the controller charges them (q is not set), and its answer's throttle
+	// comes back in remote.Throttle.
+	remote *wire.ForwardedClient
 }
 
-// newMutationQuota returns the mutation quota of req, strict from version strictSince on;
-// exempt requests (the controller listener) get none.
+// forwardingController is a Controller that may send changes to another node, the active
+// controller (the server's clusterController); Forwards reports whether it does now.
+type forwardingController interface{ Forwards() bool }
+
+// newMutationQuota returns the mutation quota of req, strict from version strictSince on:
+// charged here (this node is the active controller, or req was forwarded to it for a client),
+// left to the active controller (forwarded), or none (the controller listener's own
+// requests, and exempt ones).
 func (b *Broker) newMutationQuota(req *request, strictSince int16) *mutationQuota {
 	m := &mutationQuota{b: b, strict: req.hdr.Version >= strictSince}
-	if !quotaExempt(req) {
+	switch fc, forwarded := wire.ForwardedClientOf(req.kreq); {
+	case req.conn.controllerPort:
+		if forwarded {
+			m.strict, m.forwarded = fc.Strict, true
+			m.q = b.quotas.resolveFor(fc.Principal, fc.ClientID, quota.ControllerMutationRate)
+		}
+	case quotaExempt(req):
+	case b.forwardsToController():
+		m.remote = &wire.ForwardedClient{Principal: req.conn.principal, ClientID: clientID(req), Strict: m.strict}
+	default:
 		m.q = b.quotas.resolve(req, quota.ControllerMutationRate)
 	}
 	return m
+}
+
+// forwardsToController reports whether the node's changes go to another node now.
+func (b *Broker) forwardsToController() bool {
+	fc, ok := b.ctrl.(forwardingController)
+	return ok && fc.Forwards()
 }
 
 // newPermissiveMutationQuota returns the permissive mutation quota of req, whatever its
@@ -74,6 +107,15 @@ func (b *Broker) newMutationQuota(req *request, strictSince int16) *mutationQuot
 // later CreateTopics) but are never refused.
 func (b *Broker) newPermissiveMutationQuota(req *request) *mutationQuota {
 	return b.newMutationQuota(req, math.MaxInt16)
+}
+
+// context returns ctx for the controller calls of the mutations: carrying the client when
+// the active controller is to charge them.
+func (m *mutationQuota) context(ctx context.Context) context.Context {
+	if m.remote == nil {
+		return ctx
+	}
+	return wire.WithForwardedClient(ctx, m.remote)
 }
 
 // record charges a mutation of n partitions. A strict quota whose bucket is empty refuses it
@@ -108,13 +150,26 @@ func (m *mutationQuota) refund(n int64) {
 
 // finish gives the request the throttle its mutations earned, less the time since it was
 // computed (Kafka's AbstractControllerMutationQuota.throttleTime); applyThrottle sets it in
-// the response and mutes the connection, as for the other quotas.
-func (m *mutationQuota) finish(req *request) {
+// the response and mutes the connection, as for the other quotas. A forwarded request's
+// throttle goes in resp alone: the forwarding broker mutes its client.
+func (m *mutationQuota) finish(req *request, resp kmsg.Response) {
+	if m.remote != nil {
+		req.bandwidthThrottle = max(req.bandwidthThrottle, m.remote.Throttle)
+		return
+	}
 	if m.throttle <= 0 {
 		return
 	}
 	left := m.throttle - m.b.now().Sub(m.recorded)
-	req.bandwidthThrottle = max(req.bandwidthThrottle, left)
+	if !m.forwarded {
+		req.bandwidthThrottle = max(req.bandwidthThrottle, left)
+		return
+	}
+	if tr, ok := resp.(kmsg.ThrottleResponse); ok && left > 0 {
+		if ms, _ := tr.Throttle(); int64(ms) < left.Milliseconds() {
+			resp.(kmsg.SetThrottleResponse).SetThrottle(int32(min(left.Milliseconds(), math.MaxInt32)))
+		}
+	}
 }
 
 // chargeCreates charges the topics a CreateTopics request creates, in order; the topics the

@@ -64,12 +64,12 @@ func handleCreateTopics(b *Broker, req *request) (kmsg.Response, error) {
 		results = map[string]controller.TopicResult{}
 	}
 	if len(creates) > 0 {
-		for _, res := range b.createTopics(req.conn.ctx, creates, r.ValidateOnly) {
+		for _, res := range b.createTopics(mq.context(req.conn.ctx), creates, r.ValidateOnly) {
 			results[res.Name] = res
 		}
 	}
 	mq.refundCreates(img, creates, results)
-	mq.finish(req)
+	mq.finish(req, resp)
 	img = b.ctrl.Image()
 	for _, rt := range r.Topics {
 		st := kmsg.NewCreateTopicsResponseTopic()
@@ -122,7 +122,7 @@ func handleDeleteTopics(b *Broker, req *request) (kmsg.Response, error) {
 	}
 	var targets []target
 	mq := b.newMutationQuota(req, deleteTopicsStrictSince)
-	defer mq.finish(req)
+	defer mq.finish(req, resp)
 	if r.Version >= 6 {
 		for _, t := range r.Topics {
 			targets = append(targets, target{t.Topic, t.TopicID})
@@ -158,12 +158,12 @@ func handleDeleteTopics(b *Broker, req *request) (kmsg.Response, error) {
 			err = kerr.ThrottlingQuotaExceeded
 		case t.name != nil:
 			charged = partitions
-			res := b.ctrl.DeleteTopics(req.conn.ctx, []string{*t.name}, nil)
+			res := b.ctrl.DeleteTopics(mq.context(req.conn.ctx), []string{*t.name}, nil)
 			err = res[0].Err
 			st.TopicID = res[0].ID
 		default:
 			charged = partitions
-			res := b.ctrl.DeleteTopics(req.conn.ctx, nil, [][16]byte{t.id})
+			res := b.ctrl.DeleteTopics(mq.context(req.conn.ctx), nil, [][16]byte{t.id})
 			err = res[0].Err
 			if res[0].Name != "" {
 				name := res[0].Name
@@ -218,7 +218,7 @@ func handleCreatePartitions(b *Broker, req *request) (kmsg.Response, error) {
 	resp := r.ResponseKind().(*kmsg.CreatePartitionsResponse)
 	img := b.ctrl.Image()
 	mq := b.newMutationQuota(req, createPartitionsStrictSince)
-	defer mq.finish(req)
+	defer mq.finish(req, resp)
 	var added int64
 	for _, rt := range r.Topics {
 		added += addedPartitions(img, rt.Topic, rt.Count)
@@ -254,7 +254,7 @@ func handleCreatePartitions(b *Broker, req *request) (kmsg.Response, error) {
 		if err == nil {
 			err = mq.record(newPartitions)
 			if err == nil {
-				err = b.ctrl.CreatePartitions(req.conn.ctx, rt.Topic, rt.Count, assignment, r.ValidateOnly)
+				err = b.ctrl.CreatePartitions(mq.context(req.conn.ctx), rt.Topic, rt.Count, assignment, r.ValidateOnly)
 				if err != nil {
 					mq.refund(newPartitions)
 				}

@@ -39,6 +39,29 @@ const forwardApplyWait = 10 * time.Second
 
 func (c *clusterController) Image() *metadata.Image { return c.local.Image() }
 
+// Forwards reports whether changes go to another node now: this node is not the active
+// controller (broker's forwardingController).
+func (c *clusterController) Forwards() bool { return !c.local.IsLeader() }
+
+// requestFor forwards a topic mutation made for a client (ctx carries a
+// wire.ForwardedClient): the client rides in wire.ForwardedClientTag, for the active
+// controller to charge its controller mutation quota, and the throttle of the answer is
+// given back in the ForwardedClient.
+func (c *clusterController) requestFor(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	fc := wire.ForwardedClientFrom(ctx)
+	if fc != nil {
+		wire.SetForwardedClient(req, *fc)
+	}
+	resp, err := c.client.request(ctx, req, notController)
+	if fc != nil && err == nil {
+		if tr, ok := resp.(kmsg.ThrottleResponse); ok {
+			ms, _ := tr.Throttle()
+			fc.Throttle = max(fc.Throttle, time.Duration(ms)*time.Millisecond)
+		}
+	}
+	return resp, err
+}
+
 func notController(resp kmsg.Response) bool {
 	switch r := resp.(type) {
 	case *kmsg.CreateTopicsResponse:
@@ -149,7 +172,7 @@ func (c *clusterController) CreateTopics(ctx context.Context, reqs []controller.
 		req.Topics = append(req.Topics, t)
 	}
 	results := make([]controller.TopicResult, len(reqs))
-	resp, err := c.client.request(ctx, req, notController)
+	resp, err := c.requestFor(ctx, req)
 	for i, ct := range reqs {
 		results[i] = controller.TopicResult{Name: ct.Name, Err: err}
 	}
@@ -204,7 +227,7 @@ func (c *clusterController) DeleteTopics(ctx context.Context, names []string, id
 	}
 	n := len(names) + len(ids)
 	results := make([]controller.DeleteResult, n)
-	resp, err := c.client.request(ctx, req, notController)
+	resp, err := c.requestFor(ctx, req)
 	if err != nil {
 		for i := range results {
 			results[i].Err = err
@@ -254,7 +277,7 @@ func (c *clusterController) CreatePartitions(ctx context.Context, topic string, 
 		t.Assignment = append(t.Assignment, a)
 	}
 	req.Topics = append(req.Topics, t)
-	resp, err := c.client.request(ctx, req, notController)
+	resp, err := c.requestFor(ctx, req)
 	if err != nil {
 		return err
 	}
