@@ -94,7 +94,8 @@ func expiryDate(t *testing.T, out string) time.Time {
 
 // TestTokenCommands: alice, a SCRAM user, creates a delegation token with bob as its renewer;
 // describe lists it; a franz-go client and the CLI (--command-config with tokenauth) log in
-// with it; bob renews it; a stranger may not; alice expires it and it no longer logs in.
+// with it; bob renews it; a stranger may not; alice expires it and it no longer logs in; alice
+// creates a token owned by carol.
 func TestTokenCommands(t *testing.T) {
 	node := startTokenNode(t, []string{"alice", "bob", "carol"}, "delegation.token.secret.key=cli-token-secret")
 	sasl := "--brokers=" + node.Server().ListenerAddr("SASL_PLAINTEXT")
@@ -186,6 +187,17 @@ func TestTokenCommands(t *testing.T) {
 	if _, _, err := runCLI(t, "", append([]string{"token", "renew", "--hmac", hmac}, as("alice")...)...); err == nil ||
 		!strings.Contains(err.Error(), "DELEGATION_TOKEN_NOT_FOUND") {
 		t.Errorf("renew of the expired token: %v", err)
+	}
+
+	// KIP-373: alice creates carol's token (no authorizer: no CREATE_TOKENS needed); it is
+	// described to alice, its requester, under its owner.
+	forCarol := tokenTable(t, run(append([]string{"token", "create", "--owner-principal", "User:carol", "--max-life-time-period", "3600000"}, as("alice")...)...))
+	if len(forCarol) != 1 || forCarol[0]["OWNER"] != "User:carol" || forCarol[0]["REQUESTER"] != "User:alice" || forCarol[0]["RENEWERS"] != "-" ||
+		tokenTime(t, forCarol[0]["MAXDATE"]).Sub(tokenTime(t, forCarol[0]["ISSUEDATE"])) != time.Hour {
+		t.Fatalf("carol's token: %v", forCarol)
+	}
+	if rows := tokenTable(t, run(append([]string{"token", "describe", "--owner-principal", "User:carol"}, as("alice")...)...)); len(rows) != 1 || rows[0]["TOKENID"] != forCarol[0]["TOKENID"] {
+		t.Fatalf("describe of carol's tokens: %v", rows)
 	}
 }
 
