@@ -12,13 +12,15 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 )
 
 // newTestRoot returns a fresh command tree with the client subcommands, so each in-process
 // run starts from default flag values (the package-level rootCmd keeps flag state).
 func newTestRoot() *cobra.Command {
 	root := &cobra.Command{Use: "samsa", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newPerfCmd(), newClusterCmd(), newTxnCmd(), newUserCmd(), newACLCmd(), newQuotaCmd())
+	root.AddCommand(newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newPerfCmd(), newClusterCmd(), newTxnCmd(), newUserCmd(), newACLCmd(), newQuotaCmd(), newTokenCmd())
 	return root
 }
 
@@ -102,4 +104,18 @@ func closedAddr(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return addr
+}
+
+// saslLogin connects to addr with the SASL mechanism and returns the error of the first request
+// (nil once the login succeeded), without retries.
+func saslLogin(t *testing.T, addr string, mech sasl.Mechanism) error {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RequestRetries(0), kgo.SASL(mech))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return cl.Ping(ctx)
 }

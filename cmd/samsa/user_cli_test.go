@@ -1,16 +1,13 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
-	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/samsa-io/samsa/internal/testcluster"
@@ -33,15 +30,7 @@ func TestUserCommands(t *testing.T) {
 		return stdout
 	}
 	login := func() error {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(node.Server().ListenerAddr("SASL_PLAINTEXT")), kgo.RequestRetries(0),
-			kgo.SASL(scram.Auth{User: "alice", Pass: "s3cret"}.AsSha512Mechanism()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer cl.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		return cl.Ping(ctx)
+		return saslLogin(t, node.Server().ListenerAddr("SASL_PLAINTEXT"), scram.Auth{User: "alice", Pass: "s3cret"}.AsSha512Mechanism())
 	}
 	out := run("s3cret\n", "user", "create", "alice", "--password-stdin", "--iterations", "4096")
 	if !strings.Contains(out, "SCRAM-SHA-512 credential set") {

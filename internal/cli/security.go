@@ -13,13 +13,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/oauth"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/samsa-io/samsa/internal/auth"
 	"github.com/samsa-io/samsa/internal/config"
 )
 
 // CommandConfigUsage documents --command-config.
-const CommandConfigUsage = "a Kafka client properties file for secured listeners, as Kafka's tools take it: security.protocol, sasl.mechanism, sasl.jaas.config (username/password; OAUTHBEARER's unsecured claims or clientId/clientSecret/scope), sasl.login.callback.handler.class and sasl.oauthbearer.token.endpoint.url (OAUTHBEARER client credentials; sasl.login.retry.backoff.ms, .retry.backoff.max.ms, .connect.timeout.ms, .read.timeout.ms), ssl.truststore.location and ssl.keystore.location (PEM, or PKCS12 or JKS with ssl.*.type and ssl.*.password)"
+const CommandConfigUsage = "a Kafka client properties file for secured listeners, as Kafka's tools take it: security.protocol, sasl.mechanism, sasl.jaas.config (username/password, tokenauth=\"true\" for a delegation token's SCRAM login; OAUTHBEARER's unsecured claims or clientId/clientSecret/scope), sasl.login.callback.handler.class and sasl.oauthbearer.token.endpoint.url (OAUTHBEARER client credentials; sasl.login.retry.backoff.ms, .retry.backoff.max.ms, .connect.timeout.ms, .read.timeout.ms), ssl.truststore.location and ssl.keystore.location (PEM, or PKCS12 or JKS with ssl.*.type and ssl.*.password)"
 
 // commandConfigKeys are the client properties ClientSecurity knows.
 var commandConfigKeys = []string{"security.protocol", "sasl.mechanism", "sasl.jaas.config",
@@ -36,7 +37,8 @@ var commandConfigKeys = []string{"security.protocol", "sasl.mechanism", "sasl.ja
 // ssl.keystore.type PKCS12 or JKS, a store opened with ssl.truststore.password /
 // ssl.keystore.password, and ssl.endpoint.identification.algorithm (empty: the
 // chain is checked but not the host name); for SASL, sasl.mechanism (PLAIN, SCRAM-SHA-256,
-// SCRAM-SHA-512 with the username and password of sasl.jaas.config; OAUTHBEARER, see
+// SCRAM-SHA-512 with the username and password of sasl.jaas.config, a delegation token's login
+// with its tokenauth="true"; OAUTHBEARER, see
 // oauthLogin). Settings it does not know are errors, so a typo does not silently connect in
 // plain text.
 func ClientSecurity(props map[string]string) ([]kgo.Opt, error) {
@@ -83,12 +85,32 @@ func ClientSecurity(props map[string]string) ([]kgo.Opt, error) {
 	if user == "" {
 		return nil, errors.New("command config: sasl.jaas.config has no username")
 	}
+	if strings.EqualFold(j.Options["tokenauth"], "true") {
+		m, err := tokenLogin(mechanism, user, pass)
+		if err != nil {
+			return nil, fmt.Errorf("command config: %w", err)
+		}
+		return append(opts, kgo.SASL(m)), nil
+	}
 	m, err := auth.ClientSASL(mechanism, user, pass)
 	if err != nil {
 		return nil, fmt.Errorf("command config: sasl.mechanism: %w", err)
 	}
 	opts = append(opts, kgo.SASL(m))
 	return opts, nil
+}
+
+// tokenLogin is ScramLoginModule's login with tokenauth="true": a delegation token (KIP-48),
+// its id as the user name and its HMAC (base64) as the password, over SCRAM only.
+func tokenLogin(mechanism, tokenID, hmac string) (sasl.Mechanism, error) {
+	a := scram.Auth{User: tokenID, Pass: hmac, IsToken: true}
+	switch mechanism {
+	case config.MechanismScramSHA256:
+		return a.AsSha256Mechanism(), nil
+	case config.MechanismScramSHA512:
+		return a.AsSha512Mechanism(), nil
+	}
+	return nil, fmt.Errorf("sasl.jaas.config: tokenauth=\"true\" needs sasl.mechanism SCRAM-SHA-256 or SCRAM-SHA-512, not %q", mechanism)
 }
 
 // oauthLogin is the OAUTHBEARER login of Kafka's clients. With no

@@ -9,6 +9,7 @@ import (
 
 func TestClientSecurity(t *testing.T) {
 	jaas := `org.apache.kafka.common.security.scram.ScramLoginModule required username="u" password="p";`
+	token := `org.apache.kafka.common.security.scram.ScramLoginModule required username="id" password="bWFj" tokenauth="true";`
 	for _, tc := range []struct {
 		props map[string]string
 		opts  int
@@ -27,6 +28,8 @@ func TestClientSecurity(t *testing.T) {
 		{map[string]string{"security.protocol": "SSL", "ssl.truststore.type": "PKCS12", "ssl.truststore.location": "/nonexistent"}, 0, "ssl.truststore.location"},
 		{map[string]string{"security.protocol": "SSL", "ssl.truststore.location": "/nonexistent"}, 0, "ssl.truststore.location"},
 		{map[string]string{"sasl.mechanisms": "PLAIN"}, 0, "not supported"},
+		{map[string]string{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-512", "sasl.jaas.config": token}, 1, ""},
+		{map[string]string{"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "PLAIN", "sasl.jaas.config": token}, 0, `tokenauth="true" needs sasl.mechanism SCRAM`},
 	} {
 		opts, err := ClientSecurity(tc.props)
 		switch {
