@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"sync"
 	"time"
 
@@ -51,15 +52,19 @@ const retryBackoff = 50 * time.Millisecond
 // client returns the franz-go client for the current leader.
 func (c *controllerClient) client() (*kgo.Client, error) {
 	_, addr, ok := c.local.Leader()
+	var candidates []string
+	if !ok {
+		candidates = c.candidates()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !ok {
-		if len(c.voters) == 0 {
+		if len(candidates) == 0 {
 			return nil, errNoLeader
 		}
 		// A voter that is not the leader answers NOT_CONTROLLER; the next attempt tries
 		// the next voter.
-		addr = c.voters[c.next%len(c.voters)]
+		addr = candidates[c.next%len(candidates)]
 		c.next++
 	}
 	if c.cl != nil && c.addr == addr {
@@ -78,6 +83,22 @@ func (c *controllerClient) client() (*kgo.Client, error) {
 }
 
 var errNoLeader = errors.New("no active controller known")
+
+// candidates are the controllers tried in turn while this node knows no leader: the static
+// voters or bootstrap servers, then the other voters of the latest Raft configuration this
+// node knows, as Kafka's nodes use the voter set of their log too. A voter removed while it
+// was down restarts believing itself a voter; the quorum ignores it, and with only its own
+// controller listener as bootstrap server it would find no leader: the voters it last knew
+// lead it to the active controller, which makes it an observer.
+func (c *controllerClient) candidates() []string {
+	out := slices.Clone(c.voters)
+	for _, v := range c.local.Voters() {
+		if !slices.Contains(out, v.Addr) {
+			out = append(out, v.Addr)
+		}
+	}
+	return out
+}
 
 // controllerClientOpts are the options of a client of the controller listener at addr. Every
 // request goes to that one node (Broker.Request), so the client needs no metadata, and a
