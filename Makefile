@@ -8,9 +8,13 @@ build:
 # tests with real processes), then the external-client compatibility suite.
 test: unit compat
 
+# The fault campaign runs after the other packages, alone: its network proxies find which node
+# opened a connection through /proc, which is slow while other packages' tests hold thousands
+# of sockets, and its timings (leases, sessions) suffer on a machine they keep busy.
 unit:
 	go vet ./...
-	go test -race -count=1 -timeout 20m ./...
+	go test -race -count=1 -timeout 20m $$(go list ./... | grep -v '/internal/campaign$$')
+	go test -race -count=1 -timeout 20m ./internal/campaign
 
 compat:
 	bash compat/run.sh

@@ -38,6 +38,20 @@ type Net struct {
 	isolated map[int32]bool
 	conns    map[*proxyConn]struct{}
 	proxies  []*Proxy
+
+	// lookups are the source lookups of connections accepted while a node is isolated,
+	// made in batches by one goroutine at a time (see source).
+	lookups struct {
+		sync.Mutex
+		pending []*sourceLookup
+		running bool
+	}
+}
+
+// sourceLookup is one connection waiting for its source.
+type sourceLookup struct {
+	pc   *proxyConn
+	done chan int32
 }
 
 // NewNet returns an empty network.
@@ -310,10 +324,47 @@ func (nopConn) Read([]byte) (int, error)    { return 0, io.EOF }
 func (nopConn) Write(b []byte) (int, error) { return len(b), nil }
 func (nopConn) Close() error                { return nil }
 
-// source returns the node whose process owns the other end of c, or 0.
+// source returns the node whose process owns the other end of c, or 0. The lookups of the
+// connections accepted meanwhile are made together, one pass at a time: a Raft node cut off
+// redials its peers every few milliseconds, and a pass per connection, each reading every
+// descriptor of every node and the whole /proc/net/tcp (tens of thousands of sockets while
+// other test packages run), piled up into a CPU storm that starved the proxies well after the
+// network was healed.
 func (n *Net) source(c net.Conn) int32 {
-	pc := &proxyConn{a: c}
-	return n.sources([]*proxyConn{pc})[pc]
+	l := &sourceLookup{pc: &proxyConn{a: c}, done: make(chan int32, 1)}
+	n.lookups.Lock()
+	n.lookups.pending = append(n.lookups.pending, l)
+	start := !n.lookups.running
+	n.lookups.running = true
+	n.lookups.Unlock()
+	if start {
+		go n.lookupBatches()
+	}
+	return <-l.done
+}
+
+// lookupBatches looks up the pending connections' sources, all of them in each pass, until
+// none is left.
+func (n *Net) lookupBatches() {
+	for {
+		n.lookups.Lock()
+		batch := n.lookups.pending
+		n.lookups.pending = nil
+		if len(batch) == 0 {
+			n.lookups.running = false
+			n.lookups.Unlock()
+			return
+		}
+		n.lookups.Unlock()
+		pcs := make([]*proxyConn, len(batch))
+		for i, l := range batch {
+			pcs[i] = l.pc
+		}
+		srcs := n.sources(pcs)
+		for _, l := range batch {
+			l.done <- srcs[l.pc]
+		}
+	}
 }
 
 // sources returns the node whose process owns the other end of each connection (0: none), in
