@@ -45,6 +45,8 @@ type request struct {
 	bandwidthThrottle time.Duration
 	waited            time.Duration
 	throttled         bool
+	// received is when the reader had the request whole (set only with metrics, metrics.go).
+	received time.Time
 	// arrived is when a SASL connection's reader read the request (zero on other listeners):
 	// a request read before its session expired is served (security.go).
 	arrived time.Time
@@ -273,6 +275,9 @@ func (c *conn) handle() {
 		}
 		c.waitMuted() // a throttled connection handles nothing until its throttle has passed
 		resp, err := c.b.dispatch(req)
+		if err == nil {
+			c.requestDone(req, resp)
+		}
 		req.release()
 		if err == nil && resp != nil {
 			if wb == nil {
@@ -403,6 +408,9 @@ func (c *conn) readLoop() {
 		}
 		req.frame = r.takeFrame()
 		req.size = len(frame)
+		if c.b.metrics != nil {
+			req.received = time.Now()
+		}
 		if c.sec != nil && c.sec.sasl != nil {
 			req.arrived = time.Now()
 		}

@@ -226,6 +226,7 @@ func (b *Broker) appendPartition(p *replica.Partition, limits *produceLimits, da
 		return storageErr(err)
 	}
 	*last = res.LastOffset
+	countProduced(p, data, res.BaseOffset, res.LastOffset)
 	sp.BaseOffset = res.BaseOffset
 	sp.LogAppendTime = res.LogAppendTime
 	sp.LogStartOffset = res.LogStartOffset

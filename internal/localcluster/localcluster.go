@@ -196,6 +196,12 @@ func (s Spec) nodeSettings() ([]map[string]string, error) {
 				q[k] = remapPorts(v, remap)
 			}
 		}
+		if remap != nil {
+			// The files' metrics ports are beside their default listener ports; moved
+			// listeners (another cluster on this machine) leave the endpoint off rather than
+			// collide (--override samsa.metrics.address=... sets it on every node).
+			delete(q, "samsa.metrics.address")
+		}
 		q["log.dirs"] = filepath.Join(s.Dir, fmt.Sprintf("node%d", i+1), "data")
 		delete(q, "log.dir")
 		delete(q, "metadata.log.dir")

@@ -94,6 +94,8 @@ type env struct {
 	log     *slog.Logger
 	ctx     context.Context
 	wg      sync.WaitGroup
+	// isrChanges counts the committed ISR changes (stats.go).
+	isrChanges isrChanges
 }
 
 // replicationState is a partition's role and ISR state. The read lock is held by appends and
@@ -457,6 +459,7 @@ func (p *Partition) alterPartitionDone(req AlterPartitionRequest, res AlterParti
 	case res.LeaderEpoch != req.LeaderEpoch || res.PartitionEpoch <= p.rs.partitionEpoch:
 		p.rs.pending, p.rs.maximal = nil, p.rs.isr
 	default:
+		p.env.isrChanges.count(p.rs.isr, res.ISR)
 		p.rs.isr, p.rs.partitionEpoch = slices.Clone(res.ISR), res.PartitionEpoch
 		p.rs.pending, p.rs.maximal = nil, p.rs.isr
 	}

@@ -1,0 +1,80 @@
+package metrics
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestErrorCounts: the error codes of responses are counted by API and Kafka's error name,
+// NONE included, for the hot responses read directly (Produce, Fetch) and the others walked.
+func TestErrorCounts(t *testing.T) {
+	createTopics := kmsg.NewPtrCreateTopicsResponse()
+	for _, code := range []int16{0, 36, 36} { // NONE, TOPIC_ALREADY_EXISTS twice
+		rt := kmsg.NewCreateTopicsResponseTopic()
+		rt.ErrorCode = code
+		createTopics.Topics = append(createTopics.Topics, rt)
+	}
+	produce := kmsg.NewPtrProduceResponse()
+	pt := kmsg.NewProduceResponseTopic()
+	for _, code := range []int16{0, 0, 6} { // NONE twice, NOT_LEADER_OR_FOLLOWER
+		pp := kmsg.NewProduceResponseTopicPartition()
+		pp.ErrorCode = code
+		pt.Partitions = append(pt.Partitions, pp)
+	}
+	produce.Topics = append(produce.Topics, pt)
+	fetch := kmsg.NewPtrFetchResponse()
+	fetch.ErrorCode = 70 // FETCH_SESSION_ID_NOT_FOUND, no partitions
+	heartbeat := kmsg.NewPtrHeartbeatResponse()
+	heartbeat.ErrorCode = 27 // REBALANCE_IN_PROGRESS
+	// ApiVersions answers carry their error code beside nested structs without one.
+	apiVersions := kmsg.NewPtrApiVersionsResponse()
+	apiVersions.ApiKeys = append(apiVersions.ApiKeys, kmsg.NewApiVersionsResponseApiKey())
+
+	for _, tc := range []struct {
+		resp kmsg.Response
+		want map[string]float64 // error name -> count
+	}{
+		{createTopics, map[string]float64{"NONE": 1, "TOPIC_ALREADY_EXISTS": 2}},
+		{produce, map[string]float64{"NONE": 2, "NOT_LEADER_OR_FOLLOWER": 1}},
+		{fetch, map[string]float64{"FETCH_SESSION_ID_NOT_FOUND": 1}},
+		{heartbeat, map[string]float64{"REBALANCE_IN_PROGRESS": 1}},
+		{apiVersions, map[string]float64{"NONE": 1}},
+	} {
+		name := kmsg.NameForKey(tc.resp.Key())
+		t.Run(name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			m := NewBroker(reg)
+			m.RequestDone(tc.resp.Key(), tc.resp, 0)
+			got := map[string]float64{} // "family error" -> value, of this API's samples
+			fams, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, f := range fams {
+				for _, s := range f.GetMetric() {
+					labels := map[string]string{}
+					for _, l := range s.GetLabel() {
+						labels[l.GetName()] = l.GetValue()
+					}
+					if labels["request"] == name && s.GetCounter().GetValue() > 0 {
+						got[f.GetName()+" "+labels["error"]] = s.GetCounter().GetValue()
+					}
+				}
+			}
+			want := map[string]float64{"samsa_requests_total ": 1}
+			for code, n := range tc.want {
+				want["samsa_request_errors_total "+code] = n
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("counters %v, want %v", got, want)
+			}
+		})
+	}
+	m := NewBroker(prometheus.NewRegistry())
+	m.RequestDone(-1, nil, 0)
+	m.RequestDone(kmsg.MaxKey+1, nil, 0)
+	m.Throttled(QuotaType(99), 1)
+}
