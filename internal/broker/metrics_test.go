@@ -6,16 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-io/samsa/internal/config"
@@ -23,67 +19,6 @@ import (
 	"github.com/samsa-io/samsa/internal/server"
 	"github.com/samsa-io/samsa/internal/testcluster"
 )
-
-// scraped is one scrape of /metrics, parsed.
-type scraped map[string]*dto.MetricFamily
-
-// scrape gets http://addr/metrics and parses it as Prometheus's text format.
-func scrape(t *testing.T, addr string) scraped {
-	t.Helper()
-	resp, err := http.Get("http://" + addr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(resp.Body)
-		t.Fatalf("GET /metrics: %s: %s", resp.Status, body)
-	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatalf("parsing /metrics: %v", err)
-	}
-	return fams
-}
-
-// value is the value of the sample of family name whose labels include labels (name=value
-// pairs); ok is false when there is none.
-func (s scraped) value(name string, labels ...string) (v float64, ok bool) {
-	f := s[name]
-	if f == nil {
-		return 0, false
-	}
-next:
-	for _, m := range f.GetMetric() {
-		for i := 0; i+1 < len(labels); i += 2 {
-			found := false
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == labels[i] && lp.GetValue() == labels[i+1] {
-					found = true
-				}
-			}
-			if !found {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		case m.Histogram != nil:
-			return float64(m.Histogram.GetSampleCount()), true
-		}
-	}
-	return 0, false
-}
-
-// get is value, 0 when the sample is missing.
-func (s scraped) get(name string, labels ...string) float64 {
-	v, _ := s.value(name, labels...)
-	return v
-}
 
 // TestMetricsEndpoint scrapes a broker's /metrics over HTTP around a kgo producer and consumer,
 // a produce to a partition that does not exist and a produce over a byte-rate quota, and
@@ -97,7 +32,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	}
 	const topic = "metered"
 	createTopic(t, n, topic, 1, nil)
-	before := scrape(t, addr)
+	before := testcluster.Scrape(t, addr)
 
 	// Five produce requests of one record each (ProduceSync waits for each), then a consumer
 	// reading them back.
@@ -118,7 +53,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		}
 		got += fs.NumRecords()
 	}
-	mid := scrape(t, addr)
+	mid := testcluster.Scrape(t, addr)
 
 	// A produce to partition 7 of a one-partition topic, then one over the quota.
 	bad := produceRequest(topic, 1, "nowhere")
@@ -134,7 +69,7 @@ func TestMetricsEndpoint(t *testing.T) {
 	if throttleMs <= 0 {
 		t.Fatalf("produce of 100 KB against 50 KB/s: throttle_time_ms %d", throttleMs)
 	}
-	after := scrape(t, addr)
+	after := testcluster.Scrape(t, addr)
 
 	produce := []string{"request", "Produce"}
 	tp := []string{"topic", topic}
@@ -142,26 +77,26 @@ func TestMetricsEndpoint(t *testing.T) {
 		what      string
 		got, want float64
 	}{
-		{"Produce requests (kgo)", mid.get("samsa_requests_total", produce...) - before.get("samsa_requests_total", produce...), records},
-		{"Produce requests (raw)", after.get("samsa_requests_total", produce...) - mid.get("samsa_requests_total", produce...), 2},
-		{"Produce latencies observed", after.get("samsa_request_total_time_seconds", produce...) - before.get("samsa_request_total_time_seconds", produce...), records + 2},
-		{"Produce NONE codes", after.get("samsa_request_errors_total", "request", "Produce", "error", "NONE") - before.get("samsa_request_errors_total", "request", "Produce", "error", "NONE"), records + 1},
-		{"Produce UNKNOWN_TOPIC_OR_PARTITION", after.get("samsa_request_errors_total", "request", "Produce", "error", "UNKNOWN_TOPIC_OR_PARTITION") - before.get("samsa_request_errors_total", "request", "Produce", "error", "UNKNOWN_TOPIC_OR_PARTITION"), 1},
-		{"produce partitions", after.get("samsa_produce_partition_requests_total") - before.get("samsa_produce_partition_requests_total"), records + 2},
-		{"failed produce partitions", after.get("samsa_produce_partition_requests_failed_total") - before.get("samsa_produce_partition_requests_failed_total"), 1},
-		{"messages in after kgo", mid.get("samsa_topic_messages_in_total", tp...), records},
-		{"messages in after raw", after.get("samsa_topic_messages_in_total", tp...), records + 1},
-		{"bytes in = log size (kgo)", mid.get("samsa_topic_bytes_in_total", tp...), mid.get("samsa_log_size_bytes", "topic", topic, "partition", "0")},
-		{"bytes in = log size (raw)", after.get("samsa_topic_bytes_in_total", tp...), after.get("samsa_log_size_bytes", "topic", topic, "partition", "0")},
-		{"bytes out = bytes in (all consumed)", mid.get("samsa_topic_bytes_out_total", tp...), mid.get("samsa_topic_bytes_in_total", tp...)},
-		{"Produce throttles", after.get("samsa_quota_throttled_requests_total", "quota", "Produce") - before.get("samsa_quota_throttled_requests_total", "quota", "Produce"), 1},
-		{"Fetch throttles", after.get("samsa_quota_throttled_requests_total", "quota", "Fetch"), 0},
-		{"partitions", after.get("samsa_partitions"), 1},
-		{"leaders", after.get("samsa_leader_partitions"), 1},
-		{"under-replicated", after.get("samsa_under_replicated_partitions"), 0},
-		{"at min ISR", after.get("samsa_at_min_isr_partitions"), 1},
-		{"active controller", after.get("samsa_active_controller"), 1},
-		{"offline", after.get("samsa_offline_partitions"), 0},
+		{"Produce requests (kgo)", mid.Get("samsa_requests_total", produce...) - before.Get("samsa_requests_total", produce...), records},
+		{"Produce requests (raw)", after.Get("samsa_requests_total", produce...) - mid.Get("samsa_requests_total", produce...), 2},
+		{"Produce latencies observed", after.Get("samsa_request_total_time_seconds", produce...) - before.Get("samsa_request_total_time_seconds", produce...), records + 2},
+		{"Produce NONE codes", after.Get("samsa_request_errors_total", "request", "Produce", "error", "NONE") - before.Get("samsa_request_errors_total", "request", "Produce", "error", "NONE"), records + 1},
+		{"Produce UNKNOWN_TOPIC_OR_PARTITION", after.Get("samsa_request_errors_total", "request", "Produce", "error", "UNKNOWN_TOPIC_OR_PARTITION") - before.Get("samsa_request_errors_total", "request", "Produce", "error", "UNKNOWN_TOPIC_OR_PARTITION"), 1},
+		{"produce partitions", after.Get("samsa_produce_partition_requests_total") - before.Get("samsa_produce_partition_requests_total"), records + 2},
+		{"failed produce partitions", after.Get("samsa_produce_partition_requests_failed_total") - before.Get("samsa_produce_partition_requests_failed_total"), 1},
+		{"messages in after kgo", mid.Get("samsa_topic_messages_in_total", tp...), records},
+		{"messages in after raw", after.Get("samsa_topic_messages_in_total", tp...), records + 1},
+		{"bytes in = log size (kgo)", mid.Get("samsa_topic_bytes_in_total", tp...), mid.Get("samsa_log_size_bytes", "topic", topic, "partition", "0")},
+		{"bytes in = log size (raw)", after.Get("samsa_topic_bytes_in_total", tp...), after.Get("samsa_log_size_bytes", "topic", topic, "partition", "0")},
+		{"bytes out = bytes in (all consumed)", mid.Get("samsa_topic_bytes_out_total", tp...), mid.Get("samsa_topic_bytes_in_total", tp...)},
+		{"Produce throttles", after.Get("samsa_quota_throttled_requests_total", "quota", "Produce") - before.Get("samsa_quota_throttled_requests_total", "quota", "Produce"), 1},
+		{"Fetch throttles", after.Get("samsa_quota_throttled_requests_total", "quota", "Fetch"), 0},
+		{"partitions", after.Get("samsa_partitions"), 1},
+		{"leaders", after.Get("samsa_leader_partitions"), 1},
+		{"under-replicated", after.Get("samsa_under_replicated_partitions"), 0},
+		{"at min ISR", after.Get("samsa_at_min_isr_partitions"), 1},
+		{"active controller", after.Get("samsa_active_controller"), 1},
+		{"offline", after.Get("samsa_offline_partitions"), 0},
 	} {
 		if c.got != c.want {
 			t.Errorf("%s: %v, want %v", c.what, c.got, c.want)
@@ -171,18 +106,18 @@ func TestMetricsEndpoint(t *testing.T) {
 		what string
 		got  float64
 	}{
-		{"bytes in", mid.get("samsa_topic_bytes_in_total", tp...)},
-		{"Fetch requests", mid.get("samsa_requests_total", "request", "Fetch") - before.get("samsa_requests_total", "request", "Fetch")},
-		{"Produce throttle time", after.get("samsa_quota_throttle_time_ms_total", "quota", "Produce")},
-		{"open PLAINTEXT connections", mid.get("samsa_connections", "listener", "PLAINTEXT")},
-		{"PLAINTEXT connections created", after.get("samsa_connections_created_total", "listener", "PLAINTEXT")},
-		{"metadata offset", after.get("samsa_metadata_last_applied_offset")},
+		{"bytes in", mid.Get("samsa_topic_bytes_in_total", tp...)},
+		{"Fetch requests", mid.Get("samsa_requests_total", "request", "Fetch") - before.Get("samsa_requests_total", "request", "Fetch")},
+		{"Produce throttle time", after.Get("samsa_quota_throttle_time_ms_total", "quota", "Produce")},
+		{"open PLAINTEXT connections", mid.Get("samsa_connections", "listener", "PLAINTEXT")},
+		{"PLAINTEXT connections created", after.Get("samsa_connections_created_total", "listener", "PLAINTEXT")},
+		{"metadata offset", after.Get("samsa_metadata_last_applied_offset")},
 	} {
 		if c.got <= 0 {
 			t.Errorf("%s: %v, want > 0", c.what, c.got)
 		}
 	}
-	if _, ok := after.value("samsa_log_cleaner_uncleanable_partitions"); !ok {
+	if _, ok := after.Value("samsa_log_cleaner_uncleanable_partitions"); !ok {
 		t.Error("no samsa_log_cleaner_uncleanable_partitions")
 	}
 	for name, f := range after {
@@ -243,7 +178,7 @@ func TestMetricsAddress(t *testing.T) {
 				t.Fatalf("MetricsAddr %q with samsa.metrics.address=%q", addr, tc.setting)
 			}
 			if addr != "" {
-				if _, ok := scrape(t, addr).value("samsa_requests_total", "request", "ApiVersions"); !ok {
+				if _, ok := testcluster.Scrape(t, addr).Value("samsa_requests_total", "request", "ApiVersions"); !ok {
 					t.Error("no samsa_requests_total{request=ApiVersions}")
 				}
 			}
