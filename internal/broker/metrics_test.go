@@ -117,6 +117,12 @@ func TestMetricsEndpoint(t *testing.T) {
 			t.Errorf("%s: %v, want > 0", c.what, c.got)
 		}
 	}
+	// produceThrottle's connection is closed: the listener counts it.
+	closedBefore := mid.Get("samsa_connections_closed_total", "listener", "PLAINTEXT")
+	testcluster.PollUntil(t, 10*time.Second, "the raw connection counted closed", func() (bool, string) {
+		closed := testcluster.Scrape(t, addr).Get("samsa_connections_closed_total", "listener", "PLAINTEXT")
+		return closed > closedBefore, fmt.Sprintf("closed %v, %v before", closed, closedBefore)
+	})
 	if _, ok := after.Value("samsa_log_cleaner_uncleanable_partitions"); !ok {
 		t.Error("no samsa_log_cleaner_uncleanable_partitions")
 	}
