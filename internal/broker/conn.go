@@ -45,10 +45,9 @@ type request struct {
 	bandwidthThrottle time.Duration
 	waited            time.Duration
 	throttled         bool
-	// received is when the reader had the request whole (set only with metrics, metrics.go).
-	received time.Time
-	// arrived is when a SASL connection's reader read the request (zero on other listeners):
-	// a request read before its session expired is served (security.go).
+	// arrived is when the reader had the request whole, on a SASL connection (a request read
+	// before its session expired is served, security.go) or with metrics (its latency,
+	// metrics.go); zero otherwise.
 	arrived time.Time
 }
 
@@ -408,10 +407,7 @@ func (c *conn) readLoop() {
 		}
 		req.frame = r.takeFrame()
 		req.size = len(frame)
-		if c.b.metrics != nil {
-			req.received = time.Now()
-		}
-		if c.sec != nil && c.sec.sasl != nil {
+		if c.b.metrics != nil || c.sec != nil && c.sec.sasl != nil {
 			req.arrived = time.Now()
 		}
 		if !c.queue(req) {

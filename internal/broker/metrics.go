@@ -23,7 +23,7 @@ func (b *Broker) SetMetrics(m *metrics.Broker) { b.metrics = m }
 // was read and its response's error codes.
 func (c *conn) requestDone(req *request, resp kmsg.Response) {
 	if m := c.b.metrics; m != nil {
-		m.RequestDone(req.hdr.Key, resp, time.Since(req.received))
+		m.RequestDone(req.hdr.Key, resp, time.Since(req.arrived))
 	}
 }
 
@@ -95,7 +95,7 @@ func (b *Broker) minISR(img *metadata.Image, t *metadata.Topic) int64 {
 	return b.topicInt64(img, t.Configs, "min.insync.replicas")
 }
 
-// countProduced adds an append's bytes and records to the partition's traffic.
-func countProduced(p *replica.Partition, data []byte, base, last int64) {
-	p.CountProduced(int64(len(data)), last-base+1)
+// countProduced adds an append's bytes (as received) and records to the partition's traffic.
+func countProduced(p *replica.Partition, received int, base, last int64) {
+	p.CountProduced(int64(received), last-base+1)
 }

@@ -8,7 +8,8 @@
 //     histogram and error codes, connections per listener, quota throttles. Their children
 //     are made once (per API key, per listener, per quota type); handling a request adds to
 //     them without a label lookup or an allocation. With the setting empty the broker holds
-//     none and the request path skips them.
+//     none and the request path skips them (a partition's traffic counters, plain atomics
+//     in package replica, are kept either way).
 //   - State read at scrape time (state.go): partitions, leaders, under-replicated, offline,
 //     ISR changes, the active controller, the metadata log, the log cleaner, bytes and
 //     messages per topic and log sizes. The packages that own those numbers expose plain
