@@ -19,12 +19,18 @@ import (
 // the broker keeps none.
 func (b *Broker) SetMetrics(m *metrics.Broker) { b.metrics = m }
 
-// requestDone records a handled request in the metrics (if any): its API, the time since it
-// was read and its response's error codes.
+// requestDone records a handled request in the metrics (if any): its API (a Fetch as a
+// consumer's or a replica's), the time since it was read and its response's error codes.
 func (c *conn) requestDone(req *request, resp kmsg.Response) {
-	if m := c.b.metrics; m != nil {
-		m.RequestDone(req.hdr.Key, resp, time.Since(req.arrived))
+	m := c.b.metrics
+	if m == nil {
+		return
 	}
+	follower := false
+	if f, ok := req.kreq.(*kmsg.FetchRequest); ok {
+		follower = f.ReplicaID >= 0 || f.Version >= 15 && f.ReplicaState.ID >= 0
+	}
+	m.RequestDone(req.hdr.Key, follower, resp, time.Since(req.arrived))
 }
 
 // throttled records a quota's throttle in the metrics (if any).

@@ -107,7 +107,7 @@ func TestMetricsEndpoint(t *testing.T) {
 		got  float64
 	}{
 		{"bytes in", mid.Get("samsa_topic_bytes_in_total", tp...)},
-		{"Fetch requests", mid.Get("samsa_requests_total", "request", "Fetch") - before.Get("samsa_requests_total", "request", "Fetch")},
+		{"Fetch requests", mid.Get("samsa_requests_total", "request", "FetchConsumer") - before.Get("samsa_requests_total", "request", "FetchConsumer")},
 		{"Produce throttle time", after.Get("samsa_quota_throttle_time_ms_total", "quota", "Produce")},
 		{"open PLAINTEXT connections", mid.Get("samsa_connections", "listener", "PLAINTEXT")},
 		{"PLAINTEXT connections created", after.Get("samsa_connections_created_total", "listener", "PLAINTEXT")},

@@ -104,7 +104,11 @@ func TestClusterMetrics(t *testing.T) {
 		"samsa_under_replicated_partitions": 0, "samsa_at_min_isr_partitions": 0,
 	})
 	waitOffline(0)
-	if got := scrape(0).Get("samsa_isr_expands_total"); got <= expands {
+	leader := scrape(0)
+	if got := leader.Get("samsa_isr_expands_total"); got <= expands {
 		t.Errorf("samsa_isr_expands_total of the leader: %v after the follower came back, %v before", got, expands)
+	}
+	if got := leader.Get("samsa_requests_total", "request", "FetchFollower"); got <= 0 {
+		t.Errorf("the leader counted %v FetchFollower requests", got)
 	}
 }

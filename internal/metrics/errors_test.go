@@ -47,7 +47,7 @@ func TestErrorCounts(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			m := NewBroker(reg)
-			m.RequestDone(tc.resp.Key(), tc.resp, 0)
+			m.RequestDone(tc.resp.Key(), false, tc.resp, 0)
 			got := map[string]float64{} // "family error" -> value, of this API's samples
 			fams, err := reg.Gather()
 			if err != nil {
@@ -59,7 +59,9 @@ func TestErrorCounts(t *testing.T) {
 					for _, l := range s.GetLabel() {
 						labels[l.GetName()] = l.GetValue()
 					}
-					if labels["request"] == name && s.GetCounter().GetValue() > 0 {
+					// Kafka names a consumer's Fetch FetchConsumer in RequestsPerSec, Fetch in ErrorsPerSec.
+					request := labels["request"]
+					if (request == name || name == "Fetch" && request == "FetchConsumer") && s.GetCounter().GetValue() > 0 {
 						got[f.GetName()+" "+labels["error"]] = s.GetCounter().GetValue()
 					}
 				}
@@ -74,7 +76,7 @@ func TestErrorCounts(t *testing.T) {
 		})
 	}
 	m := NewBroker(prometheus.NewRegistry())
-	m.RequestDone(-1, nil, 0)
-	m.RequestDone(kmsg.MaxKey+1, nil, 0)
+	m.RequestDone(-1, false, nil, 0)
+	m.RequestDone(kmsg.MaxKey+1, true, nil, 0)
 	m.Throttled(QuotaType(99), 1)
 }

@@ -33,11 +33,15 @@ var latencyBuckets = []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25
 // (Listener), so the request path adds to them with no label lookup and no allocation; error
 // codes other than NONE are looked up per API under a mutex, as they are rare.
 type Broker struct {
-	apis    [kmsg.MaxKey + 1]*apiMetrics
-	errors  *prometheus.CounterVec
-	conns   connVecs
-	produce partitionRequests
-	fetch   partitionRequests
+	apis [kmsg.MaxKey + 1]*apiMetrics
+	// fetchFollower holds the request count and latency of replicas' fetches; apis[Fetch]
+	// those of consumers' (Kafka's request=FetchFollower and request=FetchConsumer; its errors
+	// are request=Fetch for both).
+	fetchFollower *apiMetrics
+	errors        *prometheus.CounterVec
+	conns         connVecs
+	produce       partitionRequests
+	fetch         partitionRequests
 
 	throttleTime [numQuotaTypes]prometheus.Counter
 	throttled    [numQuotaTypes]prometheus.Counter
@@ -72,10 +76,10 @@ func counterVec(reg prometheus.Registerer, name, help string, labels ...string) 
 // NewBroker makes the broker's metrics and registers them.
 func NewBroker(reg prometheus.Registerer) *Broker {
 	requests := counterVec(reg, "samsa_requests_total",
-		"Requests handled, by API (kafka.network:type=RequestMetrics,name=RequestsPerSec,request=*).", "request")
+		"Requests handled, by API, Fetch split into FetchConsumer and FetchFollower as in Kafka (kafka.network:type=RequestMetrics,name=RequestsPerSec,request=*).", "request")
 	times := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "samsa_request_total_time_seconds",
-		Help:    "Time from a request read whole to its response handed to the connection, by API (kafka.network:type=RequestMetrics,name=TotalTimeMs,request=*).",
+		Help:    "Time from a request read whole to its response handed to the connection, by API, Fetch split into FetchConsumer and FetchFollower (kafka.network:type=RequestMetrics,name=TotalTimeMs,request=*).",
 		Buckets: latencyBuckets,
 	}, []string{"request"})
 	reg.MustRegister(times)
@@ -87,10 +91,15 @@ func NewBroker(reg prometheus.Registerer) *Broker {
 		if name == "" || kmsg.RequestForKey(key) == nil {
 			continue
 		}
+		label := name
+		if key == kmsg.Fetch.Int16() {
+			label = "FetchConsumer"
+			m.fetchFollower = &apiMetrics{requests: requests.WithLabelValues("FetchFollower"), time: times.WithLabelValues("FetchFollower")}
+		}
 		m.apis[key] = &apiMetrics{
 			name:     name,
-			requests: requests.WithLabelValues(name),
-			time:     times.WithLabelValues(name),
+			requests: requests.WithLabelValues(label),
+			time:     times.WithLabelValues(label),
 			none:     m.errors.WithLabelValues(name, "NONE"),
 			errs:     map[int16]prometheus.Counter{},
 		}
@@ -127,14 +136,19 @@ func NewBroker(reg prometheus.Registerer) *Broker {
 }
 
 // RequestDone records a handled request: its API, the time since it was read and the error
-// codes of its response (nil: none sent, an acks=0 produce or a closed connection).
-func (m *Broker) RequestDone(key int16, resp kmsg.Response, elapsed time.Duration) {
+// codes of its response (nil: none sent, an acks=0 produce or a closed connection). follower
+// marks a replica's Fetch.
+func (m *Broker) RequestDone(key int16, follower bool, resp kmsg.Response, elapsed time.Duration) {
 	if key < 0 || int(key) >= len(m.apis) || m.apis[key] == nil {
 		return
 	}
 	a := m.apis[key]
-	a.requests.Inc()
-	a.time.Observe(elapsed.Seconds())
+	timed := a
+	if follower && key == kmsg.Fetch.Int16() {
+		timed = m.fetchFollower
+	}
+	timed.requests.Inc()
+	timed.time.Observe(elapsed.Seconds())
 	if resp != nil {
 		m.countErrors(a, resp)
 	}

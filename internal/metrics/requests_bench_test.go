@@ -35,7 +35,7 @@ func BenchmarkRequestDone(b *testing.B) {
 			m := NewBroker(prometheus.NewRegistry())
 			b.ReportAllocs()
 			for b.Loop() {
-				m.RequestDone(tc.resp.Key(), tc.resp, time.Millisecond)
+				m.RequestDone(tc.resp.Key(), false, tc.resp, time.Millisecond)
 			}
 		})
 	}

@@ -428,10 +428,15 @@ func (p *Partition) proposeLocked(isr []int32) {
 		NewISR: slices.Clone(isr),
 	}
 	e := p.env
+	from := len(p.rs.isr)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		res, err := e.sender.AlterPartition(e.ctx, req)
+		if err == nil && res.ErrorCode == 0 {
+			// Committed: counted here, as the image may bring the new ISR before the answer.
+			e.isrChanges.count(from, len(res.ISR))
+		}
 		p.alterPartitionDone(req, res, err)
 	}()
 }
@@ -459,7 +464,6 @@ func (p *Partition) alterPartitionDone(req AlterPartitionRequest, res AlterParti
 	case res.LeaderEpoch != req.LeaderEpoch || res.PartitionEpoch <= p.rs.partitionEpoch:
 		p.rs.pending, p.rs.maximal = nil, p.rs.isr
 	default:
-		p.env.isrChanges.count(p.rs.isr, res.ISR)
 		p.rs.isr, p.rs.partitionEpoch = slices.Clone(res.ISR), res.PartitionEpoch
 		p.rs.pending, p.rs.maximal = nil, p.rs.isr
 	}

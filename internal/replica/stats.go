@@ -33,12 +33,12 @@ type isrChanges struct {
 	shrinks, expands atomic.Int64
 }
 
-// count records a committed change from old to the new ISR.
-func (c *isrChanges) count(old, isr []int32) {
+// count records a committed change from an ISR of from replicas to one of to.
+func (c *isrChanges) count(from, to int) {
 	switch {
-	case len(isr) < len(old):
+	case to < from:
 		c.shrinks.Add(1)
-	case len(isr) > len(old):
+	case to > from:
 		c.expands.Add(1)
 	}
 }
