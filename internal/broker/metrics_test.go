@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/quota"
@@ -221,6 +223,66 @@ func TestMetricsAddress(t *testing.T) {
 			}
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("start with samsa.metrics.address=%s: %v, want an error with %q", tc.setting, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestMetricsThrottleByQuotaType: a request throttled by each kind of quota (request time,
+// consumer bytes, controller mutations; produce bytes in TestMetricsEndpoint) is counted under
+// its quota type, with its throttle time.
+func TestMetricsThrottleByQuotaType(t *testing.T) {
+	tab := &quota.Table{Quotas: map[quota.Entity]quota.Values{
+		{ClientID: quota.Named("busy")}:      {quota.RequestPercentage: 0.01},
+		{ClientID: quota.Named("slowfetch")}: {quota.ConsumerByteRate: 1000},
+		{ClientID: quota.Named("mutator")}:   {quota.ControllerMutationRate: mutationRate},
+	}}
+	n := startWithQuotas(t, tab, "controller.quota.window.num=2", "samsa.metrics.address=127.0.0.1:0")
+	createTopic(t, n, "fetched", 1, nil)
+	if err := newClient(t, n).ProduceSync(ctxT(t), &kgo.Record{Topic: "fetched", Value: randomBytes(100_000)}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		quota, client string
+		// request sends one request as client and returns its throttle_time_ms.
+		request func(cl *kgo.Client) int32
+	}{
+		{"Request", "busy", func(cl *kgo.Client) int32 {
+			resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctxT(t), cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp.ThrottleMillis
+		}},
+		{"Fetch", "slowfetch", func(cl *kgo.Client) int32 {
+			resp, err := newFetchRequest("fetched", 0).RequestWith(ctxT(t), cl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return resp.ThrottleMillis
+		}},
+		{"ControllerMutation", "mutator", func(cl *kgo.Client) int32 {
+			_, throttle := mutate(t, cl, kmsg.CreateTopics, []string{"m-a", "m-b", "m-c"}, nil)
+			return throttle
+		}},
+	} {
+		t.Run(tc.quota, func(t *testing.T) {
+			before := testcluster.Scrape(t, n.Server().MetricsAddr())
+			cl := newClient(t, n, kgo.ClientID(tc.client), kgo.MaxVersions(kversion.V2_8_0())) // Fetch by topic name
+			var throttle int32
+			for i := 0; i < 20 && throttle == 0; i++ {
+				throttle = tc.request(cl)
+			}
+			if throttle <= 0 {
+				t.Fatalf("client %s was not throttled", tc.client)
+			}
+			after := testcluster.Scrape(t, n.Server().MetricsAddr())
+			label := []string{"quota", tc.quota}
+			if d := after.Get("samsa_quota_throttled_requests_total", label...) - before.Get("samsa_quota_throttled_requests_total", label...); d < 1 {
+				t.Errorf("samsa_quota_throttled_requests_total{quota=%s} moved by %v, want at least 1", tc.quota, d)
+			}
+			if d := after.Get("samsa_quota_throttle_time_ms_total", label...) - before.Get("samsa_quota_throttle_time_ms_total", label...); d <= 0 {
+				t.Errorf("samsa_quota_throttle_time_ms_total{quota=%s} moved by %v, want > 0", tc.quota, d)
 			}
 		})
 	}
