@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,4 +80,36 @@ func TestErrorCounts(t *testing.T) {
 	m.RequestDone(-1, false, nil, 0)
 	m.RequestDone(kmsg.MaxKey+1, true, nil, 0)
 	m.Throttled(QuotaType(99), 1)
+}
+
+// TestEveryResponseWalks: the error codes of every response kmsg knows are counted without a
+// panic, each plan built once (a response of one entry per nested slice, codes 0).
+func TestEveryResponseWalks(t *testing.T) {
+	m := NewBroker(prometheus.NewRegistry())
+	for key := int16(0); key <= kmsg.MaxKey; key++ {
+		resp := kmsg.ResponseForKey(key)
+		if resp == nil {
+			continue
+		}
+		fill(reflect.ValueOf(resp).Elem(), 3)
+		m.RequestDone(key, false, resp, 0)
+		m.RequestDone(key, true, resp, 0)
+	}
+}
+
+// fill appends one zero element to every slice of structs in v, depth levels down.
+func fill(v reflect.Value, depth int) {
+	if depth == 0 {
+		return
+	}
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch {
+		case f.Kind() == reflect.Struct:
+			fill(f, depth-1)
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct && f.CanSet():
+			f.Set(reflect.Append(f, reflect.Zero(f.Type().Elem())))
+			fill(f.Index(0), depth-1)
+		}
+	}
 }
