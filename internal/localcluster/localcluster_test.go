@@ -42,7 +42,11 @@ func TestNodeSettingsMetricsAddress(t *testing.T) {
 			}
 			var addrs []string
 			for _, q := range got {
-				addrs = append(addrs, q["samsa.metrics.address"])
+				cfg, err := config.LoadServer(q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				addrs = append(addrs, nodeOf(t.TempDir(), cfg).Metrics) // as `cluster start` prints it
 			}
 			if strings.Join(addrs, ",") != strings.Join(tc.want, ",") {
 				t.Errorf("samsa.metrics.address of the nodes: %q, want %q", addrs, tc.want)
