@@ -34,6 +34,8 @@
 #   SAMSA_COMPAT_ONLY          space-separated subset of clients to run
 #   SAMSA_COMPAT_BOOTSTRAP     host:port of a running broker: skip build and start
 #   SAMSA_COMPAT_SERVER_ARGS   extra arguments for `samsa server`
+#   SAMSA_COMPAT_METRICS       host:port of the running broker's samsa.metrics.address, with
+#                              SAMSA_COMPAT_BOOTSTRAP (kcat-metrics scrapes it)
 #   SAMSA_COMPAT_TIMEOUT       seconds per client check (default 45; the perf test gets twice that)
 #   SAMSA_COMPAT_BUDGET        seconds for all the checks together (default 300); a check
 #                              gets at most what is left, and none is started with less than 10s
@@ -51,7 +53,7 @@ export SAMSA_CACHE=${SAMSA_CACHE:-$HOME/.cache/samsa}
 CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-features kafka-console kafka-producer-perf-test
 	kafka-transactional-producer kafka-transactional-copy kafka-transactional-copy-kip848 kafka-transactions kafka-consumer-groups kafka-console-group-kip848 kafka-python-group confluent-kafka-group
 	confluent-kafka-group-pair confluent-kafka-group-kip848 confluent-kafka-group-mixed kafka-configs-compact
-	confluent-kafka-transactions kafka-topics-mutation-quota)
+	confluent-kafka-transactions kafka-topics-mutation-quota kcat-metrics)
 # The 3-node checks, in this order (the last one stops a node).
 CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-features cluster-leader-election cluster-java-across-kill cluster-under-replicated)
 # The dynamic-quorum checks, each starting its own processes.
@@ -126,9 +128,11 @@ start_broker() {
 		BROKER_PROBLEM="go build ./cmd/samsa failed: $(tail -n 1 "$WORK/build.log")"
 		return 1
 	fi
-	local port cport
-	port=$(free_port) cport=$(free_port)
+	local port cport mport
+	port=$(free_port) cport=$(free_port) mport=$(free_port)
 	while [[ $cport == "$port" ]]; do cport=$(free_port); done
+	while [[ $mport == "$port" || $mport == "$cport" ]]; do mport=$(free_port); done
+	METRICS=127.0.0.1:$mport
 	# shellcheck disable=SC2206 # word splitting of the extra arguments is intended
 	local extra=(${SAMSA_COMPAT_SERVER_ARGS:-})
 	"$WORK/samsa" server \
@@ -136,6 +140,7 @@ start_broker() {
 		--override "advertised.listeners=PLAINTEXT://127.0.0.1:$port" \
 		--override "log.dirs=$WORK/data" \
 		--override log.cleaner.backoff.ms=100 \
+		--override "samsa.metrics.address=$METRICS" \
 		"${extra[@]}" > "$WORK/broker.log" 2>&1 &
 	BROKER_PID=$!
 	BOOTSTRAP=127.0.0.1:$port
@@ -211,6 +216,7 @@ reason() { echo "$*" > reason; }
 
 need() {
 	case $1 in
+	curl) command -v curl > /dev/null || { reason "curl is not installed"; return 1; } ;;
 	kcat) command -v kcat > /dev/null || { reason "kcat is not installed"; return 1; } ;;
 	python) [[ -x $PY ]] || { reason "python venv $SAMSA_CACHE/venv is not installed"; return 1; } ;;
 	node) [[ -f $COMPAT/js/node_modules/kafkajs/package.json ]] ||
@@ -367,6 +373,29 @@ check_kafka-topics() {
 # not to retry quota violations); compat/java/MutationQuota.java, as that client id, is refused
 # that topic without retries, then creates it with the admin client's default options, which
 # retry THROTTLING_QUOTA_EXCEEDED after the throttle.
+# kcat-metrics: kcat produces the keyed records, then curl scrapes the broker's Prometheus
+# endpoint (samsa.metrics.address): the topic's samsa_topic_messages_in_total is the number of
+# records, Produce requests were counted, and the help text names Kafka's MBean.
+check_kcat-metrics() {
+	need kcat && need python && need curl || return 1
+	[[ -n ${METRICS:-} ]] || { reason "no metrics endpoint: set SAMSA_COMPAT_METRICS with SAMSA_COMPAT_BOOTSTRAP"; return 1; }
+	local topic=compat-metrics-$RUN_ID want=$((KEYS * PER_KEY)) got
+	"$PY" "$COMPAT/python/create_topic.py" "$BOOTSTRAP" "$topic" "$PARTITIONS" 2> create.err ||
+		{ reason "$(last_error create.err)"; return 1; }
+	write_records > records.tsv
+	kcat -P -b "$BOOTSTRAP" -t "$topic" -K $'\t' -X acks=all -X enable.idempotence=true < records.tsv 2> produce.err ||
+		{ reason "kcat -P (Produce): $(last_error produce.err)"; return 1; }
+	curl -sSf "http://$METRICS/metrics" > metrics.txt 2> curl.err ||
+		{ reason "curl http://$METRICS/metrics: $(last_error curl.err)"; return 1; }
+	got=$(awk -v m="samsa_topic_messages_in_total{topic=\"$topic\"}" '$1 == m { print $2 }' metrics.txt)
+	[[ $got == "$want" ]] ||
+		{ reason "samsa_topic_messages_in_total of $topic: '$got', want $want"; return 1; }
+	awk '$1 == "samsa_requests_total{request=\"Produce\"}" && $2 > 0 { ok = 1 } END { exit !ok }' metrics.txt ||
+		{ reason "no Produce request counted in samsa_requests_total"; return 1; }
+	grep -q '^# HELP samsa_topic_bytes_in_total .*kafka.server:type=BrokerTopicMetrics,name=BytesInPerSec' metrics.txt ||
+		{ reason "samsa_topic_bytes_in_total's help does not name BytesInPerSec"; return 1; }
+}
+
 check_kafka-topics-mutation-quota() {
 	need java || return 1
 	local client=compat-mutator-$RUN_ID big=compat-mutation-big-$RUN_ID second=compat-mutation-second-$RUN_ID
@@ -2048,13 +2077,14 @@ main() {
 	BROKER_PROBLEM=
 	if [[ -n ${SAMSA_COMPAT_BOOTSTRAP:-} ]]; then
 		BOOTSTRAP=$SAMSA_COMPAT_BOOTSTRAP
+		METRICS=${SAMSA_COMPAT_METRICS:-}
 		log "using the running broker at $BOOTSTRAP"
 	elif start_broker; then
 		log "samsa broker pid $BROKER_PID on $BOOTSTRAP, data in $WORK/data"
 	else
 		log "$BROKER_PROBLEM"
 	fi
-	export BOOTSTRAP
+	export BOOTSTRAP METRICS
 
 	passed=0 failed=0
 	run_checks broker_problem "$BUDGET" "${selected[@]}"

@@ -24,6 +24,7 @@ import (
 	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/group"
 	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/metrics"
 	"github.com/samsa-io/samsa/internal/quota"
 	"github.com/samsa-io/samsa/internal/replica"
 	"github.com/samsa-io/samsa/internal/txn"
@@ -116,6 +117,9 @@ type Broker struct {
 	// interBrokerOpts are the TLS/SASL options of the clients of other brokers (txn_remote.go),
 	// for the inter-broker listener (SetInterBrokerClientOpts).
 	interBrokerOpts []kgo.Opt
+	// metrics are the request-path metrics (metrics.go); nil when samsa.metrics.address is
+	// empty.
+	metrics *metrics.Broker
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -171,6 +175,10 @@ func (b *Broker) Serve(ln net.Listener, l config.Listener) {
 	b.mu.Lock()
 	b.mu.listeners = append(b.mu.listeners, ln)
 	b.mu.Unlock()
+	var connMetrics *metrics.ListenerConns
+	if b.metrics != nil {
+		connMetrics = b.metrics.Listener(l.Name)
+	}
 	b.wg.Add(1)
 	go func() {
 		defer b.wg.Done()
@@ -216,6 +224,9 @@ func (b *Broker) Serve(ln net.Listener, l config.Listener) {
 			b.mu.conns[c] = struct{}{}
 			b.mu.connsPeak = max(b.mu.connsPeak, len(b.mu.conns))
 			b.mu.Unlock()
+			if connMetrics != nil {
+				connMetrics.Opened()
+			}
 			b.wg.Add(1)
 			go func() {
 				defer b.wg.Done()
@@ -224,6 +235,9 @@ func (b *Broker) Serve(ln net.Listener, l config.Listener) {
 					b.connLimits.release(l.Name, ip)
 				}
 				b.connectionEnded(c)
+				if connMetrics != nil {
+					connMetrics.Closed()
+				}
 				b.mu.Lock()
 				delete(b.mu.conns, c)
 				open := len(b.mu.conns)

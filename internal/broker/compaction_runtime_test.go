@@ -164,10 +164,10 @@ func TestCleanerOpensCompactedLogsAfterRestart(t *testing.T) {
 // A log the cleaner cannot clean (here a batch corrupted on disk, which the cleaner checks
 // before it rebuilds a batch, so that a new CRC never hides the damage) is marked uncleanable,
 // as Kafka's cleaner does: it is left alone, DescribeLogDirs says why, and the cleaner goes
-// on cleaning the other logs.
+// on cleaning the other logs. The metrics endpoint counts it (samsa_log_cleaner_*).
 func TestCorruptLogIsUncleanable(t *testing.T) {
 	n := testcluster.Start(t, "log.cleaner.enable=false", "log.cleaner.backoff.ms=100",
-		"log.retention.check.interval.ms=200")
+		"log.retention.check.interval.ms=200", "samsa.metrics.address=127.0.0.1:0")
 	const bad, good = "cmp-corrupt", "cmp-sound"
 	for _, topic := range []string{bad, good} {
 		createTopic(t, n, topic, 1, compactedTopicConfigs("86400000"))
@@ -211,6 +211,20 @@ func TestCorruptLogIsUncleanable(t *testing.T) {
 	})
 	if !strings.Contains(st.Uncleanable, "CRC") {
 		t.Errorf("uncleanable reason %q does not name the CRC mismatch", st.Uncleanable)
+	}
+	m := testcluster.Scrape(t, n.Server().MetricsAddr())
+	for _, c := range []struct {
+		name string
+		ok   func(float64) bool
+		want string
+	}{
+		{"samsa_log_cleaner_uncleanable_partitions", func(v float64) bool { return v == 1 }, "1"},
+		{"samsa_log_cleaner_last_clean_seconds", func(v float64) bool { return v > 0 }, "> 0 (the sound log's pass)"},
+		{"samsa_log_cleaner_max_dirty_ratio", func(v float64) bool { return v > 0 && v <= 1 }, "in (0, 1] (the corrupt log stays dirty)"},
+	} {
+		if v := m.Get(c.name); !c.ok(v) {
+			t.Errorf("%s: %v, want %s", c.name, v, c.want)
+		}
 	}
 	if _, err := os.Stat(filepath.Join(n.Dir, bad+"-0", "cleaner-checkpoint")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the corrupt log was cleaned (stat: %v)", err)

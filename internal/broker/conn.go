@@ -45,8 +45,9 @@ type request struct {
 	bandwidthThrottle time.Duration
 	waited            time.Duration
 	throttled         bool
-	// arrived is when a SASL connection's reader read the request (zero on other listeners):
-	// a request read before its session expired is served (security.go).
+	// arrived is when the reader had the request whole, on a SASL connection (a request read
+	// before its session expired is served, security.go) or with metrics (its latency,
+	// metrics.go); zero otherwise.
 	arrived time.Time
 }
 
@@ -273,6 +274,9 @@ func (c *conn) handle() {
 		}
 		c.waitMuted() // a throttled connection handles nothing until its throttle has passed
 		resp, err := c.b.dispatch(req)
+		if err == nil {
+			c.requestDone(req, resp)
+		}
 		req.release()
 		if err == nil && resp != nil {
 			if wb == nil {
@@ -403,7 +407,7 @@ func (c *conn) readLoop() {
 		}
 		req.frame = r.takeFrame()
 		req.size = len(frame)
-		if c.sec != nil && c.sec.sasl != nil {
+		if c.b.metrics != nil || c.sec != nil && c.sec.sasl != nil {
 			req.arrived = time.Now()
 		}
 		if !c.queue(req) {

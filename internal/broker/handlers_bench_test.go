@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -85,7 +86,12 @@ func benchRecordBatch(n, valueSize int) []byte {
 
 func benchNode(b *testing.B, topic string, partitions int32) *testcluster.Node {
 	b.Helper()
-	n := testcluster.Start(b)
+	var settings []string
+	if os.Getenv("SAMSA_BENCH_METRICS") == "1" {
+		// The request path with its metrics (samsa.metrics.address set), to compare.
+		settings = append(settings, "samsa.metrics.address=127.0.0.1:0")
+	}
+	n := testcluster.Start(b, settings...)
 	cl, err := kgo.NewClient(kgo.SeedBrokers(n.Addr()))
 	if err != nil {
 		b.Fatal(err)

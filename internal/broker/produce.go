@@ -216,6 +216,7 @@ func (b *Broker) appendPartition(p *replica.Partition, limits *produceLimits, da
 		}
 		return kerrMsg(kerr.CorruptMessage, "trailing bytes do not form a whole record batch")
 	}
+	received := len(data) // BytesIn counts the bytes as the producer sent them, as Kafka's
 	if limits.compression >= 0 {
 		if data, err = records.Recompress(data, limits.compression); err != nil {
 			return kerrMsg(kerr.CorruptMessage, err.Error())
@@ -226,6 +227,7 @@ func (b *Broker) appendPartition(p *replica.Partition, limits *produceLimits, da
 		return storageErr(err)
 	}
 	*last = res.LastOffset
+	countProduced(p, received, res.BaseOffset, res.LastOffset)
 	sp.BaseOffset = res.BaseOffset
 	sp.LogAppendTime = res.LogAppendTime
 	sp.LogStartOffset = res.LogStartOffset

@@ -7,6 +7,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/samsa-io/samsa/internal/config"
+	"github.com/samsa-io/samsa/internal/metrics"
 	"github.com/samsa-io/samsa/internal/quota"
 	"github.com/samsa-io/samsa/internal/storage"
 )
@@ -103,6 +104,7 @@ func (b *Broker) recordProduce(req *request) {
 	}
 	q := b.quotas.resolve(req, quota.ProducerByteRate)
 	req.bandwidthThrottle = b.quotas.produce.RecordAndThrottle(q, float64(req.size), b.now())
+	b.throttled(metrics.QuotaProduce, req.bandwidthThrottle)
 }
 
 // fetchQuotaMaxBytes lowers a consumer's fetch max bytes to what its consumer_byte_rate
@@ -129,6 +131,7 @@ func (b *Broker) recordFetch(req *request, bytes int) {
 	}
 	q := b.quotas.resolve(req, quota.ConsumerByteRate)
 	req.bandwidthThrottle = b.quotas.fetch.RecordAndThrottle(q, float64(bytes), b.now())
+	b.throttled(metrics.QuotaFetch, req.bandwidthThrottle)
 }
 
 // requestThrottle records the time a request took in its handler, less the time it waited
@@ -143,19 +146,24 @@ func (b *Broker) requestThrottle(req *request, handled time.Duration) time.Durat
 	q := b.quotas.resolve(req, quota.RequestPercentage)
 	// A percentage of one thread, per second: nanoseconds × 100 / 1e9.
 	rt := b.quotas.request.RecordAndThrottle(q, float64(work.Nanoseconds())*100/1e9, b.now())
+	b.throttled(metrics.QuotaRequest, rt)
 	return max(rt, req.bandwidthThrottle)
 }
 
-// fetchedBytes is the size of the records a fetch response carries: in memory or in the
-// segment regions sent with sendfile.
+// fetchedBytes is the size of the records a consumer's fetch response carries: in memory or
+// in the segment regions sent with sendfile. Each partition's share is added to its traffic
+// (BytesOut).
 func fetchedBytes(parts []fetchPart, regions map[*kmsgPartition]*storage.Region) int {
 	n := 0
 	for i := range parts {
+		m := len(parts[i].resp.RecordBatches)
 		if reg := regions[parts[i].resp]; reg != nil {
-			n += int(reg.Len)
-			continue
+			m = int(reg.Len)
 		}
-		n += len(parts[i].resp.RecordBatches)
+		if m > 0 {
+			parts[i].p.CountFetched(int64(m))
+		}
+		n += m
 	}
 	return n
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/metrics"
 	"github.com/samsa-io/samsa/internal/quota"
 	"github.com/samsa-io/samsa/internal/wire"
 )
@@ -154,6 +155,8 @@ func (m *mutationQuota) refund(n int64) {
 // throttle goes in resp alone: the forwarding broker mutes its client.
 func (m *mutationQuota) finish(req *request, resp kmsg.Response) {
 	if m.remote != nil {
+		// The metrics count it here, on the broker the client is connected to.
+		m.b.throttled(metrics.QuotaControllerMutation, m.remote.Throttle)
 		req.bandwidthThrottle = max(req.bandwidthThrottle, m.remote.Throttle)
 		return
 	}
@@ -162,6 +165,7 @@ func (m *mutationQuota) finish(req *request, resp kmsg.Response) {
 	}
 	left := m.throttle - m.b.now().Sub(m.recorded)
 	if !m.forwarded {
+		m.b.throttled(metrics.QuotaControllerMutation, left)
 		req.bandwidthThrottle = max(req.bandwidthThrottle, left)
 		return
 	}

@@ -95,6 +95,7 @@ var ServerDefs = []Def{
 	{Name: "samsa.log.dir.min.free.bytes", Type: TypeLong, Default: "67108864", Min: 0, MinSet: true, Doc: "Samsa setting: partition-data appends (Produce, group writes) are refused with KAFKA_STORAGE_ERROR, and topics are not created, while the log directory has less than this many bytes free, so data never takes the space the metadata log and checkpoints need; 0 disables"},
 	{Name: "samsa.metadata.reserve.bytes", Type: TypeLong, Default: "67108864", Min: 0, MinSet: true, Doc: "Samsa setting: space reserved beside the metadata log (metadata.reserve) and released 1 MiB at a time when the metadata log finds the disk full; 0: none"},
 	{Name: "samsa.max.partitions.per.broker", Type: TypeInt, NoDefault: true, Min: 1, MinSet: true, Doc: "Samsa setting: most partition replicas this broker may host; CreateTopics, CreatePartitions and auto-creation beyond it get POLICY_VIOLATION; by default 8 per descriptor of the storage file cache (three quarters of RLIMIT_NOFILE)"},
+	{Name: "samsa.metrics.address", Type: TypeString, Default: "", Doc: "Samsa setting: host:port where the node serves its Prometheus metrics (GET /metrics; port 0 picks one); empty (the default): no endpoint, no port opened"},
 	{Name: "producer.id.expiration.ms", Type: TypeInt, Default: "86400000", Min: 1, MinSet: true, Doc: "expire idle producer ids"},
 	{Name: "group.initial.rebalance.delay.ms", Type: TypeInt, Default: "3000", Doc: "delay of a new group's first rebalance"},
 	{Name: "group.min.session.timeout.ms", Type: TypeInt, Default: "6000", Min: 0, MinSet: true, Doc: "smallest session timeout a classic group member may ask for"},
@@ -307,7 +308,33 @@ func LoadServer(props map[string]string) (*Server, error) {
 	if err := s.checkConnectionLimits(); err != nil {
 		return nil, err
 	}
+	if err := s.checkMetricsAddress(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// MetricsAddress is samsa.metrics.address: where the Prometheus endpoint listens, "" for none.
+func (s *Server) MetricsAddress() string {
+	return strings.TrimSpace(mustValue(s, "samsa.metrics.address"))
+}
+
+// checkMetricsAddress refuses a samsa.metrics.address that is not host:port.
+func (s *Server) checkMetricsAddress() error {
+	a := s.MetricsAddress()
+	if a == "" {
+		return nil
+	}
+	_, port, err := net.SplitHostPort(a)
+	if err == nil {
+		if n, perr := strconv.Atoi(port); perr != nil || n < 0 || n > 65535 {
+			err = fmt.Errorf("port %q is not a number from 0 to 65535", port)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("samsa.metrics.address=%s: want host:port: %w", a, err)
+	}
+	return nil
 }
 
 func mustValue(s *Server, name string) string { v, _ := s.Value(name); return v }

@@ -614,6 +614,12 @@ func (c *Controller) NodeID() int32 { return c.cfg.NodeID }
 // is not kept).
 func (c *Controller) LastContact() time.Time { return c.raft.LastContact() }
 
+// AppliedIndex is the index of the last metadata log entry this node has applied.
+func (c *Controller) AppliedIndex() uint64 { return c.raft.AppliedIndex() }
+
+// CommitIndex is the index of the last metadata log entry committed, as this node knows it.
+func (c *Controller) CommitIndex() uint64 { return c.raft.CommitIndex() }
+
 // IsLeader reports whether this node currently leads the metadata quorum.
 func (c *Controller) IsLeader() bool { return c.raft.State() == raft.Leader }
 

@@ -44,6 +44,7 @@ type Node struct {
 	Props      string // <dir>/nodeN/server.properties
 	Client     string // host:port of the first client listener
 	Controller string // host:port of the controller listener ("" if none)
+	Metrics    string // samsa.metrics.address ("" if none)
 }
 
 // LogFile returns the node's output file.
@@ -153,8 +154,12 @@ func Start(ctx context.Context, s Spec) ([]Node, error) {
 			stopStarted(started)
 			return nil, err
 		}
-		fmt.Fprintf(s.Out, "started node %d (pid %d): clients on %s, controller on %s, log %s\n",
-			sn.ID, sn.cmd.Process.Pid, sn.Client, sn.Controller, sn.LogFile())
+		metrics := ""
+		if sn.Metrics != "" {
+			metrics = ", metrics on http://" + sn.Metrics + "/metrics"
+		}
+		fmt.Fprintf(s.Out, "started node %d (pid %d): clients on %s, controller on %s%s, log %s\n",
+			sn.ID, sn.cmd.Process.Pid, sn.Client, sn.Controller, metrics, sn.LogFile())
 	}
 	for _, sn := range started {
 		sn.cmd.Process.Release()
@@ -195,6 +200,12 @@ func (s Spec) nodeSettings() ([]map[string]string, error) {
 			if v, ok := q[k]; ok && remap != nil {
 				q[k] = remapPorts(v, remap)
 			}
+		}
+		if remap != nil {
+			// The files' metrics ports are beside their default listener ports; moved
+			// listeners (another cluster on this machine) leave the endpoint off rather than
+			// collide (--override samsa.metrics.address=... sets it on every node).
+			delete(q, "samsa.metrics.address")
 		}
 		q["log.dirs"] = filepath.Join(s.Dir, fmt.Sprintf("node%d", i+1), "data")
 		delete(q, "log.dir")
@@ -269,6 +280,7 @@ func nodeOf(dir string, cfg *config.Server) Node {
 	if l, ok := cfg.ControllerListenerAddr(); ok {
 		n.Controller = l.Addr()
 	}
+	n.Metrics = cfg.MetricsAddress()
 	return n
 }
 

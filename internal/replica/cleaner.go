@@ -274,6 +274,7 @@ func (c *logCleaner) clean(p *Partition, offsets *storage.OffsetMap, thread int)
 	if stats.BytesRead == 0 {
 		return progressed
 	}
+	c.m.lastClean.Store(int64(stats.Duration))
 	secs := stats.Duration.Seconds()
 	mbPerSec := 0.0
 	if secs > 0 {

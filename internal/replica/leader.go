@@ -94,6 +94,8 @@ type env struct {
 	log     *slog.Logger
 	ctx     context.Context
 	wg      sync.WaitGroup
+	// isrChanges counts the committed ISR changes (stats.go).
+	isrChanges isrChanges
 }
 
 // replicationState is a partition's role and ISR state. The read lock is held by appends and
@@ -426,10 +428,15 @@ func (p *Partition) proposeLocked(isr []int32) {
 		NewISR: slices.Clone(isr),
 	}
 	e := p.env
+	from := len(p.rs.isr)
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
 		res, err := e.sender.AlterPartition(e.ctx, req)
+		if err == nil && res.ErrorCode == 0 {
+			// Committed: counted here, as the image may bring the new ISR before the answer.
+			e.isrChanges.count(from, len(res.ISR))
+		}
 		p.alterPartitionDone(req, res, err)
 	}()
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -162,6 +163,8 @@ type Manager struct {
 	cleaner *logCleaner
 	// cleanerRunning: Run started the cleaner and has not returned.
 	cleanerRunning bool
+	// lastClean is the duration (ns) of the last cleaning pass that did work (stats.go).
+	lastClean atomic.Int64
 }
 
 // hosted is a partition of the image this node hosts. Its log is opened on first use; openMu

@@ -40,6 +40,8 @@ type Partition struct {
 	// replicated is set while the partition has more than one replica: appends then go
 	// through the leader's state (rs) instead of committing at once.
 	replicated atomic.Bool
+	// traffic counts clients' bytes and records (stats.go).
+	traffic traffic
 
 	// rs is the replication state (role, ISR, followers), see leader.go.
 	rs replicationState

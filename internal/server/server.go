@@ -41,6 +41,7 @@ type Server struct {
 	lifecycle  *brokerLifecycle      // nil on a controller-only node
 	membership *controllerMembership // a controller of a dynamic quorum; else nil
 	unsubWait  func()
+	metrics    *nodeMetrics // samsa.metrics.address; nil when empty (metrics.go)
 }
 
 // Start starts a node and returns once it serves clients. It first locks every data
@@ -74,6 +75,11 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	if err != nil {
 		return nil, err
 	}
+
+	if s.metrics, err = bindMetrics(cfg.MetricsAddress()); err != nil {
+		return nil, err
+	}
+	undo = append(undo, s.closeMetrics)
 
 	// Bind the client listeners first, so port 0 resolves before the broker registers.
 	var lns []net.Listener
@@ -243,6 +249,9 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		return nil, err
 	}
 	s.broker.SetInterBrokerClientOpts(interBrokerOpts)
+	if s.metrics != nil {
+		s.broker.SetMetrics(s.metrics.broker)
+	}
 	s.broker.SetQuorum(quorumMember{Controller: ctrl, client: s.client})
 	b.b = s.broker
 	if cfg.Controller {
@@ -338,6 +347,7 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 	for i, l := range clientListeners {
 		s.broker.Serve(lns[i], l)
 	}
+	s.serveMetrics()
 	logger.Info("samsa started", "node_id", cfg.NodeID, "roles", roles(cfg), "listeners", s.addrs, "cluster_id", ctrl.Image().ClusterID,
 		"log_dir", cfg.LogDirs[0], "startup", time.Since(start).Round(time.Millisecond).String())
 	return s, nil
@@ -556,6 +566,7 @@ func (s *Server) Close() error {
 func (s *Server) Kill() error { return s.stop(false) }
 
 func (s *Server) stop(graceful bool) error {
+	s.closeMetrics()
 	if s.lifecycle != nil {
 		s.lifecycle.close()
 	}
