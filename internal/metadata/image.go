@@ -66,6 +66,28 @@ type Partition struct {
 	Leader         int32   `json:"leader"`
 	LeaderEpoch    int32   `json:"leaderEpoch"`
 	PartitionEpoch int32   `json:"partitionEpoch"`
+	// AddingReplicas and RemovingReplicas are the replicas an ongoing reassignment adds and
+	// removes (KIP-455; both subsets of Replicas, disjoint): Replicas is then the target
+	// replicas followed by RemovingReplicas. Both empty: no reassignment.
+	AddingReplicas   []int32 `json:"addingReplicas,omitempty"`
+	RemovingReplicas []int32 `json:"removingReplicas,omitempty"`
+}
+
+// Reassigning reports whether p has a reassignment in progress.
+func (p Partition) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
+}
+
+// ReassignmentTarget returns the replicas p has once its reassignment completes: Replicas
+// without RemovingReplicas (Replicas itself when none is in progress).
+func (p Partition) ReassignmentTarget() []int32 {
+	return slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return slices.Contains(p.RemovingReplicas, r) })
+}
+
+// OriginalReplicas returns the replicas p had before its reassignment: Replicas without
+// AddingReplicas, in Replicas' order (what cancelling it reverts to).
+func (p Partition) OriginalReplicas() []int32 {
+	return slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return slices.Contains(p.AddingReplicas, r) })
 }
 
 // Topic is one topic. Partitions[i].Partition == i.
