@@ -1,0 +1,214 @@
+package clustertest
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/testcluster"
+)
+
+// createAssigned creates topic with one partition on the given replicas (through node 1).
+func createAssigned(t *testing.T, c *testcluster.Cluster, topic string, replicas []int32) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 30000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, -1, -1
+	ra := kmsg.NewCreateTopicsRequestTopicReplicaAssignment()
+	ra.Replicas = replicas
+	rt.ReplicaAssignment = append(rt.ReplicaAssignment, ra)
+	req.Topics = append(req.Topics, rt)
+	resp := requestTo(t, c.Addrs()[0], req).(*kmsg.CreateTopicsResponse)
+	if code := resp.Topics[0].ErrorCode; code != 0 {
+		t.Fatalf("CreateTopics %s on %v: %v", topic, replicas, kerr.ErrorForCode(code))
+	}
+	waitTopicEverywhere(t, c, topic, 1)
+}
+
+// listReassignments lists the reassignments in progress with a null topic list (every
+// partition), through node i.
+func listReassignments(t *testing.T, c *testcluster.Cluster, i int) []kmsg.ListPartitionReassignmentsResponseTopic {
+	t.Helper()
+	resp := requestTo(t, c.Addrs()[i], kmsg.NewPtrListPartitionReassignmentsRequest()).(*kmsg.ListPartitionReassignmentsResponse)
+	if resp.ErrorCode != 0 {
+		t.Fatalf("ListPartitionReassignments through node %d: %v", i+1, kerr.ErrorForCode(resp.ErrorCode))
+	}
+	return resp.Topics
+}
+
+// reassign asks, through adm, for topic-0 to move to replicas (nil: cancel) and fails the test
+// on any error.
+func reassign(t *testing.T, adm *kadm.Client, topic string, replicas []int32) {
+	t.Helper()
+	var req kadm.AlterPartitionAssignmentsReq
+	req.Assign(topic, 0, replicas)
+	res, err := adm.AlterPartitionAssignments(ctxT(t), req)
+	if err != nil {
+		t.Fatalf("AlterPartitionReassignments %s-0 to %v: %v", topic, replicas, err)
+	}
+	if r := res[topic][0]; r.Err != nil {
+		t.Fatalf("AlterPartitionReassignments %s-0 to %v: %v %s", topic, replicas, r.Err, r.ErrMessage)
+	}
+}
+
+// waitNoPartitionDir waits until node i has no directory for topic-0 in its log dir.
+func waitNoPartitionDir(t *testing.T, c *testcluster.Cluster, i int, topic string) {
+	t.Helper()
+	dir := filepath.Join(c.Nodes[i].Dir, topic+"-0")
+	deadline := time.Now().Add(testTimeout)
+	for {
+		_, err := os.Stat(dir)
+		if errors.Is(err, os.ErrNotExist) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d still has %s (%v)", i+1, dir, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestReassignPartition moves an RF=2 partition from nodes 1,2 (led by 1) to 2,3 with the
+// admin client while a producer writes acks=all: the reassignment is listed while node 3
+// catches up, completes (the leadership leaves node 1 for node 2), node 1 deletes its log,
+// node 3 holds the whole log, and every acknowledged record is read back in order.
+func TestReassignPartition(t *testing.T) {
+	c := testcluster.StartCluster(t, 3)
+	createAssigned(t, c, "mv", []int32{1, 2})
+	waitISR(t, c, "mv", 2)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	const before, during = 3000, 200
+	if err := produceN(t, cl, "mv", "a", before); err != nil {
+		t.Fatalf("acks=all before the move: %v", err)
+	}
+
+	adm := adminFor(t, c.Addrs()[2])
+	reassign(t, adm, "mv", []int32{2, 3})
+	if err := produceN(t, cl, "mv", "b", during); err != nil {
+		t.Fatalf("acks=all during the move: %v", err)
+	}
+	deadline := time.Now().Add(testTimeout)
+	for {
+		listed, err := adm.ListPartitionReassignments(ctxT(t), kadm.TopicsSet{"mv": {0: {}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(listed.Sorted()) == 0 && len(listReassignments(t, c, 0)) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the reassignment never completed: %+v", listed.Sorted())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for i := range c.Nodes {
+		p := waitPartition(t, c, i, "mv", 0, "moved to 2,3", func(p metadata.Partition) bool {
+			return slices.Equal(p.Replicas, []int32{2, 3}) && !p.Reassigning()
+		})
+		if p.Leader != 2 || !slices.Equal(p.ISR, []int32{2, 3}) {
+			t.Errorf("node %d: %+v, want leader 2 and ISR 2,3", i+1, p)
+		}
+	}
+	waitNoPartitionDir(t, c, 0, "mv")
+	if err := produceN(t, cl, "mv", "c", 10); err != nil {
+		t.Fatalf("acks=all after the move: %v", err)
+	}
+	var want []string
+	for _, part := range []struct {
+		prefix string
+		n      int
+	}{{"a", before}, {"b", during}, {"c", 10}} {
+		for i := range part.n {
+			want = append(want, part.prefix+"-"+strconv.Itoa(i))
+		}
+	}
+	if got := consumeAll(t, c.Addrs(), "mv", len(want)); !slices.Equal(got, want) {
+		t.Fatalf("read back %d records, not the %d produced in order", len(got), len(want))
+	}
+	// The new replica holds the whole log, from offset 0.
+	deadline = time.Now().Add(testTimeout)
+	for {
+		if _, end := replicaBytes(t, c, 2, "mv"); end == int64(len(want)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node 3 never held the whole log")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestCancelReassignment: a reassignment onto a stopped (fenced) node cannot complete; it is
+// listed with its adding and removing replicas, the replication factor cannot change through
+// v1 without allow_replication_factor_change, and a cancel reverts to the original replicas.
+func TestCancelReassignment(t *testing.T) {
+	c := testcluster.StartCluster(t, 3)
+	createAssigned(t, c, "cx", []int32{1, 2})
+	waitISR(t, c, "cx", 2)
+	waitQuorumLeader(t, c)
+	c.StopNode(2)
+	waitPartition(t, c, 0, "cx", 0, "kept its ISR", func(p metadata.Partition) bool { return len(p.ISR) == 2 })
+	for deadline := time.Now().Add(testTimeout); ; {
+		if b, ok := c.Server(0).Image().Brokers[3]; ok && b.Fenced {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node 3 was never fenced")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	adm := adminFor(t, c.Addrs()[1])
+	reassign(t, adm, "cx", []int32{1, 3})
+	for i := range 2 {
+		topics := listReassignments(t, c, i)
+		if len(topics) != 1 || topics[0].Topic != "cx" || len(topics[0].Partitions) != 1 {
+			t.Fatalf("listed through node %d: %+v", i+1, topics)
+		}
+		p := topics[0].Partitions[0]
+		if !slices.Equal(p.Replicas, []int32{1, 3, 2}) || !slices.Equal(p.AddingReplicas, []int32{3}) || !slices.Equal(p.RemovingReplicas, []int32{2}) {
+			t.Errorf("listed through node %d: %+v", i+1, p)
+		}
+	}
+	// v1 with allow_replication_factor_change false refuses a target of another length.
+	req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+	req.Version, req.TimeoutMillis, req.AllowReplicationFactorChange = 1, 30000, false
+	rt := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+	rt.Topic = "cx"
+	rt.Partitions = []kmsg.AlterPartitionAssignmentsRequestTopicPartition{{Partition: 0, Replicas: []int32{1, 2, 3}}}
+	req.Topics = append(req.Topics, rt)
+	resp := requestTo(t, c.Addrs()[1], req).(*kmsg.AlterPartitionAssignmentsResponse)
+	if resp.ErrorCode != 0 || len(resp.Topics) != 1 || resp.Topics[0].Partitions[0].ErrorCode != kerr.InvalidReplicationFactor.Code {
+		t.Errorf("RF change with v1 forbidding it: %+v", resp)
+	}
+
+	reassign(t, adm, "cx", nil)
+	for i := range 2 {
+		waitPartition(t, c, i, "cx", 0, "reverted to 1,2", func(p metadata.Partition) bool {
+			return slices.Equal(p.Replicas, []int32{1, 2}) && !p.Reassigning()
+		})
+	}
+	if topics := listReassignments(t, c, 1); len(topics) != 0 {
+		t.Errorf("listed after the cancel: %+v", topics)
+	}
+	var again kadm.AlterPartitionAssignmentsReq
+	again.CancelAssign("cx", 0)
+	res, err := adm.AlterPartitionAssignments(ctxT(t), again)
+	if err != nil || !errors.Is(res["cx"][0].Err, kerr.NoReassignmentInProgress) {
+		t.Errorf("second cancel: %v %+v", err, res)
+	}
+}
