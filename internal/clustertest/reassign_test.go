@@ -212,3 +212,36 @@ func TestCancelReassignment(t *testing.T) {
 		t.Errorf("second cancel: %v %+v", err, res)
 	}
 }
+
+// TestReassignThrottlesCleared: what kafka-reassign-partitions --verify sends once a
+// reassignment is done, the deletion of each broker's replication throttles (to that broker,
+// which forwards it to the active controller) and of the topic's throttled replicas, is
+// accepted on every node (Samsa has no throttles: the settings are accepted, no effect).
+func TestReassignThrottlesCleared(t *testing.T) {
+	c := testcluster.StartCluster(t, 3)
+	createAssigned(t, c, "th", []int32{1, 2})
+	for i := range c.Nodes {
+		req := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		broker := kmsg.NewIncrementalAlterConfigsRequestResource()
+		broker.ResourceType, broker.ResourceName = kmsg.ConfigResourceTypeBroker, strconv.Itoa(i+1)
+		for _, name := range []string{"leader.replication.throttled.rate", "follower.replication.throttled.rate", "replica.alter.log.dirs.io.max.bytes.per.second"} {
+			op := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+			op.Name, op.Op = name, kmsg.IncrementalAlterConfigOpDelete
+			broker.Configs = append(broker.Configs, op)
+		}
+		topic := kmsg.NewIncrementalAlterConfigsRequestResource()
+		topic.ResourceType, topic.ResourceName = kmsg.ConfigResourceTypeTopic, "th"
+		for _, name := range []string{"leader.replication.throttled.replicas", "follower.replication.throttled.replicas"} {
+			op := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+			op.Name, op.Op = name, kmsg.IncrementalAlterConfigOpDelete
+			topic.Configs = append(topic.Configs, op)
+		}
+		req.Resources = append(req.Resources, broker, topic)
+		resp := requestTo(t, c.Addrs()[i], req).(*kmsg.IncrementalAlterConfigsResponse)
+		for _, r := range resp.Resources {
+			if r.ErrorCode != 0 {
+				t.Errorf("node %d, %s %q: %v %v", i+1, r.ResourceType, r.ResourceName, kerr.ErrorForCode(r.ErrorCode), msgOf(r.ErrorMessage))
+			}
+		}
+	}
+}
