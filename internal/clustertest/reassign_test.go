@@ -37,12 +37,18 @@ func createAssigned(t *testing.T, c *testcluster.Cluster, topic string, replicas
 }
 
 // listReassignments lists the reassignments in progress with a null topic list (every
-// partition), through node i.
+// partition), through node i's client listener.
 func listReassignments(t *testing.T, c *testcluster.Cluster, i int) []kmsg.ListPartitionReassignmentsResponseTopic {
 	t.Helper()
-	resp := requestTo(t, c.Addrs()[i], kmsg.NewPtrListPartitionReassignmentsRequest()).(*kmsg.ListPartitionReassignmentsResponse)
+	return listReassignmentsAt(t, c.Addrs()[i])
+}
+
+// listReassignmentsAt is listReassignments through the listener at addr.
+func listReassignmentsAt(t *testing.T, addr string) []kmsg.ListPartitionReassignmentsResponseTopic {
+	t.Helper()
+	resp := requestTo(t, addr, kmsg.NewPtrListPartitionReassignmentsRequest()).(*kmsg.ListPartitionReassignmentsResponse)
 	if resp.ErrorCode != 0 {
-		t.Fatalf("ListPartitionReassignments through node %d: %v", i+1, kerr.ErrorForCode(resp.ErrorCode))
+		t.Fatalf("ListPartitionReassignments through %s: %v", addr, kerr.ErrorForCode(resp.ErrorCode))
 	}
 	return resp.Topics
 }
@@ -79,19 +85,27 @@ func waitNoPartitionDir(t *testing.T, c *testcluster.Cluster, i int, topic strin
 	}
 }
 
+// startWithTopic starts 3 nodes with topic (one partition on nodes 1,2, led by 1, both in
+// the ISR) and returns them with a producer to partition 0 (acks=all).
+func startWithTopic(t *testing.T, topic string) (*testcluster.Cluster, *kgo.Client) {
+	t.Helper()
+	c := testcluster.StartCluster(t, 3)
+	createAssigned(t, c, topic, []int32{1, 2})
+	waitISR(t, c, topic, 2)
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return c, cl
+}
+
 // TestReassignPartition moves an RF=2 partition from nodes 1,2 (led by 1) to 2,3 with the
 // admin client while a producer writes acks=all: the reassignment is listed while node 3
 // catches up, completes (the leadership leaves node 1 for node 2), node 1 deletes its log,
 // node 3 holds the whole log, and every acknowledged record is read back in order.
 func TestReassignPartition(t *testing.T) {
-	c := testcluster.StartCluster(t, 3)
-	createAssigned(t, c, "mv", []int32{1, 2})
-	waitISR(t, c, "mv", 2)
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.Addrs()...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
+	c, cl := startWithTopic(t, "mv")
 	const before, during = 3000, 200
 	if err := produceN(t, cl, "mv", "a", before); err != nil {
 		t.Fatalf("acks=all before the move: %v", err)
@@ -153,6 +167,38 @@ func TestReassignPartition(t *testing.T) {
 	}
 }
 
+// TestReassignAfterDeleteRecords: a replica added to a partition whose log starts past 0
+// (DeleteRecords) starts at the leader's log start, and the partition reads back from there.
+func TestReassignAfterDeleteRecords(t *testing.T) {
+	c, cl := startWithTopic(t, "dr")
+	if err := produceN(t, cl, "dr", "a", 100); err != nil {
+		t.Fatal(err)
+	}
+	adm := adminFor(t, c.Addrs()[0])
+	var to kadm.Offsets
+	to.AddOffset("dr", 0, 60, -1)
+	if res, err := adm.DeleteRecords(ctxT(t), to); err != nil || res.Error() != nil {
+		t.Fatalf("DeleteRecords: %v %v", err, res.Error())
+	}
+	reassign(t, adm, "dr", []int32{1, 3})
+	for i := range c.Nodes {
+		waitPartition(t, c, i, "dr", 0, "moved to 1,3", func(p metadata.Partition) bool {
+			return slices.Equal(p.Replicas, []int32{1, 3}) && slices.Equal(p.ISR, []int32{1, 3})
+		})
+	}
+	waitNoPartitionDir(t, c, 1, "dr")
+	var want []string
+	for i := 60; i < 100; i++ {
+		want = append(want, "a-"+strconv.Itoa(i))
+	}
+	if got := consumeAll(t, c.Addrs(), "dr", len(want)); !slices.Equal(got, want) {
+		t.Fatalf("read back %v, want a-60..a-99", got)
+	}
+	if p := c.Server(2).Replicas().Partition("dr", 0); p == nil || p.Log().LogStartOffset() != 60 || p.Log().LogEndOffset() != 100 {
+		t.Fatalf("node 3's replica: %v", p)
+	}
+}
+
 // TestCancelReassignment: a reassignment onto a stopped (fenced) node cannot complete; it is
 // listed with its adding and removing replicas, the replication factor cannot change through
 // v1 without allow_replication_factor_change, and a cancel reverts to the original replicas.
@@ -174,14 +220,16 @@ func TestCancelReassignment(t *testing.T) {
 	}
 	adm := adminFor(t, c.Addrs()[1])
 	reassign(t, adm, "cx", []int32{1, 3})
-	for i := range 2 {
-		topics := listReassignments(t, c, i)
+	// Listed through both running nodes' client and controller listeners (KIP-919), whether
+	// the node is the active controller or forwards.
+	for _, addr := range []string{c.Addrs()[0], c.Addrs()[1], c.ControllerAddr(0), c.ControllerAddr(1)} {
+		topics := listReassignmentsAt(t, addr)
 		if len(topics) != 1 || topics[0].Topic != "cx" || len(topics[0].Partitions) != 1 {
-			t.Fatalf("listed through node %d: %+v", i+1, topics)
+			t.Fatalf("listed through %s: %+v", addr, topics)
 		}
 		p := topics[0].Partitions[0]
 		if !slices.Equal(p.Replicas, []int32{1, 3, 2}) || !slices.Equal(p.AddingReplicas, []int32{3}) || !slices.Equal(p.RemovingReplicas, []int32{2}) {
-			t.Errorf("listed through node %d: %+v", i+1, p)
+			t.Errorf("listed through %s: %+v", addr, p)
 		}
 	}
 	// v1 with allow_replication_factor_change false refuses a target of another length.
@@ -196,7 +244,26 @@ func TestCancelReassignment(t *testing.T) {
 		t.Errorf("RF change with v1 forbidding it: %+v", resp)
 	}
 
-	reassign(t, adm, "cx", nil)
+	// Cancelled through the controller listener of the running node that is not the active
+	// controller: forwarded to it.
+	q, err := c.Server(0).Quorum()
+	if err != nil {
+		t.Fatal(err)
+	}
+	follower := 0
+	if q.LeaderID == 1 {
+		follower = 1
+	}
+	cancel := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+	cancel.TimeoutMillis = 30000
+	ct := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+	ct.Topic = "cx"
+	ct.Partitions = []kmsg.AlterPartitionAssignmentsRequestTopicPartition{{Partition: 0}}
+	cancel.Topics = append(cancel.Topics, ct)
+	cresp := requestTo(t, c.ControllerAddr(follower), cancel).(*kmsg.AlterPartitionAssignmentsResponse)
+	if cresp.ErrorCode != 0 || len(cresp.Topics) != 1 || cresp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("cancel through node %d's controller listener: %+v", follower+1, cresp)
+	}
 	for i := range 2 {
 		waitPartition(t, c, i, "cx", 0, "reverted to 1,2", func(p metadata.Partition) bool {
 			return slices.Equal(p.Replicas, []int32{1, 2}) && !p.Reassigning()
