@@ -98,12 +98,13 @@ type Topic struct {
 	Configs    map[string]string `json:"configs,omitempty"`
 }
 
-// ReplicationFactor returns the number of replicas of the topic's first partition.
+// ReplicationFactor returns the number of replicas of the topic's first partition (those it
+// keeps once a reassignment in progress completes).
 func (t *Topic) ReplicationFactor() int16 {
 	if len(t.Partitions) == 0 {
 		return 0
 	}
-	return int16(len(t.Partitions[0].Replicas))
+	return int16(len(t.Partitions[0].ReassignmentTarget()))
 }
 
 // Image is an immutable snapshot of the cluster metadata. Never modify an Image or anything

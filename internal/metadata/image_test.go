@@ -355,6 +355,9 @@ func TestReassignmentInSnapshot(t *testing.T) {
 	if !Equal(img, got) || !slices.Equal(p.AddingReplicas, []int32{3}) || !slices.Equal(p.RemovingReplicas, []int32{2}) || !p.Reassigning() {
 		t.Fatalf("round trip: %+v", p)
 	}
+	if rf := got.Topics["a"].ReplicationFactor(); rf != 2 {
+		t.Errorf("replication factor %d during the reassignment, want the target's 2", rf)
+	}
 	if !slices.Equal(p.ReassignmentTarget(), []int32{3, 1}) || !slices.Equal(p.OriginalReplicas(), []int32{1, 2}) {
 		t.Errorf("target %v, original %v", p.ReassignmentTarget(), p.OriginalReplicas())
 	}
