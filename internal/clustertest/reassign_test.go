@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -277,6 +278,29 @@ func TestCancelReassignment(t *testing.T) {
 	res, err := adm.AlterPartitionAssignments(ctxT(t), again)
 	if err != nil || !errors.Is(res["cx"][0].Err, kerr.NoReassignmentInProgress) {
 		t.Errorf("second cancel: %v %+v", err, res)
+	}
+
+	// The same with sarama's cluster admin (v0 requests): start, list, cancel.
+	sc := sarama.NewConfig()
+	sc.Version = sarama.V3_6_0_0
+	sa, err := sarama.NewClusterAdmin(c.Addrs()[:2], sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sa.Close()
+	if err := sa.AlterPartitionReassignments("cx", [][]int32{{1, 3}}); err != nil {
+		t.Fatalf("sarama AlterPartitionReassignments: %v", err)
+	}
+	st, err := sa.ListPartitionReassignments("cx", []int32{0})
+	if s := st["cx"][0]; err != nil || s == nil || !slices.Equal(s.Replicas, []int32{1, 3, 2}) ||
+		!slices.Equal(s.AddingReplicas, []int32{3}) || !slices.Equal(s.RemovingReplicas, []int32{2}) {
+		t.Fatalf("sarama ListPartitionReassignments: %v %+v", err, st)
+	}
+	if err := sa.AlterPartitionReassignments("cx", [][]int32{nil}); err != nil {
+		t.Fatalf("sarama cancel: %v", err)
+	}
+	if st, err := sa.ListPartitionReassignments("cx", []int32{0}); err != nil || len(st["cx"]) != 0 {
+		t.Errorf("sarama list after the cancel: %v %+v", err, st)
 	}
 }
 
