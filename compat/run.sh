@@ -899,7 +899,9 @@ reassign_tool() {
 # forwarded to the active controller): a 2-partition topic on nodes 1,2 (replica assignment
 # 1:2,2:1, node 1 leading partition 0) holds 1,000 records (console producer, acks=all);
 # --generate with --broker-list 2,3 proposes a plan off node 1, --execute starts it, --verify
-# (polled) reports every partition completed and clears the throttles, kafka-topics
+# (polled) reports every partition completed and clears the throttles (before all that, a
+# plan growing partition 0 to 3 replicas is refused with --disallow-replication-factor-change,
+# KIP-860), kafka-topics
 # --describe shows the replicas and leaders on nodes 2 and 3, node 1 has deleted its logs of
 # the topic, and the console consumer reads the 1,000 records back.
 check_cluster-reassign-partitions() {
@@ -911,6 +913,11 @@ check_cluster-reassign-partitions() {
 	kafka_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$CLUSTER_BOOTSTRAP" --topic "$topic" \
 		--producer-property acks=all < records.txt > produce.out 2> produce.err ||
 		{ reason "console producer: $(last_error produce.err)"; return 1; }
+	# KIP-860: a plan changing the replication factor, refused with --disallow-replication-factor-change.
+	echo '{"version":1,"partitions":[{"topic":"'"$topic"'","partition":0,"replicas":[1,2,3]}]}' > rf.json
+	reassign_tool rf --reassignment-json-file rf.json --execute --disallow-replication-factor-change
+	grep -q "$topic-0: The replication factor is changed from 2 to 3" rf.out rf.err ||
+		{ reason "kafka-reassign-partitions --disallow-replication-factor-change: $(cat rf.out rf.err | tr '\n' ' ' | cut -c1-300)"; return 1; }
 	echo '{"version":1,"topics":[{"topic":"'"$topic"'"}]}' > move.json
 	reassign_tool generate --topics-to-move-json-file move.json --broker-list 2,3 --generate ||
 		{ reason "kafka-reassign-partitions --generate: $(last_error generate.err)"; return 1; }
