@@ -955,7 +955,8 @@ check_cluster-reassign-partitions() {
 # kafka-reassign-partitions --cancel: node 3 is stopped; the Java admin client moves
 # partition 0 of a topic on nodes 1,2 to 1,3 (compat/java/Reassign.java: the tool's --execute
 # refuses a broker that is not running), which cannot complete; --verify reports it in
-# progress, --cancel cancels it, and kafka-topics --describe shows the replicas 1,2 again.
+# progress (and kafka-topics --describe its adding and removing replicas), --cancel cancels
+# it, and kafka-topics --describe shows the replicas 1,2 again.
 # Node 3 is started again. (--preserve-throttles: clearing them would ask the stopped node.)
 check_cluster-reassign-cancel() {
 	need java || return 1
@@ -977,6 +978,9 @@ check_cluster-reassign-cancel() {
 		--reassignment-json-file plan.json --verify --preserve-throttles > verify.out 2> verify.err
 	grep -q "^Reassignment of partition $topic-0 is still in progress" verify.out ||
 		{ reason "kafka-reassign-partitions --verify: $(tr '\n' ' ' < verify.out | cut -c1-300) $(last_error verify.err)"; restart; return 1; }
+	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$two" --describe --topic "$topic" > moving.out 2> moving.err
+	grep -q "Adding Replicas: 3[[:space:]]*Removing Replicas: 2" moving.out ||
+		{ reason "kafka-topics --describe during the reassignment: no 'Adding Replicas: 3 Removing Replicas: 2' in: $(tr '\t\n' '  ' < moving.out | cut -c1-300) $(last_error moving.err)"; restart; return 1; }
 	kafka_tool org.apache.kafka.tools.reassign.ReassignPartitionsCommand --bootstrap-server "$two" \
 		--reassignment-json-file plan.json --cancel --preserve-throttles > cancel.out 2> cancel.err
 	grep -q "Successfully cancelled partition reassignment" cancel.out ||
