@@ -147,7 +147,10 @@ func planReassignment(img *metadata.Image, r Reassignment, allowRFChange, unclea
 		if unclean {
 			kind = electUnclean
 		}
-		next.Leader, _ = electLeader(next, next.ISR, kind, active)
+		var outside bool
+		if next.Leader, outside = electLeader(next, next.ISR, kind, active); outside {
+			next.ISR = []int32{next.Leader} // an unclean leader is the whole ISR (as changePartition)
+		}
 	} else {
 		if err := checkReassignmentTarget(img, r.Replicas); err != nil {
 			return metadata.PartitionChange{}, false, err
@@ -213,7 +216,7 @@ func revertReassignment(p metadata.Partition) (next metadata.Partition, unclean 
 	next.Replicas = p.OriginalReplicas()
 	next.ISR = slices.DeleteFunc(slices.Clone(p.ISR), func(r int32) bool { return slices.Contains(p.AddingReplicas, r) })
 	next.AddingReplicas, next.RemovingReplicas = nil, nil
-	if len(next.ISR) == 0 {
+	if len(next.ISR) == 0 && len(next.Replicas) > 0 { // no replicas: the image's check refuses it
 		next.ISR = []int32{next.Replicas[0]}
 		unclean = true
 	}

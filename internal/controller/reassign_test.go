@@ -71,6 +71,9 @@ func TestPlanReassignment(t *testing.T) {
 		{name: "cancel with unclean election allowed", p: reassigning(4, []int32{4, 3, 1, 2}, []int32{4}, []int32{4, 3}, []int32{1, 2}),
 			configs: map[string]string{uncleanLeaderElectionConfig: "true"},
 			want:    want{replicas: []int32{1, 2}, isr: []int32{1}, leader: 1}, wantNewLeader: true},
+		{name: "cancel electing an active original replica outside the ISR", p: reassigning(4, []int32{4, 3, 5, 2}, []int32{4}, []int32{4, 3}, []int32{5, 2}),
+			configs: map[string]string{uncleanLeaderElectionConfig: "true"},
+			want:    want{replicas: []int32{5, 2}, isr: []int32{2}, leader: 2}, wantNewLeader: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
