@@ -116,6 +116,57 @@ func TestPlanReassignment(t *testing.T) {
 	})
 }
 
+// TestReassignmentStateMachine steps a reassignment through images alone (no controller, no
+// sockets): x-0 on 1,2 moves to 3,4; the leader's ISR growth to 1,2,3 leaves it in progress,
+// to 1,2,3,4 completes it in the same record (leader 1, removed, hands over to 3); a stale
+// AlterPartition is refused; each image lists what is in progress.
+func TestReassignmentStateMachine(t *testing.T) {
+	img := clusterImage(t, 4, nil, nil, nil, part(1, []int32{1, 2}, []int32{1, 2}))
+	apply := func(rec metadata.PartitionChange) metadata.Partition {
+		t.Helper()
+		next, err := img.Apply(rec)
+		if err != nil {
+			t.Fatalf("applying %+v: %v", rec, err)
+		}
+		img = next
+		return img.Topics["x"].Partitions[0]
+	}
+	rec, changed, err := planReassignment(img, Reassignment{Topic: "x", Replicas: []int32{3, 4}}, true, false)
+	if err != nil || !changed {
+		t.Fatalf("plan: %v %v", changed, err)
+	}
+	p := apply(rec)
+	if got := ListPartitionReassignments(img, nil); len(got) != 1 || !slices.Equal(got[0].Replicas, []int32{3, 4, 1, 2}) ||
+		!slices.Equal(got[0].Adding, []int32{3, 4}) || !slices.Equal(got[0].Removing, []int32{1, 2}) {
+		t.Fatalf("listed %+v", got)
+	}
+	grow := func(isr []int32, partitionEpoch int32) (metadata.PartitionChange, bool, error) {
+		_, rec, ok, err := validateAlterPartition(img, 1, topicX, AlterPartitionData{LeaderEpoch: p.LeaderEpoch, PartitionEpoch: partitionEpoch, NewISR: isr})
+		return rec, ok, err
+	}
+	rec, ok, err := grow([]int32{1, 2, 3}, p.PartitionEpoch)
+	if err != nil || !ok || rec.Replicas != nil || rec.Reassignment != nil || rec.Leader != nil {
+		t.Fatalf("ISR 1,2,3: %+v %v %v", rec, ok, err)
+	}
+	p = apply(rec)
+	if _, _, err := grow([]int32{1, 2, 3, 4}, p.PartitionEpoch-1); !errors.Is(err, kerr.InvalidUpdateVersion) {
+		t.Errorf("stale partition epoch: %v", err)
+	}
+	rec, ok, err = grow([]int32{1, 2, 3, 4}, p.PartitionEpoch)
+	if err != nil || !ok {
+		t.Fatalf("ISR 1,2,3,4: %v %v", ok, err)
+	}
+	before := p
+	p = apply(rec)
+	if p.Reassigning() || !slices.Equal(p.Replicas, []int32{3, 4}) || !slices.Equal(p.ISR, []int32{3, 4}) || p.Leader != 3 ||
+		p.LeaderEpoch != before.LeaderEpoch+1 || p.PartitionEpoch != before.PartitionEpoch+1 {
+		t.Errorf("completed: %+v", p)
+	}
+	if got := ListPartitionReassignments(img, nil); len(got) != 0 {
+		t.Errorf("listed after completion: %+v", got)
+	}
+}
+
 // TestReassignmentLifecycle drives a reassignment through the controller: it starts, is
 // listed, is not complete while a target replica is out of the ISR, completes with the leader's
 // ISR growth (the leader moving to a target replica), then a second one is cancelled through
