@@ -15,8 +15,9 @@
 # built-in config/cluster settings on free ports, in $WORK/cluster) and the
 # cluster-* checks drive them with Kafka's own tools (kafka-topics with
 # replication factor 3, kafka-metadata-quorum, kafka-features
-# --bootstrap-controller, and --under-replicated-partitions after one node is
-# stopped); `samsa cluster stop` ends them.
+# --bootstrap-controller, kafka-reassign-partitions --generate/--execute/--verify and
+# --cancel, and --under-replicated-partitions after one node is stopped); `samsa
+# cluster stop` ends them.
 #
 # Last the dynamic-quorum check (KIP-853), which starts its own three processes:
 # one formatted --standalone, two controllers formatted --no-initial-controllers,
@@ -39,7 +40,7 @@
 #   SAMSA_COMPAT_TIMEOUT       seconds per client check (default 45; the perf test gets twice that)
 #   SAMSA_COMPAT_BUDGET        seconds for all the checks together (default 300); a check
 #                              gets at most what is left, and none is started with less than 10s
-#   SAMSA_COMPAT_CLUSTER_BUDGET  the same for the 3-node checks (default 150)
+#   SAMSA_COMPAT_CLUSTER_BUDGET  the same for the 3-node checks (default 210)
 #   SAMSA_COMPAT_SECURED_BUDGET  seconds for the secured 3-node check, cluster-secured (default 120)
 #   SAMSA_COMPAT_SECURITY_BUDGET  seconds the security checks add to the dynamic-quorum and
 #                              security section's budget, which starts at the cluster budget (default 240)
@@ -55,7 +56,8 @@ CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-features k
 	confluent-kafka-group-pair confluent-kafka-group-kip848 confluent-kafka-group-mixed kafka-configs-compact
 	confluent-kafka-transactions kafka-topics-mutation-quota kcat-metrics)
 # The 3-node checks, in this order (the last one stops a node).
-CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-features cluster-leader-election cluster-java-across-kill cluster-under-replicated)
+CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-features cluster-leader-election cluster-reassign-partitions
+	cluster-reassign-cancel cluster-java-across-kill cluster-under-replicated)
 # The dynamic-quorum checks, each starting its own processes.
 DYNAMIC_CHECKS=(dynamic-quorum-add-remove-controller)
 # The security checks, each starting its own broker with a SASL_SSL listener.
@@ -67,7 +69,7 @@ SECURITY_CHECKS=(kcat-sasl-ssl-scram512 confluent-kafka-sasl-ssl-scram512 kafka-
 SECURED_CLUSTER_CHECKS=(cluster-secured)
 TIMEOUT=${SAMSA_COMPAT_TIMEOUT:-45}
 SECURED_BUDGET=${SAMSA_COMPAT_SECURED_BUDGET:-120}
-CLUSTER_BUDGET=${SAMSA_COMPAT_CLUSTER_BUDGET:-150}
+CLUSTER_BUDGET=${SAMSA_COMPAT_CLUSTER_BUDGET:-210}
 BUDGET=${SAMSA_COMPAT_BUDGET:-300}
 PARTITIONS=3 KEYS=10 PER_KEY=30
 # More security checks: kafka-python with PLAIN, kafkajs with SCRAM, mTLS (secc_* functions).
@@ -914,6 +916,108 @@ check_cluster-leader-election() {
 		--election-type PREFERRED --topic "$topic" --partition 0 > again.out 2> again.err || true
 	grep -q "Valid replica already elected for partitions" again.out ||
 		{ reason "a second preferred election: $(tr '\n' ' ' < again.out | cut -c1-300)"; return 1; }
+}
+
+# reassign_tool OUT ARG...: kafka-reassign-partitions against the cluster into OUT.out/OUT.err.
+reassign_tool() {
+	kafka_tool org.apache.kafka.tools.reassign.ReassignPartitionsCommand --bootstrap-server "$CLUSTER_BOOTSTRAP" "${@:2}" \
+		> "$1.out" 2> "$1.err"
+}
+
+# kafka-reassign-partitions (KIP-455: AlterPartitionReassignments, ListPartitionReassignments,
+# forwarded to the active controller): a 2-partition topic on nodes 1,2 (replica assignment
+# 1:2,2:1, node 1 leading partition 0) holds 1,000 records (console producer, acks=all);
+# --generate with --broker-list 2,3 proposes a plan off node 1, --execute starts it, --verify
+# (polled) reports every partition completed and clears the throttles (before all that, a
+# plan growing partition 0 to 3 replicas is refused with --disallow-replication-factor-change,
+# KIP-860), kafka-topics
+# --describe shows the replicas and leaders on nodes 2 and 3, node 1 has deleted its logs of
+# the topic, and the console consumer reads the 1,000 records back.
+check_cluster-reassign-partitions() {
+	need java || return 1
+	local topic=compat-reassign-$RUN_ID i bad
+	cluster_topics create --create --topic "$topic" --replica-assignment 1:2,2:1 && grep -q "Created topic $topic" create.out ||
+		{ reason "kafka-topics --create --replica-assignment 1:2,2:1: $(last_error create.err)"; return 1; }
+	seq 1 1000 > records.txt
+	kafka_tool org.apache.kafka.tools.ConsoleProducer --bootstrap-server "$CLUSTER_BOOTSTRAP" --topic "$topic" \
+		--producer-property acks=all < records.txt > produce.out 2> produce.err ||
+		{ reason "console producer: $(last_error produce.err)"; return 1; }
+	# KIP-860: a plan changing the replication factor, refused with --disallow-replication-factor-change.
+	echo '{"version":1,"partitions":[{"topic":"'"$topic"'","partition":0,"replicas":[1,2,3]}]}' > rf.json
+	reassign_tool rf --reassignment-json-file rf.json --execute --disallow-replication-factor-change
+	grep -q "$topic-0: The replication factor is changed from 2 to 3" rf.out rf.err ||
+		{ reason "kafka-reassign-partitions --disallow-replication-factor-change: $(cat rf.out rf.err | tr '\n' ' ' | cut -c1-300)"; return 1; }
+	echo '{"version":1,"topics":[{"topic":"'"$topic"'"}]}' > move.json
+	reassign_tool generate --topics-to-move-json-file move.json --broker-list 2,3 --generate ||
+		{ reason "kafka-reassign-partitions --generate: $(last_error generate.err)"; return 1; }
+	sed -n '/^Proposed partition reassignment configuration/{n;p}' generate.out > plan.json
+	grep -q '"replicas"' plan.json || { reason "kafka-reassign-partitions --generate proposed no plan: $(tr '\n' ' ' < generate.out | cut -c1-300)"; return 1; }
+	reassign_tool execute --reassignment-json-file plan.json --execute &&
+		grep -q "Successfully started partition reassignment" execute.out ||
+		{ reason "kafka-reassign-partitions --execute: $(last_error execute.err) $(tail -n 1 execute.out)"; return 1; }
+	for ((i = 0; i < 30; i++)); do
+		reassign_tool verify --reassignment-json-file plan.json --verify ||
+			{ reason "kafka-reassign-partitions --verify: $(last_error verify.err)"; return 1; }
+		(($(grep -c "^Reassignment of partition $topic-[01] is completed" verify.out) == 2)) && break
+		sleep 0.5
+	done
+	(($(grep -c "^Reassignment of partition $topic-[01] is completed" verify.out) == 2)) ||
+		{ reason "kafka-reassign-partitions --verify never reported both partitions completed: $(tr '\n' ' ' < verify.out | cut -c1-300)"; return 1; }
+	grep -q "Clearing topic-level throttles on topic $topic" verify.out ||
+		{ reason "kafka-reassign-partitions --verify did not clear the throttles: $(tr '\n' ' ' < verify.out | cut -c1-300)"; return 1; }
+	cluster_topics describe --describe --topic "$topic" || { reason "kafka-topics --describe: $(last_error describe.err)"; return 1; }
+	bad=$(rf3_partitions describe.out | awk '{ if (($3 != "2,3" && $3 != "3,2") || ($2 != 2 && $2 != 3)) print "partition " $1 ": leader " $2 " replicas " $3 }
+		END { if (NR != 2) print NR " partitions" }' | head -n 1)
+	[[ -z $bad ]] || { reason "kafka-topics --describe after the reassignment: want replicas 2,3 and a leader among them: $bad"; return 1; }
+	for ((i = 0; i < 20; i++)); do
+		compgen -G "$CLUSTER_DIR/node1/data/$topic-*" > /dev/null || break
+		sleep 0.5
+	done
+	! compgen -G "$CLUSTER_DIR/node1/data/$topic-*" > /dev/null ||
+		{ reason "node 1 still has $(cd "$CLUSTER_DIR/node1/data" && echo "$topic"-*) after the reassignment"; return 1; }
+	kafka_tool org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$CLUSTER_BOOTSTRAP" \
+		--topic "$topic" --from-beginning --max-messages 1000 --timeout-ms 20000 > consumed.txt 2> consume.err || true
+	cmp -s <(sort -n consumed.txt) records.txt ||
+		{ reason "console consumer read $(wc -l < consumed.txt) records, want 1..1000 once each: $(last_error consume.err)"; return 1; }
+}
+
+# kafka-reassign-partitions --cancel: node 3 is stopped; the Java admin client moves
+# partition 0 of a topic on nodes 1,2 to 1,3 (compat/java/Reassign.java: the tool's --execute
+# refuses a broker that is not running), which cannot complete; --verify reports it in
+# progress (and kafka-topics --describe its adding and removing replicas), --cancel cancels
+# it, and kafka-topics --describe shows the replicas 1,2 again.
+# Node 3 is started again. (--preserve-throttles: clearing them would ask the stopped node.)
+check_cluster-reassign-cancel() {
+	need java || return 1
+	local topic=compat-reassign-cancel-$RUN_ID two=${CLUSTER_BOOTSTRAP%,*} out
+	"$SAMSA_BIN" cluster stop --dir "$CLUSTER_DIR" --node 3 > stop.out 2>&1 ||
+		{ reason "samsa cluster stop --node 3: $(tail -n 1 stop.out)"; return 1; }
+	restart() {
+		"$SAMSA_BIN" cluster start --dir "$CLUSTER_DIR" --timeout 60s > start.out 2>&1 ||
+			{ reason "samsa cluster start (node 3 again): $(tail -n 1 start.out)"; return 1; }
+	}
+	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$two" --create --topic "$topic" --replica-assignment 1:2 \
+		> create.out 2> create.err && grep -q "Created topic $topic" create.out ||
+		{ reason "kafka-topics --create --replica-assignment 1:2: $(last_error create.err)"; restart; return 1; }
+	out=$(java "${JAVA_OPTS[@]}" -cp "$JARS/*" "$COMPAT/java/Reassign.java" "$two" "$topic" 0 1,3 2> reassign.err)
+	[[ $out == "OK replicas=[1, 3, 2] adding=[3] removing=[2]" ]] ||
+		{ reason "Reassign.java (alterPartitionReassignments, listPartitionReassignments): ${out:-$(last_error reassign.err)}"; restart; return 1; }
+	echo '{"version":1,"partitions":[{"topic":"'"$topic"'","partition":0,"replicas":[1,3]}]}' > plan.json
+	kafka_tool org.apache.kafka.tools.reassign.ReassignPartitionsCommand --bootstrap-server "$two" \
+		--reassignment-json-file plan.json --verify --preserve-throttles > verify.out 2> verify.err
+	grep -q "^Reassignment of partition $topic-0 is still in progress" verify.out ||
+		{ reason "kafka-reassign-partitions --verify: $(tr '\n' ' ' < verify.out | cut -c1-300) $(last_error verify.err)"; restart; return 1; }
+	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$two" --describe --topic "$topic" > moving.out 2> moving.err
+	grep -q "Adding Replicas: 3[[:space:]]*Removing Replicas: 2" moving.out ||
+		{ reason "kafka-topics --describe during the reassignment: no 'Adding Replicas: 3 Removing Replicas: 2' in: $(tr '\t\n' '  ' < moving.out | cut -c1-300) $(last_error moving.err)"; restart; return 1; }
+	kafka_tool org.apache.kafka.tools.reassign.ReassignPartitionsCommand --bootstrap-server "$two" \
+		--reassignment-json-file plan.json --cancel --preserve-throttles > cancel.out 2> cancel.err
+	grep -q "Successfully cancelled partition reassignment" cancel.out ||
+		{ reason "kafka-reassign-partitions --cancel: $(tr '\n' ' ' < cancel.out | cut -c1-300) $(last_error cancel.err)"; restart; return 1; }
+	kafka_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$two" --describe --topic "$topic" > describe.out 2> describe.err
+	[[ $(rf3_partitions describe.out) == "0 1 1,2 1,2" ]] ||
+		{ reason "kafka-topics --describe after the cancel: want leader 1, replicas and ISR 1,2: $(rf3_partitions describe.out)"; restart; return 1; }
+	restart
 }
 
 # The Java producer (acks=all, idempotent) and console consumer across a broker kill: 1,000

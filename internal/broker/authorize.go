@@ -50,6 +50,8 @@ var clusterOps = map[int16]kmsg.ACLOperation{
 	kmsg.RemoveRaftVoter.Int16():              kmsg.ACLOperationAlter,
 	kmsg.UpdateFeatures.Int16():               kmsg.ACLOperationAlter,
 	kmsg.ElectLeaders.Int16():                 kmsg.ACLOperationAlter,
+	kmsg.AlterPartitionAssignments.Int16():    kmsg.ACLOperationAlter,
+	kmsg.ListPartitionReassignments.Int16():   kmsg.ACLOperationDescribe,
 	kmsg.DescribeLogDirs.Int16():              kmsg.ACLOperationDescribe,
 	kmsg.DescribeUserSCRAMCredentials.Int16(): kmsg.ACLOperationDescribe,
 	kmsg.DescribeClientQuotas.Int16():         kmsg.ACLOperationDescribeConfigs,

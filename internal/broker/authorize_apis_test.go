@@ -357,6 +357,22 @@ var apiAuthCases = map[int16]apiAuthCase{
 	}, refused: func(r kmsg.Response) bool {
 		return code(r.(*kmsg.ElectLeadersResponse).ErrorCode, kerr.ClusterAuthorizationFailed)
 	}},
+	kmsg.AlterPartitionAssignments.Int16(): {req: func(apiAuthEnv) kmsg.Request {
+		r := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+		r.TimeoutMillis = 5000
+		rt := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+		rt.Topic = "t"
+		rt.Partitions = []kmsg.AlterPartitionAssignmentsRequestTopicPartition{{Partition: 0}} // a cancel: nothing in progress
+		r.Topics = append(r.Topics, rt)
+		return r
+	}, refused: func(r kmsg.Response) bool {
+		return code(r.(*kmsg.AlterPartitionAssignmentsResponse).ErrorCode, kerr.ClusterAuthorizationFailed)
+	}},
+	kmsg.ListPartitionReassignments.Int16(): {req: func(apiAuthEnv) kmsg.Request {
+		return kmsg.NewPtrListPartitionReassignmentsRequest()
+	}, refused: func(r kmsg.Response) bool {
+		return code(r.(*kmsg.ListPartitionReassignmentsResponse).ErrorCode, kerr.ClusterAuthorizationFailed)
+	}},
 	kmsg.OffsetDelete.Int16(): {req: func(apiAuthEnv) kmsg.Request {
 		r := kmsg.NewPtrOffsetDeleteRequest()
 		r.Group = "g"

@@ -207,7 +207,10 @@ func (b *Broker) alterResource(req *request, resType kmsg.ConfigResourceType, na
 		}
 		return b.ctrl.AlterConfigs(req.conn.ctx, metadata.ResourceTopic, name, set, del, validateOnly)
 	case kmsg.ConfigResourceTypeBroker:
-		if name != "" && name != strconv.Itoa(int(b.cfg.NodeID)) {
+		// A broker's own configs go to that broker (the admin client sends them there); on
+		// the controller listener they come forwarded from the broker they name, which
+		// checked it.
+		if name != "" && name != strconv.Itoa(int(b.cfg.NodeID)) && !req.conn.controllerPort {
 			return kerrMsg(kerr.InvalidRequest, "unknown broker "+name)
 		}
 		if err := b.checkBrokerChanges(name, set, del); err != nil {

@@ -39,6 +39,10 @@ var controllerListenerAPIs = map[int16]bool{
 	kmsg.AddRaftVoter.Int16():            true,
 	kmsg.RemoveRaftVoter.Int16():         true,
 
+	// Partition reassignment (KIP-455), which Kafka's controllers serve (KIP-919).
+	kmsg.AlterPartitionAssignments.Int16():  true,
+	kmsg.ListPartitionReassignments.Int16(): true,
+
 	kmsg.AlterUserSCRAMCredentials.Int16():    true,
 	kmsg.DescribeUserSCRAMCredentials.Int16(): true,
 

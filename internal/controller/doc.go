@@ -59,6 +59,9 @@
 //     shutdown and unfencing (metadata.PartitionChange records).
 //   - placement.go: deterministic rack-aware placement of new replicas on usable brokers.
 //   - partition_change.go: AlterPartition (a leader's ISR change) and ElectLeaders.
+//   - reassign.go: partition reassignment (KIP-455): AlterPartitionReassignments,
+//     ListPartitionReassignments and their kmsg handlers; AlterPartition completes a
+//     reassignment when the ISR it commits allows it.
 //   - handlers.go: the kmsg requests (BrokerRegistration, BrokerHeartbeat, AlterPartition,
 //     ElectLeaders, ControllerRegistration, AddRaftVoter, RemoveRaftVoter) translated to the
 //     typed operations, for the controller listener.

@@ -51,7 +51,8 @@ type AlterPartitionResult struct {
 
 // validateAlterPartition checks one partition of an AlterPartition request from broker against
 // img, in Kafka's order, and returns the current partition and the change to commit (ok false:
-// the ISR is already the requested one). Unlike Kafka, a request from a broker that is not the
+// the ISR is already the requested one). The change completes the partition's reassignment
+// when the new ISR allows it (reassign.go). Unlike Kafka, a request from a broker that is not the
 // leader is NOT_LEADER_OR_FOLLOWER (Kafka answers INVALID_REQUEST).
 func validateAlterPartition(img *metadata.Image, broker int32, topicID metadata.UUID, d AlterPartitionData) (cur metadata.Partition, rec metadata.PartitionChange, ok bool, err error) {
 	t, found := img.TopicByID(topicID)
@@ -105,8 +106,15 @@ func validateAlterPartition(img *metadata.Image, broker int32, topicID metadata.
 			return cur, rec, false, fmt.Errorf("%w: replica %d in the new ISR %v of %s-%d is ineligible: %s", kerr.IneligibleReplica, id, d.NewISR, t.Name, d.Partition, why)
 		}
 	}
-	rec = metadata.PartitionChange{TopicID: topicID, Partition: d.Partition, ISR: slices.Clone(d.NewISR)}
-	return cur, rec, !slices.Equal(d.NewISR, cur.ISR), nil
+	if slices.Equal(d.NewISR, cur.ISR) {
+		return cur, metadata.PartitionChange{TopicID: topicID, Partition: d.Partition, ISR: slices.Clone(d.NewISR)}, false, nil
+	}
+	// A grown ISR may complete the partition's reassignment, in the same record (Kafka's
+	// PartitionChangeBuilder).
+	next := cur
+	next.ISR = slices.Clone(d.NewISR)
+	rec, ok = reassignmentChange(topicID, cur, next, activeIn(img))
+	return cur, rec, ok, nil
 }
 
 // AlterPartition applies a leader's ISR changes: every accepted partition changes in one

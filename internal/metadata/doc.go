@@ -33,7 +33,13 @@
 //	                     leader. The partition epoch grows by one on every change, the leader
 //	                     epoch when the leader changes (Kafka 3.6+). The result must be
 //	                     consistent (replicas without repeats, ISR a non-empty subset of them,
-//	                     leader in the ISR or -1) or the batch fails
+//	                     leader in the ISR or -1) or the batch fails. "reassignment"?:
+//	                     {"adding"?,"removing"?} sets the replicas an ongoing reassignment adds
+//	                     and removes (KIP-455; distinct replicas, not every replica removed),
+//	                     {} ends it; the image keeps them in the partition (and so in
+//	                     snapshots) as "addingReplicas" / "removingReplicas". Code that predates
+//	                     the member ignores it and keeps replicas, ISR and leader right; it only
+//	                     does not see the reassignment
 //	RegisterController   {"id","directoryID"?,"endpoints"}: describes one controller of a dynamic
 //	                     quorum (KIP-853): the directory id of its metadata log directory and
 //	                     its controller-listener endpoints; replaces an earlier description, a

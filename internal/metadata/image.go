@@ -66,6 +66,28 @@ type Partition struct {
 	Leader         int32   `json:"leader"`
 	LeaderEpoch    int32   `json:"leaderEpoch"`
 	PartitionEpoch int32   `json:"partitionEpoch"`
+	// AddingReplicas and RemovingReplicas are the replicas an ongoing reassignment adds and
+	// removes (KIP-455; both subsets of Replicas, disjoint): Replicas is then the target
+	// replicas followed by RemovingReplicas. Both empty: no reassignment.
+	AddingReplicas   []int32 `json:"addingReplicas,omitempty"`
+	RemovingReplicas []int32 `json:"removingReplicas,omitempty"`
+}
+
+// Reassigning reports whether p has a reassignment in progress.
+func (p Partition) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
+}
+
+// ReassignmentTarget returns the replicas p has once its reassignment completes: Replicas
+// without RemovingReplicas (Replicas itself when none is in progress).
+func (p Partition) ReassignmentTarget() []int32 {
+	return slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return slices.Contains(p.RemovingReplicas, r) })
+}
+
+// OriginalReplicas returns the replicas p had before its reassignment: Replicas without
+// AddingReplicas, in Replicas' order (what cancelling it reverts to).
+func (p Partition) OriginalReplicas() []int32 {
+	return slices.DeleteFunc(slices.Clone(p.Replicas), func(r int32) bool { return slices.Contains(p.AddingReplicas, r) })
 }
 
 // Topic is one topic. Partitions[i].Partition == i.
@@ -76,12 +98,13 @@ type Topic struct {
 	Configs    map[string]string `json:"configs,omitempty"`
 }
 
-// ReplicationFactor returns the number of replicas of the topic's first partition.
+// ReplicationFactor returns the number of replicas of the topic's first partition (those it
+// keeps once a reassignment in progress completes).
 func (t *Topic) ReplicationFactor() int16 {
 	if len(t.Partitions) == 0 {
 		return 0
 	}
-	return int16(len(t.Partitions[0].Replicas))
+	return int16(len(t.Partitions[0].ReassignmentTarget()))
 }
 
 // Image is an immutable snapshot of the cluster metadata. Never modify an Image or anything

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 )
 
@@ -339,5 +340,29 @@ func TestRegisterController(t *testing.T) {
 	}
 	if _, err := img.Apply(RegisterController{ID: -1}); !errors.Is(err, ErrInvalidRecord) {
 		t.Errorf("negative id: %v, want ErrInvalidRecord", err)
+	}
+}
+
+// TestReassignmentInSnapshot: a partition's adding and removing replicas survive a snapshot,
+// and an image that differs only in them is not Equal.
+func TestReassignmentInSnapshot(t *testing.T) {
+	img := build(t,
+		CreateTopic{Name: "a", ID: idA, Partitions: parts(1, 1, 2)},
+		PartitionChange{TopicID: idA, Replicas: []int32{3, 1, 2}, Reassignment: &Reassignment{Adding: []int32{3}, Removing: []int32{2}}},
+	)
+	got := must(DecodeImage(must(EncodeImage(img))))
+	p := got.Topics["a"].Partitions[0]
+	if !Equal(img, got) || !slices.Equal(p.AddingReplicas, []int32{3}) || !slices.Equal(p.RemovingReplicas, []int32{2}) || !p.Reassigning() {
+		t.Fatalf("round trip: %+v", p)
+	}
+	if rf := got.Topics["a"].ReplicationFactor(); rf != 2 {
+		t.Errorf("replication factor %d during the reassignment, want the target's 2", rf)
+	}
+	if !slices.Equal(p.ReassignmentTarget(), []int32{3, 1}) || !slices.Equal(p.OriginalReplicas(), []int32{1, 2}) {
+		t.Errorf("target %v, original %v", p.ReassignmentTarget(), p.OriginalReplicas())
+	}
+	done := must(img.Apply(PartitionChange{TopicID: idA, Reassignment: &Reassignment{}}))
+	if Equal(img, done) || done.Topics["a"].Partitions[0].Reassigning() {
+		t.Errorf("ending the reassignment: %+v", done.Topics["a"].Partitions[0])
 	}
 }

@@ -26,6 +26,7 @@ var (
 	errISRNotReplicas    = errors.New("the ISR holds a broker that is not a replica")
 	errLeaderNotInISR    = errors.New("the leader is not in the ISR")
 	errEmptyISROrReplica = errors.New("empty ISR or replicas")
+	errBadReassignment   = errors.New("adding and removing replicas must be distinct replicas, not all of them removed")
 )
 
 // NoLeader is the Leader of a partition that has none.
@@ -59,6 +60,15 @@ type PartitionChange struct {
 	Leader    *int32  `json:"leader,omitempty"`
 	ISR       []int32 `json:"isr,omitempty"`
 	Replicas  []int32 `json:"replicas,omitempty"`
+	// Reassignment, when not nil, sets the partition's adding and removing replicas (Kafka's
+	// addingReplicas / removingReplicas); an empty one ends the reassignment.
+	Reassignment *Reassignment `json:"reassignment,omitempty"`
+}
+
+// Reassignment is the reassignment state a PartitionChange sets (KIP-455).
+type Reassignment struct {
+	Adding   []int32 `json:"adding,omitempty"`
+	Removing []int32 `json:"removing,omitempty"`
 }
 
 // RecordType implements Record.
@@ -170,7 +180,7 @@ func (img *Image) applyPartitionChange(r PartitionChange, st *batchState) (*Imag
 // epochs advanced, or an error if c changes nothing or the result is inconsistent. The
 // controller uses it to compute the partition an AlterPartition request would produce.
 func ChangePartition(p Partition, c PartitionChange) (Partition, error) {
-	if c.Leader == nil && c.ISR == nil && c.Replicas == nil {
+	if c.Leader == nil && c.ISR == nil && c.Replicas == nil && c.Reassignment == nil {
 		return p, fmt.Errorf("%w: partition change %w", ErrInvalidRecord, errEmptyChange)
 	}
 	next := p
@@ -179,6 +189,10 @@ func ChangePartition(p Partition, c PartitionChange) (Partition, error) {
 	}
 	if c.ISR != nil {
 		next.ISR = slices.Clone(c.ISR)
+	}
+	if c.Reassignment != nil {
+		next.AddingReplicas = nilIfEmpty(c.Reassignment.Adding)
+		next.RemovingReplicas = nilIfEmpty(c.Reassignment.Removing)
 	}
 	if c.Leader != nil {
 		if *c.Leader != p.Leader {
@@ -216,7 +230,29 @@ func CheckPartition(p Partition) error {
 	if p.Leader != NoLeader && !slices.Contains(p.ISR, p.Leader) {
 		return fmt.Errorf("%w: leader %d, ISR %v: %w", ErrInvalidPartition, p.Leader, p.ISR, errLeaderNotInISR)
 	}
+	for i, r := range p.AddingReplicas {
+		if slices.Contains(p.AddingReplicas[:i], r) || !slices.Contains(p.Replicas, r) || slices.Contains(p.RemovingReplicas, r) {
+			return fmt.Errorf("%w: adding replicas %v, removing %v, replicas %v: %w", ErrInvalidPartition, p.AddingReplicas, p.RemovingReplicas, p.Replicas, errBadReassignment)
+		}
+	}
+	for i, r := range p.RemovingReplicas {
+		if slices.Contains(p.RemovingReplicas[:i], r) || !slices.Contains(p.Replicas, r) {
+			return fmt.Errorf("%w: removing replicas %v, replicas %v: %w", ErrInvalidPartition, p.RemovingReplicas, p.Replicas, errBadReassignment)
+		}
+	}
+	if len(p.RemovingReplicas) == len(p.Replicas) && len(p.Replicas) > 0 {
+		return fmt.Errorf("%w: every replica of %v is being removed: %w", ErrInvalidPartition, p.Replicas, errBadReassignment)
+	}
 	return nil
+}
+
+// nilIfEmpty returns a copy of s, nil when s is empty (so an image never holds empty lists
+// where nil means the same).
+func nilIfEmpty(s []int32) []int32 {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Clone(s)
 }
 
 // PartitionRef names one partition of the image.

@@ -191,6 +191,7 @@ func topicEqual(a, b *Topic) bool {
 		slices.EqualFunc(a.Partitions, b.Partitions, func(x, y Partition) bool {
 			return x.Partition == y.Partition && x.Leader == y.Leader &&
 				x.LeaderEpoch == y.LeaderEpoch && x.PartitionEpoch == y.PartitionEpoch &&
-				slices.Equal(x.Replicas, y.Replicas) && slices.Equal(x.ISR, y.ISR)
+				slices.Equal(x.Replicas, y.Replicas) && slices.Equal(x.ISR, y.ISR) &&
+				slices.Equal(x.AddingReplicas, y.AddingReplicas) && slices.Equal(x.RemovingReplicas, y.RemovingReplicas)
 		})
 }

@@ -190,8 +190,12 @@ func (p *Partition) applyImage(mp metadata.Partition) (becameLeader bool) {
 		role = RoleFollower
 	}
 	newEpoch := mp.LeaderEpoch != p.leaderEpoch.Load()
-	if role == p.rs.role && !newEpoch && mp.PartitionEpoch <= p.rs.partitionEpoch && p.rs.replicas != nil {
-		return false // nothing newer than what we have
+	if role == p.rs.role && !newEpoch && p.rs.replicas != nil && (mp.PartitionEpoch < p.rs.partitionEpoch ||
+		mp.PartitionEpoch == p.rs.partitionEpoch && slices.Equal(mp.Replicas, p.rs.replicas)) {
+		// Nothing newer than what we have. (The replicas are compared too: an AlterPartition
+		// answer that completed a reassignment brings the partition epoch of the image that
+		// changes the replicas.)
+		return false
 	}
 	p.rs.leader, p.rs.partitionEpoch = mp.Leader, mp.PartitionEpoch
 	p.rs.replicas, p.rs.isr = slices.Clone(mp.Replicas), slices.Clone(mp.ISR)

@@ -417,3 +417,34 @@ func TestHighWatermarkCheckpoint(t *testing.T) {
 		t.Fatalf("high watermark %d after restart, want 2 (checkpointed)", hw)
 	}
 }
+
+// TestImageAtAnsweredEpochChangesReplicas: an AlterPartition answer that completed a
+// reassignment (ISR 1,3, replica 2 removed) gives the leader the partition epoch of the image
+// that changes the replicas; that image is still applied, so the removed replica is no longer
+// served as a follower.
+func TestImageAtAnsweredEpochChangesReplicas(t *testing.T) {
+	m, p, sender, _ := leaderSetup(t, 1, 2)
+	appendN(t, p, 3)
+	p.UpdateFollowerFetch(2, 3, 3)
+	p.UpdateFollowerFetch(3, 3, 3)
+	req := sender.next(t)
+	if !slices.Equal(req.NewISR, []int32{1, 2, 3}) {
+		t.Fatalf("expand request %+v", req)
+	}
+	sender.answers <- alterAnswer{res: AlterPartitionResult{Leader: 1, LeaderEpoch: 1, PartitionEpoch: 1, ISR: []int32{1, 3}}}
+	waitUntil(t, p, "the answered ISR", func() bool { return slices.Equal(p.ISR(), []int32{1, 3}) })
+	if err := p.CheckFollowerFetch(2, 1); err != nil {
+		t.Fatalf("replica 2 before the image: %v", err)
+	}
+	done := replicatedTopic("r", 1, 1, 1, []int32{1, 3})
+	done.Partitions[0].Replicas = []int32{1, 3}
+	if err := m.Apply(image(2, done)); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.CheckFollowerFetch(2, 1); !errors.Is(err, ErrNotReplica) {
+		t.Errorf("replica 2 after the image that removed it: %v, want ErrNotReplica", err)
+	}
+	if err := p.CheckFollowerFetch(3, 1); err != nil {
+		t.Errorf("replica 3: %v", err)
+	}
+}

@@ -23,7 +23,10 @@ type quorumMember struct {
 	client *controllerClient
 }
 
-var _ broker.Quorum = quorumMember{}
+var (
+	_ broker.Quorum     = quorumMember{}
+	_ broker.Reassigner = quorumMember{}
+)
 
 // Forward implements broker.Quorum.
 func (q quorumMember) Forward(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
