@@ -96,11 +96,24 @@ func (f *clientFlags) withAdmin(cmd *cobra.Command, fn func(ctx context.Context,
 	})
 }
 
+// withAdminTimeout is withAdmin bounded by limit instead of adminTimeout (a command that
+// waits, such as samsa reassign verify --wait).
+func (f *clientFlags) withAdminTimeout(cmd *cobra.Command, limit time.Duration, fn func(ctx context.Context, adm *kadm.Client) error) error {
+	return f.withClientTimeout(cmd, limit, func(ctx context.Context, cl *kgo.Client) error {
+		return fn(ctx, kadm.NewClient(cl))
+	})
+}
+
 // withClient runs fn with a connected client, bounded by adminTimeout and interruptible.
 func (f *clientFlags) withClient(cmd *cobra.Command, fn func(ctx context.Context, cl *kgo.Client) error) error {
+	return f.withClientTimeout(cmd, adminTimeout, fn)
+}
+
+// withClientTimeout runs fn with a connected client, bounded by limit and interruptible.
+func (f *clientFlags) withClientTimeout(cmd *cobra.Command, limit time.Duration, fn func(ctx context.Context, cl *kgo.Client) error) error {
 	ctx, stop := commandContext(cmd)
 	defer stop()
-	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	cl, err := f.connect(ctx)
 	if err != nil {

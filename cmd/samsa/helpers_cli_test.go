@@ -20,7 +20,7 @@ import (
 // run starts from default flag values (the package-level rootCmd keeps flag state).
 func newTestRoot() *cobra.Command {
 	root := &cobra.Command{Use: "samsa", SilenceUsage: true, SilenceErrors: true}
-	root.AddCommand(newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newPerfCmd(), newClusterCmd(), newTxnCmd(), newUserCmd(), newACLCmd(), newQuotaCmd(), newTokenCmd())
+	root.AddCommand(newTopicCmd(), newProduceCmd(), newConsumeCmd(), newGroupCmd(), newPerfCmd(), newClusterCmd(), newTxnCmd(), newUserCmd(), newACLCmd(), newQuotaCmd(), newTokenCmd(), newReassignCmd())
 	return root
 }
 

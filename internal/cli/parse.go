@@ -38,16 +38,22 @@ func ResolveBrokers(flag string, flagSet bool, env string) ([]string, error) {
 // SplitBrokers splits a comma-separated list of host:port seeds, trimming spaces and dropping
 // empty entries. It fails when no broker remains.
 func SplitBrokers(list string) ([]string, error) {
-	var brokers []string
-	for _, b := range strings.Split(list, ",") {
-		if b = strings.TrimSpace(b); b != "" {
-			brokers = append(brokers, b)
-		}
-	}
+	brokers := SplitList(list)
 	if len(brokers) == 0 {
 		return nil, errors.New("no brokers given (--brokers host:port[,host:port...])")
 	}
 	return brokers, nil
+}
+
+// SplitList splits a comma-separated list, trimming spaces and dropping empty entries.
+func SplitList(list string) []string {
+	var out []string
+	for _, s := range strings.Split(list, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // KeyValue is one parsed k=v argument.
