@@ -97,11 +97,11 @@ func (f *clientFlags) withAdmin(cmd *cobra.Command, fn func(ctx context.Context,
 }
 
 // withAdminTimeout is withAdmin bounded by limit instead of adminTimeout (a command that
-// waits, such as samsa reassign verify --wait).
-func (f *clientFlags) withAdminTimeout(cmd *cobra.Command, limit time.Duration, fn func(ctx context.Context, adm *kadm.Client) error) error {
+// waits, such as samsa reassign verify --wait), with opts added to the client's.
+func (f *clientFlags) withAdminTimeout(cmd *cobra.Command, limit time.Duration, fn func(ctx context.Context, adm *kadm.Client) error, opts ...kgo.Opt) error {
 	return f.withClientTimeout(cmd, limit, func(ctx context.Context, cl *kgo.Client) error {
 		return fn(ctx, kadm.NewClient(cl))
-	})
+	}, opts...)
 }
 
 // withClient runs fn with a connected client, bounded by adminTimeout and interruptible.
@@ -110,12 +110,12 @@ func (f *clientFlags) withClient(cmd *cobra.Command, fn func(ctx context.Context
 }
 
 // withClientTimeout runs fn with a connected client, bounded by limit and interruptible.
-func (f *clientFlags) withClientTimeout(cmd *cobra.Command, limit time.Duration, fn func(ctx context.Context, cl *kgo.Client) error) error {
+func (f *clientFlags) withClientTimeout(cmd *cobra.Command, limit time.Duration, fn func(ctx context.Context, cl *kgo.Client) error, opts ...kgo.Opt) error {
 	ctx, stop := commandContext(cmd)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	cl, err := f.connect(ctx)
+	cl, err := f.connect(ctx, opts...)
 	if err != nil {
 		return err
 	}

@@ -128,6 +128,7 @@ func TestCommandsRegistered(t *testing.T) {
 		{"topic", "alter-config"}, {"produce"}, {"consume"},
 		{"user", "create"}, {"user", "list"}, {"user", "delete"},
 		{"quota", "set"}, {"quota", "list"}, {"quota", "delete"},
+		{"reassign", "generate"}, {"reassign", "execute"}, {"reassign", "list"}, {"reassign", "verify"}, {"reassign", "cancel"},
 	} {
 		cmd, _, err := rootCmd.Find(path)
 		if err != nil || cmd.Name() != path[len(path)-1] {

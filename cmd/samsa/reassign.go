@@ -337,6 +337,9 @@ completed. --wait checks again every --interval while any is in progress, up to 
 			if err != nil {
 				return err
 			}
+			if interval <= 0 || timeout <= 0 {
+				return fmt.Errorf("--interval and --timeout must be positive")
+			}
 			limit := adminTimeout
 			if wait {
 				limit = timeout
@@ -386,7 +389,7 @@ completed. --wait checks again every --interval while any is in progress, up to 
 					}
 					return nil
 				}
-			})
+			}, kgo.MetadataMinAge(max(interval/2, 10*time.Millisecond))) // kadm's topic descriptions are cached that long
 		},
 	}
 	pf.register(cmd, true)

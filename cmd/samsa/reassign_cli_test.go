@@ -137,6 +137,8 @@ func TestReassignCLI(t *testing.T) {
 		{"replicas twice", []string{"execute", "--topic", "mv", "--partition", "0", "--replicas", "1,1"}, "broker 1 appears more than once"},
 		{"file and topic", []string{"cancel", "--reassignment-json-file", plan, "--topic", "mv"}, "not both"},
 		{"rf above the brokers", []string{"generate", "--topics", "mv", "--broker-list", "2"}, "INVALID_REPLICATION_FACTOR: Replication factor: 2 larger than available brokers: 1."},
+		{"no interval", []string{"verify", "--topic", "mv", "--partition", "0", "--replicas", "1", "--wait", "--interval", "0s"}, "--interval and --timeout must be positive"},
+		{"list an unknown topic", []string{"list", "--topic", "nope"}, "UNKNOWN_TOPIC_OR_PARTITION"},
 		{"verify a plan not applied", []string{"verify", "--topic", "mv", "--partition", "0", "--replicas", "1,2"}, "1 of 1 partitions are not on the plan's replicas"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
