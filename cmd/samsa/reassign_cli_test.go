@@ -50,7 +50,8 @@ func writePlan(t *testing.T, name, json string) string {
 	return path
 }
 
-// replicasOf describes topic through the brokers and returns each partition's replicas.
+// replicasOf describes topic through the brokers with kadm and returns each partition's
+// replicas (nil if the topic cannot be described).
 func replicasOf(t *testing.T, brokers []string, topic string) map[int32][]int32 {
 	t.Helper()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
@@ -62,13 +63,26 @@ func replicasOf(t *testing.T, brokers []string, topic string) map[int32][]int32 
 	defer cancel()
 	details, err := kadm.NewClient(cl).ListTopics(ctx, topic)
 	if err != nil || details[topic].Err != nil {
-		t.Fatalf("describe %s: %v %v", topic, err, details[topic].Err)
+		return nil
 	}
 	out := map[int32][]int32{}
 	for p, pd := range details[topic].Partitions {
 		out[p] = pd.Replicas
 	}
 	return out
+}
+
+// waitTopic waits until every running node describes topic with its partitions.
+func waitTopic(t *testing.T, c *testcluster.Cluster, topic string, partitions int) {
+	t.Helper()
+	waitFor(t, time.Minute, "every node to know topic "+topic, func() bool {
+		for _, addr := range c.Addrs() {
+			if len(replicasOf(t, []string{addr}, topic)) != partitions {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // TestReassignCLI, over TCP against three in-process nodes: generate proposes moving a
@@ -81,6 +95,7 @@ func TestReassignCLI(t *testing.T) {
 	c := testcluster.StartCluster(t, 3)
 	brokers := strings.Join(c.Addrs(), ",")
 	mustRunCLI(t, "topic", "create", "mv", "--partitions", "3", "--replication-factor", "2", "--brokers", brokers)
+	waitTopic(t, c, "mv", 3)
 	before := replicasOf(t, c.Addrs(), "mv")
 
 	out := mustRunCLI(t, "reassign", "generate", "--topics", "mv", "--broker-list", "2,3", "--brokers", brokers)
@@ -151,6 +166,7 @@ func TestReassignCLI(t *testing.T) {
 
 	// Onto a stopped (fenced) node: cx-0 is put on 1,2 first, then asked onto 1,3.
 	mustRunCLI(t, "topic", "create", "cx", "--partitions", "1", "--replication-factor", "2", "--brokers", brokers)
+	waitTopic(t, c, "cx", 1)
 	mustRunCLI(t, "reassign", "execute", "--topic", "cx", "--partition", "0", "--replicas", "1,2", "--brokers", brokers)
 	mustRunCLI(t, "reassign", "verify", "--topic", "cx", "--partition", "0", "--replicas", "1,2", "--wait", "--interval", "20ms", "--brokers", brokers)
 	c.StopNode(2)
@@ -173,7 +189,7 @@ func TestReassignCLI(t *testing.T) {
 	toStopped := writePlan(t, "cx.json", `{"version":1,"partitions":[{"topic":"cx","partition":0,"replicas":[1,3]}]}`)
 	out, _, err := runCLI(t, "", "reassign", "verify", "--reassignment-json-file", toStopped, "--brokers", brokers)
 	if err == nil || !strings.Contains(err.Error(), "1 of 1 partitions still being reassigned") ||
-		out != "Reassignment of partition cx-0 is still in progress (replicas 1,3,2).\n" {
+		out != "Status of partition reassignment:\nReassignment of partition cx-0 is still in progress (replicas 1,3,2).\n" {
 		t.Errorf("verify in progress: %v, output:\n%s", err, out)
 	}
 	if _, _, err := runCLI(t, "", "reassign", "execute", "--reassignment-json-file", toStopped, "--brokers", brokers); err == nil ||

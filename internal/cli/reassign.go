@@ -299,9 +299,13 @@ func Progress(plan Plan, topics kadm.TopicDetails, listed kadm.ListPartitionReas
 	return out
 }
 
-// WriteProgress writes one line per partition, in Kafka's --verify words, and returns how
-// many are in progress and how many are neither in progress nor completed.
+// WriteProgress writes, after Kafka's "Status of partition reassignment:" header, one line
+// per partition in Kafka's --verify words, and returns how many are in progress and how many
+// are neither in progress nor completed.
 func WriteProgress(w io.Writer, progress []PartitionProgress) (inProgress, notStarted int, err error) {
+	if _, err := fmt.Fprintln(w, "Status of partition reassignment:"); err != nil {
+		return 0, 0, fmt.Errorf("write verification: %w", err)
+	}
 	for _, p := range progress {
 		var line string
 		switch p.State {

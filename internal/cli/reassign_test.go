@@ -21,6 +21,11 @@ func TestParsePlan(t *testing.T) {
 		{name: "kafka's generate output", json: `{"version":1,"partitions":[{"topic":"t","partition":1,"replicas":[2,3],"log_dirs":["any","any"]},{"topic":"t","partition":0,"replicas":[3,2]}]}`,
 			want: []PlanPartition{{Topic: "t", Partition: 1, Replicas: []int32{2, 3}, LogDirs: []string{"any", "any"}}, {Topic: "t", Partition: 0, Replicas: []int32{3, 2}}}},
 		{name: "not json", json: `{"version":1,`, err: "not valid"},
+		{name: "null", json: `null`, err: "version 0"},
+		{name: "an array", json: `[]`, err: "not valid"},
+		{name: "a null partition", json: `{"version":1,"partitions":[null]}`, err: "no topic"},
+		{name: "replicas null", json: `{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":null}]}`, err: "replica list cannot be empty"},
+		{name: "broker id too large", json: `{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[2147483648]}]}`, err: "not valid"},
 		{name: "wrong type", json: `{"version":1,"partitions":[{"topic":"t","partition":"0","replicas":[1]}]}`, err: "not valid"},
 		{name: "version 2", json: `{"version":2,"partitions":[{"topic":"t","partition":0,"replicas":[1]}]}`, err: "version 2"},
 		{name: "no version", json: `{"partitions":[{"topic":"t","partition":0,"replicas":[1]}]}`, err: "version 0"},
@@ -257,7 +262,8 @@ func TestProgress(t *testing.T) {
 	if err != nil || moving != 1 || other != 2 {
 		t.Fatalf("WriteProgress: %d in progress, %d other, %v", moving, other, err)
 	}
-	const want = `Reassignment of partition t-0 is completed.
+	const want = `Status of partition reassignment:
+Reassignment of partition t-0 is completed.
 Reassignment of partition t-1 is still in progress (replicas 1,3,2).
 There is no active reassignment of partition t-2, but replica set is 1,2 rather than 2,3.
 There is no active reassignment of partition u-0, but replica set is none rather than 1.
