@@ -2,12 +2,14 @@ package broker
 
 import (
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/replica"
+	"github.com/samsa-io/samsa/internal/storage"
 )
 
 // Fetching from the closest replica (KIP-392). With replica.selector.class set to Kafka's
@@ -54,4 +56,46 @@ func (b *Broker) preferredReadReplica(img *metadata.Image, t *metadata.Topic, pa
 		}
 	}
 	return -1
+}
+
+// markReplicationThrottled marks the parts of a follower's fetch that the leader's
+// replication throttle covers (KIP-73, Kafka's shouldLeaderThrottle): each throttled replica
+// is counted, and held back while the leader is over leader.replication.throttled.rate and the
+// follower is out of the partition's ISR. It reports whether any part is throttled.
+func (b *Broker) markReplicationThrottled(parts []fetchPart, replicaID int32) bool {
+	q := b.replicas.LeaderQuota()
+	if q.Limit() <= 0 {
+		return false
+	}
+	any := false
+	var now time.Time
+	for i := range parts {
+		fp := &parts[i]
+		if throttled, _ := q.Throttled(fp.p.TP); !throttled {
+			continue
+		}
+		fp.throttled, any = true, true
+		if now.IsZero() {
+			now = time.Now()
+		}
+		fp.held = b.replicas.LeaderThrottles(fp.p, replicaID, now)
+	}
+	return any
+}
+
+// recordReplicationThrottled counts the bytes sent for throttled replicas against the
+// leader's replication throttle, in-sync followers' too (Kafka records them all).
+func (b *Broker) recordReplicationThrottled(parts []fetchPart, regions map[*kmsgPartition]*storage.Region) {
+	n := 0
+	for i := range parts {
+		if !parts[i].throttled {
+			continue
+		}
+		if reg := regions[parts[i].resp]; reg != nil {
+			n += int(reg.Len)
+		} else {
+			n += len(parts[i].resp.RecordBatches)
+		}
+	}
+	b.replicas.LeaderQuota().Record(n, time.Now())
 }
