@@ -208,7 +208,7 @@ func (m *Manager) LeaderThrottles(p *Partition, replicaID int32, now time.Time) 
 	if q.Limit() <= 0 || !q.any() {
 		return false
 	}
-	if t, _ := q.Throttled(p.TP); !t || containsID(p.ISR(), replicaID) {
+	if t, _ := q.Throttled(p.TP); !t || p.inISR(replicaID) {
 		return false
 	}
 	return q.Exceeded(now)
