@@ -56,6 +56,10 @@ type fetchState struct {
 	truncating bool
 	// backoffUntil delays the partition after an error.
 	backoffUntil time.Time
+	// caughtUp: the last fetch brought the log to the leader's high watermark (Kafka's
+	// PartitionFetchState.isReplicaInSync); the replication throttle spares it, as it spares
+	// a replica in the ISR.
+	caughtUp bool
 }
 
 // fetcher is one fetcher goroutine and its client.
@@ -389,7 +393,7 @@ func (f *fetcher) fetch(tps []TopicPartition) {
 			continue
 		}
 		if overQuota {
-			if throttled, inISR := fq.Throttled(tp); throttled && !inISR {
+			if throttled, inISR := fq.Throttled(tp); throttled && !inISR && !st.caughtUp {
 				held = true
 				continue
 			}
@@ -496,6 +500,12 @@ func (f *fetcher) handlePartition(tp TopicPartition, p *Partition, st fetchState
 			f.fm.m.followerQuota.Record(len(data), time.Now())
 		}
 		err := p.appendAsFollower(f.key.leader, epoch, data, rp.HighWatermark, rp.LogStartOffset)
+		if err == nil {
+			caughtUp := p.log.LogEndOffset() >= rp.HighWatermark
+			if caughtUp != st.caughtUp {
+				f.setState(tp, epoch, func(s *fetchState) { s.caughtUp = caughtUp })
+			}
+		}
 		switch {
 		case err == nil, errors.Is(err, ErrNotLeader):
 		case errors.Is(err, storage.ErrUnexpectedAppendOffset):

@@ -21,7 +21,8 @@ import (
 // whose list names it. Every byte of a throttled partition counts against the rate, but only
 // replicas out of the ISR are held back once it is exceeded, so a throttle never takes the ISR
 // down: the leader leaves such partitions out of the follower's fetch response, the follower
-// out of its fetch requests. With no rate set (Long.MAX_VALUE) or no replica listed nothing is
+// out of its fetch requests (unless its last fetch reached the leader's high watermark, as
+// Kafka's follower decides). With no rate set (Long.MAX_VALUE) or no replica listed nothing is
 // measured and nothing is held back.
 
 // Kafka's names of the replication throttle configs.
