@@ -27,10 +27,9 @@ type fetchPart struct {
 	// fetch state.
 	follower  bool
 	leaderEnd int64
-	// throttled: a follower's fetch of a replica the leader throttles (replica/throttle.go),
-	// whose bytes count against leader.replication.throttled.rate; held: over that rate with
-	// the follower out of the ISR, so nothing is read.
-	throttled, held bool
+	// held: a follower's fetch of a replica the leader throttles (replica/throttle.go), over
+	// leader.replication.throttled.rate with the follower out of the ISR: nothing is read.
+	held bool
 	// committed: a read_committed consumer (isolation_level 1), served up to the last stable
 	// offset with the aborted transactions of what it gets.
 	committed bool
@@ -144,17 +143,16 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 	if req.conn.canSendfile() && b.sendfile {
 		req.regions = make(map[*kmsgPartition]*storage.Region, len(parts))
 	}
-	throttling := false
 	if replicaID >= 0 {
 		req.quotaExempt = true // replication is not subject to client quotas
-		throttling = b.markReplicationThrottled(parts, replicaID)
+		b.holdReplicationThrottled(parts, replicaID)
 	} else {
 		r.MaxBytes = b.fetchQuotaMaxBytes(req, r.MaxBytes)
 	}
 	b.readFetch(req, r, parts, replicaID)
 	if replicaID < 0 {
 		b.recordFetch(req, fetchedBytes(parts, req.regions))
-	} else if throttling {
+	} else {
 		b.recordReplicationThrottled(parts, req.regions)
 	}
 	b.fetchSessions.finish(&use, resp, req.regions, b.now())

@@ -58,37 +58,32 @@ func (b *Broker) preferredReadReplica(img *metadata.Image, t *metadata.Topic, pa
 	return -1
 }
 
-// markReplicationThrottled marks the parts of a follower's fetch that the leader's
-// replication throttle covers (KIP-73, Kafka's shouldLeaderThrottle): each throttled replica
-// is counted, and held back while the leader is over leader.replication.throttled.rate and the
-// follower is out of the partition's ISR. It reports whether any part is throttled.
-func (b *Broker) markReplicationThrottled(parts []fetchPart, replicaID int32) bool {
+// holdReplicationThrottled marks the parts of a follower's fetch that the leader holds back
+// (KIP-73, Kafka's shouldLeaderThrottle): throttled replicas while the leader is over
+// leader.replication.throttled.rate and the follower is out of the partition's ISR.
+func (b *Broker) holdReplicationThrottled(parts []fetchPart, replicaID int32) {
 	q := b.replicas.LeaderQuota()
 	if q.Limit() <= 0 {
-		return false
+		return
 	}
-	any := false
-	var now time.Time
+	now := time.Now()
 	for i := range parts {
-		fp := &parts[i]
-		if throttled, _ := q.Throttled(fp.p.TP); !throttled {
-			continue
-		}
-		fp.throttled, any = true, true
-		if now.IsZero() {
-			now = time.Now()
-		}
-		fp.held = b.replicas.LeaderThrottles(fp.p, replicaID, now)
+		parts[i].held = b.replicas.LeaderThrottles(parts[i].p, replicaID, now)
 	}
-	return any
 }
 
-// recordReplicationThrottled counts the bytes sent for throttled replicas against the
-// leader's replication throttle, in-sync followers' too (Kafka records them all).
+// recordReplicationThrottled counts the bytes a follower's fetch returns for throttled
+// replicas against the leader's replication throttle, in-sync followers' too (Kafka records
+// them all, throttled as the fetch ends: a long poll that began before a throttle was set
+// counts).
 func (b *Broker) recordReplicationThrottled(parts []fetchPart, regions map[*kmsgPartition]*storage.Region) {
+	q := b.replicas.LeaderQuota()
+	if q.Limit() <= 0 {
+		return
+	}
 	n := 0
 	for i := range parts {
-		if !parts[i].throttled {
+		if throttled, _ := q.Throttled(parts[i].p.TP); !throttled {
 			continue
 		}
 		if reg := regions[parts[i].resp]; reg != nil {
@@ -97,5 +92,5 @@ func (b *Broker) recordReplicationThrottled(parts []fetchPart, regions map[*kmsg
 			n += len(parts[i].resp.RecordBatches)
 		}
 	}
-	b.replicas.LeaderQuota().Record(n, time.Now())
+	q.Record(n, time.Now())
 }

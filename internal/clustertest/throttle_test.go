@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/replica"
 	"github.com/samsa-io/samsa/internal/testcluster"
 )
 
@@ -170,7 +171,8 @@ func TestReplicationThrottleReassign(t *testing.T) {
 
 // TestReplicationThrottleSparesISR: with every replica of an RF=3 topic throttled at 64 KB/s
 // on both sides, in-sync followers are not held back: 4 MB produced with acks=all go through
-// in far less than the 64 s the throttle would take, and the ISR stays whole. Fetches of at
+// in far less than the 64 s the throttle would take, and the ISR stays whole; the bytes are
+// counted (the replication byte metrics of the leader and followers). Fetches of at
 // most 64 KB (replica.fetch.max.bytes) keep a throttled follower close to the rate.
 func TestReplicationThrottleSparesISR(t *testing.T) {
 	const (
@@ -179,7 +181,7 @@ func TestReplicationThrottleSparesISR(t *testing.T) {
 		data          = records * size
 	)
 	c := testcluster.StartCluster(t, 3, "replication.quota.window.num=2", "replica.fetch.backoff.ms=100",
-		"replica.fetch.max.bytes=65536")
+		"replica.fetch.max.bytes=65536", "samsa.metrics.address=127.0.0.1:0")
 	adm := adminFor(t, c.Addrs()[0])
 	createAssigned(t, c, "isr", []int32{1, 2, 3})
 	waitISR(t, c, "isr", 3)
@@ -191,8 +193,11 @@ func TestReplicationThrottleSparesISR(t *testing.T) {
 	})
 	for i := range c.Nodes { // every node applied the throttle before the produce
 		waitFor(t, "throttle applied", func() bool {
-			q := c.Server(i).Replicas().LeaderQuota()
-			return q.Limit() == rate && c.Server(i).Replicas().FollowerQuota().Limit() == rate
+			tp := replica.TopicPartition{Topic: "isr", Partition: 0}
+			lq, fq := c.Server(i).Replicas().LeaderQuota(), c.Server(i).Replicas().FollowerQuota()
+			lt, _ := lq.Throttled(tp)
+			ft, _ := fq.Throttled(tp)
+			return lq.Limit() == rate && fq.Limit() == rate && lt && ft
 		})
 	}
 	start := time.Now()
@@ -208,6 +213,17 @@ func TestReplicationThrottleSparesISR(t *testing.T) {
 	}
 	if p := waitISR(t, c, "isr", 3); len(p.ISR) != 3 {
 		t.Errorf("ISR %v", p.ISR)
+	}
+	// The leader (node 1) counted what it sent both followers, each follower what it got.
+	m := testcluster.Scrape(t, c.Server(0).MetricsAddr())
+	if got := m.Get("samsa_leader_replication_throttled_bytes_total"); got < 2*data {
+		t.Errorf("samsa_leader_replication_throttled_bytes_total of the leader: %v, want at least %d", got, 2*data)
+	}
+	for i := 1; i < 3; i++ {
+		m := testcluster.Scrape(t, c.Server(i).MetricsAddr())
+		if got := m.Get("samsa_follower_replication_throttled_bytes_total"); got < data {
+			t.Errorf("samsa_follower_replication_throttled_bytes_total of node %d: %v, want at least %d", i+1, got, data)
+		}
 	}
 }
 

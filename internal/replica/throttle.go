@@ -41,6 +41,9 @@ type ReplicationQuota struct {
 	// (nil: none).
 	throttled atomic.Pointer[map[TopicPartition]bool]
 
+	// recorded counts the bytes recorded since start (the metrics' total).
+	recorded atomic.Int64
+
 	mu   sync.Mutex
 	rate *quota.Rate
 }
@@ -93,10 +96,14 @@ func (q *ReplicationQuota) Record(n int, now time.Time) {
 	if n <= 0 || q.limit.Load() <= 0 {
 		return
 	}
+	q.recorded.Add(int64(n))
 	q.mu.Lock()
 	q.rate.Record(float64(n), now)
 	q.mu.Unlock()
 }
+
+// Recorded is the total of the bytes recorded since start.
+func (q *ReplicationQuota) Recorded() int64 { return q.recorded.Load() }
 
 // Exceeded reports whether the measured rate is above the limit at now (Kafka's
 // isQuotaExceeded: a quota bound checked after the bytes are recorded).
