@@ -983,7 +983,8 @@ check_cluster-reassign-partitions() {
 
 # kafka-reassign-partitions --throttle (KIP-73): a topic on node 1 holds 3 MB (producer perf
 # test, 300 records of 10,000 bytes, acks=1: the cluster has min.insync.replicas=2);
-# --execute --throttle 150000 moves it to node 2 and reports the limit set; kafka-configs
+# --execute --throttle 150000 (and --replica-alter-log-dirs-throttle, accepted: no log
+# directory moves) moves it to node 2 and reports the limit set; kafka-configs
 # --describe shows the rate on broker 1 and the throttled replicas on the topic while it moves;
 # after those (several seconds of JVM starts) --verify still reports it in progress, and the
 # move takes at least 5 s (what is left after the first burst of 10 windows × 150 kB/s takes
@@ -1000,7 +1001,7 @@ check_cluster-reassign-throttle() {
 	grep -q "^300 records sent" perf.out || { reason "producer-perf-test: $(last_error perf.err)"; return 1; }
 	echo '{"version":1,"partitions":[{"topic":"'"$topic"'","partition":0,"replicas":[2]}]}' > plan.json
 	start=$(date +%s.%N)
-	reassign_tool execute --reassignment-json-file plan.json --execute --throttle 150000 &&
+	reassign_tool execute --reassignment-json-file plan.json --execute --throttle 150000 --replica-alter-log-dirs-throttle 1000000 &&
 		grep -q "Successfully started partition reassignment" execute.out ||
 		{ reason "kafka-reassign-partitions --execute --throttle: $(last_error execute.err) $(tail -n 1 execute.out)"; return 1; }
 	grep -q "The inter-broker throttle limit was set to 150000 B/s" execute.out ||
