@@ -382,8 +382,8 @@ func (f *fetcher) fetch(tps []TopicPartition) {
 	asked := make(map[TopicPartition]sent)
 	want := make(map[TopicPartition]sessionPartition)
 	topicNames := make(map[[16]byte]string)
-	// Over follower.replication.throttled.rate, throttled replicas out of the ISR are left
-	// out of the request (Kafka's shouldFollowerThrottle).
+	// Over follower.replication.throttled.rate, throttled replicas neither in the ISR nor
+	// caught up are left out of the request (Kafka's shouldFollowerThrottle).
 	fq := f.fm.m.followerQuota
 	overQuota := fq.Limit() > 0 && fq.any() && fq.Exceeded(time.Now())
 	held := false
