@@ -57,7 +57,7 @@ CLIENTS=(kcat kafka-python confluent-kafka kafkajs kafka-topics kafka-features k
 	confluent-kafka-transactions kafka-topics-mutation-quota kcat-metrics)
 # The 3-node checks, in this order (the last one stops a node).
 CLUSTER_CHECKS=(cluster-kafka-topics cluster-metadata-quorum cluster-kafka-features cluster-leader-election cluster-reassign-partitions
-	cluster-reassign-cancel cluster-java-across-kill cluster-under-replicated)
+	cluster-reassign-throttle cluster-reassign-cancel cluster-java-across-kill cluster-under-replicated)
 # The dynamic-quorum checks, each starting its own processes.
 DYNAMIC_CHECKS=(dynamic-quorum-add-remove-controller)
 # The security checks, each starting its own broker with a SASL_SSL listener.
@@ -979,6 +979,62 @@ check_cluster-reassign-partitions() {
 		--topic "$topic" --from-beginning --max-messages 1000 --timeout-ms 20000 > consumed.txt 2> consume.err || true
 	cmp -s <(sort -n consumed.txt) records.txt ||
 		{ reason "console consumer read $(wc -l < consumed.txt) records, want 1..1000 once each: $(last_error consume.err)"; return 1; }
+}
+
+# kafka-reassign-partitions --throttle (KIP-73): a topic on node 1 holds 3 MB (producer perf
+# test, 300 records of 10,000 bytes, acks=1: the cluster has min.insync.replicas=2);
+# --execute --throttle 150000 (and --replica-alter-log-dirs-throttle, accepted: no log
+# directory moves) moves it to node 2 and reports the limit set; kafka-configs
+# --describe shows the rate on broker 1 and the throttled replicas on the topic while it moves;
+# after those (several seconds of JVM starts) --verify still reports it in progress, and the
+# move takes at least 5 s (what is left after the first burst of 10 windows × 150 kB/s takes
+# 10 s at that rate; unthrottled it takes well under a second); then --verify reports it
+# completed and clears the throttles, which kafka-configs no longer shows.
+check_cluster-reassign-throttle() {
+	need java || return 1
+	local topic=compat-reassign-throttle-$RUN_ID i start took done= moving=
+	cluster_topics create --create --topic "$topic" --replica-assignment 1 && grep -q "Created topic $topic" create.out ||
+		{ reason "kafka-topics --create --replica-assignment 1: $(last_error create.err)"; return 1; }
+	kafka_tool org.apache.kafka.tools.ProducerPerformance --topic "$topic" --num-records 300 \
+		--record-size 10000 --throughput -1 --producer-props "bootstrap.servers=$CLUSTER_BOOTSTRAP" acks=1 \
+		> perf.out 2> perf.err || { reason "producer-perf-test: $(last_error perf.err)"; return 1; }
+	grep -q "^300 records sent" perf.out || { reason "producer-perf-test: $(last_error perf.err)"; return 1; }
+	echo '{"version":1,"partitions":[{"topic":"'"$topic"'","partition":0,"replicas":[2]}]}' > plan.json
+	start=$(date +%s.%N)
+	reassign_tool execute --reassignment-json-file plan.json --execute --throttle 150000 --replica-alter-log-dirs-throttle 1000000 &&
+		grep -q "Successfully started partition reassignment" execute.out ||
+		{ reason "kafka-reassign-partitions --execute --throttle: $(last_error execute.err) $(tail -n 1 execute.out)"; return 1; }
+	grep -q "The inter-broker throttle limit was set to 150000 B/s" execute.out ||
+		{ reason "kafka-reassign-partitions --execute --throttle did not set the limit: $(tr '\n' ' ' < execute.out | cut -c1-300)"; return 1; }
+	kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$CLUSTER_BOOTSTRAP" --describe --entity-type brokers \
+		--entity-name 1 > broker.out 2> broker.err
+	grep -q "leader.replication.throttled.rate=150000" broker.out ||
+		{ reason "kafka-configs --describe broker 1 during the move: $(tr '\n' ' ' < broker.out | cut -c1-300) $(last_error broker.err)"; return 1; }
+	kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$CLUSTER_BOOTSTRAP" --describe --entity-type topics \
+		--entity-name "$topic" > topic.out 2> topic.err
+	grep -q "follower.replication.throttled.replicas=0:2" topic.out && grep -q "leader.replication.throttled.replicas=0:1" topic.out ||
+		{ reason "kafka-configs --describe the topic during the move: $(tr '\n' ' ' < topic.out | cut -c1-300) $(last_error topic.err)"; return 1; }
+	for ((i = 0; i < 120; i++)); do
+		reassign_tool verify --reassignment-json-file plan.json --verify ||
+			{ reason "kafka-reassign-partitions --verify: $(last_error verify.err)"; return 1; }
+		if grep -q "^Reassignment of partition $topic-0 is completed" verify.out; then
+			done=1
+			break
+		fi
+		grep -q "^Reassignment of partition $topic-0 is still in progress" verify.out && moving=1
+		sleep 0.5
+	done
+	took=$(echo "$(date +%s.%N) - $start" | bc)
+	[[ -n $done ]] || { reason "kafka-reassign-partitions --verify never reported the move completed: $(tr '\n' ' ' < verify.out | cut -c1-300)"; return 1; }
+	echo "moved 3 MB at 150000 B/s in ${took}s" > note
+	[[ -n $moving ]] && (($(echo "$took >= 5" | bc) == 1)) ||
+		{ reason "the throttled move of 3 MB at 150000 B/s took ${took}s, want at least 5s, with --verify reporting it in progress after the kafka-configs calls (seen: ${moving:-no})"; return 1; }
+	grep -q "Clearing broker-level throttles" verify.out && grep -q "Clearing topic-level throttles on topic $topic" verify.out ||
+		{ reason "kafka-reassign-partitions --verify did not clear the throttles: $(tr '\n' ' ' < verify.out | cut -c1-300)"; return 1; }
+	kafka_tool kafka.admin.ConfigCommand --bootstrap-server "$CLUSTER_BOOTSTRAP" --describe --entity-type brokers \
+		--entity-name 1 > cleared.out 2> cleared.err
+	! grep -q "replication.throttled.rate" cleared.out ||
+		{ reason "kafka-configs --describe broker 1 after --verify: $(tr '\n' ' ' < cleared.out | cut -c1-300)"; return 1; }
 }
 
 # kafka-reassign-partitions --cancel: node 3 is stopped; the Java admin client moves

@@ -20,11 +20,17 @@ import (
 var cleanerAtRunTime = []string{"log.cleaner.threads", "log.cleaner.dedupe.buffer.size",
 	"log.cleaner.backoff.ms", "log.cleaner.io.max.bytes.per.second"}
 
+// throttlesAtRunTime are the replication throttle rates (KIP-73), which the replica manager
+// reads from every image.
+var throttlesAtRunTime = []string{"leader.replication.throttled.rate", "follower.replication.throttled.rate"}
+
 // servedAtRunTime reports whether Samsa follows run-time changes of a served broker setting:
 // it does for the broker-wide defaults of topic configs (Kafka's topic config synonyms), for
-// the log cleaner's settings Kafka reconfigures and for the connection limits.
+// the log cleaner's settings Kafka reconfigures, for the connection limits and for the
+// replication throttle rates.
 func servedAtRunTime(name string) bool {
-	if slices.Contains(cleanerAtRunTime, name) || slices.Contains(connLimitsAtRunTime, name) {
+	if slices.Contains(cleanerAtRunTime, name) || slices.Contains(connLimitsAtRunTime, name) ||
+		slices.Contains(throttlesAtRunTime, name) {
 		return true
 	}
 	for _, d := range config.TopicDefs {

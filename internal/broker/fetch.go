@@ -27,6 +27,9 @@ type fetchPart struct {
 	// fetch state.
 	follower  bool
 	leaderEnd int64
+	// held: a follower's fetch of a replica the leader throttles (replica/throttle.go), over
+	// leader.replication.throttled.rate with the follower out of the ISR: nothing is read.
+	held bool
 	// committed: a read_committed consumer (isolation_level 1), served up to the last stable
 	// offset with the aborted transactions of what it gets.
 	committed bool
@@ -142,12 +145,15 @@ func handleFetch(b *Broker, req *request) (kmsg.Response, error) {
 	}
 	if replicaID >= 0 {
 		req.quotaExempt = true // replication is not subject to client quotas
+		b.holdReplicationThrottled(parts, replicaID)
 	} else {
 		r.MaxBytes = b.fetchQuotaMaxBytes(req, r.MaxBytes)
 	}
 	b.readFetch(req, r, parts, replicaID)
 	if replicaID < 0 {
 		b.recordFetch(req, fetchedBytes(parts, req.regions))
+	} else {
+		b.recordReplicationThrottled(parts, req.regions)
 	}
 	b.fetchSessions.finish(&use, resp, req.regions, b.now())
 	return resp, nil
@@ -276,6 +282,9 @@ func readFetchParts(parts []fetchPart, maxBytes int, bufs *readBuffers, regions 
 		case fp.committed:
 			hw = lso
 			sp.AbortedTransactions = abortedTransactions(fp.p, rp.FetchOffset, lso)
+		}
+		if fp.held {
+			continue // over the leader's replication throttle: nothing for this replica now
 		}
 		limit := int(rp.PartitionMaxBytes)
 		if remaining := maxBytes - total; remaining < limit {

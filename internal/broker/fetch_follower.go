@@ -2,12 +2,14 @@ package broker
 
 import (
 	"slices"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/samsa-io/samsa/internal/config"
 	"github.com/samsa-io/samsa/internal/metadata"
 	"github.com/samsa-io/samsa/internal/replica"
+	"github.com/samsa-io/samsa/internal/storage"
 )
 
 // Fetching from the closest replica (KIP-392). With replica.selector.class set to Kafka's
@@ -54,4 +56,41 @@ func (b *Broker) preferredReadReplica(img *metadata.Image, t *metadata.Topic, pa
 		}
 	}
 	return -1
+}
+
+// holdReplicationThrottled marks the parts of a follower's fetch that the leader holds back
+// (KIP-73, Kafka's shouldLeaderThrottle): throttled replicas while the leader is over
+// leader.replication.throttled.rate and the follower is out of the partition's ISR.
+func (b *Broker) holdReplicationThrottled(parts []fetchPart, replicaID int32) {
+	q := b.replicas.LeaderQuota()
+	if q.Limit() <= 0 {
+		return
+	}
+	now := time.Now()
+	for i := range parts {
+		parts[i].held = b.replicas.LeaderThrottles(parts[i].p, replicaID, now)
+	}
+}
+
+// recordReplicationThrottled counts the bytes a follower's fetch returns for throttled
+// replicas against the leader's replication throttle, in-sync followers' too (Kafka records
+// them all, throttled as the fetch ends: a long poll that began before a throttle was set
+// counts).
+func (b *Broker) recordReplicationThrottled(parts []fetchPart, regions map[*kmsgPartition]*storage.Region) {
+	q := b.replicas.LeaderQuota()
+	if q.Limit() <= 0 {
+		return
+	}
+	n := 0
+	for i := range parts {
+		if throttled, _ := q.Throttled(parts[i].p.TP); !throttled {
+			continue
+		}
+		if reg := regions[parts[i].resp]; reg != nil {
+			n += int(reg.Len)
+		} else {
+			n += len(parts[i].resp.RecordBatches)
+		}
+	}
+	q.Record(n, time.Now())
 }

@@ -76,6 +76,8 @@ func (b *Broker) FillSnapshot(s *metrics.Snapshot) {
 	}
 	s.OfflineLogs = b.replicas.OfflineCount()
 	s.ISRShrinks, s.ISRExpands = b.replicas.ISRChanges()
+	s.LeaderThrottledBytes = b.replicas.LeaderQuota().Recorded()
+	s.FollowerThrottledBytes = b.replicas.FollowerQuota().Recorded()
 	byTopic := map[string]*metrics.TopicTraffic{}
 	for _, p := range b.replicas.OpenPartitions() {
 		in, msgs, out := p.Traffic()

@@ -307,7 +307,8 @@ func TestCancelReassignment(t *testing.T) {
 // TestReassignThrottlesCleared: what kafka-reassign-partitions --verify sends once a
 // reassignment is done, the deletion of each broker's replication throttles (to that broker,
 // which forwards it to the active controller) and of the topic's throttled replicas, is
-// accepted on every node (Samsa has no throttles: the settings are accepted, no effect).
+// accepted on every node (replica.alter.log.dirs.io.max.bytes.per.second too, accepted with
+// no effect).
 func TestReassignThrottlesCleared(t *testing.T) {
 	c := testcluster.StartCluster(t, 3)
 	createAssigned(t, c, "th", []int32{1, 2})

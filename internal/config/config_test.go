@@ -122,6 +122,14 @@ func TestValidateTopicConfig(t *testing.T) {
 		{"compression.type", "zstd", true},
 		{"segment.bytes", "10", false},
 		{"no.such.config", "1", false},
+		{"leader.replication.throttled.replicas", "*", true},
+		{"leader.replication.throttled.replicas", "", true},
+		{"leader.replication.throttled.replicas", "0:1,0:2, 1:3", true},
+		{"follower.replication.throttled.replicas", "0:1", true},
+		{"follower.replication.throttled.replicas", "0", false},
+		{"follower.replication.throttled.replicas", "0:x", false},
+		{"leader.replication.throttled.replicas", "*,0:1", false},
+		{"leader.replication.throttled.replicas", "-1:1", false},
 	} {
 		err := ValidateTopicConfig(tc.name, tc.value)
 		if (err == nil) != tc.ok {
@@ -165,7 +173,7 @@ func TestLookupBrokerSetting(t *testing.T) {
 		{"log.cleaner.io.buffer.size", NoEffect, ModeClusterWide, "524288"},
 		{"auto.leader.rebalance.enable", Served, ModeReadOnly, "true"},
 		{"samsa.leader.imbalance.per.broker.percentage", Served, ModeReadOnly, "0"},
-		{"leader.replication.throttled.rate", NoEffect, ModeClusterWide, "9223372036854775807"},
+		{"leader.replication.throttled.rate", Served, ModeClusterWide, "9223372036854775807"},
 		{"ssl.keystore.password", Served, ModePerBroker, ""},
 		{"ssl.key.password", Served, ModePerBroker, ""},
 		{"ssl.endpoint.identification.algorithm", Served, ModePerBroker, "https"},

@@ -72,6 +72,9 @@ func (d *Def) Validate(v string) error {
 			return bad(fmt.Sprintf("must be at least %v", d.Min))
 		}
 	case TypeString, TypeList:
+		if throttledReplicaLists[d.Name] && !validThrottledReplicas(v) {
+			return bad("must be the literal '*' or a list of replicas in the following format: [partitionId]:[brokerId],[partitionId]:[brokerId],...")
+		}
 		if len(d.OneOf) > 0 {
 			items := []string{v}
 			if d.Type == TypeList {
@@ -86,6 +89,34 @@ func (d *Def) Validate(v string) error {
 		}
 	}
 	return nil
+}
+
+// throttledReplicaLists are the topic configs naming throttled replicas (KIP-73).
+var throttledReplicaLists = map[string]bool{
+	"leader.replication.throttled.replicas":   true,
+	"follower.replication.throttled.replicas": true,
+}
+
+// validThrottledReplicas checks a throttled replicas list as Kafka's
+// ThrottledReplicaListValidator does: empty, "*", or partition:broker entries.
+func validThrottledReplicas(v string) bool {
+	v = strings.TrimSpace(v)
+	if v == "" || v == "*" {
+		return true
+	}
+	for _, e := range strings.Split(v, ",") {
+		ps, bs, ok := strings.Cut(strings.TrimSpace(e), ":")
+		if !ok {
+			return false
+		}
+		if _, err := strconv.ParseUint(strings.TrimSpace(ps), 10, 31); err != nil {
+			return false
+		}
+		if _, err := strconv.ParseUint(strings.TrimSpace(bs), 10, 31); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 func contains(list []string, s string) bool {
@@ -110,9 +141,9 @@ var TopicDefs = []Def{
 	{Name: "file.delete.delay.ms", Type: TypeLong, Default: "60000", Min: 0, MinSet: true, Synonym: "log.segment.delete.delay.ms", Doc: "delay before a deleted segment's files are removed"},
 	{Name: "flush.messages", Type: TypeLong, Default: maxLong, Min: 1, MinSet: true, Synonym: "log.flush.interval.messages", Doc: "fsync after this many messages"},
 	{Name: "flush.ms", Type: TypeLong, Default: maxLong, Min: 0, MinSet: true, Synonym: "log.flush.interval.ms", Doc: "fsync at least this often"},
-	{Name: "follower.replication.throttled.replicas", Type: TypeList, Default: "", Doc: "replicas whose follower fetches are throttled (accepted, no effect: Samsa has no replication throttles)"},
+	{Name: "follower.replication.throttled.replicas", Type: TypeList, Default: "", Doc: "replicas whose follower fetches are throttled (KIP-73): partition:broker,... or *; the follower side of follower.replication.throttled.rate"},
 	{Name: "index.interval.bytes", Type: TypeInt, Default: "4096", Min: 0, MinSet: true, Synonym: "log.index.interval.bytes", Doc: "bytes between offset index entries"},
-	{Name: "leader.replication.throttled.replicas", Type: TypeList, Default: "", Doc: "replicas whose leader side is throttled (accepted, no effect: Samsa has no replication throttles)"},
+	{Name: "leader.replication.throttled.replicas", Type: TypeList, Default: "", Doc: "replicas whose leader side is throttled (KIP-73): partition:broker,... or *; the leader side of leader.replication.throttled.rate"},
 	{Name: "max.compaction.lag.ms", Type: TypeLong, Default: maxLong, Min: 1, MinSet: true, Synonym: "log.cleaner.max.compaction.lag.ms", Doc: "longest a message stays uncompacted"},
 	{Name: "max.message.bytes", Type: TypeInt, Default: "1048588", Min: 0, MinSet: true, Synonym: "message.max.bytes", Doc: "largest record batch size allowed"},
 	{Name: "message.timestamp.after.max.ms", Type: TypeLong, Default: maxLong, Min: 0, MinSet: true, Synonym: "log.message.timestamp.after.max.ms", Doc: "how far in the future a CreateTime timestamp may be"},

@@ -18,6 +18,9 @@ type Snapshot struct {
 	OfflineLogs int
 	// ISRShrinks and ISRExpands count the ISR changes this node's leaders had committed.
 	ISRShrinks, ISRExpands int64
+	// LeaderThrottledBytes and FollowerThrottledBytes are the bytes of throttled replicas
+	// counted against the replication throttles (while a rate is set).
+	LeaderThrottledBytes, FollowerThrottledBytes int64
 
 	// Topics are the traffic counters of the open partitions, summed per topic.
 	Topics []TopicTraffic
@@ -108,6 +111,10 @@ var brokerScalars = []scalar{
 		func(s *Snapshot) float64 { return float64(s.ISRShrinks) }),
 	counter("samsa_isr_expands_total", "ISR expansions asked by this node's leaders (AlterPartition) and committed by the controller (kafka.server:type=ReplicaManager,name=IsrExpandsPerSec).",
 		func(s *Snapshot) float64 { return float64(s.ISRExpands) }),
+	counter("samsa_leader_replication_throttled_bytes_total", "Bytes sent to followers for throttled replicas, counted against leader.replication.throttled.rate while it is set (kafka.server:type=LeaderReplication,name=byte-rate, a rate).",
+		func(s *Snapshot) float64 { return float64(s.LeaderThrottledBytes) }),
+	counter("samsa_follower_replication_throttled_bytes_total", "Bytes fetched for throttled replicas, counted against follower.replication.throttled.rate while it is set (kafka.server:type=FollowerReplication,name=byte-rate, a rate).",
+		func(s *Snapshot) float64 { return float64(s.FollowerThrottledBytes) }),
 	gauge("samsa_log_cleaner_uncleanable_partitions", "Logs the cleaner gave up on until restart (kafka.log:type=LogCleanerManager,name=uncleanable-partitions-count).",
 		func(s *Snapshot) float64 { return float64(s.Cleaner.Uncleanable) }),
 	gauge("samsa_log_cleaner_max_dirty_ratio", "Highest dirty ratio (0 to 1) of the open compacted logs (kafka.log:type=LogCleanerManager,name=max-dirty-percent, a percentage).",

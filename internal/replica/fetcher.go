@@ -56,6 +56,10 @@ type fetchState struct {
 	truncating bool
 	// backoffUntil delays the partition after an error.
 	backoffUntil time.Time
+	// caughtUp: the last fetch brought the log to the leader's high watermark (Kafka's
+	// PartitionFetchState.isReplicaInSync); the replication throttle spares it, as it spares
+	// a replica in the ISR.
+	caughtUp bool
 }
 
 // fetcher is one fetcher goroutine and its client.
@@ -378,10 +382,21 @@ func (f *fetcher) fetch(tps []TopicPartition) {
 	asked := make(map[TopicPartition]sent)
 	want := make(map[TopicPartition]sessionPartition)
 	topicNames := make(map[[16]byte]string)
+	// Over follower.replication.throttled.rate, throttled replicas neither in the ISR nor
+	// caught up are left out of the request (Kafka's shouldFollowerThrottle).
+	fq := f.fm.m.followerQuota
+	overQuota := fq.Limit() > 0 && fq.any() && fq.Exceeded(time.Now())
+	held := false
 	for _, tp := range tps {
 		p, st, ok := f.ready(tp)
 		if !ok {
 			continue
+		}
+		if overQuota {
+			if throttled, inISR := fq.Throttled(tp); throttled && !inISR && !st.caughtUp {
+				held = true
+				continue
+			}
 		}
 		asked[tp] = sent{p, st}
 		want[tp] = sessionPartition{topicID: st.target.topicID, fetchOffset: p.log.LogEndOffset(),
@@ -389,6 +404,9 @@ func (f *fetcher) fetch(tps []TopicPartition) {
 		topicNames[st.target.topicID] = tp.Topic
 	}
 	if len(asked) == 0 {
+		if held {
+			f.waitThrottled()
+		}
 		return
 	}
 	sf := f.session.build(want)
@@ -477,7 +495,17 @@ func (f *fetcher) handlePartition(tp TopicPartition, p *Partition, st fetchState
 		if rest, _ := records.Split(data, func([]byte) error { return nil }); rest > 0 {
 			data = data[:len(data)-rest]
 		}
+		if throttled, _ := f.fm.m.followerQuota.Throttled(tp); throttled {
+			// In-sync or not, a throttled replica's bytes count against the rate.
+			f.fm.m.followerQuota.Record(len(data), time.Now())
+		}
 		err := p.appendAsFollower(f.key.leader, epoch, data, rp.HighWatermark, rp.LogStartOffset)
+		if err == nil {
+			caughtUp := p.log.LogEndOffset() >= rp.HighWatermark
+			if caughtUp != st.caughtUp {
+				f.setState(tp, epoch, func(s *fetchState) { s.caughtUp = caughtUp })
+			}
+		}
 		switch {
 		case err == nil, errors.Is(err, ErrNotLeader):
 		case errors.Is(err, storage.ErrUnexpectedAppendOffset):
@@ -551,6 +579,22 @@ func (f *fetcher) listOffset(tp TopicPartition, epoch int32, timestamp int64) (i
 		}
 	}
 	return 0, fmt.Errorf("ListOffsets answer lacks %s-%d", tp.Topic, tp.Partition)
+}
+
+// waitThrottled waits replica.fetch.backoff.ms, or less if partitions change or the fetcher
+// stops, when every partition was held back by the follower's replication throttle (Kafka's
+// fetcher waits its backoff on an empty request).
+func (f *fetcher) waitThrottled() {
+	f.mu.Lock()
+	wake := f.mu.wake
+	f.mu.Unlock()
+	t := time.NewTimer(f.fm.m.cfg.ReplicaFetchBackoff)
+	defer t.Stop()
+	select {
+	case <-f.ctx.Done():
+	case <-wake:
+	case <-t.C:
+	}
 }
 
 // ready returns a partition this fetcher should send a request for, with its state; a

@@ -271,6 +271,13 @@ func (p *Partition) ISR() []int32 {
 	return slices.Clone(p.rs.isr)
 }
 
+// inISR reports whether id is in the committed ISR (no copy, unlike ISR).
+func (p *Partition) inISR(id int32) bool {
+	p.rs.RLock()
+	defer p.rs.RUnlock()
+	return containsID(p.rs.isr, id)
+}
+
 // appendReplicated appends as the leader of a replicated partition. The read lock keeps the
 // role from changing under the append; the high watermark moves only if the ISR is the leader
 // alone.

@@ -19,6 +19,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/quota"
 	"github.com/samsa-io/samsa/internal/storage"
 )
 
@@ -77,6 +78,14 @@ type Config struct {
 	// Cleaner configures the log cleaner of compacted topics (log.cleaner.*); its zero value
 	// (Enable false) runs none. Run starts it; Close stops it before closing the logs.
 	Cleaner CleanerConfig
+
+	// LeaderThrottledRate and FollowerThrottledRate are leader.replication.throttled.rate and
+	// follower.replication.throttled.rate of server.properties (0 or Long.MAX_VALUE:
+	// unlimited), overridden by the brokers' dynamic configs of the image (throttle.go).
+	LeaderThrottledRate, FollowerThrottledRate int64
+	// ReplicationQuotaWindow is replication.quota.window.num and
+	// replication.quota.window.size.seconds; zero: Kafka's 11 samples of 1 s.
+	ReplicationQuotaWindow quota.Config
 }
 
 // withDefaults fills the replication settings left zero with Kafka's defaults.
@@ -107,6 +116,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.RetryBackoff <= 0 {
 		c.RetryBackoff = time.Second
+	}
+	if c.ReplicationQuotaWindow.Samples <= 0 {
+		c.ReplicationQuotaWindow = quota.DefaultConfig
 	}
 	return c
 }
@@ -151,6 +163,8 @@ type Manager struct {
 	stopEnv context.CancelFunc
 	// fetchers are the follower fetchers, by source broker.
 	fetchers *fetcherManager
+	// leaderQuota and followerQuota are the replication throttles (throttle.go).
+	leaderQuota, followerQuota *ReplicationQuota
 	// ckptMu serializes high-watermark checkpoints; ckptLoaded is the checkpoint read at
 	// start, ckptWritten the last one written.
 	ckptMu      sync.Mutex
@@ -189,6 +203,10 @@ func NewManager(cfg Config) *Manager {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.env = &env{nodeID: cfg.NodeID, lagTime: cfg.ReplicaLagTime, now: cfg.Now, sender: cfg.AlterPartition, log: m.log, ctx: ctx}
 	m.stopEnv = cancel
+	m.leaderQuota = NewReplicationQuota(cfg.ReplicationQuotaWindow)
+	m.followerQuota = NewReplicationQuota(cfg.ReplicationQuotaWindow)
+	m.leaderQuota.SetLimit(cfg.LeaderThrottledRate)
+	m.followerQuota.SetLimit(cfg.FollowerThrottledRate)
 	m.fetchers = newFetcherManager(m)
 	m.cleaner = newLogCleaner(m, cfg.Cleaner)
 	ckpt, err := readHWCheckpoint(filepath.Join(cfg.Dir, hwCheckpointFile))
@@ -443,6 +461,7 @@ func (m *Manager) ApplyContext(ctx context.Context, img *metadata.Image) error {
 	for _, p := range newLeaders {
 		p.recordLeaderEpochStart()
 	}
+	m.applyThrottles(img)
 	m.fetchers.update(targets)
 	m.removeStrayDirs(want)
 	m.markApplied(img.Index)

@@ -20,6 +20,7 @@ import (
 	"github.com/samsa-io/samsa/internal/controller"
 	"github.com/samsa-io/samsa/internal/dirlock"
 	"github.com/samsa-io/samsa/internal/metadata"
+	"github.com/samsa-io/samsa/internal/quota"
 	"github.com/samsa-io/samsa/internal/replica"
 	"github.com/samsa-io/samsa/internal/storage"
 )
@@ -239,6 +240,10 @@ func Start(ctx context.Context, cfg *config.Server, logger *slog.Logger) (_ *Ser
 		ReplicaFetchBackoff:             ms(cfg, "replica.fetch.backoff.ms"),
 		HighWatermarkCheckpointInterval: ms(cfg, "replica.high.watermark.checkpoint.interval.ms"),
 		Cleaner:                         cleanerConfig(cfg),
+		LeaderThrottledRate:             cfg.Int64("leader.replication.throttled.rate"),
+		FollowerThrottledRate:           cfg.Int64("follower.replication.throttled.rate"),
+		ReplicationQuotaWindow: quota.Config{Samples: int(cfg.Int64("replication.quota.window.num")),
+			Window: time.Duration(cfg.Int64("replication.quota.window.size.seconds")) * time.Second},
 	})
 	undo = append(undo, func() { s.replicas.Close() })
 	s.broker = broker.New(cfg, cc, s.replicas, logger.With("component", "broker"))
