@@ -150,12 +150,8 @@ func (l *connLimits) reconfigure(value func(name string) string) {
 // applyConnLimits follows the run-time connection limits of img: this broker's own, else
 // the cluster-wide default, else server.properties (Kafka's DynamicBrokerConfig order).
 func (b *Broker) applyConnLimits(img *metadata.Image) {
-	node, cluster := img.BrokerConfig(strconv.Itoa(int(b.cfg.NodeID))), img.BrokerConfig("")
 	b.connLimits.reconfigure(func(name string) string {
-		if v, ok := node[name]; ok {
-			return v
-		}
-		if v, ok := cluster[name]; ok {
+		if v, ok := img.DynamicBrokerValue(b.cfg.NodeID, name); ok {
 			return v
 		}
 		v, _ := b.cfg.Value(name)

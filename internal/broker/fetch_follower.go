@@ -83,13 +83,8 @@ func (b *Broker) recordReplicationThrottled(parts []fetchPart, regions map[*kmsg
 	}
 	n := 0
 	for i := range parts {
-		if throttled, _ := q.Throttled(parts[i].p.TP); !throttled {
-			continue
-		}
-		if reg := regions[parts[i].resp]; reg != nil {
-			n += int(reg.Len)
-		} else {
-			n += len(parts[i].resp.RecordBatches)
+		if throttled, _ := q.Throttled(parts[i].p.TP); throttled {
+			n += partBytes(&parts[i], regions)
 		}
 	}
 	q.Record(n, time.Now())

@@ -156,14 +156,19 @@ func (b *Broker) requestThrottle(req *request, handled time.Duration) time.Durat
 func fetchedBytes(parts []fetchPart, regions map[*kmsgPartition]*storage.Region) int {
 	n := 0
 	for i := range parts {
-		m := len(parts[i].resp.RecordBatches)
-		if reg := regions[parts[i].resp]; reg != nil {
-			m = int(reg.Len)
-		}
+		m := partBytes(&parts[i], regions)
 		if m > 0 {
 			parts[i].p.CountFetched(int64(m))
 		}
 		n += m
 	}
 	return n
+}
+
+// partBytes is the size of the records one partition of a fetch response carries.
+func partBytes(pt *fetchPart, regions map[*kmsgPartition]*storage.Region) int {
+	if reg := regions[pt.resp]; reg != nil {
+		return int(reg.Len)
+	}
+	return len(pt.resp.RecordBatches)
 }

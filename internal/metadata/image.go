@@ -171,6 +171,17 @@ func (img *Image) BrokerConfig(name string) map[string]string {
 	return img.BrokerConfigs[name]
 }
 
+// DynamicBrokerValue returns the run-time value of a broker setting for node: its own
+// dynamic config, else the cluster-wide default (Kafka's DynamicBrokerConfig order, above
+// server.properties); ok is false when neither sets it.
+func (img *Image) DynamicBrokerValue(node int32, name string) (v string, ok bool) {
+	if v, ok = img.BrokerConfigs[strconv.Itoa(int(node))][name]; ok {
+		return v, true
+	}
+	v, ok = img.BrokerConfigs[""][name]
+	return v, ok
+}
+
 // ApplyBatch applies recs in order and returns the resulting image at the given log index. It is
 // atomic: if any record fails, it returns the receiver unchanged and the error.
 func (img *Image) ApplyBatch(index uint64, recs []Record) (*Image, error) {

@@ -182,11 +182,9 @@ func throttledSets(img *metadata.Image, node int32) (leader, follower map[TopicP
 // brokerRate is a throttle rate of node from img: its own dynamic config, else the
 // cluster-wide one, else static (server.properties).
 func brokerRate(img *metadata.Image, node int32, name string, static int64) int64 {
-	for _, res := range []string{strconv.Itoa(int(node)), ""} {
-		if v, ok := img.BrokerConfig(res)[name]; ok {
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-				return n
-			}
+	if v, ok := img.DynamicBrokerValue(node, name); ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			return n
 		}
 	}
 	return static

@@ -384,12 +384,8 @@ func cleanerConfig(cfg *config.Server) replica.CleanerConfig {
 // broker resource) over server.properties: this node's own, else the cluster-wide default, as
 // Kafka's DynamicBrokerConfig orders them.
 func dynamicCleanerConfig(cfg *config.Server, img *metadata.Image) replica.CleanerConfig {
-	node, cluster := img.BrokerConfig(strconv.Itoa(int(cfg.NodeID))), img.BrokerConfig("")
 	return cleanerConfigFrom(func(name string) string {
-		if v, ok := node[name]; ok {
-			return v
-		}
-		if v, ok := cluster[name]; ok {
+		if v, ok := img.DynamicBrokerValue(cfg.NodeID, name); ok {
 			return v
 		}
 		v, _ := cfg.Value(name)

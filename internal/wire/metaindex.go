@@ -39,16 +39,11 @@ func SetMetadataIndex(resp kmsg.Response, index uint64) {
 // MetadataIndex reads MetadataIndexTag from an answer; ok is false when it has none (an answer
 // of a version that is not flexible, or from a node that does not send it).
 func MetadataIndex(resp kmsg.Response) (index uint64, ok bool) {
-	tags := messageTags(resp)
-	if tags == nil {
+	v, ok := tagValue(resp, MetadataIndexTag)
+	if !ok || len(v) != 8 {
 		return 0, false
 	}
-	tags.Each(func(tag uint32, v []byte) {
-		if tag == MetadataIndexTag && len(v) == 8 {
-			index, ok = binary.BigEndian.Uint64(v), true
-		}
-	})
-	return index, ok
+	return binary.BigEndian.Uint64(v), true
 }
 
 // messageTags returns the top-level UnknownTags of a kmsg request or response (every kmsg
@@ -64,4 +59,19 @@ func messageTags(msg any) *kmsg.Tags {
 	}
 	tags, _ := f.Addr().Interface().(*kmsg.Tags)
 	return tags
+}
+
+// tagValue returns the value of a message's top-level tagged field tag; ok is false when the
+// message has none.
+func tagValue(msg any, tag uint32) (v []byte, ok bool) {
+	tags := messageTags(msg)
+	if tags == nil {
+		return nil, false
+	}
+	tags.Each(func(t uint32, b []byte) {
+		if t == tag {
+			v, ok = b, true
+		}
+	})
+	return v, ok
 }

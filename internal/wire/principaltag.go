@@ -26,16 +26,8 @@ func SetRequesterPrincipal(req kmsg.Request, principal string) {
 
 // RequesterPrincipal reads RequesterPrincipalTag from a request; ok is false without it.
 func RequesterPrincipal(req kmsg.Request) (principal string, ok bool) {
-	tags := messageTags(req)
-	if tags == nil {
-		return "", false
-	}
-	tags.Each(func(tag uint32, v []byte) {
-		if tag == RequesterPrincipalTag {
-			principal, ok = string(v), true
-		}
-	})
-	return principal, ok
+	v, ok := tagValue(req, RequesterPrincipalTag)
+	return string(v), ok
 }
 
 // ForwardedClientTag is Samsa's tagged field of a topic mutation (CreateTopics v5+,
@@ -81,16 +73,7 @@ func SetForwardedClient(req kmsg.Request, fc ForwardedClient) {
 // ForwardedClientOf reads ForwardedClientTag from a request; ok is false without it or when it
 // does not decode.
 func ForwardedClientOf(req kmsg.Request) (fc ForwardedClient, ok bool) {
-	tags := messageTags(req)
-	if tags == nil {
-		return fc, false
-	}
-	var raw []byte
-	tags.Each(func(tag uint32, v []byte) {
-		if tag == ForwardedClientTag {
-			raw, ok = v, true
-		}
-	})
+	raw, ok := tagValue(req, ForwardedClientTag)
 	if !ok || len(raw) < 2 || raw[0] != 0 {
 		return fc, false
 	}
