@@ -37,7 +37,10 @@ type Net struct {
 	mu       sync.Mutex
 	isolated map[int32]bool
 	conns    map[*proxyConn]struct{}
-	proxies  []*Proxy
+	// pending are the connections accepted while a node is isolated whose source is being
+	// looked up: held (nothing forwarded), and closed by Heal or Close like the blackholed.
+	pending map[net.Conn]struct{}
+	proxies []*Proxy
 
 	// lookups are the source lookups of connections accepted while a node is isolated,
 	// made in batches by one goroutine at a time (see source).
@@ -56,7 +59,7 @@ type sourceLookup struct {
 
 // NewNet returns an empty network.
 func NewNet(pids func() map[int32]int) *Net {
-	return &Net{Pids: pids, isolated: map[int32]bool{}, conns: map[*proxyConn]struct{}{}}
+	return &Net{Pids: pids, isolated: map[int32]bool{}, conns: map[*proxyConn]struct{}{}, pending: map[net.Conn]struct{}{}}
 }
 
 // Proxy forwards connections to one listener of node Node.
@@ -158,8 +161,21 @@ func (p *Proxy) accept(ln net.Listener) {
 func (p *Proxy) serve(a net.Conn) {
 	n := p.net
 	src := unknownSource
-	if n.anyIsolated() {
+	n.mu.Lock()
+	held := len(n.isolated) > 0
+	if held {
+		n.pending[a] = struct{}{}
+	}
+	n.mu.Unlock()
+	if held {
 		src = n.source(a)
+		n.mu.Lock()
+		_, still := n.pending[a]
+		delete(n.pending, a)
+		n.mu.Unlock()
+		if !still {
+			return // closed by Heal or Close while held
+		}
 	}
 	pc := &proxyConn{src: src, dst: p.Node, a: a, cut: make(chan struct{}), closed: make(chan struct{})}
 	n.mu.Lock()
@@ -287,6 +303,7 @@ func (n *Net) Heal() {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	clear(n.isolated)
+	n.closePendingLocked()
 	for pc := range n.conns {
 		select {
 		case <-pc.cut:
@@ -296,10 +313,19 @@ func (n *Net) Heal() {
 	}
 }
 
+// closePendingLocked closes the connections held while their source is looked up.
+func (n *Net) closePendingLocked() {
+	for c := range n.pending {
+		c.Close()
+	}
+	clear(n.pending)
+}
+
 // Close stops every proxy and closes every connection.
 func (n *Net) Close() {
 	n.mu.Lock()
 	proxies := n.proxies
+	n.closePendingLocked()
 	for pc := range n.conns {
 		pc.close()
 	}
